@@ -1,0 +1,3 @@
+from mloop.cli.app import run
+
+run()

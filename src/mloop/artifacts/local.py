@@ -1,0 +1,160 @@
+"""Blobs in a local folder: ``blobs/ab/cdef…`` by hash, written temp → fsync → rename.
+
+A writer killed at any point leaves at most a file in ``tmp/``, never a visible blob; rename is
+atomic on POSIX, so a reader sees the whole blob or none. ``cleanup_tmp`` removes what killed
+writers left behind.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+from mloop.artifacts.base import BlobProblem, BlobRef
+from mloop.errors import IntegrityError, InvalidInput, NotFound
+from mloop.hashing import hash_bytes, hash_file, strip
+
+_HEX = set("0123456789abcdef")
+
+
+def _checked(digest: str) -> str:
+    digest = strip(digest)
+    if len(digest) != 64 or not set(digest) <= _HEX:
+        raise InvalidInput(f"{digest!r} is not a BLAKE3 hash (64 hex characters).")
+    return digest
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+class LocalArtifactStore:
+    def __init__(self, root: Path) -> None:
+        self.root = Path(root)
+        self.blobs = self.root / "blobs"
+        self.tmp = self.root / "tmp"
+
+    def _ensure(self) -> None:
+        self.blobs.mkdir(parents=True, exist_ok=True)
+        self.tmp.mkdir(parents=True, exist_ok=True)
+
+    def _path(self, digest: str) -> Path:
+        digest = _checked(digest)
+        return self.blobs / digest[:2] / digest[2:]
+
+    def _publish(self, tmp_path: Path, digest: str) -> BlobRef:
+        size = tmp_path.stat().st_size
+        final = self._path(digest)
+        if final.exists():
+            tmp_path.unlink()
+            return BlobRef(digest, size)
+        final.parent.mkdir(exist_ok=True)
+        os.chmod(tmp_path, 0o444)
+        os.replace(tmp_path, final)
+        _fsync_dir(final.parent)
+        return BlobRef(digest, size)
+
+    def _temp_file(self) -> tuple[int, Path]:
+        self._ensure()
+        fd, name = tempfile.mkstemp(dir=self.tmp, prefix=f"{os.getpid()}-", suffix=".part")
+        return fd, Path(name)
+
+    def put_file(self, path: Path) -> BlobRef:
+        source = Path(path)
+        fd, tmp_path = self._temp_file()
+        try:
+            with os.fdopen(fd, "wb") as out, source.open("rb") as src:
+                shutil.copyfileobj(src, out, length=8 << 20)
+                out.flush()
+                os.fsync(out.fileno())
+            # Hash what was stored, not the source: the source may change while we copy.
+            return self._publish(tmp_path, hash_file(tmp_path))
+        except BaseException:
+            tmp_path.unlink(missing_ok=True)
+            raise
+
+    def put_bytes(self, data: bytes) -> BlobRef:
+        digest = hash_bytes(data)
+        if self.exists(digest):
+            return BlobRef(digest, len(data))
+        fd, tmp_path = self._temp_file()
+        try:
+            with os.fdopen(fd, "wb") as out:
+                out.write(data)
+                out.flush()
+                os.fsync(out.fileno())
+            return self._publish(tmp_path, digest)
+        except BaseException:
+            tmp_path.unlink(missing_ok=True)
+            raise
+
+    def exists(self, digest: str) -> bool:
+        return self._path(digest).exists()
+
+    def _missing(self, digest: str) -> NotFound:
+        return NotFound(
+            f"Blob blake3:{strip(digest)} is not in the artifact store at {self.root}; "
+            "it was deleted or the store path is wrong (check MLOOP_ARTIFACTS)."
+        )
+
+    def _tampered(self, digest: str, actual: str) -> IntegrityError:
+        return IntegrityError(
+            f"Blob blake3:{strip(digest)} is corrupt (its bytes hash to blake3:{actual[:16]}…); "
+            "it will not be used: restore it from a backup or re-create it."
+        )
+
+    def get_bytes(self, digest: str) -> bytes:
+        path = self._path(digest)
+        try:
+            data = path.read_bytes()
+        except FileNotFoundError:
+            raise self._missing(digest) from None
+        actual = hash_bytes(data)
+        if actual != strip(digest):
+            raise self._tampered(digest, actual)
+        return data
+
+    def local_path(self, digest: str) -> Path:
+        path = self._path(digest)
+        if not path.exists():
+            raise self._missing(digest)
+        actual = hash_file(path)
+        if actual != strip(digest):
+            raise self._tampered(digest, actual)
+        return path
+
+    def hashes(self) -> Iterator[str]:
+        if not self.blobs.exists():
+            return
+        for prefix in sorted(self.blobs.iterdir()):
+            for blob in sorted(prefix.iterdir()):
+                yield prefix.name + blob.name
+
+    def verify(self, digest: str) -> BlobProblem | None:
+        try:
+            self.local_path(digest)
+        except NotFound:
+            return BlobProblem(strip(digest), "missing")
+        except IntegrityError:
+            return BlobProblem(strip(digest), "hash mismatch")
+        return None
+
+    def cleanup_tmp(self, *, older_than_s: float = 3600.0) -> int:
+        """Delete temp files a killed writer left; returns how many."""
+        if not self.tmp.exists():
+            return 0
+        removed = 0
+        cutoff = time.time() - older_than_s
+        for part in self.tmp.iterdir():
+            if part.stat().st_mtime < cutoff:
+                part.unlink(missing_ok=True)
+                removed += 1
+        return removed

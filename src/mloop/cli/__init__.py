@@ -1,0 +1,1 @@
+"""The command line edge: parse, open the workspace, call one service, render."""

@@ -1,0 +1,103 @@
+"""The ``mloop`` command: one Typer sub-app per noun, errors mapped once.
+
+Exit codes: 0 ok, 1 a check failed (validation, gate, drift), 2 usage or input error. An
+``MloopError`` prints its one sentence; anything else prints one line and, with ``--debug``,
+the traceback (never locals).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import traceback
+from collections.abc import Sequence
+from typing import Annotated
+
+import typer
+
+from mloop.cli.context import state
+from mloop.cli.output import err_console
+from mloop.cli.workspace_cmds import artifacts_app, init
+from mloop.errors import MloopError
+
+app = typer.Typer(
+    name="mloop",
+    help="mloop: data, training, registry, gates and lineage in one tool.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+    rich_markup_mode=None,
+)
+
+
+@app.callback()
+def _root(
+    ctx: typer.Context,
+    workspace: Annotated[
+        str | None,
+        typer.Option(
+            "--workspace",
+            "-w",
+            help="Workspace folder (else MLOOP_WORKSPACE, else the nearest parent).",
+        ),
+    ] = None,
+    debug: Annotated[
+        bool, typer.Option("--debug", help="Show tracebacks for unexpected errors.")
+    ] = False,
+) -> None:
+    current = state(ctx)
+    current.workspace = workspace
+    current.debug = debug
+
+
+app.command("init")(init)
+app.add_typer(artifacts_app, name="artifacts")
+
+
+def _register_subcommands() -> None:
+    from mloop.cli import registry_hooks
+
+    registry_hooks.register(app)
+
+
+_register_subcommands()
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = list(sys.argv[1:] if argv is None else argv)
+    debug = "--debug" in args or bool(os.environ.get("MLOOP_DEBUG"))
+    try:
+        result = app(args=args, prog_name="mloop", standalone_mode=False)
+        return result if isinstance(result, int) else 0
+    except typer.Exit as exc:
+        return int(exc.exit_code)
+    except typer.Abort:
+        err_console().print("Aborted.")
+        return 130
+    except typer.TyperException as exc:  # usage errors from Typer's bundled click
+        show = getattr(exc, "show", None)
+        if callable(show):
+            show()
+        else:
+            err_console().print(f"error: {exc}", highlight=False, markup=False)
+        return int(getattr(exc, "exit_code", 2))
+    except MloopError as exc:
+        err_console().print(f"[bold red]error:[/] {exc.message}", highlight=False, markup=True)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        err_console().print("Interrupted.")
+        return 130
+    except Exception as exc:
+        if debug:
+            traceback.print_exc()
+        else:
+            err_console().print(
+                f"[bold red]unexpected error:[/] {type(exc).__name__}: {exc}. "
+                "Re-run with --debug for the traceback and report it.",
+                highlight=False,
+            )
+        return 1
+
+
+def run() -> None:
+    sys.exit(main())

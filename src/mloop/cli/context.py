@@ -1,0 +1,26 @@
+"""The state every command shares: where the workspace is, and whether to show tracebacks."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import typer
+
+from mloop.workspace import Workspace
+
+
+@dataclass
+class CliState:
+    workspace: str | None = None
+    debug: bool = False
+
+
+def state(ctx: typer.Context) -> CliState:
+    root = ctx.find_root()
+    if not isinstance(root.obj, CliState):
+        root.obj = CliState()
+    return root.obj
+
+
+def open_workspace(ctx: typer.Context) -> Workspace:
+    return Workspace.open(state(ctx).workspace)

@@ -1,0 +1,19 @@
+"""Where each noun's sub-app is mounted: one line per noun, so adding one touches one line here."""
+
+from __future__ import annotations
+
+import importlib
+
+import typer
+
+# (command name, module, attribute): a Typer sub-app, or a plain function for a single command.
+SUBCOMMANDS: list[tuple[str, str, str]] = []
+
+
+def register(app: typer.Typer) -> None:
+    for name, module, attribute in SUBCOMMANDS:
+        target = getattr(importlib.import_module(module), attribute)
+        if isinstance(target, typer.Typer):
+            app.add_typer(target, name=name)
+        else:
+            app.command(name)(target)

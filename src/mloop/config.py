@@ -1,0 +1,139 @@
+"""Workspace settings: ``mloop.toml``, then ``MLOOP_*`` environment overrides, into one typed object.
+
+Read once at the edge and passed down; nothing below re-reads the environment.
+
+``mloop.toml``::
+
+    [store]
+    url = "sqlite:///.mloop/mloop.db"      # relative SQLite paths are taken from the workspace root
+    [artifacts]
+    path = ".mloop/artifacts"
+    [user]
+    name = "ada"                            # who approves, promotes, deploys (else $USER)
+    [gates.default]                         # promotion gates, see mloop.registry.gates
+    ...
+
+Overrides: ``MLOOP_STORE_URL``, ``MLOOP_ARTIFACTS``, ``MLOOP_USER``; ``MLOOP_WORKSPACE`` picks the folder.
+"""
+
+from __future__ import annotations
+
+import getpass
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from mloop.errors import InvalidInput, NotFound
+
+CONFIG_FILE = "mloop.toml"
+STATE_DIR = ".mloop"
+
+DEFAULT_TOML = """\
+# mloop workspace. Environment variables override: MLOOP_STORE_URL, MLOOP_ARTIFACTS, MLOOP_USER.
+[store]
+url = "sqlite:///.mloop/mloop.db"
+
+[artifacts]
+path = ".mloop/artifacts"
+
+# Promotion gates, checked by `mloop models promote NAME N --to ALIAS --gate NAME`.
+[gates.default]
+no_regression = { metric = "auto", tolerance = 0.0 }
+data_validation = true
+"""
+
+
+@dataclass(frozen=True)
+class Settings:
+    root: Path
+    store_url: str
+    artifacts_path: Path
+    user: str
+    gates: Mapping[str, Any] = field(default_factory=dict)
+    raw: Mapping[str, Any] = field(default_factory=dict)
+
+
+def _default_user(environ: Mapping[str, str]) -> str:
+    try:
+        return getpass.getuser()
+    except Exception:  # no passwd entry in some containers
+        return environ.get("USER", "unknown")
+
+
+def _resolve_sqlite_url(url: str, root: Path) -> str:
+    prefix = "sqlite:///"
+    if url.startswith(prefix) and not url.startswith("sqlite:////") and url != "sqlite:///:memory:":
+        return prefix + str((root / url[len(prefix) :]).resolve())
+    return url
+
+
+def load_settings(root: Path, environ: Mapping[str, str] = os.environ) -> Settings:
+    """Read ``root/mloop.toml`` and apply ``MLOOP_*`` overrides.
+
+    Raises ``InvalidInput`` when the file is not valid TOML.
+    """
+    root = root.resolve()
+    config_path = root / CONFIG_FILE
+    raw: dict[str, Any] = {}
+    if config_path.exists():
+        try:
+            raw = tomllib.loads(config_path.read_text(encoding="utf-8"))
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+            raise InvalidInput(
+                f"{config_path} is not valid TOML ({exc}); fix the file or re-run `mloop init`."
+            ) from exc
+    store_url = (
+        environ.get("MLOOP_STORE_URL")
+        or raw.get("store", {}).get("url")
+        or "sqlite:///.mloop/mloop.db"
+    )
+    artifacts = (
+        environ.get("MLOOP_ARTIFACTS") or raw.get("artifacts", {}).get("path") or ".mloop/artifacts"
+    )
+    artifacts_path = Path(artifacts)
+    if not artifacts_path.is_absolute():
+        artifacts_path = root / artifacts_path
+    user = environ.get("MLOOP_USER") or raw.get("user", {}).get("name") or _default_user(environ)
+    gates = raw.get("gates", {})
+    if not isinstance(gates, dict):
+        raise InvalidInput(
+            f"[gates] in {config_path} must be a table of named gates; see the README."
+        )
+    return Settings(
+        root=root,
+        store_url=_resolve_sqlite_url(store_url, root),
+        artifacts_path=artifacts_path.resolve(),
+        user=str(user),
+        gates=gates,
+        raw=raw,
+    )
+
+
+def find_workspace(
+    explicit: str | os.PathLike[str] | None = None,
+    *,
+    start: Path | None = None,
+    environ: Mapping[str, str] = os.environ,
+) -> Path:
+    """Find the workspace root: ``explicit``, else ``MLOOP_WORKSPACE``, else walk up like git.
+
+    Raises ``NotFound`` when there is none.
+    """
+    chosen = explicit or environ.get("MLOOP_WORKSPACE")
+    if chosen:
+        path = Path(chosen).expanduser().resolve()
+        if not (path / CONFIG_FILE).exists():
+            raise NotFound(
+                f"{path} is not an mloop workspace (no {CONFIG_FILE}); run `mloop init {chosen}` first."
+            )
+        return path
+    here = (start or Path.cwd()).resolve()
+    for folder in (here, *here.parents):
+        if (folder / CONFIG_FILE).exists():
+            return folder
+    raise NotFound(
+        f"No mloop workspace in {here} or any parent folder; run `mloop init` here or pass --workspace."
+    )

@@ -1,0 +1,229 @@
+"""The metadata schema: one SQLAlchemy Core table per noun.
+
+Changing a table means adding an Alembic migration in ``store/migrations/versions`` (the tests
+upgrade every store from empty, so a table without its migration fails them). Ids are ``mloop.ids``
+strings; JSON columns hold documents the services own (schemas, profiles, signatures, verdicts).
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+metadata = sa.MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+        "ck": "ck_%(table_name)s_%(constraint_name)s",
+    }
+)
+
+ID = sa.String(32)
+NAME = sa.String(255)
+WHEN = sa.DateTime(timezone=True)
+DOUBLE = sa.Float(precision=53)
+
+datasets = sa.Table(
+    "datasets",
+    metadata,
+    sa.Column("id", ID, primary_key=True),
+    sa.Column("name", NAME, nullable=False, unique=True),
+    sa.Column("description", sa.Text, nullable=True),
+    sa.Column("created_at", WHEN, nullable=False),
+)
+
+dataset_versions = sa.Table(
+    "dataset_versions",
+    metadata,
+    sa.Column("id", ID, primary_key=True),
+    sa.Column("dataset_id", ID, sa.ForeignKey("datasets.id"), nullable=False),
+    sa.Column("version", sa.Integer, nullable=False),
+    sa.Column("content_hash", sa.String(64), nullable=False),
+    sa.Column("format", sa.String(16), nullable=False),
+    sa.Column("source_path", sa.Text, nullable=False),
+    sa.Column("size_bytes", sa.BigInteger, nullable=False),
+    sa.Column("row_count", sa.BigInteger, nullable=False),
+    sa.Column("column_count", sa.Integer, nullable=False),
+    sa.Column("schema", sa.JSON, nullable=False),
+    sa.Column("profile", sa.JSON, nullable=False),
+    sa.Column("parent_id", ID, sa.ForeignKey("dataset_versions.id"), nullable=True),
+    sa.Column("created_at", WHEN, nullable=False),
+    sa.Column("created_by", NAME, nullable=False),
+    sa.UniqueConstraint("dataset_id", "version"),
+    sa.UniqueConstraint("dataset_id", "content_hash"),
+)
+
+dataset_schemas = sa.Table(
+    "dataset_schemas",
+    metadata,
+    sa.Column("id", ID, primary_key=True),
+    sa.Column("dataset_id", ID, sa.ForeignKey("datasets.id"), nullable=False),
+    sa.Column("revision", sa.Integer, nullable=False),
+    sa.Column("schema", sa.JSON, nullable=False),
+    sa.Column("source", sa.String(32), nullable=False),
+    sa.Column("created_at", WHEN, nullable=False),
+    sa.Column("created_by", NAME, nullable=False),
+    sa.UniqueConstraint("dataset_id", "revision"),
+)
+
+experiments = sa.Table(
+    "experiments",
+    metadata,
+    sa.Column("id", ID, primary_key=True),
+    sa.Column("name", NAME, nullable=False, unique=True),
+    sa.Column("created_at", WHEN, nullable=False),
+)
+
+runs = sa.Table(
+    "runs",
+    metadata,
+    sa.Column("id", ID, primary_key=True),
+    sa.Column("experiment_id", ID, sa.ForeignKey("experiments.id"), nullable=False, index=True),
+    sa.Column("name", NAME, nullable=True),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("started_at", WHEN, nullable=False),
+    sa.Column("ended_at", WHEN, nullable=True),
+    sa.Column("error", sa.Text, nullable=True),
+    sa.Column("user", NAME, nullable=False),
+    sa.Column("environment", sa.JSON, nullable=False),
+)
+
+params = sa.Table(
+    "params",
+    metadata,
+    sa.Column("run_id", ID, sa.ForeignKey("runs.id"), primary_key=True),
+    sa.Column("key", NAME, primary_key=True),
+    sa.Column("value", sa.JSON, nullable=True),
+)
+
+metrics = sa.Table(
+    "metrics",
+    metadata,
+    sa.Column("run_id", ID, sa.ForeignKey("runs.id"), nullable=False),
+    sa.Column("key", NAME, nullable=False),
+    sa.Column("step", sa.BigInteger, nullable=False),
+    sa.Column("timestamp_ms", sa.BigInteger, nullable=False),
+    sa.Column("value", DOUBLE, nullable=False),
+    sa.Index("ix_metrics_run_key_step", "run_id", "key", "step"),
+)
+
+tags = sa.Table(
+    "tags",
+    metadata,
+    sa.Column("run_id", ID, sa.ForeignKey("runs.id"), primary_key=True),
+    sa.Column("key", NAME, primary_key=True),
+    sa.Column("value", sa.Text, nullable=False),
+)
+
+run_artifacts = sa.Table(
+    "run_artifacts",
+    metadata,
+    sa.Column("run_id", ID, sa.ForeignKey("runs.id"), primary_key=True),
+    sa.Column("path", sa.String(1024), primary_key=True),
+    sa.Column("blob_hash", sa.String(64), nullable=False, index=True),
+    sa.Column("size_bytes", sa.BigInteger, nullable=False),
+    sa.Column("kind", sa.String(32), nullable=False),
+    sa.Column("created_at", WHEN, nullable=False),
+)
+
+run_inputs = sa.Table(
+    "run_inputs",
+    metadata,
+    sa.Column("run_id", ID, sa.ForeignKey("runs.id"), primary_key=True),
+    sa.Column("dataset_version_id", ID, sa.ForeignKey("dataset_versions.id"), primary_key=True),
+    sa.Column("role", sa.String(32), primary_key=True),
+)
+
+models = sa.Table(
+    "models",
+    metadata,
+    sa.Column("id", ID, primary_key=True),
+    sa.Column("name", NAME, nullable=False, unique=True),
+    sa.Column("description", sa.Text, nullable=True),
+    sa.Column("created_at", WHEN, nullable=False),
+)
+
+model_versions = sa.Table(
+    "model_versions",
+    metadata,
+    sa.Column("id", ID, primary_key=True),
+    sa.Column("model_id", ID, sa.ForeignKey("models.id"), nullable=False),
+    sa.Column("version", sa.Integer, nullable=False),
+    sa.Column("run_id", ID, sa.ForeignKey("runs.id"), nullable=True),
+    sa.Column("flavor", sa.String(32), nullable=False),
+    sa.Column("artifact_hash", sa.String(64), nullable=False),
+    sa.Column("signature", sa.JSON, nullable=False),
+    sa.Column("metrics", sa.JSON, nullable=False),
+    sa.Column("created_at", WHEN, nullable=False),
+    sa.Column("created_by", NAME, nullable=False),
+    sa.UniqueConstraint("model_id", "version"),
+)
+
+aliases = sa.Table(
+    "aliases",
+    metadata,
+    sa.Column("model_id", ID, sa.ForeignKey("models.id"), primary_key=True),
+    sa.Column("alias", NAME, primary_key=True),
+    sa.Column("model_version_id", ID, sa.ForeignKey("model_versions.id"), nullable=False),
+    sa.Column("updated_at", WHEN, nullable=False),
+)
+
+gate_verdicts = sa.Table(
+    "gate_verdicts",
+    metadata,
+    sa.Column("id", ID, primary_key=True),
+    sa.Column(
+        "model_version_id", ID, sa.ForeignKey("model_versions.id"), nullable=False, index=True
+    ),
+    sa.Column("alias", NAME, nullable=False),
+    sa.Column("gate", NAME, nullable=False),
+    sa.Column("passed", sa.Boolean, nullable=False),
+    sa.Column("checks", sa.JSON, nullable=False),
+    sa.Column("created_at", WHEN, nullable=False),
+    sa.Column("actor", NAME, nullable=False),
+)
+
+approvals = sa.Table(
+    "approvals",
+    metadata,
+    sa.Column("id", ID, primary_key=True),
+    sa.Column(
+        "model_version_id", ID, sa.ForeignKey("model_versions.id"), nullable=False, index=True
+    ),
+    sa.Column("approver", NAME, nullable=False),
+    sa.Column("note", sa.Text, nullable=False),
+    sa.Column("created_at", WHEN, nullable=False),
+)
+
+alias_moves = sa.Table(
+    "alias_moves",
+    metadata,
+    sa.Column("id", ID, primary_key=True),
+    sa.Column("model_id", ID, sa.ForeignKey("models.id"), nullable=False, index=True),
+    sa.Column("alias", NAME, nullable=False),
+    sa.Column("from_version_id", ID, sa.ForeignKey("model_versions.id"), nullable=True),
+    sa.Column("to_version_id", ID, sa.ForeignKey("model_versions.id"), nullable=True),
+    sa.Column("action", sa.String(32), nullable=False),
+    sa.Column("actor", NAME, nullable=False),
+    sa.Column("reason", sa.Text, nullable=True),
+    sa.Column("forced", sa.Boolean, nullable=False),
+    sa.Column("verdict_id", ID, sa.ForeignKey("gate_verdicts.id"), nullable=True),
+    sa.Column("created_at", WHEN, nullable=False),
+)
+
+audit_log = sa.Table(
+    "audit_log",
+    metadata,
+    sa.Column("id", ID, primary_key=True),
+    sa.Column("created_at", WHEN, nullable=False),
+    sa.Column("actor", NAME, nullable=False),
+    sa.Column("action", sa.String(64), nullable=False),
+    sa.Column("model", NAME, nullable=True, index=True),
+    sa.Column("subject", sa.Text, nullable=False),
+    sa.Column("from_value", sa.Text, nullable=True),
+    sa.Column("to_value", sa.Text, nullable=True),
+    sa.Column("reason", sa.Text, nullable=True),
+    sa.Column("verdict_id", ID, nullable=True),
+    sa.Column("details", sa.JSON, nullable=False),
+)

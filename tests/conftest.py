@@ -1,0 +1,105 @@
+"""Shared fixtures: a store per back end (SQLite always, PostgreSQL when configured), a workspace
+on it, and a CLI runner that calls the real ``main`` in-process.
+
+PostgreSQL: set ``MLOOP_TEST_POSTGRES_URL=postgresql+psycopg://user@host:5432/db``; each test gets
+its own schema, dropped afterwards.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+from mloop.cli.app import main
+from mloop.ids import new_id
+from mloop.workspace import Workspace
+
+POSTGRES_URL = os.environ.get("MLOOP_TEST_POSTGRES_URL")
+BACKENDS = [
+    "sqlite",
+    pytest.param(
+        "postgresql",
+        marks=pytest.mark.skipif(not POSTGRES_URL, reason="MLOOP_TEST_POSTGRES_URL is not set"),
+    ),
+]
+
+
+@pytest.fixture(autouse=True)
+def clean_environ(monkeypatch: pytest.MonkeyPatch) -> None:
+    for key in list(os.environ):
+        if key.startswith("MLOOP_") and key != "MLOOP_TEST_POSTGRES_URL":
+            monkeypatch.delenv(key)
+    monkeypatch.setenv("COLUMNS", "200")
+
+
+@pytest.fixture(params=BACKENDS)
+def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'mloop.db'}"
+        return
+    assert POSTGRES_URL
+    schema = f"t_{new_id()}"
+    admin = sa.create_engine(POSTGRES_URL)
+    with admin.begin() as conn:
+        conn.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
+    separator = "&" if "?" in POSTGRES_URL else "?"
+    yield f"{POSTGRES_URL}{separator}options=-csearch_path%3D{schema}"
+    with admin.begin() as conn:
+        conn.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
+    admin.dispose()
+
+
+@pytest.fixture
+def workspace(tmp_path: Path, store_url: str) -> Iterator[Workspace]:
+    environ = {"MLOOP_STORE_URL": store_url, "MLOOP_USER": "tester"}
+    ws, _ = Workspace.init(tmp_path / "ws", environ=environ)
+    yield ws
+    ws.close()
+
+
+@dataclass
+class CliResult:
+    exit_code: int
+    stdout: str
+    stderr: str
+
+
+@pytest.fixture
+def cli(
+    workspace: Workspace, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> object:
+    """Run ``mloop ARGS`` in-process inside the workspace, as a user in that folder would."""
+    monkeypatch.chdir(workspace.root)
+    monkeypatch.setenv("MLOOP_STORE_URL", workspace.settings.store_url)
+    monkeypatch.setenv("MLOOP_USER", "tester")
+
+    def run(*args: str) -> CliResult:
+        capsys.readouterr()
+        code = main([str(a) for a in args])
+        out, err = capsys.readouterr()
+        return CliResult(code, out, err)
+
+    return run
+
+
+def run_mloop(
+    *args: str, cwd: Path, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """Run the real console entry point in a subprocess."""
+    full_env = {k: v for k, v in os.environ.items() if not k.startswith("MLOOP_")}
+    full_env.update(env or {})
+    return subprocess.run(
+        [sys.executable, "-m", "mloop", *args],
+        cwd=cwd,
+        env=full_env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
