@@ -24,9 +24,17 @@ __version__ = "0.1.0"
 
 _LAZY: dict[str, str] = {
     "Workspace": "mloop.workspace",
+    "add_dataset": "mloop.api",
+    "get_dataset": "mloop.api",
+    "load_dataset": "mloop.api",
+    "load_model": "mloop.api",
+    "start_run": "mloop.fluent",
+    "active_run": "mloop.fluent",
 }
 
 if TYPE_CHECKING:
+    from mloop.api import add_dataset, get_dataset, load_dataset, load_model
+    from mloop.fluent import active_run, start_run
     from mloop.workspace import Workspace
 
 __all__ = [
@@ -40,6 +48,12 @@ __all__ = [
     "ValidationFailed",
     "Workspace",
     "__version__",
+    "active_run",
+    "add_dataset",
+    "get_dataset",
+    "load_dataset",
+    "load_model",
+    "start_run",
 ]
 
 

@@ -39,10 +39,19 @@ url = "sqlite:///.mloop/mloop.db"
 [artifacts]
 path = ".mloop/artifacts"
 
-# Promotion gates, checked by `mloop models promote NAME N --to ALIAS --gate NAME`.
+# Promotion gates, checked by `mloop models promote NAME N --to ALIAS [--gate NAME]`;
+# `default` applies when --gate is not given. Checks: thresholds, no_regression (re-scored on the
+# same holdout, optional paired bootstrap), latency_p99_ms, segment_parity, data_validation, approval.
 [gates.default]
 no_regression = { metric = "auto", tolerance = 0.0 }
 data_validation = true
+
+[gates.production]
+thresholds = ["roc_auc >= 0.70"]
+no_regression = { metric = "auto", tolerance = 0.005, bootstrap = 300, confidence = 0.90 }
+latency_p99_ms = 100
+data_validation = true
+approval = true
 """
 
 

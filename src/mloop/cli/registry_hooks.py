@@ -7,7 +7,13 @@ import importlib
 import typer
 
 # (command name, module, attribute): a Typer sub-app, or a plain function for a single command.
-SUBCOMMANDS: list[tuple[str, str, str]] = []
+SUBCOMMANDS: list[tuple[str, str, str]] = [
+    ("data", "mloop.cli.data", "app"),
+    ("train", "mloop.cli.train", "train"),
+    ("runs", "mloop.cli.runs", "app"),
+    ("models", "mloop.cli.models", "app"),
+    ("audit", "mloop.cli.audit", "audit"),
+]
 
 
 def register(app: typer.Typer) -> None:

@@ -1,0 +1,82 @@
+"""The Python API's thin edge: open the workspace, call one service, return its result.
+
+Each function takes ``workspace=`` (a ``Workspace``, a folder, or None for ``MLOOP_WORKSPACE`` /
+the nearest parent folder with ``mloop.toml``), like the CLI's ``--workspace``.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from mloop.workspace import Workspace
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from mloop.data.datasets import DatasetVersion
+    from mloop.registry.loading import LoadedModel
+
+WorkspaceLike = Workspace | str | os.PathLike[str] | None
+
+
+@contextmanager
+def using(workspace: WorkspaceLike) -> Iterator[Workspace]:
+    """Yield an open workspace; close it afterwards only if this call opened it."""
+    if isinstance(workspace, Workspace):
+        yield workspace
+        return
+    opened = Workspace.open(workspace)
+    try:
+        yield opened
+    finally:
+        opened.close()
+
+
+def add_dataset(
+    name: str,
+    path: str | os.PathLike[str],
+    *,
+    validate: bool = False,
+    workspace: WorkspaceLike = None,
+) -> DatasetVersion:
+    """Snapshot a CSV or Parquet file as the next version of ``name`` (or the same one for the same bytes)."""
+    from mloop.data.datasets import add_version
+
+    with using(workspace) as ws:
+        return add_version(
+            ws.store,
+            ws.artifacts,
+            name=name,
+            path=Path(path),
+            actor=ws.user,
+            validate=validate,
+            root=ws.root,
+        ).version
+
+
+def get_dataset(ref: str, *, workspace: WorkspaceLike = None) -> DatasetVersion:
+    """``NAME``, ``NAME@N`` or ``NAME@latest``; raises ``NotFound``."""
+    from mloop.data.datasets import get_version
+
+    with using(workspace) as ws:
+        return get_version(ws.store, ref)
+
+
+def load_dataset(ref: str, *, workspace: WorkspaceLike = None) -> pd.DataFrame:
+    """The stored, hash-verified snapshot of a dataset version as a DataFrame."""
+    from mloop.data.datasets import get_version, load_frame
+
+    with using(workspace) as ws:
+        return load_frame(ws.store, ws.artifacts, get_version(ws.store, ref))
+
+
+def load_model(ref: str, *, workspace: WorkspaceLike = None) -> LoadedModel:
+    """Load ``NAME@N`` or ``NAME@ALIAS``: hash-verified, safe formats only; ``.predict(frame)``."""
+    from mloop.registry.loading import load_model as load
+
+    with using(workspace) as ws:
+        return load(ws.store, ws.artifacts, ref)

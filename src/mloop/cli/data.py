@@ -1,0 +1,303 @@
+"""`mloop data …`: snapshot, list, show, diff, validate, and edit the schema of datasets."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from mloop.cli.context import open_workspace
+from mloop.cli.output import (
+    JsonOption,
+    console,
+    err_console,
+    fmt_number,
+    fmt_time,
+    print_json,
+    print_table,
+)
+from mloop.errors import InvalidInput, ValidationFailed
+
+app = typer.Typer(help="Versioned, validated datasets (CSV or Parquet).", no_args_is_help=True)
+
+
+def _violations_table(report: Any, title: str) -> None:
+    print_table(
+        ["column", "rule", "count", "example rows", "example values", "what"],
+        [
+            (
+                v.column,
+                v.rule,
+                v.count,
+                ", ".join(map(str, v.examples)),
+                ", ".join(map(repr, v.values)),
+                v.message,
+            )
+            for v in report.violations
+        ],
+        title=title,
+    )
+
+
+@app.command("add")
+def add(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(help="Dataset name.")],
+    path: Annotated[Path, typer.Argument(help="CSV or Parquet file.")],
+    validate: Annotated[
+        bool, typer.Option("--validate", help="Refuse a version that breaks the current schema.")
+    ] = False,
+    as_json: JsonOption = False,
+) -> None:
+    """Snapshot a file as the next version (the same bytes again are the same version)."""
+    from mloop.data.datasets import add_version
+    from mloop.hashing import display
+
+    with open_workspace(ctx) as ws, err_console().status(f"snapshotting {path}"):
+        try:
+            result = add_version(
+                ws.store,
+                ws.artifacts,
+                name=name,
+                path=path,
+                actor=ws.user,
+                validate=validate,
+                root=ws.root,
+            )
+        except ValidationFailed as failure:
+            if failure.details is not None and not as_json:
+                _violations_table(failure.details, f"{path} against {name}'s schema")
+            if as_json and failure.details is not None:
+                print_json({"created": False, "violations": failure.details.violations})
+            raise
+    version = result.version
+    if as_json:
+        print_json(
+            {
+                "dataset": version.ref,
+                "hash": display(version.content_hash),
+                "created": result.created,
+                "rows": version.row_count,
+                "columns": version.column_count,
+            }
+        )
+        return
+    if result.created:
+        typer.echo(f"dataset={version.ref} ({display(version.content_hash)})")
+        typer.echo(f"rows={version.row_count} columns={version.column_count}")
+    else:
+        typer.echo(
+            f"dataset={version.ref} ({display(version.content_hash)}) unchanged: these bytes are already version {version.version}"
+        )
+
+
+@app.command("ls")
+def ls(ctx: typer.Context, as_json: JsonOption = False) -> None:
+    """List datasets with their latest version."""
+    from mloop.data.datasets import list_datasets
+
+    with open_workspace(ctx) as ws:
+        datasets = list_datasets(ws.store)
+    if as_json:
+        print_json(datasets)
+        return
+    print_table(
+        ["dataset", "versions", "latest", "rows", "columns", "hash", "updated"],
+        [
+            (
+                d.name,
+                d.versions,
+                f"{d.name}@{d.latest_version}",
+                d.rows,
+                d.columns,
+                d.content_hash[:12],
+                fmt_time(d.updated_at),
+            )
+            for d in datasets
+        ],
+    )
+
+
+def _stat(profile: dict[str, Any], key: str) -> str:
+    return fmt_number(profile.get(key)) if key in profile else ""
+
+
+@app.command("show")
+def show(
+    ctx: typer.Context,
+    ref: Annotated[str, typer.Argument(help="NAME, NAME@N or NAME@latest.")],
+    as_json: JsonOption = False,
+) -> None:
+    """Show a version: hash, source, schema with rules, and the per-column profile."""
+    from mloop.data.datasets import get_version
+
+    with open_workspace(ctx) as ws:
+        version = get_version(ws.store, ref)
+    if as_json:
+        print_json(
+            {
+                **{k: v for k, v in version.__dict__.items() if k != "schema"},
+                "ref": version.ref,
+                "schema": version.schema.to_json(),
+            }
+        )
+        return
+    out = console()
+    out.print(f"[bold]{version.ref}[/]  blake3:{version.content_hash}")
+    out.print(
+        f"{version.row_count} rows × {version.column_count} columns, {version.format}, {version.size_bytes} bytes, from {version.source_path}"
+    )
+    out.print(f"added {fmt_time(version.created_at)} by {version.created_by}")
+    columns = version.profile.get("columns", {})
+    rows = []
+    for column in version.schema.columns:
+        stats = columns.get(column.name, {})
+        rule_bits = [] if column.nullable else ["not null"]
+        if column.min is not None or column.max is not None:
+            rule_bits.append(f"[{fmt_number(column.min)}, {fmt_number(column.max)}]")
+        if column.allowed is not None:
+            shown = ", ".join(map(str, column.allowed[:6])) + (
+                " …" if len(column.allowed) > 6 else ""
+            )
+            rule_bits.append(f"in {{{shown}}}")
+        if column.unique:
+            rule_bits.append("unique")
+        rows.append(
+            (
+                column.name,
+                column.type,
+                "; ".join(rule_bits),
+                f"{stats.get('null_rate', 0):.1%}",
+                stats.get("distinct", ""),
+                _stat(stats, "mean"),
+                _stat(stats, "std"),
+                _stat(stats, "min"),
+                _stat(stats, "max"),
+            )
+        )
+    print_table(["column", "type", "rules", "nulls", "distinct", "mean", "std", "min", "max"], rows)
+
+
+@app.command("diff")
+def diff(
+    ctx: typer.Context,
+    a: Annotated[str, typer.Argument(help="NAME@A")],
+    b: Annotated[str, typer.Argument(help="NAME@B")],
+    as_json: JsonOption = False,
+) -> None:
+    """Schema changes and per-column statistic changes between two versions."""
+    from mloop.data.datasets import get_version
+    from mloop.data.diff import diff_versions
+
+    with open_workspace(ctx) as ws:
+        result = diff_versions(get_version(ws.store, a), get_version(ws.store, b))
+    if as_json:
+        print_json(result)
+        return
+    out = console()
+    out.print(f"[bold]{result.a} → {result.b}[/]: rows {result.rows[0]} → {result.rows[1]}")
+    if result.added_columns:
+        out.print(f"[green]+ columns:[/] {', '.join(result.added_columns)}")
+    if result.removed_columns:
+        out.print(f"[red]- columns:[/] {', '.join(result.removed_columns)}")
+    if result.schema_changes:
+        print_table(
+            ["column", "rule", "before", "after"],
+            [(c.column, c.field, c.before, c.after) for c in result.schema_changes],
+            title="schema",
+        )
+    if result.stat_changes:
+        print_table(
+            ["column", "statistic", "before", "after", "change"],
+            [
+                (
+                    c.column,
+                    c.field,
+                    fmt_number(c.before),
+                    fmt_number(c.after),
+                    "" if c.change is None else f"{c.change:+.1%}",
+                )
+                for c in result.stat_changes
+            ],
+            title="statistics",
+        )
+    if result.category_changes:
+        print_table(
+            ["column", "category", "share before", "share after", "change"],
+            [
+                (c.column, c.field, f"{c.before:.1%}", f"{c.after:.1%}", f"{c.change:+.1%}")
+                for c in result.category_changes
+            ],
+            title="categories",
+        )
+    if not (
+        result.added_columns
+        or result.removed_columns
+        or result.schema_changes
+        or result.stat_changes
+        or result.category_changes
+    ):
+        out.print("no differences")
+
+
+@app.command("validate")
+def validate(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(help="Dataset whose current schema to check against.")],
+    path: Annotated[Path, typer.Argument(help="CSV or Parquet file to check.")],
+    as_json: JsonOption = False,
+) -> None:
+    """Check a file against a dataset's schema: exit 0 clean, 1 with every violation, 2 unreadable."""
+    from mloop.data.datasets import current_schema
+    from mloop.data.io import read_table
+    from mloop.data.validation import validate_frame
+
+    with open_workspace(ctx) as ws:
+        schema = current_schema(ws.store, name)
+        report = validate_frame(schema, read_table(path), root=ws.root)
+    if as_json:
+        print_json(
+            {"ok": report.ok, "rows_checked": report.rows_checked, "violations": report.violations}
+        )
+    elif report.ok:
+        typer.echo(f"{path}: {report.rows_checked} rows, no violations of {name}'s schema")
+    else:
+        _violations_table(
+            report, f"{path}: {report.rows_checked} rows, {len(report.violations)} violation(s)"
+        )
+    if not report.ok:
+        raise typer.Exit(1)
+
+
+@app.command("schema")
+def schema(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(help="Dataset name.")],
+    export: Annotated[
+        Path | None, typer.Option("--export", help="Write the current schema to this JSON file.")
+    ] = None,
+    import_: Annotated[
+        Path | None, typer.Option("--import", help="Make this JSON file the current schema.")
+    ] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Print, export or import a dataset's schema (types and rules) as readable JSON."""
+    from mloop.data.datasets import current_schema, import_schema
+    from mloop.data.schema import Schema
+
+    if export and import_:
+        raise InvalidInput("--export and --import go one at a time.")
+    with open_workspace(ctx) as ws:
+        if import_:
+            revision = import_schema(ws.store, name, Schema.from_file(import_), actor=ws.user)
+            typer.echo(f"schema of {name} is now revision {revision} (from {import_})")
+            return
+        current = current_schema(ws.store, name)
+    if export:
+        current.to_file(export)
+        typer.echo(f"wrote {name}'s schema to {export}")
+    elif as_json:
+        print_json(current.to_json())
+    else:
+        typer.echo(current.model_dump_json(indent=2))

@@ -1,0 +1,353 @@
+"""`mloop models …`: register, inspect, promote through gates, approve, roll back, export."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from mloop.cli.context import open_workspace
+from mloop.cli.output import JsonOption, console, fmt_number, fmt_time, print_json, print_table
+from mloop.errors import GateFailed, InvalidInput
+
+app = typer.Typer(
+    help="The model registry: versions, aliases, gates, approvals, lineage.", no_args_is_help=True
+)
+
+
+def _version_arg(version: str) -> int:
+    if not version.isdigit():
+        raise InvalidInput(
+            f"Version {version!r} is not a number; `mloop models show NAME` lists versions."
+        )
+    return int(version)
+
+
+@app.command("ls")
+def ls(ctx: typer.Context, as_json: JsonOption = False) -> None:
+    """List registered models with their latest version and aliases."""
+    from mloop.registry.versions import list_models
+
+    with open_workspace(ctx) as ws:
+        models = list_models(ws.store)
+    if as_json:
+        print_json(models)
+        return
+    print_table(
+        ["model", "latest", "versions", "aliases", "created"],
+        [
+            (
+                m.name,
+                m.latest_version,
+                m.versions,
+                ", ".join(f"{a}→{v}" for a, v in m.aliases.items()),
+                fmt_time(m.created_at),
+            )
+            for m in models
+        ],
+    )
+
+
+@app.command("register")
+def register(
+    ctx: typer.Context,
+    run: Annotated[
+        str, typer.Argument(help="Run id (or a unique prefix) whose model to register.")
+    ],
+    name: Annotated[str, typer.Option("--name", help="Model name.")],
+    as_json: JsonOption = False,
+) -> None:
+    """Register a run's model as a new immutable version NAME@N."""
+    from mloop.registry.register import register_run
+
+    with open_workspace(ctx) as ws:
+        version = register_run(ws.store, ws.artifacts, run_id=run, name=name, actor=ws.user)
+    if as_json:
+        print_json(version)
+        return
+    typer.echo(f"model={version.ref}")
+    typer.echo(f"run={version.run_id}")
+    typer.echo(f"artifact=blake3:{version.artifact_hash}")
+
+
+def _checks_table(checks: list[Any], title: str) -> None:
+    print_table(
+        ["check", "rule", "result", "detail"],
+        [(c.check, c.name, "pass" if c.passed else "FAIL", c.detail) for c in checks],
+        title=title,
+    )
+
+
+@app.command("show")
+def show(
+    ctx: typer.Context,
+    ref: Annotated[str, typer.Argument(help="NAME, NAME@N or NAME@ALIAS.")],
+    as_json: JsonOption = False,
+) -> None:
+    """Show a model version: artifact, signature, metrics, aliases, approvals and every gate verdict."""
+    from mloop.registry.approvals import list_approvals
+    from mloop.registry.promotion import list_verdicts
+    from mloop.registry.versions import list_versions, resolve
+
+    with open_workspace(ctx) as ws:
+        version = resolve(ws.store, ref)
+        approvals = list_approvals(ws.store, version)
+        verdicts = list_verdicts(ws.store, version)
+        versions = list_versions(ws.store, version.name) if "@" not in ref else []
+    if as_json:
+        print_json({"version": version, "approvals": approvals, "verdicts": verdicts})
+        return
+    out = console()
+    out.print(f"[bold]{version.ref}[/]  flavor={version.flavor}  run={version.run_id}")
+    out.print(f"artifact=blake3:{version.artifact_hash}")
+    out.print(
+        f"aliases={', '.join(version.aliases) or '-'}  created {fmt_time(version.created_at)} by {version.created_by}"
+    )
+    signature = version.signature
+    if signature.get("target"):
+        out.print(
+            f"predicts {signature['target']} ({signature.get('task')}) from {len(signature.get('inputs', []))} input columns"
+        )
+    print_table(
+        ["metric", "value"],
+        [(k, fmt_number(v)) for k, v in sorted(version.metrics.items())],
+        title="metrics (logged)",
+    )
+    for approval in approvals:
+        out.print(
+            f"approved by {approval.approver} at {fmt_time(approval.created_at)}: {approval.note}"
+        )
+    for verdict in verdicts:
+        status = (
+            "PASSED" if verdict["passed"] else ("FORCED" if verdict.get("forced") else "FAILED")
+        )
+        print_table(
+            ["check", "rule", "result", "detail"],
+            [
+                (c["check"], c["name"], "pass" if c["passed"] else "FAIL", c["detail"])
+                for c in verdict.get("checks", [])
+            ],
+            title=f"gate {verdict['gate']} → {verdict['alias']}: {status} ({fmt_time(verdict['created_at'])}, {verdict['actor']})",
+        )
+    if len(versions) > 1:
+        print_table(
+            ["version", "aliases", "run", "created"],
+            [(v.version, ", ".join(v.aliases), v.run_id, fmt_time(v.created_at)) for v in versions],
+            title=f"all versions of {version.name}",
+        )
+
+
+@app.command("promote")
+def promote(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(help="Model name.")],
+    version: Annotated[str, typer.Argument(help="Version number to promote.")],
+    to: Annotated[str, typer.Option("--to", help="Alias to move, e.g. champion.")],
+    gate: Annotated[
+        str | None,
+        typer.Option("--gate", help="Gate from mloop.toml (default: 'default' when configured)."),
+    ] = None,
+    reason: Annotated[
+        str | None, typer.Option("--reason", help="Why; required with --force.")
+    ] = None,
+    holdout: Annotated[
+        str | None,
+        typer.Option(
+            "--holdout", help="Score on this dataset version instead of the run's held-out split."
+        ),
+    ] = None,
+    no_gate: Annotated[
+        bool, typer.Option("--no-gate", help="Move the alias without checking any gate.")
+    ] = False,
+    force: Annotated[
+        bool, typer.Option("--force", help="Move even if the gate fails (recorded loudly).")
+    ] = False,
+    as_json: JsonOption = False,
+) -> None:
+    """Check a gate and move an alias to NAME@VERSION; exit 1 and leave the alias if the gate fails."""
+    from mloop.registry.gate_config import get_gate
+    from mloop.registry.promotion import promote as run_promotion
+
+    number = _version_arg(version)
+    with open_workspace(ctx) as ws, console().status("checking gate"):
+        if no_gate and gate:
+            raise InvalidInput("--gate and --no-gate contradict each other; pick one.")
+        chosen = None
+        if not no_gate:
+            gate_name = gate or ("default" if "default" in ws.settings.gates else None)
+            chosen = None if gate_name is None else get_gate(ws.settings.gates, gate_name)
+        try:
+            result = run_promotion(
+                ws.store,
+                ws.artifacts,
+                name=name,
+                version=number,
+                alias=to,
+                gate=chosen,
+                actor=ws.user,
+                reason=reason,
+                force=force,
+                holdout=holdout,
+                root=ws.root,
+            )
+        except GateFailed as failure:
+            if failure.details is not None:
+                _render_promotion(failure.details, as_json)
+            raise
+    _render_promotion(result, as_json)
+
+
+def _render_promotion(result: Any, as_json: bool) -> None:
+    if as_json:
+        print_json(result)
+        return
+    if result.checks:
+        _checks_table(result.checks, f"gate {result.gate} (holdout: {result.holdout or '-'})")
+    if result.move is not None:
+        previous = "unset" if result.previous is None else f"{result.model}@{result.previous}"
+        flag = " (FORCED past a failing gate)" if result.forced else ""
+        typer.echo(
+            f"{result.model}@{result.alias}: {previous} → {result.model}@{result.version}{flag}"
+        )
+
+
+@app.command("approve")
+def approve(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(help="Model name.")],
+    version: Annotated[str, typer.Argument(help="Version number.")],
+    note: Annotated[str, typer.Option("--note", help="What was reviewed.")],
+    by: Annotated[
+        str | None,
+        typer.Option(
+            "--by", help="Approver (default: [user] name in mloop.toml, MLOOP_USER or $USER)."
+        ),
+    ] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Record a human approval of NAME@VERSION."""
+    from mloop.registry.approvals import approve as record_approval
+
+    with open_workspace(ctx) as ws:
+        approval = record_approval(
+            ws.store, name=name, version=_version_arg(version), approver=by or ws.user, note=note
+        )
+    if as_json:
+        print_json(approval)
+        return
+    typer.echo(f"{name}@{approval.version} approved by {approval.approver}")
+
+
+@app.command("rollback")
+def rollback(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(help="Model name.")],
+    alias: Annotated[str, typer.Option("--alias", help="Alias to move back.")] = "champion",
+    reason: Annotated[str | None, typer.Option("--reason", help="Why.")] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Move an alias back to the version it held before the current one."""
+    from mloop.registry.aliases import rollback as run_rollback
+
+    with open_workspace(ctx) as ws:
+        move = run_rollback(ws.store, name=name, alias=alias, actor=ws.user, reason=reason)
+    if as_json:
+        print_json(move)
+        return
+    typer.echo(f"{name}@{alias}: {name}@{move.from_version} → {name}@{move.to_version} (rollback)")
+
+
+@app.command("history")
+def history(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(help="Model name.")],
+    alias: Annotated[str | None, typer.Option("--alias", help="Only this alias.")] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Every alias move of a model, oldest first."""
+    from mloop.registry.aliases import history as alias_history
+
+    with open_workspace(ctx) as ws:
+        moves = alias_history(ws.store, name, alias=alias)
+    if as_json:
+        print_json(moves)
+        return
+    print_table(
+        ["when", "alias", "from", "to", "action", "by", "reason"],
+        [
+            (
+                fmt_time(m.created_at),
+                m.alias,
+                m.from_version or "-",
+                m.to_version or "-",
+                m.action + (" (forced)" if m.forced else ""),
+                m.actor,
+                m.reason or "",
+            )
+            for m in moves
+        ],
+    )
+
+
+@app.command("lineage")
+def lineage(
+    ctx: typer.Context,
+    ref: Annotated[str, typer.Argument(help="NAME@N or NAME@ALIAS.")],
+    as_json: JsonOption = False,
+) -> None:
+    """The whole chain behind a model version: run, code, parameters, data (with hashes), approvals."""
+    from rich.tree import Tree
+
+    from mloop.registry.lineage import lineage as build_lineage
+
+    with open_workspace(ctx) as ws:
+        graph = build_lineage(ws.store, ref)
+    if as_json:
+        print_json(graph)
+        return
+    root = Tree(f"[bold]{graph['model']}[/] ({graph['flavor']}, {graph['artifact']})")
+    if graph["aliases"]:
+        root.add(f"aliases: {', '.join(graph['aliases'])}")
+    run = graph.get("run")
+    if run:
+        node = root.add(
+            f"run {run['id']} [{run['status']}] experiment={run['experiment']} by {run['user']}"
+        )
+        code = run["code"]
+        dirty = " (dirty)" if code.get("git_dirty") else ""
+        node.add(
+            f"code: git {code.get('git_commit') or 'unknown'}{dirty}  python {code.get('python') or '?'}"
+        )
+        params = node.add("params")
+        for key, value in sorted(run["params"].items()):
+            params.add(f"{key} = {value!r}")
+        metrics = node.add("metrics")
+        for key, value in sorted(run["metrics"].items()):
+            metrics.add(f"{key} = {fmt_number(value)}")
+        for item in run["inputs"]:
+            data = node.add(f"data ({item['role']}): {item['dataset']} {item['hash']}")
+            data.add(f"{item['rows']} rows from {item['source']}")
+            if item.get("parent"):
+                data.add(f"parent version {item['parent']}")
+    for approval in graph["approvals"]:
+        root.add(f"approved by {approval['approver']}: {approval['note']}")
+    for verdict in graph["verdicts"]:
+        root.add(
+            f"gate {verdict['gate']} → {verdict['alias']}: {'passed' if verdict['passed'] else 'failed'}"
+        )
+    console().print(root)
+
+
+@app.command("export")
+def export(
+    ctx: typer.Context,
+    ref: Annotated[str, typer.Argument(help="NAME@N or NAME@ALIAS.")],
+    onnx: Annotated[Path, typer.Option("--onnx", help="Write an ONNX file here.")],
+) -> None:
+    """Export a scikit-learn model to ONNX (for the ONNX Runtime flavor)."""
+    from mloop.registry.export import export_onnx_file
+
+    with open_workspace(ctx) as ws:
+        written = export_onnx_file(ws.store, ws.artifacts, ref, onnx)
+    typer.echo(f"onnx={written.path} ({written.size} bytes, blake3:{written.hash})")

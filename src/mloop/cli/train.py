@@ -1,0 +1,100 @@
+"""`mloop train`: fit a scikit-learn Pipeline on a dataset version and record the run."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated, Any
+
+import typer
+
+from mloop.cli.context import open_workspace
+from mloop.cli.output import JsonOption, err_console, print_json
+from mloop.errors import InvalidInput
+
+
+def parse_params(pairs: list[str]) -> dict[str, Any]:
+    """``k=v`` pairs; values are JSON literals when they parse (``3``, ``0.1``, ``true``), else text."""
+    params: dict[str, Any] = {}
+    for pair in pairs:
+        key, sep, raw = pair.partition("=")
+        if not sep or not key:
+            raise InvalidInput(f"--param {pair!r} is not KEY=VALUE; write e.g. --param C=0.5.")
+        try:
+            params[key] = json.loads(raw)
+        except json.JSONDecodeError:
+            params[key] = raw
+    return params
+
+
+def train(
+    ctx: typer.Context,
+    data: Annotated[
+        str, typer.Option("--data", help="Dataset version: NAME, NAME@N or NAME@latest.")
+    ],
+    target: Annotated[str, typer.Option("--target", help="Column to predict.")],
+    model: Annotated[
+        str,
+        typer.Option(
+            "--model", help="logistic, random_forest, gradient_boosting, or MODULE:CALLABLE."
+        ),
+    ] = "logistic",
+    param: Annotated[
+        list[str] | None, typer.Option("--param", help="Model parameter KEY=VALUE (repeatable).")
+    ] = None,
+    test_size: Annotated[float, typer.Option("--test-size", help="Held-out fraction.")] = 0.2,
+    seed: Annotated[int, typer.Option("--seed", help="Seed for the split and the model.")] = 0,
+    experiment: Annotated[str, typer.Option("--experiment", help="Experiment name.")] = "default",
+    register: Annotated[
+        str | None,
+        typer.Option("--register", help="Also register the model as a new version of NAME."),
+    ] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Train on a dataset version, evaluate on a held-out split, store the model (skops) with lineage."""
+    from mloop.hashing import display
+    from mloop.training.train import train as run_training
+
+    params = parse_params(param or [])
+    with open_workspace(ctx) as ws, err_console().status("training") as spinner:
+        result = run_training(
+            ws.store,
+            ws.artifacts,
+            data=data,
+            target=target,
+            user=ws.user,
+            root=ws.root,
+            model=model,
+            params=params,
+            test_size=test_size,
+            seed=seed,
+            experiment=experiment,
+            status=lambda message: spinner.update(message),
+        )
+        registered = None
+        if register:
+            from mloop.registry.register import register_run
+
+            registered = register_run(
+                ws.store, ws.artifacts, run_id=result.run_id, name=register, actor=ws.user
+            )
+    if as_json:
+        print_json(
+            {
+                "dataset": result.dataset.ref,
+                "dataset_hash": display(result.dataset.content_hash),
+                "run": result.run_id,
+                "task": result.task,
+                "metrics": result.metrics,
+                "artifact": display(result.model_hash),
+                "flavor": result.flavor,
+                "model": None if registered is None else registered.ref,
+            }
+        )
+        return
+    typer.echo(f"dataset={result.dataset.ref} ({display(result.dataset.content_hash)})")
+    typer.echo(f"run={result.run_id}")
+    for name, value in result.metrics.items():
+        typer.echo(f"metric.{name}={value:.6g}")
+    typer.echo(f"artifact={display(result.model_hash)}")
+    if registered is not None:
+        typer.echo(f"model={registered.ref}")

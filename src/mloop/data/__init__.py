@@ -1,0 +1,1 @@
+"""Datasets: reading tables, schemas and rules, validation, profiles, versions and diffs."""

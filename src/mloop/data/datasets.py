@@ -1,0 +1,355 @@
+"""Datasets and their versions: immutable, content-addressed snapshots with schema and profile.
+
+Adding a file hashes it first (BLAKE3 over mmap, at memory speed): the same bytes are the same
+version, and nothing else is read or written. A new version is parsed, typed and profiled, checked
+against the dataset's current schema when asked, stored as a blob, and recorded in one
+transaction, so a failed add leaves nothing behind.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import sqlalchemy as sa
+
+from mloop.artifacts import ArtifactStore
+from mloop.data.io import detect_format, read_table
+from mloop.data.profile import profile_frame
+from mloop.data.refs import check_name, parse_ref
+from mloop.data.schema import Schema, infer_schema
+from mloop.data.validation import ValidationReport, validate_frame
+from mloop.errors import InvalidInput, NotFound, ValidationFailed
+from mloop.hashing import hash_file
+from mloop.ids import new_id
+from mloop.store import Store
+from mloop.store import tables as t
+
+
+@dataclass(frozen=True)
+class DatasetVersion:
+    id: str
+    dataset_id: str
+    name: str
+    version: int
+    content_hash: str
+    format: str
+    source_path: str
+    size_bytes: int
+    row_count: int
+    column_count: int
+    schema: Schema
+    profile: dict[str, Any]
+    parent_id: str | None
+    created_at: dt.datetime
+    created_by: str
+
+    @property
+    def ref(self) -> str:
+        return f"{self.name}@{self.version}"
+
+
+@dataclass(frozen=True)
+class AddResult:
+    version: DatasetVersion
+    created: bool
+    validation: ValidationReport | None = None
+
+
+@dataclass(frozen=True)
+class DatasetSummary:
+    name: str
+    versions: int
+    latest_version: int
+    rows: int
+    columns: int
+    content_hash: str
+    updated_at: dt.datetime
+
+
+def _to_version(row: Any, name: str) -> DatasetVersion:
+    return DatasetVersion(
+        id=row.id,
+        dataset_id=row.dataset_id,
+        name=name,
+        version=row.version,
+        content_hash=row.content_hash,
+        format=row.format,
+        source_path=row.source_path,
+        size_bytes=row.size_bytes,
+        row_count=row.row_count,
+        column_count=row.column_count,
+        schema=Schema.from_json(row.schema),
+        profile=dict(row.profile),
+        parent_id=row.parent_id,
+        created_at=row.created_at,
+        created_by=row.created_by,
+    )
+
+
+def _dataset_id(conn: sa.Connection, name: str) -> str | None:
+    value = conn.execute(sa.select(t.datasets.c.id).where(t.datasets.c.name == name)).scalar()
+    return None if value is None else str(value)
+
+
+def _known_names(conn: sa.Connection) -> str:
+    names = (
+        conn.execute(sa.select(t.datasets.c.name).order_by(t.datasets.c.name).limit(20))
+        .scalars()
+        .all()
+    )
+    return f"datasets are: {', '.join(names)}" if names else "no dataset has been added yet"
+
+
+def get_version_in(conn: sa.Connection, ref: str) -> DatasetVersion:
+    parsed = parse_ref(ref, what="Dataset name")
+    dataset_id = _dataset_id(conn, parsed.name)
+    if dataset_id is None:
+        raise NotFound(f"No dataset named {parsed.name!r}; {_known_names(conn)} (`mloop data ls`).")
+    query = sa.select(t.dataset_versions).where(t.dataset_versions.c.dataset_id == dataset_id)
+    if parsed.latest:
+        row = conn.execute(query.order_by(t.dataset_versions.c.version.desc()).limit(1)).first()
+    elif parsed.version is not None:
+        row = conn.execute(query.where(t.dataset_versions.c.version == parsed.version)).first()
+    else:
+        raise InvalidInput(
+            f"{ref!r}: a dataset version is NAME@N or NAME@latest, not @{parsed.selector}."
+        )
+    if row is None:
+        newest = conn.execute(
+            sa.select(sa.func.max(t.dataset_versions.c.version)).where(
+                t.dataset_versions.c.dataset_id == dataset_id
+            )
+        ).scalar()
+        raise NotFound(
+            f"Dataset {parsed.name!r} has no version {parsed.selector}; versions are 1..{newest}."
+        )
+    return _to_version(row, parsed.name)
+
+
+def get_version(store: Store, ref: str) -> DatasetVersion:
+    """``NAME``, ``NAME@latest`` or ``NAME@N``; raises ``NotFound`` saying what exists."""
+    with store.read() as conn:
+        return get_version_in(conn, ref)
+
+
+def current_schema(store: Store, name: str) -> Schema:
+    """The dataset's current schema (its rules): the newest imported or inferred revision."""
+    with store.read() as conn:
+        dataset_id = _dataset_id(conn, check_name(name, what="Dataset name"))
+        if dataset_id is None:
+            raise NotFound(f"No dataset named {name!r}; {_known_names(conn)} (`mloop data ls`).")
+        row = conn.execute(
+            sa.select(t.dataset_schemas.c.schema)
+            .where(t.dataset_schemas.c.dataset_id == dataset_id)
+            .order_by(t.dataset_schemas.c.revision.desc())
+            .limit(1)
+        ).scalar()
+    return Schema.from_json(row)
+
+
+def import_schema(store: Store, name: str, schema: Schema, *, actor: str) -> int:
+    """Make ``schema`` the dataset's current schema; returns the new revision number."""
+    with store.transaction() as conn:
+        dataset_id = _dataset_id(conn, check_name(name, what="Dataset name"))
+        if dataset_id is None:
+            raise NotFound(
+                f"No dataset named {name!r}; add data first with `mloop data add {name} FILE`."
+            )
+        latest = conn.execute(
+            sa.select(sa.func.max(t.dataset_schemas.c.revision)).where(
+                t.dataset_schemas.c.dataset_id == dataset_id
+            )
+        ).scalar()
+        revision = int(latest or 0) + 1
+        conn.execute(
+            t.dataset_schemas.insert().values(
+                id=new_id(),
+                dataset_id=dataset_id,
+                revision=revision,
+                schema=schema.to_json(),
+                source="imported",
+                created_at=dt.datetime.now(dt.UTC),
+                created_by=actor,
+            )
+        )
+    return revision
+
+
+def _existing(conn: sa.Connection, name: str, digest: str) -> DatasetVersion | None:
+    row = conn.execute(
+        sa.select(t.dataset_versions)
+        .join(t.datasets, t.datasets.c.id == t.dataset_versions.c.dataset_id)
+        .where(t.datasets.c.name == name, t.dataset_versions.c.content_hash == digest)
+    ).first()
+    return None if row is None else _to_version(row, name)
+
+
+def add_version(
+    store: Store,
+    artifacts: ArtifactStore,
+    *,
+    name: str,
+    path: Path,
+    actor: str,
+    validate: bool = False,
+    root: Path | None = None,
+) -> AddResult:
+    """Snapshot ``path`` as the next version of ``name``.
+
+    Raises ``InvalidInput`` for a file that is not a readable table, ``ValidationFailed`` (with the
+    report in ``details``) when ``validate`` is set and the data breaks the current schema.
+    """
+    check_name(name, what="Dataset name")
+    path = Path(path).expanduser()
+    fmt = detect_format(path)
+    digest = hash_file(path)
+    with store.read() as conn:
+        found = _existing(conn, name, digest)
+        has_dataset = _dataset_id(conn, name) is not None
+    if found is not None:
+        return AddResult(found, created=False)
+
+    frame = read_table(path)
+    schema = infer_schema(frame)
+    report = None
+    if validate and has_dataset:
+        report = validate_frame(current_schema(store, name), frame, root=root)
+        if not report.ok:
+            raise ValidationFailed(
+                f"{path} breaks {len(report.violations)} rule(s) of {name}'s schema; no version was created "
+                f"(`mloop data validate {name} {path}` lists them).",
+                details=report,
+            )
+    profile = profile_frame(frame, schema)
+    blob = artifacts.put_file(path)
+    if blob.hash != digest:
+        raise InvalidInput(
+            f"{path} changed while it was being added; add it again once it is no longer being written."
+        )
+    return AddResult(
+        _record(store, name, path, fmt, blob.size, digest, frame, schema, profile, actor),
+        True,
+        report,
+    )
+
+
+def _record(
+    store: Store,
+    name: str,
+    path: Path,
+    fmt: str,
+    size: int,
+    digest: str,
+    frame: pd.DataFrame,
+    schema: Schema,
+    profile: dict[str, Any],
+    actor: str,
+) -> DatasetVersion:
+    now = dt.datetime.now(dt.UTC)
+    with store.transaction() as conn:
+        dataset_id = _dataset_id(conn, name)
+        created_dataset = dataset_id is None
+        if dataset_id is None:
+            dataset_id = new_id()
+            conn.execute(t.datasets.insert().values(id=dataset_id, name=name, created_at=now))
+        elif store.dialect == "postgresql":
+            conn.execute(
+                sa.select(t.datasets.c.id).where(t.datasets.c.id == dataset_id).with_for_update()
+            )
+        found = _existing(conn, name, digest)
+        if found is not None:  # another process added the same bytes meanwhile
+            return found
+        parent = conn.execute(
+            sa.select(t.dataset_versions.c.id, t.dataset_versions.c.version)
+            .where(t.dataset_versions.c.dataset_id == dataset_id)
+            .order_by(t.dataset_versions.c.version.desc())
+            .limit(1)
+        ).first()
+        version_id = new_id()
+        conn.execute(
+            t.dataset_versions.insert().values(
+                id=version_id,
+                dataset_id=dataset_id,
+                version=(parent.version if parent else 0) + 1,
+                content_hash=digest,
+                format=fmt,
+                source_path=str(path.resolve()),
+                size_bytes=size,
+                row_count=len(frame),
+                column_count=frame.shape[1],
+                schema=schema.to_json(),
+                profile=profile,
+                parent_id=parent.id if parent else None,
+                created_at=now,
+                created_by=actor,
+            )
+        )
+        if created_dataset:
+            conn.execute(
+                t.dataset_schemas.insert().values(
+                    id=new_id(),
+                    dataset_id=dataset_id,
+                    revision=1,
+                    schema=schema.to_json(),
+                    source="inferred",
+                    created_at=now,
+                    created_by=actor,
+                )
+            )
+        row = conn.execute(
+            sa.select(t.dataset_versions).where(t.dataset_versions.c.id == version_id)
+        ).one()
+        return _to_version(row, name)
+
+
+def list_datasets(store: Store) -> list[DatasetSummary]:
+    with store.read() as conn:
+        latest = (
+            sa.select(
+                t.dataset_versions.c.dataset_id,
+                sa.func.max(t.dataset_versions.c.version).label("v"),
+                sa.func.count().label("n"),
+            )
+            .group_by(t.dataset_versions.c.dataset_id)
+            .subquery()
+        )
+        rows = conn.execute(
+            sa.select(t.datasets.c.name, latest.c.n, t.dataset_versions)
+            .join(latest, latest.c.dataset_id == t.datasets.c.id)
+            .join(
+                t.dataset_versions,
+                sa.and_(
+                    t.dataset_versions.c.dataset_id == t.datasets.c.id,
+                    t.dataset_versions.c.version == latest.c.v,
+                ),
+            )
+            .order_by(t.datasets.c.name)
+        ).all()
+    return [
+        DatasetSummary(
+            r.name, r.n, r.version, r.row_count, r.column_count, r.content_hash, r.created_at
+        )
+        for r in rows
+    ]
+
+
+def list_versions(store: Store, name: str) -> list[DatasetVersion]:
+    with store.read() as conn:
+        dataset_id = _dataset_id(conn, check_name(name, what="Dataset name"))
+        if dataset_id is None:
+            raise NotFound(f"No dataset named {name!r}; {_known_names(conn)} (`mloop data ls`).")
+        rows = conn.execute(
+            sa.select(t.dataset_versions)
+            .where(t.dataset_versions.c.dataset_id == dataset_id)
+            .order_by(t.dataset_versions.c.version)
+        ).all()
+    return [_to_version(r, name) for r in rows]
+
+
+def load_frame(store: Store, artifacts: ArtifactStore, version: DatasetVersion) -> pd.DataFrame:
+    """The stored snapshot (hash-verified), never the original path, which may have changed."""
+    return read_table(artifacts.local_path(version.content_hash))

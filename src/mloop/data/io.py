@@ -1,0 +1,151 @@
+"""Reading a table a user hands us (CSV or Parquet), or saying in one sentence why we cannot.
+
+Real files are messy: BOMs, latin-1 bytes, "NA"/"null" for missing, ragged rows, a PNG renamed to
+.csv. Everything that is not a readable table becomes ``InvalidInput`` naming the file and the fix;
+nothing here writes anything.
+"""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+from typing import Literal
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.csv as pacsv
+import pyarrow.parquet as pq
+
+from mloop.errors import InvalidInput
+
+Format = Literal["csv", "parquet"]
+NULL_VALUES = ["", "NA", "N/A", "n/a", "NaN", "nan", "null", "NULL", "#N/A", "<NA>"]
+_SNIFF = 64 * 1024
+_BINARY_MAGIC = {
+    b"\x89PNG": "a PNG image",
+    b"\xff\xd8\xff": "a JPEG image",
+    b"GIF8": "a GIF image",
+    b"%PDF": "a PDF document",
+    b"PK\x03\x04": "a ZIP archive (or an Excel .xlsx file)",
+    b"\x1f\x8b": "a gzip archive",
+    b"BZh": "a bzip2 archive",
+    b"\x7fELF": "a program",
+    b"SQLite format 3": "a SQLite database",
+    b"\xd0\xcf\x11\xe0": "an old Excel/Office file",
+}
+
+
+def detect_format(path: Path) -> Format:
+    """Parquet by its magic bytes, else CSV; raises ``InvalidInput`` for anything unreadable."""
+    if not path.exists():
+        raise InvalidInput(f"{path} does not exist; check the path.")
+    if path.is_dir():
+        raise InvalidInput(f"{path} is a folder, not a CSV or Parquet file.")
+    try:
+        with path.open("rb") as handle:
+            head = handle.read(_SNIFF)
+    except OSError as exc:
+        raise InvalidInput(f"Cannot read {path} ({exc.strerror}); check its permissions.") from exc
+    if not head.strip():
+        raise InvalidInput(f"{path} is empty; a table needs at least a header row.")
+    if head.startswith(b"PAR1"):
+        return "parquet"
+    for magic, what in _BINARY_MAGIC.items():
+        if head.startswith(magic):
+            raise InvalidInput(f"{path} is {what}, not a CSV or Parquet table.")
+    if b"\x00" in head and not head.startswith((b"\xff\xfe", b"\xfe\xff")):
+        raise InvalidInput(f"{path} is a binary file, not a CSV or Parquet table.")
+    return "csv"
+
+
+def _decode(path: Path, raw: bytes) -> bytes:
+    """UTF-8 (with or without BOM) as is; UTF-16 with a BOM re-encoded; anything else refused."""
+    if raw.startswith((b"\xff\xfe", b"\xfe\xff")):
+        try:
+            return raw.decode("utf-16").encode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise InvalidInput(
+                f"{path} starts like UTF-16 but does not decode; re-save it as UTF-8."
+            ) from exc
+    try:
+        raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        raise InvalidInput(
+            f"{path} is not UTF-8 (byte 0x{raw[exc.start]:02x} at offset {exc.start}, line {line}); "
+            "re-save it as UTF-8, e.g. `iconv -f latin1 -t utf-8`."
+        ) from exc
+    return raw[3:] if raw.startswith(b"\xef\xbb\xbf") else raw
+
+
+def _check_columns(path: Path, names: list[str]) -> None:
+    seen: set[str] = set()
+    for name in names:
+        if name in seen:
+            raise InvalidInput(
+                f"{path} has two columns named {name!r}; column names must be unique."
+            )
+        seen.add(name)
+    if any(not str(n).strip() for n in names):
+        raise InvalidInput(f"{path} has a column with an empty name; give every column a header.")
+
+
+def _read_csv(path: Path) -> pd.DataFrame:
+    data = _decode(path, path.read_bytes())
+    try:
+        table = pacsv.read_csv(
+            io.BytesIO(data),
+            read_options=pacsv.ReadOptions(block_size=16 << 20),
+            parse_options=pacsv.ParseOptions(newlines_in_values=True),
+            convert_options=pacsv.ConvertOptions(
+                null_values=NULL_VALUES,
+                strings_can_be_null=True,
+                true_values=["true", "True", "TRUE"],
+                false_values=["false", "False", "FALSE"],
+                timestamp_parsers=[pacsv.ISO8601],
+            ),
+        )
+    except pa.ArrowInvalid as exc:
+        message = str(exc).split("\n")[0]
+        if "Expected" in message and "columns" in message:
+            raise InvalidInput(
+                f"{path} has rows with a different number of fields than the header ({message})."
+            ) from exc
+        if "Empty CSV" in message:
+            raise InvalidInput(f"{path} is empty; a table needs at least a header row.") from exc
+        raise InvalidInput(f"{path} is not a readable CSV ({message}).") from exc
+    _check_columns(path, table.column_names)
+    return _to_pandas(table)
+
+
+def _to_pandas(table: pa.Table) -> pd.DataFrame:
+    frame: pd.DataFrame = table.to_pandas(
+        date_as_object=False,
+        types_mapper={pa.string(): pd.StringDtype(), pa.large_string(): pd.StringDtype()}.get,
+    )
+    for name in frame.columns:
+        column = frame[name]
+        if isinstance(column.dtype, pd.StringDtype):
+            frame[name] = column.astype(object).where(column.notna(), None)
+    return frame
+
+
+def _read_parquet(path: Path) -> pd.DataFrame:
+    try:
+        table = pq.read_table(path)
+    except (pa.ArrowInvalid, OSError) as exc:
+        raise InvalidInput(
+            f"{path} looks like Parquet but cannot be read ({str(exc).splitlines()[0]})."
+        ) from exc
+    _check_columns(path, table.column_names)
+    return _to_pandas(table)
+
+
+def read_table(path: Path) -> pd.DataFrame:
+    """Read a CSV or Parquet file; raises ``InvalidInput`` with one sentence for anything else."""
+    path = Path(path)
+    fmt = detect_format(path)
+    frame = _read_parquet(path) if fmt == "parquet" else _read_csv(path)
+    if frame.shape[1] == 0:
+        raise InvalidInput(f"{path} has no columns; a table needs a header row.")
+    return frame

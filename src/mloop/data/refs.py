@@ -1,0 +1,40 @@
+"""``NAME@SELECTOR`` references, shared by datasets (``churn@3``) and models (``churn@champion``)."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from mloop.errors import InvalidInput
+
+NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
+
+
+@dataclass(frozen=True)
+class Ref:
+    name: str
+    selector: str | None  # None or "latest": newest; digits: a version; else an alias
+
+    @property
+    def version(self) -> int | None:
+        return int(self.selector) if self.selector and self.selector.isdigit() else None
+
+    @property
+    def latest(self) -> bool:
+        return self.selector in (None, "latest")
+
+
+def check_name(name: str, *, what: str = "Name") -> str:
+    if not NAME_PATTERN.match(name):
+        raise InvalidInput(
+            f"{what} {name!r} is not allowed; use letters, digits, '_', '.', '-' (start with a letter or digit, at most 100)."
+        )
+    return name
+
+
+def parse_ref(text: str, *, what: str = "Name") -> Ref:
+    name, sep, selector = text.strip().partition("@")
+    check_name(name, what=what)
+    if sep and not selector:
+        raise InvalidInput(f"{text!r} ends with '@'; write NAME@N or NAME@latest.")
+    return Ref(name, selector or None)

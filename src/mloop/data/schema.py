@@ -1,0 +1,174 @@
+"""The schema: column types plus the rules data must satisfy, inferred, editable and versioned.
+
+One ``Schema`` object validates training data, holdouts, and (later) serving requests and
+monitoring windows. It is stored as JSON in the metadata store and exported/imported as a
+readable JSON file for people to edit.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from mloop.errors import InvalidInput
+
+ColumnType = Literal["integer", "float", "boolean", "categorical", "string", "datetime"]
+MAX_CATEGORIES = 50
+CATEGORICAL_RATIO = 0.5
+Scalar = str | int | float | bool
+
+
+class CustomCheck(BaseModel):
+    """A Python function ``module:function`` taking the DataFrame, returning True for good rows."""
+
+    model_config = ConfigDict(extra="forbid")
+    name: str
+    callable: str = Field(pattern=r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")
+    description: str | None = None
+
+
+class ColumnSchema(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str
+    type: ColumnType
+    required: bool = True
+    nullable: bool = True
+    min: int | float | str | None = None
+    max: int | float | str | None = None
+    allowed: list[Scalar] | None = None
+    max_null_rate: float | None = Field(default=None, ge=0.0, le=1.0)
+    unique: bool = False
+
+
+class Schema(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    columns: list[ColumnSchema]
+    checks: list[CustomCheck] = Field(default_factory=list)
+
+    @field_validator("columns")
+    @classmethod
+    def _unique_names(cls, columns: list[ColumnSchema]) -> list[ColumnSchema]:
+        names = [c.name for c in columns]
+        duplicates = sorted({n for n in names if names.count(n) > 1})
+        if duplicates:
+            raise ValueError(f"column(s) listed twice: {', '.join(duplicates)}")
+        return columns
+
+    def column(self, name: str) -> ColumnSchema:
+        for column in self.columns:
+            if column.name == name:
+                return column
+        raise InvalidInput(
+            f"No column {name!r} in the schema; columns are: {', '.join(self.names())}."
+        )
+
+    def names(self) -> list[str]:
+        return [c.name for c in self.columns]
+
+    def feature_columns(self, exclude: tuple[str, ...] | list[str] = ()) -> list[ColumnSchema]:
+        return [c for c in self.columns if c.name not in exclude]
+
+    def to_json(self) -> dict[str, Any]:
+        return self.model_dump(mode="json", exclude_none=False)
+
+    @classmethod
+    def from_json(cls, data: Any, *, source: str = "the schema") -> Schema:
+        try:
+            return cls.model_validate(data)
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            where = ".".join(str(p) for p in first["loc"])
+            raise InvalidInput(
+                f"{source} is not a valid schema: {where}: {first['msg']}; fix that field."
+            ) from exc
+
+    def to_file(self, path: Path) -> None:
+        path.write_text(
+            json.dumps(self.to_json(), indent=2, ensure_ascii=False) + "\n", encoding="utf-8"
+        )
+
+    @classmethod
+    def from_file(cls, path: Path) -> Schema:
+        try:
+            text = path.read_text(encoding="utf-8")
+        except FileNotFoundError as exc:
+            raise InvalidInput(
+                f"{path} does not exist; export one with `mloop data schema NAME --export {path}`."
+            ) from exc
+        except (OSError, UnicodeDecodeError) as exc:
+            raise InvalidInput(f"Cannot read {path} as UTF-8 text ({exc}).") from exc
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise InvalidInput(f"{path} is not valid JSON (line {exc.lineno}: {exc.msg}).") from exc
+        return cls.from_json(data, source=str(path))
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, pd.Timestamp):
+        return value.isoformat()
+    return value
+
+
+def _is_integral(values: np.ndarray) -> bool:
+    finite = values[np.isfinite(values)]
+    return (
+        bool(len(finite))
+        and bool(np.all(np.floor(finite) == finite))
+        and bool(np.all(np.abs(finite) < 2**53))
+    )
+
+
+def infer_type(series: pd.Series) -> ColumnType:
+    values = series.dropna()
+    dtype = series.dtype
+    if pd.api.types.is_bool_dtype(dtype):
+        return "boolean"
+    if pd.api.types.is_datetime64_any_dtype(dtype):
+        return "datetime"
+    if pd.api.types.is_integer_dtype(dtype):
+        return "integer"
+    if pd.api.types.is_float_dtype(dtype):
+        return "integer" if _is_integral(values.to_numpy(dtype=float)) else "float"
+    if len(values) and all(isinstance(v, bool | np.bool_) for v in values.head(1000)):
+        return "boolean"
+    distinct = values.astype(str).nunique()
+    if distinct <= MAX_CATEGORIES and (
+        distinct <= CATEGORICAL_RATIO * max(len(values), 1) or len(values) < 20
+    ):
+        return "categorical"
+    return "string"
+
+
+def infer_column(name: str, series: pd.Series) -> ColumnSchema:
+    """Observed numeric ranges and categories become rules; date ranges do not (time moves on)."""
+    kind = infer_type(series)
+    nulls = int(series.isna().sum())
+    values = series.dropna()
+    column = ColumnSchema(name=name, type=kind, nullable=nulls > 0)
+    if kind in {"integer", "float"} and len(values):
+        numeric = pd.to_numeric(values, errors="coerce")
+        column.min, column.max = _plain(numeric.min()), _plain(numeric.max())
+        if kind == "integer":
+            column.min, column.max = int(numeric.min()), int(numeric.max())
+    elif kind == "categorical":
+        column.allowed = sorted({str(v) for v in values})
+    if (
+        kind in {"integer", "string"}
+        and len(values) == len(series)
+        and values.nunique() == len(values)
+        and len(values) > 1
+    ):
+        column.unique = True
+    return column
+
+
+def infer_schema(frame: pd.DataFrame) -> Schema:
+    return Schema(columns=[infer_column(str(name), frame[name]) for name in frame.columns])

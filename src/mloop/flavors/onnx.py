@@ -1,0 +1,112 @@
+"""ONNX export of scikit-learn pipelines, and an ONNX Runtime flavor to serve them.
+
+Inputs are one tensor per feature column (float32 for numbers, strings for categories), named
+after the columns, so the exported graph takes the same ``coerce``-d frame as the pipeline.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from mloop.errors import InvalidInput, UntrustedArtifact
+
+TARGET_OPSET = 17
+
+
+def _require() -> tuple[Any, Any]:
+    try:
+        import onnxruntime
+        import skl2onnx
+    except ImportError as exc:
+        raise InvalidInput(
+            "ONNX needs skl2onnx and onnxruntime; install them with `pip install 'mloop[onnx]'`."
+        ) from exc
+    return skl2onnx, onnxruntime
+
+
+def export_onnx(model: Any, sample: pd.DataFrame) -> bytes:
+    """Convert a fitted pipeline; ``sample`` gives the input columns and their kinds."""
+    skl2onnx, _ = _require()
+    from skl2onnx.common.data_types import FloatTensorType, StringTensorType
+
+    types = [
+        (
+            str(c),
+            FloatTensorType([None, 1])
+            if pd.api.types.is_numeric_dtype(sample[c])
+            else StringTensorType([None, 1]),
+        )
+        for c in sample.columns
+    ]
+    final = model.steps[-1][1] if hasattr(model, "steps") else model
+    options = {id(final): {"zipmap": False}} if hasattr(final, "predict_proba") else None
+    try:
+        graph = skl2onnx.convert_sklearn(
+            model, initial_types=types, options=options, target_opset=TARGET_OPSET
+        )
+    except Exception as exc:
+        raise InvalidInput(
+            f"skl2onnx cannot convert this model ({type(exc).__name__}: {str(exc).splitlines()[0]})."
+        ) from exc
+    return bytes(graph.SerializeToString())
+
+
+class OnnxModel:
+    def __init__(self, session: Any) -> None:
+        self.session = session
+        self.inputs = [(i.name, i.type) for i in session.get_inputs()]
+        self.outputs = [o.name for o in session.get_outputs()]
+
+    def feeds(self, frame: pd.DataFrame) -> dict[str, np.ndarray]:
+        missing = [name for name, _ in self.inputs if name not in frame.columns]
+        if missing:
+            raise InvalidInput(f"Missing input column(s) {', '.join(missing)} for the ONNX model.")
+        result = {}
+        for name, kind in self.inputs:
+            column = frame[name]
+            if "string" in kind:
+                result[name] = column.astype(str).to_numpy().reshape(-1, 1)
+            else:
+                result[name] = column.to_numpy(dtype=np.float32, na_value=np.nan).reshape(-1, 1)
+        return result
+
+    def run(self, frame: pd.DataFrame) -> list[np.ndarray]:
+        return list(self.session.run(None, self.feeds(frame)))
+
+
+class OnnxFlavor:
+    name = "onnx"
+
+    def accepts(self, model: object) -> bool:
+        return isinstance(model, OnnxModel)
+
+    def save(self, model: object) -> bytes:
+        assert isinstance(model, OnnxModel)
+        raise InvalidInput(
+            "Register ONNX files through `mloop models export`; an ONNX session cannot be re-saved."
+        )
+
+    def load(self, data: bytes, *, expected_hash: str | None = None) -> object:
+        _, ort = _require()
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = 1
+        options.inter_op_num_threads = 1
+        try:
+            session = ort.InferenceSession(
+                data, sess_options=options, providers=["CPUExecutionProvider"]
+            )
+        except Exception as exc:
+            raise UntrustedArtifact(
+                f"This is not a loadable ONNX model ({str(exc).splitlines()[0]})."
+            ) from exc
+        return OnnxModel(session)
+
+    def predict(self, model: Any, frame: pd.DataFrame) -> np.ndarray:
+        return np.asarray(model.run(frame)[0]).reshape(-1)
+
+    def predict_proba(self, model: Any, frame: pd.DataFrame) -> np.ndarray | None:
+        outputs = model.run(frame)
+        return np.asarray(outputs[1]) if len(outputs) > 1 else None

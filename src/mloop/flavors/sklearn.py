@@ -1,0 +1,77 @@
+"""scikit-learn models in skops format, loaded only when every type inside is trusted.
+
+skops trusts scikit-learn's own estimators and numpy/scipy basics by default; ``EXTRA_TRUSTED``
+adds the few internal types our pipelines contain (found by dumping every built-in model and
+reading ``skops.io.get_untrusted_types``). Anything else in a file (a ``FunctionTransformer``
+pointing at ``os.system``, a user class) makes the load fail with ``UntrustedArtifact`` before a
+single object is constructed.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import skops.io as sio
+
+from mloop.errors import UntrustedArtifact
+
+EXTRA_TRUSTED: frozenset[str] = frozenset(
+    {
+        "numpy.dtype",
+        "sklearn.tree._tree.Tree",
+        "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor",
+        "sklearn.ensemble._hist_gradient_boosting.binning._BinMapper",
+        "sklearn._loss.link.Interval",
+        "sklearn._loss.link.LogitLink",
+        "sklearn._loss.link.IdentityLink",
+        "sklearn._loss.link.MultinomialLogit",
+        "sklearn._loss.loss.HalfBinomialLoss",
+        "sklearn._loss.loss.HalfMultinomialLoss",
+        "sklearn._loss.loss.HalfSquaredError",
+    }
+)
+
+
+def untrusted_types(data: bytes) -> list[str]:
+    return [name for name in sio.get_untrusted_types(data=data) if name not in EXTRA_TRUSTED]
+
+
+class SklearnFlavor:
+    name = "sklearn"
+
+    def accepts(self, model: object) -> bool:
+        module = type(model).__module__
+        if not module.startswith("sklearn.") or not hasattr(model, "predict"):
+            return False
+        try:
+            return not untrusted_types(sio.dumps(model))
+        except Exception:  # skops cannot represent it: not ours to store this way
+            return False
+
+    def save(self, model: object) -> bytes:
+        return bytes(sio.dumps(model))
+
+    def load(self, data: bytes, *, expected_hash: str | None = None) -> object:
+        try:
+            refused = untrusted_types(data)
+            trusted = sio.get_untrusted_types(data=data)
+        except Exception as exc:
+            raise UntrustedArtifact(
+                f"This file is not a readable skops model ({type(exc).__name__}: {exc})."
+            ) from exc
+        if refused:
+            raise UntrustedArtifact(
+                f"The model file contains types mloop does not trust ({', '.join(sorted(refused))}); "
+                "it was not loaded. Re-train with standard scikit-learn components."
+            )
+        return sio.loads(data, trusted=trusted)
+
+    def predict(self, model: Any, frame: pd.DataFrame) -> np.ndarray:
+        return np.asarray(model.predict(frame))
+
+    def predict_proba(self, model: Any, frame: pd.DataFrame) -> np.ndarray | None:
+        if not hasattr(model, "predict_proba"):
+            return None
+        return np.asarray(model.predict_proba(frame))

@@ -1,0 +1,159 @@
+"""Gate policies as declared in ``mloop.toml``, parsed once into typed objects.
+
+    [gates.default]
+    thresholds = ["roc_auc >= 0.70", "f1 >= 0.50"]        # absolute, on the re-scored holdout
+    no_regression = { metric = "auto", tolerance = 0.0, bootstrap = 1000, confidence = 0.95 }
+    latency_p99_ms = 50                                    # single-row predict, measured on the candidate
+    segment_parity = [{ column = "contract", metric = "recall", max_gap = 0.25, min_rows = 30 }]
+    data_validation = true                                 # the holdout passes the dataset's schema
+    approval = true                                        # a human ran `mloop models approve`
+
+``metric = "auto"`` means roc_auc for classifiers and rmse for regressors.
+"""
+
+from __future__ import annotations
+
+import operator
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from mloop.errors import InvalidInput, NotFound
+
+OPERATORS: dict[str, Callable[[float, float], bool]] = {
+    ">=": operator.ge,
+    ">": operator.gt,
+    "<=": operator.le,
+    "<": operator.lt,
+}
+_THRESHOLD = re.compile(r"^\s*([A-Za-z_][A-Za-z0-9_.]*)\s*(>=|<=|>|<)\s*(-?[0-9.eE+-]+)\s*$")
+KNOWN_KEYS = {
+    "thresholds",
+    "no_regression",
+    "latency_p99_ms",
+    "segment_parity",
+    "data_validation",
+    "approval",
+}
+
+
+@dataclass(frozen=True)
+class Threshold:
+    metric: str
+    op: str
+    value: float
+
+    def __str__(self) -> str:
+        return f"{self.metric} {self.op} {self.value:g}"
+
+    def holds(self, observed: float) -> bool:
+        return OPERATORS[self.op](observed, self.value)
+
+
+@dataclass(frozen=True)
+class NoRegression:
+    metric: str = "auto"
+    tolerance: float = 0.0
+    bootstrap: int = 0
+    confidence: float = 0.95
+
+
+@dataclass(frozen=True)
+class SegmentParity:
+    column: str
+    metric: str
+    max_gap: float
+    min_rows: int = 30
+
+
+@dataclass(frozen=True)
+class Gate:
+    name: str
+    thresholds: tuple[Threshold, ...] = ()
+    no_regression: NoRegression | None = None
+    latency_p99_ms: float | None = None
+    segment_parity: tuple[SegmentParity, ...] = ()
+    data_validation: bool = False
+    approval: bool = False
+    raw: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def needs_holdout(self) -> bool:
+        return bool(
+            self.thresholds
+            or self.no_regression
+            or self.segment_parity
+            or self.latency_p99_ms is not None
+            or self.data_validation
+        )
+
+
+def _fail(gate: str, message: str) -> InvalidInput:
+    return InvalidInput(f"Gate {gate!r} in mloop.toml: {message}")
+
+
+def _threshold(gate: str, text: Any) -> Threshold:
+    match = _THRESHOLD.match(str(text))
+    if not match:
+        raise _fail(gate, f"threshold {text!r} is not 'METRIC OP NUMBER' (e.g. \"f1 >= 0.75\").")
+    return Threshold(match.group(1), match.group(2), float(match.group(3)))
+
+
+def _table(gate: str, key: str, value: Any, cls: type[Any]) -> Any:
+    if not isinstance(value, Mapping):
+        raise _fail(gate, f'{key} must be a table like {{ metric = "f1", ... }}.')
+    try:
+        return cls(**value)
+    except TypeError as exc:
+        raise _fail(gate, f"{key}: {exc}.") from exc
+
+
+def parse_gate(name: str, raw: Mapping[str, Any]) -> Gate:
+    unknown = set(raw) - KNOWN_KEYS
+    if unknown:
+        raise _fail(
+            name,
+            f"unknown key(s) {', '.join(sorted(unknown))}; known: {', '.join(sorted(KNOWN_KEYS))}.",
+        )
+    thresholds = raw.get("thresholds", [])
+    if isinstance(thresholds, Mapping):  # also accept { f1 = ">= 0.75" }
+        thresholds = [f"{k} {v}" for k, v in thresholds.items()]
+    regression = raw.get("no_regression")
+    if regression is True:
+        regression = {}
+    elif regression is False:
+        regression = None
+    parity = raw.get("segment_parity", [])
+    if isinstance(parity, Mapping):
+        parity = [parity]
+    latency = raw.get("latency_p99_ms")
+    if latency is not None and (not isinstance(latency, int | float) or latency <= 0):
+        raise _fail(
+            name, f"latency_p99_ms must be a positive number of milliseconds, not {latency!r}."
+        )
+    gate = Gate(
+        name=name,
+        thresholds=tuple(_threshold(name, t) for t in thresholds),
+        no_regression=None
+        if regression is None
+        else _table(name, "no_regression", regression, NoRegression),
+        latency_p99_ms=None if latency is None else float(latency),
+        segment_parity=tuple(_table(name, "segment_parity", p, SegmentParity) for p in parity),
+        data_validation=bool(raw.get("data_validation", False)),
+        approval=bool(raw.get("approval", False)),
+        raw=dict(raw),
+    )
+    if gate.no_regression and not 0 < gate.no_regression.confidence < 1:
+        raise _fail(name, "no_regression.confidence must be between 0 and 1.")
+    return gate
+
+
+def get_gate(gates: Mapping[str, Any], name: str) -> Gate:
+    if name not in gates:
+        known = ", ".join(sorted(gates)) or "none are configured"
+        raise NotFound(f"No gate named {name!r} in mloop.toml [gates]; gates are: {known}.")
+    raw = gates[name]
+    if not isinstance(raw, Mapping):
+        raise _fail(name, "must be a table ([gates.NAME]).")
+    return parse_gate(name, raw)

@@ -1,0 +1,371 @@
+"""Checking a gate: every check re-scores models on the same held-out rows, now.
+
+Numbers logged at training time are not trusted for comparisons: the candidate and the current
+holder are both scored on one holdout (the candidate run's held-out split, or ``--holdout NAME@V``),
+so a model cannot win by having been evaluated on an easier split. With ``bootstrap = N`` the
+no-regression check also needs the lower end of a paired bootstrap confidence interval of the
+difference to clear the tolerance, so a lucky split does not win either.
+"""
+
+from __future__ import annotations
+
+import io
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from mloop.artifacts import ArtifactStore
+from mloop.data.datasets import current_schema, get_version, load_frame
+from mloop.data.validation import validate_frame
+from mloop.errors import InvalidInput
+from mloop.registry.gate_config import Gate
+from mloop.registry.loading import LoadedModel, load_version
+from mloop.registry.versions import ModelVersion
+from mloop.store import Store
+from mloop.tracking.runs import get_run
+from mloop.training.metrics import LOWER_IS_BETTER, classification_metrics, regression_metrics
+from mloop.training.train import HOLDOUT_ARTIFACT, target_values
+
+LATENCY_SAMPLES = 200
+LATENCY_WARMUP = 10
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    check: str
+    name: str
+    passed: bool
+    detail: str
+    values: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Holdout:
+    frame: pd.DataFrame
+    source: str
+
+
+@dataclass(frozen=True)
+class Scored:
+    y_true: np.ndarray
+    y_pred: np.ndarray
+    proba: np.ndarray | None
+    classes: np.ndarray | None
+    task: str
+
+    def metrics(self, rows: np.ndarray | None = None) -> dict[str, float]:
+        pick: Callable[[Any], Any] = (
+            (lambda a: a) if rows is None else (lambda a: None if a is None else a[rows])
+        )
+        if self.task == "regression":
+            return regression_metrics(pick(self.y_true), pick(self.y_pred))
+        assert self.classes is not None
+        return classification_metrics(
+            pick(self.y_true), pick(self.y_pred), pick(self.proba), self.classes
+        )
+
+
+def load_holdout(
+    store: Store, artifacts: ArtifactStore, candidate: ModelVersion, ref: str | None
+) -> Holdout:
+    """The rows every check scores on; raises ``InvalidInput`` when there are none."""
+    if ref:
+        version = get_version(store, ref)
+        return Holdout(load_frame(store, artifacts, version), version.ref)
+    if candidate.run_id:
+        run = get_run(store, candidate.run_id)
+        stored = next((a for a in run.artifacts if a.path == HOLDOUT_ARTIFACT), None)
+        if stored:
+            frame = pd.read_parquet(io.BytesIO(artifacts.get_bytes(stored.blob_hash)))
+            return Holdout(frame, f"held-out split of run {run.info.id}")
+    raise InvalidInput(
+        f"{candidate.ref} has no stored held-out split to score on; pass --holdout NAME@V with labelled data."
+    )
+
+
+def score(model: LoadedModel, holdout: Holdout) -> Scored:
+    signature = model.version.signature
+    target, task = signature.get("target"), signature.get("task")
+    if not target or task not in {"classification", "regression"}:
+        raise InvalidInput(
+            f"{model.version.ref} records no target/task in its signature, so it cannot be re-scored."
+        )
+    if target not in holdout.frame.columns:
+        raise InvalidInput(
+            f"The holdout ({holdout.source}) has no target column {target!r} for {model.version.ref}."
+        )
+    frame = holdout.frame[holdout.frame[target].notna()]
+    y_true = target_values(frame[target], str(signature.get("target_type", "")), task)
+    y_pred = np.asarray(model.predict(frame))
+    if task == "regression":
+        return Scored(y_true, y_pred, None, None, task)
+    proba = model.predict_proba(frame)
+    classes = np.asarray(signature.get("classes") or np.unique(y_true))
+    if classes.dtype != y_true.dtype:
+        classes = classes.astype(y_true.dtype)
+    return Scored(y_true, y_pred, None if proba is None else np.asarray(proba), classes, task)
+
+
+def resolve_metric(name: str, task: str) -> str:
+    if name != "auto":
+        return name
+    return "roc_auc" if task == "classification" else "rmse"
+
+
+def _threshold_checks(
+    gate: Gate, candidate: ModelVersion, fresh: dict[str, float]
+) -> list[CheckResult]:
+    results = []
+    for threshold in gate.thresholds:
+        if threshold.metric not in candidate.metrics and threshold.metric not in fresh:
+            logged = ", ".join(sorted(candidate.metrics)) or "none"
+            raise InvalidInput(
+                f"Gate {gate.name!r} checks {threshold.metric!r}, which {candidate.ref} never logged; it has: {logged}."
+            )
+        observed = fresh.get(
+            threshold.metric, candidate.metrics.get(threshold.metric, float("nan"))
+        )
+        source = "holdout" if threshold.metric in fresh else "logged"
+        passed = bool(threshold.holds(observed))
+        results.append(
+            CheckResult(
+                "threshold",
+                str(threshold),
+                passed,
+                f"{threshold.metric} = {observed:.4g} ({source})",
+                {
+                    "metric": threshold.metric,
+                    "observed": observed,
+                    "op": threshold.op,
+                    "value": threshold.value,
+                },
+            )
+        )
+    return results
+
+
+def _paired_bootstrap(
+    cand: Scored, inc: Scored, metric: str, samples: int, confidence: float, seed: int = 0
+) -> tuple[float, float]:
+    rng = np.random.default_rng(seed)
+    n = len(cand.y_true)
+    differences = np.empty(samples)
+    for i in range(samples):
+        rows = rng.integers(0, n, n)
+        differences[i] = cand.metrics(rows).get(metric, np.nan) - inc.metrics(rows).get(
+            metric, np.nan
+        )
+    tail = (1 - confidence) / 2
+    low, high = np.nanquantile(differences, [tail, 1 - tail])
+    return float(low), float(high)
+
+
+def _no_regression_check(
+    gate: Gate,
+    cand: Scored,
+    cand_metrics: dict[str, float],
+    incumbent: LoadedModel | None,
+    holdout: Holdout,
+) -> CheckResult:
+    policy = gate.no_regression
+    assert policy is not None
+    metric = resolve_metric(policy.metric, cand.task)
+    if metric not in cand_metrics:
+        raise InvalidInput(
+            f"Gate {gate.name!r} compares {metric!r}, which cannot be computed for a {cand.task} model; "
+            f"available: {', '.join(sorted(cand_metrics))}."
+        )
+    if incumbent is None:
+        return CheckResult(
+            "no_regression",
+            metric,
+            True,
+            "no current holder: nothing to regress against",
+            {"metric": metric},
+        )
+    inc = score(incumbent, holdout)
+    inc_metrics = inc.metrics()
+    lower_better = metric in LOWER_IS_BETTER
+    sign = -1.0 if lower_better else 1.0
+    gain = sign * (cand_metrics[metric] - inc_metrics[metric])
+    values: dict[str, Any] = {
+        "metric": metric,
+        "candidate": cand_metrics[metric],
+        "incumbent": inc_metrics[metric],
+        "incumbent_version": incumbent.version.version,
+        "gain": gain,
+        "tolerance": policy.tolerance,
+        "rows": len(cand.y_true),
+    }
+    passed = gain >= -policy.tolerance
+    detail = (
+        f"{metric} {cand_metrics[metric]:.4g} vs {incumbent.version.ref} {inc_metrics[metric]:.4g} "
+        f"(gain {gain:+.4g}, tolerance {policy.tolerance:g})"
+    )
+    if policy.bootstrap > 0 and len(cand.y_true) == len(inc.y_true):
+        low, high = _paired_bootstrap(cand, inc, metric, policy.bootstrap, policy.confidence)
+        low, high = sorted((sign * low, sign * high))
+        values.update(
+            {
+                "ci_low": low,
+                "ci_high": high,
+                "bootstrap": policy.bootstrap,
+                "confidence": policy.confidence,
+            }
+        )
+        passed = passed and low >= -policy.tolerance
+        detail += f"; {policy.confidence:.0%} CI of gain [{low:+.4g}, {high:+.4g}]"
+    return CheckResult("no_regression", metric, bool(passed), detail, values)
+
+
+def _latency_check(budget_ms: float, model: LoadedModel, holdout: Holdout) -> CheckResult:
+    frame = holdout.frame
+    rows = [frame.iloc[[i % len(frame)]] for i in range(LATENCY_SAMPLES + LATENCY_WARMUP)]
+    predict = (
+        model.predict_proba
+        if model.version.signature.get("task") == "classification"
+        else model.predict
+    )
+    timings = []
+    for i, row in enumerate(rows):
+        start = time.perf_counter()
+        predict(row)
+        if i >= LATENCY_WARMUP:
+            timings.append((time.perf_counter() - start) * 1000)
+    p50, p99 = np.percentile(timings, [50, 99])
+    return CheckResult(
+        "latency",
+        f"p99 <= {budget_ms:g} ms",
+        bool(p99 <= budget_ms),
+        f"single-row p99 {p99:.2f} ms (p50 {p50:.2f} ms, {LATENCY_SAMPLES} calls)",
+        {"p50_ms": float(p50), "p99_ms": float(p99), "budget_ms": budget_ms},
+    )
+
+
+def _segment_checks(gate: Gate, cand: Scored, holdout: Holdout, target: str) -> list[CheckResult]:
+    frame = holdout.frame[holdout.frame[target].notna()].reset_index(drop=True)
+    results = []
+    for parity in gate.segment_parity:
+        if parity.column not in frame.columns:
+            raise InvalidInput(
+                f"Gate {gate.name!r} checks parity across {parity.column!r}, which the holdout ({holdout.source}) lacks."
+            )
+        segments: dict[str, float] = {}
+        skipped: dict[str, int] = {}
+        keys = (
+            frame[parity.column]
+            .astype(object)
+            .where(frame[parity.column].notna(), "(missing)")
+            .astype(str)
+        )
+        for value, index in keys.groupby(keys).groups.items():
+            rows = np.asarray(index)
+            if len(rows) < parity.min_rows:
+                skipped[str(value)] = len(rows)
+                continue
+            metrics = cand.metrics(rows)
+            if parity.metric not in metrics:
+                raise InvalidInput(
+                    f"Gate {gate.name!r}: metric {parity.metric!r} is not available for segments; use e.g. recall or accuracy."
+                )
+            segments[str(value)] = metrics[parity.metric]
+        finite = {k: v for k, v in segments.items() if np.isfinite(v)}
+        gap = (max(finite.values()) - min(finite.values())) if len(finite) >= 2 else 0.0
+        detail = (
+            ", ".join(f"{k}={v:.3f}" for k, v in sorted(finite.items()))
+            or "no segment large enough"
+        )
+        results.append(
+            CheckResult(
+                "segment_parity",
+                f"{parity.metric} gap across {parity.column} <= {parity.max_gap:g}",
+                bool(gap <= parity.max_gap),
+                f"gap {gap:.3f}: {detail}",
+                {
+                    "gap": gap,
+                    "segments": segments,
+                    "skipped_small_segments": skipped,
+                    "max_gap": parity.max_gap,
+                },
+            )
+        )
+    return results
+
+
+def _validation_check(
+    store: Store, candidate: ModelVersion, holdout: Holdout, root: Any
+) -> CheckResult:
+    dataset_ref = str(candidate.signature.get("dataset") or "")
+    if not dataset_ref:
+        return CheckResult(
+            "data_validation",
+            "holdout matches schema",
+            False,
+            "the model records no training dataset",
+        )
+    schema = current_schema(store, dataset_ref.split("@", 1)[0])
+    report = validate_frame(schema, holdout.frame, root=root)
+    summary = "; ".join(f"{v.column}: {v.rule} ({v.count})" for v in report.violations[:5])
+    return CheckResult(
+        "data_validation",
+        "holdout matches schema",
+        report.ok,
+        f"{report.rows_checked} rows valid"
+        if report.ok
+        else f"{len(report.violations)} violation(s): {summary}",
+        {"violations": len(report.violations), "rows": report.rows_checked},
+    )
+
+
+def approval_check(approvals: list[Any]) -> CheckResult:
+    if approvals:
+        who = ", ".join(sorted({a.approver for a in approvals}))
+        return CheckResult(
+            "approval", "human approval", True, f"approved by {who}", {"approvers": who}
+        )
+    return CheckResult(
+        "approval",
+        "human approval",
+        False,
+        "not approved yet: run `mloop models approve NAME N --note …`",
+    )
+
+
+def evaluate_gate(
+    store: Store,
+    artifacts: ArtifactStore,
+    gate: Gate,
+    *,
+    candidate: ModelVersion,
+    incumbent: ModelVersion | None,
+    holdout: Holdout | None,
+    approvals: list[Any],
+    root: Any = None,
+) -> list[CheckResult]:
+    """Run every check the gate declares; raises ``InvalidInput`` for a gate that cannot apply."""
+    results: list[CheckResult] = []
+    if gate.approval:
+        results.append(approval_check(approvals))
+    if not gate.needs_holdout:
+        return results
+    if holdout is None:
+        raise InvalidInput(f"Gate {gate.name!r} needs held-out data; pass --holdout NAME@V.")
+    loaded = load_version(artifacts, candidate)
+    if gate.thresholds or gate.no_regression or gate.segment_parity:
+        cand = score(loaded, holdout)
+        fresh = cand.metrics()
+        results += _threshold_checks(gate, candidate, fresh)
+        if gate.no_regression:
+            other = None if incumbent is None else load_version(artifacts, incumbent)
+            results.append(_no_regression_check(gate, cand, fresh, other, holdout))
+        if gate.segment_parity:
+            results += _segment_checks(gate, cand, holdout, str(candidate.signature["target"]))
+    if gate.latency_p99_ms is not None:
+        results.append(_latency_check(gate.latency_p99_ms, loaded, holdout))
+    if gate.data_validation:
+        results.append(_validation_check(store, candidate, holdout, root))
+    return results

@@ -1,0 +1,57 @@
+"""Loading a registered model: the blob is hash-verified, then handed to its flavor.
+
+Only bytes whose BLAKE3 hash equals the registry record reach a loader, and that hash is passed
+on, so the pickle-based pyfunc flavor can refuse anything this workspace did not write.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from mloop.artifacts import ArtifactStore
+from mloop.flavors import Flavor, get_flavor
+from mloop.registry.versions import ModelVersion, resolve
+from mloop.store import Store
+from mloop.training.features import FeatureSpec, coerce
+
+
+@dataclass
+class LoadedModel:
+    version: ModelVersion
+    model: Any
+    flavor: Flavor
+
+    @property
+    def features(self) -> FeatureSpec | None:
+        spec = self.version.signature.get("features")
+        return FeatureSpec.from_dict(spec) if spec else None
+
+    @property
+    def target(self) -> str | None:
+        value = self.version.signature.get("target")
+        return None if value is None else str(value)
+
+    def prepare(self, frame: pd.DataFrame) -> pd.DataFrame:
+        spec = self.features
+        return frame if spec is None else coerce(frame, spec)
+
+    def predict(self, frame: pd.DataFrame) -> np.ndarray:
+        return self.flavor.predict(self.model, self.prepare(frame))
+
+    def predict_proba(self, frame: pd.DataFrame) -> np.ndarray | None:
+        return self.flavor.predict_proba(self.model, self.prepare(frame))
+
+
+def load_version(artifacts: ArtifactStore, version: ModelVersion) -> LoadedModel:
+    """Raises ``IntegrityError`` for a missing or tampered blob, ``UntrustedArtifact`` for unsafe content."""
+    data = artifacts.get_bytes(version.artifact_hash)
+    flavor = get_flavor(version.flavor)
+    return LoadedModel(version, flavor.load(data, expected_hash=version.artifact_hash), flavor)
+
+
+def load_model(store: Store, artifacts: ArtifactStore, ref: str) -> LoadedModel:
+    return load_version(artifacts, resolve(store, ref))

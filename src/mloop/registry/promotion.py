@@ -1,0 +1,193 @@
+"""Promotion: check a gate, store its verdict, and move the alias only if it passed.
+
+Every verdict, pass or fail, is stored with its numbers before anything else happens. A failed
+gate leaves the alias where it was and raises ``GateFailed`` (exit 1). ``force`` moves the alias
+anyway; it needs a reason and is recorded as a forced promotion in the move, the verdict and the
+audit log.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+
+from mloop.artifacts import ArtifactStore
+from mloop.errors import GateFailed, InvalidInput
+from mloop.ids import new_id
+from mloop.registry import audit
+from mloop.registry.aliases import AliasMove, check_alias, current_holder, move_alias
+from mloop.registry.approvals import list_approvals
+from mloop.registry.gate_config import Gate
+from mloop.registry.gates import CheckResult, evaluate_gate, load_holdout
+from mloop.registry.versions import ModelVersion, resolve, resolve_in, version_by_id
+from mloop.store import Store
+from mloop.store import tables as t
+
+
+@dataclass(frozen=True)
+class Promotion:
+    model: str
+    version: int
+    alias: str
+    gate: str | None
+    passed: bool
+    forced: bool
+    verdict_id: str | None
+    checks: list[CheckResult]
+    holdout: str | None
+    previous: int | None
+    move: AliasMove | None
+
+    @property
+    def moved(self) -> bool:
+        return self.move is not None
+
+
+def promote(
+    store: Store,
+    artifacts: ArtifactStore,
+    *,
+    name: str,
+    version: int | str,
+    alias: str,
+    gate: Gate | None,
+    actor: str,
+    reason: str | None = None,
+    force: bool = False,
+    holdout: str | None = None,
+    root: Path | None = None,
+) -> Promotion:
+    """Move ``NAME@alias`` to ``NAME@version`` through ``gate``.
+
+    Raises ``GateFailed`` (the verdict is stored, the alias unchanged), ``NotFound`` for unknown
+    models or versions, ``InvalidInput`` for a gate that cannot apply or ``--force`` without a reason.
+    """
+    check_alias(alias)
+    if force and not (reason and reason.strip()):
+        raise InvalidInput('--force needs --reason "…": a forced promotion must say why.')
+    candidate = resolve(store, f"{name}@{version}")
+    with store.read() as conn:
+        holder_id = current_holder(conn, candidate.model_id, alias)
+        incumbent: ModelVersion | None = (
+            None if holder_id is None else version_by_id(conn, holder_id)
+        )
+    if incumbent is not None and incumbent.id == candidate.id:
+        raise InvalidInput(f"{name}@{alias} already points at {candidate.ref}; nothing to promote.")
+
+    checks: list[CheckResult] = []
+    holdout_source: str | None = None
+    if gate is not None:
+        approvals = list_approvals(store, candidate)
+        frame = load_holdout(store, artifacts, candidate, holdout) if gate.needs_holdout else None
+        holdout_source = None if frame is None else frame.source
+        checks = evaluate_gate(
+            store,
+            artifacts,
+            gate,
+            candidate=candidate,
+            incumbent=incumbent,
+            holdout=frame,
+            approvals=approvals,
+            root=root,
+        )
+    passed = all(c.passed for c in checks)
+
+    with store.transaction() as conn:
+        candidate = resolve_in(conn, f"{name}@{version}")
+        verdict_id = None
+        if gate is not None:
+            verdict_id = new_id()
+            conn.execute(
+                t.gate_verdicts.insert().values(
+                    id=verdict_id,
+                    model_version_id=candidate.id,
+                    alias=alias,
+                    gate=gate.name,
+                    passed=passed,
+                    checks={
+                        "checks": [dataclasses.asdict(c) for c in checks],
+                        "holdout": holdout_source,
+                        "incumbent": None if incumbent is None else incumbent.ref,
+                        "forced": force and not passed,
+                    },
+                    created_at=dt.datetime.now(dt.UTC),
+                    actor=actor,
+                )
+            )
+        move = None
+        if passed or force:
+            move = move_alias(
+                conn,
+                store,
+                model=name,
+                model_id=candidate.model_id,
+                alias=alias,
+                to_version_id=candidate.id,
+                expected_from=holder_id,
+                action="promote" if passed else "promote_forced",
+                actor=actor,
+                reason=reason,
+                forced=force and not passed,
+                verdict_id=verdict_id,
+            )
+        else:
+            failed = [c.name for c in checks if not c.passed]
+            audit.record(
+                conn,
+                actor=actor,
+                action="gate_failed",
+                model=name,
+                subject=f"{name}@{alias}",
+                from_value=None if incumbent is None else incumbent.ref,
+                to_value=candidate.ref,
+                reason=reason,
+                verdict_id=verdict_id,
+                details={"gate": gate.name if gate else None, "failed": failed},
+            )
+    result = Promotion(
+        model=name,
+        version=candidate.version,
+        alias=alias,
+        gate=None if gate is None else gate.name,
+        passed=passed,
+        forced=force and not passed,
+        verdict_id=verdict_id,
+        checks=checks,
+        holdout=holdout_source,
+        previous=None if incumbent is None else incumbent.version,
+        move=move,
+    )
+    if not passed and not force:
+        failed_names = ", ".join(c.name for c in checks if not c.passed)
+        raise GateFailed(
+            f"{candidate.ref} failed gate {gate.name if gate else ''!r} ({failed_names}); {name}@{alias} stays "
+            f"{'unset' if incumbent is None else incumbent.ref}.",
+            details=result,
+        )
+    return result
+
+
+def list_verdicts(store: Store, version: ModelVersion) -> list[dict[str, Any]]:
+    with store.read() as conn:
+        rows = conn.execute(
+            sa.select(t.gate_verdicts)
+            .where(t.gate_verdicts.c.model_version_id == version.id)
+            .order_by(t.gate_verdicts.c.created_at, t.gate_verdicts.c.id)
+        ).all()
+    return [
+        {
+            "id": row.id,
+            "alias": row.alias,
+            "gate": row.gate,
+            "passed": row.passed,
+            "actor": row.actor,
+            "created_at": row.created_at,
+            **dict(row.checks or {}),
+        }
+        for row in rows
+    ]

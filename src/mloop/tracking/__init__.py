@@ -1,0 +1,1 @@
+"""Experiment tracking: runs, parameters, metric series, artifacts, inputs, environment."""

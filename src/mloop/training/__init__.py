@@ -1,0 +1,1 @@
+"""Training: schema-driven feature pipelines, a model zoo, held-out metrics, tracked runs."""

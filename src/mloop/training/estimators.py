@@ -1,0 +1,110 @@
+"""The model zoo behind ``mloop train --model``: built-in names or ``MODULE:CALLABLE``.
+
+Every model sits behind the same preprocessing (median imputation + scaling for numbers, one-hot
+for categories with "missing" as a category and unseen categories ignored), so the artifact is one scikit-learn
+``Pipeline`` that carries its own feature code.
+"""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+import sys
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Literal
+
+from sklearn.compose import ColumnTransformer
+from sklearn.ensemble import (
+    GradientBoostingClassifier,
+    GradientBoostingRegressor,
+    RandomForestClassifier,
+    RandomForestRegressor,
+)
+from sklearn.impute import SimpleImputer
+from sklearn.linear_model import LogisticRegression, Ridge
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import OneHotEncoder, StandardScaler
+
+from mloop.errors import InvalidInput
+from mloop.training.features import FeatureSpec
+
+Task = Literal["classification", "regression"]
+
+BUILTIN: dict[str, dict[Task, type[Any]]] = {
+    "logistic": {"classification": LogisticRegression, "regression": Ridge},
+    "random_forest": {
+        "classification": RandomForestClassifier,
+        "regression": RandomForestRegressor,
+    },
+    "gradient_boosting": {
+        "classification": GradientBoostingClassifier,
+        "regression": GradientBoostingRegressor,
+    },
+}
+DEFAULTS: dict[str, dict[str, Any]] = {
+    "logistic": {"max_iter": 1000},
+    "random_forest": {"n_estimators": 200, "n_jobs": 1},
+    "gradient_boosting": {},
+}
+
+
+def _load_callable(spec: str, root: Path) -> Any:
+    module_name, _, attribute = spec.partition(":")
+    if not module_name or not attribute:
+        raise InvalidInput(
+            f"--model {spec!r} is neither a built-in ({', '.join(BUILTIN)}) nor MODULE:CALLABLE."
+        )
+    if str(root) not in sys.path:
+        sys.path.insert(0, str(root))
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as exc:
+        raise InvalidInput(
+            f"Cannot import {module_name!r} for --model {spec} ({exc}); check the module path."
+        ) from exc
+    target = getattr(module, attribute, None)
+    if not callable(target):
+        raise InvalidInput(f"{module_name} has no callable {attribute!r} for --model {spec}.")
+    return target
+
+
+def make_estimator(
+    model: str, task: Task, params: Mapping[str, Any], *, seed: int, root: Path
+) -> Any:
+    """Build the final estimator; raises ``InvalidInput`` for unknown models or bad params."""
+    if model in BUILTIN:
+        factory: Any = BUILTIN[model][task]
+        kwargs = {**DEFAULTS[model], **params}
+    else:
+        factory = _load_callable(model, root)
+        kwargs = dict(params)
+    try:
+        accepted: Mapping[str, Any] = inspect.signature(factory).parameters
+    except (TypeError, ValueError):
+        accepted = {}
+    if "random_state" in accepted and "random_state" not in kwargs:
+        kwargs["random_state"] = seed
+    try:
+        estimator = factory(**kwargs)
+    except TypeError as exc:
+        raise InvalidInput(f"--param for {model}: {exc}; check the parameter names.") from exc
+    if not hasattr(estimator, "fit") or not hasattr(estimator, "predict"):
+        raise InvalidInput(
+            f"--model {model} returned {type(estimator).__name__}, which has no fit/predict."
+        )
+    return estimator
+
+
+def build_pipeline(spec: FeatureSpec, estimator: Any) -> Pipeline:
+    transformers: list[tuple[str, Any, list[str]]] = []
+    if spec.numeric:
+        numeric = Pipeline(
+            [("impute", SimpleImputer(strategy="median")), ("scale", StandardScaler())]
+        )
+        transformers.append(("numeric", numeric, list(spec.numeric)))
+    if spec.categorical:
+        onehot = OneHotEncoder(handle_unknown="ignore", sparse_output=False)
+        transformers.append(("categorical", onehot, list(spec.categorical)))
+    features = ColumnTransformer(transformers, remainder="drop")
+    return Pipeline([("features", features), ("model", estimator)])

@@ -1,0 +1,102 @@
+"""From a dataset schema to model features, the same way at training and at serving time.
+
+``feature_spec`` decides which columns feed the model and how (numeric or categorical); ``coerce``
+turns any frame (a training table, a batch of requests) into exactly those columns with stable
+dtypes: numbers as float64 with NaN for missing, categories as Python strings with ``MISSING`` for
+missing (a category of its own: missingness is often informative, and ONNX string tensors have
+no NaN).
+The spec is stored in the model's signature, so serving coerces requests with the same function.
+Datetimes and high-cardinality strings (ids, free text) are left out: they memorise, not generalise.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from mloop.data.schema import Schema
+from mloop.errors import InvalidInput
+
+NUMERIC_TYPES = {"integer", "float"}
+CATEGORICAL_TYPES = {"categorical", "boolean"}
+MISSING = "__missing__"
+
+
+@dataclass(frozen=True)
+class FeatureSpec:
+    numeric: tuple[str, ...]
+    categorical: tuple[str, ...]
+    dropped: tuple[str, ...]
+
+    @property
+    def columns(self) -> tuple[str, ...]:
+        return self.numeric + self.categorical
+
+    def to_dict(self) -> dict[str, Any]:
+        return {k: list(v) for k, v in asdict(self).items()}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Sequence[str]]) -> FeatureSpec:
+        return cls(
+            numeric=tuple(data.get("numeric", ())),
+            categorical=tuple(data.get("categorical", ())),
+            dropped=tuple(data.get("dropped", ())),
+        )
+
+
+def feature_spec(schema: Schema, *, target: str) -> FeatureSpec:
+    numeric: list[str] = []
+    categorical: list[str] = []
+    dropped: list[str] = []
+    for column in schema.columns:
+        if column.name == target:
+            continue
+        if column.type in NUMERIC_TYPES:
+            numeric.append(column.name)
+        elif column.type in CATEGORICAL_TYPES:
+            categorical.append(column.name)
+        else:
+            dropped.append(column.name)
+    if not numeric and not categorical:
+        raise InvalidInput(
+            f"No usable feature columns besides target {target!r} (left out: {', '.join(dropped) or 'none'}); "
+            "add numeric or categorical columns to the data."
+        )
+    return FeatureSpec(tuple(numeric), tuple(categorical), tuple(dropped))
+
+
+def _as_category_strings(series: pd.Series) -> np.ndarray:
+    values = series.astype(object).to_numpy()
+    missing = pd.isna(values)
+    out = np.empty(len(values), dtype=object)
+    out[missing] = MISSING
+    present = ~missing
+    # bool True -> "True", 3.0 -> "3": one spelling per category whatever the file's types.
+    out[present] = [
+        str(int(v)) if isinstance(v, float) and v.is_integer() else str(v) for v in values[present]
+    ]
+    return out
+
+
+def coerce(frame: pd.DataFrame, spec: FeatureSpec) -> pd.DataFrame:
+    """The model's input frame; raises ``InvalidInput`` naming any missing feature column."""
+    missing = [c for c in spec.columns if c not in frame.columns]
+    if missing:
+        raise InvalidInput(
+            f"Missing feature column(s) {', '.join(missing)}; the model needs {', '.join(spec.columns)}."
+        )
+    data: dict[str, Any] = {}
+    for name in spec.numeric:
+        column = frame[name]
+        if column.dtype == bool or str(column.dtype) == "boolean":
+            column = column.astype("Float64")
+        data[name] = (
+            pd.to_numeric(column, errors="coerce").astype("float64").to_numpy(na_value=np.nan)
+        )
+    for name in spec.categorical:
+        data[name] = _as_category_strings(frame[name])
+    return pd.DataFrame(data, index=frame.index)

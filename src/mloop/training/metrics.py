@@ -1,0 +1,51 @@
+"""Held-out metrics: the classification and regression sets ``mloop train`` reports and gates use."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from sklearn import metrics as skm
+
+CLASSIFICATION = ("accuracy", "precision", "recall", "f1", "roc_auc", "log_loss")
+REGRESSION = ("mae", "rmse", "r2")
+LOWER_IS_BETTER = {"log_loss", "mae", "rmse"}
+
+
+def classification_metrics(
+    y_true: np.ndarray, y_pred: np.ndarray, proba: np.ndarray | None, classes: np.ndarray
+) -> dict[str, float]:
+    binary = len(classes) == 2
+    average = "binary" if binary else "macro"
+    positive: Any = classes[1] if binary else 1
+    result = {
+        "accuracy": float(skm.accuracy_score(y_true, y_pred)),
+        "precision": float(
+            skm.precision_score(
+                y_true, y_pred, average=average, pos_label=positive, zero_division=0
+            )
+        ),
+        "recall": float(
+            skm.recall_score(y_true, y_pred, average=average, pos_label=positive, zero_division=0)
+        ),
+        "f1": float(
+            skm.f1_score(y_true, y_pred, average=average, pos_label=positive, zero_division=0)
+        ),
+    }
+    if proba is not None and len(np.unique(y_true)) > 1:
+        if binary:
+            result["roc_auc"] = float(skm.roc_auc_score(y_true == positive, proba[:, 1]))
+        elif len(np.unique(y_true)) == len(classes):
+            result["roc_auc"] = float(
+                skm.roc_auc_score(y_true, proba, multi_class="ovr", labels=classes)
+            )
+        result["log_loss"] = float(skm.log_loss(y_true, proba, labels=classes))
+    return result
+
+
+def regression_metrics(y_true: np.ndarray, y_pred: np.ndarray) -> dict[str, float]:
+    return {
+        "mae": float(skm.mean_absolute_error(y_true, y_pred)),
+        "rmse": float(np.sqrt(skm.mean_squared_error(y_true, y_pred))),
+        "r2": float(skm.r2_score(y_true, y_pred)) if len(y_true) > 1 else float("nan"),
+    }

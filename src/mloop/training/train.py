@@ -1,0 +1,249 @@
+"""``mloop train``: a dataset version in, a tracked run with a held-out evaluation and a model out.
+
+Reproducible by construction: the data is read from its content-addressed snapshot (not the
+original path), the split and the estimator are seeded, and the run records the dataset hash, the
+parameters, the environment and the code commit. The held-out split is stored with the run so that
+promotion gates can re-score any two models on the very same rows.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import traceback
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sklearn.model_selection import train_test_split
+
+from mloop.artifacts import ArtifactStore
+from mloop.data.datasets import DatasetVersion, get_version, load_frame
+from mloop.data.schema import Schema
+from mloop.errors import InvalidInput
+from mloop.flavors import flavor_for
+from mloop.store import Store
+from mloop.tracking import runs
+from mloop.tracking.environment import capture_environment
+from mloop.training.estimators import BUILTIN, Task, build_pipeline, make_estimator
+from mloop.training.features import FeatureSpec, coerce, feature_spec
+from mloop.training.metrics import classification_metrics, regression_metrics
+
+MAX_CLASSES_FOR_INTEGER_TARGET = 20
+MODEL_ARTIFACT = "model"
+HOLDOUT_ARTIFACT = "holdout.parquet"
+SIGNATURE_ARTIFACT = "signature.json"
+
+
+@dataclass(frozen=True)
+class TrainResult:
+    dataset: DatasetVersion
+    run_id: str
+    task: Task
+    metrics: dict[str, float]
+    model_hash: str
+    flavor: str
+    features: FeatureSpec
+    train_rows: int
+    test_rows: int
+
+
+def infer_task(schema: Schema, target: str, values: pd.Series) -> Task:
+    kind = schema.column(target).type
+    if kind in {"boolean", "categorical", "string"}:
+        return "classification"
+    if kind == "integer" and values.nunique() <= MAX_CLASSES_FOR_INTEGER_TARGET:
+        return "classification"
+    return "regression"
+
+
+def target_values(values: pd.Series, kind: str, task: Task) -> np.ndarray:
+    if task == "regression":
+        return pd.to_numeric(values, errors="coerce").astype("float64").to_numpy()
+    if kind == "boolean":
+        return values.astype(bool).to_numpy()
+    if kind == "integer":
+        return values.astype("int64").to_numpy()
+    return values.astype(str).to_numpy(dtype=object)
+
+
+def _check_inputs(schema: Schema, target: str, test_size: float, model: str) -> None:
+    names = [c.name for c in schema.columns]
+    if target not in names:
+        raise InvalidInput(
+            f"Target column {target!r} is not in the dataset; columns are: {', '.join(names)}."
+        )
+    if not 0.0 < test_size < 1.0:
+        raise InvalidInput(f"--test-size must be between 0 and 1 (exclusive); got {test_size}.")
+    if model not in BUILTIN and ":" not in model:
+        raise InvalidInput(
+            f"Unknown --model {model!r}; use one of {', '.join(BUILTIN)} or MODULE:CALLABLE."
+        )
+
+
+def _split(
+    features: pd.DataFrame,
+    y: np.ndarray,
+    frame: pd.DataFrame,
+    *,
+    task: Task,
+    test_size: float,
+    seed: int,
+) -> tuple[Any, ...]:
+    stratify = None
+    if task == "classification":
+        _, counts = np.unique(y.astype(str), return_counts=True)
+        if counts.min() >= 2 and int(len(y) * test_size) >= len(counts):
+            stratify = y
+    try:
+        return tuple(
+            train_test_split(
+                features, y, frame, test_size=test_size, random_state=seed, stratify=stratify
+            )
+        )
+    except ValueError as exc:
+        raise InvalidInput(
+            f"Cannot split {len(y)} rows with --test-size {test_size} ({exc}); add rows or change it."
+        ) from exc
+
+
+def evaluate(pipeline: Any, features: pd.DataFrame, y: np.ndarray, task: Task) -> dict[str, float]:
+    predictions = pipeline.predict(features)
+    if task == "regression":
+        return regression_metrics(y, predictions)
+    proba = pipeline.predict_proba(features) if hasattr(pipeline, "predict_proba") else None
+    classes = np.asarray(getattr(pipeline, "classes_", np.unique(y)))
+    return classification_metrics(y, predictions, proba, classes)
+
+
+def train(
+    store: Store,
+    artifacts: ArtifactStore,
+    *,
+    data: str,
+    target: str,
+    user: str,
+    root: Path,
+    model: str = "logistic",
+    params: Mapping[str, Any] | None = None,
+    test_size: float = 0.2,
+    seed: int = 0,
+    experiment: str = "default",
+    task: Task | None = None,
+    status: Callable[[str], None] | None = None,
+) -> TrainResult:
+    """Train, evaluate on a held-out split and record everything as one run.
+
+    Raises ``NotFound`` for an unknown dataset, ``InvalidInput`` for a bad target, model, parameter
+    or split. A failure after the run started ends the run as FAILED and re-raises.
+    """
+    say = status or (lambda _msg: None)
+    params = dict(params or {})
+    version = get_version(store, data)
+    schema = version.schema
+    _check_inputs(schema, target, test_size, model)
+    say(f"reading {version.ref}")
+    frame = load_frame(store, artifacts, version)
+    frame = frame[frame[target].notna()].reset_index(drop=True)
+    if len(frame) < 2:
+        raise InvalidInput(
+            f"{version.ref} has {len(frame)} rows with a value in {target!r}; at least 2 are needed."
+        )
+    task = task or infer_task(schema, target, frame[target])
+    spec = feature_spec(schema, target=target)
+    y = target_values(frame[target], schema.column(target).type, task)
+    if task == "classification" and len(np.unique(y.astype(str))) < 2:
+        raise InvalidInput(
+            f"Target {target!r} has a single class in {version.ref}; a classifier needs at least two."
+        )
+    estimator = make_estimator(model, task, params, seed=seed, root=root)
+
+    run = runs.create_run(
+        store, experiment=experiment, user=user, environment=capture_environment(root)
+    )
+    try:
+        runs.log_params(
+            store,
+            run.id,
+            {
+                "model": model,
+                "target": target,
+                "task": task,
+                "test_size": test_size,
+                "seed": seed,
+                **params,
+            },
+        )
+        runs.set_tags(store, run.id, {"mloop.source": "mloop train", "mloop.dataset": version.ref})
+        runs.log_input(store, run.id, version.id, role="train")
+        x_train, x_test, y_train, y_test, _, holdout = _split(
+            coerce(frame, spec), y, frame, task=task, test_size=test_size, seed=seed
+        )
+        pipeline = build_pipeline(spec, estimator)
+        say(f"fitting {model} on {len(x_train)} rows")
+        pipeline.fit(x_train, y_train)
+        say(f"evaluating on {len(x_test)} held-out rows")
+        metrics = evaluate(pipeline, x_test, y_test, task)
+        runs.log_metrics_rows(store, _metric_rows(run.id, metrics))
+
+        flavor = flavor_for(pipeline)
+        model_blob = flavor.save(pipeline)
+        record = runs.log_artifact_bytes(
+            store, artifacts, run.id, MODEL_ARTIFACT, model_blob, kind=f"model:{flavor.name}"
+        )
+        holdout_bytes = io.BytesIO()
+        holdout.to_parquet(holdout_bytes, index=False)
+        runs.log_artifact_bytes(
+            store, artifacts, run.id, HOLDOUT_ARTIFACT, holdout_bytes.getvalue(), kind="holdout"
+        )
+        classes = getattr(pipeline, "classes_", None)
+        signature = {
+            "target": target,
+            "target_type": schema.column(target).type,
+            "task": task,
+            "features": spec.to_dict(),
+            "classes": None if classes is None else [_plain(c) for c in classes],
+            "dataset": version.ref,
+            "dataset_hash": version.content_hash,
+        }
+        runs.log_artifact_bytes(
+            store,
+            artifacts,
+            run.id,
+            SIGNATURE_ARTIFACT,
+            json.dumps(signature, indent=2).encode(),
+            kind="signature",
+        )
+    except BaseException as exc:
+        tail = "".join(traceback.format_exception(exc)[-3:])
+        runs.finish_run(store, run.id, "FAILED", error=f"{type(exc).__name__}: {exc}\n{tail}")
+        raise
+    runs.finish_run(store, run.id, "FINISHED")
+    return TrainResult(
+        dataset=version,
+        run_id=run.id,
+        task=task,
+        metrics=metrics,
+        model_hash=record.blob_hash,
+        flavor=flavor.name,
+        features=spec,
+        train_rows=len(x_train),
+        test_rows=len(x_test),
+    )
+
+
+def _plain(value: Any) -> Any:
+    return value.item() if hasattr(value, "item") else value
+
+
+def _metric_rows(run_id: str, metrics: Mapping[str, float]) -> list[dict[str, Any]]:
+    import time
+
+    now = int(time.time() * 1000)
+    return [
+        {"run_id": run_id, "key": key, "step": 0, "timestamp_ms": now, "value": float(value)}
+        for key, value in metrics.items()
+    ]

@@ -1,0 +1,83 @@
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from mloop.workspace import Workspace
+from tests.registry.conftest import DECENT
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("models", "show", "ghost"), "No model named 'ghost'; models are: churn"),
+        (("models", "show", "churn@9"), "has no version 9; versions are 1..1"),
+        (("models", "show", "churn@staging"), "has no alias 'staging'"),
+        (("models", "promote", "churn", "7", "--to", "champion"), "has no version 7"),
+        (("models", "promote", "churn", "1", "--to", "latest"), "Alias 'latest' is not allowed"),
+        (
+            ("models", "promote", "churn", "1", "--to", "champion", "--gate", "nope"),
+            "No gate named 'nope'",
+        ),
+        (("models", "rollback", "churn"), "churn@champion is not set"),
+        (("models", "register", "zzzz", "--name", "x"), "zzzz"),
+        (("models", "lineage", "churn@x"), "has no alias 'x'"),
+        (("models", "approve", "churn", "1", "--note", " "), "needs --note"),
+    ],
+)
+def test_bad_registry_input_is_exit_2_with_one_sentence(
+    cli: Any, train_version: Any, args: tuple[str, ...], message: str
+) -> None:
+    train_version(*DECENT)
+    result = cli(*args)
+    assert result.exit_code == 2, result.stdout
+    assert message in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_a_run_without_a_model_cannot_be_registered(cli: Any, workspace: Workspace) -> None:
+    import mloop
+
+    with mloop.start_run(experiment="scratch", workspace=workspace) as run:
+        run.log_metric("loss", 0.5)
+    result = cli("models", "register", run.id, "--name", "m")
+    assert result.exit_code == 2
+    assert "has no model artifact" in result.stderr
+
+
+def test_a_gate_on_a_metric_never_logged_is_exit_2(
+    cli: Any, train_version: Any, workspace: Workspace
+) -> None:
+    train_version(*DECENT)
+    config = workspace.root / "mloop.toml"
+    config.write_text(config.read_text() + '\n[gates.typo]\nthresholds = ["rocauc >= 0.5"]\n')
+    result = cli("models", "promote", "churn", "1", "--to", "champion", "--gate", "typo")
+    assert result.exit_code == 2
+    assert "'rocauc', which churn@1 never logged; it has: accuracy" in result.stderr
+    assert json.loads(cli("models", "show", "churn@1", "--json").stdout)["verdicts"] == []
+
+
+def _blob_path(workspace: Workspace, digest: str) -> Path:
+    return workspace.settings.artifacts_path / "blobs" / digest[:2] / digest[2:]
+
+
+def test_a_tampered_model_blob_is_refused(
+    cli: Any, train_version: Any, workspace: Workspace
+) -> None:
+    train_version(*DECENT)
+    digest = json.loads(cli("models", "show", "churn@1", "--json").stdout)["version"][
+        "artifact_hash"
+    ]
+    blob = _blob_path(workspace, digest)
+    blob.chmod(0o644)
+    blob.write_bytes(blob.read_bytes()[:-5])
+    result = cli("models", "promote", "churn", "1", "--to", "champion")
+    assert result.exit_code == 2
+    assert "corrupt" in result.stderr and "will not be used" in result.stderr
+    assert (
+        "champion"
+        not in json.loads(cli("models", "show", "churn@1", "--json").stdout)["version"]["aliases"]
+    )

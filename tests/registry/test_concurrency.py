@@ -1,0 +1,59 @@
+"""Two real processes moving one alias at once end in a consistent state."""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import json
+import multiprocessing
+from typing import Any
+
+from mloop.errors import AlreadyExists, InvalidInput
+from mloop.workspace import Workspace
+from tests.registry.conftest import DECENT, WORSE
+
+
+def _promoter(root: str, store_url: str, order: list[int], rounds: int) -> None:
+    from mloop.registry.promotion import promote
+
+    ws = Workspace.open(root, environ={"MLOOP_STORE_URL": store_url})
+    for i in range(rounds):
+        with contextlib.suppress(AlreadyExists, InvalidInput):
+            # losing the race, or the alias already holding this version, both leave a consistent state
+            promote(
+                ws.store,
+                ws.artifacts,
+                name="churn",
+                version=order[i % 2],
+                alias="staging",
+                gate=None,
+                actor=f"p{order[0]}",
+            )
+    ws.close()
+
+
+def test_concurrent_promotions_keep_alias_and_history_consistent(
+    cli: Any, train_version: Any, workspace: Workspace
+) -> None:
+    train_version(*DECENT)
+    train_version(*WORSE)
+    ctx = multiprocessing.get_context("spawn")
+    args = (str(workspace.root), workspace.settings.store_url)
+    procs = [ctx.Process(target=_promoter, args=(*args, order, 25)) for order in ([1, 2], [2, 1])]
+    for proc in procs:
+        proc.start()
+    for proc in procs:
+        proc.join(180)
+        assert proc.exitcode == 0
+    moves = json.loads(cli("models", "history", "churn", "--alias", "staging", "--json").stdout)
+    assert len(moves) >= 2
+    for before, after in itertools.pairwise(moves):
+        assert after["from_version"] == before["to_version"], (
+            "every move starts where the last one ended"
+        )
+    holder = json.loads(cli("models", "show", "churn@staging", "--json").stdout)["version"][
+        "version"
+    ]
+    assert holder == moves[-1]["to_version"]
+    audit = json.loads(cli("audit", "--model", "churn", "--json").stdout)
+    assert sum(e["action"] == "promote" for e in audit) == len(moves)

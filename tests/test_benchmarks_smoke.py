@@ -1,0 +1,33 @@
+"""Each benchmark runs at toy size, so a broken benchmark is caught; timings never gate the suite."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
+
+
+@pytest.mark.parametrize(
+    ("script", "args", "expect"),
+    [
+        ("hashing.py", ["--size-mib", "4", "--repeat", "1"], "ratio mloop / md5"),
+        ("tracking.py", ["--n", "200"], "mloop"),
+        ("model_load.py", ["--n", "50"], "onnx"),
+    ],
+)
+def test_benchmark_runs_at_toy_size(
+    script: str, args: list[str], expect: str, tmp_path: Path
+) -> None:
+    result = subprocess.run(
+        [sys.executable, str(BENCHMARKS / script), *args],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=tmp_path,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert expect in result.stdout.lower()

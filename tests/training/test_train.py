@@ -1,0 +1,159 @@
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pytest
+
+from mloop.tracking.runs import get_run
+from mloop.workspace import Workspace
+
+
+def _lines(stdout: str) -> dict[str, str]:
+    return dict(line.split("=", 1) for line in stdout.strip().splitlines() if "=" in line)
+
+
+def test_train_prints_lineage_and_metrics(cli: Any, churn_csv: Path) -> None:
+    assert cli("data", "add", "churn", churn_csv).exit_code == 0
+    result = cli("train", "--data", "churn", "--target", "churned", "--seed", "3")
+    assert result.exit_code == 0, result.stderr
+    out = result.stdout.strip().splitlines()
+    assert out[0].startswith("dataset=churn@1 (blake3:")
+    assert out[1].startswith("run=")
+    metric_names = [line.split("=")[0] for line in out if line.startswith("metric.")]
+    assert metric_names == [
+        f"metric.{m}" for m in ("accuracy", "precision", "recall", "f1", "roc_auc", "log_loss")
+    ]
+    assert out[-1].startswith("artifact=blake3:")
+    values = _lines(result.stdout)
+    assert 0.6 < float(values["metric.roc_auc"]) <= 1.0, "the churn signal is learnable"
+
+
+def test_same_seed_and_data_give_the_same_metrics(cli: Any, churn_csv: Path) -> None:
+    cli("data", "add", "churn", churn_csv)
+    args = (
+        "train",
+        "--data",
+        "churn@1",
+        "--target",
+        "churned",
+        "--model",
+        "random_forest",
+        "--param",
+        "n_estimators=30",
+        "--seed",
+        "7",
+    )
+    first, second = _lines(cli(*args).stdout), _lines(cli(*args).stdout)
+    assert first["run"] != second["run"]
+    assert {k: v for k, v in first.items() if k.startswith("metric.")} == {
+        k: v for k, v in second.items() if k.startswith("metric.")
+    }
+
+
+def test_regression_target_reports_regression_metrics(cli: Any, churn_csv: Path) -> None:
+    cli("data", "add", "churn", churn_csv)
+    result = cli(
+        "train",
+        "--data",
+        "churn",
+        "--target",
+        "monthly_charges",
+        "--model",
+        "gradient_boosting",
+        "--param",
+        "n_estimators=20",
+        "--json",
+    )
+    assert result.exit_code == 0, result.stderr
+    body = json.loads(result.stdout)
+    assert body["task"] == "regression"
+    assert set(body["metrics"]) == {"mae", "rmse", "r2"}
+    assert body["metrics"]["r2"] > 0.3
+
+
+def test_the_run_records_lineage(cli: Any, churn_csv: Path, workspace: Workspace) -> None:
+    cli("data", "add", "churn", churn_csv)
+    values = _lines(
+        cli("train", "--data", "churn", "--target", "churned", "--param", "C=0.5").stdout
+    )
+    run = get_run(workspace.store, values["run"])
+    assert run.info.status == "FINISHED"
+    assert run.params["C"] == 0.5 and run.params["seed"] == 0 and run.params["model"] == "logistic"
+    assert [i.dataset_ref for i in run.inputs] == ["churn@1"]
+    kinds = {a.path: a.kind for a in run.artifacts}
+    assert kinds["model"] == "model:sklearn" and kinds["holdout.parquet"] == "holdout"
+    assert "python" in run.info.environment
+
+
+def test_a_custom_model_callable_is_used(cli: Any, churn_csv: Path, workspace: Workspace) -> None:
+    (workspace.root / "my_models.py").write_text(
+        "from sklearn.tree import DecisionTreeClassifier\n"
+        "def shallow_tree(depth=2, random_state=0):\n"
+        "    return DecisionTreeClassifier(max_depth=depth, random_state=random_state)\n"
+    )
+    cli("data", "add", "churn", churn_csv)
+    result = cli(
+        "train",
+        "--data",
+        "churn",
+        "--target",
+        "churned",
+        "--model",
+        "my_models:shallow_tree",
+        "--param",
+        "depth=3",
+    )
+    assert result.exit_code == 0, result.stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("--target", "nope"), "Target column 'nope' is not in the dataset"),
+        (("--target", "churned", "--model", "svm"), "Unknown --model 'svm'"),
+        (("--target", "churned", "--test-size", "1.5"), "--test-size must be between 0 and 1"),
+        (("--target", "churned", "--param", "bogus=1"), "--param for logistic"),
+        (("--target", "churned", "--param", "novalue"), "is not KEY=VALUE"),
+        (("--target", "churned", "--model", "no_such_module:f"), "Cannot import 'no_such_module'"),
+    ],
+)
+def test_bad_training_input_is_exit_2_with_one_sentence(
+    cli: Any, churn_csv: Path, args: tuple[str, ...], message: str
+) -> None:
+    cli("data", "add", "churn", churn_csv)
+    result = cli("train", "--data", "churn", *args)
+    assert result.exit_code == 2
+    assert message in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_unknown_dataset_is_exit_2(cli: Any) -> None:
+    result = cli("train", "--data", "ghost", "--target", "y")
+    assert result.exit_code == 2
+    assert "ghost" in result.stderr
+
+
+def test_unseen_categories_and_missing_values_still_predict(
+    cli: Any, churn_csv: Path, workspace: Workspace, churn_frame: pd.DataFrame
+) -> None:
+    from mloop.flavors import get_flavor
+    from mloop.training.features import FeatureSpec, coerce
+
+    cli("data", "add", "churn", churn_csv)
+    values = _lines(cli("train", "--data", "churn", "--target", "churned").stdout)
+    run = get_run(workspace.store, values["run"])
+    blob = next(a for a in run.artifacts if a.path == "model").blob_hash
+    model = get_flavor("sklearn").load(workspace.artifacts.get_bytes(blob))
+    signature = json.loads(
+        workspace.artifacts.get_bytes(
+            next(a for a in run.artifacts if a.path == "signature.json").blob_hash
+        )
+    )
+    rows = churn_frame.head(3).copy()
+    rows.loc[0, "payment_method"] = "Crypto wallet"
+    rows.loc[1, "monthly_charges"] = None
+    proba = model.predict_proba(coerce(rows, FeatureSpec.from_dict(signature["features"])))
+    assert proba.shape == (3, 2)
