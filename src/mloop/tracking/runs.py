@@ -18,6 +18,8 @@ import everything about runs from this one module.
 
 from __future__ import annotations
 
+import contextlib
+import contextlib
 import datetime as dt
 import json
 import os
@@ -125,10 +127,8 @@ def create_run(
 def _jsonable(value: Any) -> Any:
     """A param value as JSON: numpy scalars become Python ones, tuples lists; else its ``str``."""
     if hasattr(value, "item") and not isinstance(value, str | bytes):
-        try:
+        with contextlib.suppress(TypeError, ValueError):
             value = value.item()
-        except (TypeError, ValueError):
-            pass
     if isinstance(value, tuple):
         value = list(value)
     try:
