@@ -19,7 +19,6 @@ import everything about runs from this one module.
 from __future__ import annotations
 
 import contextlib
-import contextlib
 import datetime as dt
 import json
 import os
