@@ -1,10 +1,16 @@
-"""`mloop runs …`: list, show and compare tracked runs."""
+"""`mloop runs ls|show|compare`: tracked runs, one at a time or side by side.
+
+RUN is a run id or a unique prefix of one (as git takes commits). Parameter values are printed as
+JSON, so 0.1 and "0.1" read differently, as they are stored.
+"""
 
 from __future__ import annotations
 
-from typing import Annotated
+import json
+from typing import Annotated, Any
 
 import typer
+from rich.markup import escape
 
 from mloop.cli.context import open_workspace
 from mloop.cli.output import JsonOption, console, fmt_number, fmt_time, print_json, print_table
@@ -13,36 +19,59 @@ app = typer.Typer(
     help="Tracked runs: parameters, metrics, artifacts, inputs, environment.", no_args_is_help=True
 )
 
+RunArgument = Annotated[str, typer.Argument(help="Run id or a unique prefix of one.")]
+
+
+def _param(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, default=str)
+
+
+def _duration(seconds: float | None) -> str:
+    if seconds is None:
+        return ""
+    if seconds < 60:
+        return f"{seconds:.1f}s"
+    minutes, secs = divmod(int(seconds), 60)
+    return f"{minutes}m{secs:02d}s" if minutes < 60 else f"{minutes // 60}h{minutes % 60:02d}m"
+
 
 @app.command("ls")
 def ls(
     ctx: typer.Context,
     experiment: Annotated[
-        str | None, typer.Option("--experiment", "-e", help="Only this experiment.")
+        str | None, typer.Option("--experiment", "-e", help="Only runs of this experiment.")
     ] = None,
-    limit: Annotated[
-        int, typer.Option("--limit", help="At most this many runs, newest first.")
-    ] = 50,
+    status: Annotated[
+        str | None,
+        typer.Option(
+            "--status", help="Only runs in this state: RUNNING, FINISHED, FAILED, KILLED."
+        ),
+    ] = None,
+    limit: Annotated[int, typer.Option("--limit", help="At most this many runs.")] = 50,
     as_json: JsonOption = False,
 ) -> None:
-    """List runs, newest first, with their headline metrics."""
+    """List runs, newest first, with their latest metrics."""
     from mloop.tracking.runs import list_runs
 
     with open_workspace(ctx) as ws:
-        found = list_runs(ws.store, experiment=experiment, limit=limit)
+        found = list_runs(ws.store, experiment=experiment, status=status, limit=limit)
     if as_json:
         print_json(found)
         return
+    if not found:
+        console().print("No runs yet; start one with `mloop train` or mloop.start_run().")
+        return
     print_table(
-        ["run", "experiment", "status", "started", "user", "metrics"],
+        ["run", "name", "experiment", "status", "started", "user", "metrics"],
         [
             (
                 r.id,
-                r.experiment,
+                escape(r.name or ""),
+                escape(r.experiment),
                 r.status,
                 fmt_time(r.started_at),
-                r.user,
-                ", ".join(f"{k}={fmt_number(v)}" for k, v in sorted(r.metrics.items())[:4]),
+                escape(r.user),
+                escape(", ".join(f"{k}={fmt_number(v)}" for k, v in list(r.metrics.items())[:4])),
             )
             for r in found
         ],
@@ -50,11 +79,7 @@ def ls(
 
 
 @app.command("show")
-def show(
-    ctx: typer.Context,
-    run: Annotated[str, typer.Argument(help="Run id or a unique prefix.")],
-    as_json: JsonOption = False,
-) -> None:
+def show(ctx: typer.Context, run: RunArgument, as_json: JsonOption = False) -> None:
     """Everything about one run: params, metrics, tags, artifacts, inputs, environment."""
     from mloop.tracking.runs import get_run
 
@@ -63,39 +88,62 @@ def show(
     if as_json:
         print_json(found)
         return
-    info = found.info
+    info, env = found.info, found.info.environment
     out = console()
+    name = f" ({escape(info.name)})" if info.name else ""
     out.print(
-        f"[bold]run {info.id}[/]  {info.status}  experiment={info.experiment}  user={info.user}"
+        f"[bold]run {info.id}[/]{name}  {info.status}  experiment={escape(info.experiment)}  "
+        f"user={escape(info.user)}"
     )
-    out.print(f"started {fmt_time(info.started_at)}  ended {fmt_time(info.ended_at) or '-'}")
-    env = info.environment
+    out.print(
+        f"started {fmt_time(info.started_at)}  ended {fmt_time(info.ended_at) or '-'}"
+        f"  duration {_duration(info.duration_s) or '-'}"
+    )
     dirty = " (dirty)" if env.get("git_dirty") else ""
     out.print(
-        f"python {env.get('python')} on {env.get('host')}  git {env.get('git_commit') or '-'}{dirty}"
+        escape(
+            f"python {env.get('python', '?')} on {env.get('host', '?')}  "
+            f"git {env.get('git_commit') or '-'}{dirty}  script {env.get('script') or '-'}"
+        )
     )
     if info.error:
-        out.print(f"[red]error:[/] {info.error.strip().splitlines()[0]}")
-    print_table(
-        ["param", "value"], [(k, repr(v)) for k, v in sorted(found.params.items())], title="params"
-    )
-    print_table(
-        ["metric", "latest"],
-        [(k, fmt_number(v)) for k, v in sorted(found.metrics.items())],
-        title="metrics",
-    )
+        out.print(f"[red]error:[/] {escape(info.error)}")
+    if found.params:
+        print_table(
+            ["param", "value"],
+            [(escape(k), escape(_param(v))) for k, v in found.params.items()],
+            title="params",
+        )
+    if found.metrics:
+        print_table(
+            ["metric", "latest"],
+            [(escape(k), fmt_number(v)) for k, v in found.metrics.items()],
+            title="metrics",
+        )
     if found.tags:
-        print_table(["tag", "value"], sorted(found.tags.items()), title="tags")
+        print_table(
+            ["tag", "value"], [(escape(k), escape(v)) for k, v in found.tags.items()], title="tags"
+        )
     if found.inputs:
         print_table(
             ["role", "dataset", "hash"],
-            [(i.role, i.dataset_ref, f"blake3:{i.content_hash}") for i in found.inputs],
+            [
+                (
+                    escape(i.role),
+                    escape(i.dataset_ref or i.dataset_version_id),
+                    f"blake3:{i.content_hash}" if i.content_hash else "",
+                )
+                for i in found.inputs
+            ],
             title="inputs",
         )
     if found.artifacts:
         print_table(
             ["artifact", "kind", "bytes", "hash"],
-            [(a.path, a.kind, a.size_bytes, a.blob_hash[:16]) for a in found.artifacts],
+            [
+                (escape(a.path), escape(a.kind), a.size_bytes, a.blob_hash[:16])
+                for a in found.artifacts
+            ],
             title="artifacts",
         )
 
@@ -104,10 +152,10 @@ def show(
 def compare(
     ctx: typer.Context,
     runs: Annotated[list[str], typer.Argument(help="Two or more run ids (or unique prefixes).")],
-    only_diff: Annotated[bool, typer.Option("--diff", help="Only rows that differ.")] = False,
+    only_diff: Annotated[bool, typer.Option("--diff", help="Only the rows that differ.")] = False,
     as_json: JsonOption = False,
 ) -> None:
-    """Params and metrics side by side; rows that differ are highlighted."""
+    """Params and latest metrics side by side; rows that differ are highlighted and starred."""
     from rich.table import Table
 
     from mloop.tracking.runs import compare_runs
@@ -119,16 +167,23 @@ def compare(
         return
     table = Table(header_style="bold")
     table.add_column("")
-    table.add_column("name")
+    table.add_column("name", overflow="fold")
     for run_id in result.runs:
         table.add_column(run_id, overflow="fold")
     for row in result.rows:
         if only_diff and not row.differs:
             continue
-        style = "bold yellow" if row.differs else None
         cells = [
-            fmt_number(v) if row.kind == "metric" else repr(v) if v is not None else "-"
+            "-" if v is None else fmt_number(v) if row.kind == "metric" else _param(v)
             for v in row.values
         ]
-        table.add_row(row.kind, row.key + (" *" if row.differs else ""), *cells, style=style)
-    console().print(table)
+        table.add_row(
+            row.kind,
+            escape(row.key) + (" *" if row.differs else ""),
+            *map(escape, cells),
+            style="bold yellow" if row.differs else None,
+        )
+    out = console()
+    out.print(table)
+    differing = sum(row.differs for row in result.rows)
+    out.print(f"{differing} of {len(result.rows)} rows differ (*).")

@@ -13,6 +13,7 @@ from typing import Literal
 
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
@@ -115,7 +116,30 @@ def _read_csv(path: Path) -> pd.DataFrame:
             raise InvalidInput(f"{path} is empty; a table needs at least a header row.") from exc
         raise InvalidInput(f"{path} is not a readable CSV ({message}).") from exc
     _check_columns(path, table.column_names)
-    return _to_pandas(table)
+    return _to_pandas(_keep_leading_zeros(data, table))
+
+
+def _keep_leading_zeros(data: bytes, table: pa.Table) -> pa.Table:
+    """Integer-looking columns with a leading zero anywhere (zip codes, ids) stay text."""
+    integer_columns = [f.name for f in table.schema if pa.types.is_integer(f.type)]
+    if not integer_columns:
+        return table
+    raw = pacsv.read_csv(
+        io.BytesIO(data),
+        read_options=pacsv.ReadOptions(block_size=16 << 20),
+        parse_options=pacsv.ParseOptions(newlines_in_values=True),
+        convert_options=pacsv.ConvertOptions(
+            include_columns=integer_columns,
+            column_types=dict.fromkeys(integer_columns, pa.string()),
+            null_values=NULL_VALUES,
+            strings_can_be_null=True,
+        ),
+    )
+    for name in integer_columns:
+        text = raw.column(name)
+        if pc.any(pc.match_substring_regex(text, r"^[+-]?0[0-9]")).as_py():
+            table = table.set_column(table.schema.get_field_index(name), name, text)
+    return table
 
 
 def _to_pandas(table: pa.Table) -> pd.DataFrame:

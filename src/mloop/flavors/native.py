@@ -28,7 +28,9 @@ class NativeModel:
     classes: list[Any] = field(default_factory=list)
 
     def _raw(self, frame: pd.DataFrame) -> np.ndarray:
-        method = self.booster.predict if self.library == "lightgbm" else self.booster.inplace_predict
+        method = (
+            self.booster.predict if self.library == "lightgbm" else self.booster.inplace_predict
+        )
         result: np.ndarray = np.asarray(method(frame))
         return result
 

@@ -27,7 +27,12 @@ from mloop.registry.loading import LoadedModel, load_version
 from mloop.registry.versions import ModelVersion
 from mloop.store import Store
 from mloop.tracking.runs import get_run
-from mloop.training.metrics import LOWER_IS_BETTER, classification_metrics, regression_metrics
+from mloop.training.metrics import (
+    LOWER_IS_BETTER,
+    classification_metrics,
+    regression_metrics,
+    single_metric,
+)
 from mloop.training.train import HOLDOUT_ARTIFACT, target_values
 
 LATENCY_SAMPLES = 200
@@ -67,6 +72,11 @@ class Scored:
         return classification_metrics(
             pick(self.y_true), pick(self.y_pred), pick(self.proba), self.classes
         )
+
+    def metric(self, name: str, rows: np.ndarray) -> float:
+        proba = None if self.proba is None else self.proba[rows]
+        classes = None if self.task == "regression" else self.classes
+        return single_metric(name, self.y_true[rows], self.y_pred[rows], proba, classes)
 
 
 def load_holdout(
@@ -156,9 +166,7 @@ def _paired_bootstrap(
     differences = np.empty(samples)
     for i in range(samples):
         rows = rng.integers(0, n, n)
-        differences[i] = cand.metrics(rows).get(metric, np.nan) - inc.metrics(rows).get(
-            metric, np.nan
-        )
+        differences[i] = cand.metric(metric, rows) - inc.metric(metric, rows)
     tail = (1 - confidence) / 2
     low, high = np.nanquantile(differences, [tail, 1 - tail])
     return float(low), float(high)

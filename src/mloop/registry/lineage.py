@@ -14,6 +14,7 @@ import sqlalchemy as sa
 from mloop.registry.versions import resolve_in
 from mloop.store import Store
 from mloop.store import tables as t
+from mloop.tracking.records import decode_metric
 
 
 def _dataset_ref(conn: sa.Connection, version_id: str | None) -> str | None:
@@ -40,7 +41,7 @@ def _run(conn: sa.Connection, run_id: str) -> dict[str, Any] | None:
     }
     latest: dict[str, tuple[int, int, float]] = {}
     for r in conn.execute(sa.select(t.metrics).where(t.metrics.c.run_id == run_id)):
-        key = (r.step, r.timestamp_ms, r.value)
+        key = (r.step, r.timestamp_ms, decode_metric(r.value))
         if r.key not in latest or key[:2] >= latest[r.key][:2]:
             latest[r.key] = key
     inputs = []

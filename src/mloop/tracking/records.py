@@ -120,6 +120,17 @@ def check_key(key: object, what: str) -> str:
     return key
 
 
+def metric_number(key: str, value: object) -> float:
+    """``value`` as a float (numpy scalars, ints, bools too); raises ``InvalidInput`` for a string
+    or anything else that is not a number."""
+    if isinstance(value, str | bytes):
+        raise InvalidInput(f"Metric {key!r} must be a number, not the string {value!r}.")
+    try:
+        return float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError) as exc:
+        raise InvalidInput(f"Metric {key!r} must be a number, not {value!r}.") from exc
+
+
 def encode_metric(value: float, dialect: str) -> float | str:
     """The value to bind for ``metrics.value`` (NaN becomes ``'NaN'`` on SQLite, see above)."""
     if value != value and dialect == "sqlite":

@@ -57,10 +57,14 @@ from mloop.tracking.records import (
     Status,
     check_key,
     encode_metric,
+    metric_number,
 )
 
 MAX_ERROR_CHARS = 20_000
 METRIC_COLUMNS = ("run_id", "key", "step", "timestamp_ms", "value")
+_SQLITE_METRIC_INSERT = (
+    'INSERT INTO metrics (run_id, "key", step, timestamp_ms, value) VALUES (?, ?, ?, ?, ?)'
+)
 
 
 def _now() -> dt.datetime:
@@ -205,20 +209,16 @@ def log_metrics_rows(store: Store, rows: Sequence[Mapping[str, Any]]) -> None:
         key = row["key"]
         if key not in checked:
             checked.add(check_key(key, "Metric"))
-        try:
-            value = float(row["value"])
-        except (TypeError, ValueError) as exc:
-            raise InvalidInput(f"Metric {key!r} must be a number, not {row['value']!r}.") from exc
         prepared.append(
-            {
-                "run_id": row["run_id"],
-                "key": key,
-                "step": int(row.get("step", 0)),
-                "timestamp_ms": int(row["timestamp_ms"]),
-                "value": encode_metric(value, dialect),
-            }
+            (
+                row["run_id"],
+                key,
+                int(row.get("step", 0)),
+                int(row["timestamp_ms"]),
+                encode_metric(metric_number(key, row["value"]), dialect),
+            )
         )
-    write_metric_tuples(store, [tuple(r[c] for c in METRIC_COLUMNS) for r in prepared])
+    write_metric_tuples(store, prepared)
 
 
 def write_metric_tuples(store: Store, rows: Sequence[tuple[Any, ...]]) -> None:
@@ -227,7 +227,14 @@ def write_metric_tuples(store: Store, rows: Sequence[tuple[Any, ...]]) -> None:
     if not rows:
         return
     with store.transaction() as conn:
-        conn.execute(t.metrics.insert(), [dict(zip(METRIC_COLUMNS, r, strict=True)) for r in rows])
+        if conn.dialect.name == "sqlite":
+            # The driver's executemany directly: SQLAlchemy's Float would turn the 'NaN' text back
+            # into a float (which SQLite stores as NULL), and per-row type processing is skipped.
+            conn.exec_driver_sql(_SQLITE_METRIC_INSERT, list(rows))
+        else:
+            conn.execute(
+                t.metrics.insert(), [dict(zip(METRIC_COLUMNS, r, strict=True)) for r in rows]
+            )
 
 
 def _logical_name(name: str) -> str:

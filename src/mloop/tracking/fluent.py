@@ -1,0 +1,291 @@
+"""``with start_run(experiment="churn") as run:``: the tracking API for training scripts.
+
+A thin edge over the services in ``runs.py``:
+
+- The current run lives in a ``ContextVar``, not a module global: ``start_run`` makes the new run
+  current and ``end`` restores the one before it, so nested runs unwind correctly (a nested run is
+  tagged ``mloop.parent_run``). A new thread starts with no current run (threads do not inherit
+  context variables); an asyncio task sees the run that was current when it was created.
+- Metrics go through the batching ``MetricWriter``: ``log_metric`` queues a point in about a
+  microsecond and never waits on the store. Params, tags, artifacts and inputs are written at once.
+- A run that raises ends FAILED with ``"{type}: {message}"`` and the last traceback frames in
+  ``runs.error``, then the exception propagates; ``KeyboardInterrupt`` ends it KILLED. A run never
+  ended (no ``with``, no ``end()``) is ended when the interpreter exits: FAILED after an uncaught
+  exception, else FINISHED.
+- The environment (Python, packages, git commit and dirty flag, host, script) is captured at start.
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import contextvars
+import datetime as dt
+import os
+import sys
+import time
+import traceback
+from collections.abc import Mapping
+from pathlib import Path
+from types import TracebackType
+from typing import Any, Self
+
+from mloop.errors import InvalidInput
+from mloop.tracking import runs
+from mloop.tracking.environment import capture_environment
+from mloop.tracking.records import ArtifactRecord, RunInfo, Status, check_key, metric_number
+from mloop.tracking.writer import MetricWriter
+from mloop.workspace import Workspace
+
+PARENT_TAG = "mloop.parent_run"
+TRACEBACK_FRAMES = 3
+
+_ACTIVE: contextvars.ContextVar[ActiveRun | None] = contextvars.ContextVar(
+    "mloop_active_run", default=None
+)
+
+
+def describe_error(exc: BaseException) -> str:
+    """``"{type}: {message}"`` then the last few traceback frames: what ``runs.error`` holds."""
+    frames = traceback.format_tb(exc.__traceback__)[-TRACEBACK_FRAMES:]
+    message = str(exc)
+    head = f"{type(exc).__name__}: {message}" if message else type(exc).__name__
+    return head + ("\n" + "".join(frames).rstrip() if frames else "")
+
+
+def _timestamp_ms(timestamp: float | dt.datetime | None) -> int:
+    if timestamp is None:
+        return time.time_ns() // 1_000_000
+    if isinstance(timestamp, dt.datetime):
+        return int(timestamp.timestamp() * 1000)
+    return int(timestamp * 1000)
+
+
+class ActiveRun:
+    """A running run. Use ``start_run`` (or ``ActiveRun.start``) rather than the constructor."""
+
+    def __init__(
+        self,
+        workspace: Workspace,
+        info: RunInfo,
+        *,
+        owns_workspace: bool,
+        parent: ActiveRun | None = None,
+    ) -> None:
+        self.workspace = workspace
+        self.info = info
+        self.parent = parent
+        self._owns_workspace = owns_workspace
+        self._writer = MetricWriter(workspace.store)
+        self._steps: dict[str, int] = {}  # last step per metric key; a key here is a checked key
+        self._ended = False
+        self.status: Status = "RUNNING"
+
+    @classmethod
+    def start(
+        cls,
+        experiment: str = "default",
+        *,
+        name: str | None = None,
+        workspace: Workspace | str | os.PathLike[str] | None = None,
+        tags: Mapping[str, Any] | None = None,
+    ) -> Self:
+        """Create the run, capture the environment, make it the current run.
+
+        Raises ``NotFound`` when there is no workspace, ``InvalidInput`` for a bad name or tag.
+        """
+        owns = not isinstance(workspace, Workspace)
+        ws = workspace if isinstance(workspace, Workspace) else Workspace.open(workspace)
+        try:
+            info = runs.create_run(
+                ws.store,
+                experiment=experiment,
+                user=ws.user,
+                environment=capture_environment(Path.cwd()),
+                name=name,
+            )
+        except BaseException:
+            if owns:
+                ws.close()
+            raise
+        parent = _ACTIVE.get()
+        run = cls(ws, info, owns_workspace=owns, parent=parent)
+        _ACTIVE.set(run)
+        atexit.register(run._end_at_exit)
+        try:
+            all_tags = dict(tags or {})
+            if parent is not None:
+                all_tags.setdefault(PARENT_TAG, parent.id)
+            run.set_tags(all_tags)
+        except BaseException as exc:
+            run.end("FAILED", describe_error(exc))
+            raise
+        return run
+
+    @property
+    def id(self) -> str:
+        return self.info.id
+
+    @property
+    def experiment(self) -> str:
+        return self.info.experiment
+
+    def _check_open(self) -> None:
+        if self._ended:
+            raise InvalidInput(
+                f"Run {self.id} has ended ({self.status}); start a new run to log more."
+            )
+
+    def log_param(self, key: str, value: Any) -> None:
+        self.log_params({key: value})
+
+    def log_params(self, params: Mapping[str, Any]) -> None:
+        """Record parameters with their JSON type; raises ``InvalidInput`` if one changes value."""
+        self._check_open()
+        runs.log_params(self.workspace.store, self.id, params)
+
+    def log_metric(
+        self,
+        key: str,
+        value: float,
+        step: int | None = None,
+        timestamp: float | dt.datetime | None = None,
+    ) -> None:
+        """Queue one point of metric ``key``; returns at once (the writer batches the inserts).
+
+        ``step`` defaults to one past the last step logged for ``key`` in this run (0 first);
+        ``timestamp`` is seconds since the epoch (as ``time.time()``) or a datetime, default now.
+        NaN and infinities are stored as they are. Raises ``InvalidInput`` for a bad key or a value
+        that is not a number.
+        """
+        if self._ended:
+            self._check_open()
+        last = self._steps.get(key)
+        if last is None:
+            check_key(key, "Metric")
+            last = -1
+        number = metric_number(key, value)
+        step = last + 1 if step is None else int(step)
+        self._steps[key] = max(step, last)
+        self._writer.add(self.id, key, number, step, _timestamp_ms(timestamp))
+
+    def log_metrics(
+        self,
+        metrics: Mapping[str, float],
+        step: int | None = None,
+        timestamp: float | dt.datetime | None = None,
+    ) -> None:
+        """``log_metric`` for each item, with one shared timestamp."""
+        stamp = time.time() if timestamp is None else timestamp
+        for key, value in metrics.items():
+            self.log_metric(key, value, step=step, timestamp=stamp)
+
+    def set_tag(self, key: str, value: Any) -> None:
+        self.set_tags({key: value})
+
+    def set_tags(self, tags: Mapping[str, Any]) -> None:
+        """Set string tags (``str(value)``), overwriting earlier values."""
+        self._check_open()
+        runs.set_tags(self.workspace.store, self.id, tags)
+
+    def log_artifact(
+        self, path: str | os.PathLike[str], name: str | None = None
+    ) -> list[ArtifactRecord]:
+        """Store a file, or every file under a folder, under the logical name ``name``."""
+        self._check_open()
+        return runs.log_artifact(
+            self.workspace.store, self.workspace.artifacts, self.id, Path(path), name
+        )
+
+    def log_input(self, version: Any, role: str = "train") -> None:
+        """Record that this run read a dataset version: a ``DatasetVersion`` (anything with
+        ``.id``), a version id, or ``"NAME@N"``. Raises ``NotFound`` for an unknown version."""
+        self._check_open()
+        version_id = getattr(version, "id", version)
+        if not isinstance(version_id, str):
+            raise InvalidInput(
+                f"log_input takes a dataset version, its id or 'NAME@N', not {version!r}."
+            )
+        runs.log_input(self.workspace.store, self.id, version_id, role=role)
+
+    def flush(self) -> None:
+        """Wait until every metric logged so far is committed (e.g. before reading it back)."""
+        self._writer.flush()
+
+    def end(self, status: Status = "FINISHED", error: str | None = None) -> None:
+        """Commit the pending metrics and end the run; a second call does nothing.
+
+        If the metrics cannot be written the run ends FAILED with that error, which is raised.
+        """
+        if self._ended:
+            return
+        self._ended = True
+        atexit.unregister(self._end_at_exit)
+        if _ACTIVE.get() is self:
+            parent = self.parent
+            while parent is not None and parent._ended:  # an outer run ended out of order
+                parent = parent.parent
+            _ACTIVE.set(parent)
+        writer_error: BaseException | None = None
+        try:
+            self._writer.close()
+        except Exception as exc:
+            writer_error = exc
+            status = "FAILED" if status == "FINISHED" else status
+            note = f"metrics could not be written: {describe_error(exc)}"
+            error = f"{error}\n{note}" if error else note
+        try:
+            runs.finish_run(self.workspace.store, self.id, status, error)
+            self.status = status
+        finally:
+            if self._owns_workspace:
+                self.workspace.close()
+        if writer_error is not None:
+            raise writer_error
+
+    def _end_at_exit(self) -> None:
+        uncaught = getattr(sys, "last_value", None)
+        if uncaught is not None:
+            self.end("FAILED", describe_error(uncaught))
+        else:
+            self.end("FINISHED")
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if exc is None or (isinstance(exc, SystemExit) and exc.code in (0, None)):
+            self.end("FINISHED")
+            return
+        status: Status = "KILLED" if isinstance(exc, KeyboardInterrupt) else "FAILED"
+        # A metrics-writer failure is recorded in runs.error; the user's exception wins.
+        with contextlib.suppress(Exception):
+            self.end(status, describe_error(exc))
+
+    def __repr__(self) -> str:
+        return f"<ActiveRun {self.id} experiment={self.experiment!r} {self.status}>"
+
+
+def start_run(
+    experiment: str = "default",
+    *,
+    name: str | None = None,
+    workspace: Workspace | str | os.PathLike[str] | None = None,
+    tags: Mapping[str, Any] | None = None,
+) -> ActiveRun:
+    """Start a run: ``with mloop.start_run(experiment="churn") as run: run.log_metric(...)``.
+
+    ``workspace`` is a ``Workspace``, a folder, or None (``MLOOP_WORKSPACE``, else the nearest
+    folder with ``mloop.toml``). Raises ``NotFound`` when there is no workspace.
+    """
+    return ActiveRun.start(experiment, name=name, workspace=workspace, tags=tags)
+
+
+def active_run() -> ActiveRun | None:
+    """The current run in this context (the innermost one started and not ended), or None."""
+    return _ACTIVE.get()

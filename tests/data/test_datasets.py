@@ -1,0 +1,172 @@
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pytest
+
+from mloop.data.datasets import add_version, get_version, list_versions, load_frame
+from mloop.errors import NotFound
+from mloop.workspace import Workspace
+
+CSV = """id,signup,plan,monthly,calls,active,zip
+1,2026-01-03,basic,19.5,2,true,02134
+2,2026-01-04,pro,49.0,,false,10001
+3,,basic,21.0,1,true,94105
+4,2026-01-09,NA,55.25,4,true,02134
+"""
+
+
+@pytest.fixture
+def csv_file(tmp_path: Path) -> Path:
+    path = tmp_path / "customers.csv"
+    path.write_text(CSV)
+    return path
+
+
+def test_add_infers_types_nulls_and_rules(workspace: Workspace, csv_file: Path) -> None:
+    result = add_version(
+        workspace.store, workspace.artifacts, name="customers", path=csv_file, actor="t"
+    )
+    assert result.created and result.version.ref == "customers@1"
+    version = result.version
+    assert (version.row_count, version.column_count, version.format) == (4, 7, "csv")
+    types = {c.name: c.type for c in version.schema.columns}
+    assert types == {
+        "id": "integer",
+        "signup": "datetime",
+        "plan": "categorical",
+        "monthly": "float",
+        "calls": "integer",
+        "active": "boolean",
+        "zip": "categorical",
+    }
+    schema = {c.name: c for c in version.schema.columns}
+    assert schema["calls"].nullable and not schema["monthly"].nullable
+    assert (schema["monthly"].min, schema["monthly"].max) == (19.5, 55.25)
+    assert schema["plan"].allowed == ["basic", "pro"]
+    assert schema["zip"].allowed == ["02134", "10001", "94105"], "leading zeros survive"
+    assert schema["id"].unique
+
+
+def test_profile_is_stored_with_fixed_histogram_edges(workspace: Workspace, csv_file: Path) -> None:
+    version = add_version(
+        workspace.store, workspace.artifacts, name="c", path=csv_file, actor="t"
+    ).version
+    monthly = version.profile["columns"]["monthly"]
+    assert monthly["count"] == 4 and monthly["nulls"] == 0
+    assert monthly["mean"] == pytest.approx((19.5 + 49 + 21 + 55.25) / 4)
+    assert len(monthly["histogram"]["edges"]) == len(monthly["histogram"]["counts"]) + 1
+    assert sum(monthly["histogram"]["counts"]) == 4
+    assert set(monthly["quantiles"]) >= {"p05", "p50", "p95"}
+    plan = version.profile["columns"]["plan"]
+    assert plan["categories"] == {"basic": 2, "pro": 1} and plan["nulls"] == 1
+
+
+def test_same_bytes_are_the_same_version(cli: Any, csv_file: Path) -> None:
+    first = cli("data", "add", "customers", csv_file)
+    assert first.exit_code == 0 and first.stdout.startswith("dataset=customers@1 (blake3:")
+    copy = csv_file.with_name("copy.csv")
+    copy.write_bytes(csv_file.read_bytes())
+    again = cli("data", "add", "customers", copy)
+    assert again.exit_code == 0
+    assert "unchanged: these bytes are already version 1" in again.stdout
+    listed = json.loads(cli("data", "ls", "--json").stdout)
+    assert [(d["name"], d["versions"]) for d in listed] == [("customers", 1)]
+
+
+def test_a_changed_file_is_a_new_version_with_a_parent(
+    workspace: Workspace, csv_file: Path
+) -> None:
+    first = add_version(
+        workspace.store, workspace.artifacts, name="c", path=csv_file, actor="t"
+    ).version
+    csv_file.write_text(CSV + "5,2026-02-01,pro,60.0,0,false,10001\n")
+    second = add_version(
+        workspace.store, workspace.artifacts, name="c", path=csv_file, actor="t"
+    ).version
+    assert second.version == 2 and second.parent_id == first.id
+    assert get_version(workspace.store, "c@latest").id == second.id
+    assert get_version(workspace.store, "c").id == second.id
+    assert get_version(workspace.store, "c@1").id == first.id
+    assert [v.version for v in list_versions(workspace.store, "c")] == [1, 2]
+
+
+def test_the_snapshot_is_read_back_not_the_source(workspace: Workspace, csv_file: Path) -> None:
+    version = add_version(
+        workspace.store, workspace.artifacts, name="c", path=csv_file, actor="t"
+    ).version
+    csv_file.write_text("completely,different\n1,2\n")
+    frame = load_frame(workspace.store, workspace.artifacts, version)
+    assert list(frame.columns) == ["id", "signup", "plan", "monthly", "calls", "active", "zip"]
+
+
+def test_parquet_round_trip(workspace: Workspace, tmp_path: Path) -> None:
+    path = tmp_path / "t.parquet"
+    pd.DataFrame(
+        {"a": [1, 2, None], "b": ["x", "y", "x"], "when": pd.to_datetime(["2026-01-01"] * 3)}
+    ).to_parquet(path)
+    version = add_version(
+        workspace.store, workspace.artifacts, name="p", path=path, actor="t"
+    ).version
+    assert version.format == "parquet"
+    assert {c.name: c.type for c in version.schema.columns} == {
+        "a": "integer",
+        "b": "categorical",
+        "when": "datetime",
+    }
+
+
+@pytest.mark.parametrize(
+    ("ref", "message"),
+    [
+        ("ghost", "No dataset named 'ghost'; datasets are: c"),
+        ("c@7", "has no version 7; versions are 1..1"),
+        ("c@champion", "NAME@N or NAME@latest"),
+    ],
+)
+def test_unknown_references_say_what_exists(
+    cli: Any, csv_file: Path, ref: str, message: str
+) -> None:
+    cli("data", "add", "c", csv_file)
+    result = cli("data", "show", ref)
+    assert result.exit_code == 2
+    assert message in result.stderr
+
+
+def test_show_and_diff(cli: Any, csv_file: Path, tmp_path: Path) -> None:
+    cli("data", "add", "c", csv_file)
+    changed = tmp_path / "v2.csv"
+    changed.write_text(
+        CSV.replace("19.5", "119.5")
+        .replace(",basic,", ",gold,", 1)
+        .replace("id,signup", "id,signup")
+        + ""
+    )
+    frame = pd.read_csv(changed, dtype={"zip": str})
+    frame["extra"] = 1
+    frame.drop(columns=["calls"]).to_csv(changed, index=False)
+    assert cli("data", "add", "c", changed).exit_code == 0
+    shown = cli("data", "show", "c@1")
+    assert shown.exit_code == 0 and "monthly" in shown.stdout and "blake3:" in shown.stdout
+    diff = json.loads(cli("data", "diff", "c@1", "c@2", "--json").stdout)
+    assert diff["added_columns"] == ["extra"] and diff["removed_columns"] == ["calls"]
+    assert any(c["column"] == "monthly" and c["field"] == "max" for c in diff["schema_changes"])
+    assert any(c["column"] == "monthly" and c["field"] == "mean" for c in diff["stat_changes"])
+    assert any(c["column"] == "plan" and c["field"] == "gold" for c in diff["category_changes"])
+    text = cli("data", "diff", "c@1", "c@2")
+    assert text.exit_code == 0 and "+ columns: extra" in text.stdout
+
+
+def test_names_are_checked(cli: Any, csv_file: Path) -> None:
+    result = cli("data", "add", "../etc", csv_file)
+    assert result.exit_code == 2 and "is not allowed" in result.stderr
+
+
+def test_unknown_dataset_for_schema_is_not_found(workspace: Workspace) -> None:
+    from mloop.data.datasets import current_schema
+
+    with pytest.raises(NotFound):
+        current_schema(workspace.store, "nope")

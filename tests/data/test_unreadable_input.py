@@ -1,0 +1,91 @@
+"""Files that are not tables: exit 2, one sentence, no traceback, nothing written."""
+
+from __future__ import annotations
+
+import gzip
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+
+from mloop.store import tables as t
+from mloop.workspace import Workspace
+
+PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
+
+
+def _missing(tmp: Path) -> Path:
+    return tmp / "nope.csv"
+
+
+def _folder(tmp: Path) -> Path:
+    (tmp / "dir.csv").mkdir()
+    return tmp / "dir.csv"
+
+
+def _write(name: str, data: bytes) -> Callable[[Path], Path]:
+    def make(tmp: Path) -> Path:
+        path = tmp / name
+        path.write_bytes(data)
+        return path
+
+    return make
+
+
+CASES: list[tuple[str, Callable[[Path], Path], str]] = [
+    ("missing", _missing, "does not exist"),
+    ("folder", _folder, "is a folder"),
+    ("empty", _write("empty.csv", b""), "is empty"),
+    ("blank", _write("blank.csv", b"\n\n  \n"), "is empty"),
+    ("png", _write("image.csv", PNG), "is a PNG image"),
+    ("gzip", _write("data.csv", gzip.compress(b"a,b\n1,2\n")), "gzip"),
+    ("binary", _write("blob.bin", b"abc\x00\x01\x02" * 50), "binary file"),
+    ("latin-1", _write("latin.csv", "name,city\nJosé,Zürich\n".encode("latin-1")), "is not UTF-8"),
+    ("ragged", _write("ragged.csv", b"a,b\n1,2\n3,4,5\n"), "different number of fields"),
+    ("duplicate header", _write("dup.csv", b"a,a\n1,2\n"), "two columns named 'a'"),
+    ("broken parquet", _write("bad.parquet", b"PAR1" + b"\x00garbage" * 10), "cannot be read"),
+]
+
+
+def _state(workspace: Workspace) -> tuple[int, int, int]:
+    with workspace.store.read() as conn:
+        versions = conn.execute(
+            sa.select(sa.func.count()).select_from(t.dataset_versions)
+        ).scalar_one()
+        datasets = conn.execute(sa.select(sa.func.count()).select_from(t.datasets)).scalar_one()
+    return versions, datasets, len(list(workspace.artifacts.hashes()))
+
+
+@pytest.mark.parametrize(("case", "make", "message"), CASES, ids=[c[0] for c in CASES])
+@pytest.mark.parametrize("command", ["add", "validate"])
+def test_unreadable_file_is_exit_2_one_sentence_nothing_written(
+    cli: Any,
+    workspace: Workspace,
+    tmp_path: Path,
+    case: str,
+    make: Callable[[Path], Path],
+    message: str,
+    command: str,
+) -> None:
+    good = tmp_path / "good.csv"
+    good.write_text("a,b\n1,2\n")
+    assert cli("data", "add", "d", good).exit_code == 0
+    before = _state(workspace)
+    result = cli("data", command, "d", make(tmp_path))
+    assert result.exit_code == 2, result.stdout + result.stderr
+    assert message in result.stderr
+    assert "Traceback" not in result.stderr and len(result.stderr.strip().splitlines()) <= 3
+    assert _state(workspace) == before
+
+
+def test_utf8_with_bom_and_utf16_are_read(cli: Any, tmp_path: Path) -> None:
+    bom = tmp_path / "bom.csv"
+    bom.write_bytes("\ufeffname,n\nJosé,1\n".encode())
+    assert cli("data", "add", "bom", bom).exit_code == 0
+    utf16 = tmp_path / "u16.csv"
+    utf16.write_bytes("name,n\nJosé,1\n".encode("utf-16"))
+    assert cli("data", "add", "u16", utf16).exit_code == 0
+    shown = cli("data", "schema", "bom", "--json")
+    assert '"name": "name"' in shown.stdout, "the BOM is not part of the first column's name"

@@ -1,0 +1,154 @@
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pytest
+import sqlalchemy as sa
+
+from mloop.data.schema import ColumnSchema, CustomCheck, Schema
+from mloop.data.validation import validate_frame
+from mloop.store import tables as t
+from mloop.workspace import Workspace
+
+
+def _schema(**rules: Any) -> Schema:
+    return Schema(columns=[ColumnSchema(name="x", type=rules.pop("type", "float"), **rules)])
+
+
+@pytest.mark.parametrize(
+    ("rules", "values", "rule", "count", "examples"),
+    [
+        ({"nullable": False}, [1.0, None, 3.0, None], "nullable", 2, [2, 4]),
+        ({"min": 0}, [1.0, -1.0, 3.0, -5.0], "min", 2, [2, 4]),
+        ({"max": 10}, [1.0, 11.0, 3.0], "max", 1, [2]),
+        (
+            {"type": "categorical", "allowed": ["a", "b"]},
+            ["a", "c", "b", "d"],
+            "allowed",
+            2,
+            [2, 4],
+        ),
+        ({"max_null_rate": 0.25}, [1.0, None, None, 2.0], "max_null_rate", 2, [2, 3]),
+        ({"unique": True}, [1.0, 2.0, 1.0, 2.0, 3.0], "unique", 2, [3, 4]),
+        ({"type": "integer"}, [1.0, 2.5, 3.0], "type", 1, [2]),
+        ({"type": "integer"}, ["1", "two", "3"], "type", 1, [2]),
+        ({"type": "datetime"}, ["2026-01-01", "not a date", "2026-02-01"], "type", 1, [2]),
+        ({"type": "boolean"}, ["true", "maybe", "false"], "type", 1, [2]),
+    ],
+)
+def test_each_rule_counts_violations_with_example_rows(
+    rules: dict[str, Any], values: list[Any], rule: str, count: int, examples: list[int]
+) -> None:
+    report = validate_frame(_schema(**rules), pd.DataFrame({"x": values}))
+    assert not report.ok
+    [violation] = report.violations
+    assert (violation.column, violation.rule, violation.count, violation.examples) == (
+        "x",
+        rule,
+        count,
+        examples,
+    )
+
+
+def test_a_clean_frame_passes() -> None:
+    schema = _schema(nullable=False, min=0, max=10)
+    assert validate_frame(schema, pd.DataFrame({"x": [0.0, 5.0, 10.0]})).ok
+
+
+def test_a_required_column_that_is_missing() -> None:
+    report = validate_frame(_schema(), pd.DataFrame({"y": [1]}))
+    assert [(v.column, v.rule) for v in report.violations] == [("x", "required")]
+
+
+def test_a_custom_python_check(tmp_path: Path) -> None:
+    (tmp_path / "rules_mod.py").write_text("def positive_total(df):\n    return df['x'] * 2 > 0\n")
+    schema = Schema(
+        columns=[ColumnSchema(name="x", type="float")],
+        checks=[CustomCheck(name="positive", callable="rules_mod:positive_total")],
+    )
+    report = validate_frame(schema, pd.DataFrame({"x": [1.0, -2.0, 3.0]}), root=tmp_path)
+    assert [(v.column, v.rule, v.count, v.examples) for v in report.violations] == [
+        ("*", "check:positive", 1, [2])
+    ]
+
+
+def _count(workspace: Workspace) -> tuple[int, int]:
+    with workspace.store.read() as conn:
+        rows = conn.execute(sa.select(sa.func.count()).select_from(t.dataset_versions)).scalar_one()
+    return rows, len(list(workspace.artifacts.hashes()))
+
+
+def test_validate_cli_exits_1_listing_violations_and_0_when_clean(cli: Any, tmp_path: Path) -> None:
+    good = tmp_path / "good.csv"
+    good.write_text("plan,price\nbasic,10\npro,20\nbasic,12\n")
+    assert cli("data", "add", "plans", good).exit_code == 0
+    clean = cli("data", "validate", "plans", good)
+    assert clean.exit_code == 0 and "no violations" in clean.stdout
+    bad = tmp_path / "bad.csv"
+    bad.write_text("plan,price\nbasic,10\nenterprise,99\nbasic,\n")
+    result = cli("data", "validate", "plans", bad, "--json")
+    assert result.exit_code == 1
+    body = json.loads(result.stdout)
+    rules = {(v["column"], v["rule"]): (v["count"], v["examples"]) for v in body["violations"]}
+    assert rules == {
+        ("plan", "allowed"): (1, [2]),
+        ("price", "max"): (1, [2]),
+        ("price", "nullable"): (1, [3]),
+    }
+
+
+def test_schema_export_edit_import_round_trip(
+    cli: Any, tmp_path: Path, workspace: Workspace
+) -> None:
+    data = tmp_path / "d.csv"
+    data.write_text("plan,price\nbasic,10\npro,20\n")
+    cli("data", "add", "plans", data)
+    exported = tmp_path / "schema.json"
+    assert cli("data", "schema", "plans", "--export", exported).exit_code == 0
+    document = json.loads(exported.read_text())
+    price = next(c for c in document["columns"] if c["name"] == "price")
+    price["max"] = 100
+    (workspace.root / "plan_rules.py").write_text("def cheap(df):\n    return df['price'] < 50\n")
+    document["checks"] = [{"name": "cheap", "callable": "plan_rules:cheap"}]
+    exported.write_text(json.dumps(document))
+    imported = cli("data", "schema", "plans", "--import", exported)
+    assert imported.exit_code == 0 and "revision 2" in imported.stdout
+    later = tmp_path / "later.csv"
+    later.write_text("plan,price\nbasic,60\npro,20\n")
+    result = json.loads(cli("data", "validate", "plans", later, "--json").stdout)
+    assert [(v["column"], v["rule"]) for v in result["violations"]] == [("*", "check:cheap")]
+
+
+def test_a_broken_schema_file_is_one_sentence(cli: Any, tmp_path: Path) -> None:
+    data = tmp_path / "d.csv"
+    data.write_text("a\n1\n")
+    cli("data", "add", "d", data)
+    broken = tmp_path / "s.json"
+    broken.write_text('{"columns": [{"name": "a", "type": "decimal"}]}')
+    result = cli("data", "schema", "d", "--import", broken)
+    assert (
+        result.exit_code == 2
+        and "columns.0.type" in result.stderr
+        and "Traceback" not in result.stderr
+    )
+
+
+def test_add_validate_refuses_a_violating_version_and_writes_nothing(
+    cli: Any, tmp_path: Path, workspace: Workspace
+) -> None:
+    good = tmp_path / "good.csv"
+    good.write_text("plan,price\nbasic,10\npro,20\n")
+    cli("data", "add", "plans", good)
+    before = _count(workspace)
+    bad = tmp_path / "bad.csv"
+    bad.write_text("plan,price\ngold,10\npro,20\n")
+    refused = cli("data", "add", "plans", bad, "--validate")
+    assert refused.exit_code == 1
+    assert "no version was created" in refused.stderr and "gold" in refused.stdout
+    assert _count(workspace) == before
+    fine = tmp_path / "fine.csv"
+    fine.write_text("plan,price\nbasic,15\npro,20\n")
+    assert cli("data", "add", "plans", fine, "--validate").exit_code == 0

@@ -1,0 +1,77 @@
+"""The environment a run records: Python, packages, host, script and git state."""
+
+from __future__ import annotations
+
+import platform
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from mloop.tracking import runs
+from mloop.tracking.environment import capture_environment, git_state
+from mloop.workspace import Workspace
+
+from .conftest import git
+
+SCRIPT = """\
+import sys
+from mloop.tracking.fluent import start_run
+
+run = start_run("env", workspace=sys.argv[1])
+run.log_metric("loss", 0.5)
+print(run.id)
+if sys.argv[2] == "raise":
+    raise RuntimeError("the GPU caught fire")
+"""  # never ended: the interpreter's exit ends it
+
+
+def test_git_state_has_commit_branch_and_dirty_flag(git_repo: Path) -> None:
+    state = git_state(git_repo)
+    assert state["commit"] == git(git_repo, "rev-parse", "HEAD")
+    assert (state["branch"], state["dirty"], state["root"]) == ("main", False, str(git_repo))
+    (git_repo / "notes.txt").write_text("untracked files do not make a repository dirty\n")
+    assert git_state(git_repo)["dirty"] is False
+    (git_repo / "README").write_text("changed\n")
+    assert git_state(git_repo / ".")["dirty"] is True
+
+
+def test_outside_a_repository_git_fields_are_none(tmp_path: Path) -> None:
+    env = capture_environment(tmp_path)
+    assert env["python"] == platform.python_version()
+    assert env["host"] and "sqlalchemy" in env["packages"]
+    if env["script"] is None:  # else the test runner's own script may sit in a repository
+        assert env["git_commit"] is None and env["git_dirty"] is None
+
+
+@pytest.mark.parametrize("ending", ["exit", "raise"])
+def test_a_script_in_a_git_repo_records_its_environment_and_is_ended_at_exit(
+    workspace: Workspace, git_repo: Path, tmp_path: Path, ending: str
+) -> None:
+    script = git_repo / "train.py"
+    script.write_text(SCRIPT)  # the tracked file now differs from the commit: dirty
+    done = subprocess.run(
+        [sys.executable, str(script), str(workspace.root), ending],
+        cwd=tmp_path,  # run from elsewhere: git is asked about the script's folder
+        env={"MLOOP_STORE_URL": workspace.settings.store_url, "PATH": "/usr/bin:/bin"},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == (0 if ending == "exit" else 1), done.stderr
+    found = runs.get_run(workspace.store, done.stdout.strip())
+    env = found.info.environment
+    assert env["python"] == platform.python_version()
+    assert env["script"] == str(script.resolve())
+    assert env["git_commit"] == git(git_repo, "rev-parse", "HEAD")
+    assert env["git_dirty"] is True
+    assert env["git"]["branch"] == "main"
+    assert env["packages"]["sqlalchemy"]
+    assert "argv" not in env  # command lines can hold secrets
+    assert found.metrics == {"loss": 0.5}
+    if ending == "exit":
+        assert (found.info.status, found.info.error) == ("FINISHED", None)
+    else:
+        assert found.info.status == "FAILED"
+        assert (found.info.error or "").startswith("RuntimeError: the GPU caught fire")

@@ -1,0 +1,96 @@
+"""Params keep their JSON type and never change; tags are strings and may."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from mloop.errors import InvalidInput, NotFound
+from mloop.tracking import runs
+from mloop.tracking.fluent import start_run
+from mloop.workspace import Workspace
+
+
+def test_params_keep_their_json_type(workspace: Workspace) -> None:
+    with start_run("typed", workspace=workspace) as run:
+        run.log_params(
+            {
+                "lr": 0.1,
+                "lr_text": "0.1",
+                "layers": 3,
+                "shuffle": True,
+                "sizes": (64, 32),
+                "dropout": None,
+                "seed": np.int64(7),
+                "alpha": np.float32(0.5),
+            }
+        )
+    params = runs.get_run(workspace.store, run.id).params
+    assert params["lr"] == 0.1 and isinstance(params["lr"], float)
+    assert params["lr_text"] == "0.1"
+    assert params["layers"] == 3 and isinstance(params["layers"], int)
+    assert params["shuffle"] is True
+    assert params["sizes"] == [64, 32]
+    assert params["dropout"] is None
+    assert params["seed"] == 7 and isinstance(params["seed"], int)
+    assert params["alpha"] == 0.5
+
+
+def test_relogging_the_same_param_is_fine_but_a_new_value_is_refused(
+    workspace: Workspace,
+) -> None:
+    with start_run(workspace=workspace) as run:
+        run.log_param("lr", 0.1)
+        run.log_param("lr", 0.1)
+        for other in ("0.1", 0.2, True):
+            with pytest.raises(InvalidInput, match=r"Parameter 'lr' of run \w+ is already 0.1"):
+                run.log_param("lr", other)
+        run.log_param("flag", True)
+        with pytest.raises(InvalidInput, match="cannot change"):
+            run.log_param("flag", 1)
+    assert runs.get_run(workspace.store, run.id).params == {"flag": True, "lr": 0.1}
+
+
+def test_tags_are_strings_and_can_be_overwritten(workspace: Workspace) -> None:
+    with start_run(workspace=workspace, tags={"team": "risk"}) as run:
+        run.set_tag("stage", "draft")
+        run.set_tags({"stage": "final", "epochs": 3})
+    assert runs.get_run(workspace.store, run.id).tags == {
+        "epochs": "3",
+        "stage": "final",
+        "team": "risk",
+    }
+
+
+def test_bad_keys_are_refused_with_one_sentence(workspace: Workspace) -> None:
+    with start_run(workspace=workspace) as run:
+        for key in ("", "   ", "k" * 251):
+            with pytest.raises(
+                InvalidInput, match="must be a non-empty string of at most 250"
+            ) as p:
+                run.log_param(key, 1)
+            assert str(p.value).count(". ") == 0
+            with pytest.raises(InvalidInput, match="Metric name"):
+                run.log_metric(key, 1.0)
+            with pytest.raises(InvalidInput, match="Tag name"):
+                run.set_tag(key, "x")
+    runs.log_params(workspace.store, run.id, {"k" * 250: 1})  # 250 is the limit itself
+
+
+def test_metric_values_must_be_numbers(workspace: Workspace) -> None:
+    with start_run(workspace=workspace) as run:
+        with pytest.raises(InvalidInput, match="Metric 'acc' must be a number"):
+            run.log_metric("acc", "0.9")  # type: ignore[arg-type]
+        with pytest.raises(InvalidInput, match="Metric 'acc' must be a number"):
+            run.log_metric("acc", [0.9])  # type: ignore[arg-type]
+        run.log_metric("acc", np.float64(0.9))
+    assert runs.get_run(workspace.store, run.id).metrics == {"acc": 0.9}
+
+
+def test_writing_to_an_unknown_run_is_not_found(workspace: Workspace) -> None:
+    with pytest.raises(NotFound, match=r"No run 'nope'; `mloop runs ls` lists them\."):
+        runs.log_params(workspace.store, "nope", {"a": 1})
+    with pytest.raises(NotFound, match="No run 'nope'"):
+        runs.set_tags(workspace.store, "nope", {"a": 1})
+    with pytest.raises(NotFound, match="No run 'nope'"):
+        runs.finish_run(workspace.store, "nope", "FINISHED")
