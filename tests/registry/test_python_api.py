@@ -1,0 +1,98 @@
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+import mloop
+from mloop.errors import IntegrityError
+from mloop.workspace import Workspace
+from tests.registry.conftest import DECENT
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "examples" / "churn"))
+from generate import generate
+
+
+class Threshold:
+    """A hand-written model: stored with the pyfunc flavor."""
+
+    def __init__(self, cutoff: float) -> None:
+        self.cutoff = cutoff
+
+    def predict(self, frame: Any) -> np.ndarray:
+        return np.asarray(frame["support_calls"].fillna(0) >= self.cutoff)
+
+
+def test_log_model_registers_with_lineage_and_load_model_predicts(
+    workspace: Workspace, tmp_path: Path
+) -> None:
+    data = tmp_path / "churn.csv"
+    generate(300, seed=2).to_csv(data, index=False)
+    version = mloop.add_dataset("churn", data, workspace=workspace)
+    with mloop.start_run(experiment="api", workspace=workspace) as run:
+        run.log_input(version)
+        run.log_param("cutoff", 3)
+        registered = run.log_model(Threshold(3), name="rule")
+    assert registered.ref == "rule@1" and registered.flavor == "pyfunc"
+    loaded = mloop.load_model("rule@1", workspace=workspace)
+    frame = mloop.load_dataset("churn@1", workspace=workspace)
+    assert loaded.predict(frame).sum() == (frame["support_calls"].fillna(0) >= 3).sum()
+
+
+def test_a_pyfunc_blob_swapped_on_disk_is_never_unpickled(workspace: Workspace) -> None:
+    with mloop.start_run(experiment="api", workspace=workspace) as run:
+        version = run.log_model(Threshold(1), name="rule")
+    blob = (
+        workspace.settings.artifacts_path
+        / "blobs"
+        / version.artifact_hash[:2]
+        / version.artifact_hash[2:]
+    )
+    blob.chmod(0o644)
+    blob.write_bytes(b"cos\nsystem\n(S'echo pwned'\ntR.")
+    with pytest.raises(IntegrityError, match="corrupt"):
+        mloop.load_model("rule@1", workspace=workspace)
+
+
+def test_load_model_by_alias_uses_the_feature_spec(
+    cli: Any, train_version: Any, workspace: Workspace, churn_data: Path
+) -> None:
+    train_version(*DECENT)
+    assert cli("models", "promote", "churn", "1", "--to", "champion").exit_code == 0
+    model = mloop.load_model("churn@champion", workspace=workspace)
+    rows = generate(20, seed=8, month=3, drift=True)  # unseen payment method, raw file columns
+    proba = model.predict_proba(rows)
+    assert proba is not None and proba.shape == (20, 2)
+    assert np.allclose(proba.sum(axis=1), 1.0)
+
+
+def test_export_onnx_then_serve_it_with_the_onnx_flavor(
+    cli: Any, train_version: Any, workspace: Workspace, tmp_path: Path
+) -> None:
+    from mloop.flavors import get_flavor
+
+    train_version(*DECENT)
+    out = tmp_path / "exports" / "churn.onnx"
+    result = cli("models", "export", "churn@1", "--onnx", out)
+    assert result.exit_code == 0, result.stderr
+    assert out.exists() and "blake3:" in result.stdout
+    onnx = get_flavor("onnx")
+    session = onnx.load(out.read_bytes())
+    model = mloop.load_model("churn@1", workspace=workspace)
+    rows = generate(30, seed=4)
+    expected = model.predict_proba(rows)
+    actual = onnx.predict_proba(session, model.prepare(rows))
+    assert expected is not None and actual is not None
+    np.testing.assert_allclose(actual, expected, atol=1e-5)
+    folder = cli("models", "export", "churn@1", "--onnx", tmp_path)
+    assert folder.exit_code == 2 and "is a folder" in folder.stderr
+
+
+def test_models_ls_json(cli: Any, train_version: Any) -> None:
+    train_version(*DECENT)
+    listed = json.loads(cli("models", "ls", "--json").stdout)
+    assert [(m["name"], m["latest_version"], m["versions"]) for m in listed] == [("churn", 1, 1)]
