@@ -170,3 +170,43 @@ def test_unknown_dataset_for_schema_is_not_found(workspace: Workspace) -> None:
 
     with pytest.raises(NotFound):
         current_schema(workspace.store, "nope")
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (
+            "name;age;city\nAna;31;Lisboa\nBo;;Oslo\n",
+            {"name": "categorical", "age": "integer", "city": "categorical"},
+        ),
+        ("a\tb\n1\tx\n2\ty\n", {"a": "integer", "b": "categorical"}),
+        ("a|b\n1.5|x\n2|y\n", {"a": "float", "b": "categorical"}),
+        ('id,amount\n1,"1,200.50"\n2,"3,000"\n3,15\n', {"id": "integer", "amount": "float"}),
+        ("id,when\n1,01/02/2026\n2,02/15/2026\n3,\n", {"id": "integer", "when": "datetime"}),
+        ("id,empty\n1,\n2,\n", {"id": "integer", "empty": "string"}),
+        (
+            '"text, with comma",n\n"he said ""hi""",1\n"line\nbreak",2\n',
+            {"text, with comma": "categorical", "n": "integer"},
+        ),
+    ],
+    ids=["semicolon", "tab", "pipe", "thousands", "us-dates", "all-empty", "quoted"],
+)
+def test_real_world_csv_shapes(
+    workspace: Workspace, tmp_path: Path, text: str, expected: dict[str, str]
+) -> None:
+    path = tmp_path / "t.csv"
+    path.write_text(text)
+    version = add_version(
+        workspace.store, workspace.artifacts, name="t", path=path, actor="t"
+    ).version
+    assert {c.name: c.type for c in version.schema.columns} == expected
+    empty = next((c for c in version.schema.columns if c.name == "empty"), None)
+    assert empty is None or empty.allowed is None, "an all-empty column allows any later value"
+
+
+def test_error_text_is_printed_verbatim(cli: Any, tmp_path: Path) -> None:
+    path = tmp_path / "passwd.csv"
+    path.write_text("root\nroot:x:0:0:root:/root:/bin/bash,extra\n")
+    result = cli("data", "add", "p", path)
+    assert result.exit_code == 2
+    assert "root:x:0:0" in result.stderr, "no :x: emoji, no markup"

@@ -157,3 +157,16 @@ def test_unseen_categories_and_missing_values_still_predict(
     rows.loc[1, "monthly_charges"] = None
     proba = model.predict_proba(coerce(rows, FeatureSpec.from_dict(signature["features"])))
     assert proba.shape == (3, 2)
+
+
+def test_data_the_model_cannot_fit_is_exit_2_and_a_failed_run(
+    cli: Any, tmp_path: Path, workspace: Workspace
+) -> None:
+    path = tmp_path / "tiny.csv"
+    path.write_text("x,city\n1,Lisboa\n2,Oslo\n")
+    cli("data", "add", "tiny", path)
+    result = cli("train", "--data", "tiny", "--target", "city")
+    assert result.exit_code == 2
+    assert "could not be fitted on tiny@1" in result.stderr and "Traceback" not in result.stderr
+    runs = json.loads(cli("runs", "ls", "--json").stdout)
+    assert runs[0]["status"] == "FAILED"

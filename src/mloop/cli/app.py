@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 
 from mloop.cli.context import state
 from mloop.cli.output import err_console
@@ -82,7 +83,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             err_console().print(f"error: {exc}", highlight=False, markup=False)
         return int(getattr(exc, "exit_code", 2))
     except MloopError as exc:
-        err_console().print(f"[bold red]error:[/] {exc.message}", highlight=False, markup=True)
+        err_console().print(
+            f"[bold red]error:[/] {escape(exc.message)}", highlight=False, emoji=False
+        )
         return exc.exit_code
     except KeyboardInterrupt:
         err_console().print("Interrupted.")
@@ -92,9 +95,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             traceback.print_exc()
         else:
             err_console().print(
-                f"[bold red]unexpected error:[/] {type(exc).__name__}: {exc}. "
+                f"[bold red]unexpected error:[/] {type(exc).__name__}: {escape(str(exc))}. "
                 "Re-run with --debug for the traceback and report it.",
                 highlight=False,
+                emoji=False,
             )
         return 1
 

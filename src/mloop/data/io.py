@@ -91,13 +91,22 @@ def _check_columns(path: Path, names: list[str]) -> None:
         raise InvalidInput(f"{path} has a column with an empty name; give every column a header.")
 
 
+def sniff_delimiter(data: bytes) -> str:
+    """Comma unless the header line clearly uses ``;``, tab or ``|`` (European and TSV exports)."""
+    header = data[:_SNIFF].split(b"\n", 1)[0].decode("utf-8", errors="replace")
+    counts = {d: header.count(d) for d in (",", ";", "\t", "|")}
+    best = max(counts, key=lambda d: counts[d])
+    return best if counts[best] > counts[","] else ","
+
+
 def _read_csv(path: Path) -> pd.DataFrame:
     data = _decode(path, path.read_bytes())
+    delimiter = sniff_delimiter(data)
     try:
         table = pacsv.read_csv(
             io.BytesIO(data),
             read_options=pacsv.ReadOptions(block_size=16 << 20),
-            parse_options=pacsv.ParseOptions(newlines_in_values=True),
+            parse_options=pacsv.ParseOptions(delimiter=delimiter, newlines_in_values=True),
             convert_options=pacsv.ConvertOptions(
                 null_values=NULL_VALUES,
                 strings_can_be_null=True,
@@ -116,10 +125,10 @@ def _read_csv(path: Path) -> pd.DataFrame:
             raise InvalidInput(f"{path} is empty; a table needs at least a header row.") from exc
         raise InvalidInput(f"{path} is not a readable CSV ({message}).") from exc
     _check_columns(path, table.column_names)
-    return _to_pandas(_keep_leading_zeros(data, table))
+    return refine_text_columns(_to_pandas(_keep_leading_zeros(data, table, delimiter)))
 
 
-def _keep_leading_zeros(data: bytes, table: pa.Table) -> pa.Table:
+def _keep_leading_zeros(data: bytes, table: pa.Table, delimiter: str) -> pa.Table:
     """Integer-looking columns with a leading zero anywhere (zip codes, ids) stay text."""
     integer_columns = [f.name for f in table.schema if pa.types.is_integer(f.type)]
     if not integer_columns:
@@ -127,7 +136,7 @@ def _keep_leading_zeros(data: bytes, table: pa.Table) -> pa.Table:
     raw = pacsv.read_csv(
         io.BytesIO(data),
         read_options=pacsv.ReadOptions(block_size=16 << 20),
-        parse_options=pacsv.ParseOptions(newlines_in_values=True),
+        parse_options=pacsv.ParseOptions(delimiter=delimiter, newlines_in_values=True),
         convert_options=pacsv.ConvertOptions(
             include_columns=integer_columns,
             column_types=dict.fromkeys(integer_columns, pa.string()),
@@ -140,6 +149,35 @@ def _keep_leading_zeros(data: bytes, table: pa.Table) -> pa.Table:
         if pc.any(pc.match_substring_regex(text, r"^[+-]?0[0-9]")).as_py():
             table = table.set_column(table.schema.get_field_index(name), name, text)
     return table
+
+
+_THOUSANDS = r"^[+-]?\d{1,3}(,\d{3})+(\.\d+)?$|^[+-]?\d+(\.\d+)?$"
+_DATE_LIKE = r"^\d{1,4}[-/.]\d{1,2}[-/.]\d{1,4}([ T]\d{1,2}:\d{2}(:\d{2})?)?$"
+
+
+def refine_text_columns(frame: pd.DataFrame) -> pd.DataFrame:
+    """Text columns that are really numbers with thousands separators, or dates in a local format.
+
+    A column converts only when every non-missing value fits, so ids and free text are untouched.
+    """
+    for name in frame.columns:
+        column = frame[name]
+        if column.dtype != object:
+            continue
+        present = column.dropna()
+        if present.empty or not all(isinstance(v, str) for v in present.head(100)):
+            continue
+        text = present.astype(str).str.strip()
+        if text.str.contains(",", regex=False).any() and text.str.fullmatch(_THOUSANDS).all():
+            frame[name] = pd.to_numeric(
+                column.astype(str).str.replace(",", "", regex=False).where(column.notna()),
+                errors="coerce",
+            )
+        elif text.str.fullmatch(_DATE_LIKE).all():
+            parsed = pd.to_datetime(column, errors="coerce", format="mixed")
+            if parsed.notna().sum() == len(present):
+                frame[name] = parsed
+    return frame
 
 
 def _to_pandas(table: pa.Table) -> pd.DataFrame:

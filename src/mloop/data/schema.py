@@ -129,6 +129,12 @@ def _is_integral(values: np.ndarray) -> bool:
 def infer_type(series: pd.Series) -> ColumnType:
     values = series.dropna()
     dtype = series.dtype
+    if (
+        values.empty
+        and not pd.api.types.is_numeric_dtype(dtype)
+        and not pd.api.types.is_datetime64_any_dtype(dtype)
+    ):
+        return "string"  # nothing seen: no categories to allow, no type to insist on
     if pd.api.types.is_bool_dtype(dtype):
         return "boolean"
     if pd.api.types.is_datetime64_any_dtype(dtype):

@@ -184,7 +184,12 @@ def train(
         )
         pipeline = build_pipeline(spec, estimator)
         say(f"fitting {model} on {len(x_train)} rows")
-        pipeline.fit(x_train, y_train)
+        try:
+            pipeline.fit(x_train, y_train)
+        except ValueError as exc:  # scikit-learn's word on data it cannot fit
+            raise InvalidInput(
+                f"{model} could not be fitted on {version.ref} ({exc}); check the target, the rows and --param values."
+            ) from exc
         say(f"evaluating on {len(x_test)} held-out rows")
         metrics = evaluate(pipeline, x_test, y_test, task)
         runs.log_metrics_rows(store, _metric_rows(run.id, metrics))
