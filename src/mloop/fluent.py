@@ -8,13 +8,10 @@ tracking service does not import the layer that builds on it.
 from __future__ import annotations
 
 import json
-import os
-from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from mloop.tracking import fluent as tracking_fluent
 from mloop.tracking import runs
-from mloop.workspace import Workspace
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -58,19 +55,7 @@ class ActiveRun(tracking_fluent.ActiveRun):
         return register_run(store, blobs, run_id=self.id, name=name, actor=self.workspace.user)
 
 
-def start_run(
-    experiment: str = "default",
-    *,
-    name: str | None = None,
-    workspace: Workspace | str | os.PathLike[str] | None = None,
-    tags: Mapping[str, Any] | None = None,
-) -> ActiveRun:
-    """Start a run: ``with mloop.start_run(experiment="churn") as run: run.log_metric(...)``.
-
-    ``workspace`` is a ``Workspace``, a folder, or None (``MLOOP_WORKSPACE``, else the nearest
-    folder with ``mloop.toml``). Raises ``NotFound`` when there is no workspace.
-    """
-    return ActiveRun.start(experiment, name=name, workspace=workspace, tags=tags)
-
+start_run = ActiveRun.start
+"""Start a run: ``with mloop.start_run(experiment="churn") as run: run.log_metric(...)``."""
 
 active_run = tracking_fluent.active_run

@@ -117,7 +117,7 @@ def test_a_custom_model_callable_is_used(cli: Any, churn_csv: Path, workspace: W
         (("--target", "churned", "--test-size", "1.5"), "--test-size must be between 0 and 1"),
         (("--target", "churned", "--param", "bogus=1"), "--param for logistic"),
         (("--target", "churned", "--param", "novalue"), "is not KEY=VALUE"),
-        (("--target", "churned", "--model", "no_such_module:f"), "Cannot import 'no_such_module'"),
+        (("--target", "churned", "--model", "no_such_module:f"), "cannot import 'no_such_module'"),
     ],
 )
 def test_bad_training_input_is_exit_2_with_one_sentence(

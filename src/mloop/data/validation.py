@@ -7,8 +7,6 @@ run on one serving request or a monitoring window. Row numbers in reports are 1-
 
 from __future__ import annotations
 
-import importlib
-import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,6 +15,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from mloop.callables import load_callable
 from mloop.data.schema import ColumnSchema, CustomCheck, Schema
 from mloop.errors import InvalidInput
 
@@ -143,19 +142,10 @@ def check_column(column: ColumnSchema, series: pd.Series) -> list[tuple[str, np.
 
 
 def _resolve_check(check: CustomCheck, root: Path | None) -> Callable[[pd.DataFrame], Any]:
-    module_name, _, attribute = check.callable.partition(":")
-    if root is not None and str(root) not in sys.path:
-        sys.path.insert(0, str(root))
-    try:
-        module = importlib.import_module(module_name)
-    except ImportError as exc:
-        raise InvalidInput(
-            f"Check {check.name!r}: cannot import {module_name!r} ({exc}); put it in the workspace folder."
-        ) from exc
-    function = getattr(module, attribute, None)
-    if not callable(function):
-        raise InvalidInput(f"Check {check.name!r}: {module_name} has no function {attribute!r}.")
-    return function  # type: ignore[no-any-return]
+    function: Callable[[pd.DataFrame], Any] = load_callable(
+        check.callable, root=root, what=f"Check {check.name!r}"
+    )
+    return function
 
 
 def _run_check(check: CustomCheck, frame: pd.DataFrame, root: Path | None) -> np.ndarray:

@@ -7,18 +7,16 @@
 from __future__ import annotations
 
 import datetime as dt
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 import sqlalchemy as sa
 
+from mloop.data import refs
 from mloop.errors import InvalidInput, NotFound
 from mloop.store import Store
 from mloop.store import tables as t
-
-NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
 
 
 @dataclass(frozen=True)
@@ -51,11 +49,7 @@ class ModelSummary:
 
 
 def check_name(name: str) -> str:
-    if not NAME_PATTERN.match(name):
-        raise InvalidInput(
-            f"Model name {name!r} is not allowed; use letters, digits, '_', '.', '-' (start with a letter or digit)."
-        )
-    return name
+    return refs.check_name(name, what="Model name")
 
 
 def split_ref(ref: str) -> tuple[str, str | None]:

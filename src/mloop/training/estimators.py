@@ -7,9 +7,7 @@ for categories with "missing" as a category and unseen categories ignored), so t
 
 from __future__ import annotations
 
-import importlib
 import inspect
-import sys
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
@@ -26,6 +24,7 @@ from sklearn.linear_model import LogisticRegression, Ridge
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
+from mloop.callables import load_callable
 from mloop.errors import InvalidInput
 from mloop.training.features import FeatureSpec
 
@@ -49,26 +48,6 @@ DEFAULTS: dict[str, dict[str, Any]] = {
 }
 
 
-def _load_callable(spec: str, root: Path) -> Any:
-    module_name, _, attribute = spec.partition(":")
-    if not module_name or not attribute:
-        raise InvalidInput(
-            f"--model {spec!r} is neither a built-in ({', '.join(BUILTIN)}) nor MODULE:CALLABLE."
-        )
-    if str(root) not in sys.path:
-        sys.path.insert(0, str(root))
-    try:
-        module = importlib.import_module(module_name)
-    except ImportError as exc:
-        raise InvalidInput(
-            f"Cannot import {module_name!r} for --model {spec} ({exc}); check the module path."
-        ) from exc
-    target = getattr(module, attribute, None)
-    if not callable(target):
-        raise InvalidInput(f"{module_name} has no callable {attribute!r} for --model {spec}.")
-    return target
-
-
 def make_estimator(
     model: str, task: Task, params: Mapping[str, Any], *, seed: int, root: Path
 ) -> Any:
@@ -77,7 +56,7 @@ def make_estimator(
         factory: Any = BUILTIN[model][task]
         kwargs = {**DEFAULTS[model], **params}
     else:
-        factory = _load_callable(model, root)
+        factory = load_callable(model, root=root, what=f"--model {model}")
         kwargs = dict(params)
     try:
         accepted: Mapping[str, Any] = inspect.signature(factory).parameters
