@@ -81,3 +81,27 @@ def test_a_tampered_model_blob_is_refused(
         "champion"
         not in json.loads(cli("models", "show", "churn@1", "--json").stdout)["version"]["aliases"]
     )
+
+
+class Echo:
+    def predict(self, frame: Any) -> Any:
+        return frame
+
+
+class Echo:
+    def predict(self, frame: Any) -> Any:
+        return frame
+
+
+def test_a_failed_run_cannot_be_registered(cli: Any, workspace: Workspace) -> None:
+    import mloop
+
+    with (
+        pytest.raises(RuntimeError),
+        mloop.start_run(experiment="scratch", workspace=workspace) as run,
+    ):
+        run.log_model(Echo())
+        raise RuntimeError("training diverged")
+    result = cli("models", "register", run.id, "--name", "m")
+    assert result.exit_code == 2
+    assert "ended FAILED" in result.stderr

@@ -98,6 +98,10 @@ def register_run(
     """
     check_name(name)
     run = get_run(store, run_id)
+    if run.info.status in {"FAILED", "KILLED"}:
+        raise InvalidInput(
+            f"Run {run.info.id} ended {run.info.status}; only finished (or still running) runs can be registered."
+        )
     model = _model_artifact(run)
     problem = artifacts.verify(model.blob_hash)
     if problem:
