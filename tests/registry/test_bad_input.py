@@ -88,11 +88,6 @@ class Echo:
         return frame
 
 
-class Echo:
-    def predict(self, frame: Any) -> Any:
-        return frame
-
-
 def test_a_failed_run_cannot_be_registered(cli: Any, workspace: Workspace) -> None:
     import mloop
 
