@@ -36,5 +36,7 @@ def parse_ref(text: str, *, what: str = "Name") -> Ref:
     name, sep, selector = text.strip().partition("@")
     check_name(name, what=what)
     if sep and not selector:
-        raise InvalidInput(f"{text!r} ends with '@'; write NAME@N or NAME@latest.")
+        raise InvalidInput(
+            f"{text!r} ends with '@'; write NAME@N or NAME@latest (models also NAME@ALIAS)."
+        )
     return Ref(name, selector or None)

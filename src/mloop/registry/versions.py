@@ -14,7 +14,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from mloop.data import refs
-from mloop.errors import InvalidInput, NotFound
+from mloop.errors import NotFound
 from mloop.store import Store
 from mloop.store import tables as t
 
@@ -50,14 +50,6 @@ class ModelSummary:
 
 def check_name(name: str) -> str:
     return refs.check_name(name, what="Model name")
-
-
-def split_ref(ref: str) -> tuple[str, str | None]:
-    name, sep, selector = ref.partition("@")
-    check_name(name)
-    if sep and not selector:
-        raise InvalidInput(f"{ref!r} ends with '@'; write NAME@N, NAME@ALIAS or NAME@latest.")
-    return name, selector or None
 
 
 def _model_id(conn: sa.Connection, name: str) -> str:
@@ -104,7 +96,8 @@ def _to_version(row: Any, name: str, aliases: Mapping[str, list[str]]) -> ModelV
 
 def resolve_in(conn: sa.Connection, ref: str) -> ModelVersion:
     """Resolve a reference inside an open transaction; raises ``NotFound`` saying what exists."""
-    name, selector = split_ref(ref)
+    parsed = refs.parse_ref(ref, what="Model name")
+    name, selector = parsed.name, parsed.selector
     model_id = _model_id(conn, name)
     aliases = _aliases_by_version(conn, model_id)
     query = sa.select(t.model_versions).where(t.model_versions.c.model_id == model_id)
