@@ -45,7 +45,9 @@ def test_add_infers_types_nulls_and_rules(workspace: Workspace, csv_file: Path) 
     }
     schema = {c.name: c for c in version.schema.columns}
     assert schema["calls"].nullable and not schema["monthly"].nullable
-    assert (schema["monthly"].min, schema["monthly"].max) == (19.5, 55.25)
+    assert (schema["monthly"].min, schema["monthly"].max) == (0, None), "never negative, no cap"
+    profile = version.profile["columns"]["monthly"]
+    assert (profile["min"], profile["max"]) == (19.5, 55.25), "the observed range is profiled"
     assert schema["plan"].allowed == ["basic", "pro"]
     assert schema["zip"].allowed == ["02134", "10001", "94105"], "leading zeros survive"
     assert schema["id"].unique
@@ -153,7 +155,7 @@ def test_show_and_diff(cli: Any, csv_file: Path, tmp_path: Path) -> None:
     assert shown.exit_code == 0 and "monthly" in shown.stdout and "blake3:" in shown.stdout
     diff = json.loads(cli("data", "diff", "c@1", "c@2", "--json").stdout)
     assert diff["added_columns"] == ["extra"] and diff["removed_columns"] == ["calls"]
-    assert any(c["column"] == "monthly" and c["field"] == "max" for c in diff["schema_changes"])
+    assert any(c["column"] == "monthly" and c["field"] == "max" for c in diff["stat_changes"])
     assert any(c["column"] == "monthly" and c["field"] == "mean" for c in diff["stat_changes"])
     assert any(c["column"] == "plan" and c["field"] == "gold" for c in diff["category_changes"])
     text = cli("data", "diff", "c@1", "c@2")

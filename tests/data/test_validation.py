@@ -88,14 +88,14 @@ def test_validate_cli_exits_1_listing_violations_and_0_when_clean(cli: Any, tmp_
     clean = cli("data", "validate", "plans", good)
     assert clean.exit_code == 0 and "no violations" in clean.stdout
     bad = tmp_path / "bad.csv"
-    bad.write_text("plan,price\nbasic,10\nenterprise,99\nbasic,\n")
+    bad.write_text("plan,price\nbasic,10\nenterprise,-99\nbasic,\n")
     result = cli("data", "validate", "plans", bad, "--json")
     assert result.exit_code == 1
     body = json.loads(result.stdout)
     rules = {(v["column"], v["rule"]): (v["count"], v["examples"]) for v in body["violations"]}
     assert rules == {
         ("plan", "allowed"): (1, [2]),
-        ("price", "max"): (1, [2]),
+        ("price", "min"): (1, [2]),
         ("price", "nullable"): (1, [3]),
     }
 

@@ -1,14 +1,19 @@
 from __future__ import annotations
 
+import io
 import json
+from pathlib import Path
 from typing import Any
 
+import pandas as pd
 import pytest
+from generate import generate
 
 from mloop.errors import InvalidInput
 from mloop.registry.gate_config import parse_gate
+from mloop.tracking.runs import get_run
 from mloop.workspace import Workspace
-from tests.registry.conftest import BETTER, DECENT
+from tests.registry.conftest import BETTER, DECENT, lines
 
 
 def _add_gate(workspace: Workspace, text: str) -> None:
@@ -62,13 +67,74 @@ def test_thresholds_are_checked_on_the_rescored_holdout(
     assert "(holdout)" in checks["roc_auc >= 0.99"]["detail"]
 
 
-def test_a_holdout_dataset_can_be_named(cli: Any, train_version: Any, churn_data: Any) -> None:
+def test_a_holdout_dataset_can_be_named(cli: Any, train_version: Any, tmp_path: Path) -> None:
     train_version(*DECENT)
+    later = tmp_path / "later.csv"
+    generate(600, seed=99).to_csv(later, index=False)
+    assert cli("data", "add", "later", later).exit_code == 0
     result = cli(
-        "models", "promote", "churn", "1", "--to", "champion", "--holdout", "churn@1", "--json"
+        "models", "promote", "churn", "1", "--to", "champion", "--holdout", "later@1", "--json"
     )
     assert result.exit_code == 0, result.stderr
-    assert json.loads(result.stdout)["holdout"] == "churn@1"
+    assert json.loads(result.stdout)["holdout"] == "later@1"
+
+
+def _held_out_ids(workspace: Workspace, run_id: str) -> set[str]:
+    run = get_run(workspace.store, run_id)
+    [blob] = [a.blob_hash for a in run.artifacts if a.path == "holdout.parquet"]
+    frame = pd.read_parquet(io.BytesIO(workspace.artifacts.get_bytes(blob)))
+    return set(frame["customer_id"])
+
+
+def test_rows_the_holder_trained_on_are_left_out_of_the_comparison(
+    cli: Any, churn_data: Path, workspace: Workspace
+) -> None:
+    """A holder trained with another seed has seen most of the candidate's held-out rows."""
+    runs = []
+    for seed, model in (("1", DECENT), ("2", BETTER)):
+        out = lines(
+            cli(
+                "train",
+                "--data",
+                "churn",
+                "--target",
+                "churned",
+                "--seed",
+                seed,
+                *model,
+                "--register",
+                "churn",
+            ).stdout
+        )
+        runs.append(out["run"])
+    assert cli("models", "promote", "churn", "1", "--to", "champion").exit_code == 0
+    result = cli("models", "promote", "churn", "2", "--to", "champion", "--json")
+    assert result.exit_code in (0, 1), result.stderr
+    verdict = json.loads(result.stdout)
+    unseen_by_both = _held_out_ids(workspace, runs[0]) & _held_out_ids(workspace, runs[1])
+    [check] = [c for c in verdict["checks"] if c["check"] == "no_regression"]
+    assert check["values"]["rows"] == len(unseen_by_both) < 400
+    assert f"{len(unseen_by_both)} of 400 rows" in verdict["holdout"]
+
+
+def test_naming_the_training_data_as_holdout_scores_only_unseen_rows(
+    cli: Any, train_version: Any
+) -> None:
+    train_version(*DECENT)
+    result = cli("models", "promote", "churn", "1", "--to", "champion", "--holdout", "churn@1")
+    assert result.exit_code == 0, result.stderr
+    assert "400 of 2000 rows, 1600 left out" in result.stdout
+
+
+def test_a_holdout_the_model_almost_wholly_trained_on_is_refused(cli: Any, tmp_path: Path) -> None:
+    tiny = tmp_path / "tiny.csv"
+    generate(40, seed=3).to_csv(tiny, index=False)
+    assert cli("data", "add", "tiny", tiny).exit_code == 0
+    train = ("train", "--data", "tiny", "--target", "churned", "--register", "tiny")
+    assert cli(*train).exit_code == 0
+    result = cli("models", "promote", "tiny", "1", "--to", "champion", "--holdout", "tiny@1")
+    assert result.exit_code == 2
+    assert "Only 8 of the 40 rows in tiny@1 were not used to train" in result.stderr
 
 
 @pytest.mark.parametrize(

@@ -154,8 +154,12 @@ def show(
     for column in version.schema.columns:
         stats = columns.get(column.name, {})
         rule_bits = [] if column.nullable else ["not null"]
-        if column.min is not None or column.max is not None:
+        if column.min is not None and column.max is not None:
             rule_bits.append(f"[{fmt_number(column.min)}, {fmt_number(column.max)}]")
+        elif column.min is not None:
+            rule_bits.append(f">= {fmt_number(column.min)}")
+        elif column.max is not None:
+            rule_bits.append(f"<= {fmt_number(column.max)}")
         if column.allowed is not None:
             shown = ", ".join(map(str, column.allowed[:6])) + (
                 " …" if len(column.allowed) > 6 else ""

@@ -109,14 +109,6 @@ class Schema(BaseModel):
         return cls.from_json(data, source=str(path))
 
 
-def _plain(value: Any) -> Any:
-    if isinstance(value, np.generic):
-        return value.item()
-    if isinstance(value, pd.Timestamp):
-        return value.isoformat()
-    return value
-
-
 def _is_integral(values: np.ndarray) -> bool:
     finite = values[np.isfinite(values)]
     return (
@@ -154,16 +146,22 @@ def infer_type(series: pd.Series) -> ColumnType:
 
 
 def infer_column(name: str, series: pd.Series) -> ColumnSchema:
-    """Observed numeric ranges and categories become rules; date ranges do not (time moves on)."""
+    """Rules a later batch of the same data should still satisfy.
+
+    Observed extremes are not rules: a fresh sample from the same distribution exceeds last month's
+    maximum as a matter of course, and a gate that fails on that is a gate people switch off. The
+    profile keeps the observed range (monitoring compares against it); the schema keeps only a
+    lower bound of 0 for a column that was never negative, since a negative count, price or age is
+    an error far more often than news. Low-cardinality categories do become the allowed set: an
+    unseen category is a real change the model was not trained for.
+    """
     kind = infer_type(series)
     nulls = int(series.isna().sum())
     values = series.dropna()
     column = ColumnSchema(name=name, type=kind, nullable=nulls > 0)
     if kind in {"integer", "float"} and len(values):
-        numeric = pd.to_numeric(values, errors="coerce")
-        column.min, column.max = _plain(numeric.min()), _plain(numeric.max())
-        if kind == "integer":
-            column.min, column.max = int(numeric.min()), int(numeric.max())
+        if pd.to_numeric(values, errors="coerce").min() >= 0:
+            column.min = 0
     elif kind == "categorical":
         column.allowed = sorted({str(v) for v in values})
     if (

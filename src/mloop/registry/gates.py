@@ -9,31 +9,29 @@ difference to clear the tolerance, so a lucky split does not win either.
 
 from __future__ import annotations
 
-import io
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-import pandas as pd
 
 from mloop.artifacts import ArtifactStore
-from mloop.data.datasets import current_schema, get_version, load_frame
+from mloop.data.datasets import current_schema
 from mloop.data.validation import validate_frame
 from mloop.errors import InvalidInput
 from mloop.registry.gate_config import Gate
+from mloop.registry.holdout import Holdout
 from mloop.registry.loading import LoadedModel, load_version
 from mloop.registry.versions import ModelVersion
 from mloop.store import Store
-from mloop.tracking.runs import get_run
 from mloop.training.metrics import (
     LOWER_IS_BETTER,
     classification_metrics,
     regression_metrics,
     single_metric,
 )
-from mloop.training.train import HOLDOUT_ARTIFACT, target_values
+from mloop.training.train import target_values
 
 LATENCY_SAMPLES = 200
 LATENCY_WARMUP = 10
@@ -46,12 +44,6 @@ class CheckResult:
     passed: bool
     detail: str
     values: dict[str, Any] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class Holdout:
-    frame: pd.DataFrame
-    source: str
 
 
 @dataclass(frozen=True)
@@ -77,24 +69,6 @@ class Scored:
         proba = None if self.proba is None else self.proba[rows]
         classes = None if self.task == "regression" else self.classes
         return single_metric(name, self.y_true[rows], self.y_pred[rows], proba, classes)
-
-
-def load_holdout(
-    store: Store, artifacts: ArtifactStore, candidate: ModelVersion, ref: str | None
-) -> Holdout:
-    """The rows every check scores on; raises ``InvalidInput`` when there are none."""
-    if ref:
-        version = get_version(store, ref)
-        return Holdout(load_frame(store, artifacts, version), version.ref)
-    if candidate.run_id:
-        run = get_run(store, candidate.run_id)
-        stored = next((a for a in run.artifacts if a.path == HOLDOUT_ARTIFACT), None)
-        if stored:
-            frame = pd.read_parquet(io.BytesIO(artifacts.get_bytes(stored.blob_hash)))
-            return Holdout(frame, f"held-out split of run {run.info.id}")
-    raise InvalidInput(
-        f"{candidate.ref} has no stored held-out split to score on; pass --holdout NAME@V with labelled data."
-    )
 
 
 def score(model: LoadedModel, holdout: Holdout) -> Scored:

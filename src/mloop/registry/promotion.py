@@ -23,7 +23,8 @@ from mloop.registry import audit
 from mloop.registry.aliases import AliasMove, check_alias, current_holder, move_alias
 from mloop.registry.approvals import list_approvals
 from mloop.registry.gate_config import Gate
-from mloop.registry.gates import CheckResult, evaluate_gate, load_holdout
+from mloop.registry.gates import CheckResult, evaluate_gate
+from mloop.registry.holdout import load_holdout, unseen_by
 from mloop.registry.versions import ModelVersion, resolve, resolve_in, version_by_id
 from mloop.store import Store
 from mloop.store import tables as t
@@ -83,8 +84,11 @@ def promote(
     holdout_source: str | None = None
     if gate is not None:
         approvals = list_approvals(store, candidate)
-        frame = load_holdout(store, artifacts, candidate, holdout) if gate.needs_holdout else None
-        holdout_source = None if frame is None else frame.source
+        frame = None
+        if gate.needs_holdout:
+            frame = load_holdout(store, artifacts, candidate, holdout)
+            frame = unseen_by(store, artifacts, frame, [candidate, incumbent])
+            holdout_source = frame.description
         checks = evaluate_gate(
             store,
             artifacts,

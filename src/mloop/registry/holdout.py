@@ -1,0 +1,140 @@
+"""The rows a gate scores on: labelled, and seen in training by none of the models compared.
+
+Re-scoring the candidate and the current holder on one holdout is only fair if neither trained on
+it. The candidate's own held-out split is unseen by the candidate, but a holder trained with another
+seed or on a later dataset version has seen most of those rows, and a ``--holdout`` dataset may be
+the training data itself. So every row that any compared model trained on is left out, by content:
+a row's fingerprint is the hash of its values in the columns the holdout shares with the training
+data. A model's training rows are its run's ``train`` inputs minus the split its run held out (by
+count, so a duplicated row that was also trained on still counts as seen).
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Iterable
+from dataclasses import dataclass, replace
+
+import numpy as np
+import pandas as pd
+
+from mloop.artifacts import ArtifactStore
+from mloop.data.datasets import get_version, load_frame
+from mloop.errors import InvalidInput
+from mloop.registry.versions import ModelVersion
+from mloop.store import Store
+from mloop.tracking.runs import get_run
+from mloop.training.train import HOLDOUT_ARTIFACT
+
+MIN_UNSEEN_ROWS = 10
+
+
+@dataclass(frozen=True)
+class Holdout:
+    frame: pd.DataFrame
+    source: str
+    total_rows: int | None = None
+    excluded_rows: int = 0
+
+    @property
+    def description(self) -> str:
+        if not self.excluded_rows:
+            return self.source
+        return (
+            f"{self.source}: {len(self.frame)} of {self.total_rows} rows, "
+            f"{self.excluded_rows} left out because a compared model trained on them"
+        )
+
+
+def load_holdout(
+    store: Store, artifacts: ArtifactStore, candidate: ModelVersion, ref: str | None
+) -> Holdout:
+    """``--holdout NAME@V`` or the candidate run's held-out split; raises ``InvalidInput`` if neither."""
+    if ref:
+        version = get_version(store, ref)
+        return Holdout(load_frame(store, artifacts, version), version.ref)
+    if candidate.run_id:
+        frame = _run_holdout(store, artifacts, candidate.run_id)
+        if frame is not None:
+            return Holdout(frame, f"held-out split of run {candidate.run_id}")
+    raise InvalidInput(
+        f"{candidate.ref} has no stored held-out split to score on; pass --holdout NAME@V with labelled data."
+    )
+
+
+def unseen_by(
+    store: Store,
+    artifacts: ArtifactStore,
+    holdout: Holdout,
+    models: Iterable[ModelVersion | None],
+) -> Holdout:
+    """``holdout`` without the rows any of ``models`` trained on; raises if too few are left."""
+    frame = holdout.frame.reset_index(drop=True)
+    keep = pd.Series(True, index=frame.index)
+    for model in models:
+        if model is None or not model.run_id:
+            continue
+        keep &= ~_trained_on(store, artifacts, model.run_id, frame)
+    excluded = int((~keep).sum())
+    if not excluded:
+        return holdout
+    if int(keep.sum()) < MIN_UNSEEN_ROWS:
+        raise InvalidInput(
+            f"Only {int(keep.sum())} of the {len(frame)} rows in {holdout.source} were not used to "
+            f"train the models compared; pass --holdout NAME@V with labelled data none of them saw."
+        )
+    return replace(
+        holdout,
+        frame=frame[keep].reset_index(drop=True),
+        total_rows=len(frame),
+        excluded_rows=excluded,
+    )
+
+
+def _run_holdout(store: Store, artifacts: ArtifactStore, run_id: str) -> pd.DataFrame | None:
+    run = get_run(store, run_id)
+    stored = next((a for a in run.artifacts if a.path == HOLDOUT_ARTIFACT), None)
+    if stored is None:
+        return None
+    return pd.read_parquet(io.BytesIO(artifacts.get_bytes(stored.blob_hash)))
+
+
+def _trained_on(
+    store: Store, artifacts: ArtifactStore, run_id: str, holdout: pd.DataFrame
+) -> pd.Series:
+    """A boolean per holdout row: does it appear among the run's training rows?"""
+    seen = pd.Series(False, index=holdout.index)
+    run = get_run(store, run_id)
+    inputs = [i for i in run.inputs if i.role == "train" and i.dataset_ref]
+    if not inputs:
+        return seen
+    held_out = _run_holdout(store, artifacts, run_id)
+    for item in inputs:
+        assert item.dataset_ref is not None
+        training = load_frame(store, artifacts, get_version(store, item.dataset_ref))
+        columns = [c for c in holdout.columns if c in training.columns]
+        if not columns:
+            continue
+        counts = _fingerprints(training, columns).value_counts()
+        if held_out is not None and all(c in held_out.columns for c in columns):
+            counts = counts.sub(_fingerprints(held_out, columns).value_counts(), fill_value=0)
+        trained = set(counts.index[counts > 0])
+        seen |= _fingerprints(holdout, columns).isin(trained)
+    return seen
+
+
+def _fingerprints(frame: pd.DataFrame, columns: list[str]) -> pd.Series:
+    """One 64-bit hash per row, stable across CSV/Parquet dtype differences of the same values."""
+    normal = pd.DataFrame(
+        {
+            name: (
+                pd.to_numeric(frame[name], errors="coerce").to_numpy("float64", na_value=np.nan)
+                if pd.api.types.is_numeric_dtype(frame[name])
+                or pd.api.types.is_bool_dtype(frame[name])
+                else frame[name].astype("string")
+            )
+            for name in columns
+        },
+        index=frame.index,
+    )
+    return pd.util.hash_pandas_object(normal, index=False).reset_index(drop=True)
