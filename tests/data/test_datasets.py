@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import gzip
 import json
 from pathlib import Path
 from typing import Any
@@ -8,6 +9,7 @@ import pandas as pd
 import pytest
 
 from mloop.data.datasets import add_version, get_version, list_versions, load_frame
+from mloop.data.io import read_table
 from mloop.errors import NotFound
 from mloop.workspace import Workspace
 
@@ -212,3 +214,38 @@ def test_error_text_is_printed_verbatim(cli: Any, tmp_path: Path) -> None:
     result = cli("data", "add", "p", path)
     assert result.exit_code == 2
     assert "root:x:0:0" in result.stderr, "no :x: emoji, no markup"
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("p;q\n1,037;24,6\n2,5;82,30\n", {"p": [1.037, 2.5], "q": [24.6, 82.3]}),
+        ('p,q\n"1,037",1\n"2,500",2\n', {"p": [1037, 2500], "q": [1, 2]}),
+        ("p;q\n1.234,5;1\n10,25;2\n", {"p": [1234.5, 10.25], "q": [1, 2]}),
+        (
+            "d\n01/02/2020\n13/02/2020\n",
+            {"d": [pd.Timestamp("2020-02-01"), pd.Timestamp("2020-02-13")]},
+        ),
+        ("d\n01/02/2020\n02/03/2020\n", {"d": ["01/02/2020", "02/03/2020"]}),
+        (
+            "d\nJan 1 2000\nFeb 12 2001\n",
+            {"d": [pd.Timestamp("2000-01-01"), pd.Timestamp("2001-02-12")]},
+        ),
+    ],
+    ids=["decimal-comma", "thousands", "dotted-thousands", "day-first", "ambiguous", "month-names"],
+)
+def test_local_numbers_and_dates_read_one_way_per_column(
+    tmp_path: Path, text: str, expected: dict[str, list[Any]]
+) -> None:
+    path = tmp_path / "t.csv"
+    path.write_text(text)
+    frame = read_table(path)
+    assert {name: frame[name].tolist() for name in frame.columns} == expected
+
+
+def test_gzipped_csv_is_read(workspace: Workspace, tmp_path: Path) -> None:
+    path = tmp_path / "t.csv.gz"
+    path.write_bytes(gzip.compress(b"a,b\n1,x\n2,y\n"))
+    version = add_version(workspace.store, workspace.artifacts, name="gz", path=path, actor="t")
+    assert version.version.row_count == 2
+    assert read_table(path)["a"].tolist() == [1, 2]

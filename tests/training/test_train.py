@@ -4,6 +4,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -170,3 +171,17 @@ def test_data_the_model_cannot_fit_is_exit_2_and_a_failed_run(
     assert "could not be fitted on tiny@1" in result.stderr and "Traceback" not in result.stderr
     runs = json.loads(cli("runs", "ls", "--json").stdout)
     assert runs[0]["status"] == "FAILED"
+
+
+def test_a_class_seen_only_in_held_out_rows_is_scored_not_a_crash() -> None:
+    from mloop.training.metrics import classification_metrics
+
+    classes = np.array(["a", "b", "c"])
+    y_true = np.array(["a", "b", "c", "a", "DC"], dtype=object)
+    proba = np.array(
+        [[0.8, 0.1, 0.1], [0.1, 0.8, 0.1], [0.1, 0.1, 0.8], [0.6, 0.2, 0.2]] * 1 + [[0.3, 0.3, 0.4]]
+    )
+    result = classification_metrics(y_true, proba.argmax(1).choose(classes), proba, classes)
+    assert result["accuracy"] == pytest.approx(0.8), "the unseen class counts as a miss"
+    assert result["roc_auc"] == pytest.approx(1.0), "probability metrics on the known classes"
+    assert result["log_loss"] > 0

@@ -7,7 +7,9 @@ nothing here writes anything.
 
 from __future__ import annotations
 
+import gzip
 import io
+import zlib
 from pathlib import Path
 from typing import Literal
 
@@ -22,13 +24,13 @@ from mloop.errors import InvalidInput
 Format = Literal["csv", "parquet"]
 NULL_VALUES = ["", "NA", "N/A", "n/a", "NaN", "nan", "null", "NULL", "#N/A", "<NA>"]
 _SNIFF = 64 * 1024
+_GZIP = b"\x1f\x8b"
 _BINARY_MAGIC = {
     b"\x89PNG": "a PNG image",
     b"\xff\xd8\xff": "a JPEG image",
     b"GIF8": "a GIF image",
     b"%PDF": "a PDF document",
     b"PK\x03\x04": "a ZIP archive (or an Excel .xlsx file)",
-    b"\x1f\x8b": "a gzip archive",
     b"BZh": "a bzip2 archive",
     b"\x7fELF": "a program",
     b"SQLite format 3": "a SQLite database",
@@ -47,16 +49,37 @@ def detect_format(path: Path) -> Format:
             head = handle.read(_SNIFF)
     except OSError as exc:
         raise InvalidInput(f"Cannot read {path} ({exc.strerror}); check its permissions.") from exc
-    if not head.strip():
-        raise InvalidInput(f"{path} is empty; a table needs at least a header row.")
     if head.startswith(b"PAR1"):
         return "parquet"
+    if head.startswith(_GZIP):
+        head = _gunzip(path, head, limit=_SNIFF)
+    _check_text_table(path, head)
+    return "csv"
+
+
+def _check_text_table(path: Path, head: bytes) -> None:
+    if not head.strip():
+        raise InvalidInput(f"{path} is empty; a table needs at least a header row.")
     for magic, what in _BINARY_MAGIC.items():
         if head.startswith(magic):
             raise InvalidInput(f"{path} is {what}, not a CSV or Parquet table.")
     if b"\x00" in head and not head.startswith((b"\xff\xfe", b"\xfe\xff")):
         raise InvalidInput(f"{path} is a binary file, not a CSV or Parquet table.")
-    return "csv"
+    if head.lstrip(b"\xef\xbb\xbf \t\r\n")[:1] in (b"{", b"["):
+        raise InvalidInput(
+            f"{path} looks like JSON, not a CSV or Parquet table; convert it first, "
+            "e.g. `pandas.read_json(path).to_parquet('table.parquet')`."
+        )
+
+
+def _gunzip(path: Path, data: bytes, *, limit: int | None = None) -> bytes:
+    """The decompressed bytes (only the first ``limit`` when sniffing a partial read)."""
+    try:
+        if limit is None:
+            return gzip.decompress(data)
+        return zlib.decompressobj(wbits=31).decompress(data, limit)
+    except (OSError, EOFError, zlib.error) as exc:
+        raise InvalidInput(f"{path} is a damaged gzip file ({exc}); re-create it.") from exc
 
 
 def _decode(path: Path, raw: bytes) -> bytes:
@@ -100,7 +123,10 @@ def sniff_delimiter(data: bytes) -> str:
 
 
 def _read_csv(path: Path) -> pd.DataFrame:
-    data = _decode(path, path.read_bytes())
+    raw = path.read_bytes()
+    if raw.startswith(_GZIP):
+        raw = _gunzip(path, raw)
+    data = _decode(path, raw)
     delimiter = sniff_delimiter(data)
     try:
         table = pacsv.read_csv(
@@ -125,7 +151,9 @@ def _read_csv(path: Path) -> pd.DataFrame:
             raise InvalidInput(f"{path} is empty; a table needs at least a header row.") from exc
         raise InvalidInput(f"{path} is not a readable CSV ({message}).") from exc
     _check_columns(path, table.column_names)
-    return refine_text_columns(_to_pandas(_keep_leading_zeros(data, table, delimiter)))
+    return refine_text_columns(
+        _to_pandas(_keep_leading_zeros(data, table, delimiter)), delimiter=delimiter
+    )
 
 
 def _keep_leading_zeros(data: bytes, table: pa.Table, delimiter: str) -> pa.Table:
@@ -152,13 +180,24 @@ def _keep_leading_zeros(data: bytes, table: pa.Table, delimiter: str) -> pa.Tabl
 
 
 _THOUSANDS = r"^[+-]?\d{1,3}(,\d{3})+(\.\d+)?$|^[+-]?\d+(\.\d+)?$"
-_DATE_LIKE = r"^\d{1,4}[-/.]\d{1,2}[-/.]\d{1,4}([ T]\d{1,2}:\d{2}(:\d{2})?)?$"
+_DECIMAL_COMMA = r"^[+-]?\d{1,3}(\.\d{3})+(,\d+)?$|^[+-]?\d+(,\d+)?$"
+_NUMERIC_DATE = r"^\d{1,4}[-/.]\d{1,2}[-/.]\d{1,4}([ T]\d{1,2}:\d{2}(:\d{2})?)?$"
+_NAMED_MONTH_DATE = r"^([A-Za-z]{3,9}\.? \d{1,2},? \d{4}|\d{1,2} [A-Za-z]{3,9}\.? \d{4})$"
+_DAY_MONTH_YEAR = ("%d/%m/%Y", "%d.%m.%Y", "%d-%m-%Y", "%d/%m/%y", "%d.%m.%y")
+_MONTH_DAY_YEAR = ("%m/%d/%Y", "%m-%d-%Y", "%m/%d/%y")
+_YEAR_FIRST = ("%Y-%m-%d", "%Y/%m/%d", "%Y.%m.%d")
+_NAMED_MONTH = ("%b %d %Y", "%b %d, %Y", "%B %d %Y", "%B %d, %Y", "%d %b %Y", "%d %B %Y")
+_TIMES = ("", " %H:%M", " %H:%M:%S", "T%H:%M", "T%H:%M:%S")
 
 
-def refine_text_columns(frame: pd.DataFrame) -> pd.DataFrame:
-    """Text columns that are really numbers with thousands separators, or dates in a local format.
+def refine_text_columns(frame: pd.DataFrame, *, delimiter: str = ",") -> pd.DataFrame:
+    """Text columns that are really numbers with local separators, or dates in a local format.
 
-    A column converts only when every non-missing value fits, so ids and free text are untouched.
+    A column converts only when every non-missing value fits one reading, so ids and free text
+    are untouched. ``1,037`` is a thousand and thirty-seven in a comma-separated file and one
+    point zero three seven in a ``;`` file (where the comma is the decimal mark by convention);
+    ``24,6`` is a decimal anywhere. Dates take one format per column: a column whose values read
+    validly both day-first and month-first with different results stays text rather than mixing.
     """
     for name in frame.columns:
         column = frame[name]
@@ -168,16 +207,55 @@ def refine_text_columns(frame: pd.DataFrame) -> pd.DataFrame:
         if present.empty or not all(isinstance(v, str) for v in present.head(100)):
             continue
         text = present.astype(str).str.strip()
-        if text.str.contains(",", regex=False).any() and text.str.fullmatch(_THOUSANDS).all():
-            frame[name] = pd.to_numeric(
-                column.astype(str).str.replace(",", "", regex=False).where(column.notna()),
-                errors="coerce",
-            )
-        elif text.str.fullmatch(_DATE_LIKE).all():
-            parsed = pd.to_datetime(column, errors="coerce", format="mixed")
-            if parsed.notna().sum() == len(present):
-                frame[name] = parsed
+        number = _local_number(text, delimiter)
+        if number is not None:
+            frame[name] = number.reindex(column.index)
+            continue
+        dates = _one_format_dates(text)
+        if dates is not None:
+            frame[name] = dates.reindex(column.index)
     return frame
+
+
+def _local_number(text: pd.Series, delimiter: str) -> pd.Series | None:
+    if not text.str.contains(",", regex=False).any():
+        return None
+    thousands = bool(text.str.fullmatch(_THOUSANDS).all())
+    decimal_comma = bool(text.str.fullmatch(_DECIMAL_COMMA).all())
+    if decimal_comma and (not thousands or delimiter == ";"):
+        cleaned = text.str.replace(".", "", regex=False).str.replace(",", ".", regex=False)
+    elif thousands:
+        cleaned = text.str.replace(",", "", regex=False)
+    else:
+        return None
+    return pd.to_numeric(cleaned, errors="coerce")
+
+
+def _one_format_dates(text: pd.Series) -> pd.Series | None:
+    dates: tuple[str, ...]
+    if text.str.fullmatch(_NUMERIC_DATE).all():
+        dates = _YEAR_FIRST + _DAY_MONTH_YEAR + _MONTH_DAY_YEAR
+    elif text.str.fullmatch(_NAMED_MONTH_DATE).all():
+        dates = _NAMED_MONTH
+    else:
+        return None
+    distinct = pd.Series(text.unique())
+    sample = distinct.head(1000)
+    candidates = [
+        d + t
+        for d in dates
+        for t in _TIMES
+        if pd.to_datetime(sample, format=d + t, errors="coerce").notna().all()
+    ]
+    readings: list[pd.Series] = []
+    for fmt in candidates:
+        parsed = pd.to_datetime(distinct, format=fmt, errors="coerce")
+        if parsed.notna().all() and not any(parsed.equals(r) for r in readings):
+            readings.append(parsed)
+    if len(readings) != 1:
+        return None  # no format reads every value, or two read them differently
+    lookup = dict(zip(distinct, readings[0], strict=True))
+    return pd.to_datetime(text.map(lookup))
 
 
 def _to_pandas(table: pa.Table) -> pd.DataFrame:
@@ -200,7 +278,23 @@ def _read_parquet(path: Path) -> pd.DataFrame:
             f"{path} looks like Parquet but cannot be read ({str(exc).splitlines()[0]})."
         ) from exc
     _check_columns(path, table.column_names)
-    return _to_pandas(table)
+    return _to_pandas(_flat_columns(path, table))
+
+
+def _flat_columns(path: Path, table: pa.Table) -> pa.Table:
+    """Decimals become floats (models and profiles need numbers); nested values are refused."""
+    for index, field in enumerate(table.schema):
+        kind = field.type
+        if pa.types.is_decimal(kind):
+            table = table.set_column(index, field.name, table.column(index).cast(pa.float64()))
+        elif pa.types.is_nested(kind) or (
+            pa.types.is_dictionary(kind) and pa.types.is_nested(kind.value_type)
+        ):
+            raise InvalidInput(
+                f"{path} column {field.name!r} holds nested values ({kind}); mloop tables hold one "
+                "value per cell: flatten or drop that column first."
+            )
+    return table
 
 
 def read_table(path: Path) -> pd.DataFrame:

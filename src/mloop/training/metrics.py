@@ -32,14 +32,18 @@ def classification_metrics(
             skm.f1_score(y_true, y_pred, average=average, pos_label=positive, zero_division=0)
         ),
     }
-    if proba is not None and len(np.unique(y_true)) > 1:
+    # A class seen only in held-out rows has no probability column: those rows count as wrong
+    # above, but the probability metrics can only be scored on the classes the model knows.
+    known = np.isin(y_true, classes)
+    if proba is not None and len(np.unique(y_true[known])) > 1:
+        y_known, p_known = y_true[known], proba[known]
         if binary:
-            result["roc_auc"] = float(skm.roc_auc_score(y_true == positive, proba[:, 1]))
-        elif len(np.unique(y_true)) == len(classes):
+            result["roc_auc"] = float(skm.roc_auc_score(y_known == positive, p_known[:, 1]))
+        elif len(np.unique(y_known)) == len(classes):
             result["roc_auc"] = float(
-                skm.roc_auc_score(y_true, proba, multi_class="ovr", labels=classes)
+                skm.roc_auc_score(y_known, p_known, multi_class="ovr", labels=classes)
             )
-        result["log_loss"] = float(skm.log_loss(y_true, proba, labels=classes))
+        result["log_loss"] = float(skm.log_loss(y_known, p_known, labels=classes))
     return result
 
 
@@ -60,8 +64,6 @@ def single_metric(
         if len(np.unique(y_true)) < 2:
             return float("nan")
         return float(skm.roc_auc_score(y_true == classes[1], proba[:, 1]))
-    if name == "log_loss" and proba is not None:
-        return float(skm.log_loss(y_true, proba, labels=classes))
     return classification_metrics(y_true, y_pred, proba, classes).get(name, float("nan"))
 
 
