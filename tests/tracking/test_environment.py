@@ -41,8 +41,24 @@ def test_outside_a_repository_git_fields_are_none(tmp_path: Path) -> None:
     env = capture_environment(tmp_path)
     assert env["python"] == platform.python_version()
     assert env["host"] and "sqlalchemy" in env["packages"]
-    if env["script"] is None:  # else the test runner's own script may sit in a repository
-        assert env["git_commit"] is None and env["git_dirty"] is None
+    assert env["git_commit"] is None and env["git_dirty"] is None
+
+
+def test_an_installed_command_records_the_users_repository_not_its_own(git_repo: Path) -> None:
+    """`.venv/bin/mloop` (or pytest) may live inside some repository; the user's code is in cwd's."""
+    script = Path(sys.prefix) / "bin" / "tool"
+    main = sys.modules["__main__"]
+    original = getattr(main, "__file__", None)
+    script.write_text("# an installed entry point\n")
+    try:
+        main.__file__ = str(script)
+        env = capture_environment(git_repo)
+    finally:
+        main.__file__ = original  # type: ignore[assignment]
+        script.unlink()
+    assert env["script"] == str(script.resolve())
+    assert env["git"]["root"] == str(git_repo)
+    assert env["git_commit"] == git(git_repo, "rev-parse", "HEAD")
 
 
 @pytest.mark.parametrize("ending", ["exit", "raise"])

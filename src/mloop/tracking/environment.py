@@ -83,14 +83,21 @@ def _entry_script() -> Path | None:
     return path if path.is_file() else None
 
 
+def _user_code(script: Path) -> bool:
+    installed = {Path(p).resolve() for p in (sys.prefix, sys.exec_prefix, sys.base_prefix)}
+    return not any(script.is_relative_to(prefix) for prefix in installed)
+
+
 def capture_environment(cwd: Path) -> dict[str, Any]:
     """The environment document of a run started from ``cwd`` (see the module docstring).
 
     Git is asked about the entry script's folder first (``python ~/repo/train.py`` run from
-    elsewhere still records the repo's commit), then about ``cwd``.
+    elsewhere still records the repo's commit), then about ``cwd``. An installed entry point (the
+    ``mloop`` command itself, ``pytest``) is not the user's code: its folder's repository, if any,
+    is the tool's, so for those only ``cwd`` counts.
     """
     script = _entry_script()
-    git = git_state(script.parent) if script is not None else None
+    git = git_state(script.parent) if script is not None and _user_code(script) else None
     if git is None or git["commit"] is None:
         git = git_state(cwd)
     return {
