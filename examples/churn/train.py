@@ -126,7 +126,9 @@ def main() -> None:
         sio.dump(pipeline, args.out / "model.skops")
         (args.out / "metrics.json").write_text(json.dumps(metrics, indent=2))
         run.log_artifact(args.out, name="output")
-        registered = run.log_model(pipeline, name=args.register, input_example=x_test.head(3))
+        registered = run.log_model(
+            pipeline, name=args.register, target=TARGET, input_example=x_test.head(3)
+        )
     print(f"dataset={version.ref} (blake3:{version.content_hash})")
     print(f"run={run.id}")
     for key, value in metrics.items():

@@ -22,10 +22,19 @@ if TYPE_CHECKING:
 
 class ActiveRun(tracking_fluent.ActiveRun):
     def log_model(
-        self, model: Any, name: str | None = None, *, input_example: pd.DataFrame | None = None
+        self,
+        model: Any,
+        name: str | None = None,
+        *,
+        target: str | None = None,
+        input_example: pd.DataFrame | None = None,
     ) -> ModelVersion | ArtifactRecord:
         """Store ``model`` in a safe format (skops for scikit-learn, native for LightGBM/XGBoost)
-        and, with ``name``, register it as the next ``NAME@N`` with this run's lineage."""
+        and, with ``name``, register it as the next ``NAME@N`` with this run's lineage.
+
+        ``target`` names the column the model predicts; with it, promotion gates can re-score the
+        model on held-out data (``mloop models promote … --holdout NAME@V``).
+        """
         from mloop.flavors import flavor_for
 
         flavor = flavor_for(model)
@@ -33,12 +42,14 @@ class ActiveRun(tracking_fluent.ActiveRun):
         record = runs.log_artifact_bytes(
             store, blobs, self.id, "model", flavor.save(model), kind=f"model:{flavor.name}"
         )
+        signature: dict[str, Any] = {}
+        if target is not None:
+            signature.update(self._target_signature(model, target))
         if input_example is not None:
             example = json.loads(input_example.head(5).to_json(orient="records", date_format="iso"))
-            signature = {
-                "input_example": example,
-                "columns": [str(c) for c in input_example.columns],
-            }
+            signature["input_example"] = example
+            signature["columns"] = [str(c) for c in input_example.columns]
+        if signature:
             runs.log_artifact_bytes(
                 store,
                 blobs,
@@ -53,6 +64,41 @@ class ActiveRun(tracking_fluent.ActiveRun):
         from mloop.registry.register import register_run
 
         return register_run(store, blobs, run_id=self.id, name=name, actor=self.workspace.user)
+
+    def _target_signature(self, model: Any, target: str) -> dict[str, Any]:
+        import numpy as np
+
+        from mloop.data.datasets import get_version
+
+        classes = getattr(model, "classes_", None)
+        task = (
+            "classification"
+            if classes is not None or hasattr(model, "predict_proba")
+            else "regression"
+        )
+        target_type = None
+        for item in runs.get_run(self.workspace.store, self.id).inputs:
+            if item.role == "train" and item.dataset_ref:
+                schema = get_version(self.workspace.store, item.dataset_ref).schema
+                if target in schema.names():
+                    target_type = schema.column(target).type
+                    break
+        plain = None if classes is None else np.asarray(classes).tolist()
+        if target_type is None and plain:
+            first = plain[0]
+            target_type = (
+                "boolean"
+                if isinstance(first, bool)
+                else "integer"
+                if isinstance(first, int)
+                else "categorical"
+            )
+        return {
+            "target": target,
+            "task": task,
+            "target_type": target_type or ("float" if task == "regression" else "categorical"),
+            "classes": plain,
+        }
 
 
 start_run = ActiveRun.start

@@ -76,7 +76,7 @@ def test_a_tampered_model_blob_is_refused(
     blob.write_bytes(blob.read_bytes()[:-5])
     result = cli("models", "promote", "churn", "1", "--to", "champion")
     assert result.exit_code == 2
-    assert "corrupt" in result.stderr and "will not be used" in result.stderr
+    assert "The artifact of churn@1 fails its hash check" in result.stderr
     assert (
         "champion"
         not in json.loads(cli("models", "show", "churn@1", "--json").stdout)["version"]["aliases"]
@@ -100,3 +100,38 @@ def test_a_failed_run_cannot_be_registered(cli: Any, workspace: Workspace) -> No
     result = cli("models", "register", run.id, "--name", "m")
     assert result.exit_code == 2
     assert "ended FAILED" in result.stderr
+
+
+def test_skipping_the_configured_gate_needs_a_reason_and_is_recorded(
+    cli: Any, train_version: Any
+) -> None:
+    train_version(*DECENT)
+    refused = cli("models", "promote", "churn", "1", "--to", "champion", "--no-gate")
+    assert refused.exit_code == 2 and "needs --reason" in refused.stderr
+    assert json.loads(cli("audit", "--json").stdout)[-1]["action"] == "register"
+    moved = cli(
+        "models", "promote", "churn", "1", "--to", "champion", "--no-gate", "--reason", "hotfix"
+    )
+    assert moved.exit_code == 0 and "UNGATED" in moved.stdout
+    last = json.loads(cli("audit", "--json").stdout)[-1]
+    assert (last["action"], last["reason"]) == ("promote_ungated", "hotfix")
+
+
+def test_rollback_never_moves_to_a_tampered_model(
+    cli: Any, train_version: Any, workspace: Workspace
+) -> None:
+    train_version(*DECENT)
+    train_version(*DECENT, "--param", "max_iter=500")
+    for version in ("1", "2"):
+        promote = ("models", "promote", "churn", version, "--to", "champion")
+        assert cli(*promote, "--no-gate", "--reason", "setup").exit_code == 0
+    digest = json.loads(cli("models", "show", "churn@1", "--json").stdout)["version"][
+        "artifact_hash"
+    ]
+    blob = _blob_path(workspace, digest)
+    blob.chmod(0o644)
+    blob.write_bytes(blob.read_bytes() + b"x")
+    result = cli("models", "rollback", "churn", "--reason", "bad scores")
+    assert result.exit_code == 2 and "The artifact of churn@1 fails its hash check" in result.stderr
+    shown = json.loads(cli("models", "show", "churn@champion", "--json").stdout)
+    assert shown["version"]["version"] == 2

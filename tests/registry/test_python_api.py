@@ -54,7 +54,7 @@ def test_a_pyfunc_blob_swapped_on_disk_is_never_unpickled(workspace: Workspace) 
     )
     blob.chmod(0o644)
     blob.write_bytes(b"cos\nsystem\n(S'echo pwned'\ntR.")
-    with pytest.raises(IntegrityError, match="corrupt"):
+    with pytest.raises(IntegrityError, match="fails its hash check"):
         mloop.load_model("rule@1", workspace=workspace)
 
 
@@ -96,3 +96,48 @@ def test_models_ls_json(cli: Any, train_version: Any) -> None:
     train_version(*DECENT)
     listed = json.loads(cli("models", "ls", "--json").stdout)
     assert [(m["name"], m["latest_version"], m["versions"]) for m in listed] == [("churn", 1, 1)]
+
+
+def test_a_logged_model_with_a_target_goes_through_a_scoring_gate(
+    workspace: Workspace, tmp_path: Path, cli: Any
+) -> None:
+    from sklearn.compose import make_column_transformer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import OneHotEncoder
+
+    train, later = tmp_path / "train.csv", tmp_path / "later.csv"
+    generate(600, seed=4).to_csv(train, index=False)
+    generate(300, seed=5).to_csv(later, index=False)
+    version = mloop.add_dataset("churn", train, workspace=workspace)
+    mloop.add_dataset("later", later, workspace=workspace)
+    frame = mloop.load_dataset("churn@1", workspace=workspace)
+    pipeline = make_pipeline(
+        make_column_transformer(
+            (OneHotEncoder(handle_unknown="ignore"), ["contract"]),
+            ("passthrough", ["tenure_months"]),
+        ),
+        LogisticRegression(),
+    ).fit(frame, frame["churned"])
+    with mloop.start_run(experiment="api", workspace=workspace) as run:
+        run.log_input(version)
+        registered = run.log_model(pipeline, name="api", target="churned")
+    assert registered.signature["output"]["type"] == "class"
+    gate = '[gates.auc]\nthresholds = ["roc_auc >= 0.6"]\n'
+    (workspace.root / "mloop.toml").write_text((workspace.root / "mloop.toml").read_text() + gate)
+    result = cli(
+        "models", "promote", "api", "1", "--to", "champion", "--gate", "auc", "--holdout", "later@1"
+    )
+    assert result.exit_code == 0, result.stderr
+    assert "roc_auc >= 0.6" in result.stdout and "pass" in result.stdout
+
+
+def test_a_version_predicting_another_column_is_refused(cli: Any, train_version: Any) -> None:
+    train_version(*DECENT)
+    result = cli("train", "--data", "churn", "--target", "contract", "--register", "churn")
+    assert result.exit_code == 2
+    assert "churn@1 predicts 'churned', not 'contract'" in result.stderr
+    assert "another name" in result.stderr
+    shown = json.loads(cli("models", "show", "churn@latest", "--json").stdout)
+    assert shown["version"]["version"] == 1
+    assert len(json.loads(cli("runs", "ls", "--json").stdout)) == 1, "refused before training"

@@ -19,7 +19,7 @@ def _now() -> dt.datetime:
 
 def test_open_migrates_an_empty_database_to_head(store_url: str) -> None:
     store = Store.open(store_url)
-    assert store.current_revision() == "0001"
+    assert store.current_revision() == "0002"
     with store.read() as conn:
         names = set(sa.inspect(conn).get_table_names())
     assert {"datasets", "runs", "metrics", "model_versions", "audit_log"} <= names
@@ -29,7 +29,7 @@ def test_open_migrates_an_empty_database_to_head(store_url: str) -> None:
 def test_reopening_is_idempotent(store_url: str) -> None:
     Store.open(store_url).close()
     store = Store.open(store_url)
-    assert store.current_revision() == "0001"
+    assert store.current_revision() == "0002"
     store.close()
 
 
@@ -69,6 +69,62 @@ def test_audit_rows_cannot_be_updated_or_deleted(store_url: str) -> None:
         conn.execute(t.audit_log.delete())
     with store.read() as conn:
         assert conn.execute(sa.select(t.audit_log.c.actor)).scalars().all() == ["a"]
+    store.close()
+
+
+def test_an_audit_row_cannot_be_replaced_under_its_own_id(store_url: str) -> None:
+    store = Store.open(store_url)
+    row_id = new_id()
+    row = {"id": row_id, "actor": "a", "action": "promote_forced", "subject": "m@champion"}
+    with store.transaction() as conn:
+        conn.execute(t.audit_log.insert().values(**row, created_at=_now(), details={}))
+    forged = {**row, "actor": "eve", "action": "promote"}
+    if store.dialect == "sqlite":
+        statement = (
+            t.audit_log.insert()
+            .prefix_with("OR REPLACE")
+            .values(**forged, created_at=_now(), details={})
+        )
+    else:
+        from sqlalchemy.dialects.postgresql import insert
+
+        statement = (
+            insert(t.audit_log)
+            .values(**forged, created_at=_now(), details={})
+            .on_conflict_do_update(index_elements=["id"], set_={"actor": "eve"})
+        )
+    with pytest.raises(sa.exc.DBAPIError, match="append-only"), store.transaction() as conn:
+        conn.execute(statement)
+    with store.read() as conn:
+        assert conn.execute(sa.select(t.audit_log.c.actor, t.audit_log.c.action)).all() == [
+            ("a", "promote_forced")
+        ]
+    store.close()
+
+
+def test_a_model_version_cannot_be_changed_or_removed(store_url: str) -> None:
+    store = Store.open(store_url)
+    with store.transaction() as conn:
+        conn.execute(t.models.insert().values(id="m1", name="m", created_at=_now()))
+        conn.execute(
+            t.model_versions.insert().values(
+                id="v1",
+                model_id="m1",
+                version=1,
+                flavor="sklearn",
+                artifact_hash="a" * 64,
+                signature={},
+                metrics={},
+                created_at=_now(),
+                created_by="a",
+            )
+        )
+    with pytest.raises(sa.exc.DBAPIError, match="append-only"), store.transaction() as conn:
+        conn.execute(t.model_versions.update().values(artifact_hash="b" * 64))
+    with pytest.raises(sa.exc.DBAPIError, match="append-only"), store.transaction() as conn:
+        conn.execute(t.model_versions.delete())
+    with store.read() as conn:
+        assert conn.execute(sa.select(t.model_versions.c.artifact_hash)).scalar() == "a" * 64
     store.close()
 
 

@@ -173,10 +173,10 @@ def promote(
     with open_workspace(ctx) as ws, console().status("checking gate"):
         if no_gate and gate:
             raise InvalidInput("--gate and --no-gate contradict each other; pick one.")
+        gate_name = gate or ("default" if "default" in ws.settings.gates else None)
         chosen = None
-        if not no_gate:
-            gate_name = gate or ("default" if "default" in ws.settings.gates else None)
-            chosen = None if gate_name is None else get_gate(ws.settings.gates, gate_name)
+        if not no_gate and gate_name is not None:
+            chosen = get_gate(ws.settings.gates, gate_name)
         try:
             result = run_promotion(
                 ws.store,
@@ -190,6 +190,7 @@ def promote(
                 force=force,
                 holdout=holdout,
                 root=ws.root,
+                skipped_gate=gate_name if no_gate else None,
             )
         except GateFailed as failure:
             if failure.details is not None:
@@ -206,7 +207,9 @@ def _render_promotion(result: Any, as_json: bool) -> None:
         _checks_table(result.checks, f"gate {result.gate} (holdout: {result.holdout or '-'})")
     if result.move is not None:
         previous = "unset" if result.previous is None else f"{result.model}@{result.previous}"
-        flag = " (FORCED past a failing gate)" if result.forced else ""
+        flag = ""
+        if result.forced:
+            flag = " (FORCED past a failing gate)" if result.gate else " (UNGATED: no gate checked)"
         typer.echo(
             f"{result.model}@{result.alias}: {previous} → {result.model}@{result.version}{flag}"
         )
@@ -251,7 +254,9 @@ def rollback(
     from mloop.registry.aliases import rollback as run_rollback
 
     with open_workspace(ctx) as ws:
-        move = run_rollback(ws.store, name=name, alias=alias, actor=ws.user, reason=reason)
+        move = run_rollback(
+            ws.store, name=name, alias=alias, actor=ws.user, reason=reason, artifacts=ws.artifacts
+        )
     if as_json:
         print_json(move)
         return

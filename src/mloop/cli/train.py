@@ -55,7 +55,17 @@ def train(
     from mloop.training.train import train as run_training
 
     params = parse_params(param or [])
+    if register:
+        from mloop.registry.versions import check_name
+
+        check_name(register)  # before minutes of training, not after
+    if seed < 0:
+        raise InvalidInput(f"--seed must be 0 or more; got {seed}.")
     with open_workspace(ctx) as ws, err_console().status("training") as spinner:
+        if register:
+            from mloop.registry.register import check_target
+
+            check_target(ws.store, register, target)
         result = run_training(
             ws.store,
             ws.artifacts,

@@ -13,10 +13,12 @@ from dataclasses import dataclass
 
 import sqlalchemy as sa
 
+from mloop.artifacts import ArtifactStore
 from mloop.errors import AlreadyExists, InvalidInput, NotFound
 from mloop.ids import new_id
 from mloop.registry import audit
-from mloop.registry.versions import check_name
+from mloop.registry.loading import require_intact
+from mloop.registry.versions import check_name, version_by_id
 from mloop.store import Store
 from mloop.store import tables as t
 
@@ -187,7 +189,13 @@ def history(store: Store, name: str, *, alias: str | None = None) -> list[AliasM
 
 
 def rollback(
-    store: Store, *, name: str, alias: str = "champion", actor: str, reason: str | None = None
+    store: Store,
+    *,
+    name: str,
+    alias: str = "champion",
+    actor: str,
+    reason: str | None = None,
+    artifacts: ArtifactStore | None = None,
 ) -> AliasMove:
     """Move ``alias`` back to the holder before the current one was promoted.
 
@@ -218,6 +226,8 @@ def rollback(
             raise InvalidInput(
                 f"{name}@{alias} has no earlier holder to roll back to; `mloop models history {name}` shows its moves."
             )
+        if artifacts is not None:
+            require_intact(artifacts, version_by_id(conn, promoted.from_version_id))
         return move_alias(
             conn,
             store,

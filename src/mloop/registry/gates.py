@@ -76,7 +76,8 @@ def score(model: LoadedModel, holdout: Holdout) -> Scored:
     target, task = signature.get("target"), signature.get("task")
     if not target or task not in {"classification", "regression"}:
         raise InvalidInput(
-            f"{model.version.ref} records no target/task in its signature, so it cannot be re-scored."
+            f"{model.version.ref} records no target column, so it cannot be re-scored; log it with "
+            "run.log_model(model, name=..., target=COLUMN) or train it with `mloop train`."
         )
     if target not in holdout.frame.columns:
         raise InvalidInput(

@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 
 from mloop.artifacts import ArtifactStore
+from mloop.errors import IntegrityError
 from mloop.flavors import Flavor, get_flavor
 from mloop.registry.versions import ModelVersion, resolve
 from mloop.store import Store
@@ -46,8 +47,19 @@ class LoadedModel:
         return self.flavor.predict_proba(self.model, self.prepare(frame))
 
 
+def require_intact(artifacts: ArtifactStore, version: ModelVersion) -> None:
+    """An alias never moves to a model that could not be loaded; raises ``IntegrityError``."""
+    problem = artifacts.verify(version.artifact_hash)
+    if problem is not None:
+        raise IntegrityError(
+            f"The artifact of {version.ref} fails its hash check ({problem.problem}, blake3:{version.artifact_hash[:16]}…); "
+            "restore it from a backup of the artifact store or promote another version."
+        )
+
+
 def load_version(artifacts: ArtifactStore, version: ModelVersion) -> LoadedModel:
     """Raises ``IntegrityError`` for a missing or tampered blob, ``UntrustedArtifact`` for unsafe content."""
+    require_intact(artifacts, version)
     data = artifacts.get_bytes(version.artifact_hash)
     flavor = get_flavor(version.flavor)
     return LoadedModel(version, flavor.load(data, expected_hash=version.artifact_hash), flavor)

@@ -25,6 +25,7 @@ from mloop.registry.approvals import list_approvals
 from mloop.registry.gate_config import Gate
 from mloop.registry.gates import CheckResult, evaluate_gate
 from mloop.registry.holdout import load_holdout, unseen_by
+from mloop.registry.loading import require_intact
 from mloop.registry.versions import ModelVersion, resolve, resolve_in, version_by_id
 from mloop.store import Store
 from mloop.store import tables as t
@@ -62,6 +63,7 @@ def promote(
     force: bool = False,
     holdout: str | None = None,
     root: Path | None = None,
+    skipped_gate: str | None = None,
 ) -> Promotion:
     """Move ``NAME@alias`` to ``NAME@version`` through ``gate``.
 
@@ -71,12 +73,19 @@ def promote(
     check_alias(alias)
     if force and not (reason and reason.strip()):
         raise InvalidInput('--force needs --reason "…": a forced promotion must say why.')
+    ungated = gate is None and skipped_gate is not None
+    if ungated and not (reason and reason.strip()):
+        raise InvalidInput(
+            f'--no-gate skips the configured gate {skipped_gate!r}; it needs --reason "…" and is '
+            "recorded as an ungated promotion."
+        )
     candidate = resolve(store, f"{name}@{version}")
     with store.read() as conn:
         holder_id = current_holder(conn, candidate.model_id, alias)
         incumbent: ModelVersion | None = (
             None if holder_id is None else version_by_id(conn, holder_id)
         )
+    require_intact(artifacts, candidate)
     if incumbent is not None and incumbent.id == candidate.id:
         raise InvalidInput(f"{name}@{alias} already points at {candidate.ref}; nothing to promote.")
 
@@ -133,10 +142,10 @@ def promote(
                 alias=alias,
                 to_version_id=candidate.id,
                 expected_from=holder_id,
-                action="promote" if passed else "promote_forced",
+                action="promote_ungated" if ungated else "promote" if passed else "promote_forced",
                 actor=actor,
                 reason=reason,
-                forced=force and not passed,
+                forced=(force and not passed) or ungated,
                 verdict_id=verdict_id,
             )
         else:
@@ -159,7 +168,7 @@ def promote(
         alias=alias,
         gate=None if gate is None else gate.name,
         passed=passed,
-        forced=force and not passed,
+        forced=(force and not passed) or ungated,
         verdict_id=verdict_id,
         checks=checks,
         holdout=holdout_source,

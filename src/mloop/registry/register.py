@@ -88,6 +88,55 @@ def build_signature(conn: sa.Connection, artifacts: ArtifactStore, run: Run) -> 
     return signature
 
 
+def _check_same_prediction(
+    conn: sa.Connection,
+    name: str,
+    model_id: str,
+    latest: int,
+    signature: dict[str, Any],
+    run_id: str,
+) -> None:
+    """Versions of one model are alternatives for one job: the same target, the same task.
+
+    Aliases and gates compare versions with each other; a version that predicts another column
+    would "win" a comparison on its own target and take the champion's place.
+    """
+    previous = conn.execute(
+        sa.select(t.model_versions.c.signature).where(
+            t.model_versions.c.model_id == model_id, t.model_versions.c.version == latest
+        )
+    ).scalar()
+    before = dict(previous or {})
+    old = (before.get("target"), before.get("task"))
+    new = (signature.get("target"), signature.get("task"))
+    if None in old or None in new or old == new:
+        return
+    raise InvalidInput(
+        f"{name}@{latest} predicts {old[0]!r} ({old[1]}) but run {run_id}'s model predicts "
+        f"{new[0]!r} ({new[1]}); register it under another name, e.g. --name {name}-{new[0]}."
+    )
+
+
+def check_target(store: Store, name: str, target: str) -> None:
+    """Refuse early (before training) to add a version predicting another column to ``name``."""
+    with store.read() as conn:
+        row = conn.execute(
+            sa.select(t.model_versions.c.version, t.model_versions.c.signature)
+            .join(t.models, t.models.c.id == t.model_versions.c.model_id)
+            .where(t.models.c.name == name)
+            .order_by(t.model_versions.c.version.desc())
+            .limit(1)
+        ).first()
+    if row is None:
+        return
+    previous = dict(row.signature or {}).get("target")
+    if previous is not None and previous != target:
+        raise InvalidInput(
+            f"{name}@{row.version} predicts {previous!r}, not {target!r}; register this model "
+            f"under another name, e.g. --register {name}-{target}."
+        )
+
+
 def register_run(
     store: Store, artifacts: ArtifactStore, *, run_id: str, name: str, actor: str
 ) -> ModelVersion:
@@ -126,6 +175,8 @@ def register_run(
                 t.model_versions.c.model_id == model_id
             )
         ).scalar()
+        if latest:
+            _check_same_prediction(conn, name, model_id, latest, signature, run.info.id)
         version_id = new_id()
         number = (latest or 0) + 1
         conn.execute(
