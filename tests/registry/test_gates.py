@@ -26,6 +26,20 @@ def _checks(cli: Any, ref: str) -> list[dict[str, Any]]:
     return list(verdicts[-1]["checks"])
 
 
+def test_segment_parity_that_compared_nothing_does_not_pass(
+    cli: Any, train_version: Any, workspace: Workspace
+) -> None:
+    train_version(*BETTER)
+    _add_gate(
+        workspace,
+        '[gates.fair]\nsegment_parity = { column = "contract", metric = "recall", max_gap = 1, min_rows = 5000 }',
+    )
+    result = cli("models", "promote", "churn", "1", "--to", "champion", "--gate", "fair")
+    assert result.exit_code == 1
+    [check] = _checks(cli, "churn@1")
+    assert not check["passed"] and "fewer than two segments" in check["detail"]
+
+
 @pytest.mark.parametrize(("max_gap", "exit_code"), [(0.001, 1), (1.0, 0)])
 def test_segment_parity_gap_decides(
     cli: Any, train_version: Any, workspace: Workspace, max_gap: float, exit_code: int
@@ -145,6 +159,19 @@ def test_a_holdout_the_model_almost_wholly_trained_on_is_refused(cli: Any, tmp_p
         ({"no_regression": {"metric": "f1", "tolerence": 0.1}}, "tolerence"),
         ({"segment_parity": {"column": "x"}}, "segment_parity"),
         ({"aproval": True}, "unknown key(s) aproval"),
+        (
+            {"no_regression": {"tolerance": "abc"}},
+            "no_regression.tolerance: input should be a valid number",
+        ),
+        (
+            {"no_regression": {"bootstrap": -3}},
+            "bootstrap: input should be greater than or equal to 0",
+        ),
+        ({"segment_parity": {"column": "c", "metric": "f1", "max_gap": -1}}, "max_gap"),
+        ({"segment_parity": {"column": "c", "metrc": "f1", "max_gap": 1}}, "unknown key 'metrc'"),
+        ({"approval": "no"}, "approval must be true or false"),
+        ({"thresholds": "f1 >= 0.5"}, "thresholds must be a list"),
+        ({}, "declares no checks"),
     ],
 )
 def test_gate_config_mistakes_are_one_sentence(raw: dict[str, Any], message: str) -> None:

@@ -19,6 +19,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
 from mloop.errors import InvalidInput, NotFound
 
 OPERATORS: dict[str, Callable[[float, float], bool]] = {
@@ -51,20 +53,20 @@ class Threshold:
         return OPERATORS[self.op](observed, self.value)
 
 
-@dataclass(frozen=True)
-class NoRegression:
+class NoRegression(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid", strict=True)
     metric: str = "auto"
-    tolerance: float = 0.0
-    bootstrap: int = 0
-    confidence: float = 0.95
+    tolerance: float = Field(default=0.0, ge=0)
+    bootstrap: int = Field(default=0, ge=0)
+    confidence: float = Field(default=0.95, gt=0, lt=1)
 
 
-@dataclass(frozen=True)
-class SegmentParity:
+class SegmentParity(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid", strict=True)
     column: str
     metric: str
-    max_gap: float
-    min_rows: int = 30
+    max_gap: float = Field(ge=0)
+    min_rows: int = Field(default=30, ge=1)
 
 
 @dataclass(frozen=True)
@@ -100,13 +102,32 @@ def _threshold(gate: str, text: Any) -> Threshold:
     return Threshold(match.group(1), match.group(2), float(match.group(3)))
 
 
-def _table(gate: str, key: str, value: Any, cls: type[Any]) -> Any:
+def _table(gate: str, key: str, value: Any, cls: type[BaseModel]) -> Any:
     if not isinstance(value, Mapping):
         raise _fail(gate, f'{key} must be a table like {{ metric = "f1", ... }}.')
     try:
-        return cls(**value)
-    except TypeError as exc:
-        raise _fail(gate, f"{key}: {exc}.") from exc
+        return cls.model_validate(dict(value))
+    except ValidationError as exc:
+        errors = exc.errors()
+        first = next((e for e in errors if e["type"] == "extra_forbidden"), errors[0])
+        where = ".".join(str(p) for p in first["loc"])
+        if first["type"] == "extra_forbidden":
+            known = ", ".join(cls.model_fields)
+            raise _fail(gate, f"{key} has an unknown key {where!r}; known: {known}.") from exc
+        if first["type"] == "missing":
+            raise _fail(
+                gate, f"{key} needs {where} (keys: {', '.join(cls.model_fields)})."
+            ) from exc
+        raise _fail(
+            gate, f"{key}.{where}: {first['msg'].lower()}, not {first['input']!r}."
+        ) from exc
+
+
+def _flag(gate: str, raw: Mapping[str, Any], key: str) -> bool:
+    value = raw.get(key, False)
+    if not isinstance(value, bool):
+        raise _fail(gate, f"{key} must be true or false, not {value!r}.")
+    return value
 
 
 def parse_gate(name: str, raw: Mapping[str, Any]) -> Gate:
@@ -116,9 +137,15 @@ def parse_gate(name: str, raw: Mapping[str, Any]) -> Gate:
             name,
             f"unknown key(s) {', '.join(sorted(unknown))}; known: {', '.join(sorted(KNOWN_KEYS))}.",
         )
+    if not any(raw.get(key) not in (None, False, []) for key in KNOWN_KEYS):
+        raise _fail(
+            name, f"declares no checks; use one or more of {', '.join(sorted(KNOWN_KEYS))}."
+        )
     thresholds = raw.get("thresholds", [])
     if isinstance(thresholds, Mapping):  # also accept { f1 = ">= 0.75" }
         thresholds = [f"{k} {v}" for k, v in thresholds.items()]
+    elif not isinstance(thresholds, list):
+        raise _fail(name, f'thresholds must be a list like ["f1 >= 0.75"], not {thresholds!r}.')
     regression = raw.get("no_regression")
     if regression is True:
         regression = {}
@@ -140,12 +167,10 @@ def parse_gate(name: str, raw: Mapping[str, Any]) -> Gate:
         else _table(name, "no_regression", regression, NoRegression),
         latency_p99_ms=None if latency is None else float(latency),
         segment_parity=tuple(_table(name, "segment_parity", p, SegmentParity) for p in parity),
-        data_validation=bool(raw.get("data_validation", False)),
-        approval=bool(raw.get("approval", False)),
+        data_validation=_flag(name, raw, "data_validation"),
+        approval=_flag(name, raw, "approval"),
         raw=dict(raw),
     )
-    if gate.no_regression and not 0 < gate.no_regression.confidence < 1:
-        raise _fail(name, "no_regression.confidence must be between 0 and 1.")
     return gate
 
 

@@ -253,21 +253,26 @@ def _segment_checks(gate: Gate, cand: Scored, holdout: Holdout, target: str) -> 
             metrics = cand.metrics(rows)
             if parity.metric not in metrics:
                 raise InvalidInput(
-                    f"Gate {gate.name!r}: metric {parity.metric!r} is not available for segments; use e.g. recall or accuracy."
+                    f"Gate {gate.name!r}: segment metric {parity.metric!r} cannot be computed for a "
+                    f"{cand.task} model; use one of {', '.join(sorted(metrics))}."
                 )
             segments[str(value)] = metrics[parity.metric]
         finite = {k: v for k, v in segments.items() if np.isfinite(v)}
         gap = (max(finite.values()) - min(finite.values())) if len(finite) >= 2 else 0.0
-        detail = (
-            ", ".join(f"{k}={v:.3f}" for k, v in sorted(finite.items()))
-            or "no segment large enough"
-        )
+        comparable = len(finite) >= 2 or (len(finite) == 1 and not skipped)
+        detail = f"gap {gap:.3f}: " + ", ".join(f"{k}={v:.3f}" for k, v in sorted(finite.items()))
+        if not comparable:  # a check that compared nothing has not shown parity
+            detail = (
+                f"fewer than two segments of {parity.column} have {parity.min_rows}+ holdout rows "
+                f"({', '.join(f'{k}: {n}' for k, n in sorted(skipped.items()))}); lower min_rows "
+                "or score on a larger --holdout"
+            )
         results.append(
             CheckResult(
                 "segment_parity",
                 f"{parity.metric} gap across {parity.column} <= {parity.max_gap:g}",
-                bool(gap <= parity.max_gap),
-                f"gap {gap:.3f}: {detail}",
+                bool(comparable and gap <= parity.max_gap),
+                detail,
                 {
                     "gap": gap,
                     "segments": segments,
