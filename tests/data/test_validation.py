@@ -122,18 +122,28 @@ def test_schema_export_edit_import_round_trip(
     assert [(v["column"], v["rule"]) for v in result["violations"]] == [("*", "check:cheap")]
 
 
-def test_a_broken_schema_file_is_one_sentence(cli: Any, tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("column", "message"),
+    [
+        ({"name": "a", "type": "decimal"}, "column 'a'.type"),
+        ({"name": "a", "type": "float", "min": "abc"}, "min of a float column must be a number"),
+        ({"name": "a", "type": "integer", "min": 5, "max": 1}, "min 5 is above max 1"),
+        ({"name": "a", "type": "datetime", "min": "soon"}, "must be a date like"),
+        ({"name": "a", "type": "categorical", "max": 3}, "min/max apply to numbers and dates"),
+    ],
+)
+def test_a_broken_schema_file_is_one_sentence(
+    cli: Any, tmp_path: Path, column: dict[str, Any], message: str
+) -> None:
     data = tmp_path / "d.csv"
     data.write_text("a\n1\n")
     cli("data", "add", "d", data)
     broken = tmp_path / "s.json"
-    broken.write_text('{"columns": [{"name": "a", "type": "decimal"}]}')
+    broken.write_text(json.dumps({"columns": [column]}))
     result = cli("data", "schema", "d", "--import", broken)
-    assert (
-        result.exit_code == 2
-        and "columns.0.type" in result.stderr
-        and "Traceback" not in result.stderr
-    )
+    assert result.exit_code == 2 and message in result.stderr, result.stderr
+    assert "Traceback" not in result.stderr
+    assert cli("data", "validate", "d", data).exit_code == 0, "the stored schema is unchanged"
 
 
 def test_add_validate_refuses_a_violating_version_and_writes_nothing(

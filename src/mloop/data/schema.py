@@ -13,7 +13,14 @@ from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from mloop.errors import InvalidInput
 
@@ -43,6 +50,33 @@ class ColumnSchema(BaseModel):
     allowed: list[Scalar] | None = None
     max_null_rate: float | None = Field(default=None, ge=0.0, le=1.0)
     unique: bool = False
+
+    @model_validator(mode="after")
+    def _bounds_fit_the_type(self) -> ColumnSchema:
+        bounds: dict[str, Any] = {
+            k: v for k, v in (("min", self.min), ("max", self.max)) if v is not None
+        }
+        if not bounds:
+            return self
+        if self.type in {"integer", "float"}:
+            for key, value in bounds.items():
+                if isinstance(value, bool) or not isinstance(value, int | float):
+                    raise ValueError(
+                        f"{key} of a {self.type} column must be a number, not {value!r}"
+                    )
+        elif self.type == "datetime":
+            for key, value in bounds.items():
+                try:
+                    bounds[key] = pd.Timestamp(str(value))
+                except (ValueError, TypeError):
+                    raise ValueError(
+                        f'{key} of a datetime column must be a date like "2026-01-31", not {value!r}'
+                    ) from None
+        else:
+            raise ValueError(f"min/max apply to numbers and dates, not to a {self.type} column")
+        if len(bounds) == 2 and bounds["min"] > bounds["max"]:
+            raise ValueError(f"min {self.min!r} is above max {self.max!r}")
+        return self
 
 
 class Schema(BaseModel):
@@ -82,9 +116,16 @@ class Schema(BaseModel):
             return cls.model_validate(data)
         except ValidationError as exc:
             first = exc.errors()[0]
-            where = ".".join(str(p) for p in first["loc"])
+            loc = list(first["loc"])
+            if len(loc) >= 2 and loc[0] == "columns" and isinstance(loc[1], int):
+                columns = data.get("columns") if isinstance(data, dict) else None
+                entry = columns[loc[1]] if isinstance(columns, list) else None
+                if isinstance(entry, dict) and "name" in entry:
+                    loc = [f"column {entry['name']!r}", *loc[2:]]
+            where = ".".join(str(p) for p in loc)
+            message = str(first["msg"]).removeprefix("Value error, ")
             raise InvalidInput(
-                f"{source} is not a valid schema: {where}: {first['msg']}; fix that field."
+                f"{source} is not a valid schema: {where}: {message}; fix that field."
             ) from exc
 
     def to_file(self, path: Path) -> None:
