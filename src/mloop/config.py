@@ -79,6 +79,16 @@ def _resolve_sqlite_url(url: str, root: Path) -> str:
     return url
 
 
+def _text(raw: Mapping[str, Any], table: str, key: str, path: Path, default: str) -> str:
+    section = raw.get(table, {})
+    if not isinstance(section, Mapping):
+        raise InvalidInput(f"[{table}] in {path} must be a table; see the README.")
+    value = section.get(key, default)
+    if not isinstance(value, str):
+        raise InvalidInput(f"{table}.{key} in {path} must be a string in quotes, not {value!r}.")
+    return value
+
+
 def load_settings(root: Path, environ: Mapping[str, str] = os.environ) -> Settings:
     """Read ``root/mloop.toml`` and apply ``MLOOP_*`` overrides.
 
@@ -94,18 +104,20 @@ def load_settings(root: Path, environ: Mapping[str, str] = os.environ) -> Settin
             raise InvalidInput(
                 f"{config_path} is not valid TOML ({exc}); fix the file or re-run `mloop init`."
             ) from exc
-    store_url = (
-        environ.get("MLOOP_STORE_URL")
-        or raw.get("store", {}).get("url")
-        or "sqlite:///.mloop/mloop.db"
+    store_url = environ.get("MLOOP_STORE_URL") or _text(
+        raw, "store", "url", config_path, "sqlite:///.mloop/mloop.db"
     )
-    artifacts = (
-        environ.get("MLOOP_ARTIFACTS") or raw.get("artifacts", {}).get("path") or ".mloop/artifacts"
+    artifacts = environ.get("MLOOP_ARTIFACTS") or _text(
+        raw, "artifacts", "path", config_path, ".mloop/artifacts"
     )
     artifacts_path = Path(artifacts)
     if not artifacts_path.is_absolute():
         artifacts_path = root / artifacts_path
-    user = environ.get("MLOOP_USER") or raw.get("user", {}).get("name") or _default_user(environ)
+    user = (
+        environ.get("MLOOP_USER")
+        or _text(raw, "user", "name", config_path, "")
+        or _default_user(environ)
+    )
     gates = raw.get("gates", {})
     if not isinstance(gates, dict):
         raise InvalidInput(

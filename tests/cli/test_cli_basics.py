@@ -44,3 +44,50 @@ def test_a_tampered_blob_fails_verify_with_exit_1(tmp_path: Path) -> None:
     result = run_mloop("artifacts", "verify", cwd=tmp_path / "ws")
     assert result.returncode == 1
     assert "hash mismatch" in result.stdout
+
+
+def test_config_and_path_mistakes_are_exit_2_one_sentence(tmp_path: Path) -> None:
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    (bad / "mloop.toml").write_text("[store]\nurl = 5\n")
+    result = run_mloop("data", "ls", cwd=bad)
+    assert result.returncode == 2 and "store.url" in result.stderr and "string" in result.stderr
+    unwritable = run_mloop("init", "/proc/no-such-place", cwd=tmp_path)
+    assert unwritable.returncode == 2 and "/proc/no-such-place" in unwritable.stderr
+    for failed in (result, unwritable):
+        assert "Traceback" not in failed.stderr and "unexpected" not in failed.stderr
+
+
+def test_a_terminated_training_run_ends_failed_not_running(tmp_path: Path) -> None:
+    import json
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "examples" / "churn"))
+    from generate import generate
+
+    assert run_mloop("init", "ws", cwd=tmp_path).returncode == 0
+    ws = tmp_path / "ws"
+    generate(3000, seed=1).to_csv(ws / "churn.csv", index=False)
+    assert run_mloop("data", "add", "churn", "churn.csv", cwd=ws).returncode == 0
+    slow = ["--model", "gradient_boosting", "--param", "n_estimators=5000"]
+    process = subprocess.Popen(
+        [sys.executable, "-m", "mloop", "train", "--data", "churn", "--target", "churned", *slow],
+        cwd=ws,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        listed = run_mloop("runs", "ls", "--json", cwd=ws)
+        if listed.returncode == 0 and json.loads(listed.stdout):
+            break
+        time.sleep(0.3)
+    process.send_signal(signal.SIGTERM)
+    _, stderr = process.communicate(timeout=60)
+    assert process.returncode == 128 + signal.SIGTERM, stderr
+    [run] = json.loads(run_mloop("runs", "ls", "--json", cwd=ws).stdout)
+    assert run["status"] == "FAILED"

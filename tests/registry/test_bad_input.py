@@ -135,3 +135,19 @@ def test_rollback_never_moves_to_a_tampered_model(
     assert result.exit_code == 2 and "The artifact of churn@1 fails its hash check" in result.stderr
     shown = json.loads(cli("models", "show", "churn@champion", "--json").stdout)
     assert shown["version"]["version"] == 2
+
+
+def test_audit_filters_and_limits_say_what_is_wrong(cli: Any, train_version: Any) -> None:
+    train_version(*DECENT)
+    train_version(*DECENT, "--param", "max_iter=500")
+    unknown = cli("audit", "--model", "nosuch")
+    assert unknown.exit_code == 2 and "models are: churn" in unknown.stderr
+    assert cli("audit", "--limit", "0").exit_code == 2
+    [newest] = json.loads(cli("audit", "--limit", "1", "--json").stdout)
+    assert newest["subject"] == "churn@2", "--limit keeps the newest entries"
+
+
+def test_an_approval_needs_a_name(cli: Any, train_version: Any) -> None:
+    train_version(*DECENT)
+    result = cli("models", "approve", "churn", "1", "--note", "ok", "--by", "  ")
+    assert result.exit_code == 2 and "needs a name" in result.stderr

@@ -8,7 +8,9 @@ the traceback (never locals).
 from __future__ import annotations
 
 import os
+import signal
 import sys
+import threading
 import traceback
 from collections.abc import Sequence
 from typing import Annotated
@@ -64,9 +66,24 @@ def _register_subcommands() -> None:
 _register_subcommands()
 
 
+def _exit_cleanly_on_sigterm() -> None:
+    """`kill PID` (and `docker stop`, Kubernetes) should end a run FAILED, not leave it RUNNING.
+
+    SystemExit unwinds like an exception, so every ``finally`` and run-ending handler runs.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        return
+
+    def stop(signum: int, _frame: object) -> None:
+        raise SystemExit(128 + signum)
+
+    signal.signal(signal.SIGTERM, stop)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in args or bool(os.environ.get("MLOOP_DEBUG"))
+    _exit_cleanly_on_sigterm()
     try:
         result = app(args=args, prog_name="mloop", standalone_mode=False)
         return result if isinstance(result, int) else 0
@@ -90,6 +107,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         err_console().print("Interrupted.")
         return 130
+    except OSError as exc:  # the file system said no: a path, a permission, a full disk
+        if debug:
+            traceback.print_exc()
+        where = f" {exc.filename}" if exc.filename else ""
+        err_console().print(
+            f"[bold red]error:[/] cannot use{escape(str(where))} ({escape(exc.strerror or str(exc))}); "
+            "check the path, its permissions and free space.",
+            highlight=False,
+            emoji=False,
+        )
+        return 2
     except Exception as exc:
         if debug:
             traceback.print_exc()

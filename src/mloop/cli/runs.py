@@ -106,8 +106,8 @@ def show(ctx: typer.Context, run: RunArgument, as_json: JsonOption = False) -> N
             f"git {env.get('git_commit') or '-'}{dirty}  script {env.get('script') or '-'}"
         )
     )
-    if info.error:
-        out.print(f"[red]error:[/] {escape(info.error)}")
+    if info.error:  # the stored traceback tail is in --json, for whoever debugs it
+        out.print(f"[red]error:[/] {escape(info.error.splitlines()[0])}")
     if found.params:
         print_table(
             ["param", "value"],

@@ -29,6 +29,11 @@ def approve(store: Store, *, name: str, version: int | str, approver: str, note:
     """Record an approval; raises ``InvalidInput`` without a note, ``AlreadyExists`` on a repeat."""
     if not note.strip():
         raise InvalidInput('An approval needs --note "…" saying what was reviewed.')
+    approver = approver.strip()
+    if not approver:
+        raise InvalidInput(
+            "An approval needs a name: pass --by NAME or set [user] name in mloop.toml."
+        )
     with store.transaction() as conn:
         candidate = resolve_in(conn, f"{name}@{version}")
         repeat = conn.execute(

@@ -12,6 +12,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from mloop.errors import InvalidInput, NotFound
 from mloop.ids import new_id
 from mloop.store import Store
 from mloop.store import tables as t
@@ -68,12 +69,29 @@ def record(
 def list_entries(
     store: Store, *, model: str | None = None, limit: int | None = None
 ) -> list[AuditEntry]:
-    query = sa.select(t.audit_log).order_by(t.audit_log.c.created_at, t.audit_log.c.id)
+    """Oldest first; ``limit`` keeps the newest entries. Raises ``NotFound`` for an unknown model."""
+    if limit is not None and limit < 1:
+        raise InvalidInput(f"--limit must be 1 or more; got {limit}.")
+    newest_first = sa.select(t.audit_log).order_by(
+        t.audit_log.c.created_at.desc(), t.audit_log.c.id.desc()
+    )
     if model:
-        query = query.where(t.audit_log.c.model == model)
+        newest_first = newest_first.where(t.audit_log.c.model == model)
     if limit:
-        query = query.limit(limit)
+        newest_first = newest_first.limit(limit)
     with store.read() as conn:
+        if (
+            model
+            and conn.execute(sa.select(t.models.c.id).where(t.models.c.name == model)).first()
+            is None
+        ):
+            known = (
+                conn.execute(sa.select(t.models.c.name).order_by(t.models.c.name)).scalars().all()
+            )
+            raise NotFound(
+                f"No model named {model!r}; models are: {', '.join(known) or 'none yet'}."
+            )
+        rows = list(conn.execute(newest_first))
         return [
             AuditEntry(
                 id=row.id,
@@ -88,5 +106,5 @@ def list_entries(
                 verdict_id=row.verdict_id,
                 details=row.details or {},
             )
-            for row in conn.execute(query)
+            for row in reversed(rows)
         ]
