@@ -35,9 +35,14 @@ class ActiveRun(tracking_fluent.ActiveRun):
         ``target`` names the column the model predicts; with it, promotion gates can re-score the
         model on held-out data (``mloop models promote … --holdout NAME@V``).
         """
-        from mloop.flavors import flavor_for
+        import warnings
+
+        from mloop.flavors import flavor_for, pickle_note
 
         flavor = flavor_for(model)
+        note = pickle_note(model, flavor)
+        if note:
+            warnings.warn(note, stacklevel=2)
         store, blobs = self.workspace.store, self.workspace.artifacts
         record = runs.log_artifact_bytes(
             store, blobs, self.id, "model", flavor.save(model), kind=f"model:{flavor.name}"

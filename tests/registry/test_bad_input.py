@@ -95,7 +95,8 @@ def test_a_failed_run_cannot_be_registered(cli: Any, workspace: Workspace) -> No
         pytest.raises(RuntimeError),
         mloop.start_run(experiment="scratch", workspace=workspace) as run,
     ):
-        run.log_model(Echo())
+        with pytest.warns(UserWarning, match="stored as a pickle"):
+            run.log_model(Echo())
         raise RuntimeError("training diverged")
     result = cli("models", "register", run.id, "--name", "m")
     assert result.exit_code == 2

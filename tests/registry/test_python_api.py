@@ -36,7 +36,8 @@ def test_log_model_registers_with_lineage_and_load_model_predicts(
     with mloop.start_run(experiment="api", workspace=workspace) as run:
         run.log_input(version)
         run.log_param("cutoff", 3)
-        registered = run.log_model(Threshold(3), name="rule")
+        with pytest.warns(UserWarning, match="loads only from blobs this workspace wrote"):
+            registered = run.log_model(Threshold(3), name="rule")
     assert registered.ref == "rule@1" and registered.flavor == "pyfunc"
     loaded = mloop.load_model("rule@1", workspace=workspace)
     frame = mloop.load_dataset("churn@1", workspace=workspace)
@@ -44,7 +45,10 @@ def test_log_model_registers_with_lineage_and_load_model_predicts(
 
 
 def test_a_pyfunc_blob_swapped_on_disk_is_never_unpickled(workspace: Workspace) -> None:
-    with mloop.start_run(experiment="api", workspace=workspace) as run:
+    with (
+        mloop.start_run(experiment="api", workspace=workspace) as run,
+        pytest.warns(UserWarning, match="stored as a pickle"),
+    ):
         version = run.log_model(Threshold(1), name="rule")
     blob = (
         workspace.settings.artifacts_path

@@ -137,6 +137,9 @@ def test_force_needs_a_reason_and_is_recorded(cli: Any, train_version: Any) -> N
     assert _champion(cli) == 2
     audit = json.loads(cli("audit", "--json").stdout)
     assert audit[-1]["action"] == "promote_forced" and audit[-1]["details"] == {"forced": True}
+    lineage = json.loads(cli("models", "lineage", "churn@2", "--json").stdout)
+    assert [v["forced"] for v in lineage["verdicts"]] == [True]
+    assert "FORCED past it" in cli("models", "lineage", "churn@2").stdout
 
 
 def test_signature_comes_from_the_training_schema(cli: Any, train_version: Any) -> None:

@@ -119,6 +119,10 @@ def test_a_custom_model_callable_is_used(cli: Any, churn_csv: Path, workspace: W
         (("--target", "churned", "--param", "bogus=1"), "--param for logistic"),
         (("--target", "churned", "--param", "novalue"), "is not KEY=VALUE"),
         (("--target", "churned", "--model", "no_such_module:f"), "cannot import 'no_such_module'"),
+        (
+            ("--target", "churned", "--model", "sklearn.linear_model:LinearRegression"),
+            "cannot be scored as classification of 'churned'",
+        ),
     ],
 )
 def test_bad_training_input_is_exit_2_with_one_sentence(
@@ -185,3 +189,12 @@ def test_a_class_seen_only_in_held_out_rows_is_scored_not_a_crash() -> None:
     assert result["accuracy"] == pytest.approx(0.8), "the unseen class counts as a miss"
     assert result["roc_auc"] == pytest.approx(1.0), "probability metrics on the known classes"
     assert result["log_loss"] > 0
+
+
+def test_a_pipeline_no_safe_format_can_hold_says_it_is_a_pickle(cli: Any, churn_csv: Path) -> None:
+    cli("data", "add", "churn", churn_csv)
+    model = ("--model", "lightgbm.sklearn:LGBMClassifier", "--param", "n_estimators=5")
+    result = cli("train", "--data", "churn", "--target", "churned", *model, "--json")
+    assert result.exit_code == 0, result.stderr
+    assert json.loads(result.stdout)["flavor"] == "pyfunc"
+    assert "stored as a pickle (pyfunc flavor)" in result.stderr

@@ -339,7 +339,7 @@ def lineage(
         root.add(f"approved by {approval['approver']}: {approval['note']}")
     for verdict in graph["verdicts"]:
         root.add(
-            f"gate {verdict['gate']} → {verdict['alias']}: {'passed' if verdict['passed'] else 'failed'}"
+            f"gate {verdict['gate']} → {verdict['alias']}: {'passed' if verdict['passed'] else 'failed, FORCED past it' if verdict.get('forced') else 'failed'}"
         )
     console().print(root)
 

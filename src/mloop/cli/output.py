@@ -5,10 +5,13 @@ Commands import services lazily (inside the command body) so ``mloop --help`` st
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import datetime as dt
 import math
-from collections.abc import Iterable, Sequence
+import os
+import sys
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -86,3 +89,27 @@ def fmt_number(value: Any) -> str:
     if isinstance(value, float):
         return f"{value:.6g}"
     return "" if value is None else str(value)
+
+
+@contextlib.contextmanager
+def chatter_to_stderr() -> Iterator[None]:
+    """Route whatever user code prints (LightGBM's [Info] lines, a fit's progress) to stderr.
+
+    stdout carries the command's answer (key=value lines, --json) that scripts parse; a library's
+    chatter there breaks them. Both Python-level prints and C-level writes to fd 1 are moved.
+    """
+    sys.stdout.flush()
+    try:
+        saved = os.dup(1)
+    except OSError:
+        saved = None
+    try:
+        if saved is not None:
+            os.dup2(2, 1)
+        with contextlib.redirect_stdout(sys.stderr):
+            yield
+    finally:
+        if saved is not None:
+            sys.stdout.flush()
+            os.dup2(saved, 1)
+            os.close(saved)

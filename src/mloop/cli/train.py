@@ -8,7 +8,7 @@ from typing import Annotated, Any
 import typer
 
 from mloop.cli.context import open_workspace
-from mloop.cli.output import JsonOption, err_console, print_json
+from mloop.cli.output import JsonOption, chatter_to_stderr, err_console, print_json
 from mloop.errors import InvalidInput
 
 
@@ -61,7 +61,11 @@ def train(
         check_name(register)  # before minutes of training, not after
     if seed < 0:
         raise InvalidInput(f"--seed must be 0 or more; got {seed}.")
-    with open_workspace(ctx) as ws, err_console().status("training") as spinner:
+    with (
+        open_workspace(ctx) as ws,
+        err_console().status("training") as spinner,
+        chatter_to_stderr(),
+    ):
         if register:
             from mloop.registry.register import check_target
 
@@ -87,6 +91,13 @@ def train(
             registered = register_run(
                 ws.store, ws.artifacts, run_id=result.run_id, name=register, actor=ws.user
             )
+    if result.flavor == "pyfunc":
+        err_console().print(
+            f"note: the {model} pipeline is stored as a pickle (pyfunc flavor): no safe format can "
+            "hold it, so it loads only from blobs this workspace wrote, checked against their hash.",
+            highlight=False,
+            markup=False,
+        )
     if as_json:
         print_json(
             {

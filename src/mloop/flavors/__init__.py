@@ -56,4 +56,15 @@ def flavor_for(model: object) -> Flavor:
     raise InvalidInput(f"mloop cannot store a {type(model).__name__}: it has no predict() method.")
 
 
-__all__ = ["Flavor", "flavor_for", "get_flavor"]
+def pickle_note(model: object, flavor: Flavor) -> str | None:
+    """What a user should know when their model could only be stored as a pickle."""
+    if flavor.name != "pyfunc":
+        return None
+    return (
+        f"{type(model).__module__}.{type(model).__qualname__} is stored as a pickle (pyfunc flavor): "
+        "no safe format (skops' trusted types, LightGBM/XGBoost native) can hold it, so it loads only "
+        "from blobs this workspace wrote and whose hash the registry recorded."
+    )
+
+
+__all__ = ["Flavor", "flavor_for", "get_flavor", "pickle_note"]

@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from mloop.errors import UntrustedArtifact
+from mloop.errors import InvalidInput, UntrustedArtifact
 from mloop.hashing import hash_bytes, strip
 
 
@@ -36,7 +36,13 @@ class PyfuncFlavor:
             raise UntrustedArtifact(
                 "This pyfunc model's bytes do not match the hash the registry recorded; it was not loaded."
             )
-        return pickle.loads(data)
+        try:
+            return pickle.loads(data)
+        except (AttributeError, ImportError) as exc:  # the class lived in a script's __main__
+            raise InvalidInput(
+                f"This pyfunc model needs code that is not importable here ({exc}); define its class "
+                "in a module on the Python path (not in the training script) and log it again."
+            ) from exc
 
     def predict(self, model: Any, frame: pd.DataFrame) -> np.ndarray:
         return np.asarray(model.predict(frame))

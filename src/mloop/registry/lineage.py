@@ -107,6 +107,7 @@ def lineage(store: Store, ref: str) -> dict[str, Any]:
                 "gate": r.gate,
                 "alias": r.alias,
                 "passed": r.passed,
+                "forced": bool(dict(r.checks or {}).get("forced")),
                 "actor": r.actor,
                 "created_at": r.created_at,
             }

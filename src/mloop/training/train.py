@@ -191,7 +191,13 @@ def train(
                 f"{model} could not be fitted on {version.ref} ({exc}); check the target, the rows and --param values."
             ) from exc
         say(f"evaluating on {len(x_test)} held-out rows")
-        metrics = evaluate(pipeline, x_test, y_test, task)
+        try:
+            metrics = evaluate(pipeline, x_test, y_test, task)
+        except ValueError as exc:  # e.g. a regressor's numbers scored as classes
+            raise InvalidInput(
+                f"{model}'s predictions cannot be scored as {task} of {target!r} ({exc}); "
+                f"use a {'classifier' if task == 'classification' else 'regressor'}."
+            ) from exc
         runs.log_metrics_rows(store, _metric_rows(run.id, metrics))
 
         flavor = flavor_for(pipeline)
