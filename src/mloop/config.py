@@ -146,6 +146,10 @@ def find_workspace(
     chosen = explicit or environ.get("MLOOP_WORKSPACE")
     if chosen:
         path = Path(chosen).expanduser().resolve()
+        if path.is_file():
+            raise NotFound(
+                f"{path} is a file; --workspace (or MLOOP_WORKSPACE) names the folder holding {CONFIG_FILE}."
+            )
         if not (path / CONFIG_FILE).exists():
             raise NotFound(
                 f"{path} is not an mloop workspace (no {CONFIG_FILE}); run `mloop init {chosen}` first."

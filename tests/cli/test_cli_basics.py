@@ -91,3 +91,10 @@ def test_a_terminated_training_run_ends_failed_not_running(tmp_path: Path) -> No
     assert process.returncode == 128 + signal.SIGTERM, stderr
     [run] = json.loads(run_mloop("runs", "ls", "--json", cwd=ws).stdout)
     assert run["status"] == "FAILED"
+
+
+def test_a_file_named_as_the_workspace_is_one_sentence(tmp_path: Path) -> None:
+    table = tmp_path / "table.csv"
+    table.write_text("a\n1\n")
+    result = run_mloop("--workspace", str(table), "data", "ls", cwd=tmp_path)
+    assert result.returncode == 2 and "is a file" in result.stderr

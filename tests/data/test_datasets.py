@@ -52,7 +52,7 @@ def test_add_infers_types_nulls_and_rules(workspace: Workspace, csv_file: Path) 
     assert (profile["min"], profile["max"]) == (19.5, 55.25), "the observed range is profiled"
     assert schema["plan"].allowed == ["basic", "pro"]
     assert schema["zip"].allowed == ["02134", "10001", "94105"], "leading zeros survive"
-    assert schema["id"].unique
+    assert not schema["id"].unique, "four distinct values do not make a key"
 
 
 def test_profile_is_stored_with_fixed_histogram_edges(workspace: Workspace, csv_file: Path) -> None:
@@ -249,3 +249,14 @@ def test_gzipped_csv_is_read(workspace: Workspace, tmp_path: Path) -> None:
     version = add_version(workspace.store, workspace.artifacts, name="gz", path=path, actor="t")
     assert version.version.row_count == 2
     assert read_table(path)["a"].tolist() == [1, 2]
+
+
+def test_a_key_is_inferred_unique_only_from_enough_rows(
+    workspace: Workspace, tmp_path: Path
+) -> None:
+    path = tmp_path / "keys.csv"
+    pd.DataFrame({"id": range(150), "name": [f"n{i}" for i in range(150)]}).to_csv(
+        path, index=False
+    )
+    version = add_version(workspace.store, workspace.artifacts, name="k", path=path, actor="t")
+    assert all(c.unique for c in version.version.schema.columns)

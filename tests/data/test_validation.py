@@ -162,3 +162,12 @@ def test_add_validate_refuses_a_violating_version_and_writes_nothing(
     fine = tmp_path / "fine.csv"
     fine.write_text("plan,price\nbasic,15\npro,20\n")
     assert cli("data", "add", "plans", fine, "--validate").exit_code == 0
+
+
+def test_a_schema_export_is_named_json(cli: Any, tmp_path: Path) -> None:
+    data = tmp_path / "d.csv"
+    data.write_text("a\n1\n")
+    cli("data", "add", "d", data)
+    result = cli("data", "schema", "d", "--export", tmp_path / "s.toml")
+    assert result.exit_code == 2 and "s.json" in result.stderr
+    assert not (tmp_path / "s.toml").exists()

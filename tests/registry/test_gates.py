@@ -177,3 +177,15 @@ def test_a_holdout_the_model_almost_wholly_trained_on_is_refused(cli: Any, tmp_p
 def test_gate_config_mistakes_are_one_sentence(raw: dict[str, Any], message: str) -> None:
     with pytest.raises(InvalidInput, match=message.replace("(", r"\(").replace(")", r"\)")):
         parse_gate("g", raw)
+
+
+def test_auto_compares_f1_when_a_classifier_has_no_probabilities(
+    cli: Any, train_version: Any
+) -> None:
+    train_version(*DECENT)
+    assert cli("models", "promote", "churn", "1", "--to", "champion").exit_code == 0
+    train_version("--model", "sklearn.svm:LinearSVC")
+    result = cli("models", "promote", "churn", "2", "--to", "champion", "--json")
+    assert result.exit_code in (0, 1), result.stderr
+    [check] = [c for c in json.loads(result.stdout)["checks"] if c["check"] == "no_regression"]
+    assert check["name"] == "f1" and check["values"]["rows"] == 400

@@ -299,6 +299,10 @@ def schema(
             return
         current = current_schema(ws.store, name)
     if export:
+        if export.suffix.lower() != ".json":
+            raise InvalidInput(
+                f"Schema files are JSON; name the export {export.with_suffix('.json').name} instead of {export.name}."
+            )
         current.to_file(export)
         typer.echo(f"wrote {name}'s schema to {export}")
     elif as_json:

@@ -48,6 +48,10 @@ def verify(ctx: typer.Context, as_json: JsonOption = False) -> None:
     else:
         for problem in report.problems:
             typer.echo(f"blake3:{problem.hash}  {problem.problem}")
-        typer.echo(f"{report.checked} blobs checked, {len(report.problems)} problems")
+        problems = len(report.problems)
+        typer.echo(
+            f"{report.checked} blob{'s' * (report.checked != 1)} checked, "
+            f"{problems} problem{'s' * (problems != 1)}"
+        )
     if not report.ok:
         raise typer.Exit(1)

@@ -27,6 +27,8 @@ from mloop.errors import InvalidInput
 ColumnType = Literal["integer", "float", "boolean", "categorical", "string", "datetime"]
 MAX_CATEGORIES = 50
 CATEGORICAL_RATIO = 0.5
+# 63 distinct first names are likely by chance; 100 distinct values of a non-key column are not.
+MIN_ROWS_FOR_UNIQUE = 100
 Scalar = str | int | float | bool
 
 
@@ -208,8 +210,8 @@ def infer_column(name: str, series: pd.Series) -> ColumnSchema:
     if (
         kind in {"integer", "string"}
         and len(values) == len(series)
+        and len(values) >= MIN_ROWS_FOR_UNIQUE
         and values.nunique() == len(values)
-        and len(values) > 1
     ):
         column.unique = True
     return column

@@ -8,7 +8,7 @@
     data_validation = true                                 # the holdout passes the dataset's schema
     approval = true                                        # a human ran `mloop models approve`
 
-``metric = "auto"`` means roc_auc for classifiers and rmse for regressors.
+``metric = "auto"`` means roc_auc for classifiers (f1 without predict_proba) and rmse for regressors.
 """
 
 from __future__ import annotations

@@ -95,10 +95,13 @@ def score(model: LoadedModel, holdout: Holdout) -> Scored:
     return Scored(y_true, y_pred, None if proba is None else np.asarray(proba), classes, task)
 
 
-def resolve_metric(name: str, task: str) -> str:
+def resolve_metric(name: str, task: str, *, has_proba: bool = True) -> str:
+    """``auto``: roc_auc for classifiers (f1 for those without probabilities), rmse for regressors."""
     if name != "auto":
         return name
-    return "roc_auc" if task == "classification" else "rmse"
+    if task == "classification":
+        return "roc_auc" if has_proba else "f1"
+    return "rmse"
 
 
 def _threshold_checks(
@@ -156,7 +159,7 @@ def _no_regression_check(
 ) -> CheckResult:
     policy = gate.no_regression
     assert policy is not None
-    metric = resolve_metric(policy.metric, cand.task)
+    metric = resolve_metric(policy.metric, cand.task, has_proba=cand.proba is not None)
     if metric not in cand_metrics:
         raise InvalidInput(
             f"Gate {gate.name!r} compares {metric!r}, which cannot be computed for a {cand.task} model; "
@@ -171,7 +174,19 @@ def _no_regression_check(
             {"metric": metric},
         )
     inc = score(incumbent, holdout)
+    if inc.task != cand.task:
+        raise InvalidInput(
+            f"{incumbent.version.ref} is a {inc.task} model and the candidate a {cand.task} one; "
+            "they cannot be compared: register the candidate under another name."
+        )
     inc_metrics = inc.metrics()
+    if metric not in inc_metrics and policy.metric == "auto":
+        metric = resolve_metric("auto", cand.task, has_proba=False)
+    if metric not in inc_metrics:
+        raise InvalidInput(
+            f"Gate {gate.name!r} compares {metric!r}, which {incumbent.version.ref} cannot produce; "
+            f"it has: {', '.join(sorted(inc_metrics))}."
+        )
     lower_better = metric in LOWER_IS_BETTER
     sign = -1.0 if lower_better else 1.0
     gain = sign * (cand_metrics[metric] - inc_metrics[metric])
