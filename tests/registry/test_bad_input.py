@@ -152,3 +152,14 @@ def test_an_approval_needs_a_name(cli: Any, train_version: Any) -> None:
     train_version(*DECENT)
     result = cli("models", "approve", "churn", "1", "--note", "ok", "--by", "  ")
     assert result.exit_code == 2 and "needs a name" in result.stderr
+
+
+def test_a_name_with_a_version_and_a_second_registration_are_one_sentence(
+    cli: Any, train_version: Any
+) -> None:
+    run = train_version(*DECENT)["run"]
+    approve = cli("models", "approve", "churn@1", "1", "--note", "ok")
+    assert approve.exit_code == 2 and "the name goes alone ('churn')" in approve.stderr
+    again = cli("models", "register", run, "--name", "churn")
+    assert again.exit_code == 2 and "already churn@1" in again.stderr
+    assert cli("models", "register", run, "--name", "churn-copy").exit_code == 0

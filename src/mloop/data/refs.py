@@ -25,6 +25,12 @@ class Ref:
 
 
 def check_name(name: str, *, what: str = "Name") -> str:
+    if "@" in name:
+        bare = name.partition("@")[0]
+        raise InvalidInput(
+            f"{what} {name!r} includes a version; here the name goes alone ({bare!r}), with the "
+            "version as its own argument."
+        )
     if not NAME_PATTERN.match(name):
         raise InvalidInput(
             f"{what} {name!r} is not allowed; use letters, digits, '_', '.', '-' (start with a letter or digit, at most 100)."

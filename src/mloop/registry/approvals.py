@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from mloop.errors import AlreadyExists, InvalidInput
 from mloop.ids import new_id
 from mloop.registry import audit
-from mloop.registry.versions import ModelVersion, resolve_in
+from mloop.registry.versions import ModelVersion, check_name, resolve_in
 from mloop.store import Store
 from mloop.store import tables as t
 
@@ -34,6 +34,7 @@ def approve(store: Store, *, name: str, version: int | str, approver: str, note:
         raise InvalidInput(
             "An approval needs a name: pass --by NAME or set [user] name in mloop.toml."
         )
+    check_name(name)
     with store.transaction() as conn:
         candidate = resolve_in(conn, f"{name}@{version}")
         repeat = conn.execute(

@@ -26,7 +26,13 @@ from mloop.registry.gate_config import Gate
 from mloop.registry.gates import CheckResult, evaluate_gate
 from mloop.registry.holdout import load_holdout, unseen_by
 from mloop.registry.loading import require_intact
-from mloop.registry.versions import ModelVersion, resolve, resolve_in, version_by_id
+from mloop.registry.versions import (
+    ModelVersion,
+    check_name,
+    resolve,
+    resolve_in,
+    version_by_id,
+)
 from mloop.store import Store
 from mloop.store import tables as t
 
@@ -71,6 +77,7 @@ def promote(
     models or versions, ``InvalidInput`` for a gate that cannot apply or ``--force`` without a reason.
     """
     check_alias(alias)
+    check_name(name)
     if force and not (reason and reason.strip()):
         raise InvalidInput('--force needs --reason "…": a forced promotion must say why.')
     ungated = gate is None and skipped_gate is not None

@@ -16,7 +16,7 @@ import pandas as pd
 import sqlalchemy as sa
 
 from mloop.artifacts import ArtifactStore
-from mloop.errors import IntegrityError, InvalidInput
+from mloop.errors import AlreadyExists, IntegrityError, InvalidInput
 from mloop.ids import new_id
 from mloop.registry import audit
 from mloop.registry.versions import ModelVersion, check_name, version_by_id
@@ -177,6 +177,18 @@ def register_run(
         ).scalar()
         if latest:
             _check_same_prediction(conn, name, model_id, latest, signature, run.info.id)
+            again = conn.execute(
+                sa.select(t.model_versions.c.version).where(
+                    t.model_versions.c.model_id == model_id,
+                    t.model_versions.c.run_id == run.info.id,
+                    t.model_versions.c.artifact_hash == model.blob_hash,
+                )
+            ).scalar()
+            if again is not None:
+                raise AlreadyExists(
+                    f"Run {run.info.id}'s model is already {name}@{again}; a second version of the "
+                    f"same artifact would add nothing (`mloop models show {name}@{again}`)."
+                )
         version_id = new_id()
         number = (latest or 0) + 1
         conn.execute(
