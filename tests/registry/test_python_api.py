@@ -96,6 +96,30 @@ def test_export_onnx_then_serve_it_with_the_onnx_flavor(
     assert folder.exit_code == 2 and "is a folder" in folder.stderr
 
 
+def test_a_bare_estimator_logged_from_python_exports_to_onnx(
+    cli: Any, workspace: Workspace, tmp_path: Path
+) -> None:
+    from sklearn.linear_model import LogisticRegression
+
+    from mloop.flavors import get_flavor
+
+    frame = generate(400, seed=6)
+    columns = ["tenure_months", "monthly_charges", "senior_citizen"]
+    x = frame[columns].astype(float)
+    model = LogisticRegression(max_iter=500).fit(x, frame["churned"])
+    with mloop.start_run(experiment="api", workspace=workspace) as run:
+        run.log_model(model, name="bare", target="churned", input_example=x.head(3))
+    out = tmp_path / "bare.onnx"
+    result = cli("models", "export", "bare@1", "--onnx", out)
+    assert result.exit_code == 0, result.stderr
+    onnx = get_flavor("onnx")
+    session = onnx.load(out.read_bytes())
+    rows = x.sample(50, random_state=1)[list(reversed(columns))]  # column order is not trusted
+    actual = onnx.predict_proba(session, rows)
+    assert actual is not None
+    np.testing.assert_allclose(actual, model.predict_proba(rows[columns]), atol=1e-5)
+
+
 def test_models_ls_json(cli: Any, train_version: Any) -> None:
     train_version(*DECENT)
     listed = json.loads(cli("models", "ls", "--json").stdout)

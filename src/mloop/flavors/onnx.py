@@ -6,6 +6,7 @@ after the columns, so the exported graph takes the same ``coerce``-d frame as th
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import numpy as np
@@ -32,15 +33,28 @@ def export_onnx(model: Any, sample: pd.DataFrame) -> bytes:
     skl2onnx, _ = _require()
     from skl2onnx.common.data_types import FloatTensorType, StringTensorType
 
-    types = [
-        (
-            str(c),
-            FloatTensorType([None, 1])
-            if pd.api.types.is_numeric_dtype(sample[c])
-            else StringTensorType([None, 1]),
-        )
-        for c in sample.columns
-    ]
+    bare = not hasattr(model, "steps") and not hasattr(model, "transformers")
+    columns = [str(c) for c in getattr(model, "feature_names_in_", sample.columns)]
+    if bare:  # an estimator fitted on a numeric matrix: one input holding every column, in order
+        text = [
+            c for c in columns if c not in sample or not pd.api.types.is_numeric_dtype(sample[c])
+        ]
+        if text:
+            raise InvalidInput(
+                f"This estimator has no preprocessing and non-numeric or missing input(s) "
+                f"{', '.join(text)}; export a Pipeline that encodes them."
+            )
+        types = [("X", FloatTensorType([None, len(columns)]))]
+    else:
+        types = [
+            (
+                str(c),
+                FloatTensorType([None, 1])
+                if pd.api.types.is_numeric_dtype(sample[c])
+                else StringTensorType([None, 1]),
+            )
+            for c in sample.columns
+        ]
     final = model.steps[-1][1] if hasattr(model, "steps") else model
     options = {id(final): {"zipmap": False}} if hasattr(final, "predict_proba") else None
     try:
@@ -51,7 +65,13 @@ def export_onnx(model: Any, sample: pd.DataFrame) -> bytes:
         raise InvalidInput(
             f"skl2onnx cannot convert this model ({type(exc).__name__}: {str(exc).splitlines()[0]})."
         ) from exc
+    if bare:
+        entry = graph.metadata_props.add()
+        entry.key, entry.value = COLUMNS_KEY, json.dumps(columns)
     return bytes(graph.SerializeToString())
+
+
+COLUMNS_KEY = "mloop.columns"  # input column order of a single-matrix model
 
 
 class OnnxModel:
@@ -59,8 +79,18 @@ class OnnxModel:
         self.session = session
         self.inputs = [(i.name, i.type) for i in session.get_inputs()]
         self.outputs = [o.name for o in session.get_outputs()]
+        packed = session.get_modelmeta().custom_metadata_map.get(COLUMNS_KEY)
+        self.columns: list[str] | None = None if packed is None else json.loads(packed)
 
     def feeds(self, frame: pd.DataFrame) -> dict[str, np.ndarray]:
+        if self.columns is not None:
+            absent = [c for c in self.columns if c not in frame.columns]
+            if absent:
+                raise InvalidInput(
+                    f"Missing input column(s) {', '.join(absent)} for the ONNX model."
+                )
+            matrix = frame[self.columns].to_numpy(dtype=np.float32, na_value=np.nan)
+            return {self.inputs[0][0]: matrix}
         missing = [name for name, _ in self.inputs if name not in frame.columns]
         if missing:
             raise InvalidInput(f"Missing input column(s) {', '.join(missing)} for the ONNX model.")

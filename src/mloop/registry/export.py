@@ -53,6 +53,9 @@ def export_onnx_file(store: Store, artifacts: ArtifactStore, ref: str, out: Path
         sample = pd.DataFrame(version.signature["input_example"])
     if sample is None:
         raise InvalidInput(f"{version.ref} has no input example to infer ONNX input types from.")
+    target = version.signature.get("target")
+    if target in sample.columns:
+        sample = sample.drop(columns=[target])
     data = export_onnx(loaded.model, loaded.prepare(sample))
     out = out.expanduser()
     if out.is_dir():
