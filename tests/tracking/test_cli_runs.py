@@ -117,3 +117,14 @@ def test_compare_needs_two_different_runs(cli: Any, two_runs: list[str]) -> None
     result = cli("runs", "compare", two_runs[0], two_runs[0])
     assert result.exit_code == 2
     assert "at least two different runs" in _one_sentence(result.stderr)
+
+
+def test_names_with_brackets_print_as_written(cli: Any, workspace: Workspace) -> None:
+    """Rich markup in a user's names is text, neither styled nor shown with escape backslashes."""
+    with start_run("exp[red]x", workspace=workspace) as run:
+        run.log_param("grid[bold]", "[1, 2]")
+        run.set_tag("note", "[dim]kept[/dim]")
+    listing = cli("runs", "ls").stdout
+    shown = cli("runs", "show", run.id).stdout
+    assert "exp[red]x" in listing and "\\[" not in listing
+    assert "grid[bold]" in shown and "[dim]kept[/dim]" in shown and "\\[" not in shown

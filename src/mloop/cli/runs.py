@@ -66,12 +66,12 @@ def ls(
         [
             (
                 r.id,
-                escape(r.name or ""),
-                escape(r.experiment),
+                r.name or "",
+                r.experiment,
                 r.status,
                 fmt_time(r.started_at),
-                escape(r.user),
-                escape(", ".join(f"{k}={fmt_number(v)}" for k, v in list(r.metrics.items())[:4])),
+                r.user,
+                ", ".join(f"{k}={fmt_number(v)}" for k, v in list(r.metrics.items())[:4]),
             )
             for r in found
         ],
@@ -111,26 +111,24 @@ def show(ctx: typer.Context, run: RunArgument, as_json: JsonOption = False) -> N
     if found.params:
         print_table(
             ["param", "value"],
-            [(escape(k), escape(_param(v))) for k, v in found.params.items()],
+            [(k, _param(v)) for k, v in found.params.items()],
             title="params",
         )
     if found.metrics:
         print_table(
             ["metric", "latest"],
-            [(escape(k), fmt_number(v)) for k, v in found.metrics.items()],
+            [(k, fmt_number(v)) for k, v in found.metrics.items()],
             title="metrics",
         )
     if found.tags:
-        print_table(
-            ["tag", "value"], [(escape(k), escape(v)) for k, v in found.tags.items()], title="tags"
-        )
+        print_table(["tag", "value"], [(k, v) for k, v in found.tags.items()], title="tags")
     if found.inputs:
         print_table(
             ["role", "dataset", "hash"],
             [
                 (
-                    escape(i.role),
-                    escape(i.dataset_ref or i.dataset_version_id),
+                    i.role,
+                    i.dataset_ref or i.dataset_version_id,
                     f"blake3:{i.content_hash}" if i.content_hash else "",
                 )
                 for i in found.inputs
@@ -140,10 +138,7 @@ def show(ctx: typer.Context, run: RunArgument, as_json: JsonOption = False) -> N
     if found.artifacts:
         print_table(
             ["artifact", "kind", "bytes", "hash"],
-            [
-                (escape(a.path), escape(a.kind), a.size_bytes, a.blob_hash[:16])
-                for a in found.artifacts
-            ],
+            [(a.path, a.kind, a.size_bytes, a.blob_hash[:16]) for a in found.artifacts],
             title="artifacts",
         )
 
