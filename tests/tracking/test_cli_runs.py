@@ -128,3 +128,19 @@ def test_names_with_brackets_print_as_written(cli: Any, workspace: Workspace) ->
     shown = cli("runs", "show", run.id).stdout
     assert "exp[red]x" in listing and "\\[" not in listing
     assert "grid[bold]" in shown and "[dim]kept[/dim]" in shown and "\\[" not in shown
+
+
+def test_runs_show_metric_prints_the_series(cli: Any, workspace: Workspace) -> None:
+    with start_run("curves", workspace=workspace) as run:
+        for step in range(100):
+            run.log_metric("loss", 1 / (step + 1), step=step)
+    shown = cli("runs", "show", run.id, "--metric", "loss")
+    assert shown.exit_code == 0, shown.stderr
+    assert "100 points" in shown.stdout and "60 more" in shown.stdout
+    assert "first 1  last 0.01  min 0.01  max 1" in shown.stdout
+    series = json.loads(cli("runs", "show", run.id, "-m", "loss", "--json").stdout)
+    assert [p["step"] for p in series] == list(range(100))
+    assert series[-1]["value"] == pytest.approx(0.01)
+    missing = cli("runs", "show", run.id, "-m", "acc")
+    assert missing.exit_code == 2
+    assert "has no metric 'acc'; it logged: loss" in _one_sentence(missing.stderr)

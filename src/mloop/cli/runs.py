@@ -78,10 +78,59 @@ def ls(
     )
 
 
+SERIES_SHOWN = 40
+
+
+def _show_series(ctx: typer.Context, run: str, key: str, as_json: bool) -> None:
+    import datetime as dt
+
+    from mloop.tracking.runs import metric_history
+
+    with open_workspace(ctx) as ws:
+        points = metric_history(ws.store, run, key)
+    if as_json:
+        print_json(points)
+        return
+    rows: list[tuple[Any, ...]] = [
+        (
+            p.step,
+            fmt_number(p.value),
+            fmt_time(dt.datetime.fromtimestamp(p.timestamp_ms / 1000, dt.UTC)),
+        )
+        for p in points
+    ]
+    if len(rows) > SERIES_SHOWN:
+        half = SERIES_SHOWN // 2
+        skipped = len(rows) - SERIES_SHOWN
+        rows = [*rows[:half], ("…", f"{skipped:,} more (--json has all)", ""), *rows[-half:]]
+    print_table(["step", key, "time"], rows, title=f"{key}: {len(points):,} points")
+    values = [p.value for p in points]
+    finite = [v for v in values if v == v]
+    if finite:
+        console().print(
+            f"first {fmt_number(values[0])}  last {fmt_number(values[-1])}  "
+            f"min {fmt_number(min(finite))}  max {fmt_number(max(finite))}"
+        )
+
+
 @app.command("show")
-def show(ctx: typer.Context, run: RunArgument, as_json: JsonOption = False) -> None:
+def show(
+    ctx: typer.Context,
+    run: RunArgument,
+    metric: Annotated[
+        str | None,
+        typer.Option(
+            "--metric", "-m", help="Print every point of this metric (step, value, time)."
+        ),
+    ] = None,
+    as_json: JsonOption = False,
+) -> None:
     """Everything about one run: params, metrics, tags, artifacts, inputs, environment."""
     from mloop.tracking.runs import get_run
+
+    if metric is not None:
+        _show_series(ctx, run, metric, as_json)
+        return
 
     with open_workspace(ctx) as ws:
         found = get_run(ws.store, run)
