@@ -26,6 +26,32 @@ def test_open_migrates_an_empty_database_to_head(store_url: str) -> None:
     store.close()
 
 
+def test_head_revision_is_alembics_head() -> None:
+    """A new migration must bump HEAD_REVISION, or stores already at the old head skip it."""
+    from alembic.script import ScriptDirectory
+
+    from mloop.store.store import HEAD_REVISION, _alembic_config
+
+    assert ScriptDirectory.from_config(_alembic_config()).get_current_head() == HEAD_REVISION
+
+
+def test_a_store_at_head_opens_without_alembic(tmp_path: Path) -> None:
+    """The CLI opens the store on every command; at head that must not import Alembic."""
+    import subprocess
+    import sys
+
+    url = f"sqlite:///{tmp_path / 'm.db'}"
+    Store.open(url).close()
+    code = (
+        "import sys; from mloop.store import Store; Store.open(sys.argv[1]).close(); "
+        "print('alembic' in sys.modules)"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code, url], capture_output=True, text=True, check=True, timeout=60
+    )
+    assert done.stdout.strip() == "False"
+
+
 def test_reopening_is_idempotent(store_url: str) -> None:
     Store.open(store_url).close()
     store = Store.open(store_url)
