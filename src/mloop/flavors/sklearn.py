@@ -1,8 +1,9 @@
 """scikit-learn models in skops format, loaded only when every type inside is trusted.
 
 skops trusts scikit-learn's own estimators and numpy/scipy basics by default; ``EXTRA_TRUSTED``
-adds the few internal types our pipelines contain (found by dumping every built-in model and
-reading ``skops.io.get_untrusted_types``). Anything else in a file (a ``FunctionTransformer``
+adds the scikit-learn internals that common models contain (found by dumping each and reading
+``skops.io.get_untrusted_types``; tests/flavors/test_sklearn_coverage.py keeps the list honest):
+data holders and scikit-learn's own functions, never a callable a file could point elsewhere. Anything else in a file (a ``FunctionTransformer``
 pointing at ``os.system``, a user class) makes the load fail with ``UntrustedArtifact`` before a
 single object is constructed.
 """
@@ -30,6 +31,53 @@ EXTRA_TRUSTED: frozenset[str] = frozenset(
         "sklearn._loss.loss.HalfBinomialLoss",
         "sklearn._loss.loss.HalfMultinomialLoss",
         "sklearn._loss.loss.HalfSquaredError",
+        # make_column_selector and the dtypes it selects by (dtype_include=object / np.number)
+        "sklearn.compose._column_transformer.make_column_selector",
+        "builtins.object",
+        "numpy.number",
+        "numpy.integer",
+        "numpy.floating",
+        "numpy.bool_",
+        # k-nearest neighbours: the fitted tree and its metric (not PyFuncDistance64: user code)
+        "sklearn.neighbors._kd_tree.KDTree",
+        "sklearn.neighbors._ball_tree.BallTree",
+        *(
+            f"sklearn.metrics._dist_metrics.{metric}Distance64"
+            for metric in [
+                "Euclidean",
+                "SEuclidean",
+                "Manhattan",
+                "Chebyshev",
+                "Minkowski",
+                "Mahalanobis",
+                "Hamming",
+                "Canberra",
+                "BrayCurtis",
+                "Haversine",
+                "Jaccard",
+                "Matching",
+                "Dice",
+                "Kulsinski",
+                "RogersTanimoto",
+                "RussellRao",
+                "SokalMichener",
+                "SokalSneath",
+            ]
+        ),
+        # calibrated classifiers, MLPs, stacking/voting, univariate selection, search CVs
+        "sklearn.calibration._CalibratedClassifier",
+        "sklearn.calibration._SigmoidCalibration",
+        "sklearn.neural_network._stochastic_optimizers.AdamOptimizer",
+        "sklearn.neural_network._stochastic_optimizers.SGDOptimizer",
+        "sklearn.utils._bunch.Bunch",
+        "sklearn.feature_selection._univariate_selection.f_classif",
+        "sklearn.feature_selection._univariate_selection.f_regression",
+        "sklearn.feature_selection._univariate_selection.chi2",
+        "sklearn.feature_selection._mutual_info.mutual_info_classif",
+        "sklearn.feature_selection._mutual_info.mutual_info_regression",
+        "sklearn.metrics._scorer._PassthroughScorer",
+        "sklearn.model_selection._split.KFold",
+        "sklearn.model_selection._split.StratifiedKFold",
     }
 )
 

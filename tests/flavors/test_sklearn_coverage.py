@@ -1,0 +1,95 @@
+"""Common scikit-learn models are stored with skops, not as a pickle, and load back the same.
+
+Each case is a model people actually put in production; if a scikit-learn release adds an internal
+type to one of them, this fails with the type's name instead of silently falling back to pickle.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn import (
+    calibration,
+    compose,
+    ensemble,
+    feature_selection,
+    linear_model,
+    model_selection,
+    neighbors,
+    neural_network,
+    pipeline,
+    preprocessing,
+)
+from sklearn.datasets import make_classification
+
+from mloop.flavors import flavor_for, get_flavor
+from mloop.flavors.sklearn import untrusted_types
+
+
+def _frame() -> tuple[pd.DataFrame, np.ndarray]:
+    x, y = make_classification(n_samples=240, n_features=5, random_state=0)
+    frame = pd.DataFrame(x, columns=[f"x{i}" for i in range(5)])
+    frame["plan"] = pd.Series(np.where(x[:, 0] > 0, "gold", "basic"), dtype=object)
+    return frame, y
+
+
+def _selected(selector: Callable[[], Any]) -> Any:
+    return pipeline.make_pipeline(
+        compose.make_column_transformer(
+            (preprocessing.StandardScaler(), compose.make_column_selector(dtype_include=np.number)),
+            (preprocessing.OneHotEncoder(handle_unknown="ignore"), selector()),
+        ),
+        linear_model.LogisticRegression(max_iter=500),
+    )
+
+
+def _on_numbers(model: Any) -> Any:
+    numeric = compose.make_column_transformer(("drop", ["plan"]), remainder="passthrough")
+    return pipeline.make_pipeline(numeric, model)
+
+
+MODELS: dict[str, Callable[[], Any]] = {
+    "column selector by object dtype": lambda: _selected(
+        lambda: compose.make_column_selector(dtype_include=object)
+    ),
+    "column selector excluding numbers": lambda: _selected(
+        lambda: compose.make_column_selector(dtype_exclude=np.number)
+    ),
+    "column selector by name pattern": lambda: _selected(
+        lambda: compose.make_column_selector(pattern="plan")
+    ),
+    "k nearest neighbours": lambda: _on_numbers(neighbors.KNeighborsClassifier()),
+    "calibrated classifier": lambda: _on_numbers(
+        calibration.CalibratedClassifierCV(linear_model.LogisticRegression(), cv=3)
+    ),
+    "multi-layer perceptron": lambda: _on_numbers(
+        neural_network.MLPClassifier(hidden_layer_sizes=(8,), max_iter=300, random_state=0)
+    ),
+    "stacking": lambda: _on_numbers(
+        ensemble.StackingClassifier([("lr", linear_model.LogisticRegression())])
+    ),
+    "select k best": lambda: _on_numbers(
+        pipeline.make_pipeline(
+            feature_selection.SelectKBest(k=3), linear_model.LogisticRegression()
+        )
+    ),
+    "grid search": lambda: _on_numbers(
+        model_selection.GridSearchCV(linear_model.LogisticRegression(), {"C": [0.1, 1.0]}, cv=3)
+    ),
+}
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+@pytest.mark.parametrize("case", sorted(MODELS))
+def test_common_models_are_stored_with_skops(case: str) -> None:
+    frame, y = _frame()
+    model = MODELS[case]().fit(frame, y)
+    flavor = flavor_for(model)
+    data = flavor.save(model)
+    assert flavor.name == "sklearn", untrusted_types(data)
+    loaded = get_flavor("sklearn").load(data)
+    np.testing.assert_allclose(loaded.predict_proba(frame), model.predict_proba(frame))
