@@ -98,3 +98,21 @@ def test_a_file_named_as_the_workspace_is_one_sentence(tmp_path: Path) -> None:
     table.write_text("a\n1\n")
     result = run_mloop("--workspace", str(table), "data", "ls", cwd=tmp_path)
     assert result.returncode == 2 and "is a file" in result.stderr
+
+
+def test_verify_names_what_a_damaged_blob_holds(tmp_path: Path) -> None:
+    assert run_mloop("init", "ws", cwd=tmp_path).returncode == 0
+    ws = tmp_path / "ws"
+    (ws / "t.csv").write_text("a,b\n1,x\n2,y\n")
+    assert run_mloop("data", "add", "t", "t.csv", cwd=ws).returncode == 0
+    (blob,) = (ws / ".mloop" / "artifacts" / "blobs").glob("*/*")
+    blob.chmod(0o644)
+    blob.write_bytes(b"a,b\n1,x\n2,z\n")
+    result = run_mloop("artifacts", "verify", cwd=ws)
+    assert result.returncode == 1
+    assert "hash mismatch; used by dataset t@1" in result.stdout
+    blob.unlink()
+    result = run_mloop("artifacts", "verify", "--json", cwd=ws)
+    assert (
+        result.returncode == 1 and '"dataset t@1"' in result.stdout and "missing" in result.stdout
+    )

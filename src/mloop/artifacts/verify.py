@@ -16,6 +16,9 @@ from mloop.store import tables as t
 class VerifyReport:
     checked: int
     problems: list[BlobProblem] = field(default_factory=list)
+    # What each damaged blob holds ("dataset churn@1", "model churn@3", "run 01… artifact model"):
+    # the damage a user has to repair or retrain.
+    used_by: dict[str, list[str]] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
@@ -31,6 +34,38 @@ def referenced_hashes(store: Store) -> set[str]:
             t.model_versions.c.artifact_hash,
         ):
             found.update(conn.execute(sa.select(column).distinct()).scalars())
+    return found
+
+
+def users_of(store: Store, hashes: set[str]) -> dict[str, list[str]]:
+    """For each hash, the dataset versions, model versions and run artifacts that point at it."""
+    found: dict[str, list[str]] = {h: [] for h in hashes}
+    if not hashes:
+        return found
+    dv, d = t.dataset_versions, t.datasets
+    mv, m = t.model_versions, t.models
+    ra = t.run_artifacts
+    with store.read() as conn:
+        for digest, name, version in conn.execute(
+            sa.select(dv.c.content_hash, d.c.name, dv.c.version)
+            .join(d, d.c.id == dv.c.dataset_id)
+            .where(dv.c.content_hash.in_(hashes))
+            .order_by(d.c.name, dv.c.version)
+        ):
+            found[digest].append(f"dataset {name}@{version}")
+        for digest, name, version in conn.execute(
+            sa.select(mv.c.artifact_hash, m.c.name, mv.c.version)
+            .join(m, m.c.id == mv.c.model_id)
+            .where(mv.c.artifact_hash.in_(hashes))
+            .order_by(m.c.name, mv.c.version)
+        ):
+            found[digest].append(f"model {name}@{version}")
+        for digest, run_id, path in conn.execute(
+            sa.select(ra.c.blob_hash, ra.c.run_id, ra.c.path)
+            .where(ra.c.blob_hash.in_(hashes))
+            .order_by(ra.c.run_id, ra.c.path)
+        ):
+            found[digest].append(f"run {run_id} artifact {path}")
     return found
 
 
@@ -50,4 +85,8 @@ def verify_store(
             problems.append(problem)
         if progress:
             progress(done, total)
-    return VerifyReport(checked=total, problems=problems)
+    return VerifyReport(
+        checked=total,
+        problems=problems,
+        used_by=users_of(store, {p.hash for p in problems}),
+    )

@@ -44,10 +44,15 @@ def verify(ctx: typer.Context, as_json: JsonOption = False) -> None:
             progress=lambda done, total: bar.update(task, completed=done, total=total),
         )
     if as_json:
-        print_json({"checked": report.checked, "ok": report.ok, "problems": report.problems})
+        found = [
+            {"hash": p.hash, "problem": p.problem, "used_by": report.used_by.get(p.hash, [])}
+            for p in report.problems
+        ]
+        print_json({"checked": report.checked, "ok": report.ok, "problems": found})
     else:
         for problem in report.problems:
-            typer.echo(f"blake3:{problem.hash}  {problem.problem}")
+            users = report.used_by.get(problem.hash) or ["nothing in the metadata"]
+            typer.echo(f"blake3:{problem.hash}  {problem.problem}; used by {', '.join(users)}")
         problems = len(report.problems)
         typer.echo(
             f"{report.checked} blob{'s' * (report.checked != 1)} checked, "
