@@ -32,6 +32,21 @@ MIN_ROWS_FOR_UNIQUE = 100
 Scalar = str | int | float | bool
 
 
+def utc_instants(values: pd.Series) -> pd.Series:
+    """Datetimes as UTC instants (unparseable -> NaT), so zoned, naive and mixed-offset values compare.
+
+    A time without a zone is taken as UTC: one rule for every column and every bound, so a
+    naive bound like ``"2026-01-31"`` means the same instant for naive and zoned data.
+    """
+    return pd.Series(pd.to_datetime(values, errors="coerce", format="mixed", utc=True))
+
+
+def utc_instant(value: Any) -> pd.Timestamp:
+    """A schema bound as a UTC instant; raises ``ValueError``/``TypeError`` for a non-date."""
+    stamp = pd.Timestamp(str(value))
+    return stamp.tz_localize("UTC") if stamp.tz is None else stamp.tz_convert("UTC")
+
+
 class CustomCheck(BaseModel):
     """A Python function ``module:function`` taking the DataFrame, returning True for good rows."""
 
@@ -69,7 +84,7 @@ class ColumnSchema(BaseModel):
         elif self.type == "datetime":
             for key, value in bounds.items():
                 try:
-                    bounds[key] = pd.Timestamp(str(value))
+                    bounds[key] = utc_instant(value)
                 except (ValueError, TypeError):
                     raise ValueError(
                         f'{key} of a datetime column must be a date like "2026-01-31", not {value!r}'
