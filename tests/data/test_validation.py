@@ -171,3 +171,55 @@ def test_a_schema_export_is_named_json(cli: Any, tmp_path: Path) -> None:
     result = cli("data", "schema", "d", "--export", tmp_path / "s.toml")
     assert result.exit_code == 2 and "s.json" in result.stderr
     assert not (tmp_path / "s.toml").exists()
+
+
+def test_a_schema_file_saved_with_a_bom_is_read(cli: Any, tmp_path: Path) -> None:
+    data = tmp_path / "d.csv"
+    data.write_text("a\n1\n")
+    cli("data", "add", "d", data)
+    schema = tmp_path / "s.json"
+    schema.write_bytes(
+        b"\xef\xbb\xbf" + json.dumps({"columns": [{"name": "a", "type": "integer"}]}).encode()
+    )
+    result = cli("data", "schema", "d", "--import", schema)
+    assert result.exit_code == 0, result.stderr
+
+
+@pytest.mark.parametrize(
+    ("document", "message"),
+    [
+        ([{"name": "a", "type": "integer"}], "the top level: Input should be a valid dictionary"),
+        ({"columns": [{"name": "a", "type": "categorical", "allowed": []}]}, "allows no value"),
+        ({"columns": [{"name": "typo", "type": "integer"}]}, "column 'typo' is not in d@1"),
+    ],
+    ids=["a-list", "empty-allowed", "unknown-required-column"],
+)
+def test_an_edited_schema_with_a_mistake_is_refused(
+    cli: Any, tmp_path: Path, document: Any, message: str
+) -> None:
+    data = tmp_path / "d.csv"
+    data.write_text("a\n1\n")
+    cli("data", "add", "d", data)
+    schema = tmp_path / "s.json"
+    schema.write_text(json.dumps(document))
+    result = cli("data", "schema", "d", "--import", schema)
+    assert result.exit_code == 2 and message in result.stderr, result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_a_column_still_to_come_may_be_imported_when_not_required(cli: Any, tmp_path: Path) -> None:
+    data = tmp_path / "d.csv"
+    data.write_text("a\n1\n")
+    cli("data", "add", "d", data)
+    schema = tmp_path / "s.json"
+    schema.write_text(
+        json.dumps(
+            {
+                "columns": [
+                    {"name": "a", "type": "integer"},
+                    {"name": "later", "type": "float", "required": False},
+                ]
+            }
+        )
+    )
+    assert cli("data", "schema", "d", "--import", schema).exit_code == 0

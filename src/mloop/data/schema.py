@@ -68,6 +68,13 @@ class ColumnSchema(BaseModel):
     max_null_rate: float | None = Field(default=None, ge=0.0, le=1.0)
     unique: bool = False
 
+    @field_validator("allowed")
+    @classmethod
+    def _allows_something(cls, allowed: list[Scalar] | None) -> list[Scalar] | None:
+        if allowed == []:
+            raise ValueError("an empty list allows no value; use null to allow any value")
+        return allowed
+
     @model_validator(mode="after")
     def _bounds_fit_the_type(self) -> ColumnSchema:
         bounds: dict[str, Any] = {
@@ -139,7 +146,7 @@ class Schema(BaseModel):
                 entry = columns[loc[1]] if isinstance(columns, list) else None
                 if isinstance(entry, dict) and "name" in entry:
                     loc = [f"column {entry['name']!r}", *loc[2:]]
-            where = ".".join(str(p) for p in loc)
+            where = ".".join(str(p) for p in loc) or "the top level"
             message = str(first["msg"]).removeprefix("Value error, ")
             raise InvalidInput(
                 f"{source} is not a valid schema: {where}: {message}; fix that field."
@@ -153,7 +160,7 @@ class Schema(BaseModel):
     @classmethod
     def from_file(cls, path: Path) -> Schema:
         try:
-            text = path.read_text(encoding="utf-8")
+            text = path.read_text(encoding="utf-8-sig")  # Windows editors add a BOM
         except FileNotFoundError as exc:
             raise InvalidInput(
                 f"{path} does not exist; export one with `mloop data schema NAME --export {path}`."
