@@ -223,3 +223,21 @@ def test_a_column_still_to_come_may_be_imported_when_not_required(cli: Any, tmp_
         )
     )
     assert cli("data", "schema", "d", "--import", schema).exit_code == 0
+
+
+def test_dates_in_a_numeric_column_and_numbers_in_a_date_column_are_type_violations(
+    cli: Any, tmp_path: Path
+) -> None:
+    first = tmp_path / "v1.csv"
+    first.write_text("x,y\n1,1.5\n2,2.5\n")
+    assert cli("data", "add", "d", first).exit_code == 0
+    later = tmp_path / "v2.csv"
+    later.write_text("x,y\n2024-01-01,2024-01-01 10:00\n2024-02-01,2024-01-02 11:00\n")
+    result = cli("data", "validate", "d", later, "--json")
+    assert result.exit_code == 1, result.stderr
+    found = {(v["column"], v["rule"]): v["count"] for v in json.loads(result.stdout)["violations"]}
+    assert found == {("x", "type"): 2, ("y", "type"): 2}, "nanoseconds are not numbers"
+    assert cli("data", "add", "dates", later).exit_code == 0
+    result = cli("data", "validate", "dates", first, "--json")
+    found = {(v["column"], v["rule"]): v["count"] for v in json.loads(result.stdout)["violations"]}
+    assert found == {("x", "type"): 2, ("y", "type"): 2}, "numbers are not dates"

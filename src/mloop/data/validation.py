@@ -45,8 +45,14 @@ class ValidationReport:
 
 
 def _numeric(series: pd.Series) -> pd.Series:
+    """Numbers, NaN where a value is not one; dates and durations are not (to_numeric would
+    turn them into nanosecond counts that pass any integer check)."""
     if pd.api.types.is_bool_dtype(series.dtype):
         return series.astype(float)
+    if pd.api.types.is_datetime64_any_dtype(series.dtype) or pd.api.types.is_timedelta64_dtype(
+        series.dtype
+    ):
+        return pd.Series(np.nan, index=series.index)
     return pd.to_numeric(series, errors="coerce")
 
 
@@ -67,6 +73,8 @@ def _type_mask(column: ColumnSchema, series: pd.Series, present: np.ndarray) -> 
     if kind == "datetime":
         if pd.api.types.is_datetime64_any_dtype(series.dtype):
             return np.zeros(len(series), dtype=bool)
+        if pd.api.types.is_numeric_dtype(series.dtype):
+            return present  # 2013 is not a date: to_datetime would read it as nanoseconds
         return present & utc_instants(series).isna().to_numpy()
     return np.zeros(len(series), dtype=bool)
 
