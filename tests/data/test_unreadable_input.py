@@ -48,6 +48,21 @@ CASES: list[tuple[str, Callable[[Path], Path], str]] = [
     ("ragged", _write("ragged.csv", b"a,b\n1,2\n3,4,5\n"), "different number of fields"),
     ("duplicate header", _write("dup.csv", b"a,a\n1,2\n"), "two columns named 'a'"),
     ("broken parquet", _write("bad.parquet", b"PAR1" + b"\x00garbage" * 10), "cannot be read"),
+    ("header only", _write("header.csv", b"a,b,c\n"), "has a header but no data rows"),
+    ("header, no newline", _write("header1.csv", b"a,b,c"), "has a header but no data rows"),
+    (
+        "html page",
+        _write("export.csv", b"\n<!DOCTYPE html>\n<html><body>404</body></html>\n"),
+        "HTML",
+    ),
+    ("xml", _write("feed.csv", b'<?xml version="1.0"?>\n<rows><r a="1"/></rows>\n'), "XML"),
+    ("utf-16, no BOM", _write("u16.csv", "name,n\nJos\u00e9,1\n".encode("utf-16-le")), "UTF-16"),
+    (
+        "cp1252",
+        _write("win.csv", "item,price\nCaf\u00e9 \u201cspecial\u201d,\u20ac4\n".encode("cp1252")),
+        "iconv -f cp1252",
+    ),
+    ("bare CR in a field", _write("cr.csv", b"a,b,c\n1,x\ry,2\n"), "quote"),
 ]
 
 

@@ -171,3 +171,73 @@ def test_a_schema_export_is_named_json(cli: Any, tmp_path: Path) -> None:
     result = cli("data", "schema", "d", "--export", tmp_path / "s.toml")
     assert result.exit_code == 2 and "s.json" in result.stderr
     assert not (tmp_path / "s.toml").exists()
+
+
+def test_a_schema_file_saved_with_a_bom_is_read(cli: Any, tmp_path: Path) -> None:
+    data = tmp_path / "d.csv"
+    data.write_text("a\n1\n")
+    cli("data", "add", "d", data)
+    schema = tmp_path / "s.json"
+    schema.write_bytes(
+        b"\xef\xbb\xbf" + json.dumps({"columns": [{"name": "a", "type": "integer"}]}).encode()
+    )
+    result = cli("data", "schema", "d", "--import", schema)
+    assert result.exit_code == 0, result.stderr
+
+
+@pytest.mark.parametrize(
+    ("document", "message"),
+    [
+        ([{"name": "a", "type": "integer"}], "the top level: Input should be a valid dictionary"),
+        ({"columns": [{"name": "a", "type": "categorical", "allowed": []}]}, "allows no value"),
+        ({"columns": [{"name": "typo", "type": "integer"}]}, "column 'typo' is not in d@1"),
+    ],
+    ids=["a-list", "empty-allowed", "unknown-required-column"],
+)
+def test_an_edited_schema_with_a_mistake_is_refused(
+    cli: Any, tmp_path: Path, document: Any, message: str
+) -> None:
+    data = tmp_path / "d.csv"
+    data.write_text("a\n1\n")
+    cli("data", "add", "d", data)
+    schema = tmp_path / "s.json"
+    schema.write_text(json.dumps(document))
+    result = cli("data", "schema", "d", "--import", schema)
+    assert result.exit_code == 2 and message in result.stderr, result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_a_column_still_to_come_may_be_imported_when_not_required(cli: Any, tmp_path: Path) -> None:
+    data = tmp_path / "d.csv"
+    data.write_text("a\n1\n")
+    cli("data", "add", "d", data)
+    schema = tmp_path / "s.json"
+    schema.write_text(
+        json.dumps(
+            {
+                "columns": [
+                    {"name": "a", "type": "integer"},
+                    {"name": "later", "type": "float", "required": False},
+                ]
+            }
+        )
+    )
+    assert cli("data", "schema", "d", "--import", schema).exit_code == 0
+
+
+def test_dates_in_a_numeric_column_and_numbers_in_a_date_column_are_type_violations(
+    cli: Any, tmp_path: Path
+) -> None:
+    first = tmp_path / "v1.csv"
+    first.write_text("x,y\n1,1.5\n2,2.5\n")
+    assert cli("data", "add", "d", first).exit_code == 0
+    later = tmp_path / "v2.csv"
+    later.write_text("x,y\n2024-01-01,2024-01-01 10:00\n2024-02-01,2024-01-02 11:00\n")
+    result = cli("data", "validate", "d", later, "--json")
+    assert result.exit_code == 1, result.stderr
+    found = {(v["column"], v["rule"]): v["count"] for v in json.loads(result.stdout)["violations"]}
+    assert found == {("x", "type"): 2, ("y", "type"): 2}, "nanoseconds are not numbers"
+    assert cli("data", "add", "dates", later).exit_code == 0
+    result = cli("data", "validate", "dates", first, "--json")
+    found = {(v["column"], v["rule"]): v["count"] for v in json.loads(result.stdout)["violations"]}
+    assert found == {("x", "type"): 2, ("y", "type"): 2}, "numbers are not dates"

@@ -152,19 +152,32 @@ def current_schema(store: Store, name: str) -> Schema:
 
 
 def import_schema(store: Store, name: str, schema: Schema, *, actor: str) -> int:
-    """Make ``schema`` the dataset's current schema; returns the new revision number."""
+    """Make ``schema`` the dataset's current schema; returns the new revision number.
+
+    Raises ``InvalidInput`` when a required column is not in the latest version: a misspelt
+    name would otherwise fail every later validation as a "missing column".
+    """
     with store.transaction() as conn:
         dataset_id = _dataset_id(conn, check_name(name, what="Dataset name"))
         if dataset_id is None:
             raise NotFound(
                 f"No dataset named {name!r}; add data first with `mloop data add {name} FILE`."
             )
-        latest = conn.execute(
+        latest = get_version_in(conn, f"{name}@latest")
+        present = set(latest.schema.names())
+        missing = [c.name for c in schema.columns if c.required and c.name not in present]
+        if missing:
+            raise InvalidInput(
+                f"The schema's column {missing[0]!r} is not in {latest.ref} (its columns are: "
+                f"{_shortlist(latest.schema.names())}); fix the name, or set "
+                '"required": false for a column still to come.'
+            )
+        newest = conn.execute(
             sa.select(sa.func.max(t.dataset_schemas.c.revision)).where(
                 t.dataset_schemas.c.dataset_id == dataset_id
             )
         ).scalar()
-        revision = int(latest or 0) + 1
+        revision = int(newest or 0) + 1
         conn.execute(
             t.dataset_schemas.insert().values(
                 id=new_id(),
@@ -177,6 +190,11 @@ def import_schema(store: Store, name: str, schema: Schema, *, actor: str) -> int
             )
         )
     return revision
+
+
+def _shortlist(names: list[str], limit: int = 20) -> str:
+    shown = ", ".join(names[:limit])
+    return shown + (f", … ({len(names)} in all)" if len(names) > limit else "")
 
 
 def _existing(conn: sa.Connection, name: str, digest: str) -> DatasetVersion | None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import gzip
 import io
+import re
 import zlib
 from pathlib import Path
 from typing import Literal
@@ -64,12 +65,36 @@ def _check_text_table(path: Path, head: bytes) -> None:
         if head.startswith(magic):
             raise InvalidInput(f"{path} is {what}, not a CSV or Parquet table.")
     if b"\x00" in head and not head.startswith((b"\xff\xfe", b"\xfe\xff")):
+        if _looks_like_utf16(head):
+            raise InvalidInput(
+                f"{path} looks like UTF-16 text without a byte-order mark; re-save it as UTF-8."
+            )
         raise InvalidInput(f"{path} is a binary file, not a CSV or Parquet table.")
-    if head.lstrip(b"\xef\xbb\xbf \t\r\n")[:1] in (b"{", b"["):
+    start = head.lstrip(b"\xef\xbb\xbf \t\r\n")[:64].lower()
+    if start.startswith((b"<!doctype html", b"<html")):
+        raise InvalidInput(
+            f"{path} is an HTML page, not a CSV or Parquet table (a failed download often "
+            "saves one); fetch the file again."
+        )
+    if start.startswith(b"<?xml"):
+        raise InvalidInput(
+            f"{path} is an XML document, not a CSV or Parquet table; convert it first, "
+            "e.g. `pandas.read_xml(path).to_parquet('table.parquet')`."
+        )
+    if start[:1] in (b"{", b"["):
         raise InvalidInput(
             f"{path} looks like JSON, not a CSV or Parquet table; convert it first, "
             "e.g. `pandas.read_json(path).to_parquet('table.parquet')`."
         )
+
+
+def _looks_like_utf16(head: bytes) -> bool:
+    """Mostly-ASCII UTF-16 has a zero in every other byte and none in the rest."""
+    sample = head[: 4096 - 4096 % 2]
+    even, odd = sample[0::2], sample[1::2]
+    return len(sample) >= 8 and any(
+        a.count(0) >= 0.8 * len(a) and b.count(0) == 0 for a, b in ((even, odd), (odd, even))
+    )
 
 
 def _gunzip(path: Path, data: bytes, *, limit: int | None = None) -> bytes:
@@ -95,9 +120,12 @@ def _decode(path: Path, raw: bytes) -> bytes:
         raw.decode("utf-8")
     except UnicodeDecodeError as exc:
         line = raw[: exc.start].count(b"\n") + 1
+        # Bytes 0x80-0x9f are control codes in latin-1 but curly quotes, dashes and the euro
+        # sign in cp1252 (what Excel on Windows writes): converting from latin-1 would lose them.
+        codec = "cp1252" if re.search(rb"[\x80-\x9f]", raw) else "latin1"
         raise InvalidInput(
             f"{path} is not UTF-8 (byte 0x{raw[exc.start]:02x} at offset {exc.start}, line {line}); "
-            "re-save it as UTF-8, e.g. `iconv -f latin1 -t utf-8`."
+            f"re-save it as UTF-8, e.g. `iconv -f {codec} -t utf-8`."
         ) from exc
     return raw[3:] if raw.startswith(b"\xef\xbb\xbf") else raw
 
@@ -127,6 +155,8 @@ def _read_csv(path: Path) -> pd.DataFrame:
     if raw.startswith(_GZIP):
         raw = _gunzip(path, raw)
     data = _decode(path, raw)
+    if b"\n" not in data and b"\r" not in data:
+        data += b"\n"  # a lone header line: Arrow reads it as an empty file otherwise
     delimiter = sniff_delimiter(data)
     try:
         table = pacsv.read_csv(
@@ -145,15 +175,16 @@ def _read_csv(path: Path) -> pd.DataFrame:
         message = str(exc).split("\n")[0]
         if "Expected" in message and "columns" in message:
             raise InvalidInput(
-                f"{path} has rows with a different number of fields than the header ({message})."
+                f"{path} has rows with a different number of fields than the header ({message}); "
+                "fix those rows, or quote fields that hold the delimiter or a line break."
             ) from exc
         if "Empty CSV" in message:
             raise InvalidInput(f"{path} is empty; a table needs at least a header row.") from exc
         raise InvalidInput(f"{path} is not a readable CSV ({message}).") from exc
     _check_columns(path, table.column_names)
-    return refine_text_columns(
-        _to_pandas(_keep_leading_zeros(data, table, delimiter)), delimiter=delimiter
-    )
+    table = _keep_leading_zeros(data, table, delimiter)
+    del raw, data  # the file's bytes are not needed once parsed: a lower peak for big files
+    return refine_text_columns(_to_pandas(table), delimiter=delimiter)
 
 
 def _keep_leading_zeros(data: bytes, table: pa.Table, delimiter: str) -> pa.Table:
@@ -259,7 +290,11 @@ def _one_format_dates(text: pd.Series) -> pd.Series | None:
 
 
 def _to_pandas(table: pa.Table) -> pd.DataFrame:
+    """The frame mloop works on; consumes ``table`` (its buffers are freed while converting,
+    which lowers the peak on a big file by about the table's size: never use it afterwards)."""
     frame: pd.DataFrame = table.to_pandas(
+        self_destruct=True,
+        split_blocks=True,
         date_as_object=False,
         types_mapper={pa.string(): pd.StringDtype(), pa.large_string(): pd.StringDtype()}.get,
     )
@@ -304,4 +339,8 @@ def read_table(path: Path) -> pd.DataFrame:
     frame = _read_parquet(path) if fmt == "parquet" else _read_csv(path)
     if frame.shape[1] == 0:
         raise InvalidInput(f"{path} has no columns; a table needs a header row.")
+    if len(frame) == 0:
+        raise InvalidInput(
+            f"{path} has a header but no data rows; a table needs at least one row of values."
+        )
     return frame

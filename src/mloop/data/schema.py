@@ -32,6 +32,21 @@ MIN_ROWS_FOR_UNIQUE = 100
 Scalar = str | int | float | bool
 
 
+def utc_instants(values: pd.Series) -> pd.Series:
+    """Datetimes as UTC instants (unparseable -> NaT), so zoned, naive and mixed-offset values compare.
+
+    A time without a zone is taken as UTC: one rule for every column and every bound, so a
+    naive bound like ``"2026-01-31"`` means the same instant for naive and zoned data.
+    """
+    return pd.Series(pd.to_datetime(values, errors="coerce", format="mixed", utc=True))
+
+
+def utc_instant(value: Any) -> pd.Timestamp:
+    """A schema bound as a UTC instant; raises ``ValueError``/``TypeError`` for a non-date."""
+    stamp = pd.Timestamp(str(value))
+    return stamp.tz_localize("UTC") if stamp.tz is None else stamp.tz_convert("UTC")
+
+
 class CustomCheck(BaseModel):
     """A Python function ``module:function`` taking the DataFrame, returning True for good rows."""
 
@@ -53,6 +68,13 @@ class ColumnSchema(BaseModel):
     max_null_rate: float | None = Field(default=None, ge=0.0, le=1.0)
     unique: bool = False
 
+    @field_validator("allowed")
+    @classmethod
+    def _allows_something(cls, allowed: list[Scalar] | None) -> list[Scalar] | None:
+        if allowed == []:
+            raise ValueError("an empty list allows no value; use null to allow any value")
+        return allowed
+
     @model_validator(mode="after")
     def _bounds_fit_the_type(self) -> ColumnSchema:
         bounds: dict[str, Any] = {
@@ -69,7 +91,7 @@ class ColumnSchema(BaseModel):
         elif self.type == "datetime":
             for key, value in bounds.items():
                 try:
-                    bounds[key] = pd.Timestamp(str(value))
+                    bounds[key] = utc_instant(value)
                 except (ValueError, TypeError):
                     raise ValueError(
                         f'{key} of a datetime column must be a date like "2026-01-31", not {value!r}'
@@ -124,7 +146,7 @@ class Schema(BaseModel):
                 entry = columns[loc[1]] if isinstance(columns, list) else None
                 if isinstance(entry, dict) and "name" in entry:
                     loc = [f"column {entry['name']!r}", *loc[2:]]
-            where = ".".join(str(p) for p in loc)
+            where = ".".join(str(p) for p in loc) or "the top level"
             message = str(first["msg"]).removeprefix("Value error, ")
             raise InvalidInput(
                 f"{source} is not a valid schema: {where}: {message}; fix that field."
@@ -138,7 +160,7 @@ class Schema(BaseModel):
     @classmethod
     def from_file(cls, path: Path) -> Schema:
         try:
-            text = path.read_text(encoding="utf-8")
+            text = path.read_text(encoding="utf-8-sig")  # Windows editors add a BOM
         except FileNotFoundError as exc:
             raise InvalidInput(
                 f"{path} does not exist; export one with `mloop data schema NAME --export {path}`."

@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from mloop.callables import load_callable
-from mloop.data.schema import ColumnSchema, CustomCheck, Schema
+from mloop.data.schema import ColumnSchema, CustomCheck, Schema, utc_instant, utc_instants
 from mloop.errors import InvalidInput
 
 MAX_EXAMPLES = 5
@@ -45,8 +45,14 @@ class ValidationReport:
 
 
 def _numeric(series: pd.Series) -> pd.Series:
+    """Numbers, NaN where a value is not one; dates and durations are not (to_numeric would
+    turn them into nanosecond counts that pass any integer check)."""
     if pd.api.types.is_bool_dtype(series.dtype):
         return series.astype(float)
+    if pd.api.types.is_datetime64_any_dtype(series.dtype) or pd.api.types.is_timedelta64_dtype(
+        series.dtype
+    ):
+        return pd.Series(np.nan, index=series.index)
     return pd.to_numeric(series, errors="coerce")
 
 
@@ -67,8 +73,9 @@ def _type_mask(column: ColumnSchema, series: pd.Series, present: np.ndarray) -> 
     if kind == "datetime":
         if pd.api.types.is_datetime64_any_dtype(series.dtype):
             return np.zeros(len(series), dtype=bool)
-        parsed = pd.to_datetime(series, errors="coerce", format="mixed")
-        return present & parsed.isna().to_numpy()
+        if pd.api.types.is_numeric_dtype(series.dtype):
+            return present  # 2013 is not a date: to_datetime would read it as nanoseconds
+        return present & utc_instants(series).isna().to_numpy()
     return np.zeros(len(series), dtype=bool)
 
 
@@ -84,13 +91,13 @@ def _range_masks(
             if column.max is not None:
                 masks["max"] = present & (values > float(column.max))
     elif column.type == "datetime" and (column.min is not None or column.max is not None):
-        stamps = pd.Series(pd.to_datetime(series, errors="coerce", format="mixed"))
+        stamps = utc_instants(series)
         if column.min is not None:
-            masks["min"] = present & (stamps < pd.Timestamp(column.min)).to_numpy(
+            masks["min"] = present & (stamps < utc_instant(column.min)).to_numpy(
                 dtype=bool, na_value=False
             )
         if column.max is not None:
-            masks["max"] = present & (stamps > pd.Timestamp(column.max)).to_numpy(
+            masks["max"] = present & (stamps > utc_instant(column.max)).to_numpy(
                 dtype=bool, na_value=False
             )
     return masks
