@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
@@ -24,6 +25,17 @@ def parse_params(pairs: list[str]) -> dict[str, Any]:
         except json.JSONDecodeError:
             params[key] = raw
     return params
+
+
+def _refuse_a_file_path(data: str) -> None:
+    """A new user's first try is often ``--data churn.csv``: say what to do, not that the name is bad."""
+    from mloop.data.refs import NAME_PATTERN
+
+    if not NAME_PATTERN.match(data.partition("@")[0]) and Path(data).is_file():
+        raise InvalidInput(
+            f"--data takes a dataset name, not a file; add the file first with "
+            f"`mloop data add NAME {data}`, then pass --data NAME."
+        )
 
 
 def train(
@@ -55,6 +67,7 @@ def train(
     from mloop.training.train import train as run_training
 
     params = parse_params(param or [])
+    _refuse_a_file_path(data)
     if register:
         from mloop.registry.versions import check_name
 

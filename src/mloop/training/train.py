@@ -8,6 +8,7 @@ promotion gates can re-score any two models on the very same rows.
 
 from __future__ import annotations
 
+import difflib
 import io
 import json
 import traceback
@@ -33,6 +34,7 @@ from mloop.training.features import FeatureSpec, coerce, feature_spec
 from mloop.training.metrics import classification_metrics, regression_metrics
 
 MAX_CLASSES_FOR_INTEGER_TARGET = 20
+MAX_COLUMNS_LISTED = 20
 MODEL_ARTIFACT = "model"
 HOLDOUT_ARTIFACT = "holdout.parquet"
 SIGNATURE_ARTIFACT = "signature.json"
@@ -74,13 +76,46 @@ def _check_inputs(schema: Schema, target: str, test_size: float, model: str) -> 
     names = [c.name for c in schema.columns]
     if target not in names:
         raise InvalidInput(
-            f"Target column {target!r} is not in the dataset; columns are: {', '.join(names)}."
+            f"Target column {target!r} is not in the dataset; {_columns_hint(target, names)}"
+        )
+    if schema.column(target).type == "datetime":
+        raise InvalidInput(
+            f"Target {target!r} is a datetime column, and mloop train predicts classes or numbers; "
+            "choose another --target (or add a numeric column derived from the date)."
         )
     if not 0.0 < test_size < 1.0:
         raise InvalidInput(f"--test-size must be between 0 and 1 (exclusive); got {test_size}.")
     if model not in BUILTIN and ":" not in model:
         raise InvalidInput(
             f"Unknown --model {model!r}; use one of {', '.join(BUILTIN)} or MODULE:CALLABLE."
+        )
+
+
+def _columns_hint(target: str, names: list[str]) -> str:
+    """The closest column names, or all of them when there are few: a wide table's 1,500 names
+    in an error message bury the one that matters."""
+    close = difflib.get_close_matches(target, names, n=3, cutoff=0.6)
+    close += [n for n in names if n.lower() == target.strip().lower() and n not in close]
+    if close:
+        return "did you mean " + " or ".join(repr(n) for n in close[:3]) + "?"
+    if len(names) <= MAX_COLUMNS_LISTED:
+        return f"columns are: {', '.join(names)}."
+    shown = ", ".join(names[:MAX_COLUMNS_LISTED])
+    return f"columns are: {shown}, … ({len(names)} in all; `mloop data show` lists them)."
+
+
+def _check_classes(y: np.ndarray, target: str, ref: str) -> None:
+    classes = len(np.unique(y.astype(str)))
+    if classes < 2:
+        raise InvalidInput(
+            f"Target {target!r} has a single class in {ref}; a classifier needs at least two."
+        )
+    # An ID or free-text column: most classes would have one row, so nothing can be learned (and
+    # scikit-learn only warns). Two classes pass, so a tiny binary table still trains.
+    if classes > 2 and classes > len(y) / 2:
+        raise InvalidInput(
+            f"Target {target!r} has {classes} distinct values in {len(y)} rows, so most classes "
+            "have a single row (an ID or free text?); choose a column whose values repeat."
         )
 
 
@@ -155,10 +190,8 @@ def train(
     task = task or infer_task(schema, target, frame[target])
     spec = feature_spec(schema, target=target)
     y = target_values(frame[target], schema.column(target).type, task)
-    if task == "classification" and len(np.unique(y.astype(str))) < 2:
-        raise InvalidInput(
-            f"Target {target!r} has a single class in {version.ref}; a classifier needs at least two."
-        )
+    if task == "classification":
+        _check_classes(y, target, version.ref)
     estimator = make_estimator(model, task, params, seed=seed, root=root)
 
     run = runs.create_run(
