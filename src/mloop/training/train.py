@@ -217,18 +217,21 @@ def train(
         )
         pipeline = build_pipeline(spec, estimator)
         say(f"fitting {model} on {len(x_train)} rows")
+        # scikit-learn says ValueError about data or parameters it cannot use; user code
+        # (MODULE:CALLABLE) may fail any way, and that is the user's to fix, not an mloop bug.
+        user_errors = (ValueError,) if model in BUILTIN else (Exception,)
         try:
             pipeline.fit(x_train, y_train)
-        except ValueError as exc:  # scikit-learn's word on data it cannot fit
+        except user_errors as exc:
             raise InvalidInput(
-                f"{model} could not be fitted on {version.ref} ({exc}); check the target, the rows and --param values."
+                f"{model} could not be fitted on {version.ref} ({_reason(exc)}); check the target, the rows and --param values."
             ) from exc
         say(f"evaluating on {len(x_test)} held-out rows")
         try:
             metrics = evaluate(pipeline, x_test, y_test, task)
-        except ValueError as exc:  # e.g. a regressor's numbers scored as classes
+        except user_errors as exc:  # e.g. a regressor's numbers scored as classes
             raise InvalidInput(
-                f"{model}'s predictions cannot be scored as {task} of {target!r} ({exc}); "
+                f"{model}'s predictions cannot be scored as {task} of {target!r} ({_reason(exc)}); "
                 f"use a {'classifier' if task == 'classification' else 'regressor'}."
             ) from exc
         runs.log_metrics_rows(store, _metric_rows(run.id, metrics))
@@ -277,6 +280,10 @@ def train(
         train_rows=len(x_train),
         test_rows=len(x_test),
     )
+
+
+def _reason(exc: BaseException) -> str:
+    return str(exc) if isinstance(exc, ValueError) else f"{type(exc).__name__}: {exc}"
 
 
 def _plain(value: Any) -> Any:
