@@ -82,3 +82,21 @@ def test_a_file_path_as_data_says_to_add_it_first(cli: Any, people_csv: Path) ->
     assert result.exit_code == 2
     assert "--data takes a dataset name, not a file" in result.stderr
     assert f"mloop data add NAME {people_csv}" in result.stderr
+
+
+def test_infinite_feature_values_are_treated_as_missing(cli: Any, tmp_path: Path) -> None:
+    rng = np.random.default_rng(0)
+    income = rng.normal(50, 10, 200)
+    frame = pd.DataFrame(
+        {
+            "debt_ratio": rng.gamma(2.0, 0.2, 200),
+            "income": income,
+            "default": np.where(income > 50, "No", "Yes"),
+        }
+    )
+    frame.loc[:4, "debt_ratio"] = np.inf  # a ratio divided by a zero income, as real tables have
+    path = tmp_path / "loans.csv"
+    frame.to_csv(path, index=False)
+    cli("data", "add", "loans", path)
+    result = cli("train", "--data", "loans", "--target", "default")
+    assert result.exit_code == 0, result.stderr
