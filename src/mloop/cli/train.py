@@ -12,6 +12,8 @@ from mloop.cli.context import open_workspace
 from mloop.cli.output import JsonOption, chatter_to_stderr, err_console, print_json
 from mloop.errors import InvalidInput
 
+MAX_SEED = 2**32 - 1  # what numpy and scikit-learn accept as random_state
+
 
 def parse_params(pairs: list[str]) -> dict[str, Any]:
     """``k=v`` pairs; values are JSON literals when they parse (``3``, ``0.1``, ``true``), else text."""
@@ -72,8 +74,8 @@ def train(
         from mloop.registry.versions import check_name
 
         check_name(register)  # before minutes of training, not after
-    if seed < 0:
-        raise InvalidInput(f"--seed must be 0 or more; got {seed}.")
+    if not 0 <= seed <= MAX_SEED:
+        raise InvalidInput(f"--seed must be between 0 and {MAX_SEED}; got {seed}.")
     with (
         open_workspace(ctx) as ws,
         err_console().status("training") as spinner,
