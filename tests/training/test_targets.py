@@ -100,3 +100,11 @@ def test_infinite_feature_values_are_treated_as_missing(cli: Any, tmp_path: Path
     cli("data", "add", "loans", path)
     result = cli("train", "--data", "loans", "--target", "default")
     assert result.exit_code == 0, result.stderr
+
+
+def test_columns_left_out_of_the_features_are_named(cli: Any, people_csv: Path) -> None:
+    cli("data", "add", "people", people_csv)
+    result = cli("train", "--data", "people", "--target", "survived", "--json")
+    assert result.exit_code == 0, result.stderr
+    assert "note: not used as features: name, boarded" in result.stderr
+    assert json.loads(result.stdout)["features"]["dropped"] == ["name", "boarded"]

@@ -13,6 +13,7 @@ from mloop.cli.output import JsonOption, chatter_to_stderr, err_console, print_j
 from mloop.errors import InvalidInput
 
 MAX_SEED = 2**32 - 1  # what numpy and scikit-learn accept as random_state
+MAX_NAMES_SHOWN = 10
 
 
 def parse_params(pairs: list[str]) -> dict[str, Any]:
@@ -113,6 +114,17 @@ def train(
             highlight=False,
             markup=False,
         )
+    if result.features.dropped:
+        dropped = result.features.dropped
+        shown = ", ".join(dropped[:MAX_NAMES_SHOWN]) + (
+            f" and {len(dropped) - MAX_NAMES_SHOWN} more" if len(dropped) > MAX_NAMES_SHOWN else ""
+        )
+        err_console().print(
+            f"note: not used as features: {shown} (dates, IDs, free text and empty columns are "
+            "left out; derive numbers or categories from them to use them).",
+            highlight=False,
+            markup=False,
+        )
     if as_json:
         print_json(
             {
@@ -123,6 +135,7 @@ def train(
                 "metrics": result.metrics,
                 "artifact": display(result.model_hash),
                 "flavor": result.flavor,
+                "features": result.features.to_dict(),
                 "model": None if registered is None else registered.ref,
             }
         )
