@@ -4,6 +4,12 @@ Reproducible by construction: the data is read from its content-addressed snapsh
 original path), the split and the estimator are seeded, and the run records the dataset hash, the
 parameters, the environment and the code commit. The held-out split is stored with the run so that
 promotion gates can re-score any two models on the very same rows.
+
+Failures: what can be checked without fitting (the target, the split size, the model and its
+construction) is refused before a run exists; what only fitting reveals (a --param scikit-learn
+rejects, a custom model's own error) ends the run FAILED with the error recorded, never
+FINISHED or RUNNING. Metrics that are undefined on the held-out rows (roc_auc and log_loss when
+they hold a single class, or for a model without ``predict_proba``) are left out, not reported.
 """
 
 from __future__ import annotations
