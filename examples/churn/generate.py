@@ -95,6 +95,9 @@ def main() -> None:
     parser.add_argument("--drift", action="store_true", help="make this month drift from month 1")
     parser.add_argument("--out", type=Path, required=True, help="a .csv or .parquet path")
     args = parser.parse_args()
+    if args.rows < 1:
+        parser.error(f"--rows must be 1 or more; got {args.rows}")
+    args.out.parent.mkdir(parents=True, exist_ok=True)
     frame = generate(args.rows, seed=args.seed, month=args.month, drift=args.drift)
     if args.out.suffix == ".parquet":
         frame.to_parquet(args.out, index=False)

@@ -12,10 +12,12 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow.parquet as pq
 import skops.io as sio
 from sklearn.compose import ColumnTransformer
 from sklearn.ensemble import GradientBoostingClassifier
@@ -70,6 +72,22 @@ def build(params: dict[str, float | int]) -> Pipeline:
     return Pipeline([("features", prepare), ("model", GradientBoostingClassifier(**params))])
 
 
+def check_columns(source: str, columns: list[str]) -> None:
+    """Refuse a table that is not the churn table before anything is snapshotted or trained."""
+    missing = [c for c in [*NUMERIC, *CATEGORICAL, TARGET] if c not in columns]
+    if missing:
+        raise mloop.InvalidInput(
+            f"{source} has no column(s) {', '.join(missing)}; "
+            "make a churn table with examples/churn/generate.py."
+        )
+
+
+def file_columns(path: Path) -> list[str]:
+    if path.suffix in {".parquet", ".pq"}:
+        return list(pq.read_schema(path).names)
+    return list(pd.read_csv(path, nrows=0, sep=None, engine="python").columns)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -87,13 +105,24 @@ def main() -> None:
     parser.add_argument("--learning-rate", type=float, default=0.08)
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
+    if args.out.exists() and not args.out.is_dir():
+        parser.error(f"--out {args.out} is a file; give a folder for model.skops and metrics.json")
+    try:
+        train(args)
+    except mloop.MloopError as exc:  # one sentence and exit 2, as the mloop CLI does
+        print(f"error: {exc}", file=sys.stderr)
+        sys.exit(exc.exit_code)
 
+
+def train(args: argparse.Namespace) -> None:
     workspace = mloop.Workspace.open(args.workspace)
     if Path(args.data).exists():
+        check_columns(args.data, file_columns(Path(args.data)))
         version = mloop.add_dataset(args.dataset_name, args.data, workspace=workspace)
     else:
         version = mloop.get_dataset(args.data, workspace=workspace)
     frame = mloop.load_dataset(version.ref, workspace=workspace)
+    check_columns(version.ref, list(frame.columns))
     frame = frame[frame[TARGET].notna()]
     x, y = features(frame), frame[TARGET].astype(bool).to_numpy()
     x_train, x_test, y_train, y_test = train_test_split(

@@ -23,6 +23,10 @@ def load_callable(spec: str, *, root: Path | None, what: str) -> Any:
         raise InvalidInput(
             f"{what}: cannot import {module_name!r} ({exc}); put it in the workspace folder."
         ) from exc
+    except Exception as exc:  # found, but its own code fails on import (a SyntaxError, a raise)
+        raise InvalidInput(
+            f"{what}: importing {module_name!r} failed ({type(exc).__name__}: {exc}); fix that module."
+        ) from exc
     target = getattr(module, attribute, None)
     if not callable(target):
         raise InvalidInput(f"{what}: {module_name} has no callable {attribute!r}.")

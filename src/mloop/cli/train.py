@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
@@ -10,6 +11,9 @@ import typer
 from mloop.cli.context import open_workspace
 from mloop.cli.output import JsonOption, chatter_to_stderr, err_console, print_json
 from mloop.errors import InvalidInput
+
+MAX_SEED = 2**32 - 1  # what numpy and scikit-learn accept as random_state
+MAX_NAMES_SHOWN = 10
 
 
 def parse_params(pairs: list[str]) -> dict[str, Any]:
@@ -24,6 +28,17 @@ def parse_params(pairs: list[str]) -> dict[str, Any]:
         except json.JSONDecodeError:
             params[key] = raw
     return params
+
+
+def _refuse_a_file_path(data: str) -> None:
+    """A new user's first try is often ``--data churn.csv``: say what to do, not that the name is bad."""
+    from mloop.data.refs import NAME_PATTERN
+
+    if not NAME_PATTERN.match(data.partition("@")[0]) and Path(data).is_file():
+        raise InvalidInput(
+            f"--data takes a dataset name, not a file; add the file first with "
+            f"`mloop data add NAME {data}`, then pass --data NAME."
+        )
 
 
 def train(
@@ -55,12 +70,13 @@ def train(
     from mloop.training.train import train as run_training
 
     params = parse_params(param or [])
+    _refuse_a_file_path(data)
     if register:
         from mloop.registry.versions import check_name
 
         check_name(register)  # before minutes of training, not after
-    if seed < 0:
-        raise InvalidInput(f"--seed must be 0 or more; got {seed}.")
+    if not 0 <= seed <= MAX_SEED:
+        raise InvalidInput(f"--seed must be between 0 and {MAX_SEED}; got {seed}.")
     with (
         open_workspace(ctx) as ws,
         err_console().status("training") as spinner,
@@ -98,6 +114,17 @@ def train(
             highlight=False,
             markup=False,
         )
+    if result.features.dropped:
+        dropped = result.features.dropped
+        shown = ", ".join(dropped[:MAX_NAMES_SHOWN]) + (
+            f" and {len(dropped) - MAX_NAMES_SHOWN} more" if len(dropped) > MAX_NAMES_SHOWN else ""
+        )
+        err_console().print(
+            f"note: not used as features: {shown} (dates, IDs, free text and empty columns are "
+            "left out; derive numbers or categories from them to use them).",
+            highlight=False,
+            markup=False,
+        )
     if as_json:
         print_json(
             {
@@ -108,6 +135,7 @@ def train(
                 "metrics": result.metrics,
                 "artifact": display(result.model_hash),
                 "flavor": result.flavor,
+                "features": result.features.to_dict(),
                 "model": None if registered is None else registered.ref,
             }
         )

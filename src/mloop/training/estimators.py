@@ -68,9 +68,20 @@ def make_estimator(
         estimator = factory(**kwargs)
     except TypeError as exc:
         raise InvalidInput(f"--param for {model}: {exc}; check the parameter names.") from exc
+    except Exception as exc:  # the user's own factory code failed: their input, not our bug
+        raise InvalidInput(
+            f"--model {model} raised {type(exc).__name__}: {exc}; fix it or its --param values."
+        ) from exc
     if not hasattr(estimator, "fit") or not hasattr(estimator, "predict"):
         raise InvalidInput(
             f"--model {model} returned {type(estimator).__name__}, which has no fit/predict."
+        )
+    # The Pipeline, clone() and skops need the estimator protocol (get_params, tags), not just
+    # fit/predict; without it the failure comes late, from deep inside scikit-learn.
+    if not hasattr(estimator, "get_params") or not hasattr(estimator, "__sklearn_tags__"):
+        raise InvalidInput(
+            f"--model {model} returned {type(estimator).__name__}, which is not a scikit-learn "
+            "estimator; subclass sklearn.base.BaseEstimator (with ClassifierMixin or RegressorMixin)."
         )
     return estimator
 

@@ -2,9 +2,9 @@
 
 ``feature_spec`` decides which columns feed the model and how (numeric or categorical); ``coerce``
 turns any frame (a training table, a batch of requests) into exactly those columns with stable
-dtypes: numbers as float64 with NaN for missing, categories as Python strings with ``MISSING`` for
-missing (a category of its own: missingness is often informative, and ONNX string tensors have
-no NaN).
+dtypes: numbers as float64 with NaN for missing (and for ±inf), categories as Python strings with
+``MISSING`` for missing (a category of its own: missingness is often informative, and ONNX string
+tensors have no NaN).
 The spec is stored in the model's signature, so serving coerces requests with the same function.
 Datetimes and high-cardinality strings (ids, free text) are left out: they memorise, not generalise.
 """
@@ -94,9 +94,9 @@ def coerce(frame: pd.DataFrame, spec: FeatureSpec) -> pd.DataFrame:
         column = frame[name]
         if column.dtype == bool or str(column.dtype) == "boolean":
             column = column.astype("Float64")
-        data[name] = (
-            pd.to_numeric(column, errors="coerce").astype("float64").to_numpy(na_value=np.nan)
-        )
+        values = pd.to_numeric(column, errors="coerce").astype("float64").to_numpy(na_value=np.nan)
+        # ±inf (a ratio over zero) is missing too: the imputer fills it, where scikit-learn refuses.
+        data[name] = np.where(np.isinf(values), np.nan, values)
     for name in spec.categorical:
         data[name] = _as_category_strings(frame[name])
     return pd.DataFrame(data, index=frame.index)

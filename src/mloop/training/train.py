@@ -4,10 +4,17 @@ Reproducible by construction: the data is read from its content-addressed snapsh
 original path), the split and the estimator are seeded, and the run records the dataset hash, the
 parameters, the environment and the code commit. The held-out split is stored with the run so that
 promotion gates can re-score any two models on the very same rows.
+
+Failures: what can be checked without fitting (the target, the split size, the model and its
+construction) is refused before a run exists; what only fitting reveals (a --param scikit-learn
+rejects, a custom model's own error) ends the run FAILED with the error recorded, never
+FINISHED or RUNNING. Metrics that are undefined on the held-out rows (roc_auc and log_loss when
+they hold a single class, or for a model without ``predict_proba``) are left out, not reported.
 """
 
 from __future__ import annotations
 
+import difflib
 import io
 import json
 import traceback
@@ -33,6 +40,7 @@ from mloop.training.features import FeatureSpec, coerce, feature_spec
 from mloop.training.metrics import classification_metrics, regression_metrics
 
 MAX_CLASSES_FOR_INTEGER_TARGET = 20
+MAX_COLUMNS_LISTED = 20
 MODEL_ARTIFACT = "model"
 HOLDOUT_ARTIFACT = "holdout.parquet"
 SIGNATURE_ARTIFACT = "signature.json"
@@ -74,13 +82,46 @@ def _check_inputs(schema: Schema, target: str, test_size: float, model: str) -> 
     names = [c.name for c in schema.columns]
     if target not in names:
         raise InvalidInput(
-            f"Target column {target!r} is not in the dataset; columns are: {', '.join(names)}."
+            f"Target column {target!r} is not in the dataset; {_columns_hint(target, names)}"
+        )
+    if schema.column(target).type == "datetime":
+        raise InvalidInput(
+            f"Target {target!r} is a datetime column, and mloop train predicts classes or numbers; "
+            "choose another --target (or add a numeric column derived from the date)."
         )
     if not 0.0 < test_size < 1.0:
         raise InvalidInput(f"--test-size must be between 0 and 1 (exclusive); got {test_size}.")
     if model not in BUILTIN and ":" not in model:
         raise InvalidInput(
             f"Unknown --model {model!r}; use one of {', '.join(BUILTIN)} or MODULE:CALLABLE."
+        )
+
+
+def _columns_hint(target: str, names: list[str]) -> str:
+    """The closest column names, or all of them when there are few: a wide table's 1,500 names
+    in an error message bury the one that matters."""
+    close = difflib.get_close_matches(target, names, n=3, cutoff=0.6)
+    close += [n for n in names if n.lower() == target.strip().lower() and n not in close]
+    if close:
+        return "did you mean " + " or ".join(repr(n) for n in close[:3]) + "?"
+    if len(names) <= MAX_COLUMNS_LISTED:
+        return f"columns are: {', '.join(names)}."
+    shown = ", ".join(names[:MAX_COLUMNS_LISTED])
+    return f"columns are: {shown}, … ({len(names)} in all; `mloop data show` lists them)."
+
+
+def _check_classes(y: np.ndarray, target: str, ref: str) -> None:
+    classes = len(np.unique(y.astype(str)))
+    if classes < 2:
+        raise InvalidInput(
+            f"Target {target!r} has a single class in {ref}; a classifier needs at least two."
+        )
+    # An ID or free-text column: most classes would have one row, so nothing can be learned (and
+    # scikit-learn only warns). Two classes pass, so a tiny binary table still trains.
+    if classes > 2 and classes > len(y) / 2:
+        raise InvalidInput(
+            f"Target {target!r} has {classes} distinct values in {len(y)} rows, so most classes "
+            "have a single row (an ID or free text?); choose a column whose values repeat."
         )
 
 
@@ -155,10 +196,8 @@ def train(
     task = task or infer_task(schema, target, frame[target])
     spec = feature_spec(schema, target=target)
     y = target_values(frame[target], schema.column(target).type, task)
-    if task == "classification" and len(np.unique(y.astype(str))) < 2:
-        raise InvalidInput(
-            f"Target {target!r} has a single class in {version.ref}; a classifier needs at least two."
-        )
+    if task == "classification":
+        _check_classes(y, target, version.ref)
     estimator = make_estimator(model, task, params, seed=seed, root=root)
 
     run = runs.create_run(
@@ -184,18 +223,21 @@ def train(
         )
         pipeline = build_pipeline(spec, estimator)
         say(f"fitting {model} on {len(x_train)} rows")
+        # scikit-learn says ValueError about data or parameters it cannot use; user code
+        # (MODULE:CALLABLE) may fail any way, and that is the user's to fix, not an mloop bug.
+        user_errors = (ValueError,) if model in BUILTIN else (Exception,)
         try:
             pipeline.fit(x_train, y_train)
-        except ValueError as exc:  # scikit-learn's word on data it cannot fit
+        except user_errors as exc:
             raise InvalidInput(
-                f"{model} could not be fitted on {version.ref} ({exc}); check the target, the rows and --param values."
+                f"{model} could not be fitted on {version.ref} ({_reason(exc)}); check the target, the rows and --param values."
             ) from exc
         say(f"evaluating on {len(x_test)} held-out rows")
         try:
             metrics = evaluate(pipeline, x_test, y_test, task)
-        except ValueError as exc:  # e.g. a regressor's numbers scored as classes
+        except user_errors as exc:  # e.g. a regressor's numbers scored as classes
             raise InvalidInput(
-                f"{model}'s predictions cannot be scored as {task} of {target!r} ({exc}); "
+                f"{model}'s predictions cannot be scored as {task} of {target!r} ({_reason(exc)}); "
                 f"use a {'classifier' if task == 'classification' else 'regressor'}."
             ) from exc
         runs.log_metrics_rows(store, _metric_rows(run.id, metrics))
@@ -244,6 +286,10 @@ def train(
         train_rows=len(x_train),
         test_rows=len(x_test),
     )
+
+
+def _reason(exc: BaseException) -> str:
+    return str(exc) if isinstance(exc, ValueError) else f"{type(exc).__name__}: {exc}"
 
 
 def _plain(value: Any) -> Any:
