@@ -172,6 +172,9 @@ def test_a_holdout_the_model_almost_wholly_trained_on_is_refused(cli: Any, tmp_p
         ({"approval": "no"}, "approval must be true or false"),
         ({"thresholds": "f1 >= 0.5"}, "thresholds must be a list"),
         ({}, "declares no checks"),
+        ({"thresholds": ["rmse <= 6.0.1"]}, "threshold 'rmse <= 6.0.1' is not 'METRIC OP NUMBER'"),
+        ({"thresholds": ["f1 >= -"]}, "is not 'METRIC OP NUMBER'"),
+        ({"latency_p99_ms": True}, "positive number of milliseconds, not True"),
     ],
 )
 def test_gate_config_mistakes_are_one_sentence(raw: dict[str, Any], message: str) -> None:
