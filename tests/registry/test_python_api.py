@@ -197,7 +197,7 @@ def test_a_bare_model_is_rescored_on_a_holdout_with_more_columns_than_it_reads(
         run.log_input(version)
         registered = run.log_model(model, name="bare", target="churned")
     assert registered.flavor == kind
-    gate = '[gates.auc]\nthresholds = ["roc_auc >= 0.5"]\n'
+    gate = '[gates.auc]\nthresholds = ["roc_auc >= 0.5"]\ndata_validation = true\n'
     (workspace.root / "mloop.toml").write_text((workspace.root / "mloop.toml").read_text() + gate)
     result = cli(
         "models",
@@ -212,6 +212,7 @@ def test_a_bare_model_is_rescored_on_a_holdout_with_more_columns_than_it_reads(
         "later@1",
     )
     assert result.exit_code == 0, result.stderr
+    assert "300 rows valid" in result.stdout, "the run's training dataset holds the rules"
     loaded = mloop.load_model("bare@1", workspace=workspace)
     rows = generate(50, seed=9)
     expected = model.predict_proba(rows[columns].astype(float))

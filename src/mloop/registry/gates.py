@@ -25,6 +25,7 @@ from mloop.registry.holdout import Holdout
 from mloop.registry.loading import LoadedModel, load_version
 from mloop.registry.versions import ModelVersion
 from mloop.store import Store
+from mloop.tracking.runs import get_run
 from mloop.training.metrics import (
     LOWER_IS_BETTER,
     classification_metrics,
@@ -303,6 +304,11 @@ def _validation_check(
     store: Store, candidate: ModelVersion, holdout: Holdout, root: Any
 ) -> CheckResult:
     dataset_ref = str(candidate.signature.get("dataset") or "")
+    if not dataset_ref and candidate.run_id:  # logged from Python: the run's lineage knows it
+        trained_on = [
+            i.dataset_ref for i in get_run(store, candidate.run_id).inputs if i.role == "train"
+        ]
+        dataset_ref = next((ref for ref in trained_on if ref), "")
     if not dataset_ref:
         return CheckResult(
             "data_validation",
