@@ -192,3 +192,20 @@ def test_auto_compares_f1_when_a_classifier_has_no_probabilities(
     assert result.exit_code in (0, 1), result.stderr
     [check] = [c for c in json.loads(result.stdout)["checks"] if c["check"] == "no_regression"]
     assert check["name"] == "f1" and check["values"]["rows"] == 400
+
+
+def test_a_holder_that_reads_columns_the_holdout_lacks_is_named(
+    cli: Any, train_version: Any, churn_data: Path, tmp_path: Path
+) -> None:
+    """Versions trained on different tables: the holder cannot be scored on the candidate's rows."""
+    train_version(*DECENT)
+    assert cli("models", "promote", "churn", "1", "--to", "champion").exit_code == 0
+    fewer = tmp_path / "fewer.csv"
+    pd.read_csv(churn_data).drop(columns=["monthly_charges"]).to_csv(fewer, index=False)
+    assert cli("data", "add", "fewer", fewer).exit_code == 0
+    args = ("--target", "churned", "--seed", "3", "--register", "churn")
+    assert cli("train", "--data", "fewer", *args).exit_code == 0
+    result = cli("models", "promote", "churn", "2", "--to", "champion")
+    assert result.exit_code == 2, result.stderr
+    assert "churn@1 (churn@champion now) reads monthly_charges, which the holdout" in result.stderr
+    assert "--holdout" in result.stderr and "Traceback" not in result.stderr

@@ -62,6 +62,23 @@ def load_holdout(
     )
 
 
+def require_columns(holdout: Holdout, models: Iterable[tuple[ModelVersion, str]]) -> None:
+    """Every compared model must find its feature columns in the holdout; raises ``InvalidInput``.
+
+    Versions of one model may be trained on different tables; the one that reads a column the
+    holdout lacks is named, with its role, instead of failing later inside its pipeline.
+    """
+    for model, role in models:
+        features = model.signature.get("features") or {}
+        needed = [*features.get("numeric", []), *features.get("categorical", [])]
+        missing = [c for c in needed if c not in holdout.frame.columns]
+        if missing:
+            raise InvalidInput(
+                f"{model.ref} ({role}) reads {', '.join(missing)}, which the holdout "
+                f"({holdout.source}) lacks; pass --holdout NAME@V with every column both models read."
+            )
+
+
 def unseen_by(
     store: Store,
     artifacts: ArtifactStore,
