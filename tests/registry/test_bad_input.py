@@ -26,6 +26,11 @@ from tests.registry.conftest import DECENT
         (("models", "register", "zzzz", "--name", "x"), "zzzz"),
         (("models", "lineage", "churn@x"), "has no alias 'x'"),
         (("models", "approve", "churn", "1", "--note", " "), "needs --note"),
+        (
+            ("models", "history", "churn", "--alias", "staging"),
+            "churn has no alias 'staging' and never had one; no alias of it has moved yet",
+        ),
+        (("models", "history", "churn", "--alias", "9x"), "Alias '9x' is not allowed"),
     ],
 )
 def test_bad_registry_input_is_exit_2_with_one_sentence(
