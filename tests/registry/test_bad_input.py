@@ -143,6 +143,31 @@ def test_rollback_never_moves_to_a_tampered_model(
     assert shown["version"]["version"] == 2
 
 
+def test_a_tampered_holder_fails_no_regression_and_force_replaces_it(
+    cli: Any, train_version: Any, workspace: Workspace
+) -> None:
+    train_version(*DECENT)
+    train_version(*DECENT, "--param", "max_iter=500")
+    assert cli("models", "promote", "churn", "1", "--to", "champion").exit_code == 0
+    digest = json.loads(cli("models", "show", "churn@1", "--json").stdout)["version"][
+        "artifact_hash"
+    ]
+    blob = _blob_path(workspace, digest)
+    blob.chmod(0o644)
+    blob.write_bytes(blob.read_bytes() + b"x")
+    promote = ("models", "promote", "churn", "2", "--to", "champion")
+    result = cli(*promote, "--json")
+    assert result.exit_code == 1, result.stderr
+    [check] = [c for c in json.loads(result.stdout)["checks"] if c["check"] == "no_regression"]
+    assert not check["passed"]
+    assert "churn@1, the current holder, fails its hash check" in check["detail"]
+    assert "--force" in check["detail"]
+    forced = cli(*promote, "--force", "--reason", "the champion's blob is corrupt")
+    assert forced.exit_code == 0, forced.stderr
+    shown = json.loads(cli("models", "show", "churn@champion", "--json").stdout)
+    assert shown["version"]["version"] == 2
+
+
 def test_audit_filters_and_limits_say_what_is_wrong(cli: Any, train_version: Any) -> None:
     train_version(*DECENT)
     train_version(*DECENT, "--param", "max_iter=500")
