@@ -88,6 +88,22 @@ def test_a_tampered_model_blob_is_refused(
     )
 
 
+def test_registering_a_run_whose_model_blob_was_tampered_is_one_sentence(
+    cli: Any, churn_data: Path, workspace: Workspace
+) -> None:
+    trained = cli("train", "--data", "churn", "--target", "churned", "--json")
+    assert trained.exit_code == 0, trained.stderr
+    run = json.loads(trained.stdout)
+    blob = _blob_path(workspace, run["artifact"].removeprefix("blake3:"))
+    blob.chmod(0o644)
+    blob.write_bytes(blob.read_bytes() + b"x")
+    result = cli("models", "register", run["run"], "--name", "churn")
+    assert result.exit_code == 2
+    assert f"The model blob of run {run['run']} fails its hash check (hash mismatch" in (
+        result.stderr
+    )
+
+
 class Echo:
     def predict(self, frame: Any) -> Any:
         return frame
