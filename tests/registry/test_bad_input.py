@@ -31,6 +31,8 @@ from tests.registry.conftest import DECENT
             "churn has no alias 'staging' and never had one; no alias of it has moved yet",
         ),
         (("models", "history", "churn", "--alias", "9x"), "Alias '9x' is not allowed"),
+        (("models", "approve", "churn", "1", "--note", "ok", "--by", " "), "needs a name"),
+        (("models", "approve", "churn", "1", "--note", "ok", "--by", "b" * 300), "at most 255"),
     ],
 )
 def test_bad_registry_input_is_exit_2_with_one_sentence(

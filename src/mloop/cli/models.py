@@ -234,7 +234,11 @@ def approve(
 
     with open_workspace(ctx) as ws:
         approval = record_approval(
-            ws.store, name=name, version=_version_arg(version), approver=by or ws.user, note=note
+            ws.store,
+            name=name,
+            version=_version_arg(version),
+            approver=ws.user if by is None else by,
+            note=note,
         )
     if as_json:
         print_json(approval)
