@@ -94,6 +94,10 @@ def test_export_onnx_then_serve_it_with_the_onnx_flavor(
     np.testing.assert_allclose(actual, expected, atol=1e-5)
     folder = cli("models", "export", "churn@1", "--onnx", tmp_path)
     assert folder.exit_code == 2 and "is a folder" in folder.stderr
+    again = cli("models", "export", "churn@1", "--onnx", out, "--json")
+    assert again.exit_code == 0, again.stderr
+    written = json.loads(again.stdout)
+    assert written["path"] == str(out.resolve()) and written["size"] == out.stat().st_size
 
 
 def test_a_bare_estimator_logged_from_python_exports_to_onnx(
