@@ -93,6 +93,30 @@ def test_a_holdout_dataset_can_be_named(cli: Any, train_version: Any, tmp_path: 
     assert json.loads(result.stdout)["holdout"] == "later@1"
 
 
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        # the training rows without their target: no labels is the problem, not "rows seen"
+        ("drop", "The holdout (later@1) has no target column 'churned' for churn@1; pass"),
+        ("blank", "The holdout (later@1) has no labelled rows: every 'churned' is empty"),
+    ],
+)
+def test_a_holdout_without_labels_is_one_sentence(
+    cli: Any, train_version: Any, churn_data: Path, tmp_path: Path, change: str, message: str
+) -> None:
+    train_version(*DECENT)
+    if change == "drop":
+        frame = pd.read_csv(churn_data).drop(columns="churned")
+    else:
+        frame = generate(100, seed=99).assign(churned=None)
+    later = tmp_path / "later.csv"
+    frame.to_csv(later, index=False)
+    assert cli("data", "add", "later", later).exit_code == 0
+    result = cli("models", "promote", "churn", "1", "--to", "champion", "--holdout", "later@1")
+    assert result.exit_code == 2, result.stderr
+    assert message in result.stderr
+
+
 def _held_out_ids(workspace: Workspace, run_id: str) -> set[str]:
     run = get_run(workspace.store, run_id)
     [blob] = [a.blob_hash for a in run.artifacts if a.path == "holdout.parquet"]

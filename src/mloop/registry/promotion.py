@@ -106,7 +106,7 @@ def promote(
             compared = [(candidate, "the candidate")]
             if incumbent is not None:
                 compared.append((incumbent, f"{name}@{alias} now"))
-            require_columns(frame, compared)
+            require_columns(frame, candidate, compared)
             frame = unseen_by(store, artifacts, frame, [candidate, incumbent])
             holdout_source = frame.description
         checks = evaluate_gate(
