@@ -5,6 +5,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import pytest
 from generate import generate
@@ -233,3 +234,26 @@ def test_a_holder_that_reads_columns_the_holdout_lacks_is_named(
     assert result.exit_code == 2, result.stderr
     assert "churn@1 (churn@champion now) reads monthly_charges, which the holdout" in result.stderr
     assert "--holdout" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_a_segment_where_the_metric_is_undefined_is_reported_not_an_input_error(
+    cli: Any, train_version: Any, workspace: Workspace, tmp_path: Path
+) -> None:
+    """roc_auc of a segment whose rows are all one class is undefined; the gate still answers."""
+    train_version(*BETTER)
+    frame = generate(600, seed=99)
+    frame["cohort"] = np.where(frame["churned"].astype(bool), "mixed", "pure")
+    frame.loc[frame.index[::2], "cohort"] = "mixed"
+    later = tmp_path / "later.csv"
+    frame.to_csv(later, index=False)
+    assert cli("data", "add", "later", later).exit_code == 0
+    _add_gate(
+        workspace,
+        '[gates.fair]\nsegment_parity = [{ column = "cohort", metric = "roc_auc", max_gap = 0.5 }]',
+    )
+    promote = ("models", "promote", "churn", "1", "--to", "champion", "--gate", "fair")
+    result = cli(*promote, "--holdout", "later@1")
+    assert result.exit_code == 1, result.stderr
+    [check] = _checks(cli, "churn@1")
+    assert not check["passed"]
+    assert "roc_auc is undefined in: pure" in check["detail"]

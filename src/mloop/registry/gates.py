@@ -248,13 +248,20 @@ def _latency_check(budget_ms: float, model: LoadedModel, holdout: Holdout) -> Ch
 def _segment_checks(gate: Gate, cand: Scored, holdout: Holdout, target: str) -> list[CheckResult]:
     frame = holdout.frame[holdout.frame[target].notna()].reset_index(drop=True)
     results = []
+    overall = cand.metrics()
     for parity in gate.segment_parity:
         if parity.column not in frame.columns:
             raise InvalidInput(
                 f"Gate {gate.name!r} checks parity across {parity.column!r}, which the holdout ({holdout.source}) lacks."
             )
+        if parity.metric not in overall:
+            raise InvalidInput(
+                f"Gate {gate.name!r}: segment metric {parity.metric!r} cannot be computed for a "
+                f"{cand.task} model; use one of {', '.join(sorted(overall))}."
+            )
         segments: dict[str, float] = {}
         skipped: dict[str, int] = {}
+        undefined: list[str] = []  # e.g. roc_auc of a segment whose rows are all one class
         keys = (
             frame[parity.column]
             .astype(object)
@@ -266,23 +273,25 @@ def _segment_checks(gate: Gate, cand: Scored, holdout: Holdout, target: str) -> 
             if len(rows) < parity.min_rows:
                 skipped[str(value)] = len(rows)
                 continue
-            metrics = cand.metrics(rows)
-            if parity.metric not in metrics:
-                raise InvalidInput(
-                    f"Gate {gate.name!r}: segment metric {parity.metric!r} cannot be computed for a "
-                    f"{cand.task} model; use one of {', '.join(sorted(metrics))}."
-                )
-            segments[str(value)] = metrics[parity.metric]
-        finite = {k: v for k, v in segments.items() if np.isfinite(v)}
-        gap = (max(finite.values()) - min(finite.values())) if len(finite) >= 2 else 0.0
-        comparable = len(finite) >= 2 or (len(finite) == 1 and not skipped)
-        detail = f"gap {gap:.3f}: " + ", ".join(f"{k}={v:.3f}" for k, v in sorted(finite.items()))
+            observed = cand.metrics(rows).get(parity.metric, float("nan"))
+            if np.isfinite(observed):
+                segments[str(value)] = observed
+            else:
+                undefined.append(str(value))
+        gap = (max(segments.values()) - min(segments.values())) if len(segments) >= 2 else 0.0
+        comparable = len(segments) >= 2 or (len(segments) == 1 and not skipped and not undefined)
+        detail = f"gap {gap:.3f}: " + ", ".join(f"{k}={v:.3f}" for k, v in sorted(segments.items()))
         if not comparable:  # a check that compared nothing has not shown parity
-            detail = (
-                f"fewer than two segments of {parity.column} have {parity.min_rows}+ holdout rows "
-                f"({', '.join(f'{k}: {n}' for k, n in sorted(skipped.items()))}); lower min_rows "
-                "or score on a larger --holdout"
-            )
+            detail = f"fewer than two segments of {parity.column} could be compared"
+            if skipped:
+                detail += (
+                    f"; under {parity.min_rows} holdout rows: "
+                    f"{', '.join(f'{k}: {n}' for k, n in sorted(skipped.items()))}"
+                )
+        if undefined:
+            detail += f"; {parity.metric} is undefined in: {', '.join(sorted(undefined))}"
+        if not comparable:
+            detail += "; lower min_rows, choose another metric or score on a larger --holdout"
         results.append(
             CheckResult(
                 "segment_parity",
@@ -293,6 +302,7 @@ def _segment_checks(gate: Gate, cand: Scored, holdout: Holdout, target: str) -> 
                     "gap": gap,
                     "segments": segments,
                     "skipped_small_segments": skipped,
+                    "undefined_segments": sorted(undefined),
                     "max_gap": parity.max_gap,
                 },
             )
