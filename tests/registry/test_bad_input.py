@@ -26,6 +26,13 @@ from tests.registry.conftest import DECENT
         (("models", "register", "zzzz", "--name", "x"), "zzzz"),
         (("models", "lineage", "churn@x"), "has no alias 'x'"),
         (("models", "approve", "churn", "1", "--note", " "), "needs --note"),
+        (
+            ("models", "history", "churn", "--alias", "staging"),
+            "churn has no alias 'staging' and never had one; no alias of it has moved yet",
+        ),
+        (("models", "history", "churn", "--alias", "9x"), "Alias '9x' is not allowed"),
+        (("models", "approve", "churn", "1", "--note", "ok", "--by", " "), "needs a name"),
+        (("models", "approve", "churn", "1", "--note", "ok", "--by", "b" * 300), "at most 255"),
     ],
 )
 def test_bad_registry_input_is_exit_2_with_one_sentence(
@@ -83,6 +90,22 @@ def test_a_tampered_model_blob_is_refused(
     )
 
 
+def test_registering_a_run_whose_model_blob_was_tampered_is_one_sentence(
+    cli: Any, churn_data: Path, workspace: Workspace
+) -> None:
+    trained = cli("train", "--data", "churn", "--target", "churned", "--json")
+    assert trained.exit_code == 0, trained.stderr
+    run = json.loads(trained.stdout)
+    blob = _blob_path(workspace, run["artifact"].removeprefix("blake3:"))
+    blob.chmod(0o644)
+    blob.write_bytes(blob.read_bytes() + b"x")
+    result = cli("models", "register", run["run"], "--name", "churn")
+    assert result.exit_code == 2
+    assert f"The model blob of run {run['run']} fails its hash check (hash mismatch" in (
+        result.stderr
+    )
+
+
 class Echo:
     def predict(self, frame: Any) -> Any:
         return frame
@@ -134,6 +157,31 @@ def test_rollback_never_moves_to_a_tampered_model(
     blob.write_bytes(blob.read_bytes() + b"x")
     result = cli("models", "rollback", "churn", "--reason", "bad scores")
     assert result.exit_code == 2 and "The artifact of churn@1 fails its hash check" in result.stderr
+    shown = json.loads(cli("models", "show", "churn@champion", "--json").stdout)
+    assert shown["version"]["version"] == 2
+
+
+def test_a_tampered_holder_fails_no_regression_and_force_replaces_it(
+    cli: Any, train_version: Any, workspace: Workspace
+) -> None:
+    train_version(*DECENT)
+    train_version(*DECENT, "--param", "max_iter=500")
+    assert cli("models", "promote", "churn", "1", "--to", "champion").exit_code == 0
+    digest = json.loads(cli("models", "show", "churn@1", "--json").stdout)["version"][
+        "artifact_hash"
+    ]
+    blob = _blob_path(workspace, digest)
+    blob.chmod(0o644)
+    blob.write_bytes(blob.read_bytes() + b"x")
+    promote = ("models", "promote", "churn", "2", "--to", "champion")
+    result = cli(*promote, "--json")
+    assert result.exit_code == 1, result.stderr
+    [check] = [c for c in json.loads(result.stdout)["checks"] if c["check"] == "no_regression"]
+    assert not check["passed"]
+    assert "churn@1, the current holder, fails its hash check" in check["detail"]
+    assert "--force" in check["detail"]
+    forced = cli(*promote, "--force", "--reason", "the champion's blob is corrupt")
+    assert forced.exit_code == 0, forced.stderr
     shown = json.loads(cli("models", "show", "churn@champion", "--json").stdout)
     assert shown["version"]["version"] == 2
 

@@ -5,6 +5,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import pytest
 from generate import generate
@@ -93,6 +94,30 @@ def test_a_holdout_dataset_can_be_named(cli: Any, train_version: Any, tmp_path: 
     assert json.loads(result.stdout)["holdout"] == "later@1"
 
 
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        # the training rows without their target: no labels is the problem, not "rows seen"
+        ("drop", "The holdout (later@1) has no target column 'churned' for churn@1; pass"),
+        ("blank", "The holdout (later@1) has no labelled rows: every 'churned' is empty"),
+    ],
+)
+def test_a_holdout_without_labels_is_one_sentence(
+    cli: Any, train_version: Any, churn_data: Path, tmp_path: Path, change: str, message: str
+) -> None:
+    train_version(*DECENT)
+    if change == "drop":
+        frame = pd.read_csv(churn_data).drop(columns="churned")
+    else:
+        frame = generate(100, seed=99).assign(churned=None)
+    later = tmp_path / "later.csv"
+    frame.to_csv(later, index=False)
+    assert cli("data", "add", "later", later).exit_code == 0
+    result = cli("models", "promote", "churn", "1", "--to", "champion", "--holdout", "later@1")
+    assert result.exit_code == 2, result.stderr
+    assert message in result.stderr
+
+
 def _held_out_ids(workspace: Workspace, run_id: str) -> set[str]:
     run = get_run(workspace.store, run_id)
     [blob] = [a.blob_hash for a in run.artifacts if a.path == "holdout.parquet"]
@@ -172,6 +197,9 @@ def test_a_holdout_the_model_almost_wholly_trained_on_is_refused(cli: Any, tmp_p
         ({"approval": "no"}, "approval must be true or false"),
         ({"thresholds": "f1 >= 0.5"}, "thresholds must be a list"),
         ({}, "declares no checks"),
+        ({"thresholds": ["rmse <= 6.0.1"]}, "threshold 'rmse <= 6.0.1' is not 'METRIC OP NUMBER'"),
+        ({"thresholds": ["f1 >= -"]}, "is not 'METRIC OP NUMBER'"),
+        ({"latency_p99_ms": True}, "positive number of milliseconds, not True"),
     ],
 )
 def test_gate_config_mistakes_are_one_sentence(raw: dict[str, Any], message: str) -> None:
@@ -189,3 +217,43 @@ def test_auto_compares_f1_when_a_classifier_has_no_probabilities(
     assert result.exit_code in (0, 1), result.stderr
     [check] = [c for c in json.loads(result.stdout)["checks"] if c["check"] == "no_regression"]
     assert check["name"] == "f1" and check["values"]["rows"] == 400
+
+
+def test_a_holder_that_reads_columns_the_holdout_lacks_is_named(
+    cli: Any, train_version: Any, churn_data: Path, tmp_path: Path
+) -> None:
+    """Versions trained on different tables: the holder cannot be scored on the candidate's rows."""
+    train_version(*DECENT)
+    assert cli("models", "promote", "churn", "1", "--to", "champion").exit_code == 0
+    fewer = tmp_path / "fewer.csv"
+    pd.read_csv(churn_data).drop(columns=["monthly_charges"]).to_csv(fewer, index=False)
+    assert cli("data", "add", "fewer", fewer).exit_code == 0
+    args = ("--target", "churned", "--seed", "3", "--register", "churn")
+    assert cli("train", "--data", "fewer", *args).exit_code == 0
+    result = cli("models", "promote", "churn", "2", "--to", "champion")
+    assert result.exit_code == 2, result.stderr
+    assert "churn@1 (churn@champion now) reads monthly_charges, which the holdout" in result.stderr
+    assert "--holdout" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_a_segment_where_the_metric_is_undefined_is_reported_not_an_input_error(
+    cli: Any, train_version: Any, workspace: Workspace, tmp_path: Path
+) -> None:
+    """roc_auc of a segment whose rows are all one class is undefined; the gate still answers."""
+    train_version(*BETTER)
+    frame = generate(600, seed=99)
+    frame["cohort"] = np.where(frame["churned"].astype(bool), "mixed", "pure")
+    frame.loc[frame.index[::2], "cohort"] = "mixed"
+    later = tmp_path / "later.csv"
+    frame.to_csv(later, index=False)
+    assert cli("data", "add", "later", later).exit_code == 0
+    _add_gate(
+        workspace,
+        '[gates.fair]\nsegment_parity = [{ column = "cohort", metric = "roc_auc", max_gap = 0.5 }]',
+    )
+    promote = ("models", "promote", "churn", "1", "--to", "champion", "--gate", "fair")
+    result = cli(*promote, "--holdout", "later@1")
+    assert result.exit_code == 1, result.stderr
+    [check] = _checks(cli, "churn@1")
+    assert not check["passed"]
+    assert "roc_auc is undefined in: pure" in check["detail"]

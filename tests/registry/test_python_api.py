@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 import mloop
-from mloop.errors import IntegrityError
+from mloop.errors import IntegrityError, InvalidInput
 from mloop.workspace import Workspace
 from tests.registry.conftest import DECENT
 
@@ -94,6 +94,10 @@ def test_export_onnx_then_serve_it_with_the_onnx_flavor(
     np.testing.assert_allclose(actual, expected, atol=1e-5)
     folder = cli("models", "export", "churn@1", "--onnx", tmp_path)
     assert folder.exit_code == 2 and "is a folder" in folder.stderr
+    again = cli("models", "export", "churn@1", "--onnx", out, "--json")
+    assert again.exit_code == 0, again.stderr
+    written = json.loads(again.stdout)
+    assert written["path"] == str(out.resolve()) and written["size"] == out.stat().st_size
 
 
 def test_a_bare_estimator_logged_from_python_exports_to_onnx(
@@ -169,3 +173,53 @@ def test_a_version_predicting_another_column_is_refused(cli: Any, train_version:
     shown = json.loads(cli("models", "show", "churn@latest", "--json").stdout)
     assert shown["version"]["version"] == 1
     assert len(json.loads(cli("runs", "ls", "--json").stdout)) == 1, "refused before training"
+
+
+@pytest.mark.parametrize("kind", ["sklearn", "lightgbm", "xgboost"])
+def test_a_bare_model_is_rescored_on_a_holdout_with_more_columns_than_it_reads(
+    kind: str, workspace: Workspace, tmp_path: Path, cli: Any
+) -> None:
+    """A holdout table carries the target and other columns, often in another order."""
+    train, later = tmp_path / "train.csv", tmp_path / "later.csv"
+    generate(600, seed=4).to_csv(train, index=False)
+    generate(300, seed=5).to_csv(later, index=False)
+    version = mloop.add_dataset("churn", train, workspace=workspace)
+    mloop.add_dataset("later", later, workspace=workspace)
+    frame = mloop.load_dataset("churn@1", workspace=workspace)
+    columns = ["tenure_months", "monthly_charges", "senior_citizen"]
+    x, y = frame[columns].astype(float), frame["churned"]
+    if kind == "lightgbm":
+        model: Any = pytest.importorskip("lightgbm").LGBMClassifier(n_estimators=20, verbose=-1)
+    elif kind == "xgboost":
+        model = pytest.importorskip("xgboost").XGBClassifier(n_estimators=20)
+    else:
+        from sklearn.linear_model import LogisticRegression
+
+        model = LogisticRegression(max_iter=500)
+    model.fit(x, y)
+    with mloop.start_run(experiment="api", workspace=workspace) as run:
+        run.log_input(version)
+        registered = run.log_model(model, name="bare", target="churned")
+    assert registered.flavor == kind
+    gate = '[gates.auc]\nthresholds = ["roc_auc >= 0.5"]\ndata_validation = true\n'
+    (workspace.root / "mloop.toml").write_text((workspace.root / "mloop.toml").read_text() + gate)
+    result = cli(
+        "models",
+        "promote",
+        "bare",
+        "1",
+        "--to",
+        "champion",
+        "--gate",
+        "auc",
+        "--holdout",
+        "later@1",
+    )
+    assert result.exit_code == 0, result.stderr
+    assert "300 rows valid" in result.stdout, "the run's training dataset holds the rules"
+    loaded = mloop.load_model("bare@1", workspace=workspace)
+    rows = generate(50, seed=9)
+    expected = model.predict_proba(rows[columns].astype(float))
+    np.testing.assert_allclose(loaded.predict_proba(rows), expected, atol=1e-6)
+    with pytest.raises(InvalidInput, match="monthly_charges"):
+        loaded.predict(rows.drop(columns="monthly_charges"))

@@ -234,7 +234,11 @@ def approve(
 
     with open_workspace(ctx) as ws:
         approval = record_approval(
-            ws.store, name=name, version=_version_arg(version), approver=by or ws.user, note=note
+            ws.store,
+            name=name,
+            version=_version_arg(version),
+            approver=ws.user if by is None else by,
+            note=note,
         )
     if as_json:
         print_json(approval)
@@ -349,10 +353,14 @@ def export(
     ctx: typer.Context,
     ref: Annotated[str, typer.Argument(help="NAME@N or NAME@ALIAS.")],
     onnx: Annotated[Path, typer.Option("--onnx", help="Write an ONNX file here.")],
+    as_json: JsonOption = False,
 ) -> None:
     """Export a scikit-learn model to ONNX (for the ONNX Runtime flavor)."""
     from mloop.registry.export import export_onnx_file
 
     with open_workspace(ctx) as ws:
         written = export_onnx_file(ws.store, ws.artifacts, ref, onnx)
+    if as_json:
+        print_json(written)
+        return
     typer.echo(f"onnx={written.path} ({written.size} bytes, blake3:{written.hash})")

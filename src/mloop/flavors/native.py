@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from mloop.errors import InvalidInput, UntrustedArtifact
+from mloop.flavors.base import fitted_columns
 
 
 @dataclass
@@ -27,11 +28,21 @@ class NativeModel:
     kind: str
     classes: list[Any] = field(default_factory=list)
 
+    @property
+    def columns(self) -> list[str] | None:
+        names = (
+            self.booster.feature_name()
+            if self.library == "lightgbm"
+            else self.booster.feature_names
+        )
+        return None if names is None else [str(n) for n in names]
+
     def _raw(self, frame: pd.DataFrame) -> np.ndarray:
         method = (
             self.booster.predict if self.library == "lightgbm" else self.booster.inplace_predict
         )
-        result: np.ndarray = np.asarray(method(frame))
+        # Boosters read columns by position: give them exactly their own, in their order.
+        result: np.ndarray = np.asarray(method(fitted_columns(frame, self.columns, strict=True)))
         return result
 
     def predict_proba(self, frame: pd.DataFrame) -> np.ndarray:

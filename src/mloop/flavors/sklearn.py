@@ -17,6 +17,7 @@ import pandas as pd
 import skops.io as sio
 
 from mloop.errors import UntrustedArtifact
+from mloop.flavors.base import fitted_columns
 
 EXTRA_TRUSTED: frozenset[str] = frozenset(
     {
@@ -117,9 +118,17 @@ class SklearnFlavor:
         return sio.loads(data, trusted=trusted)
 
     def predict(self, model: Any, frame: pd.DataFrame) -> np.ndarray:
-        return np.asarray(model.predict(frame))
+        return np.asarray(model.predict(_inputs(model, frame)))
 
     def predict_proba(self, model: Any, frame: pd.DataFrame) -> np.ndarray | None:
         if not hasattr(model, "predict_proba"):
             return None
-        return np.asarray(model.predict_proba(frame))
+        return np.asarray(model.predict_proba(_inputs(model, frame)))
+
+
+def _inputs(model: Any, frame: pd.DataFrame) -> pd.DataFrame:
+    # A ColumnTransformer picks its columns by name and needs none of the others it was fitted
+    # with (such as the target); anything else reads the whole matrix, so every column must be there.
+    first = model.steps[0][1] if hasattr(model, "steps") else model
+    strict = not hasattr(first, "transformers")
+    return fitted_columns(frame, getattr(model, "feature_names_in_", None), strict=strict)

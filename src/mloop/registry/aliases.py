@@ -165,11 +165,24 @@ def history(store: Store, name: str, *, alias: str | None = None) -> list[AliasM
         .order_by(t.alias_moves.c.created_at, t.alias_moves.c.id)
     )
     if alias:
-        query = query.where(t.alias_moves.c.alias == alias)
+        query = query.where(t.alias_moves.c.alias == check_alias(alias))
     with store.read() as conn:
-        if conn.execute(sa.select(t.models.c.id).where(t.models.c.name == name)).scalar() is None:
+        model_id = conn.execute(sa.select(t.models.c.id).where(t.models.c.name == name)).scalar()
+        if model_id is None:
             raise NotFound(f"No model named {name!r}; `mloop models ls` lists them.")
         rows = conn.execute(query).all()
+        if alias and not rows:
+            moved = conn.execute(
+                sa.select(t.alias_moves.c.alias)
+                .where(t.alias_moves.c.model_id == model_id)
+                .distinct()
+                .order_by(t.alias_moves.c.alias)
+            ).scalars()
+            known = ", ".join(moved)
+            raise NotFound(
+                f"{name} has no alias {alias!r} and never had one; "
+                + (f"its aliases have been: {known}." if known else "no alias of it has moved yet.")
+            )
     return [
         AliasMove(
             id=row.id,

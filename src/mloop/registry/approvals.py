@@ -25,6 +25,9 @@ class Approval:
     created_at: dt.datetime
 
 
+MAX_APPROVER = 255  # approvals.approver is VARCHAR(255); PostgreSQL would refuse a longer one
+
+
 def approve(store: Store, *, name: str, version: int | str, approver: str, note: str) -> Approval:
     """Record an approval; raises ``InvalidInput`` without a note, ``AlreadyExists`` on a repeat."""
     if not note.strip():
@@ -33,6 +36,10 @@ def approve(store: Store, *, name: str, version: int | str, approver: str, note:
     if not approver:
         raise InvalidInput(
             "An approval needs a name: pass --by NAME or set [user] name in mloop.toml."
+        )
+    if len(approver) > MAX_APPROVER:
+        raise InvalidInput(
+            f"Approver name {approver[:20]!r}… is {len(approver)} characters; at most {MAX_APPROVER}."
         )
     check_name(name)
     with store.transaction() as conn:

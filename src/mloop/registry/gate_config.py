@@ -97,9 +97,13 @@ def _fail(gate: str, message: str) -> InvalidInput:
 
 def _threshold(gate: str, text: Any) -> Threshold:
     match = _THRESHOLD.match(str(text))
-    if not match:
+    try:  # the pattern admits "0.7.5" or "-"; float() is the judge of a number
+        value = float(match.group(3)) if match else None
+    except ValueError:
+        value = None
+    if match is None or value is None:
         raise _fail(gate, f"threshold {text!r} is not 'METRIC OP NUMBER' (e.g. \"f1 >= 0.75\").")
-    return Threshold(match.group(1), match.group(2), float(match.group(3)))
+    return Threshold(match.group(1), match.group(2), value)
 
 
 def _table(gate: str, key: str, value: Any, cls: type[BaseModel]) -> Any:
@@ -155,7 +159,9 @@ def parse_gate(name: str, raw: Mapping[str, Any]) -> Gate:
     if isinstance(parity, Mapping):
         parity = [parity]
     latency = raw.get("latency_p99_ms")
-    if latency is not None and (not isinstance(latency, int | float) or latency <= 0):
+    if latency is not None and (
+        isinstance(latency, bool) or not isinstance(latency, int | float) or latency <= 0
+    ):
         raise _fail(
             name, f"latency_p99_ms must be a positive number of milliseconds, not {latency!r}."
         )

@@ -25,6 +25,7 @@ from mloop.registry.holdout import Holdout
 from mloop.registry.loading import LoadedModel, load_version
 from mloop.registry.versions import ModelVersion
 from mloop.store import Store
+from mloop.tracking.runs import get_run
 from mloop.training.metrics import (
     LOWER_IS_BETTER,
     classification_metrics,
@@ -247,13 +248,20 @@ def _latency_check(budget_ms: float, model: LoadedModel, holdout: Holdout) -> Ch
 def _segment_checks(gate: Gate, cand: Scored, holdout: Holdout, target: str) -> list[CheckResult]:
     frame = holdout.frame[holdout.frame[target].notna()].reset_index(drop=True)
     results = []
+    overall = cand.metrics()
     for parity in gate.segment_parity:
         if parity.column not in frame.columns:
             raise InvalidInput(
                 f"Gate {gate.name!r} checks parity across {parity.column!r}, which the holdout ({holdout.source}) lacks."
             )
+        if parity.metric not in overall:
+            raise InvalidInput(
+                f"Gate {gate.name!r}: segment metric {parity.metric!r} cannot be computed for a "
+                f"{cand.task} model; use one of {', '.join(sorted(overall))}."
+            )
         segments: dict[str, float] = {}
         skipped: dict[str, int] = {}
+        undefined: list[str] = []  # e.g. roc_auc of a segment whose rows are all one class
         keys = (
             frame[parity.column]
             .astype(object)
@@ -265,23 +273,25 @@ def _segment_checks(gate: Gate, cand: Scored, holdout: Holdout, target: str) -> 
             if len(rows) < parity.min_rows:
                 skipped[str(value)] = len(rows)
                 continue
-            metrics = cand.metrics(rows)
-            if parity.metric not in metrics:
-                raise InvalidInput(
-                    f"Gate {gate.name!r}: segment metric {parity.metric!r} cannot be computed for a "
-                    f"{cand.task} model; use one of {', '.join(sorted(metrics))}."
-                )
-            segments[str(value)] = metrics[parity.metric]
-        finite = {k: v for k, v in segments.items() if np.isfinite(v)}
-        gap = (max(finite.values()) - min(finite.values())) if len(finite) >= 2 else 0.0
-        comparable = len(finite) >= 2 or (len(finite) == 1 and not skipped)
-        detail = f"gap {gap:.3f}: " + ", ".join(f"{k}={v:.3f}" for k, v in sorted(finite.items()))
+            observed = cand.metrics(rows).get(parity.metric, float("nan"))
+            if np.isfinite(observed):
+                segments[str(value)] = observed
+            else:
+                undefined.append(str(value))
+        gap = (max(segments.values()) - min(segments.values())) if len(segments) >= 2 else 0.0
+        comparable = len(segments) >= 2 or (len(segments) == 1 and not skipped and not undefined)
+        detail = f"gap {gap:.3f}: " + ", ".join(f"{k}={v:.3f}" for k, v in sorted(segments.items()))
         if not comparable:  # a check that compared nothing has not shown parity
-            detail = (
-                f"fewer than two segments of {parity.column} have {parity.min_rows}+ holdout rows "
-                f"({', '.join(f'{k}: {n}' for k, n in sorted(skipped.items()))}); lower min_rows "
-                "or score on a larger --holdout"
-            )
+            detail = f"fewer than two segments of {parity.column} could be compared"
+            if skipped:
+                detail += (
+                    f"; under {parity.min_rows} holdout rows: "
+                    f"{', '.join(f'{k}: {n}' for k, n in sorted(skipped.items()))}"
+                )
+        if undefined:
+            detail += f"; {parity.metric} is undefined in: {', '.join(sorted(undefined))}"
+        if not comparable:
+            detail += "; lower min_rows, choose another metric or score on a larger --holdout"
         results.append(
             CheckResult(
                 "segment_parity",
@@ -292,6 +302,7 @@ def _segment_checks(gate: Gate, cand: Scored, holdout: Holdout, target: str) -> 
                     "gap": gap,
                     "segments": segments,
                     "skipped_small_segments": skipped,
+                    "undefined_segments": sorted(undefined),
                     "max_gap": parity.max_gap,
                 },
             )
@@ -303,6 +314,11 @@ def _validation_check(
     store: Store, candidate: ModelVersion, holdout: Holdout, root: Any
 ) -> CheckResult:
     dataset_ref = str(candidate.signature.get("dataset") or "")
+    if not dataset_ref and candidate.run_id:  # logged from Python: the run's lineage knows it
+        trained_on = [
+            i.dataset_ref for i in get_run(store, candidate.run_id).inputs if i.role == "train"
+        ]
+        dataset_ref = next((ref for ref in trained_on if ref), "")
     if not dataset_ref:
         return CheckResult(
             "data_validation",
@@ -362,7 +378,27 @@ def evaluate_gate(
         cand = score(loaded, holdout)
         fresh = cand.metrics()
         results += _threshold_checks(gate, candidate, fresh)
-        if gate.no_regression:
+        broken = (
+            artifacts.verify(incumbent.artifact_hash)
+            if gate.no_regression and incumbent is not None
+            else None
+        )
+        if gate.no_regression and incumbent is not None and broken is not None:
+            # The holder cannot be re-scored, so nothing shows the candidate is no worse; replacing
+            # a corrupt holder is still possible, deliberately and on the record, with --force.
+            results.append(
+                CheckResult(
+                    "no_regression",
+                    resolve_metric(
+                        gate.no_regression.metric, cand.task, has_proba=cand.proba is not None
+                    ),
+                    False,
+                    f"{incumbent.ref}, the current holder, fails its hash check ({broken.problem}) "
+                    "and cannot be re-scored: restore it from a backup, or replace it with --force --reason",
+                    {"incumbent_version": incumbent.version, "problem": broken.problem},
+                )
+            )
+        elif gate.no_regression:
             other = None if incumbent is None else load_version(artifacts, incumbent)
             results.append(_no_regression_check(gate, cand, fresh, other, holdout))
         if gate.segment_parity:

@@ -62,6 +62,36 @@ def load_holdout(
     )
 
 
+def require_columns(
+    holdout: Holdout, candidate: ModelVersion, models: Iterable[tuple[ModelVersion, str]]
+) -> None:
+    """The holdout has labels and every compared model's feature columns; raises ``InvalidInput``.
+
+    Versions of one model may be trained on different tables; the one that reads a column the
+    holdout lacks is named, with its role, instead of failing later inside its pipeline.
+    """
+    target = candidate.signature.get("target")
+    if target and target not in holdout.frame.columns:
+        raise InvalidInput(
+            f"The holdout ({holdout.source}) has no target column {target!r} for {candidate.ref}; "
+            "pass --holdout NAME@V with labelled data."
+        )
+    if target and not holdout.frame[target].notna().any():
+        raise InvalidInput(
+            f"The holdout ({holdout.source}) has no labelled rows: every {target!r} is empty; "
+            "pass --holdout NAME@V with labelled data."
+        )
+    for model, role in models:
+        features = model.signature.get("features") or {}
+        needed = [*features.get("numeric", []), *features.get("categorical", [])]
+        missing = [c for c in needed if c not in holdout.frame.columns]
+        if missing:
+            raise InvalidInput(
+                f"{model.ref} ({role}) reads {', '.join(missing)}, which the holdout "
+                f"({holdout.source}) lacks; pass --holdout NAME@V with every column both models read."
+            )
+
+
 def unseen_by(
     store: Store,
     artifacts: ArtifactStore,

@@ -24,7 +24,7 @@ from mloop.registry.aliases import AliasMove, check_alias, current_holder, move_
 from mloop.registry.approvals import list_approvals
 from mloop.registry.gate_config import Gate
 from mloop.registry.gates import CheckResult, evaluate_gate
-from mloop.registry.holdout import load_holdout, unseen_by
+from mloop.registry.holdout import load_holdout, require_columns, unseen_by
 from mloop.registry.loading import require_intact
 from mloop.registry.versions import (
     ModelVersion,
@@ -103,6 +103,10 @@ def promote(
         frame = None
         if gate.needs_holdout:
             frame = load_holdout(store, artifacts, candidate, holdout)
+            compared = [(candidate, "the candidate")]
+            if incumbent is not None:
+                compared.append((incumbent, f"{name}@{alias} now"))
+            require_columns(frame, candidate, compared)
             frame = unseen_by(store, artifacts, frame, [candidate, incumbent])
             holdout_source = frame.description
         checks = evaluate_gate(

@@ -155,7 +155,7 @@ def register_run(
     problem = artifacts.verify(model.blob_hash)
     if problem:
         raise IntegrityError(
-            f"The model blob of run {run.info.id} is {problem.problem} (blake3:{model.blob_hash[:16]}…); "
+            f"The model blob of run {run.info.id} fails its hash check ({problem.problem}, blake3:{model.blob_hash[:16]}…); "
             "it will not be registered: re-train or restore the artifact store."
         )
     with store.read() as conn:
