@@ -93,3 +93,14 @@ def test_common_models_are_stored_with_skops(case: str) -> None:
     assert flavor.name == "sklearn", untrusted_types(data)
     loaded = get_flavor("sklearn").load(data)
     np.testing.assert_allclose(loaded.predict_proba(frame), model.predict_proba(frame))
+
+
+def test_the_same_model_saved_twice_is_the_same_bytes() -> None:
+    """Content addressing and step caching need a reproduced model to reproduce its hash."""
+    frame, y = _frame()
+    first, second = (MODELS["stacking"]().fit(frame, y) for _ in range(2))
+    flavor = get_flavor("sklearn")
+    data = flavor.save(first)
+    assert data == flavor.save(second)
+    assert data != flavor.save(MODELS["k nearest neighbours"]().fit(frame, y))
+    np.testing.assert_allclose(flavor.load(data).predict_proba(frame), first.predict_proba(frame))

@@ -32,7 +32,7 @@ def test_train_prints_lineage_and_metrics(cli: Any, churn_csv: Path) -> None:
     assert 0.6 < float(values["metric.roc_auc"]) <= 1.0, "the churn signal is learnable"
 
 
-def test_same_seed_and_data_give_the_same_metrics(cli: Any, churn_csv: Path) -> None:
+def test_same_seed_and_data_give_the_same_metrics_and_model(cli: Any, churn_csv: Path) -> None:
     cli("data", "add", "churn", churn_csv)
     args = (
         "train",
@@ -52,6 +52,7 @@ def test_same_seed_and_data_give_the_same_metrics(cli: Any, churn_csv: Path) -> 
     assert {k: v for k, v in first.items() if k.startswith("metric.")} == {
         k: v for k, v in second.items() if k.startswith("metric.")
     }
+    assert first["artifact"] == second["artifact"], "a reproduced model is the same blob"
 
 
 def test_regression_target_reports_regression_metrics(cli: Any, churn_csv: Path) -> None:

@@ -18,6 +18,7 @@ import skops.io as sio
 
 from mloop.errors import UntrustedArtifact
 from mloop.flavors.base import fitted_columns
+from mloop.flavors.skops_bytes import canonical_skops
 
 EXTRA_TRUSTED: frozenset[str] = frozenset(
     {
@@ -100,7 +101,7 @@ class SklearnFlavor:
             return False
 
     def save(self, model: object) -> bytes:
-        return bytes(sio.dumps(model))
+        return canonical_skops(bytes(sio.dumps(model)))
 
     def load(self, data: bytes, *, expected_hash: str | None = None) -> object:
         try:
