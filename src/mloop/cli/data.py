@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -119,6 +120,24 @@ def ls(ctx: typer.Context, as_json: JsonOption = False) -> None:
     )
 
 
+SHOWN_ALLOWED = 8
+
+
+def _allowed_value(value: Any) -> str:
+    """A value as written, or JSON-quoted when bare text would be ambiguous in ``{a, b}``."""
+    text = str(value)
+    plain = text and text == text.strip() and text.isprintable()
+    if plain and not any(c in text for c in ',{}"'):
+        return text
+    return json.dumps(text, ensure_ascii=False)
+
+
+def _allowed_rule(allowed: list[Any]) -> str:
+    shown = ", ".join(_allowed_value(v) for v in allowed[:SHOWN_ALLOWED])
+    more = len(allowed) - SHOWN_ALLOWED
+    return f"in {{{shown}{f', … and {more} more' if more > 0 else ''}}}"
+
+
 def _stat(profile: dict[str, Any], key: str) -> str:
     return fmt_number(profile.get(key)) if key in profile else ""
 
@@ -161,10 +180,7 @@ def show(
         elif column.max is not None:
             rule_bits.append(f"<= {fmt_number(column.max)}")
         if column.allowed is not None:
-            shown = ", ".join(map(str, column.allowed[:6])) + (
-                " …" if len(column.allowed) > 6 else ""
-            )
-            rule_bits.append(f"in {{{shown}}}")
+            rule_bits.append(_allowed_rule(column.allowed))
         if column.unique:
             rule_bits.append("unique")
         rows.append(
