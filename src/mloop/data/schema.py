@@ -22,6 +22,7 @@ from pydantic import (
     model_validator,
 )
 
+from mloop.data.refs import shortlist
 from mloop.errors import InvalidInput
 
 ColumnType = Literal["integer", "float", "boolean", "categorical", "string", "datetime"]
@@ -127,7 +128,7 @@ class Schema(BaseModel):
             if column.name == name:
                 return column
         raise InvalidInput(
-            f"No column {name!r} in the schema; columns are: {', '.join(self.names())}."
+            f"No column {name!r} in the schema; columns are: {shortlist(self.names())}."
         )
 
     def names(self) -> list[str]:
