@@ -8,6 +8,7 @@ readable JSON file for people to edit.
 from __future__ import annotations
 
 import json
+from collections import Counter
 from pathlib import Path
 from typing import Any, Literal
 
@@ -117,8 +118,8 @@ class Schema(BaseModel):
     @field_validator("columns")
     @classmethod
     def _unique_names(cls, columns: list[ColumnSchema]) -> list[ColumnSchema]:
-        names = [c.name for c in columns]
-        duplicates = sorted({n for n in names if names.count(n) > 1})
+        counts = Counter(c.name for c in columns)  # names.count per name was quadratic
+        duplicates = sorted(n for n, count in counts.items() if count > 1)
         if duplicates:
             raise ValueError(f"column(s) listed twice: {', '.join(duplicates)}")
         return columns
