@@ -260,3 +260,20 @@ def test_a_key_is_inferred_unique_only_from_enough_rows(
     )
     version = add_version(workspace.store, workspace.artifacts, name="k", path=path, actor="t")
     assert all(c.unique for c in version.version.schema.columns)
+
+
+def test_a_long_list_of_dataset_names_says_how_many_more(
+    cli: Any, workspace: Workspace, tmp_path: Path
+) -> None:
+    path = tmp_path / "t.csv"
+    for index in range(23):
+        path.write_text(f"a\n{index}\n")
+        add_version(
+            workspace.store, workspace.artifacts, name=f"d{index:02d}", path=path, actor="t"
+        )
+    result = cli("data", "show", "ghost")
+    assert result.exit_code == 2
+    message = " ".join(result.stderr.split())
+    assert "datasets are: d00, d01," in message and "d19 and 3 more;" in message
+    assert "d20" not in message
+    assert message.endswith("`mloop data ls` lists them.")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -119,6 +120,47 @@ def ls(ctx: typer.Context, as_json: JsonOption = False) -> None:
     )
 
 
+SHOWN_ALLOWED = 8
+# Rich lays a table out at roughly 1,500 rows a second (every cell is measured, wrapped and
+# padded), so a 5,000-column dataset took seconds to show. Past this many columns the same
+# cells print in a plain aligned layout, which costs nothing to lay out and loses no value.
+PLAIN_LAYOUT_ABOVE = 500
+_CONTROL = str.maketrans({"\n": "\\n", "\r": "\\r", "\t": "\\t"})
+
+
+def _print_plain_table(columns: list[str], rows: list[tuple[Any, ...]]) -> None:
+    """Left-aligned columns two spaces apart; one line per row, never wrapped or folded."""
+    from rich.cells import cell_len
+
+    cells = [
+        columns,
+        *([("" if c is None else str(c)).translate(_CONTROL) for c in r] for r in rows),
+    ]
+    widths = [max(cell_len(row[i]) for row in cells) for i in range(len(columns))]
+    lines = (
+        "  ".join(
+            cell + " " * (width - cell_len(cell)) for cell, width in zip(row, widths, strict=True)
+        ).rstrip()
+        for row in cells
+    )
+    typer.echo("\n".join(lines))
+
+
+def _allowed_value(value: Any) -> str:
+    """A value as written, or JSON-quoted when bare text would be ambiguous in ``{a, b}``."""
+    text = str(value)
+    plain = text and text == text.strip() and text.isprintable()
+    if plain and not any(c in text for c in ',{}"'):
+        return text
+    return json.dumps(text, ensure_ascii=False)
+
+
+def _allowed_rule(allowed: list[Any]) -> str:
+    shown = ", ".join(_allowed_value(v) for v in allowed[:SHOWN_ALLOWED])
+    more = len(allowed) - SHOWN_ALLOWED
+    return f"in {{{shown}{f', … and {more} more' if more > 0 else ''}}}"
+
+
 def _stat(profile: dict[str, Any], key: str) -> str:
     return fmt_number(profile.get(key)) if key in profile else ""
 
@@ -161,10 +203,7 @@ def show(
         elif column.max is not None:
             rule_bits.append(f"<= {fmt_number(column.max)}")
         if column.allowed is not None:
-            shown = ", ".join(map(str, column.allowed[:6])) + (
-                " …" if len(column.allowed) > 6 else ""
-            )
-            rule_bits.append(f"in {{{shown}}}")
+            rule_bits.append(_allowed_rule(column.allowed))
         if column.unique:
             rule_bits.append("unique")
         rows.append(
@@ -180,7 +219,11 @@ def show(
                 _stat(stats, "max"),
             )
         )
-    print_table(["column", "type", "rules", "nulls", "distinct", "mean", "std", "min", "max"], rows)
+    headers = ["column", "type", "rules", "nulls", "distinct", "mean", "std", "min", "max"]
+    if len(rows) > PLAIN_LAYOUT_ABOVE:
+        _print_plain_table(headers, rows)
+    else:
+        print_table(headers, rows)
 
 
 @app.command("diff")

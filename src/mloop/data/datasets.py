@@ -19,7 +19,7 @@ import sqlalchemy as sa
 from mloop.artifacts import ArtifactStore
 from mloop.data.io import detect_format, read_table
 from mloop.data.profile import profile_frame
-from mloop.data.refs import check_name, parse_ref
+from mloop.data.refs import SHORTLIST, check_name, parse_ref, shortlist
 from mloop.data.schema import Schema, infer_schema
 from mloop.data.validation import ValidationReport, validate_frame
 from mloop.errors import InvalidInput, NotFound, ValidationFailed
@@ -96,19 +96,26 @@ def _dataset_id(conn: sa.Connection, name: str) -> str | None:
 
 
 def _known_names(conn: sa.Connection) -> str:
-    names = (
-        conn.execute(sa.select(t.datasets.c.name).order_by(t.datasets.c.name).limit(20))
+    """What exists, for a "no dataset named …" message: at most SHORTLIST names and the count."""
+    names = list(
+        conn.execute(sa.select(t.datasets.c.name).order_by(t.datasets.c.name).limit(SHORTLIST))
         .scalars()
         .all()
     )
-    return f"datasets are: {', '.join(names)}" if names else "no dataset has been added yet"
+    if not names:
+        return "no dataset has been added yet (`mloop data add NAME FILE` adds one)"
+    total = len(names)
+    if total == SHORTLIST:
+        total = conn.execute(sa.select(sa.func.count()).select_from(t.datasets)).scalar_one()
+    hint = f"datasets are: {shortlist(names, total=total)}"
+    return hint + ("; `mloop data ls` lists them" if total > len(names) else "")
 
 
 def get_version_in(conn: sa.Connection, ref: str) -> DatasetVersion:
     parsed = parse_ref(ref, what="Dataset name")
     dataset_id = _dataset_id(conn, parsed.name)
     if dataset_id is None:
-        raise NotFound(f"No dataset named {parsed.name!r}; {_known_names(conn)} (`mloop data ls`).")
+        raise NotFound(f"No dataset named {parsed.name!r}; {_known_names(conn)}.")
     query = sa.select(t.dataset_versions).where(t.dataset_versions.c.dataset_id == dataset_id)
     if parsed.latest:
         row = conn.execute(query.order_by(t.dataset_versions.c.version.desc()).limit(1)).first()
@@ -141,7 +148,7 @@ def current_schema(store: Store, name: str) -> Schema:
     with store.read() as conn:
         dataset_id = _dataset_id(conn, check_name(name, what="Dataset name"))
         if dataset_id is None:
-            raise NotFound(f"No dataset named {name!r}; {_known_names(conn)} (`mloop data ls`).")
+            raise NotFound(f"No dataset named {name!r}; {_known_names(conn)}.")
         row = conn.execute(
             sa.select(t.dataset_schemas.c.schema)
             .where(t.dataset_schemas.c.dataset_id == dataset_id)
@@ -169,7 +176,7 @@ def import_schema(store: Store, name: str, schema: Schema, *, actor: str) -> int
         if missing:
             raise InvalidInput(
                 f"The schema's column {missing[0]!r} is not in {latest.ref} (its columns are: "
-                f"{_shortlist(latest.schema.names())}); fix the name, or set "
+                f"{shortlist(latest.schema.names())}); fix the name, or set "
                 '"required": false for a column still to come.'
             )
         newest = conn.execute(
@@ -190,11 +197,6 @@ def import_schema(store: Store, name: str, schema: Schema, *, actor: str) -> int
             )
         )
     return revision
-
-
-def _shortlist(names: list[str], limit: int = 20) -> str:
-    shown = ", ".join(names[:limit])
-    return shown + (f", … ({len(names)} in all)" if len(names) > limit else "")
 
 
 def _existing(conn: sa.Connection, name: str, digest: str) -> DatasetVersion | None:
@@ -359,7 +361,7 @@ def list_versions(store: Store, name: str) -> list[DatasetVersion]:
     with store.read() as conn:
         dataset_id = _dataset_id(conn, check_name(name, what="Dataset name"))
         if dataset_id is None:
-            raise NotFound(f"No dataset named {name!r}; {_known_names(conn)} (`mloop data ls`).")
+            raise NotFound(f"No dataset named {name!r}; {_known_names(conn)}.")
         rows = conn.execute(
             sa.select(t.dataset_versions)
             .where(t.dataset_versions.c.dataset_id == dataset_id)

@@ -8,6 +8,18 @@ from dataclasses import dataclass
 from mloop.errors import InvalidInput
 
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
+SHORTLIST = 20
+
+
+def shortlist(names: list[str], *, total: int | None = None, limit: int = SHORTLIST) -> str:
+    """Names for an error message: ``a, b, c``, or the first ``limit`` then ``and N more``.
+
+    ``total`` is the full count when the caller fetched only the first names (a LIMIT query).
+    """
+    total = len(names) if total is None else total
+    shown = ", ".join(names[:limit])
+    more = total - min(len(names), limit)
+    return f"{shown} and {more} more" if more > 0 else shown
 
 
 @dataclass(frozen=True)

@@ -8,6 +8,7 @@ readable JSON file for people to edit.
 from __future__ import annotations
 
 import json
+from collections import Counter
 from pathlib import Path
 from typing import Any, Literal
 
@@ -22,6 +23,7 @@ from pydantic import (
     model_validator,
 )
 
+from mloop.data.refs import shortlist
 from mloop.errors import InvalidInput
 
 ColumnType = Literal["integer", "float", "boolean", "categorical", "string", "datetime"]
@@ -30,6 +32,11 @@ CATEGORICAL_RATIO = 0.5
 # 63 distinct first names are likely by chance; 100 distinct values of a non-key column are not.
 MIN_ROWS_FOR_UNIQUE = 100
 Scalar = str | int | float | bool
+# The spellings a boolean column may hold as text (any case, surrounding spaces ignored).
+# Inference wants one pair per column ("yes"/"no", never "yes"/"n"); validation accepts any.
+BOOLEAN_PAIRS = (("true", "false"), ("t", "f"), ("yes", "no"), ("y", "n"))
+TRUE_STRINGS = frozenset({"1", *(true for true, _ in BOOLEAN_PAIRS)})
+FALSE_STRINGS = frozenset({"0", *(false for _, false in BOOLEAN_PAIRS)})
 
 
 def utc_instants(values: pd.Series) -> pd.Series:
@@ -111,8 +118,8 @@ class Schema(BaseModel):
     @field_validator("columns")
     @classmethod
     def _unique_names(cls, columns: list[ColumnSchema]) -> list[ColumnSchema]:
-        names = [c.name for c in columns]
-        duplicates = sorted({n for n in names if names.count(n) > 1})
+        counts = Counter(c.name for c in columns)  # names.count per name was quadratic
+        duplicates = sorted(n for n, count in counts.items() if count > 1)
         if duplicates:
             raise ValueError(f"column(s) listed twice: {', '.join(duplicates)}")
         return columns
@@ -122,7 +129,7 @@ class Schema(BaseModel):
             if column.name == name:
                 return column
         raise InvalidInput(
-            f"No column {name!r} in the schema; columns are: {', '.join(self.names())}."
+            f"No column {name!r} in the schema; columns are: {shortlist(self.names())}."
         )
 
     def names(self) -> list[str]:
@@ -183,6 +190,46 @@ def _is_integral(values: np.ndarray) -> bool:
     )
 
 
+def as_booleans(series: pd.Series, *, what: str = "a boolean column") -> pd.Series:
+    """True/False (``pd.NA`` for missing) from bools, 0/1 or any spelling in ``TRUE_STRINGS``/``FALSE_STRINGS``.
+
+    A boolean column keeps the spelling of its file when loaded (so a model's categories match
+    requests written the same way); this is the one reading of it as truth values. Raises
+    ``InvalidInput`` naming the first value that is none of these.
+    """
+    if pd.api.types.is_bool_dtype(series.dtype):
+        return series.astype("boolean")
+    text = (
+        series.astype(object)
+        .map(lambda v: str(int(v)) if isinstance(v, float) and v.is_integer() else str(v))
+        .str.strip()
+        .str.lower()
+    )
+    truth = pd.Series(pd.NA, index=series.index, dtype="boolean")
+    truth[text.isin(TRUE_STRINGS)] = True
+    truth[text.isin(FALSE_STRINGS)] = False
+    truth[series.isna()] = pd.NA
+    unread = series.notna() & truth.isna()
+    if unread.any():
+        raise InvalidInput(
+            f"{series[unread].iloc[0]!r} in {what} is not true or false; "
+            "use one of true/false, yes/no, y/n, t/f or 1/0."
+        )
+    return truth
+
+
+def _is_boolean_text(values: pd.Series) -> bool:
+    """Every value is one side of one pair in ``BOOLEAN_PAIRS``; a lone letter (all "Y") is a code."""
+    distinct = values.unique()
+    if len(distinct) > 16 or not all(isinstance(v, str) for v in distinct):
+        return False  # a flag has a handful of spellings ("Yes", "YES", " yes"); text has more
+    spelled = {v.strip().lower() for v in distinct}
+    for pair in BOOLEAN_PAIRS:
+        if spelled <= set(pair):
+            return len(pair[0]) > 1 or len(spelled) == 2
+    return False
+
+
 def infer_type(series: pd.Series) -> ColumnType:
     values = series.dropna()
     dtype = series.dtype
@@ -201,6 +248,8 @@ def infer_type(series: pd.Series) -> ColumnType:
     if pd.api.types.is_float_dtype(dtype):
         return "integer" if _is_integral(values.to_numpy(dtype=float)) else "float"
     if len(values) and all(isinstance(v, bool | np.bool_) for v in values.head(1000)):
+        return "boolean"
+    if len(values) and _is_boolean_text(values):
         return "boolean"
     distinct = values.astype(str).nunique()
     if distinct <= MAX_CATEGORIES and (

@@ -16,12 +16,18 @@ import numpy as np
 import pandas as pd
 
 from mloop.callables import load_callable
-from mloop.data.schema import ColumnSchema, CustomCheck, Schema, utc_instant, utc_instants
+from mloop.data.schema import (
+    FALSE_STRINGS,
+    TRUE_STRINGS,
+    ColumnSchema,
+    CustomCheck,
+    Schema,
+    utc_instant,
+    utc_instants,
+)
 from mloop.errors import InvalidInput
 
 MAX_EXAMPLES = 5
-TRUE_STRINGS = {"true", "1", "yes", "t", "y"}
-FALSE_STRINGS = {"false", "0", "no", "f", "n"}
 
 
 @dataclass(frozen=True)

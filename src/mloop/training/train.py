@@ -29,7 +29,7 @@ from sklearn.model_selection import train_test_split
 
 from mloop.artifacts import ArtifactStore
 from mloop.data.datasets import DatasetVersion, get_version, load_frame
-from mloop.data.schema import Schema
+from mloop.data.schema import Schema, as_booleans
 from mloop.errors import InvalidInput
 from mloop.flavors import flavor_for
 from mloop.store import Store
@@ -71,8 +71,8 @@ def infer_task(schema: Schema, target: str, values: pd.Series) -> Task:
 def target_values(values: pd.Series, kind: str, task: Task) -> np.ndarray:
     if task == "regression":
         return pd.to_numeric(values, errors="coerce").astype("float64").to_numpy()
-    if kind == "boolean":
-        return values.astype(bool).to_numpy()
+    if kind == "boolean":  # "no" is False: astype(bool) would make every non-empty text True
+        return as_booleans(values, what=f"target {values.name!r}").to_numpy(dtype=bool)
     if kind == "integer":
         return values.astype("int64").to_numpy()
     return values.astype(str).to_numpy(dtype=object)
