@@ -112,3 +112,27 @@ def test_training_on_a_yes_no_target_and_feature(cli: Any, tmp_path: Path) -> No
     metrics = _lines(result.stdout)
     assert float(metrics["metric.roc_auc"]) > 0.75, "smoker=Y predicts sick=yes"
     assert 0.7 < float(metrics["metric.accuracy"]) <= 1.0
+
+
+def test_a_boolean_feature_reads_any_spelling_at_predict_time(
+    cli: Any, workspace: Workspace, tmp_path: Path
+) -> None:
+    """Trained on Y/N, the model takes True, "yes" or 1 for the same answer: not an unseen value."""
+    import mloop
+
+    rng = np.random.default_rng(0)
+    smoker = rng.random(400) < 0.4
+    sick = (smoker & (rng.random(400) < 0.8)) | (~smoker & (rng.random(400) < 0.1))
+    frame = pd.DataFrame(
+        {"age": rng.integers(20, 80, 400), "smoker": np.where(smoker, "Y", "N"), "sick": sick}
+    )
+    path = tmp_path / "health.csv"
+    frame.to_csv(path, index=False)
+    assert cli("data", "add", "health", path).exit_code == 0
+    assert cli("train", "--data", "health", "--target", "sick", "--register", "h").exit_code == 0
+    model = mloop.load_model("h@1", workspace=workspace)
+    as_file = model.predict_proba(pd.DataFrame({"age": [50, 50], "smoker": ["Y", "N"]}))
+    for spelled in ([True, False], ["yes", "no"], ["TRUE", "false"], [1, 0]):
+        request = pd.DataFrame({"age": [50, 50], "smoker": spelled})
+        np.testing.assert_allclose(model.predict_proba(request), as_file)
+    assert as_file[0, 1] > as_file[1, 1], "smokers are likelier to be sick"

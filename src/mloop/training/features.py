@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from mloop.data.schema import Schema
+from mloop.data.schema import FALSE_STRINGS, TRUE_STRINGS, Schema
 from mloop.errors import InvalidInput
 
 NUMERIC_TYPES = {"integer", "float"}
@@ -31,6 +31,9 @@ class FeatureSpec:
     numeric: tuple[str, ...]
     categorical: tuple[str, ...]
     dropped: tuple[str, ...]
+    # Categorical columns the schema calls boolean: "yes", "Y", "true", 1 and True are one category,
+    # so a request spelling a value differently from the training file is not an unseen category.
+    boolean: tuple[str, ...] = ()
 
     @property
     def columns(self) -> tuple[str, ...]:
@@ -45,6 +48,7 @@ class FeatureSpec:
             numeric=tuple(data.get("numeric", ())),
             categorical=tuple(data.get("categorical", ())),
             dropped=tuple(data.get("dropped", ())),
+            boolean=tuple(data.get("boolean", ())),
         )
 
 
@@ -52,6 +56,7 @@ def feature_spec(schema: Schema, *, target: str) -> FeatureSpec:
     numeric: list[str] = []
     categorical: list[str] = []
     dropped: list[str] = []
+    boolean: list[str] = []
     for column in schema.columns:
         if column.name == target:
             continue
@@ -59,6 +64,8 @@ def feature_spec(schema: Schema, *, target: str) -> FeatureSpec:
             numeric.append(column.name)
         elif column.type in CATEGORICAL_TYPES:
             categorical.append(column.name)
+            if column.type == "boolean":
+                boolean.append(column.name)
         else:
             dropped.append(column.name)
     if not numeric and not categorical:
@@ -66,7 +73,7 @@ def feature_spec(schema: Schema, *, target: str) -> FeatureSpec:
             f"No usable feature columns besides target {target!r} (left out: {', '.join(dropped) or 'none'}); "
             "add numeric or categorical columns to the data."
         )
-    return FeatureSpec(tuple(numeric), tuple(categorical), tuple(dropped))
+    return FeatureSpec(tuple(numeric), tuple(categorical), tuple(dropped), tuple(boolean))
 
 
 def _as_category_strings(series: pd.Series) -> np.ndarray:
@@ -79,6 +86,15 @@ def _as_category_strings(series: pd.Series) -> np.ndarray:
     out[present] = [
         str(int(v)) if isinstance(v, float) and v.is_integer() else str(v) for v in values[present]
     ]
+    return out
+
+
+def _as_truth_strings(series: pd.Series) -> np.ndarray:
+    """ "True"/"False" for any spelling of a truth value; anything else stays itself (unseen)."""
+    out = _as_category_strings(series)
+    lowered = np.char.lower(np.char.strip(out.astype(str)))
+    out[np.isin(lowered, list(TRUE_STRINGS))] = "True"
+    out[np.isin(lowered, list(FALSE_STRINGS))] = "False"
     return out
 
 
@@ -98,5 +114,6 @@ def coerce(frame: pd.DataFrame, spec: FeatureSpec) -> pd.DataFrame:
         # ±inf (a ratio over zero) is missing too: the imputer fills it, where scikit-learn refuses.
         data[name] = np.where(np.isinf(values), np.nan, values)
     for name in spec.categorical:
-        data[name] = _as_category_strings(frame[name])
+        spelled = _as_truth_strings if name in spec.boolean else _as_category_strings
+        data[name] = spelled(frame[name])
     return pd.DataFrame(data, index=frame.index)
