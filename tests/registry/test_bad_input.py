@@ -211,3 +211,23 @@ def test_a_name_with_a_version_and_a_second_registration_are_one_sentence(
     again = cli("models", "register", run, "--name", "churn")
     assert again.exit_code == 2 and "already churn@1" in again.stderr
     assert cli("models", "register", run, "--name", "churn-copy").exit_code == 0
+
+
+def test_an_unknown_model_among_many_names_twenty_and_counts_the_rest(
+    cli: Any, workspace: Workspace
+) -> None:
+    import datetime as dt
+
+    from mloop.ids import new_id
+    from mloop.store import tables as t
+
+    now = dt.datetime.now(dt.UTC)
+    with workspace.store.transaction() as conn:
+        conn.execute(
+            t.models.insert(),
+            [{"id": new_id(), "name": f"m{i:02d}", "created_at": now} for i in range(25)],
+        )
+    result = cli("models", "show", "ghost")
+    assert result.exit_code == 2
+    assert "models are: m00, m01," in result.stderr and "m19 and 5 more" in result.stderr
+    assert "m20" not in result.stderr

@@ -55,12 +55,17 @@ def check_name(name: str) -> str:
 def _model_id(conn: sa.Connection, name: str) -> str:
     model_id = conn.execute(sa.select(t.models.c.id).where(t.models.c.name == name)).scalar()
     if model_id is None:
-        known = (
-            conn.execute(sa.select(t.models.c.name).order_by(t.models.c.name).limit(20))
-            .scalars()
-            .all()
+        known = list(
+            conn.execute(
+                sa.select(t.models.c.name).order_by(t.models.c.name).limit(refs.SHORTLIST)
+            ).scalars()
         )
-        hint = f"models are: {', '.join(known)}" if known else "no model is registered yet"
+        total = conn.execute(sa.select(sa.func.count()).select_from(t.models)).scalar_one()
+        hint = (
+            f"models are: {refs.shortlist(known, total=total)}"
+            if known
+            else "no model is registered yet"
+        )
         raise NotFound(f"No model named {name!r}; {hint} (`mloop models ls`).")
     return str(model_id)
 
