@@ -92,6 +92,9 @@ def test_export_onnx_then_serve_it_with_the_onnx_flavor(
     actual = onnx.predict_proba(session, model.prepare(rows))
     assert expected is not None and actual is not None
     np.testing.assert_allclose(actual, expected, atol=1e-5)
+    labels = onnx.predict(session, model.prepare(rows))
+    assert labels.tolist() == model.predict(rows).tolist()  # True/False, as the model says
+    assert "agreement=max |Δ probability|" in result.stdout and "0 labels differ" in result.stdout
     folder = cli("models", "export", "churn@1", "--onnx", tmp_path)
     assert folder.exit_code == 2 and "is a folder" in folder.stderr
     again = cli("models", "export", "churn@1", "--onnx", out, "--json")
@@ -223,3 +226,20 @@ def test_a_bare_model_is_rescored_on_a_holdout_with_more_columns_than_it_reads(
     np.testing.assert_allclose(loaded.predict_proba(rows), expected, atol=1e-6)
     with pytest.raises(InvalidInput, match="monthly_charges"):
         loaded.predict(rows.drop(columns="monthly_charges"))
+
+
+def test_an_onnx_export_that_answers_differently_is_not_written(
+    cli: Any, train_version: Any, tmp_path: Path
+) -> None:
+    """A forest's float32 split thresholds in ONNX move some held-out probabilities."""
+    train_version("--model", "random_forest", "--param", "n_estimators=40")
+    out = tmp_path / "forest.onnx"
+    refused = cli("models", "export", "churn@1", "--onnx", out)
+    assert refused.exit_code == 1 and not out.exists()
+    assert "answers differently from the model" in refused.stderr
+    assert "nothing was written" in refused.stderr
+    loose = cli("models", "export", "churn@1", "--onnx", out, "--tolerance", "0.5", "--json")
+    assert loose.exit_code == 0, loose.stderr
+    agreement = json.loads(loose.stdout)["agreement"]
+    assert 1e-4 < agreement["max_diff"] <= 0.5 and agreement["rows"] > 100
+    assert out.exists()

@@ -353,14 +353,28 @@ def export(
     ctx: typer.Context,
     ref: Annotated[str, typer.Argument(help="NAME@N or NAME@ALIAS.")],
     onnx: Annotated[Path, typer.Option("--onnx", help="Write an ONNX file here.")],
+    tolerance: Annotated[
+        float,
+        typer.Option(
+            "--tolerance",
+            min=0.0,
+            help="Largest difference from the model's answers on held-out rows (probabilities; "
+            "for regressors, predictions divided by their spread) before the export is refused.",
+        ),
+    ] = 1e-4,
     as_json: JsonOption = False,
 ) -> None:
-    """Export a scikit-learn model to ONNX (for the ONNX Runtime flavor)."""
+    """Export a scikit-learn model to ONNX (for the ONNX Runtime flavor), checked against the model."""
     from mloop.registry.export import export_onnx_file
 
     with open_workspace(ctx) as ws:
-        written = export_onnx_file(ws.store, ws.artifacts, ref, onnx)
+        written = export_onnx_file(ws.store, ws.artifacts, ref, onnx, tolerance=tolerance)
     if as_json:
         print_json(written)
         return
+    agreement = written.agreement
     typer.echo(f"onnx={written.path} ({written.size} bytes, blake3:{written.hash})")
+    typer.echo(
+        f"agreement=max |Δ {agreement.measure}| {agreement.max_diff:.3g} over {agreement.rows} "
+        f"held-out rows, {agreement.labels_differ} labels differ"
+    )

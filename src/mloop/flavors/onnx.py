@@ -68,10 +68,16 @@ def export_onnx(model: Any, sample: pd.DataFrame) -> bytes:
     if bare:
         entry = graph.metadata_props.add()
         entry.key, entry.value = COLUMNS_KEY, json.dumps(columns)
+    classes = getattr(final, "classes_", None)
+    if classes is not None:
+        entry = graph.metadata_props.add()
+        entry.key, entry.value = CLASSES_KEY, json.dumps(np.asarray(classes).tolist())
     return bytes(graph.SerializeToString())
 
 
 COLUMNS_KEY = "mloop.columns"  # input column order of a single-matrix model
+# The classifier's labels as scikit-learn returns them: ONNX turns True/False classes into 1/0.
+CLASSES_KEY = "mloop.classes"
 
 
 class OnnxModel:
@@ -79,8 +85,11 @@ class OnnxModel:
         self.session = session
         self.inputs = [(i.name, i.type) for i in session.get_inputs()]
         self.outputs = [o.name for o in session.get_outputs()]
-        packed = session.get_modelmeta().custom_metadata_map.get(COLUMNS_KEY)
+        meta = session.get_modelmeta().custom_metadata_map
+        packed = meta.get(COLUMNS_KEY)
         self.columns: list[str] | None = None if packed is None else json.loads(packed)
+        labels = meta.get(CLASSES_KEY)
+        self.classes: np.ndarray | None = None if labels is None else np.asarray(json.loads(labels))
 
     def feeds(self, frame: pd.DataFrame) -> dict[str, np.ndarray]:
         if self.columns is not None:
@@ -135,7 +144,11 @@ class OnnxFlavor:
         return OnnxModel(session)
 
     def predict(self, model: Any, frame: pd.DataFrame) -> np.ndarray:
-        return np.asarray(model.run(frame)[0]).reshape(-1)
+        outputs = model.run(frame)
+        if model.classes is not None and len(outputs) > 1:
+            labels: np.ndarray = model.classes[np.asarray(outputs[1]).argmax(axis=1)]
+            return labels
+        return np.asarray(outputs[0]).reshape(-1)
 
     def predict_proba(self, model: Any, frame: pd.DataFrame) -> np.ndarray | None:
         outputs = model.run(frame)

@@ -1,4 +1,11 @@
-"""Export a registered scikit-learn pipeline to ONNX, for the ONNX Runtime flavor."""
+"""Export a registered scikit-learn pipeline to ONNX, for the ONNX Runtime flavor.
+
+ONNX Runtime computes in float32 where scikit-learn computes in float64; for linear models the two
+agree to ~1e-7, but a tree ensemble can send a row down the other branch of a split its value sits
+on. So every export is checked against the registered model on the run's held-out rows, and a file
+that answers differently by more than ``tolerance`` is not written: serving it would silently
+change the model's answers.
+"""
 
 from __future__ import annotations
 
@@ -8,17 +15,32 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from mloop.artifacts import ArtifactStore
-from mloop.errors import InvalidInput
+from mloop.errors import InvalidInput, ValidationFailed
+from mloop.flavors import get_flavor
 from mloop.flavors.onnx import export_onnx
 from mloop.hashing import hash_bytes
-from mloop.registry.loading import load_version
+from mloop.registry.loading import LoadedModel, load_version
 from mloop.registry.versions import resolve
 from mloop.store import Store
 from mloop.tracking.runs import get_run
 from mloop.training.train import HOLDOUT_ARTIFACT
+
+AGREEMENT_ROWS = 500
+DEFAULT_TOLERANCE = 1e-4
+
+
+@dataclass(frozen=True)
+class Agreement:
+    """How closely the ONNX file answers like the registered model on the same rows."""
+
+    rows: int
+    measure: str  # "probability", or "prediction / spread" for regressors
+    max_diff: float
+    labels_differ: int
 
 
 @dataclass(frozen=True)
@@ -26,6 +48,7 @@ class WrittenFile:
     path: Path
     size: int
     hash: str
+    agreement: Agreement
 
 
 def _sample(store: Store, artifacts: ArtifactStore, run_id: str | None) -> pd.DataFrame | None:
@@ -36,12 +59,39 @@ def _sample(store: Store, artifacts: ArtifactStore, run_id: str | None) -> pd.Da
     return (
         None
         if stored is None
-        else pd.read_parquet(io.BytesIO(artifacts.get_bytes(stored.blob_hash))).head(20)
+        else pd.read_parquet(io.BytesIO(artifacts.get_bytes(stored.blob_hash))).head(AGREEMENT_ROWS)
     )
 
 
-def export_onnx_file(store: Store, artifacts: ArtifactStore, ref: str, out: Path) -> WrittenFile:
-    """Write ``ref`` as ONNX to ``out`` atomically; raises ``InvalidInput`` when it cannot convert."""
+def _agreement(loaded: LoadedModel, data: bytes, prepared: pd.DataFrame) -> Agreement:
+    onnx = get_flavor("onnx")
+    session = onnx.load(data)
+    expected, got = loaded.flavor.predict(loaded.model, prepared), onnx.predict(session, prepared)
+    expected_p = loaded.flavor.predict_proba(loaded.model, prepared)
+    got_p = onnx.predict_proba(session, prepared)
+    if expected_p is not None and got_p is not None and expected_p.shape == got_p.shape:
+        differ = int(np.sum(np.asarray(expected) != np.asarray(got)))
+        diff = float(np.max(np.abs(expected_p - got_p))) if len(prepared) else 0.0
+        return Agreement(len(prepared), "probability", diff, differ)
+    expected_f = np.asarray(expected, dtype=float)
+    spread = float(np.std(expected_f)) or 1.0 if len(expected_f) else 1.0
+    diff = float(np.max(np.abs(expected_f - np.asarray(got, dtype=float)))) / spread
+    return Agreement(len(prepared), "prediction / spread", diff if len(prepared) else 0.0, 0)
+
+
+def export_onnx_file(
+    store: Store,
+    artifacts: ArtifactStore,
+    ref: str,
+    out: Path,
+    *,
+    tolerance: float = DEFAULT_TOLERANCE,
+) -> WrittenFile:
+    """Write ``ref`` as ONNX to ``out`` atomically.
+
+    Raises ``InvalidInput`` when it cannot convert, ``ValidationFailed`` (nothing written) when the
+    ONNX file's answers differ from the model's by more than ``tolerance`` on held-out rows.
+    """
     version = resolve(store, ref)
     if version.flavor != "sklearn":
         raise InvalidInput(
@@ -56,7 +106,18 @@ def export_onnx_file(store: Store, artifacts: ArtifactStore, ref: str, out: Path
     target = version.signature.get("target")
     if target in sample.columns:
         sample = sample.drop(columns=[target])
-    data = export_onnx(loaded.model, loaded.prepare(sample))
+    prepared = loaded.prepare(sample)
+    data = export_onnx(loaded.model, prepared)
+    agreement = _agreement(loaded, data, prepared)
+    if not agreement.max_diff <= tolerance:
+        raise ValidationFailed(
+            f"The ONNX export of {version.ref} answers differently from the model on "
+            f"{agreement.rows} held-out rows: max |Δ {agreement.measure}| = "
+            f"{agreement.max_diff:.3g} > tolerance {tolerance:g} (ONNX Runtime computes in "
+            "float32, and tree splits are sensitive to it); nothing was written. Serve the model "
+            "itself, or pass --tolerance if that difference is acceptable.",
+            details=agreement,
+        )
     out = out.expanduser()
     if out.is_dir():
         raise InvalidInput(
@@ -73,4 +134,4 @@ def export_onnx_file(store: Store, artifacts: ArtifactStore, ref: str, out: Path
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
-    return WrittenFile(out.resolve(), len(data), hash_bytes(data))
+    return WrittenFile(out.resolve(), len(data), hash_bytes(data), agreement)
