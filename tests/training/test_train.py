@@ -193,10 +193,48 @@ def test_a_class_seen_only_in_held_out_rows_is_scored_not_a_crash() -> None:
     assert result["log_loss"] > 0
 
 
-def test_a_pipeline_no_safe_format_can_hold_says_it_is_a_pickle(cli: Any, churn_csv: Path) -> None:
+def test_a_pipeline_no_safe_format_can_hold_says_it_is_a_pickle(
+    cli: Any, churn_csv: Path, workspace: Workspace
+) -> None:
+    (workspace.root / "house.py").write_text(
+        "from sklearn.linear_model import LogisticRegression\n\n\n"
+        "class HouseModel(LogisticRegression):\n    pass\n"
+    )
     cli("data", "add", "churn", churn_csv)
-    model = ("--model", "lightgbm.sklearn:LGBMClassifier", "--param", "n_estimators=5")
-    result = cli("train", "--data", "churn", "--target", "churned", *model, "--json")
+    result = cli(
+        "train", "--data", "churn", "--target", "churned", "--model", "house:HouseModel", "--json"
+    )
     assert result.exit_code == 0, result.stderr
     assert json.loads(result.stdout)["flavor"] == "pyfunc"
     assert "stored as a pickle (pyfunc flavor)" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("library", "target", "labels"),
+    [
+        ("lightgbm", "churned", {True, False}),
+        ("xgboost", "churned", {True, False}),
+        ("xgboost", "contract", {"Month-to-month", "One year", "Two year"}),  # text classes
+    ],
+)
+def test_boosters_trained_by_mloop_are_stored_natively_and_answer_in_labels(
+    cli: Any, churn_csv: Path, workspace: Workspace, library: str, target: str, labels: set[Any]
+) -> None:
+    pytest.importorskip(library)
+    import mloop
+
+    factory = {"lightgbm": "lightgbm:LGBMClassifier", "xgboost": "xgboost:XGBClassifier"}[library]
+    cli("data", "add", "churn", churn_csv)
+    result = cli(
+        "train", "--data", "churn", "--target", target, "--model", factory,
+        "--param", "n_estimators=20", "--register", "b", "--json",
+    )  # fmt: skip
+    assert result.exit_code == 0, result.stderr
+    assert json.loads(result.stdout)["flavor"] == library and "pickle" not in result.stderr
+    model = mloop.load_model("b@1", workspace=workspace)
+    rows = pd.read_csv(churn_csv).head(200)
+    assert set(model.predict(rows).tolist()) <= labels
+    proba = model.predict_proba(rows)
+    assert proba is not None and proba.shape == (200, len(labels))
+    promoted = cli("models", "promote", "b", "1", "--to", "champion")  # the gate re-scores it
+    assert promoted.exit_code == 0, promoted.stdout + promoted.stderr

@@ -1,8 +1,10 @@
 """Gradient-boosting libraries in their own formats, wrapped so predict/predict_proba look like sklearn's.
 
 The blob is a small JSON envelope: the library's native model text (LightGBM) or UBJSON bytes in
-base64 (XGBoost), plus whether it is a classifier or regressor and its classes. Loading never
-unpickles anything.
+base64 (XGBoost), plus whether it is a classifier or regressor and its classes. A scikit-learn
+``Pipeline`` ending in a booster (what ``mloop train --model lightgbm:LGBMClassifier`` builds) keeps
+its preprocessing steps in the envelope as skops bytes, checked against the same trusted types as
+the sklearn flavor. Loading never unpickles anything.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import skops.io as sio
 
 from mloop.errors import InvalidInput, UntrustedArtifact
 from mloop.flavors.base import fitted_columns
@@ -21,12 +24,14 @@ from mloop.flavors.base import fitted_columns
 
 @dataclass
 class NativeModel:
-    """A loaded booster plus what sklearn's wrapper knew: the task and the class labels."""
+    """A loaded booster plus what sklearn's wrapper knew: the task and the class labels, and the
+    preprocessing steps it was trained behind, if any."""
 
     library: str
     booster: Any
     kind: str
     classes: list[Any] = field(default_factory=list)
+    preprocess: Any = None
 
     @property
     def columns(self) -> list[str] | None:
@@ -41,8 +46,13 @@ class NativeModel:
         method = (
             self.booster.predict if self.library == "lightgbm" else self.booster.inplace_predict
         )
-        # Boosters read columns by position: give them exactly their own, in their order.
-        result: np.ndarray = np.asarray(method(fitted_columns(frame, self.columns, strict=True)))
+        if self.preprocess is not None:
+            features = self.preprocess.transform(frame)
+            if isinstance(features, pd.DataFrame):
+                features = fitted_columns(features, self.columns, strict=True)
+        else:  # boosters read columns by position: give them exactly their own, in their order
+            features = fitted_columns(frame, self.columns, strict=True)
+        result: np.ndarray = np.asarray(method(features))
         return result
 
     def predict_proba(self, frame: pd.DataFrame) -> np.ndarray:
@@ -65,13 +75,16 @@ def _require(module: str, extra: str) -> Any:
         ) from exc
 
 
-def _envelope(library: str, kind: str, classes: Any, model: str) -> bytes:
+def _envelope(
+    library: str, kind: str, classes: Any, model: str, preprocess: str | None = None
+) -> bytes:
     plain = [
         c.item() if hasattr(c, "item") else c for c in (classes if classes is not None else [])
     ]
-    return json.dumps(
-        {"format": f"mloop-{library}/1", "kind": kind, "classes": plain, "model": model}
-    ).encode()
+    envelope = {"format": f"mloop-{library}/1", "kind": kind, "classes": plain, "model": model}
+    if preprocess is not None:
+        envelope["preprocess"] = preprocess
+    return json.dumps(envelope).encode()
 
 
 def _open(data: bytes, library: str) -> dict[str, Any]:
@@ -84,8 +97,68 @@ def _open(data: bytes, library: str) -> dict[str, Any]:
     return envelope
 
 
+def _split_pipeline(model: Any, library: str) -> tuple[Any, Any] | None:
+    """(preprocessing Pipeline, booster) for a Pipeline ending in a ``library`` estimator."""
+    steps = getattr(model, "steps", None)
+    if not steps or len(steps) < 2 or not type(model).__module__.startswith("sklearn."):
+        return None
+    final = steps[-1][1]
+    if not type(final).__module__.startswith(library):
+        return None
+    return model[:-1], final
+
+
 class _NativeFlavor:
     name = ""
+
+    def _estimator_envelope(self, model: Any, preprocess: str | None) -> bytes:
+        raise NotImplementedError
+
+    def _load_booster(self, envelope: dict[str, Any]) -> Any:
+        raise NotImplementedError
+
+    def accepts(self, model: object) -> bool:
+        if type(model).__module__.startswith(self.name):
+            return True
+        parts = _split_pipeline(model, self.name)
+        if parts is None:
+            return False
+        from mloop.flavors.sklearn import untrusted_types
+
+        try:
+            return not untrusted_types(sio.dumps(parts[0]))
+        except Exception:  # skops cannot represent the preprocessing: not ours to store
+            return False
+
+    def save(self, model: Any) -> bytes:
+        parts = _split_pipeline(model, self.name)
+        if parts is None:
+            return self._estimator_envelope(model, None)
+        preprocess, final = parts
+        from mloop.flavors.skops_bytes import canonical_skops
+
+        packed = base64.b64encode(canonical_skops(bytes(sio.dumps(preprocess)))).decode()
+        return self._estimator_envelope(final, packed)
+
+    def load(self, data: bytes, *, expected_hash: str | None = None) -> object:
+        _require(self.name, self.name)
+        envelope = _open(data, self.name)
+        preprocess = None
+        if envelope.get("preprocess") is not None:
+            from mloop.flavors.sklearn import SklearnFlavor
+
+            try:
+                packed = base64.b64decode(envelope["preprocess"], validate=True)
+            except (ValueError, TypeError) as exc:
+                raise UntrustedArtifact(f"This is not an mloop {self.name} model file.") from exc
+            preprocess = SklearnFlavor().load(packed)
+        return NativeModel(
+            self.name,
+            self._load_booster(envelope),
+            envelope["kind"],
+            envelope["classes"],
+            preprocess,
+        )
 
     def predict(self, model: Any, frame: pd.DataFrame) -> np.ndarray:
         return np.asarray(model.predict(frame))
@@ -100,45 +173,38 @@ class _NativeFlavor:
 class LightGBMFlavor(_NativeFlavor):
     name = "lightgbm"
 
-    def accepts(self, model: object) -> bool:
-        return type(model).__module__.startswith("lightgbm")
-
-    def save(self, model: Any) -> bytes:
+    def _estimator_envelope(self, model: Any, preprocess: str | None) -> bytes:
         lgb = _require("lightgbm", "lightgbm")
         if isinstance(model, lgb.Booster):
-            return _envelope("lightgbm", "booster", None, model.model_to_string())
+            return _envelope("lightgbm", "booster", None, model.model_to_string(), preprocess)
         kind = "classifier" if isinstance(model, lgb.LGBMClassifier) else "regressor"
-        return _envelope(
-            "lightgbm", kind, getattr(model, "classes_", None), model.booster_.model_to_string()
-        )
+        text = model.booster_.model_to_string()
+        return _envelope("lightgbm", kind, getattr(model, "classes_", None), text, preprocess)
 
-    def load(self, data: bytes, *, expected_hash: str | None = None) -> object:
+    def _load_booster(self, envelope: dict[str, Any]) -> Any:
         lgb = _require("lightgbm", "lightgbm")
-        envelope = _open(data, "lightgbm")
-        booster = lgb.Booster(model_str=envelope["model"])
-        return NativeModel("lightgbm", booster, envelope["kind"], envelope["classes"])
+        return lgb.Booster(model_str=envelope["model"])
 
 
 class XGBoostFlavor(_NativeFlavor):
     name = "xgboost"
 
-    def accepts(self, model: object) -> bool:
-        return type(model).__module__.startswith("xgboost")
-
-    def save(self, model: Any) -> bytes:
+    def _estimator_envelope(self, model: Any, preprocess: str | None) -> bytes:
         xgb = _require("xgboost", "xgboost")
         if isinstance(model, xgb.Booster):
             booster, kind, classes = model, "booster", None
         else:
             booster = model.get_booster()
             kind = "classifier" if isinstance(model, xgb.XGBClassifier) else "regressor"
-            classes = getattr(model, "classes_", None)
+            # XGBoost learns codes 0..k-1; mloop train leaves the labels they stand for here.
+            classes = getattr(model, "mloop_classes_", None)
+            if classes is None:
+                classes = getattr(model, "classes_", None)
         raw = base64.b64encode(bytes(booster.save_raw(raw_format="ubj"))).decode()
-        return _envelope("xgboost", kind, classes, raw)
+        return _envelope("xgboost", kind, classes, raw, preprocess)
 
-    def load(self, data: bytes, *, expected_hash: str | None = None) -> object:
+    def _load_booster(self, envelope: dict[str, Any]) -> Any:
         xgb = _require("xgboost", "xgboost")
-        envelope = _open(data, "xgboost")
         booster = xgb.Booster()
         booster.load_model(bytearray(base64.b64decode(envelope["model"])))
-        return NativeModel("xgboost", booster, envelope["kind"], envelope["classes"])
+        return booster

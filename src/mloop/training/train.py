@@ -221,6 +221,9 @@ def train(
         x_train, x_test, y_train, y_test, _, holdout = _split(
             coerce(frame, spec), y, frame, task=task, test_size=test_size, seed=seed
         )
+        label_codes = None
+        if task == "classification" and _wants_integer_labels(estimator):
+            label_codes, y_train, y_test = _encode_labels(y_train, y_test)
         pipeline = build_pipeline(spec, estimator)
         say(f"fitting {model} on {len(x_train)} rows")
         # scikit-learn says ValueError about data or parameters it cannot use; user code
@@ -241,6 +244,8 @@ def train(
                 f"use a {'classifier' if task == 'classification' else 'regressor'}."
             ) from exc
         runs.log_metrics_rows(store, _metric_rows(run.id, metrics))
+        if label_codes is not None:  # the saved model answers in the target's own labels
+            estimator.mloop_classes_ = label_codes
 
         flavor = flavor_for(pipeline)
         model_blob = flavor.save(pipeline)
@@ -252,7 +257,7 @@ def train(
         runs.log_artifact_bytes(
             store, artifacts, run.id, HOLDOUT_ARTIFACT, holdout_bytes.getvalue(), kind="holdout"
         )
-        classes = getattr(pipeline, "classes_", None)
+        classes = label_codes if label_codes is not None else getattr(pipeline, "classes_", None)
         signature = {
             "target": target,
             "target_type": schema.column(target).type,
@@ -286,6 +291,24 @@ def train(
         train_rows=len(x_train),
         test_rows=len(x_test),
     )
+
+
+def _wants_integer_labels(estimator: Any) -> bool:
+    """XGBoost's classifier takes only labels 0..k-1 ("Invalid classes inferred")."""
+    from sklearn.base import is_classifier
+
+    return type(estimator).__module__.startswith("xgboost") and is_classifier(estimator)
+
+
+def _encode_labels(
+    y_train: np.ndarray, y_test: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Training labels as 0..k-1; a held-out label never seen in training becomes -1 (scored as
+    a wrong answer, as for any model). Returns the labels in code order, then both code arrays."""
+    labels = np.unique(y_train)
+    codes = np.searchsorted(labels, y_test).clip(0, len(labels) - 1)
+    test = np.where(labels[codes] == y_test, codes, -1)
+    return labels, np.searchsorted(labels, y_train), test
 
 
 def _reason(exc: BaseException) -> str:
