@@ -156,3 +156,24 @@ def test_unknown_flavor_lists_the_known_ones() -> None:
 def test_native_flavors_refuse_foreign_bytes(name: str) -> None:
     with pytest.raises(UntrustedArtifact):
         get_flavor(name).load(b"\x80\x04 not a model")
+
+
+def test_a_booster_envelope_with_untrusted_preprocessing_is_refused(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The preprocessing inside a LightGBM envelope passes the same trusted-type check as skops."""
+    lgb = pytest.importorskip("lightgbm")
+    import base64
+    import json
+
+    x = np.random.default_rng(0).normal(size=(60, 2))
+    safe = Pipeline([("f", FunctionTransformer()), ("m", lgb.LGBMClassifier(n_estimators=3))])
+    safe.fit(x, x[:, 0] > 0)
+    flavor = get_flavor("lightgbm")
+    assert flavor.accepts(safe)
+    envelope = json.loads(flavor.save(safe))
+    evil = Pipeline([("run", FunctionTransformer(os.system))])
+    envelope["preprocess"] = base64.b64encode(sio.dumps(evil)).decode()
+    monkeypatch.setattr(sio, "loads", lambda *a, **k: pytest.fail("loaded an untrusted file"))
+    with pytest.raises(UntrustedArtifact, match="does not trust"):
+        flavor.load(json.dumps(envelope).encode())
