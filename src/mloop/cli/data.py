@@ -121,29 +121,6 @@ def ls(ctx: typer.Context, as_json: JsonOption = False) -> None:
 
 
 SHOWN_ALLOWED = 8
-# Rich lays a table out at roughly 1,500 rows a second (every cell is measured, wrapped and
-# padded), so a 5,000-column dataset took seconds to show. Past this many columns the same
-# cells print in a plain aligned layout, which costs nothing to lay out and loses no value.
-PLAIN_LAYOUT_ABOVE = 500
-_CONTROL = str.maketrans({"\n": "\\n", "\r": "\\r", "\t": "\\t"})
-
-
-def _print_plain_table(columns: list[str], rows: list[tuple[Any, ...]]) -> None:
-    """Left-aligned columns two spaces apart; one line per row, never wrapped or folded."""
-    from rich.cells import cell_len
-
-    cells = [
-        columns,
-        *([("" if c is None else str(c)).translate(_CONTROL) for c in r] for r in rows),
-    ]
-    widths = [max(cell_len(row[i]) for row in cells) for i in range(len(columns))]
-    lines = (
-        "  ".join(
-            cell + " " * (width - cell_len(cell)) for cell, width in zip(row, widths, strict=True)
-        ).rstrip()
-        for row in cells
-    )
-    typer.echo("\n".join(lines))
 
 
 def _allowed_value(value: Any) -> str:
@@ -220,10 +197,7 @@ def show(
             )
         )
     headers = ["column", "type", "rules", "nulls", "distinct", "mean", "std", "min", "max"]
-    if len(rows) > PLAIN_LAYOUT_ABOVE:
-        _print_plain_table(headers, rows)
-    else:
-        print_table(headers, rows)
+    print_table(headers, rows)
 
 
 @app.command("diff")
