@@ -274,7 +274,7 @@ def validate(
     from mloop.data.io import read_table
     from mloop.data.validation import validate_frame
 
-    with open_workspace(ctx) as ws:
+    with open_workspace(ctx) as ws, err_console().status(f"checking {path}"):
         schema = current_schema(ws.store, name)
         report = validate_frame(schema, read_table(path), root=ws.root)
     if as_json:

@@ -8,7 +8,15 @@ from typing import Annotated, Any
 import typer
 
 from mloop.cli.context import open_workspace
-from mloop.cli.output import JsonOption, console, fmt_number, fmt_time, print_json, print_table
+from mloop.cli.output import (
+    JsonOption,
+    console,
+    err_console,
+    fmt_number,
+    fmt_time,
+    print_json,
+    print_table,
+)
 from mloop.errors import GateFailed, InvalidInput
 
 app = typer.Typer(
@@ -170,7 +178,7 @@ def promote(
     from mloop.registry.promotion import promote as run_promotion
 
     number = _version_arg(version)
-    with open_workspace(ctx) as ws, console().status("checking gate"):
+    with open_workspace(ctx) as ws, err_console().status("checking gate"):
         if no_gate and gate:
             raise InvalidInput("--gate and --no-gate contradict each other; pick one.")
         gate_name = gate or ("default" if "default" in ws.settings.gates else None)
