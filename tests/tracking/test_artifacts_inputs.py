@@ -57,6 +57,31 @@ def test_artifact_names_cannot_climb_out(workspace: Workspace) -> None:
     assert runs.get_run(workspace.store, run.id).artifacts == []
 
 
+def test_a_folder_follows_symbolic_links_but_not_loops(
+    workspace: Workspace, tmp_path: Path
+) -> None:
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    (shared / "vocab.txt").write_text("a b c\n")
+    out = tmp_path / "out"
+    (out / "empty").mkdir(parents=True)
+    (out / "logs").mkdir()
+    (out / "weights.bin").write_bytes(b"w")
+    (out / "latest.bin").symlink_to("weights.bin")
+    (out / "vocab").symlink_to(shared)  # a linked folder: its files were silently left out
+    (out / "logs" / "up").symlink_to(out)  # a loop
+    with start_run(workspace=workspace) as run:
+        logged = run.log_artifact(out)
+        assert run.log_artifact(out / "empty") == []
+    assert [r.path for r in logged] == ["out/latest.bin", "out/vocab/vocab.txt", "out/weights.bin"]
+    (out / "gone.bin").symlink_to(tmp_path / "deleted.bin")
+    with (
+        start_run(workspace=workspace) as run,
+        pytest.raises(InvalidInput, match=r"gone\.bin is a broken symbolic link"),
+    ):
+        run.log_artifact(out)  # was a bare FileNotFoundError
+
+
 def test_a_missing_artifact_path_is_invalid_input(workspace: Workspace, tmp_path: Path) -> None:
     with (
         start_run(workspace=workspace) as run,

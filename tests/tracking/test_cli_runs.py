@@ -144,3 +144,20 @@ def test_runs_show_metric_prints_the_series(cli: Any, workspace: Workspace) -> N
     missing = cli("runs", "show", run.id, "-m", "acc")
     assert missing.exit_code == 2
     assert "has no metric 'acc'; it logged: loss" in _one_sentence(missing.stderr)
+
+
+def test_runs_ls_refuses_an_unknown_status_and_says_when_filters_match_nothing(
+    cli: Any, two_runs: list[str]
+) -> None:
+    bogus = cli("runs", "ls", "--status", "done")
+    assert bogus.exit_code == 2  # was exit 0 and "No runs yet"
+    assert "'done' is not one of RUNNING, FINISHED, FAILED, KILLED" in _one_sentence(bogus.stderr)
+    empty = cli("runs", "ls", "--status", "killed", "--experiment", "churn")
+    assert empty.exit_code == 0 and "No runs match these filters" in empty.stdout
+
+
+def test_runs_compare_names_each_run(cli: Any, two_runs: list[str]) -> None:
+    result = cli("runs", "compare", *two_runs)
+    assert "lr=0.1" in result.stdout and "lr='0.1'" in result.stdout
+    shown = json.loads(cli("runs", "compare", *two_runs, "--json").stdout)
+    assert shown["names"] == ["lr=0.1", "lr='0.1'"]

@@ -102,9 +102,15 @@ def test_start_run_opens_a_workspace_folder_and_closes_it(
 def test_start_run_without_a_workspace_is_not_found(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """The error speaks Python: `--workspace` is a CLI flag a script cannot pass."""
     monkeypatch.chdir(tmp_path)
-    with pytest.raises(NotFound, match="run `mloop init` here or pass --workspace"):
+    with pytest.raises(NotFound, match=r"mloop\.Workspace\.init\(FOLDER\).*start_run\(workspace="):
         start_run()
+    with pytest.raises(
+        NotFound, match=r"start_run\(workspace='elsewhere'\) is not an mloop"
+    ) as err:
+        start_run(workspace="elsewhere")
+    assert "--workspace" not in str(err.value)
 
 
 def test_mloop_exports_start_run_and_active_run() -> None:

@@ -6,6 +6,7 @@ import datetime as dt
 import math
 import time
 
+import numpy as np
 import pytest
 import sqlalchemy as sa
 
@@ -128,3 +129,16 @@ def test_bulk_rows_are_checked(workspace: Workspace) -> None:
         runs.log_metrics_rows(workspace.store, [row])
     runs.log_metrics_rows(workspace.store, [{**row, "value": 3}, {**row, "step": 1, "value": 4.5}])
     assert [p.value for p in runs.metric_history(workspace.store, run.id, "x")] == [3.0, 4.5]
+
+
+def test_a_step_must_be_a_whole_number_and_a_value_must_fit_a_float(workspace: Workspace) -> None:
+    """int(2.7) filed the point under step 2; 10**400 raised a bare OverflowError."""
+    with start_run(workspace=workspace) as run:
+        run.log_metric("loss", 0.5, step=np.int64(3))
+        run.log_metric("loss", 0.4, step=4.0)
+        for step in (2.7, "5", 2**63):
+            with pytest.raises(InvalidInput, match="step must be a whole number"):
+                run.log_metric("loss", 0.3, step=step)  # type: ignore[arg-type]
+        with pytest.raises(InvalidInput, match="must be a number, not 1000"):
+            run.log_metric("loss", 10**400)
+    assert [p.step for p in runs.metric_history(workspace.store, run.id, "loss")] == [3, 4]

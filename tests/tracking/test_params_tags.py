@@ -94,3 +94,23 @@ def test_writing_to_an_unknown_run_is_not_found(workspace: Workspace) -> None:
         runs.set_tags(workspace.store, "nope", {"a": 1})
     with pytest.raises(NotFound, match="No run 'nope'"):
         runs.finish_run(workspace.store, "nope", "FINISHED")
+
+
+def test_numpy_values_are_stored_whole_even_inside_lists_and_dicts(workspace: Workspace) -> None:
+    """str() of a numpy array elides the middle ('[0 1 2 ... 997 998 999]') and a dict holding a
+    numpy scalar became the text "{'lr': np.float32(0.5)}": both lost the value."""
+    with start_run("numpy", workspace=workspace) as run:
+        run.log_params(
+            {
+                "class_weight": np.array([0.25, 0.75]),
+                "grid": np.arange(1_000),
+                "optimizer": {"lr": np.float32(0.5), "betas": (np.float64(0.9), 0.999)},
+                "lr32": np.float32(0.1),
+            }
+        )
+        run.log_param("grid", np.arange(1_000))  # the same value again: a no-op
+    params = runs.get_run(workspace.store, run.id).params
+    assert params["class_weight"] == [0.25, 0.75]
+    assert params["grid"] == list(range(1_000))
+    assert params["optimizer"] == {"lr": 0.5, "betas": [0.9, 0.999]}
+    assert params["lr32"] == 0.1  # float32's own shortest form, not 0.10000000149011612

@@ -59,7 +59,12 @@ def ls(
         print_json(found)
         return
     if not found:
-        console().print("No runs yet; start one with `mloop train` or mloop.start_run().")
+        filtered = experiment is not None or status is not None
+        console().print(
+            "No runs match these filters; `mloop runs ls` lists every run."
+            if filtered
+            else "No runs yet; start one with `mloop train` or mloop.start_run()."
+        )
         return
     print_table(
         ["run", "name", "experiment", "status", "started", "user", "metrics"],
@@ -211,9 +216,9 @@ def compare(
         return
     table = Table(header_style="bold")
     table.add_column("")
-    table.add_column("name", overflow="fold")
-    for run_id in result.runs:
-        table.add_column(run_id, overflow="fold")
+    table.add_column("key", overflow="fold")
+    for run_id, run_name in zip(result.runs, result.names, strict=True):
+        table.add_column(run_id + (f"\n{escape(run_name)}" if run_name else ""), overflow="fold")
     for row in result.rows:
         if only_diff and not row.differs:
             continue

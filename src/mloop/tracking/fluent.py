@@ -12,6 +12,15 @@ A thin edge over the services in ``runs.py``:
   ``runs.error``, then the exception propagates; ``KeyboardInterrupt`` ends it KILLED. A run never
   ended (no ``with``, no ``end()``) is ended when the interpreter exits: FAILED after an uncaught
   exception, else FINISHED.
+- SIGTERM and SIGHUP (what ``kill``, ``timeout``, Kubernetes, Slurm and a closed terminal send) end
+  the run KILLED too: while a run is open, and if the main thread's handler is still the default,
+  the signal raises ``Terminated`` (a ``SystemExit`` with code 128 + signal) in the main thread, so
+  ``with`` blocks and ``finally`` unwind and pending metrics are written; a second signal kills at
+  once. The default handlers come back when the last run ends. SIGKILL cannot be caught: that run
+  stays RUNNING with every point the writer had committed (it commits every 0.2 s).
+- A forked child (``os.fork``, ``multiprocessing`` with fork) inherits the current run and may log
+  to it; its points go through a writer of its own, flushed when the child exits, and the child
+  never ends the run: only the process that started a run ends it.
 - The environment (Python, packages, git commit and dirty flag, host, script) is captured at start.
 """
 
@@ -22,18 +31,29 @@ import contextlib
 import contextvars
 import datetime as dt
 import os
+import signal
 import sys
+import threading
 import time
 import traceback
+import weakref
 from collections.abc import Mapping
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
 
-from mloop.errors import InvalidInput
+from mloop.config import CONFIG_FILE, find_workspace
+from mloop.errors import InvalidInput, NotFound
 from mloop.tracking import runs
 from mloop.tracking.environment import capture_environment
-from mloop.tracking.records import ArtifactRecord, RunInfo, Status, check_key, metric_number
+from mloop.tracking.records import (
+    ArtifactRecord,
+    RunInfo,
+    Status,
+    check_key,
+    metric_number,
+    metric_step,
+)
 from mloop.tracking.writer import MetricWriter
 from mloop.workspace import Workspace
 
@@ -43,6 +63,86 @@ TRACEBACK_FRAMES = 3
 _ACTIVE: contextvars.ContextVar[ActiveRun | None] = contextvars.ContextVar(
     "mloop_active_run", default=None
 )
+# Per-process bookkeeping that signals and fork need (they act on the process, not a context):
+# the runs this process started and has not ended, and the signal that is terminating it.
+_OPEN: weakref.WeakSet[ActiveRun] = weakref.WeakSet()
+_TERMINATING_SIGNALS = (signal.SIGTERM, signal.SIGHUP)
+_terminated_by: str | None = None
+
+
+class Terminated(SystemExit):
+    """Raised in the main thread by SIGTERM or SIGHUP while a run is open: ends the run KILLED.
+
+    A ``SystemExit`` with code 128 + the signal number (143 for SIGTERM, as a shell reports it),
+    so an uncaught one exits quietly with that code after ``with`` blocks and ``finally`` ran.
+    """
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(128 + signum)
+        self.signal_name = signal.Signals(signum).name
+
+    def __str__(self) -> str:
+        return f"received {self.signal_name}"
+
+
+def _on_terminating_signal(signum: int, frame: object) -> None:
+    global _terminated_by
+    _terminated_by = signal.Signals(signum).name
+    signal.signal(signum, signal.SIG_DFL)  # a second signal kills at once
+    raise Terminated(signum)
+
+
+def _in_main_thread() -> bool:
+    return threading.current_thread() is threading.main_thread()
+
+
+def _catch_terminating_signals() -> None:
+    """Route SIGTERM/SIGHUP to ``Terminated``, unless someone else already handles them."""
+    if not _in_main_thread():
+        return  # signal.signal works only there
+    for signum in _TERMINATING_SIGNALS:
+        if signal.getsignal(signum) is signal.SIG_DFL:
+            signal.signal(signum, _on_terminating_signal)
+
+
+def _release_terminating_signals() -> None:
+    if _OPEN or not _in_main_thread():
+        return
+    for signum in _TERMINATING_SIGNALS:
+        if signal.getsignal(signum) is _on_terminating_signal:
+            signal.signal(signum, signal.SIG_DFL)
+
+
+def _after_fork_in_child() -> None:
+    inherited = list(_OPEN)
+    _OPEN.clear()  # this process did not start them, so it never ends them
+    _release_terminating_signals()
+    for run in inherited:
+        run._adopt_after_fork()
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
+def _open_workspace(path: str | os.PathLike[str] | None) -> Workspace:
+    """``Workspace.open`` with a not-found error in Python terms, not the CLI's ``--workspace``."""
+    try:
+        root = find_workspace(path)
+    except NotFound:
+        chosen = path or os.environ.get("MLOOP_WORKSPACE")
+        if not chosen:
+            raise NotFound(
+                f"No mloop workspace in {Path.cwd()} or any parent folder; create one with "
+                "mloop.Workspace.init(FOLDER) (or `mloop init` in a shell), then pass "
+                "start_run(workspace=FOLDER) or set MLOOP_WORKSPACE."
+            ) from None
+        source = f"start_run(workspace={str(chosen)!r})" if path else f"MLOOP_WORKSPACE={chosen}"
+        raise NotFound(
+            f"{source} is not an mloop workspace (a folder with {CONFIG_FILE}); create it with "
+            f"mloop.Workspace.init({str(chosen)!r}) (or `mloop init` in a shell), or point to "
+            f"the folder that holds {CONFIG_FILE}."
+        ) from None
+    return Workspace.open(root)
 
 
 def describe_error(exc: BaseException) -> str:
@@ -76,7 +176,8 @@ class ActiveRun:
         self.info = info
         self.parent = parent
         self._owns_workspace = owns_workspace
-        self._writer = MetricWriter(workspace.store)
+        self._pid = os.getpid()  # only this process ends the run
+        self._writer: MetricWriter | None = MetricWriter(workspace.store)
         self._steps: dict[str, int] = {}  # last step per metric key; a key here is a checked key
         self._ended = False
         self.status: Status = "RUNNING"
@@ -95,7 +196,7 @@ class ActiveRun:
         Raises ``NotFound`` when there is no workspace, ``InvalidInput`` for a bad name or tag.
         """
         owns = not isinstance(workspace, Workspace)
-        ws = workspace if isinstance(workspace, Workspace) else Workspace.open(workspace)
+        ws = workspace if isinstance(workspace, Workspace) else _open_workspace(workspace)
         try:
             info = runs.create_run(
                 ws.store,
@@ -111,6 +212,8 @@ class ActiveRun:
         parent = _ACTIVE.get()
         run = cls(ws, info, owns_workspace=owns, parent=parent)
         _ACTIVE.set(run)
+        _OPEN.add(run)
+        _catch_terminating_signals()
         atexit.register(run._end_at_exit)
         try:
             all_tags = dict(tags or {})
@@ -165,9 +268,10 @@ class ActiveRun:
             check_key(key, "Metric")
             last = -1
         number = metric_number(key, value)
-        step = last + 1 if step is None else int(step)
+        step = last + 1 if step is None else metric_step(key, step)
         self._steps[key] = max(step, last)
-        self._writer.add(self.id, key, number, step, _timestamp_ms(timestamp))
+        writer = self._writer or self._writer_for_this_process()
+        writer.add(self.id, key, number, step, _timestamp_ms(timestamp))
 
     def log_metrics(
         self,
@@ -210,25 +314,52 @@ class ActiveRun:
 
     def flush(self) -> None:
         """Wait until every metric logged so far is committed (e.g. before reading it back)."""
-        self._writer.flush()
+        if self._writer is not None:
+            self._writer.flush()
+
+    def _adopt_after_fork(self) -> None:
+        """In a forked child: drop what fork broke. The writer's thread did not survive (its
+        locks may even be held), and pooled connections belong to the parent (SQLite forbids
+        using them across fork), so the child gets fresh ones on first use."""
+        self._writer = None
+        with contextlib.suppress(Exception):
+            self.workspace.store.engine.dispose(close=False)
+
+    def _writer_for_this_process(self) -> MetricWriter:
+        from multiprocessing import util
+
+        writer = MetricWriter(self.workspace.store)
+        # multiprocessing children leave through os._exit, which skips atexit; its finalizers
+        # run on both that path and a normal interpreter exit.
+        util.Finalize(None, writer.close, exitpriority=10)
+        self._writer = writer
+        return writer
 
     def end(self, status: Status = "FINISHED", error: str | None = None) -> None:
         """Commit the pending metrics and end the run; a second call does nothing.
 
         If the metrics cannot be written the run ends FAILED with that error, which is raised.
+        In a forked child this only commits the child's metrics: the parent ends the run.
         """
         if self._ended:
             return
         self._ended = True
         atexit.unregister(self._end_at_exit)
+        _OPEN.discard(self)
+        _release_terminating_signals()
         if _ACTIVE.get() is self:
             parent = self.parent
             while parent is not None and parent._ended:  # an outer run ended out of order
                 parent = parent.parent
             _ACTIVE.set(parent)
+        if os.getpid() != self._pid:  # a forked child leaving its parent's run (sys.exit in a
+            if self._writer is not None:  # `with` block): commit its points, leave the run be
+                self._writer.close()
+            return
         writer_error: BaseException | None = None
         try:
-            self._writer.close()
+            if self._writer is not None:
+                self._writer.close()
         except Exception as exc:
             writer_error = exc
             status = "FAILED" if status == "FINISHED" else status
@@ -244,8 +375,12 @@ class ActiveRun:
             raise writer_error
 
     def _end_at_exit(self) -> None:
+        if os.getpid() != self._pid:
+            return  # a forked child exiting: the run is its parent's
         uncaught = getattr(sys, "last_value", None)
-        if uncaught is not None:
+        if _terminated_by is not None:
+            self.end("KILLED", f"Terminated: received {_terminated_by}")
+        elif uncaught is not None:
             self.end("FAILED", describe_error(uncaught))
         else:
             self.end("FINISHED")
@@ -262,7 +397,8 @@ class ActiveRun:
         if exc is None or (isinstance(exc, SystemExit) and exc.code in (0, None)):
             self.end("FINISHED")
             return
-        status: Status = "KILLED" if isinstance(exc, KeyboardInterrupt) else "FAILED"
+        killed = isinstance(exc, KeyboardInterrupt | Terminated)
+        status: Status = "KILLED" if killed else "FAILED"
         # A metrics-writer failure is recorded in runs.error; the user's exception wins.
         with contextlib.suppress(Exception):
             self.end(status, describe_error(exc))
@@ -281,7 +417,8 @@ def start_run(
     """Start a run: ``with mloop.start_run(experiment="churn") as run: run.log_metric(...)``.
 
     ``workspace`` is a ``Workspace``, a folder, or None (``MLOOP_WORKSPACE``, else the nearest
-    folder with ``mloop.toml``). Raises ``NotFound`` when there is no workspace.
+    folder with ``mloop.toml``). Raises ``NotFound`` when there is no workspace. SIGTERM and
+    SIGHUP end the run KILLED (see the module docstring).
     """
     return ActiveRun.start(experiment, name=name, workspace=workspace, tags=tags)
 

@@ -17,6 +17,7 @@ from mloop.errors import InvalidInput, NotFound
 from mloop.store import Store
 from mloop.store import tables as t
 from mloop.tracking.records import (
+    STATUSES,
     ArtifactRecord,
     Comparison,
     ComparisonRow,
@@ -178,12 +179,15 @@ def list_runs(
 ) -> list[RunSummary]:
     """Runs, newest first, with their latest metrics.
 
-    Raises ``NotFound`` when ``experiment`` names no experiment, ``InvalidInput`` for ``limit < 1``.
+    Raises ``NotFound`` when ``experiment`` names no experiment, ``InvalidInput`` for ``limit < 1``
+    or an unknown ``status``.
     """
     if limit < 1:
         raise InvalidInput(f"The run limit must be at least 1, not {limit}.")
     query = _run_query().order_by(t.runs.c.started_at.desc(), t.runs.c.id.desc()).limit(limit)
-    if status:
+    if status is not None:
+        if status.upper() not in STATUSES:
+            raise InvalidInput(f"Run status {status!r} is not one of {', '.join(STATUSES)}.")
         query = query.where(t.runs.c.status == status.upper())
     with store.read() as conn:
         if experiment is not None:
@@ -264,4 +268,4 @@ def compare_runs(store: Store, run_ids: Sequence[str]) -> Comparison:
     for key in sorted({k for run in runs for k in run.metrics}):
         values = [run.metrics.get(key) for run in runs]
         rows.append(ComparisonRow("metric", key, values, len(set(map(_canonical, values))) > 1))
-    return Comparison([run.id for run in runs], rows)
+    return Comparison([run.id for run in runs], rows, [run.info.name for run in runs])

@@ -20,7 +20,8 @@ from typing import Any, Literal
 from mloop.errors import InvalidInput
 
 Status = Literal["RUNNING", "FINISHED", "FAILED", "KILLED"]
-END_STATUSES: frozenset[str] = frozenset({"FINISHED", "FAILED", "KILLED"})
+STATUSES = ("RUNNING", "FINISHED", "FAILED", "KILLED")
+END_STATUSES: frozenset[str] = frozenset(STATUSES[1:])
 MAX_KEY = 250  # as MLflow: keys of params, metrics and tags
 MAX_NAME = 255  # the NAME columns (experiment, run name)
 MAX_ARTIFACT_NAME = 1024  # run_artifacts.path
@@ -108,6 +109,7 @@ class ComparisonRow:
 class Comparison:
     runs: list[str]
     rows: list[ComparisonRow]
+    names: list[str | None] = field(default_factory=list)  # run names, in the order of ``runs``
 
 
 def check_key(key: object, what: str) -> str:
@@ -127,8 +129,25 @@ def metric_number(key: str, value: object) -> float:
         raise InvalidInput(f"Metric {key!r} must be a number, not the string {value!r}.")
     try:
         return float(value)  # type: ignore[arg-type]
-    except (TypeError, ValueError) as exc:
-        raise InvalidInput(f"Metric {key!r} must be a number, not {value!r}.") from exc
+    except (TypeError, ValueError, OverflowError) as exc:  # 10**400 overflows a float
+        shown = repr(value) if len(repr(value)) <= 60 else repr(value)[:60] + "…"
+        raise InvalidInput(f"Metric {key!r} must be a number, not {shown}.") from exc
+
+
+def metric_step(key: str, step: object) -> int:
+    """``step`` as an int: a whole number (numpy ints and 3.0 too) that fits the 64-bit column.
+
+    Raises ``InvalidInput`` otherwise: ``int(2.7)`` would silently file the point under step 2,
+    and a step past 2**63 would fail the whole batch it is written in.
+    """
+    whole: int | None
+    try:
+        whole = int(step)  # type: ignore[call-overload]
+    except (TypeError, ValueError, OverflowError):
+        whole = None
+    if whole is None or whole != step or not -(2**63) <= whole < 2**63:
+        raise InvalidInput(f"Metric {key!r} step must be a whole number, not {step!r}.")
+    return whole
 
 
 def encode_metric(value: float, dialect: str) -> float | str:

@@ -18,11 +18,10 @@ import everything about runs from this one module.
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import json
 import os
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path, PurePosixPath
 from typing import Any
 
@@ -58,6 +57,7 @@ from mloop.tracking.records import (
     check_key,
     encode_metric,
     metric_number,
+    metric_step,
 )
 
 MAX_ERROR_CHARS = 20_000
@@ -127,13 +127,29 @@ def create_run(
     return RunInfo(run_id, experiment, name, "RUNNING", started, None, user, None, environment)
 
 
+def _plain(value: Any) -> Any:
+    """numpy (and similar) values as Python ones, inside lists and dicts too; else unchanged.
+
+    A float32 keeps its shortest decimal form: np.float32(0.1) is 0.1, not 0.10000000149011612.
+    """
+    if isinstance(value, Mapping):
+        return {k if isinstance(k, str) else str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    if hasattr(value, "tolist") and not isinstance(value, str | bytes):
+        try:
+            plain = value.tolist()  # numpy scalars and arrays (whole: str() elides big ones)
+        except (TypeError, ValueError):
+            return value
+        if isinstance(plain, float) and getattr(getattr(value, "dtype", None), "itemsize", 8) < 8:
+            return float(str(value))
+        return plain
+    return value
+
+
 def _jsonable(value: Any) -> Any:
-    """A param value as JSON: numpy scalars become Python ones, tuples lists; else its ``str``."""
-    if hasattr(value, "item") and not isinstance(value, str | bytes):
-        with contextlib.suppress(TypeError, ValueError):
-            value = value.item()
-    if isinstance(value, tuple):
-        value = list(value)
+    """A param value as JSON: numpy values become Python ones, tuples lists; else its ``str``."""
+    value = _plain(value)
     try:
         json.dumps(value, allow_nan=False)
     except (TypeError, ValueError):
@@ -213,7 +229,7 @@ def log_metrics_rows(store: Store, rows: Sequence[Mapping[str, Any]]) -> None:
             (
                 row["run_id"],
                 key,
-                int(row.get("step", 0)),
+                metric_step(key, row.get("step", 0)),
                 int(row["timestamp_ms"]),
                 encode_metric(metric_number(key, row["value"]), dialect),
             )
@@ -288,6 +304,19 @@ def _record_artifacts(store: Store, run_id: str, records: Iterable[ArtifactRecor
         )
 
 
+def _files_under(path: Path, ancestors: frozenset[str] = frozenset()) -> Iterator[Path]:
+    """``path`` itself if it is not a folder, else every file below it. Symbolic links are
+    followed, to files and to folders, except a link back to a folder being walked (a loop)."""
+    if not path.is_dir():
+        yield path
+        return
+    real = os.path.realpath(path)
+    if real in ancestors:
+        return
+    for entry in os.scandir(path):
+        yield from _files_under(Path(entry.path), ancestors | {real})
+
+
 def log_artifact(
     store: Store,
     artifacts: ArtifactStore,
@@ -299,21 +328,23 @@ def log_artifact(
     """Store a file, or every file under a folder, as artifacts of the run.
 
     A file is named ``name`` (default: its file name); a folder's files are named
-    ``name/relative/path`` (default ``name``: the folder's name). Raises ``InvalidInput`` for a
-    missing path or a bad name, ``NotFound`` for an unknown run.
+    ``name/relative/path`` (default ``name``: the folder's name), symbolic links followed (a
+    link back to an enclosing folder is skipped), nothing stored for an empty folder. Raises
+    ``InvalidInput`` for a missing path, a broken link in the folder or a bad name, ``NotFound``
+    for an unknown run.
     """
     path = Path(path)
     if not path.exists():
         raise InvalidInput(f"Cannot log artifact {path}: no such file or folder.")
     base = _logical_name(name or path.resolve().name)
     _check_short(kind, "Artifact kind")
-    if path.is_dir():
-        files = sorted(
-            (Path(folder) / f for folder, _, names in os.walk(path) for f in names),
-            key=lambda p: p.relative_to(path).as_posix(),
+    files = sorted(_files_under(path), key=lambda p: p.relative_to(path).as_posix())
+    broken = [f for f in files if not f.is_file()]
+    if broken:
+        raise InvalidInput(
+            f"Cannot log artifact {path}: {broken[0]} is a broken symbolic link or not a regular "
+            "file; remove it or log the files you mean one by one."
         )
-    else:
-        files = [path]
     records = []
     for file in files:
         logical = base if file == path else _logical_name(f"{base}/{file.relative_to(path)}")
