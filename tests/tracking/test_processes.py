@@ -109,3 +109,35 @@ def test_a_forked_child_logs_to_the_inherited_run_and_never_ends_it(
     assert found.metrics == {"child": 299.0, "parent": 2.0, "pool": 299.0}
     for key in ("child", "pool"):
         assert len(runs.metric_history(workspace.store, run_id, key)) == 300
+
+
+def test_a_run_whose_process_was_sigkilled_shows_its_process_gone(
+    workspace: Workspace, tmp_path: Path
+) -> None:
+    """SIGKILL (or the OOM killer) leaves no chance to end the run: listings say nobody writes it."""
+    from mloop.tracking.queries import get_run, list_runs
+
+    process = _script(
+        workspace,
+        tmp_path,
+        """
+        import time
+        import mloop
+
+        with mloop.start_run("killed") as run:
+            run.log_metric("loss", 0.5)
+            run.flush()
+            print(run.id, flush=True)
+            time.sleep(600)
+        """,
+    )
+    assert process.stdout is not None
+    run_id = process.stdout.readline().strip()
+    alive = get_run(workspace.store, run_id).info
+    assert alive.status == "RUNNING" and not alive.process_gone
+    process.kill()
+    process.communicate(timeout=60)
+    gone = get_run(workspace.store, run_id).info
+    assert gone.status == "RUNNING" and gone.process_gone
+    (listed,) = list_runs(workspace.store, experiment="killed")
+    assert listed.process_gone and listed.metrics == {"loss": 0.5}

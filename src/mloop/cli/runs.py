@@ -26,6 +26,10 @@ def _param(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False, default=str)
 
 
+def _status(status: str, process_gone: bool) -> str:
+    return f"{status} (process gone)" if process_gone else status
+
+
 def _duration(seconds: float | None) -> str:
     if seconds is None:
         return ""
@@ -73,7 +77,7 @@ def ls(
                 r.id,
                 r.name or "",
                 r.experiment,
-                r.status,
+                _status(r.status, r.process_gone),
                 fmt_time(r.started_at),
                 r.user,
                 ", ".join(f"{k}={fmt_number(v)}" for k, v in list(r.metrics.items())[:4]),
@@ -146,7 +150,7 @@ def show(
     out = console()
     name = f" ({escape(info.name)})" if info.name else ""
     out.print(
-        f"[bold]run {info.id}[/]{name}  {info.status}  experiment={escape(info.experiment)}  "
+        f"[bold]run {info.id}[/]{name}  {_status(info.status, info.process_gone)}  experiment={escape(info.experiment)}  "
         f"user={escape(info.user)}"
     )
     out.print(

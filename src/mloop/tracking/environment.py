@@ -88,6 +88,40 @@ def _user_code(script: Path) -> bool:
     return not any(script.is_relative_to(prefix) for prefix in installed)
 
 
+def _process_start(pid: int) -> int | None:
+    """The process's start time in clock ticks since boot (Linux), so a reused pid is not mistaken
+    for the process that started a run; ``None`` where /proc does not say."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+        return int(stat[stat.rindex(")") + 2 :].split()[19])
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def process_identity() -> dict[str, Any]:
+    return {"pid": os.getpid(), "start": _process_start(os.getpid())}
+
+
+def process_gone(environment: dict[str, Any]) -> bool:
+    """True when the process that started a run on this host no longer exists.
+
+    A run killed with SIGKILL (or by the out-of-memory killer) cannot end itself and stays RUNNING;
+    this tells a listing that nobody is writing to it any more. Runs from other hosts are unknown.
+    """
+    process = environment.get("process") or {}
+    pid = process.get("pid")
+    if not isinstance(pid, int) or environment.get("host") != socket.gethostname():
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except OSError:  # exists, owned by someone else
+        pass
+    started = process.get("start")
+    return started is not None and _process_start(pid) not in (None, started)
+
+
 def capture_environment(cwd: Path) -> dict[str, Any]:
     """The environment document of a run started from ``cwd`` (see the module docstring).
 
@@ -106,6 +140,7 @@ def capture_environment(cwd: Path) -> dict[str, Any]:
         "executable": sys.executable,
         "platform": platform.platform(),
         "host": socket.gethostname(),
+        "process": process_identity(),
         "script": None if script is None else str(script),
         "cwd": str(cwd),
         "git": git,

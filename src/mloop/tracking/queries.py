@@ -16,6 +16,7 @@ import sqlalchemy as sa
 from mloop.errors import InvalidInput, NotFound
 from mloop.store import Store
 from mloop.store import tables as t
+from mloop.tracking.environment import process_gone
 from mloop.tracking.records import (
     STATUSES,
     ArtifactRecord,
@@ -110,7 +111,12 @@ def _info(row: Any) -> RunInfo:
         user=row.user,
         error=row.error,
         environment=dict(row.environment or {}),
+        process_gone=_process_gone(row),
     )
+
+
+def _process_gone(row: Any) -> bool:
+    return row.status == "RUNNING" and process_gone(dict(row.environment or {}))
 
 
 def _inputs(conn: sa.Connection, run_id: str) -> list[RunInput]:
@@ -212,6 +218,7 @@ def list_runs(
             ended_at=None if r.ended_at is None else utc(r.ended_at),
             user=r.user,
             metrics=metrics.get(r.id, {}),
+            process_gone=_process_gone(r),
         )
         for r in rows
     ]

@@ -40,6 +40,7 @@ class RunInfo:
     user: str
     error: str | None
     environment: dict[str, Any] = field(repr=False)
+    process_gone: bool = False  # RUNNING, but its process on this host has died (SIGKILL, OOM)
 
     @property
     def duration_s(self) -> float | None:
@@ -88,6 +89,7 @@ class RunSummary:
     ended_at: dt.datetime | None
     user: str
     metrics: dict[str, float]
+    process_gone: bool = False
 
 
 @dataclass(frozen=True)
