@@ -37,3 +37,23 @@ def test_the_python_api_example_runs_as_written(tmp_path: Path) -> None:
     lineage = run_mloop("models", "lineage", "churn@1", cwd=tmp_path)
     assert lineage.returncode == 0, lineage.stderr
     assert "data (train): churn@1" in lineage.stdout and "C = 0.5" in lineage.stdout
+
+
+def test_the_quick_tour_only_uses_versions_it_has_made() -> None:
+    """Every `models approve|promote|export NAME N` in the tour follows the Nth `--register NAME`."""
+    tour = re.search(r"## Quick tour\n\n```bash\n(.*?)```", (ROOT / "README.md").read_text(), re.S)
+    assert tour is not None
+    registered: dict[str, int] = {}
+    for line in tour.group(1).splitlines():
+        words = line.split("#")[0].split()
+        if "--register" in words:
+            name = words[words.index("--register") + 1]
+            registered[name] = registered.get(name, 0) + 1
+        if words[1:3] in (["models", "approve"], ["models", "promote"]):
+            name, version = words[3], int(words[4])
+            assert version <= registered.get(name, 0), line
+        for word in words:
+            if "@" in word and word.split("@")[1].isdigit():
+                name, version = word.split("@")[0], int(word.split("@")[1])
+                if name in registered:
+                    assert version <= registered[name], line

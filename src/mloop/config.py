@@ -102,7 +102,7 @@ def load_settings(root: Path, environ: Mapping[str, str] = os.environ) -> Settin
             raw = tomllib.loads(config_path.read_text(encoding="utf-8"))
         except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
             raise InvalidInput(
-                f"{config_path} is not valid TOML ({exc}); fix the file or re-run `mloop init`."
+                f"{config_path} is not valid TOML ({exc}); fix it, or move it aside and run `mloop init` to write the default one."
             ) from exc
     store_url = environ.get("MLOOP_STORE_URL") or _text(
         raw, "store", "url", config_path, "sqlite:///.mloop/mloop.db"

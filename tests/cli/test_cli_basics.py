@@ -116,3 +116,19 @@ def test_verify_names_what_a_damaged_blob_holds(tmp_path: Path) -> None:
     assert (
         result.returncode == 1 and '"dataset t@1"' in result.stdout and "missing" in result.stdout
     )
+
+
+def test_broken_mloop_toml_gives_advice_that_works(tmp_path: Path) -> None:
+    """`mloop init` never rewrites an existing mloop.toml, so "re-run init" alone cannot help."""
+    assert run_mloop("init", "ws", cwd=tmp_path).returncode == 0
+    config = tmp_path / "ws" / "mloop.toml"
+    config.write_text(config.read_text() + "\n[gates.default\n")
+    for command in (("artifacts", "verify"), ("init",)):
+        result = run_mloop(*command, cwd=tmp_path / "ws")
+        assert result.returncode == 2
+        assert "not valid TOML" in result.stderr and "Traceback" not in result.stderr
+        assert "re-run `mloop init`" not in result.stderr
+        assert "move it aside" in result.stderr
+    config.rename(config.with_suffix(".toml.broken"))  # what the message says to do
+    assert run_mloop("init", cwd=tmp_path / "ws").returncode == 0
+    assert run_mloop("artifacts", "verify", cwd=tmp_path / "ws").returncode == 0

@@ -106,3 +106,16 @@ def test_utf8_with_bom_and_utf16_are_read(cli: Any, tmp_path: Path) -> None:
     assert cli("data", "add", "u16", utf16).exit_code == 0
     shown = cli("data", "schema", "bom", "--json")
     assert '"name": "name"' in shown.stdout, "the BOM is not part of the first column's name"
+
+
+@pytest.mark.parametrize("command", ["add", "validate"])
+def test_file_and_name_swapped_says_which_comes_first(
+    cli: Any, workspace: Workspace, command: str
+) -> None:
+    (workspace.root / "churn.csv").write_text("a,b\n1,2\n")
+    assert cli("data", "add", "churn", "churn.csv").exit_code == 0
+    before = _state(workspace)
+    result = cli("data", command, "churn.csv", "churn")
+    assert result.exit_code == 2
+    assert f"the dataset name comes first: `mloop data {command} churn churn.csv`" in result.stderr
+    assert _state(workspace) == before

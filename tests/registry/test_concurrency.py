@@ -57,3 +57,43 @@ def test_concurrent_promotions_keep_alias_and_history_consistent(
     assert holder == moves[-1]["to_version"]
     audit = json.loads(cli("audit", "--model", "churn", "--json").stdout)
     assert sum(e["action"] == "promote" for e in audit) == len(moves)
+
+
+def test_a_promotion_that_loses_the_race_keeps_its_verdict_and_an_audit_entry(
+    cli: Any, train_version: Any, workspace: Workspace, monkeypatch: Any
+) -> None:
+    """Alice's gate is running when Bob moves the alias: her attempt must not vanish."""
+    from mloop.registry import promotion
+
+    train_version(*DECENT)
+    train_version(*WORSE)
+    real_evaluate = promotion.evaluate_gate
+
+    def bob_promotes_meanwhile(*args: Any, **kwargs: Any) -> Any:
+        monkeypatch.setattr(promotion, "evaluate_gate", real_evaluate)
+        promotion.promote(
+            workspace.store,
+            workspace.artifacts,
+            name="churn",
+            version=1,
+            alias="champion",
+            gate=None,
+            actor="bob",
+        )
+        return real_evaluate(*args, **kwargs)
+
+    monkeypatch.setattr(promotion, "evaluate_gate", bob_promotes_meanwhile)
+    lost = cli("models", "promote", "churn", "2", "--to", "champion", "--reason", "alice: v2")
+    assert lost.exit_code == 2
+    assert "moved while this request was being checked" in lost.stderr
+
+    shown = json.loads(cli("models", "show", "churn@2", "--json").stdout)
+    assert [(v["gate"], v.get("conflict")) for v in shown["verdicts"]] == [("default", True)]
+    audit = json.loads(cli("audit", "--model", "churn", "--json").stdout)
+    conflict = [e for e in audit if e["action"] == "promote_conflict"]
+    assert len(conflict) == 1
+    assert conflict[0]["to_value"] == "churn@2" and conflict[0]["reason"] == "alice: v2"
+    assert conflict[0]["verdict_id"] == shown["verdicts"][0]["id"]
+    history = json.loads(cli("models", "history", "churn", "--json").stdout)
+    assert [(m["to_version"], m["actor"]) for m in history] == [(1, "bob")]
+    assert "NOT APPLIED" in cli("models", "show", "churn@2").stdout

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -84,6 +85,10 @@ def test_export_onnx_then_serve_it_with_the_onnx_flavor(
     result = cli("models", "export", "churn@1", "--onnx", out)
     assert result.exit_code == 0, result.stderr
     assert out.exists() and "blake3:" in result.stdout
+    umask = os.umask(0)
+    os.umask(umask)
+    # a file to ship to a server: readable as any file the user writes, not 0600 like a temp file
+    assert out.stat().st_mode & 0o777 == 0o666 & ~umask
     onnx = get_flavor("onnx")
     session = onnx.load(out.read_bytes())
     model = mloop.load_model("churn@1", workspace=workspace)

@@ -42,6 +42,18 @@ class FailsToFit(ClassifierMixin, BaseEstimator):
 
 def fails_to_fit(**params):
     return FailsToFit()
+
+
+class CtrlC(ClassifierMixin, BaseEstimator):
+    def fit(self, X, y):
+        raise KeyboardInterrupt
+
+    def predict(self, X):
+        return [0] * len(X)
+
+
+def ctrl_c(**params):
+    return CtrlC()
 '''
 
 
@@ -74,3 +86,25 @@ def test_a_custom_model_that_fails_is_exit_2_with_one_sentence(
     assert "Traceback" not in result.stderr and "unexpected error" not in result.stderr
     recorded = [r["status"] for r in json.loads(cli("runs", "ls", "--json").stdout)]
     assert recorded == runs, "refused before the run, or the run ends FAILED"
+
+
+def test_ctrl_c_during_training_ends_the_run_killed_and_registers_nothing(
+    cli: Any, churn_csv: Path, user_models: None
+) -> None:
+    cli("data", "add", "churn", churn_csv)
+    result = cli(
+        "train",
+        "--data",
+        "churn",
+        "--target",
+        "churned",
+        "--model",
+        "user_models:ctrl_c",
+        "--register",
+        "churn",
+    )
+    assert result.exit_code == 130
+    assert "Interrupted" in result.stderr
+    recorded = [r["status"] for r in json.loads(cli("runs", "ls", "--json").stdout)]
+    assert recorded == ["KILLED"], "Ctrl-C is a kill, as in mloop.start_run(), not a failure"
+    assert json.loads(cli("models", "ls", "--json").stdout) == []

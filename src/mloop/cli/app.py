@@ -23,6 +23,8 @@ from mloop.cli.output import err_console
 from mloop.cli.workspace_cmds import artifacts_app, init
 from mloop.errors import MloopError
 
+INTERRUPTED = 130  # 128 + SIGINT, what shells report for Ctrl-C
+
 app = typer.Typer(
     name="mloop",
     help="mloop: data, training, registry, gates and lineage in one tool.",
@@ -86,6 +88,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     _exit_cleanly_on_sigterm()
     try:
         result = app(args=args, prog_name="mloop", standalone_mode=False)
+        if result == INTERRUPTED:  # Typer returns Ctrl-C as exit code 130, silently
+            err_console().print("Interrupted.")
         return result if isinstance(result, int) else 0
     except typer.Exit as exc:
         return int(exc.exit_code)
@@ -106,7 +110,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return exc.exit_code
     except KeyboardInterrupt:
         err_console().print("Interrupted.")
-        return 130
+        return INTERRUPTED
     except OSError as exc:  # the file system said no: a path, a permission, a full disk
         if debug:
             traceback.print_exc()

@@ -41,6 +41,15 @@ def _violations_table(report: Any, title: str) -> None:
     )
 
 
+def _refuse_swapped(command: str, name: str, path: Path) -> None:
+    """``mloop data add churn.csv churn``: say the order, not that a file called churn is missing."""
+    if not path.exists() and Path(name).is_file():
+        raise InvalidInput(
+            f"{path} is not a file but {name} is; the dataset name comes first: "
+            f"`mloop data {command} {path} {name}`."
+        )
+
+
 @app.command("add")
 def add(
     ctx: typer.Context,
@@ -55,6 +64,7 @@ def add(
     from mloop.data.datasets import add_version
     from mloop.hashing import display
 
+    _refuse_swapped("add", name, path)
     with open_workspace(ctx) as ws, err_console().status(f"snapshotting {path}"):
         try:
             result = add_version(
@@ -274,6 +284,7 @@ def validate(
     from mloop.data.io import read_table
     from mloop.data.validation import validate_frame
 
+    _refuse_swapped("validate", name, path)
     with open_workspace(ctx) as ws, err_console().status(f"checking {path}"):
         schema = current_schema(ws.store, name)
         report = validate_frame(schema, read_table(path), root=ws.root)

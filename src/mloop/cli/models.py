@@ -129,7 +129,7 @@ def show(
     for verdict in verdicts:
         status = (
             "PASSED" if verdict["passed"] else ("FORCED" if verdict.get("forced") else "FAILED")
-        )
+        ) + (", NOT APPLIED: the alias moved meanwhile" if verdict.get("conflict") else "")
         print_table(
             ["check", "rule", "result", "detail"],
             [
@@ -352,6 +352,7 @@ def lineage(
     for verdict in graph["verdicts"]:
         root.add(
             f"gate {verdict['gate']} → {verdict['alias']}: {'passed' if verdict['passed'] else 'failed, FORCED past it' if verdict.get('forced') else 'failed'}"
+            + (" (not applied: the alias moved meanwhile)" if verdict.get("conflict") else "")
         )
     console().print(root)
 

@@ -130,6 +130,9 @@ def export_onnx_file(
             handle.write(data)
             handle.flush()
             os.fsync(handle.fileno())
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes it 0600; the export is a file to ship
         os.replace(tmp, out)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

@@ -108,6 +108,7 @@ def lineage(store: Store, ref: str) -> dict[str, Any]:
                 "alias": r.alias,
                 "passed": r.passed,
                 "forced": bool(dict(r.checks or {}).get("forced")),
+                "conflict": bool(dict(r.checks or {}).get("conflict")),
                 "actor": r.actor,
                 "created_at": r.created_at,
             }

@@ -3,7 +3,9 @@
 Every verdict, pass or fail, is stored with its numbers before anything else happens. A failed
 gate leaves the alias where it was and raises ``GateFailed`` (exit 1). ``force`` moves the alias
 anyway; it needs a reason and is recorded as a forced promotion in the move, the verdict and the
-audit log.
+audit log. Losing a race (another process moved the alias while the gate ran) moves nothing
+and raises ``AlreadyExists``; the verdict is still stored, marked ``conflict``, and the attempt
+is in the audit log as ``promote_conflict``.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from mloop.artifacts import ArtifactStore
-from mloop.errors import GateFailed, InvalidInput
+from mloop.errors import AlreadyExists, GateFailed, InvalidInput
 from mloop.ids import new_id
 from mloop.registry import audit
 from mloop.registry.aliases import AliasMove, check_alias, current_holder, move_alias
@@ -121,58 +123,74 @@ def promote(
         )
     passed = all(c.passed for c in checks)
 
-    with store.transaction() as conn:
-        candidate = resolve_in(conn, f"{name}@{version}")
-        verdict_id = None
-        if gate is not None:
-            verdict_id = new_id()
-            conn.execute(
-                t.gate_verdicts.insert().values(
-                    id=verdict_id,
-                    model_version_id=candidate.id,
+    verdict = None
+    if gate is not None:
+        verdict = {
+            "gate": gate.name,
+            "passed": passed,
+            "checks": [dataclasses.asdict(c) for c in checks],
+            "holdout": holdout_source,
+            "incumbent": None if incumbent is None else incumbent.ref,
+            "forced": force and not passed,
+        }
+    try:
+        with store.transaction() as conn:
+            candidate = resolve_in(conn, f"{name}@{version}")
+            verdict_id = _store_verdict(conn, candidate, alias, verdict, actor)
+            move = None
+            if passed or force:
+                move = move_alias(
+                    conn,
+                    store,
+                    model=name,
+                    model_id=candidate.model_id,
                     alias=alias,
-                    gate=gate.name,
-                    passed=passed,
-                    checks={
-                        "checks": [dataclasses.asdict(c) for c in checks],
-                        "holdout": holdout_source,
-                        "incumbent": None if incumbent is None else incumbent.ref,
-                        "forced": force and not passed,
-                    },
-                    created_at=dt.datetime.now(dt.UTC),
+                    to_version_id=candidate.id,
+                    expected_from=holder_id,
+                    action="promote_ungated"
+                    if ungated
+                    else "promote"
+                    if passed
+                    else "promote_forced",
                     actor=actor,
+                    reason=reason,
+                    forced=(force and not passed) or ungated,
+                    verdict_id=verdict_id,
                 )
-            )
-        move = None
-        if passed or force:
-            move = move_alias(
-                conn,
-                store,
-                model=name,
-                model_id=candidate.model_id,
-                alias=alias,
-                to_version_id=candidate.id,
-                expected_from=holder_id,
-                action="promote_ungated" if ungated else "promote" if passed else "promote_forced",
-                actor=actor,
-                reason=reason,
-                forced=(force and not passed) or ungated,
-                verdict_id=verdict_id,
-            )
-        else:
-            failed = [c.name for c in checks if not c.passed]
+            else:
+                failed = [c.name for c in checks if not c.passed]
+                audit.record(
+                    conn,
+                    actor=actor,
+                    action="gate_failed",
+                    model=name,
+                    subject=f"{name}@{alias}",
+                    from_value=None if incumbent is None else incumbent.ref,
+                    to_value=candidate.ref,
+                    reason=reason,
+                    verdict_id=verdict_id,
+                    details={"gate": gate.name if gate else None, "failed": failed},
+                )
+    except AlreadyExists:
+        # Another process moved the alias while this gate ran: nothing moves, but the verdict was
+        # computed and the attempt happened, so both are kept (every verdict is stored).
+        with store.transaction() as conn:
+            if verdict is not None:
+                verdict["conflict"] = True
+            verdict_id = _store_verdict(conn, candidate, alias, verdict, actor)
             audit.record(
                 conn,
                 actor=actor,
-                action="gate_failed",
+                action="promote_conflict",
                 model=name,
                 subject=f"{name}@{alias}",
                 from_value=None if incumbent is None else incumbent.ref,
                 to_value=candidate.ref,
                 reason=reason,
                 verdict_id=verdict_id,
-                details={"gate": gate.name if gate else None, "failed": failed},
+                details={"gate": gate.name if gate else None, "passed": passed},
             )
+        raise
     result = Promotion(
         model=name,
         version=candidate.version,
@@ -194,6 +212,31 @@ def promote(
             details=result,
         )
     return result
+
+
+def _store_verdict(
+    conn: sa.Connection,
+    candidate: ModelVersion,
+    alias: str,
+    verdict: dict[str, Any] | None,
+    actor: str,
+) -> str | None:
+    if verdict is None:
+        return None
+    verdict_id = new_id()
+    conn.execute(
+        t.gate_verdicts.insert().values(
+            id=verdict_id,
+            model_version_id=candidate.id,
+            alias=alias,
+            gate=verdict["gate"],
+            passed=verdict["passed"],
+            checks={k: v for k, v in verdict.items() if k not in ("gate", "passed")},
+            created_at=dt.datetime.now(dt.UTC),
+            actor=actor,
+        )
+    )
+    return verdict_id
 
 
 def list_verdicts(store: Store, version: ModelVersion) -> list[dict[str, Any]]:

@@ -179,7 +179,7 @@ def train(
     """Train, evaluate on a held-out split and record everything as one run.
 
     Raises ``NotFound`` for an unknown dataset, ``InvalidInput`` for a bad target, model, parameter
-    or split. A failure after the run started ends the run as FAILED and re-raises.
+    or split. A failure after the run started ends the run as FAILED (Ctrl-C: KILLED) and re-raises.
     """
     say = status or (lambda _msg: None)
     params = dict(params or {})
@@ -277,7 +277,9 @@ def train(
         )
     except BaseException as exc:
         tail = "".join(traceback.format_exception(exc)[-3:])
-        runs.finish_run(store, run.id, "FAILED", error=f"{type(exc).__name__}: {exc}\n{tail}")
+        # Ctrl-C is a kill, as for mloop.start_run(): the run did not fail, it was stopped.
+        ended: runs.Status = "KILLED" if isinstance(exc, KeyboardInterrupt) else "FAILED"
+        runs.finish_run(store, run.id, ended, error=f"{type(exc).__name__}: {exc}\n{tail}")
         raise
     runs.finish_run(store, run.id, "FINISHED")
     return TrainResult(
