@@ -238,3 +238,31 @@ def test_boosters_trained_by_mloop_are_stored_natively_and_answer_in_labels(
     assert proba is not None and proba.shape == (200, len(labels))
     promoted = cli("models", "promote", "b", "1", "--to", "champion")  # the gate re-scores it
     assert promoted.exit_code == 0, promoted.stdout + promoted.stderr
+
+
+def test_row_numbers_and_dropped_columns_are_not_features(
+    cli: Any, workspace: Workspace, tmp_path: Path
+) -> None:
+    """A file sorted by price with R's rownames 1..n: as a feature the row number is the answer."""
+    rng = np.random.default_rng(3)
+    carat = np.sort(rng.uniform(0.2, 3.0, 300))
+    frame = pd.DataFrame(
+        {
+            "rownames": np.arange(1, 301),
+            "carat": carat,
+            "depth": rng.normal(60, 2, 300),
+            "price": carat * 4000 + rng.normal(0, 300, 300),
+        }
+    )
+    path = tmp_path / "diamonds.csv"
+    frame.to_csv(path, index=False)
+    cli("data", "add", "diamonds", path)
+    result = cli("train", "--data", "diamonds", "--target", "price", "--json")
+    assert result.exit_code == 0, result.stderr
+    features = json.loads(result.stdout)["features"]
+    assert features["dropped"] == ["rownames"] and "row numbers" in result.stderr
+    chosen = cli("train", "--data", "diamonds", "--target", "price", "--drop", "depth", "--json")
+    assert json.loads(chosen.stdout)["features"]["numeric"] == ["carat"]
+    assert get_run(workspace.store, json.loads(chosen.stdout)["run"]).params["drop"] == ["depth"]
+    typo = cli("train", "--data", "diamonds", "--target", "price", "--drop", "dept")
+    assert typo.exit_code == 2 and "--drop names no column of the dataset: dept" in typo.stderr

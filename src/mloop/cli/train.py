@@ -63,6 +63,10 @@ def train(
         str | None,
         typer.Option("--register", help="Also register the model as a new version of NAME."),
     ] = None,
+    drop: Annotated[
+        list[str] | None,
+        typer.Option("--drop", help="Leave this column out of the features (repeatable)."),
+    ] = None,
     as_json: JsonOption = False,
 ) -> None:
     """Train on a dataset version, evaluate on a held-out split, store the model (skops) with lineage."""
@@ -98,6 +102,7 @@ def train(
             test_size=test_size,
             seed=seed,
             experiment=experiment,
+            drop=drop or (),
             status=lambda message: spinner.update(message),
         )
         registered = None
@@ -120,8 +125,8 @@ def train(
             f" and {len(dropped) - MAX_NAMES_SHOWN} more" if len(dropped) > MAX_NAMES_SHOWN else ""
         )
         err_console().print(
-            f"note: not used as features: {shown} (dates, IDs, free text and empty columns are "
-            "left out; derive numbers or categories from them to use them).",
+            f"note: not used as features: {shown} (dates, IDs, row numbers, free text, empty and "
+            "--drop columns are left out; derive numbers or categories from them to use them).",
             highlight=False,
             markup=False,
         )

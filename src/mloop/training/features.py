@@ -24,6 +24,7 @@ from mloop.errors import InvalidInput
 NUMERIC_TYPES = {"integer", "float"}
 CATEGORICAL_TYPES = {"categorical", "boolean"}
 MISSING = "__missing__"
+ROW_NUMBERS_MIN_ROWS = 20
 
 
 @dataclass(frozen=True)
@@ -52,7 +53,38 @@ class FeatureSpec:
         )
 
 
-def feature_spec(schema: Schema, *, target: str) -> FeatureSpec:
+def _row_numbers(name: str, profile: Mapping[str, Any]) -> bool:
+    """A unique integer column counting the rows: exactly 1..n or 0..n-1.
+
+    Such a column (R's ``rownames``, pandas' ``Unnamed: 0``, an auto-increment id) says where a row
+    sits in the file, and files are often sorted by the target: as a feature it leaks the answer.
+    A run of years (1990..2020) is a real feature and does not start at 0 or 1; a toy table of a
+    few rows is too small to tell.
+    """
+    stats = profile.get(name) or {}
+    count, low, high = stats.get("count"), stats.get("min"), stats.get("max")
+    if not count or count < ROW_NUMBERS_MIN_ROWS or stats.get("distinct") != count:
+        return False
+    return low in (0, 1) and high == low + count - 1
+
+
+def feature_spec(
+    schema: Schema,
+    *,
+    target: str,
+    profile: Mapping[str, Any] | None = None,
+    drop: Sequence[str] = (),
+) -> FeatureSpec:
+    """Which columns feed the model. ``profile`` (the dataset's column profiles) lets row-number
+    columns be left out; ``drop`` names columns the user leaves out. Raises ``InvalidInput`` for a
+    ``drop`` that names no column, or when no usable feature is left."""
+    names = {c.name for c in schema.columns}
+    unknown = [c for c in drop if c not in names]
+    if unknown:
+        raise InvalidInput(
+            f"--drop names no column of the dataset: {', '.join(unknown)}; "
+            "`mloop data show` lists the columns."
+        )
     numeric: list[str] = []
     categorical: list[str] = []
     dropped: list[str] = []
@@ -60,7 +92,11 @@ def feature_spec(schema: Schema, *, target: str) -> FeatureSpec:
     for column in schema.columns:
         if column.name == target:
             continue
-        if column.type in NUMERIC_TYPES:
+        if column.name in drop or (
+            column.type == "integer" and _row_numbers(column.name, profile or {})
+        ):
+            dropped.append(column.name)
+        elif column.type in NUMERIC_TYPES:
             numeric.append(column.name)
         elif column.type in CATEGORICAL_TYPES:
             categorical.append(column.name)

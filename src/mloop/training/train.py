@@ -18,7 +18,7 @@ import difflib
 import io
 import json
 import traceback
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -174,6 +174,7 @@ def train(
     seed: int = 0,
     experiment: str = "default",
     task: Task | None = None,
+    drop: Sequence[str] = (),
     status: Callable[[str], None] | None = None,
 ) -> TrainResult:
     """Train, evaluate on a held-out split and record everything as one run.
@@ -194,7 +195,9 @@ def train(
             f"{version.ref} has {len(frame)} rows with a value in {target!r}; at least 2 are needed."
         )
     task = task or infer_task(schema, target, frame[target])
-    spec = feature_spec(schema, target=target)
+    spec = feature_spec(
+        schema, target=target, profile=version.profile.get("columns", {}), drop=drop
+    )
     y = target_values(frame[target], schema.column(target).type, task)
     if task == "classification":
         _check_classes(y, target, version.ref)
@@ -213,6 +216,7 @@ def train(
                 "task": task,
                 "test_size": test_size,
                 "seed": seed,
+                **({"drop": sorted(drop)} if drop else {}),
                 **params,
             },
         )
