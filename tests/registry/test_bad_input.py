@@ -231,3 +231,19 @@ def test_an_unknown_model_among_many_names_twenty_and_counts_the_rest(
     assert result.exit_code == 2
     assert "models are: m00, m01," in result.stderr and "m19 and 5 more" in result.stderr
     assert "m20" not in result.stderr
+
+
+def test_promote_and_approve_take_name_at_version_like_show(cli: Any, train_version: Any) -> None:
+    train_version(*DECENT)
+    approved = cli("models", "approve", "churn@1", "--note", "looked at it")
+    assert approved.exit_code == 0, approved.stderr
+    promoted = cli("models", "promote", "churn@1", "--to", "champion")
+    assert promoted.exit_code == 0, promoted.stderr
+    assert "churn@champion: unset → churn@1" in promoted.stdout
+    for args, message in [
+        (("churn",), "Which version of 'churn'?"),
+        (("churn@champion",), "takes a version number, not 'churn@champion'"),
+        (("churn@1", "1"), "Give the version once"),
+    ]:
+        result = cli("models", "promote", *args, "--to", "staging")
+        assert result.exit_code == 2 and message in result.stderr

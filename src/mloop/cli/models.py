@@ -32,6 +32,25 @@ def _version_arg(version: str) -> int:
     return int(version)
 
 
+def _name_and_version(name: str, version: str | None, command: str) -> tuple[str, int]:
+    """``NAME N`` or ``NAME@N``, the form ``show`` and ``lineage`` take."""
+    base, at, selector = name.partition("@")
+    if at and version is None:
+        if not selector.isdigit():
+            raise InvalidInput(
+                f"`mloop models {command}` takes a version number, not {name!r}; "
+                f"write {base}@N or {base} N (`mloop models show {base}` lists versions)."
+            )
+        return base, int(selector)
+    if at:
+        raise InvalidInput(f"Give the version once: {base} {version} or {base}@{version}.")
+    if version is None:
+        raise InvalidInput(
+            f"Which version of {name!r}? Write `mloop models {command} {name} N` or {name}@N."
+        )
+    return name, _version_arg(version)
+
+
 @app.command("ls")
 def ls(ctx: typer.Context, as_json: JsonOption = False) -> None:
     """List registered models with their latest version and aliases."""
@@ -150,8 +169,10 @@ def show(
 def promote(
     ctx: typer.Context,
     name: Annotated[str, typer.Argument(help="Model name.")],
-    version: Annotated[str, typer.Argument(help="Version number to promote.")],
     to: Annotated[str, typer.Option("--to", help="Alias to move, e.g. champion.")],
+    version: Annotated[
+        str | None, typer.Argument(help="Version number (or write NAME@N).", show_default=False)
+    ] = None,
     gate: Annotated[
         str | None,
         typer.Option("--gate", help="Gate from mloop.toml (default: 'default' when configured)."),
@@ -177,7 +198,7 @@ def promote(
     from mloop.registry.gate_config import get_gate
     from mloop.registry.promotion import promote as run_promotion
 
-    number = _version_arg(version)
+    name, number = _name_and_version(name, version, "promote")
     with open_workspace(ctx) as ws, err_console().status("checking gate"):
         if no_gate and gate:
             raise InvalidInput("--gate and --no-gate contradict each other; pick one.")
@@ -227,8 +248,10 @@ def _render_promotion(result: Any, as_json: bool) -> None:
 def approve(
     ctx: typer.Context,
     name: Annotated[str, typer.Argument(help="Model name.")],
-    version: Annotated[str, typer.Argument(help="Version number.")],
     note: Annotated[str, typer.Option("--note", help="What was reviewed.")],
+    version: Annotated[
+        str | None, typer.Argument(help="Version number (or write NAME@N).", show_default=False)
+    ] = None,
     by: Annotated[
         str | None,
         typer.Option(
@@ -240,11 +263,12 @@ def approve(
     """Record a human approval of NAME@VERSION."""
     from mloop.registry.approvals import approve as record_approval
 
+    name, number = _name_and_version(name, version, "approve")
     with open_workspace(ctx) as ws:
         approval = record_approval(
             ws.store,
             name=name,
-            version=_version_arg(version),
+            version=number,
             approver=ws.user if by is None else by,
             note=note,
         )
