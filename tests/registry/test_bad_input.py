@@ -207,7 +207,7 @@ def test_a_name_with_a_version_and_a_second_registration_are_one_sentence(
 ) -> None:
     run = train_version(*DECENT)["run"]
     approve = cli("models", "approve", "churn@1", "1", "--note", "ok")
-    assert approve.exit_code == 2 and "the name goes alone ('churn')" in approve.stderr
+    assert approve.exit_code == 2 and "Give the version once: churn 1 or churn@1" in approve.stderr
     again = cli("models", "register", run, "--name", "churn")
     assert again.exit_code == 2 and "already churn@1" in again.stderr
     assert cli("models", "register", run, "--name", "churn-copy").exit_code == 0
