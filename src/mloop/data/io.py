@@ -8,12 +8,12 @@ nothing here writes anything.
 from __future__ import annotations
 
 import gzip
-import io
 import re
 import zlib
 from pathlib import Path
 from typing import Literal
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -158,11 +158,12 @@ def _read_csv(path: Path) -> pd.DataFrame:
     if b"\n" not in data and b"\r" not in data:
         data += b"\n"  # a lone header line: Arrow reads it as an empty file otherwise
     delimiter = sniff_delimiter(data)
+    parse = _parse_options(data, delimiter)
     try:
         table = pacsv.read_csv(
-            io.BytesIO(data),
+            pa.BufferReader(data),  # zero-copy: a BytesIO is copied block by block
             read_options=pacsv.ReadOptions(block_size=16 << 20),
-            parse_options=pacsv.ParseOptions(delimiter=delimiter, newlines_in_values=True),
+            parse_options=parse,
             convert_options=pacsv.ConvertOptions(
                 null_values=NULL_VALUES,
                 strings_can_be_null=True,
@@ -182,20 +183,50 @@ def _read_csv(path: Path) -> pd.DataFrame:
             raise InvalidInput(f"{path} is empty; a table needs at least a header row.") from exc
         raise InvalidInput(f"{path} is not a readable CSV ({message}).") from exc
     _check_columns(path, table.column_names)
-    table = _keep_leading_zeros(data, table, delimiter)
+    table = _keep_leading_zeros(data, table, parse)
     del raw, data  # the file's bytes are not needed once parsed: a lower peak for big files
     return refine_text_columns(_to_pandas(table), delimiter=delimiter)
 
 
-def _keep_leading_zeros(data: bytes, table: pa.Table, delimiter: str) -> pa.Table:
+def _parse_options(data: bytes, delimiter: str) -> pacsv.ParseOptions:
+    """Line breaks inside values only when the file quotes anything: a break can only sit in a
+    quoted value, and Arrow parses about twice as fast when it need not look for one."""
+    return pacsv.ParseOptions(delimiter=delimiter, newlines_in_values=b'"' in data)
+
+
+def _may_have_leading_zeros(data: bytes, delimiter: str, *, step: int = 1 << 22) -> bool:
+    """Whether some field may start with ``[+-]?0<digit>``: a cheap superset of the exact check
+    in ``_keep_leading_zeros`` (which parses the file again), scanned ``step`` bytes at a time."""
+    view = np.frombuffer(data, dtype=np.uint8)
+    starts = np.frombuffer(b'\n\r"' + delimiter.encode(), dtype=np.uint8)
+    for begin in range(0, len(view), step):
+        low = max(begin - 2, 0)
+        chunk = view[low : begin + step + 1]
+        after = chunk[1:]
+        zeros = np.flatnonzero((chunk[:-1] == ord("0")) & (after >= ord("0")) & (after <= ord("9")))
+        zeros = zeros[zeros + low >= begin] + low  # the 2 overlapping bytes were seen already
+        if not len(zeros):
+            continue
+        if zeros[0] == 0:
+            return True
+        before = view[zeros - 1]
+        if np.isin(before, starts).any():
+            return True
+        signed = zeros[(before == ord("+")) | (before == ord("-"))]
+        if len(signed) and (signed[0] == 1 or np.isin(view[signed[signed >= 2] - 2], starts).any()):
+            return True
+    return False
+
+
+def _keep_leading_zeros(data: bytes, table: pa.Table, parse: pacsv.ParseOptions) -> pa.Table:
     """Integer-looking columns with a leading zero anywhere (zip codes, ids) stay text."""
     integer_columns = [f.name for f in table.schema if pa.types.is_integer(f.type)]
-    if not integer_columns:
+    if not integer_columns or not _may_have_leading_zeros(data, parse.delimiter):
         return table
     raw = pacsv.read_csv(
-        io.BytesIO(data),
+        pa.BufferReader(data),
         read_options=pacsv.ReadOptions(block_size=16 << 20),
-        parse_options=pacsv.ParseOptions(delimiter=delimiter, newlines_in_values=True),
+        parse_options=parse,
         convert_options=pacsv.ConvertOptions(
             include_columns=integer_columns,
             column_types=dict.fromkeys(integer_columns, pa.string()),
