@@ -223,6 +223,51 @@ def test_a_stored_version_holds_the_pinned_schema_and_profile(
     assert version.column_count == len(expected["frame"])
 
 
+def _pandas_written(folder: Path) -> list[Path]:
+    """Parquet files whose pandas metadata restores an index or extension dtypes, and CSVs."""
+    frame = pd.DataFrame(
+        {
+            "n": pd.array([1, None, 3] * 40, dtype="Int64"),
+            "s": pd.array(["a", None, "b"] * 40, dtype="string"),
+            "c": pd.Categorical(["x", "y", "x"] * 40),
+            "f": [0.5, float("nan"), 2.0] * 40,
+            "flag": ["Y", "N", None] * 40,
+            "key": [f"k{i}" for i in range(120)],
+        }
+    )
+    paths = []
+    for label, data in {
+        "range": frame,
+        "named_index": frame.set_index("key"),
+        "sliced": frame.iloc[7:],
+        "int_names": frame.set_axis(range(6), axis=1),
+    }.items():
+        path = folder / f"{label}.parquet"
+        data.to_parquet(path)
+        paths.append(path)
+    (folder / "flags.csv").write_text("a,b\n" + "yes,1\nno,0\nNA,\n" * 50)
+    return [*paths, folder / "flags.csv"]
+
+
+def test_stored_versions_match_the_frame_functions_on_any_parquet(
+    workspace: Workspace, tmp_path: Path
+) -> None:
+    for path in _pandas_written(tmp_path):
+        frame = read_table(path)
+        schema = infer_schema(frame)
+        version = add_version(
+            workspace.store,
+            workspace.artifacts,
+            name=path.stem.replace("_", "-"),
+            path=path,
+            actor="t",
+        ).version
+        assert_same(version.schema.to_json(), schema.to_json(), path.name)
+        assert_same(
+            version.profile, json.loads(json.dumps(profile_frame(frame, schema))), path.name
+        )
+
+
 if __name__ == "__main__":
     import tempfile
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import gzip
 import re
 import zlib
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Literal
 
@@ -150,7 +151,7 @@ def sniff_delimiter(data: bytes) -> str:
     return best if counts[best] > counts[","] else ","
 
 
-def _read_csv(path: Path) -> pd.DataFrame:
+def _read_csv(path: Path) -> pa.Table:
     raw = path.read_bytes()
     if raw.startswith(_GZIP):
         raw = _gunzip(path, raw)
@@ -185,7 +186,7 @@ def _read_csv(path: Path) -> pd.DataFrame:
     _check_columns(path, table.column_names)
     table = _keep_leading_zeros(data, table, parse)
     del raw, data  # the file's bytes are not needed once parsed: a lower peak for big files
-    return refine_text_columns(_to_pandas(table), delimiter=delimiter)
+    return _refine_text_columns(table, delimiter)
 
 
 def _parse_options(data: bytes, delimiter: str) -> pacsv.ParseOptions:
@@ -245,11 +246,37 @@ _THOUSANDS = r"^[+-]?\d{1,3}(,\d{3})+(\.\d+)?$|^[+-]?\d+(\.\d+)?$"
 _DECIMAL_COMMA = r"^[+-]?\d{1,3}(\.\d{3})+(,\d+)?$|^[+-]?\d+(,\d+)?$"
 _NUMERIC_DATE = r"^\d{1,4}[-/.]\d{1,2}[-/.]\d{1,4}([ T]\d{1,2}:\d{2}(:\d{2})?)?$"
 _NAMED_MONTH_DATE = r"^([A-Za-z]{3,9}\.? \d{1,2},? \d{4}|\d{1,2} [A-Za-z]{3,9}\.? \d{4})$"
+# The date patterns for Arrow's RE2, loosened to a superset of what pandas matches after a strip:
+# any Unicode digit for \d, any space or control character around the value.
+_AROUND = r"[\s\p{Z}\p{Cc}]*"
+_LIKE_DATES = tuple(
+    f"^{_AROUND}(?:{p.strip('^$')}){_AROUND}$".replace(r"\d", r"\p{Nd}")
+    for p in (_NUMERIC_DATE, _NAMED_MONTH_DATE)
+)
 _DAY_MONTH_YEAR = ("%d/%m/%Y", "%d.%m.%Y", "%d-%m-%Y", "%d/%m/%y", "%d.%m.%y")
 _MONTH_DAY_YEAR = ("%m/%d/%Y", "%m-%d-%Y", "%m/%d/%y")
 _YEAR_FIRST = ("%Y-%m-%d", "%Y/%m/%d", "%Y.%m.%d")
 _NAMED_MONTH = ("%b %d %Y", "%b %d, %Y", "%B %d %Y", "%B %d, %Y", "%d %b %Y", "%d %B %Y")
 _TIMES = ("", " %H:%M", " %H:%M:%S", "T%H:%M", "T%H:%M:%S")
+
+
+def _refine_text_columns(table: pa.Table, delimiter: str) -> pa.Table:
+    """``refine_text_columns`` on the few text columns Arrow cannot rule out at once: only a
+    column with a comma may be a local number, only one whose every value looks like a date may
+    be a date, so a big file's ids and codes are never copied into Python strings."""
+    for index, field in enumerate(table.schema):
+        column = table.column(index)
+        if not is_text(field.type) or column.null_count == len(column):
+            continue
+        commas = pc.any(pc.match_substring(column, ",")).as_py()
+        if not commas and not any(
+            pc.all(pc.match_substring_regex(column, p)).as_py() for p in _LIKE_DATES
+        ):
+            continue
+        frame = refine_text_columns(to_pandas(table.select([index])), delimiter=delimiter)
+        if frame[field.name].dtype != object:
+            table = table.set_column(index, field.name, pa.Array.from_pandas(frame[field.name]))
+    return table
 
 
 def refine_text_columns(frame: pd.DataFrame, *, delimiter: str = ",") -> pd.DataFrame:
@@ -320,11 +347,16 @@ def _one_format_dates(text: pd.Series) -> pd.Series | None:
     return pd.to_datetime(text.map(lookup))
 
 
-def _to_pandas(table: pa.Table) -> pd.DataFrame:
-    """The frame mloop works on; consumes ``table`` (its buffers are freed while converting,
-    which lowers the peak on a big file by about the table's size: never use it afterwards)."""
+def is_text(kind: pa.DataType) -> bool:
+    """Arrow text that becomes a column of Python ``str``/``None`` in the frame."""
+    return bool(pa.types.is_string(kind) or pa.types.is_large_string(kind))
+
+
+def to_pandas(table: pa.Table, *, consume: bool = False) -> pd.DataFrame:
+    """The frame mloop works on. With ``consume`` the table's buffers are freed while converting,
+    which lowers the peak on a big file by about the table's size: never use it afterwards."""
     frame: pd.DataFrame = table.to_pandas(
-        self_destruct=True,
+        self_destruct=consume,
         split_blocks=True,
         date_as_object=False,
         types_mapper={pa.string(): pd.StringDtype(), pa.large_string(): pd.StringDtype()}.get,
@@ -336,7 +368,24 @@ def _to_pandas(table: pa.Table) -> pd.DataFrame:
     return frame
 
 
-def _read_parquet(path: Path) -> pd.DataFrame:
+def frame_columns(table: pa.Table) -> Iterator[tuple[str, pa.ChunkedArray | pd.Series]]:
+    """The columns of ``to_pandas(table)`` one at a time, so the whole frame is never in memory:
+    a column that would hold Python strings stays Arrow text (profiled with Arrow compute), any
+    other is converted alone (numbers and dates convert cheaply). Raises ``ValueError`` when the
+    table's pandas metadata makes the frame's columns differ from the table's (a restored index,
+    non-text names): convert the whole table then."""
+    empty = to_pandas(table.slice(0, 0))
+    if list(empty.columns) != table.column_names:
+        raise ValueError("the frame's columns are not the table's")
+    for index, name in enumerate(table.column_names):
+        column = table.column(index)
+        if is_text(column.type) and empty[name].dtype == object:
+            yield name, column
+        else:
+            yield name, to_pandas(table.select([index]))[name]
+
+
+def _read_parquet(path: Path) -> pa.Table:
     try:
         table = pq.read_table(path)
     except (pa.ArrowInvalid, OSError) as exc:
@@ -344,7 +393,7 @@ def _read_parquet(path: Path) -> pd.DataFrame:
             f"{path} looks like Parquet but cannot be read ({str(exc).splitlines()[0]})."
         ) from exc
     _check_columns(path, table.column_names)
-    return _to_pandas(_flat_columns(path, table))
+    return _flat_columns(path, table)
 
 
 def _flat_columns(path: Path, table: pa.Table) -> pa.Table:
@@ -363,15 +412,28 @@ def _flat_columns(path: Path, table: pa.Table) -> pa.Table:
     return table
 
 
+def read_arrow(path: Path) -> pa.Table:
+    """Read a CSV or Parquet file as the Arrow table that ``to_pandas`` makes mloop's frame of;
+    raises ``InvalidInput`` with one sentence for anything that is not a table."""
+    path = Path(path)
+    fmt = detect_format(path)
+    table = _read_parquet(path) if fmt == "parquet" else _read_csv(path)
+    _check_shape(path, table.num_columns, table.num_rows)
+    return table
+
+
 def read_table(path: Path) -> pd.DataFrame:
     """Read a CSV or Parquet file; raises ``InvalidInput`` with one sentence for anything else."""
     path = Path(path)
-    fmt = detect_format(path)
-    frame = _read_parquet(path) if fmt == "parquet" else _read_csv(path)
-    if frame.shape[1] == 0:
+    frame = to_pandas(read_arrow(path), consume=True)
+    _check_shape(path, frame.shape[1], len(frame))  # pandas metadata may make an index of a column
+    return frame
+
+
+def _check_shape(path: Path, columns: int, rows: int) -> None:
+    if columns == 0:
         raise InvalidInput(f"{path} has no columns; a table needs a header row.")
-    if len(frame) == 0:
+    if rows == 0:
         raise InvalidInput(
             f"{path} has a header but no data rows; a table needs at least one row of values."
         )
-    return frame
