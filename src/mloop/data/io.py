@@ -368,15 +368,21 @@ def to_pandas(table: pa.Table, *, consume: bool = False) -> pd.DataFrame:
     return frame
 
 
-def frame_columns(table: pa.Table) -> Iterator[tuple[str, pa.ChunkedArray | pd.Series]]:
+def frame_columns(table: pa.Table) -> Iterator[tuple[str, pa.ChunkedArray | pd.Series]] | None:
     """The columns of ``to_pandas(table)`` one at a time, so the whole frame is never in memory:
     a column that would hold Python strings stays Arrow text (profiled with Arrow compute), any
-    other is converted alone (numbers and dates convert cheaply). Raises ``ValueError`` when the
-    table's pandas metadata makes the frame's columns differ from the table's (a restored index,
+    other is converted alone (numbers and dates convert cheaply). ``None`` when the table's
+    pandas metadata makes the frame's columns differ from the table's (a restored index,
     non-text names): convert the whole table then."""
     empty = to_pandas(table.slice(0, 0))
     if list(empty.columns) != table.column_names:
-        raise ValueError("the frame's columns are not the table's")
+        return None
+    return _frame_columns(table, empty)
+
+
+def _frame_columns(
+    table: pa.Table, empty: pd.DataFrame
+) -> Iterator[tuple[str, pa.ChunkedArray | pd.Series]]:
     for index, name in enumerate(table.column_names):
         column = table.column(index)
         if is_text(column.type) and empty[name].dtype == object:

@@ -116,12 +116,12 @@ def profile_text_column(text: TextColumn, kind: str) -> dict[str, Any]:
 def infer_and_profile(table: pa.Table) -> tuple[Schema, dict[str, Any]]:
     """``infer_schema`` and ``profile_frame`` of ``to_pandas(table)``, without that frame.
 
-    Text stays in Arrow and every other column is converted on its own, one at a time: on a
-    million-row table this halves the time and the peak memory (no Python string objects).
+    Text stays in Arrow and every other column is converted on its own, one at a time, so no
+    Python string objects are made and at most one converted column is alive: on a 1M-row table
+    this about halves the time and cuts the peak memory by a fifth (CSV) to two fifths (Parquet).
     """
-    try:
-        columns = list(frame_columns(table))
-    except ValueError:
+    columns = frame_columns(table)
+    if columns is None:
         frame = to_pandas(table)
         schema = infer_schema(frame)
         return schema, profile_frame(frame, schema)
