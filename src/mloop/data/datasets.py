@@ -17,10 +17,10 @@ import pandas as pd
 import sqlalchemy as sa
 
 from mloop.artifacts import ArtifactStore
-from mloop.data.io import detect_format, read_table
-from mloop.data.profile import profile_frame
+from mloop.data.io import detect_format, read_arrow, read_table, to_pandas
+from mloop.data.profile import infer_and_profile
 from mloop.data.refs import SHORTLIST, check_name, parse_ref, shortlist
-from mloop.data.schema import Schema, infer_schema
+from mloop.data.schema import Schema
 from mloop.data.validation import ValidationReport, validate_frame
 from mloop.errors import InvalidInput, NotFound, ValidationFailed
 from mloop.hashing import hash_file
@@ -233,25 +233,24 @@ def add_version(
     if found is not None:
         return AddResult(found, created=False)
 
-    frame = read_table(path)
-    schema = infer_schema(frame)
+    table = read_arrow(path)
+    schema, profile = infer_and_profile(table)
     report = None
     if validate and has_dataset:
-        report = validate_frame(current_schema(store, name), frame, root=root)
+        report = validate_frame(current_schema(store, name), to_pandas(table), root=root)
         if not report.ok:
             raise ValidationFailed(
                 f"{path} breaks {len(report.violations)} rule(s) of {name}'s schema; no version was created "
                 f"(`mloop data validate {name} {path}` lists them).",
                 details=report,
             )
-    profile = profile_frame(frame, schema)
     blob = artifacts.put_file(path)
     if blob.hash != digest:
         raise InvalidInput(
             f"{path} changed while it was being added; add it again once it is no longer being written."
         )
     return AddResult(
-        _record(store, name, path, fmt, blob.size, digest, frame, schema, profile, actor),
+        _record(store, name, path, fmt, blob.size, digest, table.shape, schema, profile, actor),
         True,
         report,
     )
@@ -264,7 +263,7 @@ def _record(
     fmt: str,
     size: int,
     digest: str,
-    frame: pd.DataFrame,
+    shape: tuple[int, int],
     schema: Schema,
     profile: dict[str, Any],
     actor: str,
@@ -299,8 +298,8 @@ def _record(
                 format=fmt,
                 source_path=str(path.resolve()),
                 size_bytes=size,
-                row_count=len(frame),
-                column_count=frame.shape[1],
+                row_count=shape[0],
+                column_count=shape[1],
                 schema=schema.to_json(),
                 profile=profile,
                 parent_id=parent.id if parent else None,

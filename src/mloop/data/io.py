@@ -8,12 +8,13 @@ nothing here writes anything.
 from __future__ import annotations
 
 import gzip
-import io
 import re
 import zlib
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Literal
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -150,7 +151,7 @@ def sniff_delimiter(data: bytes) -> str:
     return best if counts[best] > counts[","] else ","
 
 
-def _read_csv(path: Path) -> pd.DataFrame:
+def _read_csv(path: Path) -> pa.Table:
     raw = path.read_bytes()
     if raw.startswith(_GZIP):
         raw = _gunzip(path, raw)
@@ -158,11 +159,12 @@ def _read_csv(path: Path) -> pd.DataFrame:
     if b"\n" not in data and b"\r" not in data:
         data += b"\n"  # a lone header line: Arrow reads it as an empty file otherwise
     delimiter = sniff_delimiter(data)
+    parse = _parse_options(data, delimiter)
     try:
         table = pacsv.read_csv(
-            io.BytesIO(data),
+            pa.BufferReader(data),  # zero-copy: a BytesIO is copied block by block
             read_options=pacsv.ReadOptions(block_size=16 << 20),
-            parse_options=pacsv.ParseOptions(delimiter=delimiter, newlines_in_values=True),
+            parse_options=parse,
             convert_options=pacsv.ConvertOptions(
                 null_values=NULL_VALUES,
                 strings_can_be_null=True,
@@ -182,20 +184,50 @@ def _read_csv(path: Path) -> pd.DataFrame:
             raise InvalidInput(f"{path} is empty; a table needs at least a header row.") from exc
         raise InvalidInput(f"{path} is not a readable CSV ({message}).") from exc
     _check_columns(path, table.column_names)
-    table = _keep_leading_zeros(data, table, delimiter)
+    table = _keep_leading_zeros(data, table, parse)
     del raw, data  # the file's bytes are not needed once parsed: a lower peak for big files
-    return refine_text_columns(_to_pandas(table), delimiter=delimiter)
+    return _refine_text_columns(table, delimiter)
 
 
-def _keep_leading_zeros(data: bytes, table: pa.Table, delimiter: str) -> pa.Table:
+def _parse_options(data: bytes, delimiter: str) -> pacsv.ParseOptions:
+    """Line breaks inside values only when the file quotes anything: a break can only sit in a
+    quoted value, and Arrow parses about twice as fast when it need not look for one."""
+    return pacsv.ParseOptions(delimiter=delimiter, newlines_in_values=b'"' in data)
+
+
+def _may_have_leading_zeros(data: bytes, delimiter: str, *, step: int = 1 << 22) -> bool:
+    """Whether some field may start with ``[+-]?0<digit>``: a cheap superset of the exact check
+    in ``_keep_leading_zeros`` (which parses the file again), scanned ``step`` bytes at a time."""
+    view = np.frombuffer(data, dtype=np.uint8)
+    starts = np.frombuffer(b'\n\r"' + delimiter.encode(), dtype=np.uint8)
+    for begin in range(0, len(view), step):
+        low = max(begin - 2, 0)
+        chunk = view[low : begin + step + 1]
+        after = chunk[1:]
+        zeros = np.flatnonzero((chunk[:-1] == ord("0")) & (after >= ord("0")) & (after <= ord("9")))
+        zeros = zeros[zeros + low >= begin] + low  # the 2 overlapping bytes were seen already
+        if not len(zeros):
+            continue
+        if zeros[0] == 0:
+            return True
+        before = view[zeros - 1]
+        if np.isin(before, starts).any():
+            return True
+        signed = zeros[(before == ord("+")) | (before == ord("-"))]
+        if len(signed) and (signed[0] == 1 or np.isin(view[signed[signed >= 2] - 2], starts).any()):
+            return True
+    return False
+
+
+def _keep_leading_zeros(data: bytes, table: pa.Table, parse: pacsv.ParseOptions) -> pa.Table:
     """Integer-looking columns with a leading zero anywhere (zip codes, ids) stay text."""
     integer_columns = [f.name for f in table.schema if pa.types.is_integer(f.type)]
-    if not integer_columns:
+    if not integer_columns or not _may_have_leading_zeros(data, parse.delimiter):
         return table
     raw = pacsv.read_csv(
-        io.BytesIO(data),
+        pa.BufferReader(data),
         read_options=pacsv.ReadOptions(block_size=16 << 20),
-        parse_options=pacsv.ParseOptions(delimiter=delimiter, newlines_in_values=True),
+        parse_options=parse,
         convert_options=pacsv.ConvertOptions(
             include_columns=integer_columns,
             column_types=dict.fromkeys(integer_columns, pa.string()),
@@ -214,11 +246,37 @@ _THOUSANDS = r"^[+-]?\d{1,3}(,\d{3})+(\.\d+)?$|^[+-]?\d+(\.\d+)?$"
 _DECIMAL_COMMA = r"^[+-]?\d{1,3}(\.\d{3})+(,\d+)?$|^[+-]?\d+(,\d+)?$"
 _NUMERIC_DATE = r"^\d{1,4}[-/.]\d{1,2}[-/.]\d{1,4}([ T]\d{1,2}:\d{2}(:\d{2})?)?$"
 _NAMED_MONTH_DATE = r"^([A-Za-z]{3,9}\.? \d{1,2},? \d{4}|\d{1,2} [A-Za-z]{3,9}\.? \d{4})$"
+# The date patterns for Arrow's RE2, loosened to a superset of what pandas matches after a strip:
+# any Unicode digit for \d, any space or control character around the value.
+_AROUND = r"[\s\p{Z}\p{Cc}]*"
+_LIKE_DATES = tuple(
+    f"^{_AROUND}(?:{p.strip('^$')}){_AROUND}$".replace(r"\d", r"\p{Nd}")
+    for p in (_NUMERIC_DATE, _NAMED_MONTH_DATE)
+)
 _DAY_MONTH_YEAR = ("%d/%m/%Y", "%d.%m.%Y", "%d-%m-%Y", "%d/%m/%y", "%d.%m.%y")
 _MONTH_DAY_YEAR = ("%m/%d/%Y", "%m-%d-%Y", "%m/%d/%y")
 _YEAR_FIRST = ("%Y-%m-%d", "%Y/%m/%d", "%Y.%m.%d")
 _NAMED_MONTH = ("%b %d %Y", "%b %d, %Y", "%B %d %Y", "%B %d, %Y", "%d %b %Y", "%d %B %Y")
 _TIMES = ("", " %H:%M", " %H:%M:%S", "T%H:%M", "T%H:%M:%S")
+
+
+def _refine_text_columns(table: pa.Table, delimiter: str) -> pa.Table:
+    """``refine_text_columns`` on the few text columns Arrow cannot rule out at once: only a
+    column with a comma may be a local number, only one whose every value looks like a date may
+    be a date, so a big file's ids and codes are never copied into Python strings."""
+    for index, field in enumerate(table.schema):
+        column = table.column(index)
+        if not is_text(field.type) or column.null_count == len(column):
+            continue
+        commas = pc.any(pc.match_substring(column, ",")).as_py()
+        if not commas and not any(
+            pc.all(pc.match_substring_regex(column, p)).as_py() for p in _LIKE_DATES
+        ):
+            continue
+        frame = refine_text_columns(to_pandas(table.select([index])), delimiter=delimiter)
+        if frame[field.name].dtype != object:
+            table = table.set_column(index, field.name, pa.Array.from_pandas(frame[field.name]))
+    return table
 
 
 def refine_text_columns(frame: pd.DataFrame, *, delimiter: str = ",") -> pd.DataFrame:
@@ -289,11 +347,16 @@ def _one_format_dates(text: pd.Series) -> pd.Series | None:
     return pd.to_datetime(text.map(lookup))
 
 
-def _to_pandas(table: pa.Table) -> pd.DataFrame:
-    """The frame mloop works on; consumes ``table`` (its buffers are freed while converting,
-    which lowers the peak on a big file by about the table's size: never use it afterwards)."""
+def is_text(kind: pa.DataType) -> bool:
+    """Arrow text that becomes a column of Python ``str``/``None`` in the frame."""
+    return bool(pa.types.is_string(kind) or pa.types.is_large_string(kind))
+
+
+def to_pandas(table: pa.Table, *, consume: bool = False) -> pd.DataFrame:
+    """The frame mloop works on. With ``consume`` the table's buffers are freed while converting,
+    which lowers the peak on a big file by about the table's size: never use it afterwards."""
     frame: pd.DataFrame = table.to_pandas(
-        self_destruct=True,
+        self_destruct=consume,
         split_blocks=True,
         date_as_object=False,
         types_mapper={pa.string(): pd.StringDtype(), pa.large_string(): pd.StringDtype()}.get,
@@ -305,7 +368,30 @@ def _to_pandas(table: pa.Table) -> pd.DataFrame:
     return frame
 
 
-def _read_parquet(path: Path) -> pd.DataFrame:
+def frame_columns(table: pa.Table) -> Iterator[tuple[str, pa.ChunkedArray | pd.Series]] | None:
+    """The columns of ``to_pandas(table)`` one at a time, so the whole frame is never in memory:
+    a column that would hold Python strings stays Arrow text (profiled with Arrow compute), any
+    other is converted alone (numbers and dates convert cheaply). ``None`` when the table's
+    pandas metadata makes the frame's columns differ from the table's (a restored index,
+    non-text names): convert the whole table then."""
+    empty = to_pandas(table.slice(0, 0))
+    if list(empty.columns) != table.column_names:
+        return None
+    return _frame_columns(table, empty)
+
+
+def _frame_columns(
+    table: pa.Table, empty: pd.DataFrame
+) -> Iterator[tuple[str, pa.ChunkedArray | pd.Series]]:
+    for index, name in enumerate(table.column_names):
+        column = table.column(index)
+        if is_text(column.type) and empty[name].dtype == object:
+            yield name, column
+        else:
+            yield name, to_pandas(table.select([index]))[name]
+
+
+def _read_parquet(path: Path) -> pa.Table:
     try:
         table = pq.read_table(path)
     except (pa.ArrowInvalid, OSError) as exc:
@@ -313,7 +399,7 @@ def _read_parquet(path: Path) -> pd.DataFrame:
             f"{path} looks like Parquet but cannot be read ({str(exc).splitlines()[0]})."
         ) from exc
     _check_columns(path, table.column_names)
-    return _to_pandas(_flat_columns(path, table))
+    return _flat_columns(path, table)
 
 
 def _flat_columns(path: Path, table: pa.Table) -> pa.Table:
@@ -332,15 +418,28 @@ def _flat_columns(path: Path, table: pa.Table) -> pa.Table:
     return table
 
 
+def read_arrow(path: Path) -> pa.Table:
+    """Read a CSV or Parquet file as the Arrow table that ``to_pandas`` makes mloop's frame of;
+    raises ``InvalidInput`` with one sentence for anything that is not a table."""
+    path = Path(path)
+    fmt = detect_format(path)
+    table = _read_parquet(path) if fmt == "parquet" else _read_csv(path)
+    _check_shape(path, table.num_columns, table.num_rows)
+    return table
+
+
 def read_table(path: Path) -> pd.DataFrame:
     """Read a CSV or Parquet file; raises ``InvalidInput`` with one sentence for anything else."""
     path = Path(path)
-    fmt = detect_format(path)
-    frame = _read_parquet(path) if fmt == "parquet" else _read_csv(path)
-    if frame.shape[1] == 0:
+    frame = to_pandas(read_arrow(path), consume=True)
+    _check_shape(path, frame.shape[1], len(frame))  # pandas metadata may make an index of a column
+    return frame
+
+
+def _check_shape(path: Path, columns: int, rows: int) -> None:
+    if columns == 0:
         raise InvalidInput(f"{path} has no columns; a table needs a header row.")
-    if len(frame) == 0:
+    if rows == 0:
         raise InvalidInput(
             f"{path} has a header but no data rows; a table needs at least one row of values."
         )
-    return frame

@@ -9,11 +9,15 @@ from __future__ import annotations
 
 import json
 from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 from pydantic import (
     BaseModel,
     ConfigDict,
@@ -220,10 +224,13 @@ def as_booleans(series: pd.Series, *, what: str = "a boolean column") -> pd.Seri
 
 def _is_boolean_text(values: pd.Series) -> bool:
     """Every value is one side of one pair in ``BOOLEAN_PAIRS``; a lone letter (all "Y") is a code."""
-    distinct = values.unique()
+    return _is_boolean_spelling(list(values.unique()))
+
+
+def _is_boolean_spelling(distinct: Sequence[object]) -> bool:
     if len(distinct) > 16 or not all(isinstance(v, str) for v in distinct):
         return False  # a flag has a handful of spellings ("Yes", "YES", " yes"); text has more
-    spelled = {v.strip().lower() for v in distinct}
+    spelled = {str(v).strip().lower() for v in distinct}
     for pair in BOOLEAN_PAIRS:
         if spelled <= set(pair):
             return len(pair[0]) > 1 or len(spelled) == 2
@@ -283,6 +290,58 @@ def infer_column(name: str, series: pd.Series) -> ColumnSchema:
         and len(values) == len(series)
         and len(values) >= MIN_ROWS_FOR_UNIQUE
         and values.nunique() == len(values)
+    ):
+        column.unique = True
+    return column
+
+
+@dataclass(frozen=True)
+class TextColumn:
+    """A column of text as inference and profiling see it, counted once with Arrow (hashing a
+    million strings in C, never making Python objects of them)."""
+
+    column: pa.ChunkedArray
+    rows: int
+    nulls: int
+    distinct: int
+    # (value, count) in order of first appearance, as pandas' value_counts sees them; only for
+    # a column of at most MAX_CATEGORIES values, the only ones whose values are ever listed.
+    counts: list[tuple[str, int]] | None
+
+    @classmethod
+    def of(cls, column: pa.ChunkedArray) -> TextColumn:
+        counted = pc.value_counts(column)
+        values, counts = counted.field("values"), counted.field("counts")
+        if column.null_count:
+            present = values.is_valid()
+            values, counts = values.filter(present), counts.filter(present)
+        listed = None
+        if len(values) <= MAX_CATEGORIES:
+            listed = list(zip(values.to_pylist(), counts.to_pylist(), strict=True))
+        return cls(column, len(column), column.null_count, len(values), listed)
+
+
+def infer_text_column(name: str, text: TextColumn) -> ColumnSchema:
+    """``infer_column`` for a column of Python strings and ``None``, from its Arrow counts."""
+    present = text.rows - text.nulls
+    values = [v for v, _ in text.counts] if text.counts is not None else None
+    kind: ColumnType = "string"
+    if present and values is not None and len(values) <= 16 and _is_boolean_spelling(values):
+        kind = "boolean"
+    elif (
+        present
+        and values is not None
+        and (text.distinct <= CATEGORICAL_RATIO * present or present < 20)
+    ):
+        kind = "categorical"
+    column = ColumnSchema(name=name, type=kind, nullable=text.nulls > 0)
+    if kind == "categorical" and values is not None:
+        column.allowed = sorted(values)
+    if (
+        kind == "string"
+        and present == text.rows
+        and present >= MIN_ROWS_FOR_UNIQUE
+        and text.distinct == present
     ):
         column.unique = True
     return column
