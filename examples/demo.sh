@@ -58,6 +58,9 @@ step runs ls
 say "The same loop from a Python script (examples/churn/train.py uses the Python API)"
 "$PY" "$HERE/examples/churn/train.py" --data data/churn-2026-01.csv --out models/churn-script
 
+say "Export the better model to ONNX; the export is scored against the model on held-out rows first"
+step models export churn@3 --onnx models/churn-3.onnx
+
 say "Every blob re-hashed"
 step artifacts verify
 printf '\n\033[1;32mdemo finished in %s\033[0m\n' "$DIR"
