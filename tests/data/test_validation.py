@@ -120,6 +120,10 @@ def test_schema_export_edit_import_round_trip(
     later.write_text("plan,price\nbasic,60\npro,20\n")
     result = json.loads(cli("data", "validate", "plans", later, "--json").stdout)
     assert [(v["column"], v["rule"]) for v in result["violations"]] == [("*", "check:cheap")]
+    (entry,) = json.loads(cli("audit", "--json").stdout)  # who changed the rules, and when
+    assert entry["action"] == "schema_import" and entry["subject"] == "plans schema"
+    assert (entry["from_value"], entry["to_value"]) == ("revision 1", "revision 2")
+    assert entry["actor"] == "tester"
 
 
 @pytest.mark.parametrize(

@@ -17,7 +17,7 @@ def audit(
     as_json: JsonOption = False,
 ) -> None:
     """Who did what, when, from what to what, and why: every register, approval, promotion and rollback."""
-    from mloop.registry.audit import list_entries
+    from mloop.audit import list_entries
 
     with open_workspace(ctx) as ws:
         entries = list_entries(ws.store, model=model, limit=limit)

@@ -16,6 +16,7 @@ from typing import Any
 import pandas as pd
 import sqlalchemy as sa
 
+from mloop import audit
 from mloop.artifacts import ArtifactStore
 from mloop.data.io import detect_format, read_arrow, read_table, to_pandas
 from mloop.data.profile import infer_and_profile
@@ -185,6 +186,15 @@ def import_schema(store: Store, name: str, schema: Schema, *, actor: str) -> int
             )
         ).scalar()
         revision = int(newest or 0) + 1
+        audit.record(
+            conn,
+            actor=actor,
+            action="schema_import",
+            subject=f"{name} schema",
+            from_value=None if newest is None else f"revision {newest}",
+            to_value=f"revision {revision}",
+            details={"columns": len(schema.columns)},
+        )
         conn.execute(
             t.dataset_schemas.insert().values(
                 id=new_id(),

@@ -13,10 +13,10 @@ from dataclasses import dataclass
 
 import sqlalchemy as sa
 
+from mloop import audit
 from mloop.artifacts import ArtifactStore
 from mloop.errors import AlreadyExists, InvalidInput, NotFound
 from mloop.ids import new_id
-from mloop.registry import audit
 from mloop.registry.loading import require_intact
 from mloop.registry.versions import check_name, version_by_id
 from mloop.store import Store

@@ -7,9 +7,9 @@ from dataclasses import dataclass
 
 import sqlalchemy as sa
 
+from mloop import audit
 from mloop.errors import AlreadyExists, InvalidInput
 from mloop.ids import new_id
-from mloop.registry import audit
 from mloop.registry.versions import ModelVersion, check_name, resolve_in
 from mloop.store import Store
 from mloop.store import tables as t

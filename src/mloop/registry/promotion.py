@@ -18,10 +18,10 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from mloop import audit
 from mloop.artifacts import ArtifactStore
 from mloop.errors import AlreadyExists, GateFailed, InvalidInput
 from mloop.ids import new_id
-from mloop.registry import audit
 from mloop.registry.aliases import AliasMove, check_alias, current_holder, move_alias
 from mloop.registry.approvals import list_approvals
 from mloop.registry.gate_config import Gate

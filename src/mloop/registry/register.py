@@ -15,10 +15,10 @@ from typing import Any
 import pandas as pd
 import sqlalchemy as sa
 
+from mloop import audit
 from mloop.artifacts import ArtifactStore
 from mloop.errors import AlreadyExists, IntegrityError, InvalidInput
 from mloop.ids import new_id
-from mloop.registry import audit
 from mloop.registry.versions import ModelVersion, check_name, version_by_id
 from mloop.store import Store
 from mloop.store import tables as t

@@ -1,4 +1,8 @@
-"""The audit log: who did what to which model, when, why, from what to what.
+"""The audit log: who did what, when, why, from what to what.
+
+Registry actions (register, approve, promote, rollback) and changes to the rules data is checked
+against (schema imports) are recorded here; it sits below the services so each of them, and the
+serving layer later, can append inside its own transaction.
 
 Append-only twice over: this module only ever inserts, and the database refuses UPDATE and DELETE
 on the table (a trigger from the first migration), so not even a bug here can rewrite history.
