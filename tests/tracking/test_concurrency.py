@@ -1,4 +1,4 @@
-"""Two processes logging to two runs at once on one SQLite file lose nothing."""
+"""Concurrent writers (processes, threads) to the tracking store lose nothing and collide on nothing."""
 
 from __future__ import annotations
 
@@ -36,3 +36,24 @@ def test_two_processes_logging_at_once_on_sqlite_lose_nothing(tmp_path: Path) ->
         assert found.metrics["done"] == 1.0 and found.tags["progress"] == "4000"
     assert len(runs.list_runs(ws.store, experiment="shared")) == 2
     ws.close()
+
+
+def test_threads_logging_one_key_without_steps_get_distinct_steps(workspace: Workspace) -> None:
+    import threading
+
+    from mloop.tracking.fluent import start_run
+    from mloop.tracking.queries import metric_history
+
+    with start_run("threads", workspace=workspace) as run:
+
+        def log() -> None:
+            for _ in range(2_000):
+                run.log_metric("loss", 0.5)
+
+        threads = [threading.Thread(target=log) for _ in range(4)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    steps = [p.step for p in metric_history(workspace.store, run.id, "loss")]
+    assert sorted(steps) == list(range(8_000))

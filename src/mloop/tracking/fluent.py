@@ -179,6 +179,7 @@ class ActiveRun:
         self._pid = os.getpid()  # only this process ends the run
         self._writer: MetricWriter | None = MetricWriter(workspace.store)
         self._steps: dict[str, int] = {}  # last step per metric key; a key here is a checked key
+        self._step_lock = threading.Lock()
         self._ended = False
         self.status: Status = "RUNNING"
 
@@ -263,13 +264,14 @@ class ActiveRun:
         """
         if self._ended:
             self._check_open()
-        last = self._steps.get(key)
-        if last is None:
+        if key not in self._steps:
             check_key(key, "Metric")
-            last = -1
         number = metric_number(key, value)
-        step = last + 1 if step is None else metric_step(key, step)
-        self._steps[key] = max(step, last)
+        explicit = None if step is None else metric_step(key, step)
+        with self._step_lock:  # threads logging one key without step= get distinct steps
+            last = self._steps.get(key, -1)
+            step = last + 1 if explicit is None else explicit
+            self._steps[key] = max(step, last)
         writer = self._writer or self._writer_for_this_process()
         writer.add(self.id, key, number, step, _timestamp_ms(timestamp))
 
