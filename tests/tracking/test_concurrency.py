@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import multiprocessing
+import sys
 from pathlib import Path
 
 from mloop.tracking import runs
@@ -44,16 +45,21 @@ def test_threads_logging_one_key_without_steps_get_distinct_steps(workspace: Wor
     from mloop.tracking.fluent import start_run
     from mloop.tracking.queries import metric_history
 
-    with start_run("threads", workspace=workspace) as run:
+    switch = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)  # switch threads often, so an unlocked read-then-bump collides
+    try:
+        with start_run("threads", workspace=workspace) as run:
 
-        def log() -> None:
-            for _ in range(2_000):
-                run.log_metric("loss", 0.5)
+            def log() -> None:
+                for _ in range(2_000):
+                    run.log_metric("loss", 0.5)
 
-        threads = [threading.Thread(target=log) for _ in range(4)]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
+            threads = [threading.Thread(target=log) for _ in range(4)]
+            for thread in threads:
+                thread.start()
+            for thread in threads:
+                thread.join()
+    finally:
+        sys.setswitchinterval(switch)
     steps = [p.step for p in metric_history(workspace.store, run.id, "loss")]
     assert sorted(steps) == list(range(8_000))
