@@ -40,32 +40,6 @@ EXTRA_TRUSTED: frozenset[str] = frozenset(
         "numpy.integer",
         "numpy.floating",
         "numpy.bool_",
-        # k-nearest neighbours: the fitted tree and its metric (not PyFuncDistance64: user code)
-        "sklearn.neighbors._kd_tree.KDTree",
-        "sklearn.neighbors._ball_tree.BallTree",
-        *(
-            f"sklearn.metrics._dist_metrics.{metric}Distance64"
-            for metric in [
-                "Euclidean",
-                "SEuclidean",
-                "Manhattan",
-                "Chebyshev",
-                "Minkowski",
-                "Mahalanobis",
-                "Hamming",
-                "Canberra",
-                "BrayCurtis",
-                "Haversine",
-                "Jaccard",
-                "Matching",
-                "Dice",
-                "Kulsinski",
-                "RogersTanimoto",
-                "RussellRao",
-                "SokalMichener",
-                "SokalSneath",
-            ]
-        ),
         # calibrated classifiers, MLPs, stacking/voting, univariate selection, search CVs
         "sklearn.calibration._CalibratedClassifier",
         "sklearn.calibration._SigmoidCalibration",

@@ -34,7 +34,7 @@ def canonical_skops(data: bytes) -> bytes:
         out: dict[str, Any] = {}
         for key, value in node.items():
             if key == "__id__" and isinstance(value, int):
-                out[key] = ids.setdefault(value, len(ids))
+                out[key] = ids.setdefault(value, len(ids) + 1)  # skops treats id 0 as "none"
             elif key == "file" and isinstance(value, str) and value in names:
                 suffix = value[value.rfind(".") :] if "." in value else ""
                 out[key] = files.setdefault(value, f"{len(files)}{suffix}")
