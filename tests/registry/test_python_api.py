@@ -248,3 +248,34 @@ def test_an_onnx_export_that_answers_differently_is_not_written(
     agreement = json.loads(loose.stdout)["agreement"]
     assert 1e-4 < agreement["max_diff"] <= 0.5 and agreement["rows"] > 100
     assert out.exists()
+
+
+@pytest.mark.parametrize(
+    ("model", "target"),
+    [
+        ("sklearn.svm:SVC", "churned"),  # decision scores, no probabilities
+        ("sklearn.svm:SVC", "contract"),
+        ("sklearn.linear_model:RidgeClassifier", "churned"),  # one score column
+        ("sklearn.linear_model:RidgeClassifier", "contract"),
+    ],
+)
+def test_onnx_exports_of_classifiers_without_probabilities_answer_like_the_model(
+    cli: Any, churn_data: Path, workspace: Workspace, tmp_path: Path, model: str, target: str
+) -> None:
+    from mloop.flavors import get_flavor
+
+    trained = cli(
+        "train", "--data", "churn", "--target", target, "--model", model, "--register", "m"
+    )
+    assert trained.exit_code == 0, trained.stderr
+    out = tmp_path / "m.onnx"
+    exported = cli("models", "export", "m@1", "--onnx", out)
+    assert exported.exit_code == 0, exported.stderr
+    assert "label (share of rows)| 0 over" in exported.stdout
+    onnx = get_flavor("onnx")
+    session = onnx.load(out.read_bytes())
+    loaded = mloop.load_model("m@1", workspace=workspace)
+    rows = generate(200, seed=5)
+    expected = loaded.predict(rows)
+    assert onnx.predict(session, loaded.prepare(rows)).tolist() == expected.tolist()
+    assert onnx.predict_proba(session, loaded.prepare(rows)) is None

@@ -7,6 +7,7 @@ after the columns, so the exported graph takes the same ``coerce``-d frame as th
 from __future__ import annotations
 
 import json
+import warnings
 from typing import Any
 
 import numpy as np
@@ -58,9 +59,11 @@ def export_onnx(model: Any, sample: pd.DataFrame) -> bytes:
     final = model.steps[-1][1] if hasattr(model, "steps") else model
     options = {id(final): {"zipmap": False}} if hasattr(final, "predict_proba") else None
     try:
-        graph = skl2onnx.convert_sklearn(
-            model, initial_types=types, options=options, target_opset=TARGET_OPSET
-        )
+        with warnings.catch_warnings():  # skl2onnx reads attributes scikit-learn deprecates
+            warnings.simplefilter("ignore", FutureWarning)
+            graph = skl2onnx.convert_sklearn(
+                model, initial_types=types, options=options, target_opset=TARGET_OPSET
+            )
     except Exception as exc:
         raise InvalidInput(
             f"skl2onnx cannot convert this model ({type(exc).__name__}: {str(exc).splitlines()[0]})."
@@ -72,12 +75,16 @@ def export_onnx(model: Any, sample: pd.DataFrame) -> bytes:
     if classes is not None:
         entry = graph.metadata_props.add()
         entry.key, entry.value = CLASSES_KEY, json.dumps(np.asarray(classes).tolist())
+        entry = graph.metadata_props.add()
+        entry.key, entry.value = PROBA_KEY, json.dumps(hasattr(final, "predict_proba"))
     return bytes(graph.SerializeToString())
 
 
 COLUMNS_KEY = "mloop.columns"  # input column order of a single-matrix model
 # The classifier's labels as scikit-learn returns them: ONNX turns True/False classes into 1/0.
 CLASSES_KEY = "mloop.classes"
+# Whether the second output is probabilities (else decision scores: SVC, ridge classifiers).
+PROBA_KEY = "mloop.probabilities"
 
 
 class OnnxModel:
@@ -90,6 +97,7 @@ class OnnxModel:
         self.columns: list[str] | None = None if packed is None else json.loads(packed)
         labels = meta.get(CLASSES_KEY)
         self.classes: np.ndarray | None = None if labels is None else np.asarray(json.loads(labels))
+        self.probabilities: bool = json.loads(meta.get(PROBA_KEY, "true"))
 
     def feeds(self, frame: pd.DataFrame) -> dict[str, np.ndarray]:
         if self.columns is not None:
@@ -133,6 +141,7 @@ class OnnxFlavor:
         options = ort.SessionOptions()
         options.intra_op_num_threads = 1
         options.inter_op_num_threads = 1
+        options.log_severity_level = 3  # errors only: shape notes on score outputs are noise
         try:
             session = ort.InferenceSession(
                 data, sess_options=options, providers=["CPUExecutionProvider"]
@@ -144,12 +153,26 @@ class OnnxFlavor:
         return OnnxModel(session)
 
     def predict(self, model: Any, frame: pd.DataFrame) -> np.ndarray:
-        outputs = model.run(frame)
-        if model.classes is not None and len(outputs) > 1:
-            labels: np.ndarray = model.classes[np.asarray(outputs[1]).argmax(axis=1)]
-            return labels
-        return np.asarray(outputs[0]).reshape(-1)
+        labels: np.ndarray = np.asarray(model.run(frame)[0]).reshape(-1)
+        classes = model.classes
+        # ONNX has no boolean tensors: True/False classes come back as their indexes 1/0.
+        if (
+            classes is not None
+            and classes.dtype.kind not in "iu"
+            and labels.dtype.kind in "iu"
+            and (len(labels) == 0 or 0 <= labels.min() <= labels.max() < len(classes))
+        ):
+            mapped: np.ndarray = classes[labels]
+            return mapped
+        return labels
 
     def predict_proba(self, model: Any, frame: pd.DataFrame) -> np.ndarray | None:
         outputs = model.run(frame)
-        return np.asarray(outputs[1]) if len(outputs) > 1 else None
+        if len(outputs) < 2 or not model.probabilities:
+            return None
+        scores = np.asarray(outputs[1])
+        # Probabilities are one column per class; SVC and ridge classifiers give decision scores.
+        wanted = None if model.classes is None else len(model.classes)
+        if scores.ndim != 2 or (wanted is not None and scores.shape[1] != wanted):
+            return None
+        return scores

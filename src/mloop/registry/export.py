@@ -69,10 +69,13 @@ def _agreement(loaded: LoadedModel, data: bytes, prepared: pd.DataFrame) -> Agre
     expected, got = loaded.flavor.predict(loaded.model, prepared), onnx.predict(session, prepared)
     expected_p = loaded.flavor.predict_proba(loaded.model, prepared)
     got_p = onnx.predict_proba(session, prepared)
+    differ = int(np.sum(np.asarray(expected) != np.asarray(got)))
     if expected_p is not None and got_p is not None and expected_p.shape == got_p.shape:
-        differ = int(np.sum(np.asarray(expected) != np.asarray(got)))
         diff = float(np.max(np.abs(expected_p - got_p))) if len(prepared) else 0.0
         return Agreement(len(prepared), "probability", diff, differ)
+    if loaded.version.signature.get("task") == "classification":  # labels only (SVC, ridge)
+        rate = differ / len(prepared) if len(prepared) else 0.0
+        return Agreement(len(prepared), "label (share of rows)", rate, differ)
     expected_f = np.asarray(expected, dtype=float)
     spread = float(np.std(expected_f)) or 1.0 if len(expected_f) else 1.0
     diff = float(np.max(np.abs(expected_f - np.asarray(got, dtype=float)))) / spread
