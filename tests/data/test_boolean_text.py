@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -136,3 +137,39 @@ def test_a_boolean_feature_reads_any_spelling_at_predict_time(
         request = pd.DataFrame({"age": [50, 50], "smoker": spelled})
         np.testing.assert_allclose(model.predict_proba(request), as_file)
     assert as_file[0, 1] > as_file[1, 1], "smokers are likelier to be sick"
+
+
+def test_a_yes_no_target_answers_in_its_own_spelling_and_rescores_any_spelling(
+    cli: Any, workspace: Workspace, tmp_path: Path
+) -> None:
+    """Predictions say "yes"/"no" as the file did; a later file spelled YES/NO re-scores the same."""
+    import mloop
+
+    rng = np.random.default_rng(1)
+
+    def table(rows: int, yes: str, no: str) -> pd.DataFrame:
+        smoker = rng.random(rows) < 0.4
+        sick = (smoker & (rng.random(rows) < 0.85)) | (~smoker & (rng.random(rows) < 0.1))
+        return pd.DataFrame(
+            {"age": rng.integers(20, 80, rows), "smoker": smoker, "sick": np.where(sick, yes, no)}
+        )
+
+    first, later = tmp_path / "first.csv", tmp_path / "later.csv"
+    table(400, "yes", "no").to_csv(first, index=False)
+    table(300, "YES", "NO").to_csv(later, index=False)
+    assert cli("data", "add", "health", first).exit_code == 0
+    trained = cli("train", "--data", "health", "--target", "sick", "--register", "h")
+    assert trained.exit_code == 0, trained.stderr
+    model = mloop.load_model("h@1", workspace=workspace)
+    assert set(model.predict(pd.read_csv(first)).tolist()) == {"yes", "no"}
+    assert model.version.signature["classes"] == ["no", "yes"]
+    assert cli("data", "add", "health", later).exit_code == 0
+    config = workspace.root / "mloop.toml"
+    config.write_text(config.read_text() + '\n[gates.spelled]\nthresholds = ["accuracy >= 0.75"]\n')
+    promoted = cli(
+        "models", "promote", "h", "1", "--to", "champion", "--gate", "spelled",
+        "--holdout", "health@2", "--json",
+    )  # fmt: skip
+    assert promoted.exit_code == 0, promoted.stdout + promoted.stderr
+    (check,) = json.loads(promoted.stdout)["checks"]
+    assert check["values"]["value"] >= 0.75, "YES/NO in the holdout scored as the model's yes/no"

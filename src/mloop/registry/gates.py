@@ -85,7 +85,9 @@ def score(model: LoadedModel, holdout: Holdout) -> Scored:
             f"The holdout ({holdout.source}) has no target column {target!r} for {model.version.ref}."
         )
     frame = holdout.frame[holdout.frame[target].notna()]
-    y_true = target_values(frame[target], str(signature.get("target_type", "")), task)
+    y_true = target_values(
+        frame[target], str(signature.get("target_type", "")), task, signature.get("classes")
+    )
     y_pred = np.asarray(model.predict(frame))
     if task == "regression":
         return Scored(y_true, y_pred, None, None, task)

@@ -68,14 +68,51 @@ def infer_task(schema: Schema, target: str, values: pd.Series) -> Task:
     return "regression"
 
 
-def target_values(values: pd.Series, kind: str, task: Task) -> np.ndarray:
+def target_values(
+    values: pd.Series, kind: str, task: str, classes: Sequence[Any] | None = None
+) -> np.ndarray:
+    """The target as the labels a model learns and answers in.
+
+    A boolean column written as text (Yes/No, Y/N) keeps its own spelling, so the model answers
+    "Yes", not True; every spelling of one truth value becomes one label: the model's (``classes``,
+    when re-scoring a holdout spelled differently), else the file's most common one.
+    """
     if task == "regression":
         return pd.to_numeric(values, errors="coerce").astype("float64").to_numpy()
     if kind == "boolean":  # "no" is False: astype(bool) would make every non-empty text True
-        return as_booleans(values, what=f"target {values.name!r}").to_numpy(dtype=bool)
+        truth = as_booleans(values, what=f"target {values.name!r}").to_numpy(dtype=bool)
+        spelled = _boolean_spelling(values, truth, classes)
+        return truth if spelled is None else np.where(truth, spelled[1], spelled[0]).astype(object)
     if kind == "integer":
         return values.astype("int64").to_numpy()
     return values.astype(str).to_numpy(dtype=object)
+
+
+def _boolean_spelling(
+    values: pd.Series, truth: np.ndarray, classes: Sequence[Any] | None
+) -> tuple[str, str] | None:
+    """(false label, true label) for a text boolean target; ``None`` to answer True/False."""
+    if classes is not None:
+        if len(classes) != 2 or not all(isinstance(c, str) for c in classes):
+            return None
+        read = as_booleans(pd.Series(list(classes)), what="the model's classes").to_numpy(
+            dtype=bool
+        )
+        if read[0] == read[1]:
+            return None
+        return (classes[0], classes[1]) if read[1] else (classes[1], classes[0])
+    if pd.api.types.is_bool_dtype(values.dtype) or not (
+        pd.api.types.is_object_dtype(values.dtype) or pd.api.types.is_string_dtype(values.dtype)
+    ):
+        return None
+    text = values.astype(str).str.strip()
+    if not all(isinstance(v, str) for v in values.dropna().head(1000)):
+        return None
+    sides = []
+    for side, fallback in ((False, "False"), (True, "True")):
+        seen = text[truth == side]
+        sides.append(str(seen.mode().iloc[0]) if len(seen) else fallback)
+    return sides[0], sides[1]
 
 
 def _check_inputs(schema: Schema, target: str, test_size: float, model: str) -> None:
