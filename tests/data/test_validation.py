@@ -245,3 +245,28 @@ def test_dates_in_a_numeric_column_and_numbers_in_a_date_column_are_type_violati
     result = cli("data", "validate", "dates", first, "--json")
     found = {(v["column"], v["rule"]): v["count"] for v in json.loads(result.stdout)["violations"]}
     assert found == {("x", "type"): 2, ("y", "type"): 2}, "numbers are not dates"
+
+
+def test_a_stored_schema_an_earlier_mloop_accepted_still_loads(
+    cli: Any, tmp_path: Path, workspace: Workspace
+) -> None:
+    """Schemas are stored forever: what an earlier version let in must keep working."""
+    import sqlalchemy as sa
+
+    from mloop.store import tables as t
+
+    data = tmp_path / "d.csv"
+    data.write_text("plan\nbasic\npro\n")
+    cli("data", "add", "d", data)
+    with workspace.store.transaction() as conn:
+        (stored,) = conn.execute(sa.select(t.dataset_schemas.c.id, t.dataset_schemas.c.schema))
+        document = dict(stored.schema)
+        document["columns"] = [{**document["columns"][0], "allowed": []}]
+        # the stored revision as an earlier mloop wrote it (rows are never edited by mloop)
+        conn.execute(
+            t.dataset_schemas.update()
+            .where(t.dataset_schemas.c.id == stored.id)
+            .values(schema=document)
+        )
+    result = cli("data", "validate", "d", data)
+    assert result.exit_code == 1 and "allowed" in result.stdout  # rejects every value, as it says
