@@ -10,6 +10,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from mloop.workspace import Workspace
+
 
 @pytest.fixture
 def people_csv(tmp_path: Path) -> Path:
@@ -77,11 +79,17 @@ def test_a_missing_target_in_a_wide_table_names_the_closest_columns(
     assert "f399" not in result.stderr, "401 column names are not one clear sentence"
 
 
-def test_a_file_path_as_data_says_to_add_it_first(cli: Any, people_csv: Path) -> None:
+def test_a_file_path_as_data_says_to_add_it_first(
+    cli: Any, people_csv: Path, workspace: Workspace
+) -> None:
     result = cli("train", "--data", str(people_csv), "--target", "survived")
     assert result.exit_code == 2
     assert "--data takes a dataset name, not a file" in result.stderr
     assert f"mloop data add NAME {people_csv}" in result.stderr
+    (workspace.root / "people.csv").write_bytes(people_csv.read_bytes())
+    bare = cli("train", "--data", "people.csv", "--target", "survived")  # in the cwd
+    assert bare.exit_code == 2, "people.csv is a valid dataset name, and no dataset has it"
+    assert "--data takes a dataset name, not a file" in bare.stderr
 
 
 def test_infinite_feature_values_are_treated_as_missing(cli: Any, tmp_path: Path) -> None:

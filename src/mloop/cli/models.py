@@ -406,7 +406,7 @@ def export(
         print_json(written)
         return
     agreement = written.agreement
-    typer.echo(f"onnx={written.path} ({written.size} bytes, blake3:{written.hash})")
+    typer.echo(f"onnx={written.path} ({written.size} bytes, {written.hash})")
     typer.echo(
         f"agreement=max |Δ {agreement.measure}| {agreement.max_diff:.3g} over {agreement.rows} "
         f"held-out rows, {agreement.labels_differ} labels differ"

@@ -10,7 +10,7 @@ import typer
 
 from mloop.cli.context import open_workspace
 from mloop.cli.output import JsonOption, chatter_to_stderr, err_console, print_json
-from mloop.errors import InvalidInput
+from mloop.errors import InvalidInput, NotFound
 
 MAX_SEED = 2**32 - 1  # what numpy and scikit-learn accept as random_state
 MAX_NAMES_SHOWN = 10
@@ -30,15 +30,22 @@ def parse_params(pairs: list[str]) -> dict[str, Any]:
     return params
 
 
-def _refuse_a_file_path(data: str) -> None:
+def _file_instead_of_a_name(data: str) -> InvalidInput | None:
     """A new user's first try is often ``--data churn.csv``: say what to do, not that the name is bad."""
+    if not Path(data).is_file():
+        return None
+    return InvalidInput(
+        f"--data takes a dataset name, not a file; add the file first with "
+        f"`mloop data add NAME {data}`, then pass --data NAME."
+    )
+
+
+def _refuse_a_file_path(data: str) -> None:
     from mloop.data.refs import NAME_PATTERN
 
-    if not NAME_PATTERN.match(data.partition("@")[0]) and Path(data).is_file():
-        raise InvalidInput(
-            f"--data takes a dataset name, not a file; add the file first with "
-            f"`mloop data add NAME {data}`, then pass --data NAME."
-        )
+    mistake = _file_instead_of_a_name(data)
+    if mistake is not None and not NAME_PATTERN.match(data.partition("@")[0]):
+        raise mistake
 
 
 def train(
@@ -90,21 +97,27 @@ def train(
             from mloop.registry.register import check_target
 
             check_target(ws.store, register, target)
-        result = run_training(
-            ws.store,
-            ws.artifacts,
-            data=data,
-            target=target,
-            user=ws.user,
-            root=ws.root,
-            model=model,
-            params=params,
-            test_size=test_size,
-            seed=seed,
-            experiment=experiment,
-            drop=drop or (),
-            status=lambda message: spinner.update(message),
-        )
+        try:
+            result = run_training(
+                ws.store,
+                ws.artifacts,
+                data=data,
+                target=target,
+                user=ws.user,
+                root=ws.root,
+                model=model,
+                params=params,
+                test_size=test_size,
+                seed=seed,
+                experiment=experiment,
+                drop=drop or (),
+                status=lambda message: spinner.update(message),
+            )
+        except NotFound as exc:  # a file named like a dataset: churn.csv
+            mistake = _file_instead_of_a_name(data)
+            if mistake is None:
+                raise
+            raise mistake from exc
         registered = None
         if register:
             from mloop.registry.register import register_run

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import io
 import os
+import shutil
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,7 +23,7 @@ from mloop.artifacts import ArtifactStore
 from mloop.errors import InvalidInput, ValidationFailed
 from mloop.flavors import get_flavor
 from mloop.flavors.onnx import export_onnx
-from mloop.hashing import hash_bytes
+from mloop.hashing import display, hash_bytes
 from mloop.registry.loading import LoadedModel, load_version
 from mloop.registry.versions import resolve
 from mloop.store import Store
@@ -82,6 +83,23 @@ def _agreement(loaded: LoadedModel, data: bytes, prepared: pd.DataFrame) -> Agre
     return Agreement(len(prepared), "prediction / spread", diff if len(prepared) else 0.0, 0)
 
 
+def _umask() -> int:
+    """The process umask, read without setting it (os.umask changes it for every thread)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    probe = Path(tempfile.mkdtemp())  # elsewhere: what a new file gets is the umask's complement
+    try:
+        made = probe / "p"
+        made.touch(mode=0o666)
+        return 0o666 & ~made.stat().st_mode & 0o777
+    finally:
+        shutil.rmtree(probe, ignore_errors=True)
+
+
 def export_onnx_file(
     store: Store,
     artifacts: ArtifactStore,
@@ -133,11 +151,9 @@ def export_onnx_file(
             handle.write(data)
             handle.flush()
             os.fsync(handle.fileno())
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes it 0600; the export is a file to ship
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes it 0600; the export is a file to ship
         os.replace(tmp, out)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
-    return WrittenFile(out.resolve(), len(data), hash_bytes(data), agreement)
+    return WrittenFile(out.resolve(), len(data), display(hash_bytes(data)), agreement)
