@@ -141,3 +141,17 @@ def test_a_run_whose_process_was_sigkilled_shows_its_process_gone(
     assert gone.status == "RUNNING" and gone.process_gone
     (listed,) = list_runs(workspace.store, experiment="killed")
     assert listed.process_gone and listed.metrics == {"loss": 0.5}
+
+
+def test_a_run_from_another_container_or_boot_is_never_called_gone() -> None:
+    """A pid means one process only within one boot and one pid namespace."""
+    import socket
+
+    from mloop.tracking.environment import process_gone, process_identity
+
+    dead = {**process_identity(), "pid": 2**22 + 7}  # above any default pid_max: no such pid
+    here = {"host": socket.gethostname(), "process": dead}
+    assert process_gone(here)
+    for key in ("boot", "pidns"):
+        elsewhere = {"host": socket.gethostname(), "process": {**dead, key: "other"}}
+        assert not process_gone(elsewhere)

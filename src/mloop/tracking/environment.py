@@ -98,8 +98,25 @@ def _process_start(pid: int) -> int | None:
         return None
 
 
+def _read(path: str, *, link: bool = False) -> str | None:
+    try:
+        return os.readlink(path) if link else Path(path).read_text().strip()
+    except OSError:
+        return None
+
+
+@functools.cache
+def _where() -> dict[str, str | None]:
+    """This boot of this machine and this pid namespace: a pid means one process only within
+    both (two containers sharing a hostname and a store have their own pid 1)."""
+    return {
+        "boot": _read("/proc/sys/kernel/random/boot_id"),
+        "pidns": _read("/proc/self/ns/pid", link=True),
+    }
+
+
 def process_identity() -> dict[str, Any]:
-    return {"pid": os.getpid(), "start": _process_start(os.getpid())}
+    return {"pid": os.getpid(), "start": _process_start(os.getpid()), **_where()}
 
 
 def process_gone(environment: dict[str, Any]) -> bool:
@@ -111,6 +128,9 @@ def process_gone(environment: dict[str, Any]) -> bool:
     process = environment.get("process") or {}
     pid = process.get("pid")
     if not isinstance(pid, int) or environment.get("host") != socket.gethostname():
+        return False
+    here = _where()
+    if any(process.get(key) != here[key] for key in here):  # another machine, boot or container
         return False
     try:
         os.kill(pid, 0)
