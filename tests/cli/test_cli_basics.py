@@ -132,3 +132,16 @@ def test_broken_mloop_toml_gives_advice_that_works(tmp_path: Path) -> None:
     config.rename(config.with_suffix(".toml.broken"))  # what the message says to do
     assert run_mloop("init", cwd=tmp_path / "ws").returncode == 0
     assert run_mloop("artifacts", "verify", cwd=tmp_path / "ws").returncode == 0
+
+
+def test_verify_names_the_users_of_more_lost_blobs_than_one_query_can_bind(
+    tmp_path: Path,
+) -> None:
+    from mloop.artifacts.verify import IN_BATCH, users_of
+    from mloop.workspace import Workspace
+
+    assert run_mloop("init", "ws", cwd=tmp_path).returncode == 0
+    with Workspace.open(tmp_path / "ws", environ={}) as ws:
+        lost = {f"{i:064x}" for i in range(IN_BATCH * 3 + 1)}
+        found = users_of(ws.store, lost)
+    assert set(found) == lost and not any(found.values())

@@ -114,3 +114,13 @@ def test_numpy_values_are_stored_whole_even_inside_lists_and_dicts(workspace: Wo
     assert params["grid"] == list(range(1_000))
     assert params["optimizer"] == {"lr": 0.5, "betas": [0.9, 0.999]}
     assert params["lr32"] == 0.1  # float32's own shortest form, not 0.10000000149011612
+
+
+def test_a_parameter_holding_data_is_refused_with_what_to_do(workspace: Workspace) -> None:
+    import numpy as np
+
+    with start_run("big", workspace=workspace) as run:
+        run.log_param("weights", np.arange(1_000))  # a setting-sized list is kept whole
+        with pytest.raises(InvalidInput, match=r"log data this large with run.log_artifact"):
+            run.log_param("embedding", np.zeros(100_000))
+    assert len(runs.get_run(workspace.store, run.id).params["weights"]) == 1_000

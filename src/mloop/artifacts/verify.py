@@ -37,36 +37,43 @@ def referenced_hashes(store: Store) -> set[str]:
     return found
 
 
+IN_BATCH = 500  # hashes per query: SQLite caps the variables one statement may bind
+
+
 def users_of(store: Store, hashes: set[str]) -> dict[str, list[str]]:
     """For each hash, the dataset versions, model versions and run artifacts that point at it."""
     found: dict[str, list[str]] = {h: [] for h in hashes}
-    if not hashes:
-        return found
+    wanted = sorted(hashes)
+    with store.read() as conn:
+        for start in range(0, len(wanted), IN_BATCH):
+            _collect(conn, wanted[start : start + IN_BATCH], found)
+    return found
+
+
+def _collect(conn: sa.Connection, hashes: list[str], found: dict[str, list[str]]) -> None:
     dv, d = t.dataset_versions, t.datasets
     mv, m = t.model_versions, t.models
     ra = t.run_artifacts
-    with store.read() as conn:
-        for digest, name, version in conn.execute(
-            sa.select(dv.c.content_hash, d.c.name, dv.c.version)
-            .join(d, d.c.id == dv.c.dataset_id)
-            .where(dv.c.content_hash.in_(hashes))
-            .order_by(d.c.name, dv.c.version)
-        ):
-            found[digest].append(f"dataset {name}@{version}")
-        for digest, name, version in conn.execute(
-            sa.select(mv.c.artifact_hash, m.c.name, mv.c.version)
-            .join(m, m.c.id == mv.c.model_id)
-            .where(mv.c.artifact_hash.in_(hashes))
-            .order_by(m.c.name, mv.c.version)
-        ):
-            found[digest].append(f"model {name}@{version}")
-        for digest, run_id, path in conn.execute(
-            sa.select(ra.c.blob_hash, ra.c.run_id, ra.c.path)
-            .where(ra.c.blob_hash.in_(hashes))
-            .order_by(ra.c.run_id, ra.c.path)
-        ):
-            found[digest].append(f"run {run_id} artifact {path}")
-    return found
+    for digest, name, version in conn.execute(
+        sa.select(dv.c.content_hash, d.c.name, dv.c.version)
+        .join(d, d.c.id == dv.c.dataset_id)
+        .where(dv.c.content_hash.in_(hashes))
+        .order_by(d.c.name, dv.c.version)
+    ):
+        found[digest].append(f"dataset {name}@{version}")
+    for digest, name, version in conn.execute(
+        sa.select(mv.c.artifact_hash, m.c.name, mv.c.version)
+        .join(m, m.c.id == mv.c.model_id)
+        .where(mv.c.artifact_hash.in_(hashes))
+        .order_by(m.c.name, mv.c.version)
+    ):
+        found[digest].append(f"model {name}@{version}")
+    for digest, run_id, path in conn.execute(
+        sa.select(ra.c.blob_hash, ra.c.run_id, ra.c.path)
+        .where(ra.c.blob_hash.in_(hashes))
+        .order_by(ra.c.run_id, ra.c.path)
+    ):
+        found[digest].append(f"run {run_id} artifact {path}")
 
 
 def verify_store(

@@ -161,6 +161,11 @@ def _same_param(a: Any, b: Any) -> bool:
     return json.dumps(a, sort_keys=True) == json.dumps(b, sort_keys=True)
 
 
+# A parameter is a setting to read and compare, not a place for data: a 1M-element array would
+# make every `runs ls` and `compare` carry it (MLflow stops at 6,000 characters).
+MAX_PARAM_CHARS = 65_536
+
+
 def log_params(store: Store, run_id: str, params: Mapping[str, Any]) -> None:
     """Record parameters with their JSON type.
 
@@ -170,6 +175,13 @@ def log_params(store: Store, run_id: str, params: Mapping[str, Any]) -> None:
     values = {check_key(k, "Parameter"): _jsonable(v) for k, v in params.items()}
     if not values:
         return
+    for key, value in values.items():
+        size = len(json.dumps(value, ensure_ascii=False))
+        if size > MAX_PARAM_CHARS:
+            raise InvalidInput(
+                f"Parameter {key!r} is {size:,} characters as JSON (at most {MAX_PARAM_CHARS:,}); "
+                "log data this large with run.log_artifact and put its name in the parameter."
+            )
     with store.transaction() as conn:
         _require_run(conn, run_id)
         existing = dict(
