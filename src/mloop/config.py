@@ -73,9 +73,17 @@ def _default_user(environ: Mapping[str, str]) -> str:
 
 
 def _resolve_sqlite_url(url: str, root: Path) -> str:
+    """Anchor a relative SQLite path at the workspace root.
+
+    The path becomes part of a URL, where ``?`` starts the query and ``%XX`` is decoded: a folder
+    named ``a?b`` or ``%41`` would otherwise put the database in another folder (``a``, ``A``),
+    shared with whichever workspace lives there. Both are escaped; a query given in the file stays.
+    """
     prefix = "sqlite:///"
     if url.startswith(prefix) and not url.startswith("sqlite:////") and url != "sqlite:///:memory:":
-        return prefix + str((root / url[len(prefix) :]).resolve())
+        relative, separator, query = url[len(prefix) :].partition("?")
+        path = str((root / relative).resolve()).replace("%", "%25").replace("?", "%3F")
+        return prefix + path + separator + query
     return url
 
 
