@@ -83,3 +83,12 @@ def test_c_locale_without_utf8_mode_records_unicode_paths_as_text(tmp_path: Path
     assert json.loads(shown.stdout)["info"]["environment"]["cwd"] == str(ws.resolve())
     data = run_mloop("data", "show", "d@1", "--json", cwd=ws, env=env)
     assert json.loads(data.stdout)["source_path"] == str((ws / "données.csv").resolve())
+
+
+def test_a_workspace_path_too_long_for_sqlite_says_so(tmp_path: Path) -> None:
+    deep = tmp_path.joinpath(*["d" * 60] * 9)
+    deep.mkdir(parents=True)
+    result = run_mloop("init", ".", cwd=deep)
+    assert result.returncode == 2
+    assert "longer than the 500 SQLite accepts" in result.stderr, result.stderr
+    assert "Traceback" not in result.stderr and "unexpected" not in result.stderr
