@@ -101,5 +101,6 @@ def run_mloop(
         env=full_env,
         capture_output=True,
         text=True,
+        errors="replace",  # a test may set a non-UTF-8 PYTHONIOENCODING
         timeout=120,
     )

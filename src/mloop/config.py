@@ -65,6 +65,17 @@ class Settings:
     raw: Mapping[str, Any] = field(default_factory=dict)
 
 
+def readable(text: str) -> str:
+    """``text`` from the OS (an environment variable, a file name) as text a database can hold.
+
+    Under a C locale without UTF-8 mode Python decodes non-ASCII bytes to lone surrogates, which
+    no UTF-8 store accepts; they are decoded as the UTF-8 they almost always are instead.
+    """
+    if text.isascii() or not any("\udc80" <= char <= "\udcff" for char in text):
+        return text
+    return os.fsencode(text).decode("utf-8", "replace")
+
+
 def _default_user(environ: Mapping[str, str]) -> str:
     try:
         return getpass.getuser()
@@ -73,9 +84,17 @@ def _default_user(environ: Mapping[str, str]) -> str:
 
 
 def _resolve_sqlite_url(url: str, root: Path) -> str:
+    """Anchor a relative SQLite path at the workspace root.
+
+    The path becomes part of a URL, where ``?`` starts the query and ``%XX`` is decoded: a folder
+    named ``a?b`` or ``%41`` would otherwise put the database in another folder (``a``, ``A``),
+    shared with whichever workspace lives there. Both are escaped; a query given in the file stays.
+    """
     prefix = "sqlite:///"
     if url.startswith(prefix) and not url.startswith("sqlite:////") and url != "sqlite:///:memory:":
-        return prefix + str((root / url[len(prefix) :]).resolve())
+        relative, separator, query = url[len(prefix) :].partition("?")
+        path = str((root / relative).resolve()).replace("%", "%25").replace("?", "%3F")
+        return prefix + path + separator + query
     return url
 
 
@@ -127,7 +146,7 @@ def load_settings(root: Path, environ: Mapping[str, str] = os.environ) -> Settin
         root=root,
         store_url=_resolve_sqlite_url(store_url, root),
         artifacts_path=artifacts_path.resolve(),
-        user=str(user),
+        user=readable(str(user)),
         gates=gates,
         raw=raw,
     )

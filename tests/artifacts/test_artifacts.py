@@ -121,3 +121,25 @@ def test_sigkill_mid_write_leaves_no_blob_and_no_row(workspace: Workspace, tmp_p
     assert len(list(tmp_dir.glob("*.part"))) == 1
     assert isinstance(workspace.artifacts, LocalArtifactStore)
     assert workspace.artifacts.cleanup_tmp(older_than_s=0) == 1
+
+
+def test_a_full_disk_names_the_store_and_leaves_no_part_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import errno
+
+    store = LocalArtifactStore(tmp_path / "artifacts")
+    source = tmp_path / "model.bin"
+    source.write_bytes(b"x" * 1000)
+
+    def full(_fd: int) -> None:
+        raise OSError(errno.ENOSPC, "No space left on device")  # as a full disk: no file name
+
+    monkeypatch.setattr("mloop.artifacts.local.os.fsync", full)
+    for put in (lambda: store.put_bytes(b"y" * 1000), lambda: store.put_file(source)):
+        with pytest.raises(OSError) as raised:
+            put()
+        assert raised.value.errno == errno.ENOSPC
+        assert raised.value.filename == str(tmp_path / "artifacts")
+    assert list((tmp_path / "artifacts" / "tmp").iterdir()) == []
+    assert list(store.hashes()) == []

@@ -77,8 +77,10 @@ class LocalArtifactStore:
                 os.fsync(out.fileno())
             # Hash what was stored, not the source: the source may change while we copy.
             return self._publish(tmp_path, hash_file(tmp_path))
-        except BaseException:
+        except BaseException as exc:
             tmp_path.unlink(missing_ok=True)
+            if isinstance(exc, OSError) and not exc.filename:
+                raise self._located(exc) from exc
             raise
 
     def put_bytes(self, data: bytes) -> BlobRef:
@@ -92,9 +94,15 @@ class LocalArtifactStore:
                 out.flush()
                 os.fsync(out.fileno())
             return self._publish(tmp_path, digest)
-        except BaseException:
+        except BaseException as exc:
             tmp_path.unlink(missing_ok=True)
+            if isinstance(exc, OSError) and not exc.filename:
+                raise self._located(exc) from exc
             raise
+
+    def _located(self, exc: OSError) -> OSError:
+        """A full disk raises OSError without a file name; name the store so the message can."""
+        return OSError(exc.errno, exc.strerror or str(exc), str(self.root))
 
     def exists(self, digest: str) -> bool:
         return self._path(digest).exists()

@@ -19,7 +19,7 @@ import typer
 from rich.markup import escape
 
 from mloop.cli.context import state
-from mloop.cli.output import err_console
+from mloop.cli.output import err_console, tolerate_narrow_encodings
 from mloop.cli.workspace_cmds import artifacts_app, init
 from mloop.errors import MloopError
 
@@ -86,6 +86,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in args or bool(os.environ.get("MLOOP_DEBUG"))
     _exit_cleanly_on_sigterm()
+    tolerate_narrow_encodings()
     try:
         result = app(args=args, prog_name="mloop", standalone_mode=False)
         if result == INTERRUPTED:  # Typer returns Ctrl-C as exit code 130, silently

@@ -5,11 +5,14 @@ Commands import services lazily (inside the command body) so ``mloop --help`` st
 
 from __future__ import annotations
 
+import codecs
 import contextlib
 import dataclasses
 import datetime as dt
+import io
 import math
 import os
+import re
 import sys
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
@@ -22,6 +25,38 @@ from rich.table import Table
 from rich.text import Text
 
 JsonOption = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
+
+# What the CLI prints when the terminal's encoding (LANG=C, PYTHONIOENCODING=latin-1) lacks a
+# character: ASCII look-alikes for the ones mloop itself writes, "?" for anything else (a user's
+# dataset name, a path). Rich already draws tables and trees in ASCII for such terminals.
+_ASCII_FALLBACK = {"→": "->", "×": "x", "Δ": "delta", "…": "...", "—": "-", "±": "+/-"}
+FALLBACK_ERRORS = "mloop-ascii"
+
+
+def _ascii_fallback(error: UnicodeError) -> tuple[bytes, int]:
+    if not isinstance(error, UnicodeEncodeError):
+        raise error
+    out = bytearray()
+    for char in error.object[error.start : error.end]:
+        if 0xDC80 <= ord(char) <= 0xDCFF:  # an undecodable byte of a file name: as surrogateescape
+            out.append(ord(char) - 0xDC00)
+        else:
+            out += _ASCII_FALLBACK.get(char, "?").encode("ascii")
+    return bytes(out), error.end
+
+
+codecs.register_error(FALLBACK_ERRORS, _ascii_fallback)
+
+
+def tolerate_narrow_encodings() -> None:
+    """Never fail on a character stdout or stderr cannot encode; print its fallback instead.
+
+    Without this, a command that had already done its work (moved an alias, wrote a model) died
+    with UnicodeEncodeError while printing the result under ``LANG=C`` or a latin-1 terminal.
+    """
+    for stream in (sys.stdout, sys.stderr):
+        if isinstance(stream, io.TextIOWrapper) and stream.errors in ("strict", "surrogateescape"):
+            stream.reconfigure(errors=FALLBACK_ERRORS)
 
 
 def console() -> Console:
@@ -64,8 +99,22 @@ def to_json(data: Any) -> str:
     return orjson.dumps(_finite(plain), option=orjson.OPT_INDENT_2).decode()
 
 
+def _escape_non_ascii(match: re.Match[str]) -> str:
+    code = ord(match.group())
+    if code > 0xFFFF:  # JSON spells these as a UTF-16 surrogate pair
+        code -= 0x10000
+        return f"\\u{0xD800 + (code >> 10):04x}\\u{0xDC00 + (code & 0x3FF):04x}"
+    return f"\\u{code:04x}"
+
+
 def print_json(data: Any) -> None:
-    typer.echo(to_json(data))
+    text = to_json(data)
+    encoding = getattr(sys.stdout, "encoding", None) or "utf-8"
+    if codecs.lookup(encoding).name != "utf-8":
+        # JSON is UTF-8; under an ASCII or latin-1 stdout print the same document in pure ASCII,
+        # non-ASCII characters as \uXXXX escapes, which reads the same in either.
+        text = re.sub(r"[^\x00-\x7f]", _escape_non_ascii, text)
+    typer.echo(text)
 
 
 # Rich lays a table out at roughly 1,500 rows a second (every cell is measured, wrapped and

@@ -18,6 +18,7 @@ import sqlalchemy as sa
 
 from mloop import audit
 from mloop.artifacts import ArtifactStore
+from mloop.config import readable
 from mloop.data.io import detect_format, read_arrow, read_table, to_pandas
 from mloop.data.profile import infer_and_profile
 from mloop.data.refs import SHORTLIST, check_name, parse_ref, shortlist
@@ -306,7 +307,7 @@ def _record(
                 version=(parent.version if parent else 0) + 1,
                 content_hash=digest,
                 format=fmt,
-                source_path=str(path.resolve()),
+                source_path=readable(str(path.resolve())),
                 size_bytes=size,
                 row_count=shape[0],
                 column_count=shape[1],

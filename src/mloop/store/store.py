@@ -27,6 +27,8 @@ MIGRATIONS = Path(__file__).with_name("migrations")
 # (a fifth of a CLI command's start-up) and the write lock; tests/store checks it is Alembic's head.
 HEAD_REVISION = "0002"
 _ADVISORY_LOCK_KEY = 0x6D6C6F6F70  # "mloop"
+# SQLite's Unix file layer refuses paths past 512 bytes, including the "-journal"/"-wal" suffixes.
+SQLITE_MAX_PATH = 500
 
 
 def _alembic_config() -> Config:
@@ -52,8 +54,17 @@ class Store:
             try:
                 store.upgrade()
             except sa.exc.OperationalError as exc:
-                safe = sa.engine.make_url(url).render_as_string(hide_password=True)
+                store.close()
+                parsed = sa.engine.make_url(url)
+                safe = parsed.render_as_string(hide_password=True)
                 reason = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
+                database = parsed.database or ""
+                if parsed.get_backend_name() == "sqlite" and len(database) > SQLITE_MAX_PATH:
+                    raise InvalidInput(
+                        f"The metadata store path {database} is {len(database)} characters, "
+                        f"longer than the {SQLITE_MAX_PATH} SQLite accepts; move the workspace to "
+                        "a shorter path or set MLOOP_STORE_URL to a shorter sqlite:/// path."
+                    ) from exc
                 raise InvalidInput(
                     f"Cannot open the metadata store {safe} ({reason}); check MLOOP_STORE_URL "
                     "or [store] url in mloop.toml."

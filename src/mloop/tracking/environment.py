@@ -27,6 +27,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from mloop.config import readable
+
 GIT_TIMEOUT_S = 3.0
 
 
@@ -59,7 +61,7 @@ def git_state(cwd: Path) -> dict[str, Any]:
         "commit": commit,
         "branch": None if branch in ("", "HEAD") else branch,
         "dirty": None if status is None else bool(status),
-        "root": root,
+        "root": readable(root),
     }
 
 
@@ -157,12 +159,12 @@ def capture_environment(cwd: Path) -> dict[str, Any]:
     return {
         "python": platform.python_version(),
         "implementation": platform.python_implementation(),
-        "executable": sys.executable,
+        "executable": readable(sys.executable),
         "platform": platform.platform(),
         "host": socket.gethostname(),
         "process": process_identity(),
-        "script": None if script is None else str(script),
-        "cwd": str(cwd),
+        "script": None if script is None else readable(str(script)),
+        "cwd": readable(str(cwd)),
         "git": git,
         "git_commit": git["commit"],
         "git_dirty": git["dirty"],
