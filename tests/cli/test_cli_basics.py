@@ -145,3 +145,16 @@ def test_verify_names_the_users_of_more_lost_blobs_than_one_query_can_bind(
         lost = {f"{i:064x}" for i in range(IN_BATCH * 3 + 1)}
         found = users_of(ws.store, lost)
     assert set(found) == lost and not any(found.values())
+
+
+def test_piped_and_narrow_listings_keep_every_cell_on_one_line(tmp_path: Path) -> None:
+    """`mloop data ls | grep NAME` must find NAME; an 80- or 40-column layout broke cells apart."""
+    assert run_mloop("init", "ws", cwd=tmp_path).returncode == 0
+    ws = tmp_path / "ws"
+    (ws / "t.csv").write_text("a,b\n1,x\n2,y\n")
+    name = "customer_churn_monthly_snapshots_for_the_retention_team"
+    assert run_mloop("data", "add", name, "t.csv", cwd=ws).returncode == 0
+    piped = run_mloop("data", "ls", cwd=ws)
+    assert piped.returncode == 0 and name in piped.stdout
+    narrow = run_mloop("data", "ls", cwd=ws, env={"COLUMNS": "40"})
+    assert narrow.returncode == 0 and name in narrow.stdout

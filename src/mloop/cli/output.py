@@ -59,7 +59,16 @@ def tolerate_narrow_encodings() -> None:
             stream.reconfigure(errors=FALLBACK_ERRORS)
 
 
+# Output read by a program (a pipe, a file) is laid out at its natural width: wrapped at 80
+# columns, `mloop audit | grep rollback` would miss a cell broken into "rollba" / "ck".
+PIPED_WIDTH = 4096
+# Below this many columns Rich squeezes some table columns to nothing; plain lines wrap instead.
+NARROW_WIDTH = 60
+
+
 def console() -> Console:
+    if not sys.stdout.isatty() and "COLUMNS" not in os.environ:
+        return Console(soft_wrap=False, width=PIPED_WIDTH)
     return Console(soft_wrap=False)
 
 
@@ -148,7 +157,8 @@ def print_table(
     columns: Sequence[str], rows: Iterable[Sequence[Any]], *, title: str | None = None
 ) -> None:
     rows = list(rows)
-    if len(rows) > PLAIN_LAYOUT_ABOVE:
+    out = console()
+    if len(rows) > PLAIN_LAYOUT_ABOVE or out.width < NARROW_WIDTH:
         print_plain_table(columns, rows, title=title)
         return
     table = Table(title=title, show_lines=False, header_style="bold")
@@ -157,7 +167,7 @@ def print_table(
         table.add_column(column, overflow="fold", no_wrap=index == 0)
     for row in rows:
         table.add_row(*(Text("" if cell is None else str(cell)) for cell in row))
-    console().print(table)
+    out.print(table)
 
 
 def fmt_time(value: dt.datetime | None) -> str:
