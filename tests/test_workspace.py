@@ -58,3 +58,32 @@ def test_broken_toml_is_invalid_input(tmp_path: Path) -> None:
     (tmp_path / "mloop.toml").write_text("[store\n")
     with pytest.raises(InvalidInput, match="not valid TOML"):
         load_settings(tmp_path, {})
+
+
+def test_a_failed_init_leaves_no_half_made_workspace(tmp_path: Path) -> None:
+    """An unreachable store fails init; the folder must not then look like a workspace."""
+    target = tmp_path / "ws"
+    broken = {"MLOOP_STORE_URL": "postgresql+psycopg://nobody@127.0.0.1:1/none"}
+    with pytest.raises(InvalidInput):
+        Workspace.init(target, environ=broken)
+    assert not target.exists()
+    existing = tmp_path / "project"
+    (existing / "data").mkdir(parents=True)
+    with pytest.raises(InvalidInput):
+        Workspace.init(existing, environ=broken)
+    assert sorted(p.name for p in existing.iterdir()) == ["data"]
+
+
+def test_without_a_user_name_the_uid_is_recorded(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A container uid with no passwd entry and no $USER: "uid-1000" still says who acted."""
+    import getpass
+    import os
+
+    def no_name() -> str:
+        raise KeyError("getpwuid(): uid not found")
+
+    monkeypatch.setattr(getpass, "getuser", no_name)
+    Workspace.init(tmp_path, environ={})[0].close()
+    assert load_settings(tmp_path, {}).user == f"uid-{os.getuid()}"

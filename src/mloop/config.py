@@ -79,8 +79,8 @@ def readable(text: str) -> str:
 def _default_user(environ: Mapping[str, str]) -> str:
     try:
         return getpass.getuser()
-    except Exception:  # no passwd entry in some containers
-        return environ.get("USER", "unknown")
+    except Exception:  # no passwd entry in some containers: the uid still says who it was
+        return environ.get("USER") or f"uid-{os.getuid()}"
 
 
 def _resolve_sqlite_url(url: str, root: Path) -> str:

@@ -7,6 +7,7 @@ themselves take the ``Store`` and ``ArtifactStore`` they use, never a workspace.
 from __future__ import annotations
 
 import os
+import shutil
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -65,16 +66,27 @@ class Workspace:
             raise InvalidInput(f"{root} is a file, not a folder; pass a folder to `mloop init`.")
         config = root / CONFIG_FILE
         created = not config.exists()
-        root.mkdir(parents=True, exist_ok=True)
-        (root / STATE_DIR).mkdir(exist_ok=True)
-        gitignore = root / STATE_DIR / ".gitignore"
-        if not gitignore.exists():
-            gitignore.write_text("*\n", encoding="utf-8")
-        if created:
-            config.write_text(DEFAULT_TOML, encoding="utf-8")
-        settings = load_settings(root, environ)
-        settings.artifacts_path.mkdir(parents=True, exist_ok=True)
-        return cls.from_settings(settings), created
+        new_root, new_state = not root.exists(), not (root / STATE_DIR).exists()
+        try:
+            root.mkdir(parents=True, exist_ok=True)
+            (root / STATE_DIR).mkdir(exist_ok=True)
+            gitignore = root / STATE_DIR / ".gitignore"
+            if not gitignore.exists():
+                gitignore.write_text("*\n", encoding="utf-8")
+            if created:
+                config.write_text(DEFAULT_TOML, encoding="utf-8")
+            settings = load_settings(root, environ)
+            settings.artifacts_path.mkdir(parents=True, exist_ok=True)
+            return cls.from_settings(settings), created
+        except BaseException:
+            # A failed init leaves nothing half-made that the next command would find as a workspace.
+            if created:
+                config.unlink(missing_ok=True)
+            if new_state:
+                shutil.rmtree(root / STATE_DIR, ignore_errors=True)
+            if new_root:
+                shutil.rmtree(root, ignore_errors=True)
+            raise
 
     def close(self) -> None:
         self.store.close()
