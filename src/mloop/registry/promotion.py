@@ -133,6 +133,24 @@ def promote(
             "incumbent": None if incumbent is None else incumbent.ref,
             "forced": force and not passed,
         }
+
+    def record_attempt(
+        action: str, conn: sa.Connection, verdict_id: str | None, details: dict[str, Any]
+    ) -> None:
+        """An attempt that moved nothing (a failed gate, a lost race) is audited all the same."""
+        audit.record(
+            conn,
+            actor=actor,
+            action=action,
+            model=name,
+            subject=f"{name}@{alias}",
+            from_value=None if incumbent is None else incumbent.ref,
+            to_value=candidate.ref,
+            reason=reason,
+            verdict_id=verdict_id,
+            details={"gate": gate.name if gate else None, **details},
+        )
+
     try:
         with store.transaction() as conn:
             candidate = resolve_in(conn, f"{name}@{version}")
@@ -159,18 +177,7 @@ def promote(
                 )
             else:
                 failed = [c.name for c in checks if not c.passed]
-                audit.record(
-                    conn,
-                    actor=actor,
-                    action="gate_failed",
-                    model=name,
-                    subject=f"{name}@{alias}",
-                    from_value=None if incumbent is None else incumbent.ref,
-                    to_value=candidate.ref,
-                    reason=reason,
-                    verdict_id=verdict_id,
-                    details={"gate": gate.name if gate else None, "failed": failed},
-                )
+                record_attempt("gate_failed", conn, verdict_id, {"failed": failed})
     except AlreadyExists:
         # Another process moved the alias while this gate ran: nothing moves, but the verdict was
         # computed and the attempt happened, so both are kept (every verdict is stored).
@@ -178,18 +185,7 @@ def promote(
             if verdict is not None:
                 verdict["conflict"] = True
             verdict_id = _store_verdict(conn, candidate, alias, verdict, actor)
-            audit.record(
-                conn,
-                actor=actor,
-                action="promote_conflict",
-                model=name,
-                subject=f"{name}@{alias}",
-                from_value=None if incumbent is None else incumbent.ref,
-                to_value=candidate.ref,
-                reason=reason,
-                verdict_id=verdict_id,
-                details={"gate": gate.name if gate else None, "passed": passed},
-            )
+            record_attempt("promote_conflict", conn, verdict_id, {"passed": passed})
         raise
     result = Promotion(
         model=name,
