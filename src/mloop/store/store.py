@@ -77,9 +77,23 @@ class Store:
 
     @contextmanager
     def transaction(self) -> Iterator[sa.Connection]:
-        """A write transaction: committed on exit, rolled back on any exception."""
-        with self.engine.connect().execution_options(**{WRITE_OPTION: True}) as conn, conn.begin():
-            yield conn
+        """A write transaction: committed on exit, rolled back on any exception.
+
+        Raises ``InvalidInput`` when the store is read-only for this user.
+        """
+        try:
+            with (
+                self.engine.connect().execution_options(**{WRITE_OPTION: True}) as conn,
+                conn.begin(),
+            ):
+                yield conn
+        except sa.exc.OperationalError as exc:
+            if "readonly" not in str(exc.orig).replace("read-only", "readonly"):
+                raise
+            raise InvalidInput(
+                "The workspace's metadata store is read-only for this user, so nothing was "
+                "changed; run this as a user who can write the workspace (reading works as is)."
+            ) from exc
 
     @contextmanager
     def read(self) -> Iterator[sa.Connection]:
