@@ -16,7 +16,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from mloop.errors import InvalidInput, NotFound
+from mloop.errors import InvalidInput
 from mloop.ids import new_id
 from mloop.store import Store
 from mloop.store import tables as t
@@ -73,7 +73,7 @@ def record(
 def list_entries(
     store: Store, *, model: str | None = None, limit: int | None = None
 ) -> list[AuditEntry]:
-    """Oldest first; ``limit`` keeps the newest entries. Raises ``NotFound`` for an unknown model."""
+    """Oldest first; ``limit`` keeps the newest entries (of ``model`` only, when given)."""
     if limit is not None and limit < 1:
         raise InvalidInput(f"--limit must be 1 or more; got {limit}.")
     newest_first = sa.select(t.audit_log).order_by(
@@ -84,17 +84,6 @@ def list_entries(
     if limit:
         newest_first = newest_first.limit(limit)
     with store.read() as conn:
-        if (
-            model
-            and conn.execute(sa.select(t.models.c.id).where(t.models.c.name == model)).first()
-            is None
-        ):
-            known = (
-                conn.execute(sa.select(t.models.c.name).order_by(t.models.c.name)).scalars().all()
-            )
-            raise NotFound(
-                f"No model named {model!r}; models are: {', '.join(known) or 'none yet'}."
-            )
         rows = list(conn.execute(newest_first))
         return [
             AuditEntry(

@@ -18,8 +18,11 @@ def audit(
 ) -> None:
     """Who did what, when, from what to what, and why: every register, approval, promotion and rollback."""
     from mloop.audit import list_entries
+    from mloop.registry.versions import require_model
 
     with open_workspace(ctx) as ws:
+        if model:
+            require_model(ws.store, model)
         entries = list_entries(ws.store, model=model, limit=limit)
     if as_json:
         print_json(entries)

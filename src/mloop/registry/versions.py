@@ -70,6 +70,12 @@ def _model_id(conn: sa.Connection, name: str) -> str:
     return str(model_id)
 
 
+def require_model(store: Store, name: str) -> None:
+    """Raises ``NotFound`` naming the registered models when there is no model ``name``."""
+    with store.read() as conn:
+        _model_id(conn, check_name(name))
+
+
 def _aliases_by_version(conn: sa.Connection, model_id: str) -> dict[str, list[str]]:
     found: dict[str, list[str]] = {}
     rows = conn.execute(
