@@ -133,10 +133,9 @@ def train(
             markup=False,
         )
     if result.features.dropped:
-        dropped = result.features.dropped
-        shown = ", ".join(dropped[:MAX_NAMES_SHOWN]) + (
-            f" and {len(dropped) - MAX_NAMES_SHOWN} more" if len(dropped) > MAX_NAMES_SHOWN else ""
-        )
+        from mloop.data.refs import shortlist
+
+        shown = shortlist(list(result.features.dropped), limit=MAX_NAMES_SHOWN)
         err_console().print(
             f"note: not used as features: {shown} (dates, IDs, row numbers, free text, empty and "
             "--drop columns are left out; derive numbers or categories from them to use them).",
