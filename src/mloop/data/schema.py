@@ -260,9 +260,13 @@ def infer_type(series: pd.Series) -> ColumnType:
         return "boolean"
     if len(values) and _is_boolean_text(values):
         return "boolean"
-    distinct = values.astype(str).nunique()
+    return _categorical_or_string(len(values), values.astype(str).nunique())
+
+
+def _categorical_or_string(present: int, distinct: int) -> ColumnType:
+    """Few values, each repeated (or too few rows to tell): categories; otherwise free text."""
     if distinct <= MAX_CATEGORIES and (
-        distinct <= CATEGORICAL_RATIO * max(len(values), 1) or len(values) < 20
+        distinct <= CATEGORICAL_RATIO * max(present, 1) or present < 20
     ):
         return "categorical"
     return "string"
@@ -330,12 +334,8 @@ def infer_text_column(name: str, text: TextColumn) -> ColumnSchema:
     kind: ColumnType = "string"
     if present and values is not None and len(values) <= 16 and _is_boolean_spelling(values):
         kind = "boolean"
-    elif (
-        present
-        and values is not None
-        and (text.distinct <= CATEGORICAL_RATIO * present or present < 20)
-    ):
-        kind = "categorical"
+    elif present:
+        kind = _categorical_or_string(present, text.distinct)
     column = ColumnSchema(name=name, type=kind, nullable=text.nulls > 0)
     if kind == "categorical" and values is not None:
         column.allowed = sorted(values)
