@@ -16,7 +16,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import skops.io as sio
 
 from mloop.errors import InvalidInput, UntrustedArtifact
 from mloop.flavors.base import fitted_columns
@@ -123,21 +122,18 @@ class _NativeFlavor:
         parts = _split_pipeline(model, self.name)
         if parts is None:
             return False
-        from mloop.flavors.sklearn import untrusted_types
+        from mloop.flavors.sklearn import storable
 
-        try:
-            return not untrusted_types(sio.dumps(parts[0]))
-        except Exception:  # skops cannot represent the preprocessing: not ours to store
-            return False
+        return storable(parts[0])
 
     def save(self, model: Any) -> bytes:
         parts = _split_pipeline(model, self.name)
         if parts is None:
             return self._estimator_envelope(model, None)
         preprocess, final = parts
-        from mloop.flavors.skops_bytes import canonical_skops
+        from mloop.flavors.sklearn import SklearnFlavor
 
-        packed = base64.b64encode(canonical_skops(bytes(sio.dumps(preprocess)))).decode()
+        packed = base64.b64encode(SklearnFlavor().save(preprocess)).decode()
         return self._estimator_envelope(final, packed)
 
     def load(self, data: bytes, *, expected_hash: str | None = None) -> object:

@@ -59,7 +59,20 @@ EXTRA_TRUSTED: frozenset[str] = frozenset(
 
 
 def untrusted_types(data: bytes) -> list[str]:
-    return [name for name in sio.get_untrusted_types(data=data) if name not in EXTRA_TRUSTED]
+    return _refused(sio.get_untrusted_types(data=data))
+
+
+def _refused(found: list[str]) -> list[str]:
+    return [name for name in found if name not in EXTRA_TRUSTED]
+
+
+def storable(obj: object) -> bool:
+    """Whether skops can write ``obj`` with only trusted types inside (a model, or the
+    preprocessing steps of a booster pipeline)."""
+    try:
+        return not untrusted_types(sio.dumps(obj))
+    except Exception:  # skops cannot represent it: not ours to store this way
+        return False
 
 
 class SklearnFlavor:
@@ -69,28 +82,25 @@ class SklearnFlavor:
         module = type(model).__module__
         if not module.startswith("sklearn.") or not hasattr(model, "predict"):
             return False
-        try:
-            return not untrusted_types(sio.dumps(model))
-        except Exception:  # skops cannot represent it: not ours to store this way
-            return False
+        return storable(model)
 
     def save(self, model: object) -> bytes:
         return canonical_skops(bytes(sio.dumps(model)))
 
     def load(self, data: bytes, *, expected_hash: str | None = None) -> object:
         try:
-            refused = untrusted_types(data)
-            trusted = sio.get_untrusted_types(data=data)
+            found = sio.get_untrusted_types(data=data)  # read the file's types once
         except Exception as exc:
             raise UntrustedArtifact(
                 f"This file is not a readable skops model ({type(exc).__name__}: {exc})."
             ) from exc
+        refused = _refused(found)
         if refused:
             raise UntrustedArtifact(
                 f"The model file contains types mloop does not trust ({', '.join(sorted(refused))}); "
                 "it was not loaded. Re-train with standard scikit-learn components."
             )
-        return sio.loads(data, trusted=trusted)
+        return sio.loads(data, trusted=found)
 
     def predict(self, model: Any, frame: pd.DataFrame) -> np.ndarray:
         return np.asarray(model.predict(_inputs(model, frame)))
