@@ -380,29 +380,26 @@ def evaluate_gate(
         cand = score(loaded, holdout)
         fresh = cand.metrics()
         results += _threshold_checks(gate, candidate, fresh)
-        broken = (
-            artifacts.verify(incumbent.artifact_hash)
-            if gate.no_regression and incumbent is not None
-            else None
-        )
-        if gate.no_regression and incumbent is not None and broken is not None:
-            # The holder cannot be re-scored, so nothing shows the candidate is no worse; replacing
-            # a corrupt holder is still possible, deliberately and on the record, with --force.
-            results.append(
-                CheckResult(
-                    "no_regression",
-                    resolve_metric(
-                        gate.no_regression.metric, cand.task, has_proba=cand.proba is not None
-                    ),
-                    False,
-                    f"{incumbent.ref}, the current holder, fails its hash check ({broken.problem}) "
-                    "and cannot be re-scored: restore it from a backup, or replace it with --force --reason",
-                    {"incumbent_version": incumbent.version, "problem": broken.problem},
+        if gate.no_regression:
+            broken = None if incumbent is None else artifacts.verify(incumbent.artifact_hash)
+            if incumbent is not None and broken is not None:
+                # The holder cannot be re-scored, so nothing shows the candidate is no worse;
+                # replacing a corrupt holder is still possible, on the record, with --force.
+                results.append(
+                    CheckResult(
+                        "no_regression",
+                        resolve_metric(
+                            gate.no_regression.metric, cand.task, has_proba=cand.proba is not None
+                        ),
+                        False,
+                        f"{incumbent.ref}, the current holder, fails its hash check ({broken.problem}) "
+                        "and cannot be re-scored: restore it from a backup, or replace it with --force --reason",
+                        {"incumbent_version": incumbent.version, "problem": broken.problem},
+                    )
                 )
-            )
-        elif gate.no_regression:
-            other = None if incumbent is None else load_version(artifacts, incumbent)
-            results.append(_no_regression_check(gate, cand, fresh, other, holdout))
+            else:
+                other = None if incumbent is None else load_version(artifacts, incumbent)
+                results.append(_no_regression_check(gate, cand, fresh, other, holdout))
         if gate.segment_parity:
             results += _segment_checks(gate, cand, holdout, str(candidate.signature["target"]))
     if gate.latency_p99_ms is not None:
