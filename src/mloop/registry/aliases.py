@@ -18,7 +18,7 @@ from mloop.artifacts import ArtifactStore
 from mloop.errors import AlreadyExists, InvalidInput, NotFound
 from mloop.ids import new_id
 from mloop.registry.loading import require_intact
-from mloop.registry.versions import check_name, version_by_id
+from mloop.registry.versions import check_name, model_id_in, version_by_id
 from mloop.store import Store
 from mloop.store import tables as t
 
@@ -167,9 +167,7 @@ def history(store: Store, name: str, *, alias: str | None = None) -> list[AliasM
     if alias:
         query = query.where(t.alias_moves.c.alias == check_alias(alias))
     with store.read() as conn:
-        model_id = conn.execute(sa.select(t.models.c.id).where(t.models.c.name == name)).scalar()
-        if model_id is None:
-            raise NotFound(f"No model named {name!r}; `mloop models ls` lists them.")
+        model_id = model_id_in(conn, name)
         rows = conn.execute(query).all()
         if alias and not rows:
             moved = conn.execute(
@@ -217,9 +215,7 @@ def rollback(
     """
     check_alias(alias)
     with store.transaction() as conn:
-        model_id = conn.execute(sa.select(t.models.c.id).where(t.models.c.name == name)).scalar()
-        if model_id is None:
-            raise NotFound(f"No model named {name!r}; `mloop models ls` lists them.")
+        model_id = model_id_in(conn, name)
         lock_model(conn, store, model_id)
         holder = current_holder(conn, model_id, alias)
         if holder is None:

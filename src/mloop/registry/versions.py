@@ -52,7 +52,8 @@ def check_name(name: str) -> str:
     return refs.check_name(name, what="Model name")
 
 
-def _model_id(conn: sa.Connection, name: str) -> str:
+def model_id_in(conn: sa.Connection, name: str) -> str:
+    """The id of model ``name``; raises ``NotFound`` naming the registered models."""
     model_id = conn.execute(sa.select(t.models.c.id).where(t.models.c.name == name)).scalar()
     if model_id is None:
         known = list(
@@ -73,7 +74,7 @@ def _model_id(conn: sa.Connection, name: str) -> str:
 def require_model(store: Store, name: str) -> None:
     """Raises ``NotFound`` naming the registered models when there is no model ``name``."""
     with store.read() as conn:
-        _model_id(conn, check_name(name))
+        model_id_in(conn, check_name(name))
 
 
 def _aliases_by_version(conn: sa.Connection, model_id: str) -> dict[str, list[str]]:
@@ -109,7 +110,7 @@ def resolve_in(conn: sa.Connection, ref: str) -> ModelVersion:
     """Resolve a reference inside an open transaction; raises ``NotFound`` saying what exists."""
     parsed = refs.parse_ref(ref, what="Model name")
     name, selector = parsed.name, parsed.selector
-    model_id = _model_id(conn, name)
+    model_id = model_id_in(conn, name)
     aliases = _aliases_by_version(conn, model_id)
     query = sa.select(t.model_versions).where(t.model_versions.c.model_id == model_id)
     if selector is None or selector == "latest":
@@ -153,7 +154,7 @@ def version_by_id(conn: sa.Connection, version_id: str) -> ModelVersion:
 
 def list_versions(store: Store, name: str) -> list[ModelVersion]:
     with store.read() as conn:
-        model_id = _model_id(conn, check_name(name))
+        model_id = model_id_in(conn, check_name(name))
         aliases = _aliases_by_version(conn, model_id)
         rows = conn.execute(
             sa.select(t.model_versions)
