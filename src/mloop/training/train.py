@@ -101,13 +101,9 @@ def _boolean_spelling(
         if read[0] == read[1]:
             return None
         return (classes[0], classes[1]) if read[1] else (classes[1], classes[0])
-    if pd.api.types.is_bool_dtype(values.dtype) or not (
-        pd.api.types.is_object_dtype(values.dtype) or pd.api.types.is_string_dtype(values.dtype)
-    ):
-        return None
-    text = values.astype(str).str.strip()
     if not all(isinstance(v, str) for v in values.dropna().head(1000)):
-        return None
+        return None  # real bools, or 0/1 numbers: they answer True/False
+    text = values.astype(str).str.strip()
     sides = []
     for side, fallback in ((False, "False"), (True, "True")):
         seen = text[truth == side]
