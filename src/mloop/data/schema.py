@@ -196,13 +196,9 @@ def _is_integral(values: np.ndarray) -> bool:
     )
 
 
-def as_booleans(series: pd.Series, *, what: str = "a boolean column") -> pd.Series:
-    """True/False (``pd.NA`` for missing) from bools, 0/1 or any spelling in ``TRUE_STRINGS``/``FALSE_STRINGS``.
-
-    A boolean column keeps the spelling of its file when loaded (so a model's categories match
-    requests written the same way); this is the one reading of it as truth values. Raises
-    ``InvalidInput`` naming the first value that is none of these.
-    """
+def read_truth(series: pd.Series) -> pd.Series:
+    """True/False for every spelling ``as_booleans`` reads; ``pd.NA`` for missing and for any
+    other value (a caller that must not fail on one, such as serving, decides what it means)."""
     if pd.api.types.is_bool_dtype(series.dtype):
         return series.astype("boolean")
     text = (
@@ -215,6 +211,17 @@ def as_booleans(series: pd.Series, *, what: str = "a boolean column") -> pd.Seri
     truth[text.isin(TRUE_STRINGS)] = True
     truth[text.isin(FALSE_STRINGS)] = False
     truth[series.isna()] = pd.NA
+    return truth
+
+
+def as_booleans(series: pd.Series, *, what: str = "a boolean column") -> pd.Series:
+    """True/False (``pd.NA`` for missing) from bools, 0/1 or any spelling in ``TRUE_STRINGS``/``FALSE_STRINGS``.
+
+    A boolean column keeps the spelling of its file when loaded (so a model's categories match
+    requests written the same way); this is the one reading of it as truth values. Raises
+    ``InvalidInput`` naming the first value that is none of these.
+    """
+    truth = read_truth(series)
     unread = series.notna() & truth.isna()
     if unread.any():
         raise InvalidInput(

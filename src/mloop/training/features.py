@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from mloop.data.schema import FALSE_STRINGS, TRUE_STRINGS, Schema
+from mloop.data.schema import Schema, read_truth
 from mloop.errors import InvalidInput
 
 NUMERIC_TYPES = {"integer", "float"}
@@ -128,9 +128,9 @@ def _as_category_strings(series: pd.Series) -> np.ndarray:
 def _as_truth_strings(series: pd.Series) -> np.ndarray:
     """ "True"/"False" for any spelling of a truth value; anything else stays itself (unseen)."""
     out = _as_category_strings(series)
-    lowered = np.char.lower(np.char.strip(out.astype(str)))
-    out[np.isin(lowered, list(TRUE_STRINGS))] = "True"
-    out[np.isin(lowered, list(FALSE_STRINGS))] = "False"
+    truth = read_truth(series)
+    known = truth.notna().to_numpy()
+    out[known] = np.where(truth[known].to_numpy(dtype=bool), "True", "False")
     return out
 
 
