@@ -25,8 +25,8 @@ from generate import generate
 from mloop.data.schema import infer_schema
 from mloop.flavors import get_flavor
 from mloop.flavors.onnx import export_onnx
+from mloop.scoring.features import coerce, feature_spec
 from mloop.training.estimators import build_pipeline, make_estimator
-from mloop.training.features import coerce, feature_spec
 
 
 def percentiles(samples: list[float]) -> tuple[float, float]:

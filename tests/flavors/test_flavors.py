@@ -20,8 +20,8 @@ from mloop.errors import InvalidInput, UntrustedArtifact
 from mloop.flavors import flavor_for, get_flavor
 from mloop.flavors.onnx import export_onnx
 from mloop.hashing import hash_bytes
+from mloop.scoring.features import coerce, feature_spec
 from mloop.training.estimators import build_pipeline, make_estimator
-from mloop.training.features import coerce, feature_spec
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "examples" / "churn"))
 from generate import generate

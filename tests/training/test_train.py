@@ -147,7 +147,7 @@ def test_unseen_categories_and_missing_values_still_predict(
     cli: Any, churn_csv: Path, workspace: Workspace, churn_frame: pd.DataFrame
 ) -> None:
     from mloop.flavors import get_flavor
-    from mloop.training.features import FeatureSpec, coerce
+    from mloop.scoring.features import FeatureSpec, coerce
 
     cli("data", "add", "churn", churn_csv)
     values = _lines(cli("train", "--data", "churn", "--target", "churned").stdout)
@@ -180,7 +180,7 @@ def test_data_the_model_cannot_fit_is_exit_2_and_a_failed_run(
 
 
 def test_a_class_seen_only_in_held_out_rows_is_scored_not_a_crash() -> None:
-    from mloop.training.metrics import classification_metrics
+    from mloop.scoring.metrics import classification_metrics
 
     classes = np.array(["a", "b", "c"])
     y_true = np.array(["a", "b", "c", "a", "DC"], dtype=object)

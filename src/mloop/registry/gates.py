@@ -24,14 +24,14 @@ from mloop.registry.gate_config import Gate
 from mloop.registry.holdout import Holdout
 from mloop.registry.loading import LoadedModel, load_version
 from mloop.registry.versions import ModelVersion
-from mloop.store import Store
-from mloop.tracking.runs import get_run
-from mloop.training.metrics import (
+from mloop.scoring.metrics import (
     LOWER_IS_BETTER,
     classification_metrics,
     regression_metrics,
     single_metric,
 )
+from mloop.store import Store
+from mloop.tracking.runs import get_run
 from mloop.training.train import target_values
 
 LATENCY_SAMPLES = 200

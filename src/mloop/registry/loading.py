@@ -16,8 +16,8 @@ from mloop.artifacts import ArtifactStore
 from mloop.errors import IntegrityError
 from mloop.flavors import Flavor, get_flavor
 from mloop.registry.versions import ModelVersion, resolve
+from mloop.scoring.features import FeatureSpec, coerce
 from mloop.store import Store
-from mloop.training.features import FeatureSpec, coerce
 
 
 @dataclass

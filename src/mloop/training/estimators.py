@@ -26,7 +26,7 @@ from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
 from mloop.callables import load_callable
 from mloop.errors import InvalidInput
-from mloop.training.features import FeatureSpec
+from mloop.scoring.features import FeatureSpec
 
 Task = Literal["classification", "regression"]
 

@@ -32,12 +32,12 @@ from mloop.data.datasets import DatasetVersion, get_version, load_frame
 from mloop.data.schema import Schema, as_booleans
 from mloop.errors import InvalidInput
 from mloop.flavors import flavor_for
+from mloop.scoring.features import FeatureSpec, coerce, feature_spec
+from mloop.scoring.metrics import classification_metrics, regression_metrics
 from mloop.store import Store
 from mloop.tracking import runs
 from mloop.tracking.environment import capture_environment
 from mloop.training.estimators import BUILTIN, Task, build_pipeline, make_estimator
-from mloop.training.features import FeatureSpec, coerce, feature_spec
-from mloop.training.metrics import classification_metrics, regression_metrics
 
 MAX_CLASSES_FOR_INTEGER_TARGET = 20
 MAX_COLUMNS_LISTED = 20
