@@ -302,16 +302,56 @@ def validate(
         raise typer.Exit(1)
 
 
+def _rule_value(value: Any) -> str:
+    return "" if value is None else json.dumps(value, ensure_ascii=False)
+
+
+def _print_schema_changes(name: str, source: Path, imported: Any) -> None:
+    changes = imported.changes
+    verb = "replaced" if changes.mode == "replace" else "merged"
+    typer.echo(f"schema of {name} is now revision {imported.revision} ({verb} from {source})")
+    for label, columns in (
+        ("added", changes.added),
+        ("changed", changes.changed),
+        ("removed", changes.removed),
+        ("kept", changes.kept),
+    ):
+        if columns:
+            typer.echo(f"{label}: {', '.join(columns)}")
+    if changes.rules:
+        print_table(
+            ["column", "rule", "before", "after"],
+            [
+                (r.column, r.rule, _rule_value(r.before), _rule_value(r.after))
+                for r in changes.rules
+            ],
+            title="rules changed",
+        )
+    else:
+        typer.echo("no rule changed")
+
+
 @app.command("schema")
 def schema(
     ctx: typer.Context,
     name: Annotated[str, typer.Argument(help="Dataset name.")],
     export: Annotated[
-        Path | None, typer.Option("--export", help="Write the current schema to this JSON file.")
+        Path | None, typer.Option("--export", help="Write the current schema to this file (JSON).")
     ] = None,
     import_: Annotated[
-        Path | None, typer.Option("--import", help="Make this JSON file the current schema.")
+        Path | None,
+        typer.Option(
+            "--import",
+            help="Import this JSON file: columns it names take its rules, others keep theirs.",
+        ),
     ] = None,
+    replace: Annotated[
+        bool,
+        typer.Option(
+            "--replace",
+            help="With --import: the file is the whole schema; columns it omits lose their rules.",
+        ),
+    ] = False,
     as_json: JsonOption = False,
 ) -> None:
     """Print, export or import a dataset's schema (types and rules) as readable JSON."""
@@ -320,17 +360,20 @@ def schema(
 
     if export and import_:
         raise InvalidInput("--export and --import go one at a time.")
+    if replace and not import_:
+        raise InvalidInput("--replace goes with --import FILE; add the file to import.")
     with open_workspace(ctx) as ws:
         if import_:
-            revision = import_schema(ws.store, name, Schema.from_file(import_), actor=ws.user)
-            typer.echo(f"schema of {name} is now revision {revision} (from {import_})")
+            imported = import_schema(
+                ws.store, name, Schema.from_file(import_), actor=ws.user, replace=replace
+            )
+            if as_json:
+                print_json({"revision": imported.revision, **imported.changes.summary()})
+            else:
+                _print_schema_changes(name, import_, imported)
             return
         current = current_schema(ws.store, name)
     if export:
-        if export.suffix.lower() != ".json":
-            raise InvalidInput(
-                f"Schema files are JSON; name the export {export.with_suffix('.json').name} instead of {export.name}."
-            )
         current.to_file(export)
         typer.echo(f"wrote {name}'s schema to {export}")
     elif as_json:

@@ -23,6 +23,7 @@ from mloop.data.io import detect_format, read_arrow, read_table, to_pandas
 from mloop.data.profile import infer_and_profile
 from mloop.data.refs import SHORTLIST, check_name, parse_ref, shortlist
 from mloop.data.schema import Schema
+from mloop.data.schema_changes import SchemaChanges, schema_changes
 from mloop.data.validation import ValidationReport, validate_frame
 from mloop.errors import InvalidInput, NotFound, ValidationFailed
 from mloop.hashing import hash_file
@@ -145,26 +146,39 @@ def get_version(store: Store, ref: str) -> DatasetVersion:
         return get_version_in(conn, ref)
 
 
+def _current_schema_in(conn: sa.Connection, dataset_id: str) -> Schema:
+    row = conn.execute(
+        sa.select(t.dataset_schemas.c.schema)
+        .where(t.dataset_schemas.c.dataset_id == dataset_id)
+        .order_by(t.dataset_schemas.c.revision.desc())
+        .limit(1)
+    ).scalar()
+    return Schema.from_json(row)
+
+
 def current_schema(store: Store, name: str) -> Schema:
     """The dataset's current schema (its rules): the newest imported or inferred revision."""
     with store.read() as conn:
         dataset_id = _dataset_id(conn, check_name(name, what="Dataset name"))
         if dataset_id is None:
             raise NotFound(f"No dataset named {name!r}; {_known_names(conn)}.")
-        row = conn.execute(
-            sa.select(t.dataset_schemas.c.schema)
-            .where(t.dataset_schemas.c.dataset_id == dataset_id)
-            .order_by(t.dataset_schemas.c.revision.desc())
-            .limit(1)
-        ).scalar()
-    return Schema.from_json(row)
+        return _current_schema_in(conn, dataset_id)
 
 
-def import_schema(store: Store, name: str, schema: Schema, *, actor: str) -> int:
-    """Make ``schema`` the dataset's current schema; returns the new revision number.
+@dataclass(frozen=True)
+class SchemaImport:
+    revision: int
+    changes: SchemaChanges
 
-    Raises ``InvalidInput`` when a required column is not in the latest version: a misspelt
-    name would otherwise fail every later validation as a "missing column".
+
+def import_schema(
+    store: Store, name: str, schema: Schema, *, actor: str, replace: bool = False
+) -> SchemaImport:
+    """Import ``schema`` over the dataset's current one as a new revision, saying what changed.
+
+    By default the file is merged by column (``mloop.data.schema_changes``); ``replace`` makes it
+    the whole schema. Raises ``InvalidInput`` when a required column is not in the latest
+    version: a misspelt name would otherwise fail every later validation as a "missing column".
     """
     with store.transaction() as conn:
         dataset_id = _dataset_id(conn, check_name(name, what="Dataset name"))
@@ -172,6 +186,7 @@ def import_schema(store: Store, name: str, schema: Schema, *, actor: str) -> int
             raise NotFound(
                 f"No dataset named {name!r}; add data first with `mloop data add {name} FILE`."
             )
+        changes = schema_changes(_current_schema_in(conn, dataset_id), schema, replace=replace)
         latest = get_version_in(conn, f"{name}@latest")
         present = set(latest.schema.names())
         missing = [c.name for c in schema.columns if c.required and c.name not in present]
@@ -194,20 +209,20 @@ def import_schema(store: Store, name: str, schema: Schema, *, actor: str) -> int
             subject=f"{name} schema",
             from_value=None if newest is None else f"revision {newest}",
             to_value=f"revision {revision}",
-            details={"columns": len(schema.columns)},
+            details={"columns": len(changes.schema.columns), **changes.summary()},
         )
         conn.execute(
             t.dataset_schemas.insert().values(
                 id=new_id(),
                 dataset_id=dataset_id,
                 revision=revision,
-                schema=schema.to_json(),
+                schema=changes.schema.to_json(),
                 source="imported",
                 created_at=dt.datetime.now(dt.UTC),
                 created_by=actor,
             )
         )
-    return revision
+    return SchemaImport(revision, changes)
 
 
 def _existing(conn: sa.Connection, name: str, digest: str) -> DatasetVersion | None:
