@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 import pytest
 
 import mloop
@@ -130,6 +131,49 @@ def test_a_bare_estimator_logged_from_python_exports_to_onnx(
     actual = onnx.predict_proba(session, rows)
     assert actual is not None
     np.testing.assert_allclose(actual, model.predict_proba(rows[columns]), atol=1e-5)
+
+
+def _odd_names_table(path: Path) -> None:
+    rng = np.random.default_rng(3)
+    frame = pd.DataFrame({"x-1": rng.normal(size=300), "x 2": rng.normal(size=300)})
+    frame["y"] = (frame["x-1"] - frame["x 2"] + rng.normal(scale=0.5, size=300) > 0).astype(int)
+    frame.to_csv(path, index=False)
+
+
+def _iris_table(path: Path) -> None:
+    """scikit-learn's iris with its real column names ("sepal length (cm)", ...)."""
+    from sklearn.datasets import load_iris
+
+    load_iris(as_frame=True).frame.to_csv(path, index=False)
+
+
+@pytest.mark.parametrize(
+    ("write", "target"), [(_odd_names_table, "y"), (_iris_table, "target")], ids=["x-1", "iris"]
+)
+def test_onnx_export_of_columns_that_are_not_identifiers_runs_on_the_original_names(
+    cli: Any, workspace: Workspace, tmp_path: Path, write: Any, target: str
+) -> None:
+    """ONNX renames inputs such as ``x-1`` or ``sepal length (cm)``; the file is fed by column."""
+    from mloop.flavors import get_flavor
+
+    data = tmp_path / "table.csv"
+    write(data)
+    assert cli("data", "add", "t", data).exit_code == 0
+    trained = cli("train", "--data", "t", "--target", target, "--register", "t")
+    assert trained.exit_code == 0, trained.stderr
+    out = tmp_path / "t.onnx"
+    exported = cli("models", "export", "t@1", "--onnx", out)
+    assert exported.exit_code == 0, exported.stderr
+    onnx = get_flavor("onnx")
+    session = onnx.load(out.read_bytes())
+    loaded = mloop.load_model("t@1", workspace=workspace)
+    rows = pd.read_csv(data).drop(columns=[target]).sample(60, random_state=2)
+    assert any(not c.isidentifier() for c in rows.columns)
+    expected = loaded.predict_proba(rows)
+    actual = onnx.predict_proba(session, loaded.prepare(rows))
+    assert expected is not None and actual is not None
+    np.testing.assert_allclose(actual, expected, atol=1e-5)
+    assert onnx.predict(session, loaded.prepare(rows)).tolist() == loaded.predict(rows).tolist()
 
 
 def test_models_ls_json(cli: Any, train_version: Any) -> None:

@@ -1,7 +1,9 @@
 """ONNX export of scikit-learn pipelines, and an ONNX Runtime flavor to serve them.
 
-Inputs are one tensor per feature column (float32 for numbers, strings for categories), named
-after the columns, so the exported graph takes the same ``coerce``-d frame as the pipeline.
+Inputs are one tensor per feature column (float32 for numbers, strings for categories), so the
+exported graph takes the same ``coerce``-d frame as the pipeline. ONNX input names must be
+identifiers, so skl2onnx renames columns such as ``x-1`` or ``sepal length (cm)``; the file stores
+which column feeds each input (``mloop.inputs``) and every run reads it, never the names.
 """
 
 from __future__ import annotations
@@ -71,6 +73,9 @@ def export_onnx(model: Any, sample: pd.DataFrame) -> bytes:
     if bare:
         entry = graph.metadata_props.add()
         entry.key, entry.value = COLUMNS_KEY, json.dumps(columns)
+    else:
+        entry = graph.metadata_props.add()
+        entry.key, entry.value = INPUTS_KEY, json.dumps(_input_columns(graph, types))
     classes = getattr(final, "classes_", None)
     if classes is not None:
         entry = graph.metadata_props.add()
@@ -80,7 +85,20 @@ def export_onnx(model: Any, sample: pd.DataFrame) -> bytes:
     return bytes(graph.SerializeToString())
 
 
+def _input_columns(graph: Any, types: list[tuple[str, Any]]) -> dict[str, str]:
+    """ONNX input name -> column: skl2onnx keeps the inputs in the order it was given them."""
+    names = [i.name for i in graph.graph.input]
+    if len(names) != len(types):  # a converter that drops or adds inputs: nothing to line up
+        raise InvalidInput(
+            f"skl2onnx made {len(names)} inputs for {len(types)} columns; export a Pipeline whose "
+            "preprocessing uses every input column."
+        )
+    return {name: column for name, (column, _) in zip(names, types, strict=True)}
+
+
 COLUMNS_KEY = "mloop.columns"  # input column order of a single-matrix model
+# ONNX input name -> the column that feeds it (input names are sanitised column names).
+INPUTS_KEY = "mloop.inputs"
 # The classifier's labels as scikit-learn returns them: ONNX turns True/False classes into 1/0.
 CLASSES_KEY = "mloop.classes"
 # Whether the second output is probabilities (else decision scores: SVC, ridge classifiers).
@@ -95,6 +113,9 @@ class OnnxModel:
         meta = session.get_modelmeta().custom_metadata_map
         packed = meta.get(COLUMNS_KEY)
         self.columns: list[str] | None = None if packed is None else json.loads(packed)
+        # Files written before the mapping was stored named their inputs after the columns.
+        fed_by: dict[str, str] = json.loads(meta.get(INPUTS_KEY, "{}"))
+        self.sources = {name: fed_by.get(name, name) for name, _ in self.inputs}
         labels = meta.get(CLASSES_KEY)
         self.classes: np.ndarray | None = None if labels is None else np.asarray(json.loads(labels))
         self.probabilities: bool = json.loads(meta.get(PROBA_KEY, "true"))
@@ -108,12 +129,12 @@ class OnnxModel:
                 )
             matrix = frame[self.columns].to_numpy(dtype=np.float32, na_value=np.nan)
             return {self.inputs[0][0]: matrix}
-        missing = [name for name, _ in self.inputs if name not in frame.columns]
+        missing = [c for c in self.sources.values() if c not in frame.columns]
         if missing:
             raise InvalidInput(f"Missing input column(s) {', '.join(missing)} for the ONNX model.")
         result = {}
         for name, kind in self.inputs:
-            column = frame[name]
+            column = frame[self.sources[name]]
             if "string" in kind:
                 result[name] = column.astype(str).to_numpy().reshape(-1, 1)
             else:
