@@ -7,13 +7,13 @@ Read once at the edge and passed down; nothing below re-reads the environment.
     [store]
     url = "sqlite:///.mloop/mloop.db"      # relative SQLite paths are taken from the workspace root
     [artifacts]
-    path = ".mloop/artifacts"
+    url = ".mloop/artifacts"                # a folder, file:///abs/path, memory://NAME (tests)
     [user]
     name = "ada"                            # who approves, promotes, deploys (else $USER)
     [gates.default]                         # promotion gates, see mloop.registry.gates
     ...
 
-Overrides: ``MLOOP_STORE_URL``, ``MLOOP_ARTIFACTS``, ``MLOOP_USER``; ``MLOOP_WORKSPACE`` picks the folder.
+Overrides: ``MLOOP_STORE_URL``, ``MLOOP_ARTIFACTS`` (a folder or URL), ``MLOOP_USER``; ``MLOOP_WORKSPACE`` picks the folder.
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote, urlsplit
 
 from mloop.errors import InvalidInput, NotFound
 
@@ -37,7 +38,8 @@ DEFAULT_TOML = """\
 url = "sqlite:///.mloop/mloop.db"
 
 [artifacts]
-path = ".mloop/artifacts"
+# A folder (relative to this file's folder), file:///absolute/path, or memory://NAME for tests.
+url = ".mloop/artifacts"
 
 # Promotion gates, checked by `mloop models promote NAME N --to ALIAS [--gate NAME]`;
 # `default` applies when --gate is not given. Checks: thresholds, no_regression (re-scored on the
@@ -59,10 +61,44 @@ approval = true
 class Settings:
     root: Path
     store_url: str
-    artifacts_path: Path
+    # Where blobs live, as a URL (``mloop.artifacts.registry`` picks the back end); a local folder
+    # is written as its absolute path.
+    artifacts_url: str
     user: str
     gates: Mapping[str, Any] = field(default_factory=dict)
     raw: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def artifacts_path(self) -> Path:
+        """The local artifact folder; ``InvalidInput`` when the artifacts live elsewhere."""
+        folder = artifacts_folder(self.artifacts_url, self.root)
+        if folder is None:
+            raise InvalidInput(
+                f"The artifacts are at {self.artifacts_url}, not in a local folder; "
+                "this needs a local artifact store (a folder path in [artifacts] url)."
+            )
+        return folder
+
+
+def scheme_of(url: str) -> str:
+    """``file`` for a plain folder path, else the URL's scheme."""
+    return urlsplit(url).scheme if "://" in url else "file"
+
+
+def artifacts_folder(url: str, root: Path) -> Path | None:
+    """The folder a local artifact URL names (relative paths from ``root``); None for other schemes."""
+    if scheme_of(url) != "file":
+        return None
+    if "://" in url:
+        parts = urlsplit(url)
+        if parts.netloc not in ("", "localhost"):
+            raise InvalidInput(
+                f"Artifact URL {url!r} names another host ({parts.netloc}); "
+                "a file:// URL is file:///absolute/path."
+            )
+        url = unquote(parts.path)
+    path = Path(url).expanduser()
+    return (path if path.is_absolute() else root / path).resolve()
 
 
 def readable(text: str) -> str:
@@ -108,6 +144,17 @@ def _text(raw: Mapping[str, Any], table: str, key: str, path: Path, default: str
     return value
 
 
+def _artifacts_setting(raw: Mapping[str, Any], config_path: Path) -> str:
+    """``[artifacts] url``, or ``path`` as workspaces written before URLs had it; not both."""
+    url = _text(raw, "artifacts", "url", config_path, "")
+    path = _text(raw, "artifacts", "path", config_path, "")
+    if url and path:
+        raise InvalidInput(
+            f"[artifacts] in {config_path} sets both url and path; keep url (path is its old name)."
+        )
+    return url or path or ".mloop/artifacts"
+
+
 def load_settings(root: Path, environ: Mapping[str, str] = os.environ) -> Settings:
     """Read ``root/mloop.toml`` and apply ``MLOOP_*`` overrides.
 
@@ -126,12 +173,8 @@ def load_settings(root: Path, environ: Mapping[str, str] = os.environ) -> Settin
     store_url = environ.get("MLOOP_STORE_URL") or _text(
         raw, "store", "url", config_path, "sqlite:///.mloop/mloop.db"
     )
-    artifacts = environ.get("MLOOP_ARTIFACTS") or _text(
-        raw, "artifacts", "path", config_path, ".mloop/artifacts"
-    )
-    artifacts_path = Path(artifacts)
-    if not artifacts_path.is_absolute():
-        artifacts_path = root / artifacts_path
+    artifacts = environ.get("MLOOP_ARTIFACTS") or _artifacts_setting(raw, config_path)
+    folder = artifacts_folder(artifacts, root)
     user = (
         environ.get("MLOOP_USER")
         or _text(raw, "user", "name", config_path, "")
@@ -145,7 +188,7 @@ def load_settings(root: Path, environ: Mapping[str, str] = os.environ) -> Settin
     return Settings(
         root=root,
         store_url=_resolve_sqlite_url(store_url, root),
-        artifacts_path=artifacts_path.resolve(),
+        artifacts_url=artifacts if folder is None else str(folder),
         user=readable(str(user)),
         gates=gates,
         raw=raw,

@@ -13,12 +13,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 
-from mloop.artifacts import ArtifactStore, LocalArtifactStore
+from mloop.artifacts import ArtifactStore
+from mloop.artifacts.registry import open_artifact_store
 from mloop.config import (
     CONFIG_FILE,
     DEFAULT_TOML,
     STATE_DIR,
     Settings,
+    artifacts_folder,
     find_workspace,
     load_settings,
 )
@@ -53,8 +55,8 @@ class Workspace:
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Workspace:
-        store = Store.open(settings.store_url)
-        return cls(settings, store, LocalArtifactStore(settings.artifacts_path))
+        artifacts = open_artifact_store(settings.artifacts_url, root=settings.root)
+        return cls(settings, Store.open(settings.store_url), artifacts)
 
     @classmethod
     def init(
@@ -76,7 +78,9 @@ class Workspace:
             if created:
                 config.write_text(DEFAULT_TOML, encoding="utf-8")
             settings = load_settings(root, environ)
-            settings.artifacts_path.mkdir(parents=True, exist_ok=True)
+            folder = artifacts_folder(settings.artifacts_url, settings.root)
+            if folder is not None:
+                folder.mkdir(parents=True, exist_ok=True)
             return cls.from_settings(settings), created
         except BaseException:
             # A failed init leaves nothing half-made that the next command would find as a workspace.

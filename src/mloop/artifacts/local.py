@@ -1,8 +1,8 @@
 """Blobs in a local folder: ``blobs/ab/cdef…`` by hash, written temp → fsync → rename.
 
 A writer killed at any point leaves at most a file in ``tmp/``, never a visible blob; rename is
-atomic on POSIX, so a reader sees the whole blob or none. ``cleanup_tmp`` removes what killed
-writers left behind.
+atomic on POSIX, so a reader sees the whole blob or none, and two writers of the same bytes both
+end with the one intact blob. ``cleanup_tmp`` removes what killed writers left behind.
 """
 
 from __future__ import annotations
@@ -13,8 +13,18 @@ import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import BinaryIO
 
-from mloop.artifacts.base import BlobProblem, BlobRef
+import blake3
+
+from mloop.artifacts.base import (
+    CHUNK,
+    BlobProblem,
+    BlobRef,
+    Readable,
+    iter_verified,
+    verifying_reader,
+)
 from mloop.errors import IntegrityError, InvalidInput, NotFound
 from mloop.hashing import hash_bytes, hash_file, strip
 
@@ -36,6 +46,18 @@ def _fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
+def _renew(path: Path) -> bool:
+    """Mark existing bytes as just written, so a collector's age guard spares a fresh reference.
+
+    False when there is no such blob (never stored, or collected a moment ago): store it then.
+    """
+    try:
+        os.utime(path)
+    except FileNotFoundError:
+        return False
+    return True
+
+
 class LocalArtifactStore:
     def __init__(self, root: Path) -> None:
         self.root = Path(root)
@@ -53,7 +75,7 @@ class LocalArtifactStore:
     def _publish(self, tmp_path: Path, digest: str) -> BlobRef:
         size = tmp_path.stat().st_size
         final = self._path(digest)
-        if final.exists():
+        if _renew(final):
             tmp_path.unlink()
             return BlobRef(digest, size)
         final.parent.mkdir(exist_ok=True)
@@ -83,9 +105,38 @@ class LocalArtifactStore:
                 raise self._located(exc) from exc
             raise
 
+    def put_stream(self, readable: Readable) -> BlobRef:
+        hasher = blake3.blake3()
+        fd, tmp_path = self._temp_file()
+        try:
+            with os.fdopen(fd, "wb") as out:
+                # Errors reading the source pass through as they are; only the store's own
+                # writes are named after the store (see ``_located``).
+                while chunk := readable.read(CHUNK):
+                    hasher.update(chunk)
+                    self._write(out, chunk)
+                self._write(out, b"", sync=True)
+            # The hash is of the very chunks written, so a source changing underneath cannot
+            # leave a blob whose bytes differ from its name.
+            return self._publish(tmp_path, hasher.hexdigest())
+        except BaseException:
+            tmp_path.unlink(missing_ok=True)
+            raise
+
+    def _write(self, out: BinaryIO, chunk: bytes, *, sync: bool = False) -> None:
+        try:
+            out.write(chunk)
+            if sync:
+                out.flush()
+                os.fsync(out.fileno())
+        except OSError as exc:
+            if not exc.filename:
+                raise self._located(exc) from exc
+            raise
+
     def put_bytes(self, data: bytes) -> BlobRef:
         digest = hash_bytes(data)
-        if self.exists(digest):
+        if _renew(self._path(digest)):
             return BlobRef(digest, len(data))
         fd, tmp_path = self._temp_file()
         try:
@@ -118,6 +169,17 @@ class LocalArtifactStore:
             f"Blob blake3:{strip(digest)} is corrupt (its bytes hash to blake3:{actual[:16]}…); "
             "it will not be used: restore it from a backup or re-create it."
         )
+
+    def open_blob(self, digest: str) -> BinaryIO:
+        path = self._path(digest)
+        try:
+            raw = path.open("rb", buffering=0)
+        except FileNotFoundError:
+            raise self._missing(digest) from None
+        return verifying_reader(raw, strip(digest), lambda actual: self._tampered(digest, actual))
+
+    def iter_blob(self, digest: str) -> Iterator[bytes]:
+        return iter_verified(self.open_blob(digest))
 
     def get_bytes(self, digest: str) -> bytes:
         path = self._path(digest)
@@ -154,6 +216,23 @@ class LocalArtifactStore:
         except IntegrityError:
             return BlobProblem(strip(digest), "hash mismatch")
         return None
+
+    def delete_unreferenced(self, keep: set[str], *, older_than_s: float) -> list[str]:
+        cutoff = time.time() - older_than_s
+        keep = {strip(digest) for digest in keep}
+        deleted = []
+        for digest in self.hashes():
+            path = self._path(digest)
+            if digest in keep:
+                continue
+            try:
+                if path.stat().st_mtime >= cutoff:
+                    continue
+                path.unlink()
+            except FileNotFoundError:  # another collector got there first
+                continue
+            deleted.append(digest)
+        return deleted
 
     def cleanup_tmp(self, *, older_than_s: float = 3600.0) -> int:
         """Delete temp files a killed writer left; returns how many."""

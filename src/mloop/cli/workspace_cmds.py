@@ -26,7 +26,7 @@ def init(
         verb = "Initialised" if created else "Already initialised; upgraded"
         typer.echo(f"{verb} mloop workspace in {workspace.root}")
         typer.echo(f"store={workspace.settings.store_url}")
-        typer.echo(f"artifacts={workspace.settings.artifacts_path}")
+        typer.echo(f"artifacts={workspace.settings.artifacts_url}")
 
 
 @artifacts_app.command("verify")

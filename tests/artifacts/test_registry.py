@@ -1,0 +1,95 @@
+"""Which artifact store a URL opens, and the one sentence for URLs mloop cannot open."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from mloop.artifacts import LocalArtifactStore, MemoryArtifactStore
+from mloop.artifacts.registry import open_artifact_store
+from mloop.config import load_settings
+from mloop.errors import InvalidInput
+from mloop.workspace import Workspace
+from tests.conftest import run_mloop
+
+
+@pytest.mark.parametrize(
+    ("url", "folder"),
+    [
+        ("blobs", "ws/blobs"),
+        ("./a/../blobs", "ws/blobs"),
+        ("{tmp}/elsewhere", "elsewhere"),
+        ("file://{tmp}/elsewhere", "elsewhere"),
+        ("file://localhost{tmp}/with%20space", "with space"),
+    ],
+)
+def test_a_path_or_file_url_opens_a_local_folder(tmp_path: Path, url: str, folder: str) -> None:
+    store = open_artifact_store(url.format(tmp=tmp_path), root=tmp_path / "ws")
+    assert isinstance(store, LocalArtifactStore)
+    assert store.root == (tmp_path / folder).resolve()
+    ref = store.put_bytes(b"x")
+    assert (tmp_path / folder / "blobs" / ref.hash[:2] / ref.hash[2:]).exists()
+
+
+def test_memory_urls_name_one_store_per_process(tmp_path: Path) -> None:
+    first = open_artifact_store("memory://registry-a", root=tmp_path)
+    assert isinstance(first, MemoryArtifactStore)
+    ref = first.put_bytes(b"shared")
+    assert open_artifact_store("memory://registry-a", root=tmp_path).exists(ref.hash)
+    assert not open_artifact_store("memory://registry-b", root=tmp_path).exists(ref.hash)
+
+
+@pytest.mark.parametrize(
+    ("url", "message"),
+    [
+        ("s3://bucket/prefix", r"S3 artifact stores come in a later release; use a local folder"),
+        ("ftp://host/x", r"scheme mloop does not know \(ftp://\); use a folder path or one of"),
+        ("file://otherhost/x", r"names another host \(otherhost\)"),
+    ],
+)
+def test_a_url_mloop_cannot_open_is_one_clear_sentence(
+    tmp_path: Path, url: str, message: str
+) -> None:
+    with pytest.raises(InvalidInput, match=message):
+        open_artifact_store(url, root=tmp_path)
+
+
+def test_config_reads_url_and_the_old_path_key_but_not_both(tmp_path: Path) -> None:
+    config = tmp_path / "mloop.toml"
+    config.write_text('[artifacts]\nurl = "memory://from-file"\n')
+    settings = load_settings(tmp_path, {})
+    assert settings.artifacts_url == "memory://from-file"
+    with pytest.raises(InvalidInput, match="not in a local folder"):
+        _ = settings.artifacts_path
+    config.write_text('[artifacts]\npath = "old/place"\n')
+    old = load_settings(tmp_path, {})
+    assert old.artifacts_url == str(tmp_path.resolve() / "old" / "place")
+    assert old.artifacts_path == tmp_path.resolve() / "old" / "place"
+    config.write_text('[artifacts]\nurl = "a"\npath = "b"\n')
+    with pytest.raises(InvalidInput, match="both url and path"):
+        load_settings(tmp_path, {})
+
+
+def test_a_workspace_opens_the_store_its_url_names(tmp_path: Path) -> None:
+    environ = {"MLOOP_ARTIFACTS": "memory://workspace-test"}
+    workspace, _ = Workspace.init(tmp_path / "ws", environ=environ)
+    with workspace:
+        assert isinstance(workspace.artifacts, MemoryArtifactStore)
+        ref = workspace.artifacts.put_bytes(b"blob")
+    assert not (tmp_path / "ws" / ".mloop" / "artifacts").exists()
+    with Workspace.open(tmp_path / "ws", environ=environ) as again:
+        assert again.artifacts.get_bytes(ref.hash) == b"blob"
+
+
+def test_init_shows_the_artifact_url_and_refuses_s3_cleanly(tmp_path: Path) -> None:
+    shown = run_mloop("init", "ws", cwd=tmp_path, env={"MLOOP_ARTIFACTS": "memory://cli"})
+    assert shown.returncode == 0, shown.stderr
+    assert "artifacts=memory://cli" in shown.stdout
+    local = run_mloop("init", "plain", cwd=tmp_path)
+    assert f"artifacts={(tmp_path / 'plain' / '.mloop' / 'artifacts').resolve()}" in local.stdout
+    refused = run_mloop("init", "s3ws", cwd=tmp_path, env={"MLOOP_ARTIFACTS": "s3://bucket/x"})
+    assert refused.returncode == 2
+    assert "S3 artifact stores come in a later release" in refused.stderr
+    assert "Traceback" not in refused.stderr
+    assert not (tmp_path / "s3ws").exists()
