@@ -17,6 +17,7 @@ BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
         ("hashing.py", ["--size-mib", "4", "--repeat", "1"], "ratio mloop / md5"),
         ("tracking.py", ["--n", "200"], "mloop"),
         ("model_load.py", ["--n", "50"], "onnx"),
+        ("gates.py", ["--rows", "2000", "--resamples", "20"], "ratio old / mloop"),
     ],
 )
 def test_benchmark_runs_at_toy_size(

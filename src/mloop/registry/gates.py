@@ -20,6 +20,7 @@ from mloop.artifacts import ArtifactStore
 from mloop.data.datasets import current_schema
 from mloop.data.validation import validate_frame
 from mloop.errors import InvalidInput
+from mloop.registry.bootstrap import paired_bootstrap
 from mloop.registry.gate_config import Gate
 from mloop.registry.holdout import Holdout
 from mloop.registry.loading import LoadedModel, load_version
@@ -28,7 +29,6 @@ from mloop.scoring.metrics import (
     LOWER_IS_BETTER,
     classification_metrics,
     regression_metrics,
-    single_metric,
 )
 from mloop.store import Store
 from mloop.tracking.runs import get_run
@@ -65,11 +65,6 @@ class Scored:
         return classification_metrics(
             pick(self.y_true), pick(self.y_pred), pick(self.proba), self.classes
         )
-
-    def metric(self, name: str, rows: np.ndarray) -> float:
-        proba = None if self.proba is None else self.proba[rows]
-        classes = None if self.task == "regression" else self.classes
-        return single_metric(name, self.y_true[rows], self.y_pred[rows], proba, classes)
 
 
 def score(model: LoadedModel, holdout: Holdout) -> Scored:
@@ -139,20 +134,6 @@ def _threshold_checks(
     return results
 
 
-def _paired_bootstrap(
-    cand: Scored, inc: Scored, metric: str, samples: int, confidence: float, seed: int = 0
-) -> tuple[float, float]:
-    rng = np.random.default_rng(seed)
-    n = len(cand.y_true)
-    differences = np.empty(samples)
-    for i in range(samples):
-        rows = rng.integers(0, n, n)
-        differences[i] = cand.metric(metric, rows) - inc.metric(metric, rows)
-    tail = (1 - confidence) / 2
-    low, high = np.nanquantile(differences, [tail, 1 - tail])
-    return float(low), float(high)
-
-
 def _no_regression_check(
     gate: Gate,
     cand: Scored,
@@ -208,7 +189,7 @@ def _no_regression_check(
         f"(gain {gain:+.4g}, tolerance {policy.tolerance:g})"
     )
     if policy.bootstrap > 0 and len(cand.y_true) == len(inc.y_true):
-        low, high = _paired_bootstrap(cand, inc, metric, policy.bootstrap, policy.confidence)
+        low, high = paired_bootstrap(cand, inc, metric, policy.bootstrap, policy.confidence)
         low, high = sorted((sign * low, sign * high))
         values.update(
             {
