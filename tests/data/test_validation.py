@@ -271,3 +271,15 @@ def test_a_stored_schema_an_earlier_mloop_accepted_still_loads(
         )
     result = cli("data", "validate", "d", data)
     assert result.exit_code == 1 and "allowed" in result.stdout  # rejects every value, as it says
+
+
+def test_a_boolean_column_accepts_what_feature_coercion_reads() -> None:
+    """1.0/0.0 (a boolean column read as floats) are truth values to the model's features, so
+    validation must not call them type errors; 2.0 is neither."""
+    from mloop.scoring.features import FeatureSpec, coerce
+
+    frame = pd.DataFrame({"x": [1.0, 0.0, None, 2.0]})
+    report = validate_frame(_schema(type="boolean"), frame)
+    assert [(v.rule, v.examples) for v in report.violations] == [("type", [4])]
+    spec = FeatureSpec(numeric=(), categorical=("x",), dropped=(), boolean=("x",))
+    assert list(coerce(frame.head(2), spec)["x"]) == ["True", "False"]

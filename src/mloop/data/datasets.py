@@ -30,6 +30,7 @@ from mloop.hashing import hash_file
 from mloop.ids import new_id
 from mloop.store import Store
 from mloop.store import tables as t
+from mloop.store.sequences import lock_parent, newest_number, next_number
 
 
 @dataclass(frozen=True)
@@ -196,12 +197,11 @@ def import_schema(
                 f"{shortlist(latest.schema.names())}); fix the name, or set "
                 '"required": false for a column still to come.'
             )
-        newest = conn.execute(
-            sa.select(sa.func.max(t.dataset_schemas.c.revision)).where(
-                t.dataset_schemas.c.dataset_id == dataset_id
-            )
-        ).scalar()
-        revision = int(newest or 0) + 1
+        lock_parent(conn, t.datasets, dataset_id)
+        newest = newest_number(
+            conn, t.dataset_schemas.c.revision, t.dataset_schemas.c.dataset_id == dataset_id
+        )
+        revision = (newest or 0) + 1
         audit.record(
             conn,
             actor=actor,
@@ -301,25 +301,26 @@ def _record(
         if dataset_id is None:
             dataset_id = new_id()
             conn.execute(t.datasets.insert().values(id=dataset_id, name=name, created_at=now))
-        elif store.dialect == "postgresql":
-            conn.execute(
-                sa.select(t.datasets.c.id).where(t.datasets.c.id == dataset_id).with_for_update()
-            )
+        else:
+            lock_parent(conn, t.datasets, dataset_id)
         found = _existing(conn, name, digest)
         if found is not None:  # another process added the same bytes meanwhile
             return found
-        parent = conn.execute(
-            sa.select(t.dataset_versions.c.id, t.dataset_versions.c.version)
-            .where(t.dataset_versions.c.dataset_id == dataset_id)
-            .order_by(t.dataset_versions.c.version.desc())
-            .limit(1)
-        ).first()
+        number = next_number(
+            conn, t.dataset_versions.c.version, t.dataset_versions.c.dataset_id == dataset_id
+        )
+        parent_id = conn.execute(
+            sa.select(t.dataset_versions.c.id).where(
+                t.dataset_versions.c.dataset_id == dataset_id,
+                t.dataset_versions.c.version == number - 1,
+            )
+        ).scalar()
         version_id = new_id()
         conn.execute(
             t.dataset_versions.insert().values(
                 id=version_id,
                 dataset_id=dataset_id,
-                version=(parent.version if parent else 0) + 1,
+                version=number,
                 content_hash=digest,
                 format=fmt,
                 source_path=readable(str(path.resolve())),
@@ -328,7 +329,7 @@ def _record(
                 column_count=shape[1],
                 schema=schema.to_json(),
                 profile=profile,
-                parent_id=parent.id if parent else None,
+                parent_id=parent_id,
                 created_at=now,
                 created_by=actor,
             )

@@ -196,17 +196,28 @@ def _is_integral(values: np.ndarray) -> bool:
     )
 
 
+def category_text(value: Any) -> str:
+    """How a category is spelled whatever the file's types: ``3.0`` is ``"3"``, ``True`` is ``"True"``.
+
+    The one rule for comparing a value with an ``allowed`` set, for reading truth values and for
+    the model's category strings, so validation, training and serving agree on a value.
+    """
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
+
+
+def category_texts(series: pd.Series) -> pd.Series:
+    """``category_text`` of every value (missing values included: callers mask them)."""
+    return series.astype(object).map(category_text)
+
+
 def read_truth(series: pd.Series) -> pd.Series:
     """True/False for every spelling ``as_booleans`` reads; ``pd.NA`` for missing and for any
     other value (a caller that must not fail on one, such as serving, decides what it means)."""
     if pd.api.types.is_bool_dtype(series.dtype):
         return series.astype("boolean")
-    text = (
-        series.astype(object)
-        .map(lambda v: str(int(v)) if isinstance(v, float) and v.is_integer() else str(v))
-        .str.strip()
-        .str.lower()
-    )
+    text = category_texts(series).str.strip().str.lower()
     truth = pd.Series(pd.NA, index=series.index, dtype="boolean")
     truth[text.isin(TRUE_STRINGS)] = True
     truth[text.isin(FALSE_STRINGS)] = False

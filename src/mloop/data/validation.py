@@ -17,11 +17,11 @@ import pandas as pd
 
 from mloop.callables import load_callable
 from mloop.data.schema import (
-    FALSE_STRINGS,
-    TRUE_STRINGS,
     ColumnSchema,
     CustomCheck,
     Schema,
+    category_texts,
+    read_truth,
     utc_instant,
     utc_instants,
 )
@@ -72,10 +72,8 @@ def _type_mask(column: ColumnSchema, series: pd.Series, present: np.ndarray) -> 
                 bad |= present & ~np.isnan(numbers) & (np.floor(numbers) != numbers)
         return bad
     if kind == "boolean":
-        if pd.api.types.is_bool_dtype(series.dtype):
-            return np.zeros(len(series), dtype=bool)
-        text = series.astype(str).str.strip().str.lower()
-        return present & ~text.isin(TRUE_STRINGS | FALSE_STRINGS).to_numpy()
+        # the reading features.coerce uses: 1.0/0.0 are truth values there, so they are here
+        return present & read_truth(series).isna().to_numpy()
     if kind == "datetime":
         if pd.api.types.is_datetime64_any_dtype(series.dtype):
             return np.zeros(len(series), dtype=bool)
@@ -109,11 +107,6 @@ def _range_masks(
     return masks
 
 
-def _as_text(series: pd.Series) -> pd.Series:
-    values = series.astype(object)
-    return values.map(lambda v: str(int(v)) if isinstance(v, float) and v.is_integer() else str(v))
-
-
 def check_column(column: ColumnSchema, series: pd.Series) -> list[tuple[str, np.ndarray, str]]:
     """(rule, bad-row mask, message) for every rule this column breaks; empty when clean."""
     present = series.notna().to_numpy()
@@ -140,7 +133,7 @@ def check_column(column: ColumnSchema, series: pd.Series) -> list[tuple[str, np.
             results.append((rule, mask, f"values {relation} {bound}"))
     if column.allowed is not None:
         allowed = {str(v) for v in column.allowed}
-        outside = present & ~_as_text(series).isin(allowed).to_numpy()
+        outside = present & ~category_texts(series).isin(allowed).to_numpy()
         if outside.any():
             results.append(
                 ("allowed", outside, f"values outside the allowed set ({len(allowed)} values)")

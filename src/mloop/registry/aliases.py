@@ -21,6 +21,7 @@ from mloop.registry.loading import require_intact
 from mloop.registry.versions import check_name, model_id_in, version_by_id
 from mloop.store import Store
 from mloop.store import tables as t
+from mloop.store.sequences import lock_parent
 
 ALIAS_PATTERN = re.compile(r"^[A-Za-z][A-Za-z0-9_-]{0,63}$")
 
@@ -47,11 +48,6 @@ def check_alias(alias: str) -> str:
             "(letters, digits, '_' or '-', starting with a letter; not 'latest')."
         )
     return alias
-
-
-def lock_model(conn: sa.Connection, store: Store, model_id: str) -> None:
-    if store.dialect == "postgresql":
-        conn.execute(sa.select(t.models.c.id).where(t.models.c.id == model_id).with_for_update())
 
 
 def current_holder(conn: sa.Connection, model_id: str, alias: str) -> str | None:
@@ -92,7 +88,7 @@ def move_alias(
 
     Raises ``AlreadyExists`` when the alias moved since the caller read ``expected_from``.
     """
-    lock_model(conn, store, model_id)
+    lock_parent(conn, t.models, model_id)
     holder = current_holder(conn, model_id, alias)
     if holder != expected_from:
         raise AlreadyExists(
@@ -216,7 +212,7 @@ def rollback(
     check_alias(alias)
     with store.transaction() as conn:
         model_id = model_id_in(conn, name)
-        lock_model(conn, store, model_id)
+        lock_parent(conn, t.models, model_id)
         holder = current_holder(conn, model_id, alias)
         if holder is None:
             raise NotFound(f"{name}@{alias} is not set, so there is nothing to roll back.")

@@ -22,6 +22,7 @@ from mloop.ids import new_id
 from mloop.registry.versions import ModelVersion, check_name, version_by_id
 from mloop.store import Store
 from mloop.store import tables as t
+from mloop.store.sequences import lock_parent, newest_number
 from mloop.tracking.runs import Run, get_run
 
 EXAMPLE_ROWS = 3
@@ -166,15 +167,11 @@ def register_run(
         if model_id is None:
             model_id = new_id()
             conn.execute(t.models.insert().values(id=model_id, name=name, created_at=now))
-        elif store.dialect == "postgresql":
-            conn.execute(
-                sa.select(t.models.c.id).where(t.models.c.id == model_id).with_for_update()
-            )
-        latest = conn.execute(
-            sa.select(sa.func.max(t.model_versions.c.version)).where(
-                t.model_versions.c.model_id == model_id
-            )
-        ).scalar()
+        else:
+            lock_parent(conn, t.models, model_id)
+        latest = newest_number(
+            conn, t.model_versions.c.version, t.model_versions.c.model_id == model_id
+        )
         if latest:
             _check_same_prediction(conn, name, model_id, latest, signature, run.info.id)
             again = conn.execute(

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from mloop.data.schema import Schema, read_truth
+from mloop.data.schema import Schema, category_text, read_truth
 from mloop.errors import InvalidInput
 
 NUMERIC_TYPES = {"integer", "float"}
@@ -119,9 +119,7 @@ def _as_category_strings(series: pd.Series) -> np.ndarray:
     out[missing] = MISSING
     present = ~missing
     # bool True -> "True", 3.0 -> "3": one spelling per category whatever the file's types.
-    out[present] = [
-        str(int(v)) if isinstance(v, float) and v.is_integer() else str(v) for v in values[present]
-    ]
+    out[present] = [category_text(v) for v in values[present]]
     return out
 
 
