@@ -1,6 +1,9 @@
 from __future__ import annotations
 
+import signal
 from pathlib import Path
+
+import pytest
 
 from tests.conftest import run_mloop
 
@@ -58,9 +61,12 @@ def test_config_and_path_mistakes_are_exit_2_one_sentence(tmp_path: Path) -> Non
         assert "Traceback" not in failed.stderr and "unexpected" not in failed.stderr
 
 
-def test_a_terminated_training_run_ends_failed_not_running(tmp_path: Path) -> None:
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGHUP])
+def test_a_terminated_training_run_ends_killed_not_failed_or_running(
+    tmp_path: Path, signum: signal.Signals
+) -> None:
+    """`kill`, `timeout`, Kubernetes and a closed terminal stop a run that did nothing wrong."""
     import json
-    import signal
     import subprocess
     import sys
     import time
@@ -86,11 +92,13 @@ def test_a_terminated_training_run_ends_failed_not_running(tmp_path: Path) -> No
         if listed.returncode == 0 and json.loads(listed.stdout):
             break
         time.sleep(0.3)
-    process.send_signal(signal.SIGTERM)
+    process.send_signal(signum)
     _, stderr = process.communicate(timeout=60)
-    assert process.returncode == 128 + signal.SIGTERM, stderr
+    assert process.returncode == 128 + signum, stderr
     [run] = json.loads(run_mloop("runs", "ls", "--json", cwd=ws).stdout)
-    assert run["status"] == "FAILED"
+    assert run["status"] == "KILLED"
+    shown = json.loads(run_mloop("runs", "show", run["id"], "--json", cwd=ws).stdout)
+    assert shown["info"]["error"].startswith(f"Terminated: received {signum.name}")
 
 
 def test_a_file_named_as_the_workspace_is_one_sentence(tmp_path: Path) -> None:

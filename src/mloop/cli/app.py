@@ -22,6 +22,7 @@ from mloop.cli.context import state
 from mloop.cli.output import err_console, tolerate_narrow_encodings
 from mloop.cli.workspace_cmds import artifacts_app, init
 from mloop.errors import MloopError
+from mloop.tracking.termination import TERMINATING_SIGNALS, Terminated
 
 INTERRUPTED = 130  # 128 + SIGINT, what shells report for Ctrl-C
 
@@ -69,17 +70,21 @@ _register_subcommands()
 
 
 def _exit_cleanly_on_sigterm() -> None:
-    """`kill PID` (and `docker stop`, Kubernetes) should end a run FAILED, not leave it RUNNING.
+    """`kill PID` (and `docker stop`, Kubernetes, a closed terminal) should end a run KILLED.
 
-    SystemExit unwinds like an exception, so every ``finally`` and run-ending handler runs.
+    ``Terminated`` is a SystemExit: it unwinds like an exception, so every ``finally`` and
+    run-ending handler runs, and the process exits 128 + the signal. A second signal kills at once.
     """
     if threading.current_thread() is not threading.main_thread():
         return
 
     def stop(signum: int, _frame: object) -> None:
-        raise SystemExit(128 + signum)
+        signal.signal(signum, signal.SIG_DFL)
+        raise Terminated(signum)
 
-    signal.signal(signal.SIGTERM, stop)
+    for signum in TERMINATING_SIGNALS:
+        if signal.getsignal(signum) is signal.SIG_DFL:
+            signal.signal(signum, stop)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

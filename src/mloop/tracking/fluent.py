@@ -54,6 +54,7 @@ from mloop.tracking.records import (
     metric_number,
     metric_step,
 )
+from mloop.tracking.termination import TERMINATING_SIGNALS, Terminated, ended_status
 from mloop.tracking.writer import MetricWriter
 from mloop.workspace import Workspace
 
@@ -66,23 +67,7 @@ _ACTIVE: contextvars.ContextVar[ActiveRun | None] = contextvars.ContextVar(
 # Per-process bookkeeping that signals and fork need (they act on the process, not a context):
 # the runs this process started and has not ended, and the signal that is terminating it.
 _OPEN: weakref.WeakSet[ActiveRun] = weakref.WeakSet()
-_TERMINATING_SIGNALS = (signal.SIGTERM, signal.SIGHUP)
 _terminated_by: str | None = None
-
-
-class Terminated(SystemExit):
-    """Raised in the main thread by SIGTERM or SIGHUP while a run is open: ends the run KILLED.
-
-    A ``SystemExit`` with code 128 + the signal number (143 for SIGTERM, as a shell reports it),
-    so an uncaught one exits quietly with that code after ``with`` blocks and ``finally`` ran.
-    """
-
-    def __init__(self, signum: int) -> None:
-        super().__init__(128 + signum)
-        self.signal_name = signal.Signals(signum).name
-
-    def __str__(self) -> str:
-        return f"received {self.signal_name}"
 
 
 def _on_terminating_signal(signum: int, frame: object) -> None:
@@ -100,7 +85,7 @@ def _catch_terminating_signals() -> None:
     """Route SIGTERM/SIGHUP to ``Terminated``, unless someone else already handles them."""
     if not _in_main_thread():
         return  # signal.signal works only there
-    for signum in _TERMINATING_SIGNALS:
+    for signum in TERMINATING_SIGNALS:
         if signal.getsignal(signum) is signal.SIG_DFL:
             signal.signal(signum, _on_terminating_signal)
 
@@ -108,7 +93,7 @@ def _catch_terminating_signals() -> None:
 def _release_terminating_signals() -> None:
     if _OPEN or not _in_main_thread():
         return
-    for signum in _TERMINATING_SIGNALS:
+    for signum in TERMINATING_SIGNALS:
         if signal.getsignal(signum) is _on_terminating_signal:
             signal.signal(signum, signal.SIG_DFL)
 
@@ -399,8 +384,7 @@ class ActiveRun:
         if exc is None or (isinstance(exc, SystemExit) and exc.code in (0, None)):
             self.end("FINISHED")
             return
-        killed = isinstance(exc, KeyboardInterrupt | Terminated)
-        status: Status = "KILLED" if killed else "FAILED"
+        status = ended_status(exc)
         # A metrics-writer failure is recorded in runs.error; the user's exception wins.
         with contextlib.suppress(Exception):
             self.end(status, describe_error(exc))

@@ -37,6 +37,7 @@ from mloop.scoring.metrics import classification_metrics, regression_metrics
 from mloop.store import Store
 from mloop.tracking import runs
 from mloop.tracking.environment import capture_environment
+from mloop.tracking.termination import ended_status
 from mloop.training.estimators import BUILTIN, Task, build_pipeline, make_estimator
 
 MAX_CLASSES_FOR_INTEGER_TARGET = 20
@@ -314,9 +315,8 @@ def train(
         )
     except BaseException as exc:
         tail = "".join(traceback.format_exception(exc)[-3:])
-        # Ctrl-C is a kill, as for mloop.start_run(): the run did not fail, it was stopped.
-        ended: runs.Status = "KILLED" if isinstance(exc, KeyboardInterrupt) else "FAILED"
-        runs.finish_run(store, run.id, ended, error=f"{type(exc).__name__}: {exc}\n{tail}")
+        # Ctrl-C, SIGTERM, SIGHUP: the run did not fail, it was stopped (as for start_run()).
+        runs.finish_run(store, run.id, ended_status(exc), error=f"{type(exc).__name__}: {exc}\n{tail}")
         raise
     runs.finish_run(store, run.id, "FINISHED")
     return TrainResult(
