@@ -6,6 +6,11 @@
 Target (issue 2): mloop's snapshot hash at >= 80% of the plain-read speed and faster than md5.
 Also prints the full blob write (copy, fsync, re-hash, rename) for honesty: that path is bound by
 the disk, not the hash.
+
+Then `mloop artifacts verify` (issue 13, target >= 0.8x the plain read) on a workspace holding the
+file as one blob, and on one holding the same bytes as 1 MiB blobs: in-process (``verify_store``)
+and through the CLI, whose start-up (the same command on an empty workspace: interpreter, imports,
+opening the store) is shown and subtracted.
 """
 
 from __future__ import annotations
@@ -13,8 +18,11 @@ from __future__ import annotations
 import argparse
 import hashlib
 import os
+import statistics
+import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
@@ -22,7 +30,9 @@ sys.path.insert(0, str(Path(__file__).parent))
 from _common import measure
 
 from mloop.artifacts import LocalArtifactStore
+from mloop.artifacts.verify import verify_store
 from mloop.hashing import hash_file
+from mloop.workspace import Workspace
 
 CHUNK = 8 << 20
 
@@ -99,6 +109,72 @@ def main() -> None:
     print(f"ratio mloop / plain read: {mloop_rate / read_rate:.2f} (target >= 0.80)")
     print(f"ratio mloop / readinto:   {mloop_rate / readinto_rate:.2f}")
     print(f"ratio mloop / md5:        {mloop_rate / md5_rate:.2f} (target > 1)")
+    print()
+    compare_verify(args.size_mib, args.repeat, read_rate, md5_rate)
+
+
+def _cli_seconds(workspace: Path, repeat: int) -> float:
+    """Median wall time of ``mloop artifacts verify`` in a fresh interpreter."""
+    times = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        subprocess.run(
+            [sys.executable, "-m", "mloop", "--workspace", str(workspace), "artifacts", "verify"],
+            check=True,
+            capture_output=True,
+        )
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def _workspace(root: Path, blobs: list[Path]) -> Path:
+    with Workspace.init(root, environ={})[0] as workspace:
+        for blob in blobs:
+            workspace.artifacts.put_file(blob)
+    return root
+
+
+def compare_verify(size_mib: int, repeat: int, read_rate: float, md5_rate: float) -> None:
+    """`mloop artifacts verify` beside the plain read and md5, one large blob and many small ones."""
+    with tempfile.TemporaryDirectory(prefix="mloop-bench-verify-") as tmp:
+        big = Path(tmp) / "snapshot.bin"
+        parts = Path(tmp) / "parts"
+        parts.mkdir()
+        block = os.urandom(1 << 20)
+        with big.open("wb") as f:
+            for index in range(size_mib):
+                f.write(block)
+                # Each 1 MiB part differs, so they are stored as separate blobs.
+                (parts / f"{index:06d}").write_bytes(index.to_bytes(8, "big") + block[8:])
+        size = size_mib << 20
+        empty = _workspace(Path(tmp) / "empty", [])
+        cases = {
+            "one blob": _workspace(Path(tmp) / "one", [big]),
+            f"{size_mib:,} x 1 MiB blobs": _workspace(Path(tmp) / "many", sorted(parts.iterdir())),
+        }
+        startup = _cli_seconds(empty, repeat)
+        print(
+            f"artifacts verify of {size / 2**30:.2f} GiB, median of {repeat}; "
+            f"CLI start-up (verify of an empty workspace) {startup:.3f} s, subtracted below"
+        )
+        print(f"{'case':28} {'in-process GB/s':>16} {'CLI wall s':>11} {'CLI GB/s':>9}")
+        for name, root in cases.items():
+            with Workspace.open(root, environ={}) as workspace:
+                inproc = measure(
+                    lambda: verify_store(workspace.store, workspace.artifacts), repeat=repeat
+                )
+            if not inproc.result.ok:
+                raise SystemExit(f"verify found problems in {name}")
+            wall = _cli_seconds(root, repeat)
+            cli_rate = size / max(wall - startup, 1e-9) / 1e9
+            inproc_rate = size / inproc.seconds / 1e9
+            print(f"{name:28} {inproc_rate:16.2f} {wall:11.3f} {cli_rate:9.2f}")
+            print(
+                f"  ratio verify / plain read: in-process {inproc_rate / read_rate:.2f}, "
+                f"CLI {cli_rate / read_rate:.2f} (target >= 0.80); "
+                f"CLI with start-up {size / wall / 1e9 / read_rate:.2f}; "
+                f"verify / md5 {inproc_rate / md5_rate:.1f}x"
+            )
 
 
 if __name__ == "__main__":

@@ -99,3 +99,31 @@ def test_a_full_disk_names_the_store_and_leaves_no_part_file(
         assert raised.value.filename == str(tmp_path / "artifacts")
     assert list((tmp_path / "artifacts" / "tmp").iterdir()) == []
     assert list(store.hashes()) == []
+
+
+def test_verify_finds_exactly_the_damaged_blobs_among_many(workspace: Workspace) -> None:
+    """Blobs are hashed several at once, small ones whole and large ones mapped; every one counts."""
+    from mloop.artifacts.local import WHOLE_READ_MAX
+
+    store = workspace.artifacts
+    assert isinstance(store, LocalArtifactStore)
+    sizes = [0, 1, 4096, WHOLE_READ_MAX, WHOLE_READ_MAX + 1, 3 * WHOLE_READ_MAX + 7] * 5
+    refs = [store.put_bytes(os.urandom(size)) for size in sizes]
+    # One of each kind of damage, on blobs on both sides of the whole-read limit.
+    truncated, tampered, deleted = refs[5].hash, refs[9].hash, refs[14].hash
+    for digest, damage in ((truncated, "truncate"), (tampered, "tamper")):
+        path = store.blobs / digest[:2] / digest[2:]
+        os.chmod(path, 0o644)
+        data = path.read_bytes()
+        path.write_bytes(data[:-1] if damage == "truncate" else bytes([data[0] ^ 1]) + data[1:])
+    (store.blobs / deleted[:2] / deleted[2:]).unlink()
+    seen: list[tuple[int, int]] = []
+    report = verify_store(
+        workspace.store, store, progress=lambda done, total: seen.append((done, total))
+    )
+    stored = len({ref.hash for ref in refs})  # the five empty blobs are one
+    assert report.checked == stored - 1
+    assert sorted((p.hash, p.problem) for p in report.problems) == sorted(
+        [(truncated, "hash mismatch"), (tampered, "hash mismatch")]
+    )
+    assert seen == [(done, stored - 1) for done in range(1, stored)]
