@@ -16,8 +16,11 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pytest
 import sklearn
+import sqlalchemy as sa
 
+from mloop.data.datasets import add_version, get_version
 from mloop.data.io import read_arrow
+from mloop.data.profile import DatasetProfile
 from mloop.data.profile_columns import (
     QUANTILES,
     TRACKED_CATEGORIES,
@@ -29,6 +32,8 @@ from mloop.data.profile_columns import (
     column_profile_from_json,
     empty_profile,
 )
+from mloop.store import tables as t
+from mloop.workspace import Workspace
 
 SKLEARN_DATA = Path(sklearn.__file__).parent / "datasets" / "data"
 EXAMPLES = Path(__file__).parents[2] / "examples"
@@ -247,3 +252,59 @@ def test_profiles_on_different_edges_refuse_to_merge() -> None:
     b = NumericProfile().update(pa.array([5.0, 9.0]))
     with pytest.raises(ValueError, match="like"):
         a.merge(b)
+
+
+FORMAT_1 = Path(__file__).parent / "golden" / "format1_churn.json"
+
+
+def test_a_format_1_profile_is_upgraded_when_read() -> None:
+    """A profile written by mloop before format 2 (kept as written) reads as a typed profile."""
+    old = json.loads(FORMAT_1.read_text())["profile"]
+    assert "format_version" not in old
+    profile = DatasetProfile.from_json(old)
+    assert profile.rows == old["rows"]
+    tenure = profile.columns["tenure_months"]
+    before = old["columns"]["tenure_months"]
+    assert isinstance(tenure, NumericProfile)
+    assert tenure.histogram()["counts"] == before["histogram"]["counts"]
+    assert tenure.histogram()["below"] == tenure.histogram()["above"] == 0
+    assert (tenure.min, tenure.max, tenure.count) == (before["min"], before["max"], before["count"])
+    assert tenure.std == pytest.approx(before["std"])
+    assert tenure.quantile(0.5) == before["quantiles"]["p50"]
+    with pytest.raises(ValueError, match="format-1"):
+        tenure.merge(tenure.like().update(pa.array([3.0])))
+    contract = profile.columns["contract"]
+    assert isinstance(contract, CategoricalProfile)
+    assert contract.counts == {
+        k.lower(): v for k, v in old["columns"]["contract"]["categories"].items()
+    }
+    senior = profile.columns["senior_citizen"]
+    assert isinstance(senior, BooleanProfile)
+    assert (senior.true, senior.false) == (
+        old["columns"]["senior_citizen"]["categories"]["True"],
+        old["columns"]["senior_citizen"]["categories"]["False"],
+    )
+    signup = profile.columns["signup_date"]
+    assert signup.to_json()["min"] == old["columns"]["signup_date"]["min"]
+    upgraded = profile.to_json()
+    assert upgraded["format_version"] == 2
+    assert upgraded["columns"]["tenure_months"]["distinct"] == before["distinct"]
+    assert DatasetProfile.from_json(json.loads(json.dumps(upgraded))).to_json() == upgraded
+
+
+def test_a_stored_format_1_profile_reads_as_format_2(workspace: Workspace, tmp_path: Path) -> None:
+    path = tmp_path / "t.csv"
+    path.write_text("a,b\n1,x\n2,y\n")
+    version = add_version(workspace.store, workspace.artifacts, name="t", path=path, actor="t")
+    old = json.loads(FORMAT_1.read_text())["profile"]
+    with workspace.store.transaction() as conn:
+        conn.execute(
+            sa.update(t.dataset_versions)
+            .where(t.dataset_versions.c.id == version.version.id)
+            .values(profile=old)
+        )
+    stored = get_version(workspace.store, "t@1").profile
+    assert stored["format_version"] == 2
+    assert stored["columns"]["contract"]["categories"] == {
+        k.lower(): v for k, v in old["columns"]["contract"]["categories"].items()
+    }

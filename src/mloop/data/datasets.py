@@ -20,7 +20,7 @@ from mloop import audit
 from mloop.artifacts import ArtifactStore
 from mloop.config import readable
 from mloop.data.io import detect_format, read_arrow, read_table, to_pandas
-from mloop.data.profile import infer_and_profile
+from mloop.data.profile import infer_and_profile, upgrade
 from mloop.data.refs import SHORTLIST, check_name, parse_ref, shortlist
 from mloop.data.schema import Schema
 from mloop.data.schema_changes import SchemaChanges, schema_changes
@@ -87,7 +87,7 @@ def _to_version(row: Any, name: str) -> DatasetVersion:
         row_count=row.row_count,
         column_count=row.column_count,
         schema=Schema.from_json(row.schema),
-        profile=dict(row.profile),
+        profile=upgrade(dict(row.profile)),
         parent_id=row.parent_id,
         created_at=row.created_at,
         created_by=row.created_by,
@@ -276,7 +276,9 @@ def add_version(
             f"{path} changed while it was being added; add it again once it is no longer being written."
         )
     return AddResult(
-        _record(store, name, path, fmt, blob.size, digest, table.shape, schema, profile, actor),
+        _record(
+            store, name, path, fmt, blob.size, digest, table.shape, schema, profile.to_json(), actor
+        ),
         True,
         report,
     )

@@ -127,9 +127,9 @@ def even_edges(low: float, high: float, bins: int = HISTOGRAM_BINS) -> np.ndarra
     """``bins`` equal bins from ``low`` to ``high`` (one unit-wide bin for a constant)."""
     if high > low:
         edges = np.linspace(low, high, bins + 1)
-        if np.all(np.diff(edges) > 0):
-            return edges
-    return np.array([low, low + 1.0])
+        # Near 2**60 neighbouring floats are far apart: fall back to one bin rather than ties.
+        return edges if np.all(np.diff(edges) > 0) else np.array([low, high])
+    return np.array([low, max(low + 1.0, float(np.nextafter(low, np.inf)))])
 
 
 def bin_counts(values: np.ndarray, edges: np.ndarray) -> np.ndarray:
@@ -177,6 +177,8 @@ class NumericProfile(ColumnProfile):
     sample_rate: float = 1.0  # the share of finite values fed to the sketch
     sketched: int = 0
     seed: int = 0
+    # A format-1 profile's exact quantiles: it has no sketch, so it cannot merge with new counts.
+    fixed_quantiles: dict[float, float] | None = None
 
     def _numbers(self, values: Values) -> tuple[np.ndarray, int]:
         """The values as float64 (nulls as NaN) and the count of real nulls."""
@@ -189,7 +191,7 @@ class NumericProfile(ColumnProfile):
             numbers = pd.to_numeric(pd.Series(array.to_pandas()), errors="coerce")
             return numbers.to_numpy(dtype=float, na_value=np.nan), nulls
         if not pa.types.is_float64(array.type):
-            array = array.cast(pa.float64())
+            array = array.cast(pa.float64(), safe=False)  # 2**60 is a float like in pandas
         return array.to_numpy(zero_copy_only=False), nulls
 
     def update(self, values: Values) -> Self:
@@ -254,6 +256,11 @@ class NumericProfile(ColumnProfile):
                 "cannot merge profiles whose quantile sketches sampled at different rates "
                 f"({self.sample_rate} and {other.sample_rate})"
             )
+        if any(p.fixed_quantiles and p.finite for p in (self, other)):
+            raise ValueError(
+                "a format-1 profile has no quantile sketch and cannot merge with new counts; "
+                "profile the data again (add it as a new dataset version)"
+            )
         merged = self.like()
         merged.type = self.type
         for part in (self, other):
@@ -299,6 +306,9 @@ class NumericProfile(ColumnProfile):
     def quantile(self, q: float) -> float | None:
         """The value at rank ``q`` (0..1), within ``rank_error`` in rank; ``None`` if empty."""
         if self.sketch.is_empty():
+            if self.fixed_quantiles and self.min is not None and self.max is not None:
+                known = sorted({0.0: self.min, **self.fixed_quantiles, 1.0: self.max}.items())
+                return float(np.interp(q, [k for k, _ in known], [v for _, v in known]))
             return None
         return float(self.sketch.get_quantile(q))
 
@@ -336,23 +346,30 @@ class NumericProfile(ColumnProfile):
             {"nan": self.nan, "posinf": self.posinf, "neginf": self.neginf, "finite": self.finite}
         )
         if self.finite:
+            assert self.min is not None and self.max is not None
             data.update(
                 {
-                    "min": self._shown(self.min),  # type: ignore[arg-type]
-                    "max": self._shown(self.max),  # type: ignore[arg-type]
-                    "mean": self._shown(self.mean),
+                    "min": self._shown(self.min),
+                    "max": self._shown(self.max),
+                    "mean": None if math.isnan(self.mean) else self._shown(self.mean),
                     "std": self.std,
                     "m2": self.m2,
-                    "quantiles": {k: self._shown(self.quantile(q)) for k, q in QUANTILES.items()},  # type: ignore[arg-type]
-                    "rank_error": self.rank_error,
                 }
             )
+            if self.quantile(0.5) is not None:
+                data["quantiles"] = {
+                    k: self._shown(self.quantile(q))  # type: ignore[arg-type]
+                    for k, q in QUANTILES.items()
+                }
+                data["rank_error"] = self.rank_error
         data["histogram"] = self.histogram()
-        data["sketch"] = {
-            "kll": _sketch_json(self.sketch),
-            "sample_rate": self.sample_rate,
-            "sketched": self.sketched,
-        }
+        data["sketch"] = None
+        if not self.fixed_quantiles and (self.sketched or not self.finite):
+            data["sketch"] = {
+                "kll": _sketch_json(self.sketch),
+                "sample_rate": self.sample_rate,
+                "sketched": self.sketched,
+            }
         return data
 
     @classmethod
@@ -374,13 +391,20 @@ class NumericProfile(ColumnProfile):
             finite=finite,
             min=cls._number(data["min"]) if finite else None,
             max=cls._number(data["max"]) if finite else None,
-            mean=cls._number(data["mean"]) if finite else 0.0,
+            mean=cls._number(data["mean"])
+            if data.get("mean") is not None
+            else (math.nan if finite else 0.0),
             m2=float(data.get("m2", 0.0)),
             edges=edges,
             counts=counts,
             sketch=_sketch_of(sketch.get("kll")),
             sample_rate=float(sketch.get("sample_rate", 1.0)),
             sketched=int(sketch.get("sketched", 0)),
+            fixed_quantiles=None
+            if sketch or not data.get("quantiles")
+            else {
+                QUANTILES[k]: cls._number(v) for k, v in data["quantiles"].items() if k in QUANTILES
+            },
         )
 
     @classmethod
@@ -444,13 +468,14 @@ class DatetimeProfile(NumericProfile):
         data = super().to_json()
         data["tz"] = self.tz
         if self.finite:
-            data["epoch_ns"] = {"min": self.min, "max": self.max, "mean": self.mean}
+            mean = None if math.isnan(self.mean) else self.mean
+            data["epoch_ns"] = {"min": self.min, "max": self.max, "mean": mean}
         return data
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Self:
         epoch = data.get("epoch_ns")
-        plain = {k: v for k, v in data.items() if k not in {"min", "max", "mean"}}
+        plain = dict(data)
         if epoch:
             plain.update(epoch)
         profile = super().from_json(plain | {"type": "datetime"})
@@ -469,7 +494,7 @@ def text_values(values: Values) -> pa.ChunkedArray:
         return array
     series = pd.Series(array.to_pandas())
     present = series.notna()
-    text = series.astype(object).where(~present, series.astype(str))
+    text = series.astype(object).where(~present, series.astype(object).map(str))
     return pa.chunked_array([pa.array(text.where(present, None), pa.string())])
 
 
@@ -497,13 +522,30 @@ class CategoricalProfile(ColumnProfile):
     other: int = 0
     length_total: int = 0
 
+    normalise: bool = True  # False only while inference still needs the raw spellings
+
     def update(self, values: Values) -> Self:
         text = text_values(values)
         self.rows += len(text)
         self.nulls += text.null_count
         self.length_total += int(pc.sum(pc.utf8_length(text)).as_py() or 0)
-        self._add(*_counted(normalise_spellings(text)))
+        self._add(*_counted(normalise_spellings(text) if self.normalise else text))
         return self
+
+    @classmethod
+    def from_counts(cls, raw: CategoricalProfile, *, type_: str = "categorical") -> Self:
+        """The profile of the values ``raw`` counted by their raw spelling."""
+        profile = cls(
+            type=type_,
+            rows=raw.rows,
+            nulls=raw.nulls,
+            other=raw.other,
+            length_total=raw.length_total,
+        )
+        if raw.counts:
+            spelt = normalise_spellings(pa.chunked_array([pa.array(list(raw.counts), pa.string())]))
+            profile._add(spelt.to_pylist(), list(raw.counts.values()))
+        return profile
 
     def _add(self, values: list[Any], counts: list[int]) -> None:
         for value, count in zip(values, counts, strict=True):
@@ -582,7 +624,10 @@ class BooleanProfile(ColumnProfile):
             return self
         if pa.types.is_dictionary(array.type):
             array = array.cast(array.type.value_type)
-        distinct, counts = _counted(array)  # read each distinct spelling once
+        self._add(*_counted(array))  # read each distinct spelling once
+        return self
+
+    def _add(self, distinct: list[Any], counts: list[int]) -> None:
         truth = read_truth(pd.Series(distinct, dtype=object))
         for value, count in zip(truth.tolist(), counts, strict=True):
             if value is True:
@@ -591,7 +636,13 @@ class BooleanProfile(ColumnProfile):
                 self.false += count
             else:
                 self.unread += count
-        return self
+
+    @classmethod
+    def from_counts(cls, raw: CategoricalProfile) -> Self:
+        """The truth counts of the values ``raw`` counted by their raw spelling."""
+        profile = cls(rows=raw.rows, nulls=raw.nulls, unread=raw.other)
+        profile._add(list(raw.counts), list(raw.counts.values()))
+        return profile
 
     def merge(self, other: Self) -> Self:
         self._check_mergeable(other)
