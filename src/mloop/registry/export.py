@@ -26,9 +26,9 @@ from mloop.flavors.onnx import export_onnx
 from mloop.hashing import display, hash_bytes
 from mloop.registry.loading import LoadedModel, load_version
 from mloop.registry.versions import resolve
+from mloop.scoring.names import HOLDOUT_ARTIFACT
 from mloop.store import Store
 from mloop.tracking.runs import get_run
-from mloop.training.train import HOLDOUT_ARTIFACT
 
 AGREEMENT_ROWS = 500
 DEFAULT_TOLERANCE = 1e-4

@@ -30,9 +30,9 @@ from mloop.scoring.metrics import (
     classification_metrics,
     regression_metrics,
 )
+from mloop.scoring.targets import target_values
 from mloop.store import Store
 from mloop.tracking.runs import get_run
-from mloop.training.train import target_values
 
 LATENCY_SAMPLES = 200
 LATENCY_WARMUP = 10

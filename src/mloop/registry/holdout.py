@@ -22,9 +22,9 @@ from mloop.artifacts import ArtifactStore
 from mloop.data.datasets import get_version, load_frame
 from mloop.errors import InvalidInput
 from mloop.registry.versions import ModelVersion
+from mloop.scoring.names import HOLDOUT_ARTIFACT
 from mloop.store import Store
 from mloop.tracking.runs import get_run
-from mloop.training.train import HOLDOUT_ARTIFACT
 
 MIN_UNSEEN_ROWS = 10
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import inspect
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 from sklearn.compose import ColumnTransformer
 from sklearn.ensemble import (
@@ -27,18 +27,17 @@ from sklearn.preprocessing import OneHotEncoder, StandardScaler
 from mloop.callables import load_callable
 from mloop.errors import InvalidInput
 from mloop.scoring.features import FeatureSpec
-
-Task = Literal["classification", "regression"]
+from mloop.scoring.targets import Task
 
 BUILTIN: dict[str, dict[Task, type[Any]]] = {
-    "logistic": {"classification": LogisticRegression, "regression": Ridge},
+    "logistic": {Task.CLASSIFICATION: LogisticRegression, Task.REGRESSION: Ridge},
     "random_forest": {
-        "classification": RandomForestClassifier,
-        "regression": RandomForestRegressor,
+        Task.CLASSIFICATION: RandomForestClassifier,
+        Task.REGRESSION: RandomForestRegressor,
     },
     "gradient_boosting": {
-        "classification": GradientBoostingClassifier,
-        "regression": GradientBoostingRegressor,
+        Task.CLASSIFICATION: GradientBoostingClassifier,
+        Task.REGRESSION: GradientBoostingRegressor,
     },
 }
 DEFAULTS: dict[str, dict[str, Any]] = {

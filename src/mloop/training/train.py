@@ -29,22 +29,21 @@ from sklearn.model_selection import train_test_split
 
 from mloop.artifacts import ArtifactStore
 from mloop.data.datasets import DatasetVersion, get_version, load_frame
-from mloop.data.schema import Schema, as_booleans
+from mloop.data.schema import Schema
 from mloop.errors import InvalidInput
 from mloop.flavors import flavor_for
 from mloop.scoring.features import FeatureSpec, coerce, feature_spec
 from mloop.scoring.metrics import classification_metrics, regression_metrics
+from mloop.scoring.names import HOLDOUT_ARTIFACT, MODEL_ARTIFACT, SIGNATURE_ARTIFACT
+from mloop.scoring.targets import Task, target_values
 from mloop.store import Store
 from mloop.tracking import runs
 from mloop.tracking.environment import capture_environment
 from mloop.tracking.termination import ended_status
-from mloop.training.estimators import BUILTIN, Task, build_pipeline, make_estimator
+from mloop.training.estimators import BUILTIN, build_pipeline, make_estimator
 
 MAX_CLASSES_FOR_INTEGER_TARGET = 20
 MAX_COLUMNS_LISTED = 20
-MODEL_ARTIFACT = "model"
-HOLDOUT_ARTIFACT = "holdout.parquet"
-SIGNATURE_ARTIFACT = "signature.json"
 
 
 @dataclass(frozen=True)
@@ -63,53 +62,10 @@ class TrainResult:
 def infer_task(schema: Schema, target: str, values: pd.Series) -> Task:
     kind = schema.column(target).type
     if kind in {"boolean", "categorical", "string"}:
-        return "classification"
+        return Task.CLASSIFICATION
     if kind == "integer" and values.nunique() <= MAX_CLASSES_FOR_INTEGER_TARGET:
-        return "classification"
-    return "regression"
-
-
-def target_values(
-    values: pd.Series, kind: str, task: str, classes: Sequence[Any] | None = None
-) -> np.ndarray:
-    """The target as the labels a model learns and answers in.
-
-    A boolean column written as text (Yes/No, Y/N) keeps its own spelling, so the model answers
-    "Yes", not True; every spelling of one truth value becomes one label: the model's (``classes``,
-    when re-scoring a holdout spelled differently), else the file's most common one.
-    """
-    if task == "regression":
-        return pd.to_numeric(values, errors="coerce").astype("float64").to_numpy()
-    if kind == "boolean":  # "no" is False: astype(bool) would make every non-empty text True
-        truth = as_booleans(values, what=f"target {values.name!r}").to_numpy(dtype=bool)
-        spelled = _boolean_spelling(values, truth, classes)
-        return truth if spelled is None else np.where(truth, spelled[1], spelled[0]).astype(object)
-    if kind == "integer":
-        return values.astype("int64").to_numpy()
-    return values.astype(str).to_numpy(dtype=object)
-
-
-def _boolean_spelling(
-    values: pd.Series, truth: np.ndarray, classes: Sequence[Any] | None
-) -> tuple[str, str] | None:
-    """(false label, true label) for a text boolean target; ``None`` to answer True/False."""
-    if classes is not None:
-        if len(classes) != 2 or not all(isinstance(c, str) for c in classes):
-            return None
-        read = as_booleans(pd.Series(list(classes)), what="the model's classes").to_numpy(
-            dtype=bool
-        )
-        if read[0] == read[1]:
-            return None
-        return (classes[0], classes[1]) if read[1] else (classes[1], classes[0])
-    if not all(isinstance(v, str) for v in values.dropna().head(1000)):
-        return None  # real bools, or 0/1 numbers: they answer True/False
-    text = values.astype(str).str.strip()
-    sides = []
-    for side, fallback in ((False, "False"), (True, "True")):
-        seen = text[truth == side]
-        sides.append(str(seen.mode().iloc[0]) if len(seen) else fallback)
-    return sides[0], sides[1]
+        return Task.CLASSIFICATION
+    return Task.REGRESSION
 
 
 def _check_inputs(schema: Schema, target: str, test_size: float, model: str) -> None:
@@ -228,7 +184,7 @@ def train(
         raise InvalidInput(
             f"{version.ref} has {len(frame)} rows with a value in {target!r}; at least 2 are needed."
         )
-    task = task or infer_task(schema, target, frame[target])
+    task = Task(task) if task else infer_task(schema, target, frame[target])
     spec = feature_spec(
         schema, target=target, profile=version.profile.get("columns", {}), drop=drop
     )
