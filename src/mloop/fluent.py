@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     import pandas as pd
 
     from mloop.registry.versions import ModelVersion
+    from mloop.signature import Signature
     from mloop.tracking.records import ArtifactRecord
 
 
@@ -38,6 +39,7 @@ class ActiveRun(tracking_fluent.ActiveRun):
         import warnings
 
         from mloop.flavors import flavor_for, pickle_note
+        from mloop.scoring.names import SIGNATURE_ARTIFACT
 
         flavor = flavor_for(model)
         note = pickle_note(model, flavor)
@@ -47,20 +49,14 @@ class ActiveRun(tracking_fluent.ActiveRun):
         record = runs.log_artifact_bytes(
             store, blobs, self.id, "model", flavor.save(model), kind=f"model:{flavor.name}"
         )
-        signature: dict[str, Any] = {}
-        if target is not None:
-            signature.update(self._target_signature(model, target))
-        if input_example is not None:
-            example = json.loads(input_example.head(5).to_json(orient="records", date_format="iso"))
-            signature["input_example"] = example
-            signature["columns"] = [str(c) for c in input_example.columns]
-        if signature:
+        if target is not None or input_example is not None:
+            signature = self._signature(model, target, input_example)
             runs.log_artifact_bytes(
                 store,
                 blobs,
                 self.id,
-                "signature.json",
-                json.dumps(signature).encode(),
+                SIGNATURE_ARTIFACT,
+                json.dumps(signature.to_stored()).encode(),
                 kind="signature",
             )
         if name is None:
@@ -70,26 +66,36 @@ class ActiveRun(tracking_fluent.ActiveRun):
 
         return register_run(store, blobs, run_id=self.id, name=name, actor=self.workspace.user)
 
-    def _target_signature(self, model: Any, target: str) -> dict[str, Any]:
+    def _signature(self, model: Any, target: str | None, example: pd.DataFrame | None) -> Signature:
+        """The model's signature, with the rules in force for the dataset this run trained on."""
         import numpy as np
 
-        from mloop.data.datasets import get_version
+        from mloop.data.datasets import current_schema_revision, get_version
+        from mloop.data.schema import ColumnType, Schema, infer_schema
+        from mloop.scoring.targets import Task
+        from mloop.signature import Signature
 
         classes = getattr(model, "classes_", None)
-        task = (
-            "classification"
-            if classes is not None or hasattr(model, "predict_proba")
-            else "regression"
-        )
-        target_type = None
-        for item in runs.get_run(self.workspace.store, self.id).inputs:
-            if item.role == "train" and item.dataset_ref:
-                schema = get_version(self.workspace.store, item.dataset_ref).schema
-                if target in schema.names():
-                    target_type = schema.column(target).type
-                    break
+        task = None
+        if target is not None:
+            classified = classes is not None or hasattr(model, "predict_proba")
+            task = Task.CLASSIFICATION if classified else Task.REGRESSION
+        trained_on = [
+            item.dataset_ref
+            for item in runs.get_run(self.workspace.store, self.id).inputs
+            if item.role == "train" and item.dataset_ref
+        ]
+        schema, revision, inferred, version = Schema(columns=[]), None, None, None
+        if trained_on:
+            version = get_version(self.workspace.store, trained_on[0])
+            schema, revision = current_schema_revision(self.workspace.store, version.name)
+            inferred = version.schema
+        elif example is not None:  # no dataset: the example's own types are all there is
+            inferred = infer_schema(example)
         plain = None if classes is None else np.asarray(classes).tolist()
-        if target_type is None and plain:
+        target_type: ColumnType | None = None
+        known = [s for s in (schema, inferred) if s is not None and target in s.names()]
+        if target is not None and not known and plain:
             first = plain[0]
             target_type = (
                 "boolean"
@@ -98,12 +104,20 @@ class ActiveRun(tracking_fluent.ActiveRun):
                 if isinstance(first, int)
                 else "categorical"
             )
-        return {
-            "target": target,
-            "task": task,
-            "target_type": target_type or ("float" if task == "regression" else "categorical"),
-            "classes": plain,
-        }
+        elif target is not None and not known:
+            target_type = "float" if task == Task.REGRESSION else "categorical"
+        return Signature.build(
+            schema=schema,
+            schema_revision=revision,
+            inferred=inferred,
+            target=target,
+            task=task,
+            target_type=target_type,
+            classes=plain,
+            dataset=None if version is None else version.ref,
+            dataset_hash=None if version is None else version.content_hash,
+            example=example,
+        )
 
 
 start_run = ActiveRun.start

@@ -162,7 +162,7 @@ def test_a_yes_no_target_answers_in_its_own_spelling_and_rescores_any_spelling(
     assert trained.exit_code == 0, trained.stderr
     model = mloop.load_model("h@1", workspace=workspace)
     assert set(model.predict(pd.read_csv(first)).tolist()) == {"yes", "no"}
-    assert model.version.signature["classes"] == ["no", "yes"]
+    assert model.version.signature.classes == ["no", "yes"]
     assert cli("data", "add", "health", later).exit_code == 0
     config = workspace.root / "mloop.toml"
     config.write_text(config.read_text() + '\n[gates.spelled]\nthresholds = ["accuracy >= 0.75"]\n')

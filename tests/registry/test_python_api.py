@@ -206,7 +206,7 @@ def test_a_logged_model_with_a_target_goes_through_a_scoring_gate(
     with mloop.start_run(experiment="api", workspace=workspace) as run:
         run.log_input(version)
         registered = run.log_model(pipeline, name="api", target="churned")
-    assert registered.signature["output"]["type"] == "class"
+    assert registered.signature.output.type == "class"
     gate = '[gates.auc]\nthresholds = ["roc_auc >= 0.6"]\n'
     (workspace.root / "mloop.toml").write_text((workspace.root / "mloop.toml").read_text() + gate)
     result = cli(

@@ -280,6 +280,7 @@ def validate(
     as_json: JsonOption = False,
 ) -> None:
     """Check a file against a dataset's schema: exit 0 clean, 1 with every violation, 2 unreadable."""
+    from mloop import render
     from mloop.data.datasets import current_schema
     from mloop.data.io import read_table
     from mloop.data.validation import validate_frame
@@ -289,9 +290,7 @@ def validate(
         schema = current_schema(ws.store, name)
         report = validate_frame(schema, read_table(path), root=ws.root)
     if as_json:
-        print_json(
-            {"ok": report.ok, "rows_checked": report.rows_checked, "violations": report.violations}
-        )
+        print_json(render.validation(report))
     elif report.ok:
         typer.echo(f"{path}: {report.rows_checked} rows, no violations of {name}'s schema")
     else:

@@ -132,9 +132,9 @@ def show(
         f"aliases={', '.join(version.aliases) or '-'}  created {fmt_time(version.created_at)} by {version.created_by}"
     )
     signature = version.signature
-    if signature.get("target"):
+    if signature.target:
         out.print(
-            f"predicts {signature['target']} ({signature.get('task')}) from {len(signature.get('inputs', []))} input columns"
+            f"predicts {signature.target} ({signature.task}) from {len(signature.input_names)} input columns"
         )
     print_table(
         ["metric", "value"],

@@ -77,6 +77,7 @@ def train(
     as_json: JsonOption = False,
 ) -> None:
     """Train on a dataset version, evaluate on a held-out split, store the model (skops) with lineage."""
+    from mloop import render
     from mloop.hashing import display
     from mloop.training.train import train as run_training
 
@@ -142,6 +143,16 @@ def train(
             highlight=False,
             markup=False,
         )
+    if not result.validation.ok:
+        from mloop.training.train import validation_summary
+
+        err_console().print(
+            "note: the training rows break the dataset's rules ("
+            + validation_summary(result.validation, result.signature.schema_revision or 0)
+            + "); trained anyway, and recorded on the run. `mloop data validate` shows the rows.",
+            highlight=False,
+            markup=False,
+        )
     if as_json:
         print_json(
             {
@@ -154,6 +165,7 @@ def train(
                 "flavor": result.flavor,
                 "features": result.features.to_dict(),
                 "model": None if registered is None else registered.ref,
+                "input_validation": render.validation(result.validation),
             }
         )
         return

@@ -148,22 +148,31 @@ def get_version(store: Store, ref: str) -> DatasetVersion:
 
 
 def _current_schema_in(conn: sa.Connection, dataset_id: str) -> Schema:
+    return _current_revision_in(conn, dataset_id)[0]
+
+
+def _current_revision_in(conn: sa.Connection, dataset_id: str) -> tuple[Schema, int]:
     row = conn.execute(
-        sa.select(t.dataset_schemas.c.schema)
+        sa.select(t.dataset_schemas.c.schema, t.dataset_schemas.c.revision)
         .where(t.dataset_schemas.c.dataset_id == dataset_id)
         .order_by(t.dataset_schemas.c.revision.desc())
         .limit(1)
-    ).scalar()
-    return Schema.from_json(row)
+    ).one()
+    return Schema.from_json(row.schema), int(row.revision)
 
 
 def current_schema(store: Store, name: str) -> Schema:
     """The dataset's current schema (its rules): the newest imported or inferred revision."""
+    return current_schema_revision(store, name)[0]
+
+
+def current_schema_revision(store: Store, name: str) -> tuple[Schema, int]:
+    """The current schema and its revision number, which a model's signature records."""
     with store.read() as conn:
         dataset_id = _dataset_id(conn, check_name(name, what="Dataset name"))
         if dataset_id is None:
             raise NotFound(f"No dataset named {name!r}; {_known_names(conn)}.")
-        return _current_schema_in(conn, dataset_id)
+        return _current_revision_in(conn, dataset_id)
 
 
 @dataclass(frozen=True)

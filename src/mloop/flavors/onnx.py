@@ -152,7 +152,6 @@ class OnnxFlavor:
         return isinstance(model, OnnxModel)
 
     def save(self, model: object) -> bytes:
-        assert isinstance(model, OnnxModel)
         raise InvalidInput(
             "Register ONNX files through `mloop models export`; an ONNX session cannot be re-saved."
         )

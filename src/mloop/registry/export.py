@@ -27,6 +27,7 @@ from mloop.hashing import display, hash_bytes
 from mloop.registry.loading import LoadedModel, load_version
 from mloop.registry.versions import resolve
 from mloop.scoring.names import HOLDOUT_ARTIFACT
+from mloop.scoring.targets import Task
 from mloop.store import Store
 from mloop.tracking.runs import get_run
 
@@ -74,7 +75,7 @@ def _agreement(loaded: LoadedModel, data: bytes, prepared: pd.DataFrame) -> Agre
     if expected_p is not None and got_p is not None and expected_p.shape == got_p.shape:
         diff = float(np.max(np.abs(expected_p - got_p))) if len(prepared) else 0.0
         return Agreement(len(prepared), "probability", diff, differ)
-    if loaded.version.signature.get("task") == "classification":  # labels only (SVC, ridge)
+    if loaded.version.signature.task == Task.CLASSIFICATION:  # labels only (SVC, ridge)
         rate = differ / len(prepared) if len(prepared) else 0.0
         return Agreement(len(prepared), "label (share of rows)", rate, differ)
     expected_f = np.asarray(expected, dtype=float)
@@ -120,11 +121,11 @@ def export_onnx_file(
         )
     loaded = load_version(artifacts, version)
     sample = _sample(store, artifacts, version.run_id)
-    if sample is None and version.signature.get("input_example"):
-        sample = pd.DataFrame(version.signature["input_example"])
+    if sample is None and version.signature.input_example:
+        sample = pd.DataFrame(version.signature.input_example)
     if sample is None:
         raise InvalidInput(f"{version.ref} has no input example to infer ONNX input types from.")
-    target = version.signature.get("target")
+    target = version.signature.target
     if target in sample.columns:
         sample = sample.drop(columns=[target])
     prepared = loaded.prepare(sample)

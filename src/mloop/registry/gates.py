@@ -21,7 +21,7 @@ from mloop.data.datasets import current_schema
 from mloop.data.validation import validate_frame
 from mloop.errors import InvalidInput
 from mloop.registry.bootstrap import paired_bootstrap
-from mloop.registry.gate_config import Gate
+from mloop.registry.gate_config import Gate, NoRegression
 from mloop.registry.holdout import Holdout
 from mloop.registry.loading import LoadedModel, load_version
 from mloop.registry.versions import ModelVersion
@@ -30,7 +30,7 @@ from mloop.scoring.metrics import (
     classification_metrics,
     regression_metrics,
 )
-from mloop.scoring.targets import target_values
+from mloop.scoring.targets import Task, target_values
 from mloop.store import Store
 from mloop.tracking.runs import get_run
 
@@ -61,16 +61,16 @@ class Scored:
         )
         if self.task == "regression":
             return regression_metrics(pick(self.y_true), pick(self.y_pred))
-        assert self.classes is not None
+        classes = self.classes if self.classes is not None else np.unique(self.y_true)
         return classification_metrics(
-            pick(self.y_true), pick(self.y_pred), pick(self.proba), self.classes
+            pick(self.y_true), pick(self.y_pred), pick(self.proba), classes
         )
 
 
 def score(model: LoadedModel, holdout: Holdout) -> Scored:
     signature = model.version.signature
-    target, task = signature.get("target"), signature.get("task")
-    if not target or task not in {"classification", "regression"}:
+    target, task = signature.target, signature.task
+    if not target or task is None:
         raise InvalidInput(
             f"{model.version.ref} records no target column, so it cannot be re-scored; log it with "
             "run.log_model(model, name=..., target=COLUMN) or train it with `mloop train`."
@@ -80,14 +80,12 @@ def score(model: LoadedModel, holdout: Holdout) -> Scored:
             f"The holdout ({holdout.source}) has no target column {target!r} for {model.version.ref}."
         )
     frame = holdout.frame[holdout.frame[target].notna()]
-    y_true = target_values(
-        frame[target], str(signature.get("target_type", "")), task, signature.get("classes")
-    )
+    y_true = target_values(frame[target], str(signature.target_type or ""), task, signature.classes)
     y_pred = np.asarray(model.predict(frame))
     if task == "regression":
         return Scored(y_true, y_pred, None, None, task)
     proba = model.predict_proba(frame)
-    classes = np.asarray(signature.get("classes") or np.unique(y_true))
+    classes = np.asarray(signature.classes or np.unique(y_true))
     if classes.dtype != y_true.dtype:
         classes = classes.astype(y_true.dtype)
     return Scored(y_true, y_pred, None if proba is None else np.asarray(proba), classes, task)
@@ -136,13 +134,12 @@ def _threshold_checks(
 
 def _no_regression_check(
     gate: Gate,
+    policy: NoRegression,
     cand: Scored,
     cand_metrics: dict[str, float],
     incumbent: LoadedModel | None,
     holdout: Holdout,
 ) -> CheckResult:
-    policy = gate.no_regression
-    assert policy is not None
     metric = resolve_metric(policy.metric, cand.task, has_proba=cand.proba is not None)
     if metric not in cand_metrics:
         raise InvalidInput(
@@ -209,7 +206,7 @@ def _latency_check(budget_ms: float, model: LoadedModel, holdout: Holdout) -> Ch
     rows = [frame.iloc[[i % len(frame)]] for i in range(LATENCY_SAMPLES + LATENCY_WARMUP)]
     predict = (
         model.predict_proba
-        if model.version.signature.get("task") == "classification"
+        if model.version.signature.task == Task.CLASSIFICATION
         else model.predict
     )
     timings = []
@@ -296,30 +293,49 @@ def _segment_checks(gate: Gate, cand: Scored, holdout: Holdout, target: str) -> 
 def _validation_check(
     store: Store, candidate: ModelVersion, holdout: Holdout, root: Any
 ) -> CheckResult:
-    dataset_ref = str(candidate.signature.get("dataset") or "")
-    if not dataset_ref and candidate.run_id:  # logged from Python: the run's lineage knows it
-        trained_on = [
-            i.dataset_ref for i in get_run(store, candidate.run_id).inputs if i.role == "train"
-        ]
-        dataset_ref = next((ref for ref in trained_on if ref), "")
-    if not dataset_ref:
-        return CheckResult(
-            "data_validation",
-            "holdout matches schema",
-            False,
-            "the model records no training dataset",
+    """The holdout against the rules in force when the candidate was trained (its signature).
+
+    A model logged from Python without a dataset has no rules in its signature; the current
+    schema of the dataset its run trained on stands in, as before signatures carried rules.
+    """
+    signature = candidate.signature
+    if signature.has_rules:
+        schema = signature.rules()
+        source = (
+            f"{signature.dataset} schema revision {signature.schema_revision}"
+            if signature.schema_revision is not None
+            else "the model's signature"
         )
-    schema = current_schema(store, dataset_ref.split("@", 1)[0])
+    else:
+        trained_on = (
+            [i.dataset_ref for i in get_run(store, candidate.run_id).inputs if i.role == "train"]
+            if candidate.run_id
+            else []
+        )
+        dataset_ref = next((ref for ref in trained_on if ref), "")
+        if not dataset_ref:
+            return CheckResult(
+                "data_validation",
+                "holdout matches schema",
+                False,
+                "the model records no training dataset and its signature no rules",
+            )
+        schema = current_schema(store, dataset_ref.split("@", 1)[0])
+        source = f"the current schema of {dataset_ref.split('@', 1)[0]}"
     report = validate_frame(schema, holdout.frame, root=root)
     summary = "; ".join(f"{v.column}: {v.rule} ({v.count})" for v in report.violations[:5])
     return CheckResult(
         "data_validation",
         "holdout matches schema",
         report.ok,
-        f"{report.rows_checked} rows valid"
+        f"{report.rows_checked} rows valid against {source}"
         if report.ok
-        else f"{len(report.violations)} violation(s): {summary}",
-        {"violations": len(report.violations), "rows": report.rows_checked},
+        else f"{len(report.violations)} violation(s) against {source}: {summary}",
+        {
+            "violations": len(report.violations),
+            "rows": report.rows_checked,
+            "schema_revision": signature.schema_revision,
+        },
     )
 
 
@@ -380,9 +396,11 @@ def evaluate_gate(
                 )
             else:
                 other = None if incumbent is None else load_version(artifacts, incumbent)
-                results.append(_no_regression_check(gate, cand, fresh, other, holdout))
+                results.append(
+                    _no_regression_check(gate, gate.no_regression, cand, fresh, other, holdout)
+                )
         if gate.segment_parity:
-            results += _segment_checks(gate, cand, holdout, str(candidate.signature["target"]))
+            results += _segment_checks(gate, cand, holdout, str(candidate.signature.target))
     if gate.latency_p99_ms is not None:
         results.append(_latency_check(gate.latency_p99_ms, loaded, holdout))
     if gate.data_validation:

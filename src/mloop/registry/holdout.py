@@ -70,7 +70,7 @@ def require_columns(
     Versions of one model may be trained on different tables; the one that reads a column the
     holdout lacks is named, with its role, instead of failing later inside its pipeline.
     """
-    target = candidate.signature.get("target")
+    target = candidate.signature.target
     if target and target not in holdout.frame.columns:
         raise InvalidInput(
             f"The holdout ({holdout.source}) has no target column {target!r} for {candidate.ref}; "
@@ -82,8 +82,8 @@ def require_columns(
             "pass --holdout NAME@V with labelled data."
         )
     for model, role in models:
-        features = model.signature.get("features") or {}
-        needed = [*features.get("numeric", []), *features.get("categorical", [])]
+        features = model.signature.features
+        needed = [] if features is None else list(features.columns)
         missing = [c for c in needed if c not in holdout.frame.columns]
         if missing:
             raise InvalidInput(
@@ -139,9 +139,8 @@ def _trained_on(
     if not inputs:
         return seen
     held_out = _run_holdout(store, artifacts, run_id)
-    for item in inputs:
-        assert item.dataset_ref is not None
-        training = load_frame(store, artifacts, get_version(store, item.dataset_ref))
+    for ref in [i.dataset_ref for i in inputs if i.dataset_ref]:
+        training = load_frame(store, artifacts, get_version(store, ref))
         columns = [c for c in holdout.columns if c in training.columns]
         if not columns:
             continue

@@ -147,7 +147,7 @@ def lineage(store: Store, ref: str) -> dict[str, Any]:
         "aliases": list(version.aliases),
         "created_at": version.created_at,
         "created_by": version.created_by,
-        "signature": version.signature,
+        "signature": version.signature.to_stored(),
         "metrics": version.metrics,
         "run": run,
         "approvals": approvals,

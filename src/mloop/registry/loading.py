@@ -28,13 +28,11 @@ class LoadedModel:
 
     @property
     def features(self) -> FeatureSpec | None:
-        spec = self.version.signature.get("features")
-        return FeatureSpec.from_dict(spec) if spec else None
+        return self.version.signature.features
 
     @property
     def target(self) -> str | None:
-        value = self.version.signature.get("target")
-        return None if value is None else str(value)
+        return self.version.signature.target
 
     def prepare(self, frame: pd.DataFrame) -> pd.DataFrame:
         spec = self.features

@@ -1,31 +1,30 @@
 """Registering a run's model as ``NAME@N``: immutable, with its signature, metrics and lineage.
 
-The signature's input schema comes from the training dataset's schema (so serving can later
-validate requests with the very rules that validated the training data), plus the feature spec,
-the output type and an input example taken from the held-out rows.
+The signature (``mloop.signature``) is the one the run stored with its model: the rules in force
+for the training dataset when it was trained, the feature spec, the output and an input example,
+so serving can later validate requests with the very rules that validated the training data.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import io
 import json
 from typing import Any
 
-import pandas as pd
 import sqlalchemy as sa
 
 from mloop import audit
 from mloop.artifacts import ArtifactStore
+from mloop.data.datasets import current_schema_revision, get_version
 from mloop.errors import AlreadyExists, IntegrityError, InvalidInput
 from mloop.ids import new_id
 from mloop.registry.versions import ModelVersion, check_name, version_by_id
+from mloop.scoring.names import SIGNATURE_ARTIFACT
+from mloop.signature import Signature
 from mloop.store import Store
 from mloop.store import tables as t
 from mloop.store.sequences import lock_parent, newest_number
 from mloop.tracking.runs import Run, get_run
-
-EXAMPLE_ROWS = 3
 
 
 def _artifact(run: Run, path: str) -> Any | None:
@@ -41,52 +40,29 @@ def _model_artifact(run: Run) -> Any:
     return found[-1]
 
 
-def _training_schema(conn: sa.Connection, run: Run) -> dict[str, Any] | None:
-    train_inputs = [i for i in run.inputs if i.role == "train"]
-    if not train_inputs:
-        return None
-    schema = conn.execute(
-        sa.select(t.dataset_versions.c.schema).where(
-            t.dataset_versions.c.id == train_inputs[0].dataset_version_id
-        )
-    ).scalar()
-    return dict(schema) if schema else None
+def run_signature(store: Store, artifacts: ArtifactStore, run: Run) -> Signature:
+    """The signature the run stored with its model (``mloop train``, ``run.log_model``).
 
-
-def build_signature(conn: sa.Connection, artifacts: ArtifactStore, run: Run) -> dict[str, Any]:
-    recorded = _artifact(run, "signature.json")
-    signature: dict[str, Any] = (
-        json.loads(artifacts.get_bytes(recorded.blob_hash)) if recorded else {}
+    A run that stored none (a model logged without ``target`` or ``input_example``) gets one
+    built from the dataset it trained on, so its version still records the rules in force.
+    """
+    recorded = _artifact(run, SIGNATURE_ARTIFACT)
+    if recorded is not None:
+        return Signature.from_stored(json.loads(artifacts.get_bytes(recorded.blob_hash)))
+    refs = [i.dataset_ref for i in run.inputs if i.role == "train" and i.dataset_ref]
+    if not refs:
+        return Signature()
+    version = get_version(store, refs[0])
+    schema, revision = current_schema_revision(store, version.name)
+    return Signature.build(
+        schema=schema,
+        schema_revision=revision,
+        inferred=version.schema,
+        target=None,
+        task=None,
+        dataset=version.ref,
+        dataset_hash=version.content_hash,
     )
-    features = signature.get("features") or {}
-    feature_names = list(features.get("numeric", [])) + list(features.get("categorical", []))
-    schema = _training_schema(conn, run)
-    if schema:
-        columns = schema.get("columns", [])
-        wanted = (
-            set(feature_names)
-            if feature_names
-            else {c["name"] for c in columns} - {signature.get("target")}
-        )
-        signature["inputs"] = [c for c in columns if c["name"] in wanted]
-    task = signature.get("task")
-    signature["output"] = {
-        "type": "class"
-        if task == "classification"
-        else "number"
-        if task == "regression"
-        else "unknown",
-        "classes": signature.get("classes"),
-        "proba": task == "classification",
-    }
-    holdout = _artifact(run, "holdout.parquet")
-    if holdout and feature_names:
-        frame = pd.read_parquet(io.BytesIO(artifacts.get_bytes(holdout.blob_hash)))
-        example = frame[[c for c in feature_names if c in frame.columns]].head(EXAMPLE_ROWS)
-        signature["input_example"] = json.loads(
-            example.to_json(orient="records", date_format="iso")
-        )
-    return signature
 
 
 def _check_same_prediction(
@@ -94,7 +70,7 @@ def _check_same_prediction(
     name: str,
     model_id: str,
     latest: int,
-    signature: dict[str, Any],
+    signature: Signature,
     run_id: str,
 ) -> None:
     """Versions of one model are alternatives for one job: the same target, the same task.
@@ -107,9 +83,9 @@ def _check_same_prediction(
             t.model_versions.c.model_id == model_id, t.model_versions.c.version == latest
         )
     ).scalar()
-    before = dict(previous or {})
-    old = (before.get("target"), before.get("task"))
-    new = (signature.get("target"), signature.get("task"))
+    before = Signature.from_stored(previous)
+    old = (before.target, before.task)
+    new = (signature.target, signature.task)
     if None in old or None in new or old == new:
         return
     raise InvalidInput(
@@ -130,7 +106,7 @@ def check_target(store: Store, name: str, target: str) -> None:
         ).first()
     if row is None:
         return
-    previous = dict(row.signature or {}).get("target")
+    previous = Signature.from_stored(row.signature).target
     if previous is not None and previous != target:
         raise InvalidInput(
             f"{name}@{row.version} predicts {previous!r}, not {target!r}; register this model "
@@ -159,8 +135,7 @@ def register_run(
             f"The model blob of run {run.info.id} fails its hash check ({problem.problem}, blake3:{model.blob_hash[:16]}…); "
             "it will not be registered: re-train or restore the artifact store."
         )
-    with store.read() as conn:
-        signature = build_signature(conn, artifacts, run)
+    signature = run_signature(store, artifacts, run)
     with store.transaction() as conn:
         model_id = conn.execute(sa.select(t.models.c.id).where(t.models.c.name == name)).scalar()
         now = dt.datetime.now(dt.UTC)
@@ -196,7 +171,7 @@ def register_run(
                 run_id=run.info.id,
                 flavor=model.kind.split(":", 1)[1],
                 artifact_hash=model.blob_hash,
-                signature=signature,
+                signature=signature.to_stored(),
                 metrics={k: float(v) for k, v in run.metrics.items()},
                 created_at=now,
                 created_by=actor,

@@ -15,6 +15,7 @@ import sqlalchemy as sa
 
 from mloop.data import refs
 from mloop.errors import NotFound
+from mloop.signature import Signature
 from mloop.store import Store
 from mloop.store import tables as t
 
@@ -28,7 +29,7 @@ class ModelVersion:
     run_id: str | None
     flavor: str
     artifact_hash: str
-    signature: dict[str, Any]
+    signature: Signature
     metrics: dict[str, float]
     created_at: dt.datetime
     created_by: str
@@ -98,7 +99,7 @@ def _to_version(row: Any, name: str, aliases: Mapping[str, list[str]]) -> ModelV
         run_id=row.run_id,
         flavor=row.flavor,
         artifact_hash=row.artifact_hash,
-        signature=dict(row.signature or {}),
+        signature=Signature.from_stored(row.signature),
         metrics={k: float(v) for k, v in (row.metrics or {}).items()},
         created_at=row.created_at,
         created_by=row.created_by,

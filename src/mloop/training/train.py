@@ -28,14 +28,26 @@ import pandas as pd
 from sklearn.model_selection import train_test_split
 
 from mloop.artifacts import ArtifactStore
-from mloop.data.datasets import DatasetVersion, get_version, load_frame
+from mloop.data.datasets import (
+    DatasetVersion,
+    current_schema_revision,
+    get_version,
+    load_frame,
+)
 from mloop.data.schema import Schema
+from mloop.data.validation import ValidationReport, validate_frame
 from mloop.errors import InvalidInput
 from mloop.flavors import flavor_for
 from mloop.scoring.features import FeatureSpec, coerce, feature_spec
 from mloop.scoring.metrics import classification_metrics, regression_metrics
-from mloop.scoring.names import HOLDOUT_ARTIFACT, MODEL_ARTIFACT, SIGNATURE_ARTIFACT
+from mloop.scoring.names import (
+    HOLDOUT_ARTIFACT,
+    MODEL_ARTIFACT,
+    SIGNATURE_ARTIFACT,
+    VALIDATION_TAG,
+)
 from mloop.scoring.targets import Task, target_values
+from mloop.signature import Signature
 from mloop.store import Store
 from mloop.tracking import runs
 from mloop.tracking.environment import capture_environment
@@ -57,6 +69,8 @@ class TrainResult:
     features: FeatureSpec
     train_rows: int
     test_rows: int
+    signature: Signature
+    validation: ValidationReport  # the training rows against the signature's rules
 
 
 def infer_task(schema: Schema, target: str, values: pd.Series) -> Task:
@@ -176,6 +190,7 @@ def train(
     params = dict(params or {})
     version = get_version(store, data)
     schema = version.schema
+    rules, revision = current_schema_revision(store, version.name)
     _check_inputs(schema, target, test_size, model)
     say(f"reading {version.ref}")
     frame = load_frame(store, artifacts, version)
@@ -192,6 +207,24 @@ def train(
     if task == "classification":
         _check_classes(y, target, version.ref)
     estimator = make_estimator(model, task, params, seed=seed, root=root)
+
+    def signature_for(classes: Any = None, example: pd.DataFrame | None = None) -> Signature:
+        return Signature.build(
+            schema=rules,
+            schema_revision=revision,
+            inferred=schema,
+            target=target,
+            task=task,
+            target_type=schema.column(target).type,
+            classes=classes,
+            features=spec,
+            dataset=version.ref,
+            dataset_hash=version.content_hash,
+            example=example,
+        )
+
+    say(f"validating {version.ref} against schema revision {revision}")
+    validation = validate_frame(signature_for().rules(), frame, root=root)
 
     run = runs.create_run(
         store, experiment=experiment, user=user, environment=capture_environment(root)
@@ -210,7 +243,15 @@ def train(
                 **params,
             },
         )
-        runs.set_tags(store, run.id, {"mloop.source": "mloop train", "mloop.dataset": version.ref})
+        runs.set_tags(
+            store,
+            run.id,
+            {
+                "mloop.source": "mloop train",
+                "mloop.dataset": version.ref,
+                VALIDATION_TAG: validation_summary(validation, revision),
+            },
+        )
         runs.log_input(store, run.id, version.id, role="train")
         x_train, x_test, y_train, y_test, _, holdout = _split(
             coerce(frame, spec), y, frame, task=task, test_size=test_size, seed=seed
@@ -252,21 +293,13 @@ def train(
             store, artifacts, run.id, HOLDOUT_ARTIFACT, holdout_bytes.getvalue(), kind="holdout"
         )
         classes = label_codes if label_codes is not None else getattr(pipeline, "classes_", None)
-        signature = {
-            "target": target,
-            "target_type": schema.column(target).type,
-            "task": task,
-            "features": spec.to_dict(),
-            "classes": None if classes is None else [_plain(c) for c in classes],
-            "dataset": version.ref,
-            "dataset_hash": version.content_hash,
-        }
+        signature = signature_for(classes, holdout)
         runs.log_artifact_bytes(
             store,
             artifacts,
             run.id,
             SIGNATURE_ARTIFACT,
-            json.dumps(signature, indent=2).encode(),
+            json.dumps(signature.to_stored(), indent=2).encode(),
             kind="signature",
         )
     except BaseException as exc:
@@ -285,6 +318,8 @@ def train(
         features=spec,
         train_rows=len(x_train),
         test_rows=len(x_test),
+        signature=signature,
+        validation=validation,
     )
 
 
@@ -310,8 +345,16 @@ def _reason(exc: BaseException) -> str:
     return str(exc) if isinstance(exc, ValueError) else f"{type(exc).__name__}: {exc}"
 
 
-def _plain(value: Any) -> Any:
-    return value.item() if hasattr(value, "item") else value
+def validation_summary(report: ValidationReport, revision: int) -> str:
+    """One line for the run's tag: how the training rows fared against the rules in force."""
+    if report.ok:
+        return f"passed: {report.rows_checked} rows, schema revision {revision}"
+    shown = "; ".join(f"{v.column}: {v.rule} ({v.count})" for v in report.violations[:5])
+    more = len(report.violations) - 5
+    return (
+        f"{len(report.violations)} violation(s) in {report.rows_checked} rows, schema revision "
+        f"{revision}: {shown}" + (f"; {more} more" if more > 0 else "")
+    )
 
 
 def _metric_rows(run_id: str, metrics: Mapping[str, float]) -> list[dict[str, Any]]:
