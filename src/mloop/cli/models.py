@@ -116,14 +116,26 @@ def show(
     from mloop.registry.approvals import list_approvals
     from mloop.registry.promotion import list_verdicts
     from mloop.registry.versions import list_versions, resolve
+    from mloop.scoring.names import ESTIMATOR_TAG
+    from mloop.tracking.runs import get_run
 
     with open_workspace(ctx) as ws:
         version = resolve(ws.store, ref)
         approvals = list_approvals(ws.store, version)
         verdicts = list_verdicts(ws.store, version)
         versions = list_versions(ws.store, version.name) if "@" not in ref else []
+        estimator = (
+            get_run(ws.store, version.run_id).tags.get(ESTIMATOR_TAG) if version.run_id else None
+        )
     if as_json:
-        print_json({"version": version, "approvals": approvals, "verdicts": verdicts})
+        print_json(
+            {
+                "version": version,
+                "estimator": estimator,
+                "approvals": approvals,
+                "verdicts": verdicts,
+            }
+        )
         return
     out = console()
     out.print(f"[bold]{version.ref}[/]  flavor={version.flavor}  run={version.run_id}")
@@ -135,7 +147,14 @@ def show(
     if signature.target:
         out.print(
             f"predicts {signature.target} ({signature.task}) from {len(signature.input_names)} input columns"
+            + (
+                f", rules from {signature.dataset} schema revision {signature.schema_revision}"
+                if signature.schema_revision is not None
+                else ""
+            )
         )
+    if estimator:
+        out.print(f"estimator={estimator}", highlight=False)
     print_table(
         ["metric", "value"],
         [(k, fmt_number(v)) for k, v in sorted(version.metrics.items())],
@@ -355,6 +374,10 @@ def lineage(
         node = root.add(
             f"run {run['id']} [{run['status']}] experiment={run['experiment']} by {run['user']}"
         )
+        if run.get("estimator"):
+            node.add(f"estimator: {run['estimator']}")
+        if run.get("input_validation"):
+            node.add(f"training rows vs. rules: {run['input_validation']}")
         code = run["code"]
         dirty = " (dirty)" if code.get("git_dirty") else ""
         node.add(

@@ -11,6 +11,7 @@ import typer
 from mloop.cli.context import open_workspace
 from mloop.cli.output import JsonOption, chatter_to_stderr, err_console, print_json
 from mloop.errors import InvalidInput, NotFound
+from mloop.scoring.task import Task
 
 MAX_SEED = 2**32 - 1  # what numpy and scikit-learn accept as random_state
 MAX_NAMES_SHOWN = 10
@@ -55,11 +56,23 @@ def train(
     ],
     target: Annotated[str, typer.Option("--target", help="Column to predict.")],
     model: Annotated[
-        str,
+        str | None,
         typer.Option(
-            "--model", help="logistic, random_forest, gradient_boosting, or MODULE:CALLABLE."
+            "--model",
+            help="Classification: logistic, random_forest, gradient_boosting. Regression: ridge, "
+            "random_forest, gradient_boosting. Or MODULE:CALLABLE. Default: logistic or ridge.",
+            show_default=False,
         ),
-    ] = "logistic",
+    ] = None,
+    task: Annotated[
+        Task | None,
+        typer.Option(
+            "--task",
+            help="classification or regression; overrides the inferred task (an integer target "
+            "with at most 20 values is inferred to be classes, other numbers regression).",
+            show_default=False,
+        ),
+    ] = None,
     param: Annotated[
         list[str] | None, typer.Option("--param", help="Model parameter KEY=VALUE (repeatable).")
     ] = None,
@@ -111,6 +124,7 @@ def train(
                 test_size=test_size,
                 seed=seed,
                 experiment=experiment,
+                task=task,
                 drop=drop or (),
                 status=lambda message: spinner.update(message),
             )
@@ -128,7 +142,7 @@ def train(
             )
     if result.flavor == "pyfunc":
         err_console().print(
-            f"note: the {model} pipeline is stored as a pickle (pyfunc flavor): no safe format can "
+            f"note: the {result.model} pipeline is stored as a pickle (pyfunc flavor): no safe format can "
             "hold it, so it loads only from blobs this workspace wrote, checked against their hash.",
             highlight=False,
             markup=False,
@@ -163,6 +177,7 @@ def train(
                 "metrics": result.metrics,
                 "artifact": display(result.model_hash),
                 "flavor": result.flavor,
+                "estimator": result.estimator,
                 "features": result.features.to_dict(),
                 "model": None if registered is None else registered.ref,
                 "input_validation": render.validation(result.validation),

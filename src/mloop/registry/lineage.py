@@ -12,6 +12,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from mloop.registry.versions import resolve_in
+from mloop.scoring.names import ESTIMATOR_TAG, VALIDATION_TAG
 from mloop.store import Store
 from mloop.store import tables as t
 from mloop.tracking.records import decode_metric
@@ -44,6 +45,9 @@ def _run(conn: sa.Connection, run_id: str) -> dict[str, Any] | None:
         key = (r.step, r.timestamp_ms, decode_metric(r.value))
         if r.key not in latest or key[:2] >= latest[r.key][:2]:
             latest[r.key] = key
+    tags = {
+        r.key: r.value for r in conn.execute(sa.select(t.tags).where(t.tags.c.run_id == run_id))
+    }
     inputs = []
     for r in conn.execute(
         sa.select(t.run_inputs.c.role, t.dataset_versions, t.datasets.c.name)
@@ -73,6 +77,9 @@ def _run(conn: sa.Connection, run_id: str) -> dict[str, Any] | None:
         "started_at": row.started_at,
         "ended_at": row.ended_at,
         "params": params,
+        "estimator": tags.get(ESTIMATOR_TAG),  # the real class, whatever --model was called
+        "input_validation": tags.get(VALIDATION_TAG),
+        "tags": dict(sorted(tags.items())),
         "metrics": {k: v[2] for k, v in sorted(latest.items())},
         "code": {
             "git_commit": environment.get(

@@ -8,20 +8,15 @@ training and the registry.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from enum import StrEnum
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from mloop.data.schema import as_booleans
+from mloop.scoring.task import Task
 
-
-class Task(StrEnum):
-    """What a model predicts: a class or a number. A ``str``, so it compares and serialises as one."""
-
-    CLASSIFICATION = "classification"
-    REGRESSION = "regression"
+__all__ = ["Task", "target_values"]
 
 
 def target_values(
@@ -41,6 +36,11 @@ def target_values(
         return truth if spelled is None else np.where(truth, spelled[1], spelled[0]).astype(object)
     if kind == "integer":
         return values.astype("int64").to_numpy()
+    if kind == "float":  # --task classification of numbers: the classes are the numbers
+        numbers = pd.to_numeric(values, errors="coerce").astype("float64")
+        if numbers.notna().all() and bool((numbers == numbers.round()).all()):
+            return numbers.astype("int64").to_numpy()  # 1.0 and 1 are one class, 1
+        # scikit-learn refuses fractional labels ("continuous"): 1.5 is the class "1.5"
     return values.astype(str).to_numpy(dtype=object)
 
 

@@ -30,7 +30,8 @@ from mloop.scoring.features import FeatureSpec
 from mloop.scoring.targets import Task
 
 BUILTIN: dict[str, dict[Task, type[Any]]] = {
-    "logistic": {Task.CLASSIFICATION: LogisticRegression, Task.REGRESSION: Ridge},
+    "logistic": {Task.CLASSIFICATION: LogisticRegression},
+    "ridge": {Task.REGRESSION: Ridge},
     "random_forest": {
         Task.CLASSIFICATION: RandomForestClassifier,
         Task.REGRESSION: RandomForestRegressor,
@@ -42,9 +43,24 @@ BUILTIN: dict[str, dict[Task, type[Any]]] = {
 }
 DEFAULTS: dict[str, dict[str, Any]] = {
     "logistic": {"max_iter": 1000},
+    "ridge": {},
     "random_forest": {"n_estimators": 200, "n_jobs": 1},
     "gradient_boosting": {},
 }
+
+# What `mloop train` fits when --model is not given: a linear model, quick and a fair baseline.
+DEFAULT_MODEL: dict[Task, str] = {Task.CLASSIFICATION: "logistic", Task.REGRESSION: "ridge"}
+
+
+def models_for(task: Task) -> list[str]:
+    """The built-in models that fit ``task``, in the order --help lists them."""
+    return [name for name, tasks in BUILTIN.items() if task in tasks]
+
+
+def estimator_name(estimator: Any) -> str:
+    """The estimator's real class, module-qualified: what lineage records as the model."""
+    kind = type(estimator)
+    return f"{kind.__module__}.{kind.__qualname__}"
 
 
 def make_estimator(
@@ -52,6 +68,11 @@ def make_estimator(
 ) -> Any:
     """Build the final estimator; raises ``InvalidInput`` for unknown models or bad params."""
     if model in BUILTIN:
+        if task not in BUILTIN[model]:
+            raise InvalidInput(
+                f"--model {model} does not fit a {task} target; use one of "
+                f"{', '.join(models_for(task))}."
+            )
         factory: Any = BUILTIN[model][task]
         kwargs = {**DEFAULTS[model], **params}
     else:
