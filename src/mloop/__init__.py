@@ -1,13 +1,14 @@
 """mloop: the machine-learning operating loop in one package.
 
-The public API is ``__all__``; heavy modules load on first use, so ``import mloop`` opens no file,
-socket or database and stays fast.
+The public API is ``__all__`` and nothing else: heavy modules load on first use, so
+``import mloop`` opens no file, socket or database and stays fast, and the namespace holds no
+helper a user could mistake for API (checked by tests/test_public_api.py).
 """
 
-from __future__ import annotations
-
-import importlib
-from typing import TYPE_CHECKING, Any
+import sys as _sys
+from importlib import import_module as _import_module
+from typing import TYPE_CHECKING as _TYPE_CHECKING
+from typing import Any as _Any
 
 from mloop.errors import (
     AlreadyExists,
@@ -20,10 +21,13 @@ from mloop.errors import (
     ValidationFailed,
 )
 
+del errors  # type: ignore[name-defined]  # noqa: F821 - the submodule stays importable, not API
+
 __version__ = "0.1.0"
 
 _LAZY: dict[str, str] = {
     "Workspace": "mloop.workspace",
+    "Signature": "mloop.signature",
     "add_dataset": "mloop.api",
     "get_dataset": "mloop.api",
     "load_dataset": "mloop.api",
@@ -32,9 +36,10 @@ _LAZY: dict[str, str] = {
     "active_run": "mloop.fluent",
 }
 
-if TYPE_CHECKING:
+if _TYPE_CHECKING:
     from mloop.api import add_dataset, get_dataset, load_dataset, load_model
     from mloop.fluent import active_run, start_run
+    from mloop.signature import Signature
     from mloop.workspace import Workspace
 
 __all__ = [
@@ -44,6 +49,7 @@ __all__ = [
     "InvalidInput",
     "MloopError",
     "NotFound",
+    "Signature",
     "UntrustedArtifact",
     "ValidationFailed",
     "Workspace",
@@ -57,11 +63,13 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> Any:
+def __getattr__(name: str) -> _Any:
     module = _LAZY.get(name)
     if module is None:
+        if f"mloop.{name}" in _sys.modules:  # `import mloop.errors; mloop.errors.NotFound`
+            return _sys.modules[f"mloop.{name}"]
         raise AttributeError(f"module 'mloop' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
+    value = getattr(_import_module(module), name)
     globals()[name] = value
     return value
 

@@ -7,6 +7,7 @@ from typing import Annotated, Any
 
 import typer
 
+from mloop import render
 from mloop.cli.context import open_workspace
 from mloop.cli.output import (
     JsonOption,
@@ -91,7 +92,7 @@ def register(
     with open_workspace(ctx) as ws:
         version = register_run(ws.store, ws.artifacts, run_id=run, name=name, actor=ws.user)
     if as_json:
-        print_json(version)
+        print_json(render.version(version))
         return
     typer.echo(f"model={version.ref}")
     typer.echo(f"run={version.run_id}")
@@ -129,12 +130,9 @@ def show(
         )
     if as_json:
         print_json(
-            {
-                "version": version,
-                "estimator": estimator,
-                "approvals": approvals,
-                "verdicts": verdicts,
-            }
+            render.version_detail(
+                version, estimator=estimator, approvals=approvals, verdicts=verdicts
+            )
         )
         return
     out = console()
@@ -249,7 +247,7 @@ def promote(
 
 def _render_promotion(result: Any, as_json: bool) -> None:
     if as_json:
-        print_json(result)
+        print_json(render.promotion(result))
         return
     if result.checks:
         _checks_table(result.checks, f"gate {result.gate} (holdout: {result.holdout or '-'})")

@@ -7,15 +7,12 @@ from __future__ import annotations
 
 import codecs
 import contextlib
-import dataclasses
 import datetime as dt
 import io
-import math
 import os
 import re
 import sys
 from collections.abc import Iterable, Iterator, Sequence
-from pathlib import Path
 from typing import Annotated, Any
 
 import orjson
@@ -23,6 +20,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
+
+from mloop import render
 
 JsonOption = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
 
@@ -76,36 +75,9 @@ def err_console() -> Console:
     return Console(stderr=True, soft_wrap=True)
 
 
-def _default(value: Any) -> Any:
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return dataclasses.asdict(value)
-    if isinstance(value, dt.datetime | dt.date):
-        return value.isoformat()
-    if isinstance(value, Path):
-        return str(value)
-    if isinstance(value, set | frozenset | tuple):
-        return list(value)
-    if hasattr(value, "model_dump"):
-        return value.model_dump(mode="json")
-    if hasattr(value, "item"):  # numpy scalars
-        return value.item()
-    raise TypeError(f"cannot render {type(value).__name__} as JSON")
-
-
-def _finite(value: Any) -> Any:
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, dict):
-        return {k: _finite(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_finite(v) for v in value]
-    return value
-
-
 def to_json(data: Any) -> str:
-    # Round-trip through orjson once to apply ``_default``, then replace NaN/inf with null.
-    plain = orjson.loads(orjson.dumps(data, default=_default, option=orjson.OPT_SERIALIZE_NUMPY))
-    return orjson.dumps(_finite(plain), option=orjson.OPT_INDENT_2).decode()
+    """``data`` as indented JSON; the shapes (and NaN as null) are ``mloop.render``'s."""
+    return orjson.dumps(render.plain(data), option=orjson.OPT_INDENT_2).decode()
 
 
 def _escape_non_ascii(match: re.Match[str]) -> str:

@@ -12,6 +12,7 @@ from typing import Annotated, Any
 import typer
 from rich.markup import escape
 
+from mloop import render
 from mloop.cli.context import open_workspace
 from mloop.cli.output import JsonOption, console, fmt_number, fmt_time, print_json, print_table
 
@@ -144,7 +145,7 @@ def show(
     with open_workspace(ctx) as ws:
         found = get_run(ws.store, run)
     if as_json:
-        print_json(found)
+        print_json(render.run(found))
         return
     info, env = found.info, found.info.environment
     out = console()

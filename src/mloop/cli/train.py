@@ -168,21 +168,7 @@ def train(
             markup=False,
         )
     if as_json:
-        print_json(
-            {
-                "dataset": result.dataset.ref,
-                "dataset_hash": display(result.dataset.content_hash),
-                "run": result.run_id,
-                "task": result.task,
-                "metrics": result.metrics,
-                "artifact": display(result.model_hash),
-                "flavor": result.flavor,
-                "estimator": result.estimator,
-                "features": result.features.to_dict(),
-                "model": None if registered is None else registered.ref,
-                "input_validation": render.validation(result.validation),
-            }
-        )
+        print_json(render.train_result(result, registered=registered))
         return
     typer.echo(f"dataset={result.dataset.ref} ({display(result.dataset.content_hash)})")
     typer.echo(f"run={result.run_id}")

@@ -136,7 +136,8 @@ def _regression(name: str, y_true: np.ndarray, y_pred: np.ndarray) -> PerResampl
 
 def _classification(name: str, outputs: Outputs) -> PerResample:
     y_true, y_pred, classes = outputs.y_true, outputs.y_pred, outputs.classes
-    assert classes is not None
+    if classes is None:  # a classifier's scores always carry them (gates.score)
+        raise ValueError(f"{name} of a classifier needs its classes; none were given")
     if name == "accuracy":
         correct = (y_true == y_pred).astype(np.float64)
         return lambda counts: counts @ correct / counts.sum(axis=1)
@@ -177,7 +178,8 @@ def _precision_recall_f1(
 def _probability_metric(name: str, outputs: Outputs) -> PerResample:
     """roc_auc and log_loss, on the rows whose class the model knows; NaN with one class left."""
     classes = outputs.classes
-    assert classes is not None
+    if classes is None:
+        raise ValueError(f"{name} of a classifier needs its classes; none were given")
     if outputs.proba is None:
         return lambda counts: np.full(len(counts), np.nan)
     known = np.isin(outputs.y_true, classes)
