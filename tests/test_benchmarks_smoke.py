@@ -18,6 +18,7 @@ BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
         ("tracking.py", ["--n", "200"], "mloop"),
         ("model_load.py", ["--n", "50"], "onnx"),
         ("gates.py", ["--rows", "2000", "--resamples", "20"], "ratio old / mloop"),
+        ("data_add.py", ["--size-mib", "2"], "ratio mloop / pyarrow read"),
     ],
 )
 def test_benchmark_runs_at_toy_size(

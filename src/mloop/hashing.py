@@ -26,6 +26,18 @@ def hash_file(path: str | os.PathLike[str]) -> str:
     return hasher.hexdigest()
 
 
+def hash_chunks(path: str | os.PathLike[str], *, chunk: int = 16 << 20) -> str:
+    """``hash_file`` through one reused buffer (on all cores per chunk), for a file too big to
+    map whole without the mapping counting in the process's memory."""
+    hasher = blake3.blake3(max_threads=blake3.blake3.AUTO)
+    buffer = bytearray(chunk)
+    view = memoryview(buffer)
+    with open(path, "rb", buffering=0) as handle:
+        while read := handle.readinto(view):
+            hasher.update(view[:read])
+    return hasher.hexdigest()
+
+
 def display(digest: str) -> str:
     return digest if digest.startswith(PREFIX) else PREFIX + digest
 

@@ -339,7 +339,12 @@ def check_against_the_frame(profile: dict[str, Any], frame: pd.DataFrame, where:
             stamps = _utc_ns(present)
             first, last = pd.Timestamp(stats["min"]), pd.Timestamp(stats["max"])
             assert first == present.min() and last == present.max(), at
-            assert sum(stats["histogram"]["counts"]) == len(stamps), at
+            histogram = stats["histogram"]
+            edges = np.array(histogram["edges"])
+            counts, _ = np.histogram(stamps, bins=edges)
+            assert histogram["counts"] == counts.tolist(), at
+            assert histogram["below"] == int(np.sum(stamps < edges[0])), at
+            assert histogram["above"] == int(np.sum(stamps > edges[-1])), at
         elif kind == "boolean":
             truth = read_truth(present)
             assert (stats["true"], stats["false"]) == (int(truth.sum()), int((~truth).sum())), at

@@ -19,14 +19,15 @@ import sqlalchemy as sa
 from mloop import audit
 from mloop.artifacts import ArtifactStore
 from mloop.config import readable
-from mloop.data.io import detect_format, read_arrow, read_table, to_pandas
+from mloop.data.io import STREAM_FROM, detect_format, read_arrow, read_table, to_pandas
 from mloop.data.profile import infer_and_profile, upgrade
 from mloop.data.refs import SHORTLIST, check_name, parse_ref, shortlist
 from mloop.data.schema import Schema
 from mloop.data.schema_changes import SchemaChanges, schema_changes
+from mloop.data.streaming import snapshot_csv
 from mloop.data.validation import ValidationReport, validate_frame
 from mloop.errors import InvalidInput, NotFound, ValidationFailed
-from mloop.hashing import hash_file
+from mloop.hashing import hash_chunks, hash_file
 from mloop.ids import new_id
 from mloop.store import Store
 from mloop.store import tables as t
@@ -261,17 +262,25 @@ def add_version(
     check_name(name, what="Dataset name")
     path = Path(path).expanduser()
     fmt = detect_format(path)
-    digest = hash_file(path)
+    # A big file is hashed in chunks rather than mapped whole: it is about to be streamed
+    # through once more, and a mapping of it all would count in the process's memory.
+    digest = hash_file(path) if path.stat().st_size < STREAM_FROM else hash_chunks(path)
     with store.read() as conn:
         found = _existing(conn, name, digest)
         has_dataset = _dataset_id(conn, name) is not None
     if found is not None:
         return AddResult(found, created=False)
 
-    table = read_arrow(path)
-    schema, profile = infer_and_profile(table)
+    must_validate = validate and has_dataset
+    snapshot = None if must_validate or fmt != "csv" else snapshot_csv(path, artifacts)
+    if snapshot is not None:
+        schema, profile, shape, blob = snapshot
+    else:
+        table = read_arrow(path)
+        schema, profile = infer_and_profile(table)
+        shape = table.shape
     report = None
-    if validate and has_dataset:
+    if must_validate:
         report = validate_frame(current_schema(store, name), to_pandas(table), root=root)
         if not report.ok:
             raise ValidationFailed(
@@ -279,15 +288,14 @@ def add_version(
                 f"(`mloop data validate {name} {path}` lists them).",
                 details=report,
             )
-    blob = artifacts.put_file(path)
+    if snapshot is None:
+        blob = artifacts.put_file(path)
     if blob.hash != digest:
         raise InvalidInput(
             f"{path} changed while it was being added; add it again once it is no longer being written."
         )
     return AddResult(
-        _record(
-            store, name, path, fmt, blob.size, digest, table.shape, schema, profile.to_json(), actor
-        ),
+        _record(store, name, path, fmt, blob.size, digest, shape, schema, profile.to_json(), actor),
         True,
         report,
     )

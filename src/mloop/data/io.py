@@ -12,7 +12,7 @@ import re
 import zlib
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
@@ -165,13 +165,7 @@ def _read_csv(path: Path) -> pa.Table:
             pa.BufferReader(data),  # zero-copy: a BytesIO is copied block by block
             read_options=pacsv.ReadOptions(block_size=16 << 20),
             parse_options=parse,
-            convert_options=pacsv.ConvertOptions(
-                null_values=NULL_VALUES,
-                strings_can_be_null=True,
-                true_values=["true", "True", "TRUE"],
-                false_values=["false", "False", "FALSE"],
-                timestamp_parsers=[pacsv.ISO8601],
-            ),
+            convert_options=_convert_options(),
         )
     except pa.ArrowInvalid as exc:
         message = str(exc).split("\n")[0]
@@ -189,13 +183,25 @@ def _read_csv(path: Path) -> pa.Table:
     return _refine_text_columns(table, delimiter)
 
 
+def _convert_options() -> pacsv.ConvertOptions:
+    return pacsv.ConvertOptions(
+        null_values=NULL_VALUES,
+        strings_can_be_null=True,
+        true_values=["true", "True", "TRUE"],
+        false_values=["false", "False", "FALSE"],
+        timestamp_parsers=[pacsv.ISO8601],
+    )
+
+
 def _parse_options(data: bytes, delimiter: str) -> pacsv.ParseOptions:
     """Line breaks inside values only when the file quotes anything: a break can only sit in a
     quoted value, and Arrow parses about twice as fast when it need not look for one."""
     return pacsv.ParseOptions(delimiter=delimiter, newlines_in_values=b'"' in data)
 
 
-def _may_have_leading_zeros(data: bytes, delimiter: str, *, step: int = 1 << 22) -> bool:
+def _may_have_leading_zeros(
+    data: bytes | np.ndarray, delimiter: str, *, step: int = 1 << 22
+) -> bool:
     """Whether some field may start with ``[+-]?0<digit>``: a cheap superset of the exact check
     in ``_keep_leading_zeros`` (which parses the file again), scanned ``step`` bytes at a time."""
     view = np.frombuffer(data, dtype=np.uint8)
@@ -443,3 +449,55 @@ def _check_shape(path: Path, columns: int, rows: int) -> None:
         raise InvalidInput(
             f"{path} has a header but no data rows; a table needs at least one row of values."
         )
+
+
+# CSVs at least this big are read in batches while they are profiled, never whole.
+STREAM_FROM = 256 << 20
+STREAM_BLOCK = 4 << 20  # bytes per batch: Arrow reads a few ahead on each core
+
+
+class NeedsWholeRead(Exception):
+    """A streamed CSV turned out to need the whole-file reader (a later block changed a type)."""
+
+
+def stream_csv(path: Path, source: Any = None) -> tuple[pa.Schema, Iterator[pa.RecordBatch]] | None:
+    """The batches of a big CSV of numbers, dates and booleans, read once with Arrow's
+    multithreaded reader in memory bounded by its block size; ``None`` when the file needs
+    ``read_arrow`` (compressed or not plain UTF-8, text columns to refine, integer columns that
+    may hold leading zeros). The iterator raises ``NeedsWholeRead`` when a later block does not
+    parse as the first did: the caller starts again with ``read_arrow``. ``source`` is a file-like
+    object to read the bytes from instead of ``path`` (``path`` is still sniffed)."""
+    with path.open("rb") as handle:
+        head = handle.read(_SNIFF)
+    if head.startswith((_GZIP, b"\xef\xbb\xbf", b"\xff\xfe", b"\xfe\xff")):
+        return None
+    delimiter = sniff_delimiter(head)
+    try:
+        reader = pacsv.open_csv(
+            path if source is None else source,
+            read_options=pacsv.ReadOptions(block_size=STREAM_BLOCK),
+            parse_options=_parse_options(head, delimiter),
+            convert_options=_convert_options(),
+        )
+    except (pa.ArrowInvalid, OSError):
+        return None
+    schema = reader.schema
+    if any(is_text(f.type) or pa.types.is_null(f.type) for f in schema):
+        return None
+    _check_columns(path, schema.names)
+    if any(pa.types.is_integer(f.type) for f in schema):
+        data = np.memmap(path, dtype=np.uint8, mode="r")
+        if _may_have_leading_zeros(data, delimiter):
+            return None
+    return schema, _batches(reader)
+
+
+def _batches(reader: pacsv.CSVStreamingReader) -> Iterator[pa.RecordBatch]:
+    while True:
+        try:
+            batch = reader.read_next_batch()
+        except StopIteration:
+            return
+        except pa.ArrowInvalid as exc:
+            raise NeedsWholeRead(str(exc)) from exc
+        yield batch

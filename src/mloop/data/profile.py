@@ -48,6 +48,7 @@ _COMPACT_AT = 1 << 21
 # Fractional numbers are counted while they have at most this many distinct values (whole
 # numbers always are: unique ids and row numbers need the exact count).
 FLOAT_DISTINCT_CAP = 100_000
+_PROBE = 10_000
 
 
 @dataclass
@@ -248,17 +249,26 @@ class ColumnScan:
         ):
             return
         if pa.types.is_floating(self.arrow) and self.integral:
-            numbers = values.to_numpy() if isinstance(values, pa.Array) else None
-            if numbers is None:
+            if isinstance(values, pa.Array):
+                numbers = values.to_numpy(zero_copy_only=False)
+            else:
                 numbers = np.asarray(values.to_numpy())
             finite = numbers[np.isfinite(numbers)]
             self.integral = bool(
                 np.all(np.floor(finite) == finite) and np.all(np.abs(finite) < 2**53)
             )
+        if self.distinct is not None and not self.integral and self._mostly_distinct(values):
+            self.distinct = None  # measurements: all different, and costly to keep
         if self.distinct is not None:
             self.distinct.update(values)
             if not self.integral and self.distinct.size > FLOAT_DISTINCT_CAP:
-                self.distinct = None  # measurements: all different, and costly to keep
+                self.distinct = None
+
+    @staticmethod
+    def _mostly_distinct(values: Values) -> bool:
+        """A cheap look at the first values before hashing a whole batch of fractions."""
+        probe = values.slice(0, _PROBE)
+        return len(probe) == _PROBE and pc.count_distinct(probe).as_py() > _PROBE // 2
 
     def _type(self) -> ColumnType:
         if isinstance(self.profile, BooleanProfile):
@@ -362,6 +372,18 @@ def infer_and_profile(
     for batch in source:
         scan.update(batch)
     return scan.finish()
+
+
+# Values per column a big file's quantile sketches are fed (a uniform sample of them): the
+# sampling adds ~0.002 to the sketch's own rank error of ~0.013 (see NumericProfile.rank_error).
+SKETCH_VALUES = 1_000_000
+
+
+def sketch_rate(size_bytes: int, columns: int) -> float:
+    """The sample rate that feeds about ``SKETCH_VALUES`` values a column to each sketch,
+    estimating the rows from the file size (a number takes at least ~8 bytes with its comma)."""
+    rows = size_bytes / (8 * max(columns, 1))
+    return min(1.0, SKETCH_VALUES / rows) if rows else 1.0
 
 
 def profile_frame(frame: pd.DataFrame) -> DatasetProfile:

@@ -1,0 +1,127 @@
+"""A big CSV is added in one streamed pass: the same version as the whole-file reader gives.
+
+The size from which a file is streamed and the block size are lowered here so a small file takes
+the streaming path in several batches; everything else is the real code on real files.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from mloop.data import io, streaming
+from mloop.data import profile as profile_module
+from mloop.data.datasets import add_version, load_frame
+from mloop.data.io import read_arrow, read_table
+from mloop.data.profile import DatasetProfile
+from mloop.hashing import hash_file
+from mloop.workspace import Workspace
+from tests.data.test_pinned_profiles import check_against_the_frame
+
+ROWS = 30_000
+
+
+@pytest.fixture
+def stream_small_files(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(streaming, "STREAM_FROM", 1)
+    monkeypatch.setattr(io, "STREAM_BLOCK", 64 << 10)  # ~10 batches
+
+
+def numeric_csv(path: Path, *, rows: int = ROWS, tail: str = "") -> Path:
+    rng = np.random.default_rng(4)
+    frame = pd.DataFrame(
+        {
+            "id": np.arange(1, rows + 1),
+            "amount": np.round(rng.lognormal(3, 1, rows), 2),
+            "count": rng.poisson(3, rows),
+            "ratio": np.where(rng.random(rows) < 0.05, np.nan, rng.normal(0, 1, rows)),
+            "flag": rng.random(rows) < 0.3,
+            "when": pd.Timestamp("2026-01-01") + pd.to_timedelta(np.arange(rows), unit="min"),
+        }
+    )
+    frame.to_csv(path, index=False)
+    if tail:
+        with path.open("a") as handle:
+            handle.write(tail)
+    return path
+
+
+def _add(workspace: Workspace, name: str, path: Path) -> tuple[dict, dict, int]:  # type: ignore[type-arg]
+    version = add_version(
+        workspace.store, workspace.artifacts, name=name, path=path, actor="t"
+    ).version
+    return version.schema.to_json(), version.profile, version.row_count
+
+
+def test_a_streamed_add_stores_what_the_whole_file_reader_infers(
+    workspace: Workspace, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = numeric_csv(tmp_path / "numbers.csv")
+    whole_schema, _, _ = _add(workspace, "whole", path)
+    monkeypatch.setattr(streaming, "STREAM_FROM", 1)
+    monkeypatch.setattr(io, "STREAM_BLOCK", 64 << 10)
+    copy = tmp_path / "numbers-copy.csv"
+    copy.write_bytes(path.read_bytes() + b"")  # same bytes, another dataset
+    schema, profile, rows = _add(workspace, "streamed", copy)
+    assert schema == whole_schema
+    assert rows == ROWS
+    frame = read_table(path)
+    check_against_the_frame(profile, frame, "streamed")
+    assert schema["columns"][0]["unique"] is True  # the id column, counted across batches
+    assert profile["columns"]["id"]["distinct"] == ROWS
+
+
+def test_the_streamed_snapshot_is_the_file_byte_for_byte(
+    workspace: Workspace, tmp_path: Path, stream_small_files: None
+) -> None:
+    path = numeric_csv(tmp_path / "numbers.csv")
+    result = add_version(workspace.store, workspace.artifacts, name="n", path=path, actor="t")
+    assert result.version.content_hash == hash_file(path)
+    stored = workspace.artifacts.local_path(result.version.content_hash)
+    assert stored.read_bytes() == path.read_bytes()
+    assert len(load_frame(workspace.store, workspace.artifacts, result.version)) == ROWS
+
+
+def test_a_later_block_that_changes_a_type_falls_back_to_the_whole_file(
+    workspace: Workspace, tmp_path: Path, stream_small_files: None
+) -> None:
+    """The first blocks say integers; a value near the end is a fraction: the column is float."""
+    path = numeric_csv(tmp_path / "late.csv", tail="30001,1.5,2.5,0.1,False,2026-02-01 00:00:00\n")
+    schema, profile, rows = _add(workspace, "late", path)
+    types = {c["name"]: c["type"] for c in schema["columns"]}
+    assert types["count"] == "float"
+    assert rows == ROWS + 1
+    check_against_the_frame(profile, read_table(path), "late")
+
+
+def test_text_columns_take_the_whole_file_reader(
+    workspace: Workspace, tmp_path: Path, stream_small_files: None
+) -> None:
+    path = tmp_path / "text.csv"
+    rows = ["region,amount"] + [f"{'North' if i % 2 else ' north'},{i}.5" for i in range(5000)]
+    path.write_text("\n".join(rows) + "\n")
+    schema, profile, _ = _add(workspace, "text", path)
+    assert [c["type"] for c in schema["columns"]] == ["categorical", "float"]
+    assert profile["columns"]["region"]["categories"] == {"north": 5000}
+
+
+def test_a_streamed_profile_is_json_and_merges_with_a_window(
+    workspace: Workspace,
+    tmp_path: Path,
+    stream_small_files: None,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(profile_module, "SKETCH_VALUES", 5_000)
+    _, stored, _ = _add(workspace, "n", numeric_csv(tmp_path / "numbers.csv"))
+    reference = DatasetProfile.from_json(json.loads(json.dumps(stored)))
+    sketch = stored["columns"]["amount"]["sketch"]
+    assert sketch["sample_rate"] < 1.0  # the file is "big" here: its sketches were fed a sample
+    window = reference.like()
+    window.update(read_arrow(numeric_csv(tmp_path / "window.csv", rows=500)))
+    merged = reference.merge(window)
+    assert merged.rows == ROWS + 500
+    assert merged.columns["amount"].count == reference.columns["amount"].count + 500
