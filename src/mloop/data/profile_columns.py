@@ -486,8 +486,16 @@ class DatetimeProfile(NumericProfile):
         data = super().to_json()
         data["tz"] = self.tz
         if self.finite:
+            # A spread in nanoseconds reads as noise beside ISO dates (data show, data diff):
+            # it is kept with the epoch values, where merging needs it.
             mean = None if math.isnan(self.mean) else self.mean
-            data["epoch_ns"] = {"min": self.min, "max": self.max, "mean": mean}
+            data.pop("std", None)
+            data["epoch_ns"] = {
+                "min": self.min,
+                "max": self.max,
+                "mean": mean,
+                "m2": data.pop("m2"),
+            }
         return data
 
     @classmethod
