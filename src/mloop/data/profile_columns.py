@@ -358,6 +358,9 @@ class NumericProfile(ColumnProfile):
     def _shown(self, value: float) -> Any:
         return value
 
+    def _shown_mean(self, value: float) -> Any:
+        return self._shown(value)
+
     def to_json(self) -> dict[str, Any]:
         data = self._base_json(self.type)
         data.update(
@@ -369,7 +372,7 @@ class NumericProfile(ColumnProfile):
                 {
                     "min": self._shown(self.min),
                     "max": self._shown(self.max),
-                    "mean": None if math.isnan(self.mean) else self._shown(self.mean),
+                    "mean": None if math.isnan(self.mean) else self._shown_mean(self.mean),
                     "std": self.std,
                     "m2": self.m2,
                 }
@@ -472,6 +475,10 @@ class DatetimeProfile(NumericProfile):
         if self.tz is not None:
             stamp = stamp.tz_localize("UTC").tz_convert(self.tz)
         return stamp.isoformat()
+
+    def _shown_mean(self, value: float) -> Any:
+        """To the microsecond: the nanoseconds of a mean of 1.7e18 are float rounding."""
+        return self._shown(round(value / 1000) * 1000.0)
 
     @classmethod
     def _number(cls, value: Any) -> float:
