@@ -28,7 +28,6 @@ from mloop.data.profile_columns import (
     Values,
     column_profile_from_json,
     normalise_spellings,
-    text_values,
 )
 from mloop.data.schema import (
     MAX_CATEGORIES,
@@ -196,12 +195,21 @@ class _Distinct:
         self.parts: list[pa.Array] = []
         self.size = 0
 
-    def update(self, values: Values) -> None:
-        unique = pc.drop_null(pc.unique(values))
-        if pa.types.is_floating(unique.type):
-            unique = unique.filter(pc.invert(pc.is_nan(unique)))  # NaN is missing, as in pandas
-        self.parts.append(unique)
-        self.size += len(unique)
+    def update(self, values: Values, *, unique: bool = False) -> None:
+        """Count ``values`` in; ``unique`` says they are distinct and non-null already."""
+        if unique:
+            self.parts.append(values)
+            self.size += len(values)
+            self._compact()
+            return
+        unique_values = pc.drop_null(pc.unique(values))
+        if pa.types.is_floating(unique_values.type):  # NaN is missing, as in pandas
+            unique_values = unique_values.filter(pc.invert(pc.is_nan(unique_values)))
+        self.parts.append(unique_values)
+        self.size += len(unique_values)
+        self._compact()
+
+    def _compact(self) -> None:
         if self.size > _COMPACT_AT and len(self.parts) > 1:
             self.parts = [pc.unique(pa.chunked_array(self.parts).combine_chunks())]
             self.size = len(self.parts[0])
@@ -238,10 +246,9 @@ class ColumnScan:
     def update(self, values: Values) -> None:
         self.rows += len(values)
         if self.raw is not None:
-            text = text_values(values)
-            self.raw.update(text)
+            distinct = self.raw.count_batch(values)
             if self.distinct is not None:
-                self.distinct.update(text)
+                self.distinct.update(distinct, unique=True)
             return
         self.profile.update(values)
         if not isinstance(self.profile, NumericProfile) or isinstance(

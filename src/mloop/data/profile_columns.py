@@ -536,11 +536,32 @@ def normalise_spellings(text: pa.ChunkedArray) -> pa.ChunkedArray:
     return pc.utf8_lower(pc.utf8_trim_whitespace(text))
 
 
-def _counted(text: pa.ChunkedArray) -> tuple[list[Any], list[int]]:
+def _value_counts(text: pa.ChunkedArray) -> tuple[pa.Array, pa.Array]:
     counted = pc.value_counts(text)
     values, counts = counted.field("values"), counted.field("counts")
     present = values.is_valid()
-    return values.filter(present).to_pylist(), counts.filter(present).to_pylist()
+    return values.filter(present), counts.filter(present)
+
+
+def _counted(text: pa.ChunkedArray, *, limit: int | None = None) -> tuple[list[Any], list[int]]:
+    """Distinct non-null values and their counts; with ``limit``, only the most frequent
+    ``limit`` of them and then ``None`` with the rest's total (free text never becomes a
+    million Python strings)."""
+    return _listed(*_value_counts(text), limit=limit)
+
+
+def _listed(
+    values: pa.Array, counts: pa.Array, *, limit: int | None = None
+) -> tuple[list[Any], list[int]]:
+    if limit is None or len(values) <= limit:
+        return values.to_pylist(), counts.to_pylist()
+    order = pc.sort_indices(counts, sort_keys=[("", "descending")])
+    top, rest = order.slice(0, limit), order.slice(limit)
+    rest_total = pc.sum(pc.take(counts, rest)).as_py() or 0
+    return (
+        [*pc.take(values, top).to_pylist(), None],
+        [*pc.take(counts, top).to_pylist(), rest_total],
+    )
 
 
 @dataclass
@@ -558,12 +579,18 @@ class CategoricalProfile(ColumnProfile):
     normalise: bool = True  # False only while inference still needs the raw spellings
 
     def update(self, values: Values) -> Self:
+        self.count_batch(values)
+        return self
+
+    def count_batch(self, values: Values) -> pa.Array:
+        """``update``, returning the batch's distinct (counted) spellings."""
         text = text_values(values)
         self.rows += len(text)
         self.nulls += text.null_count
         self.length_total += int(pc.sum(pc.utf8_length(text)).as_py() or 0)
-        self._add(*_counted(normalise_spellings(text) if self.normalise else text))
-        return self
+        distinct, counts = _value_counts(normalise_spellings(text) if self.normalise else text)
+        self._add(*_listed(distinct, counts, limit=TRACKED_CATEGORIES))
+        return distinct
 
     @classmethod
     def from_counts(cls, raw: CategoricalProfile, *, type_: str = "categorical") -> Self:
@@ -582,7 +609,9 @@ class CategoricalProfile(ColumnProfile):
 
     def _add(self, values: list[Any], counts: list[int]) -> None:
         for value, count in zip(values, counts, strict=True):
-            if value in self.counts:
+            if value is None:  # the untracked rest of a batch
+                self.other += count
+            elif value in self.counts:
                 self.counts[value] += count
             elif len(self.counts) < TRACKED_CATEGORIES:
                 self.counts[value] = count
