@@ -18,6 +18,7 @@ from mloop.data import profile as profile_module
 from mloop.data.datasets import add_version, load_frame
 from mloop.data.io import read_arrow, read_table
 from mloop.data.profile import DatasetProfile
+from mloop.errors import InvalidInput
 from mloop.hashing import hash_file
 from mloop.workspace import Workspace
 from tests.data.test_pinned_profiles import check_against_the_frame
@@ -125,3 +126,14 @@ def test_a_streamed_profile_is_json_and_merges_with_a_window(
     merged = reference.merge(window)
     assert merged.rows == ROWS + 500
     assert merged.columns["amount"].count == reference.columns["amount"].count + 500
+
+
+def test_a_bad_byte_late_in_a_streamed_file_is_one_sentence_and_stores_nothing(
+    workspace: Workspace, tmp_path: Path, stream_small_files: None
+) -> None:
+    path = numeric_csv(tmp_path / "latin1.csv")
+    with path.open("ab") as handle:
+        handle.write(b"30001,1\xe9,2,0.1,False,2026-02-01 00:00:00\n")
+    with pytest.raises(InvalidInput, match="not UTF-8"):
+        add_version(workspace.store, workspace.artifacts, name="bad", path=path, actor="t")
+    assert list(workspace.artifacts.hashes()) == []

@@ -479,7 +479,7 @@ def stream_csv(path: Path, source: Any = None) -> tuple[pa.Schema, Iterator[pa.R
             parse_options=_parse_options(head, delimiter),
             convert_options=_convert_options(),
         )
-    except (pa.ArrowInvalid, OSError):
+    except (pa.ArrowException, OSError):
         return None
     schema = reader.schema
     if any(is_text(f.type) or pa.types.is_null(f.type) for f in schema):
@@ -498,6 +498,6 @@ def _batches(reader: pacsv.CSVStreamingReader) -> Iterator[pa.RecordBatch]:
             batch = reader.read_next_batch()
         except StopIteration:
             return
-        except pa.ArrowInvalid as exc:
+        except pa.ArrowException as exc:  # the whole-file reader says what is wrong
             raise NeedsWholeRead(str(exc)) from exc
         yield batch

@@ -27,19 +27,26 @@ class _Abort(Exception):
 
 
 class _Tee:
-    """A file the CSV reader reads, whose every block also goes to ``sink``."""
+    """A file the CSV reader reads, whose every block also goes to ``sink``: the end of the
+    file is not passed on (the caller commits or aborts the stored copy once it has parsed)."""
 
     def __init__(self, source: BinaryIO, sink: queue.Queue[bytes | BaseException]) -> None:
         self.source = source
         self.sink = sink
-        self.done = False
+        self.eof = False
+        self.stopped = False  # the copy was aborted: blocks are no longer passed on
         self.closed = False
 
     def read(self, size: int = -1) -> bytes:
         data = self.source.read(size)
-        if not self.done:
-            self.sink.put(data)
-            self.done = not data
+        if not data:
+            self.eof = True
+        while data and not self.stopped:
+            try:
+                self.sink.put(data, timeout=0.1)
+                break
+            except queue.Full:
+                continue
         return data
 
     def readable(self) -> bool:
@@ -89,37 +96,36 @@ def snapshot_csv(path: Path, artifacts: ArtifactStore) -> Snapshot | None:
             return
         except BaseException as exc:  # re-raised in the caller's thread
             failed.append(exc)
-            while True:  # unblock the reader until it ends
-                item = blocks.get()
-                if not isinstance(item, bytes) or not item:
-                    break
+            while not isinstance(blocks.get(), BaseException):  # until the caller aborts
+                pass
 
     with path.open("rb") as source:
         tee = _Tee(source, blocks)
-        stream = stream_csv(path, tee)
-        if stream is None:
-            return None
         writer = threading.Thread(target=store, name="mloop-store", daemon=True)
         writer.start()
-        arrow_schema, batches = stream
+        committed = False
         try:
+            stream = stream_csv(path, tee)
+            if stream is None:
+                return None
+            arrow_schema, batches = stream
             schema, profile = infer_and_profile(
                 batches, arrow_schema, sample_rate=sketch_rate(size, len(arrow_schema))
             )
-            while not tee.done:  # the reader may stop short of the end it has not asked for
-                tee.read(16 << 20)
+            if profile.rows == 0:
+                return None  # the whole-file reader says what is wrong
+            if not failed:  # (a store error is raised below)
+                while not tee.eof:  # the reader may stop short of an end it has not asked for
+                    tee.read(16 << 20)
+                blocks.put(b"")  # the end: the store publishes the blob
+                committed = True
         except NeedsWholeRead:
-            profile = None
-        except BaseException:
-            blocks.put(_Abort())
-            writer.join()
-            raise
-        if profile is None or profile.rows == 0:
-            if not tee.done:
+            return None  # a later block needs the whole-file reader (a type changed, …)
+        finally:
+            if not committed:
+                tee.stopped = True
                 blocks.put(_Abort())
             writer.join()
-            return None  # the whole-file reader says what is wrong, or refines the types
-        writer.join()
     if failed:
         raise failed[0]
     return Snapshot(schema, profile, (profile.rows, len(arrow_schema)), stored[0])
