@@ -23,6 +23,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
@@ -110,21 +111,15 @@ def main() -> None:
     print(f"ratio mloop / readinto:   {mloop_rate / readinto_rate:.2f}")
     print(f"ratio mloop / md5:        {mloop_rate / md5_rate:.2f} (target > 1)")
     print()
-    compare_verify(args.size_mib, args.repeat, read_rate, md5_rate)
+    compare_verify(args.size_mib, args.repeat, md5_rate)
 
 
-def _cli_seconds(workspace: Path, repeat: int) -> float:
-    """Median wall time of ``mloop artifacts verify`` in a fresh interpreter."""
-    times = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        subprocess.run(
-            [sys.executable, "-m", "mloop", "--workspace", str(workspace), "artifacts", "verify"],
-            check=True,
-            capture_output=True,
-        )
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+def _cli_verify(workspace: Path) -> None:
+    subprocess.run(
+        [sys.executable, "-m", "mloop", "--workspace", str(workspace), "artifacts", "verify"],
+        check=True,
+        capture_output=True,
+    )
 
 
 def _workspace(root: Path, blobs: list[Path]) -> Path:
@@ -134,8 +129,17 @@ def _workspace(root: Path, blobs: list[Path]) -> Path:
     return root
 
 
-def compare_verify(size_mib: int, repeat: int, read_rate: float, md5_rate: float) -> None:
-    """`mloop artifacts verify` beside the plain read and md5, one large blob and many small ones."""
+def _in_process(root: Path) -> None:
+    with Workspace.open(root, environ={}) as workspace:
+        if not verify_store(workspace.store, workspace.artifacts).ok:
+            raise SystemExit(f"verify found problems in {root}")
+
+
+def compare_verify(size_mib: int, repeat: int, md5_rate: float) -> None:
+    """`mloop artifacts verify` beside the plain read and md5, one large blob and many small ones.
+
+    Every round times each row once, in turn, so a neighbour's load falls on all rows alike.
+    """
     with tempfile.TemporaryDirectory(prefix="mloop-bench-verify-") as tmp:
         big = Path(tmp) / "snapshot.bin"
         parts = Path(tmp) / "parts"
@@ -148,33 +152,56 @@ def compare_verify(size_mib: int, repeat: int, read_rate: float, md5_rate: float
                 (parts / f"{index:06d}").write_bytes(index.to_bytes(8, "big") + block[8:])
         size = size_mib << 20
         empty = _workspace(Path(tmp) / "empty", [])
-        cases = {
-            "one blob": _workspace(Path(tmp) / "one", [big]),
-            f"{size_mib:,} x 1 MiB blobs": _workspace(Path(tmp) / "many", sorted(parts.iterdir())),
+        one = _workspace(Path(tmp) / "one", [big])
+        many = _workspace(Path(tmp) / "many", sorted(parts.iterdir()))
+        rows: dict[str, Callable[[], object]] = {
+            "plain read": lambda: plain_read(big),
+            "BLAKE3 mmap, all cores": lambda: hash_file(big),
+            "CLI start-up": lambda: _cli_verify(empty),
+            "one blob, in-process": lambda: _in_process(one),
+            "one blob, CLI": lambda: _cli_verify(one),
+            "1 MiB blobs, in-process": lambda: _in_process(many),
+            "1 MiB blobs, CLI": lambda: _cli_verify(many),
         }
-        startup = _cli_seconds(empty, repeat)
+        times: dict[str, list[float]] = {name: [] for name in rows}
+        for _ in range(repeat):
+            for name, fn in rows.items():
+                start = time.perf_counter()
+                fn()
+                times[name].append(time.perf_counter() - start)
+        median = {name: statistics.median(t) for name, t in times.items()}
+
+    startup = median["CLI start-up"]
+    read_rate = size / median["plain read"] / 1e9
+    print(
+        f"artifacts verify of {size / 2**30:.2f} GiB ({size_mib:,} MiB as one blob, and as "
+        f"{size_mib:,} blobs of 1 MiB), rounds interleaved, median of {repeat}"
+    )
+    print(f"CLI start-up (verify of an empty workspace): {startup:.3f} s")
+    print(f"{'row':34} {'seconds':>8} {'GB/s':>7} {'/ read':>7}  {'start-up subtracted':>20}")
+    for name, seconds in median.items():
+        if name == "CLI start-up":
+            continue
+        rate = size / seconds / 1e9
+        line = f"{name:34} {seconds:8.3f} {rate:7.2f} {rate / read_rate:7.2f}"
+        if name.endswith("CLI"):
+            line += f"  {_net(size, seconds - startup, read_rate)}"
+        print(line)
+    for case in ("one blob", "1 MiB blobs"):
+        inproc = size / median[f"{case}, in-process"] / 1e9
+        net = _net(size, median[f"{case}, CLI"] - startup, read_rate)
         print(
-            f"artifacts verify of {size / 2**30:.2f} GiB, median of {repeat}; "
-            f"CLI start-up (verify of an empty workspace) {startup:.3f} s, subtracted below"
+            f"ratio verify / plain read, {case}: in-process {inproc / read_rate:.2f}; "
+            f"CLI, start-up subtracted: {net} (target >= 0.80); verify / md5 {inproc / md5_rate:.1f}x"
         )
-        print(f"{'case':28} {'in-process GB/s':>16} {'CLI wall s':>11} {'CLI GB/s':>9}")
-        for name, root in cases.items():
-            with Workspace.open(root, environ={}) as workspace:
-                inproc = measure(
-                    lambda: verify_store(workspace.store, workspace.artifacts), repeat=repeat
-                )
-            if not inproc.result.ok:
-                raise SystemExit(f"verify found problems in {name}")
-            wall = _cli_seconds(root, repeat)
-            cli_rate = size / max(wall - startup, 1e-9) / 1e9
-            inproc_rate = size / inproc.seconds / 1e9
-            print(f"{name:28} {inproc_rate:16.2f} {wall:11.3f} {cli_rate:9.2f}")
-            print(
-                f"  ratio verify / plain read: in-process {inproc_rate / read_rate:.2f}, "
-                f"CLI {cli_rate / read_rate:.2f} (target >= 0.80); "
-                f"CLI with start-up {size / wall / 1e9 / read_rate:.2f}; "
-                f"verify / md5 {inproc_rate / md5_rate:.1f}x"
-            )
+
+
+def _net(size: int, seconds: float, read_rate: float) -> str:
+    """Rate and ratio to the read once start-up is subtracted; a toy size can drown in its noise."""
+    if seconds <= 0.005:
+        return "within start-up noise"
+    rate = size / seconds / 1e9
+    return f"{rate:.2f} GB/s, {rate / read_rate:.2f} of the read"
 
 
 if __name__ == "__main__":
