@@ -42,15 +42,19 @@ url = "sqlite:///.mloop/mloop.db"
 url = ".mloop/artifacts"
 
 # Promotion gates, checked by `mloop models promote NAME N --to ALIAS [--gate NAME]`;
-# `default` applies when --gate is not given. Checks: thresholds, no_regression (re-scored on the
-# same holdout, optional paired bootstrap), latency_p99_ms, segment_parity, data_validation, approval.
+# `default` applies when --gate is not given. Checks: thresholds (one list, or per task),
+# no_regression (re-scored on the same holdout; with a paired bootstrap, an interval that cannot
+# tell the models apart is noise and on_noise = "pass"|"block" decides), min_holdout_rows,
+# latency_p99_ms, segment_parity, data_validation, approval.
 [gates.default]
-no_regression = { metric = "auto", tolerance = 0.0 }
+no_regression = { metric = "auto", tolerance = 0.005, bootstrap = 1000, confidence = 0.90, on_noise = "pass" }
+min_holdout_rows = 30
 data_validation = true
 
 [gates.production]
-thresholds = ["roc_auc >= 0.70"]
-no_regression = { metric = "auto", tolerance = 0.005, bootstrap = 300, confidence = 0.90 }
+thresholds = { classification = ["roc_auc >= 0.70"], regression = ["r2 >= 0.30"] }
+no_regression = { metric = "auto", tolerance = 0.005, bootstrap = 300, confidence = 0.90, on_noise = "block" }
+min_holdout_rows = 30
 latency_p99_ms = 100
 data_validation = true
 approval = true

@@ -2,22 +2,29 @@
 
     [gates.default]
     thresholds = ["roc_auc >= 0.70", "f1 >= 0.50"]        # absolute, on the re-scored holdout
-    no_regression = { metric = "auto", tolerance = 0.0, bootstrap = 1000, confidence = 0.95 }
+    # or per task: { classification = ["roc_auc >= 0.70"], regression = ["r2 >= 0.30"] }
+    no_regression = { metric = "auto", tolerance = 0.005, bootstrap = 1000, confidence = 0.90, on_noise = "pass" }
+    min_holdout_rows = 30                                  # fewer labelled holdout rows fail the gate
     latency_p99_ms = 50                                    # single-row predict, measured on the candidate
     segment_parity = [{ column = "contract", metric = "recall", max_gap = 0.25, min_rows = 30 }]
     data_validation = true                                 # the holdout passes the dataset's schema
     approval = true                                        # a human ran `mloop models approve`
 
 ``metric = "auto"`` means roc_auc for classifiers (f1 without predict_proba) and rmse for regressors.
+With a bootstrap, a gain whose whole interval clears ``-tolerance`` passes and one whose whole
+interval falls short fails; an interval that straddles it is noise, and ``on_noise`` decides:
+``"block"`` (the default: show the candidate is no worse) or ``"pass"`` (block only a regression
+the data can tell apart from noise). A metric that is NaN on the holdout never passes a threshold.
 """
 
 from __future__ import annotations
 
+import math
 import operator
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -37,7 +44,9 @@ KNOWN_KEYS = {
     "segment_parity",
     "data_validation",
     "approval",
+    "min_holdout_rows",
 }
+TASKS = ("classification", "regression")
 
 
 @dataclass(frozen=True)
@@ -50,7 +59,8 @@ class Threshold:
         return f"{self.metric} {self.op} {self.value:g}"
 
     def holds(self, observed: float) -> bool:
-        return OPERATORS[self.op](observed, self.value)
+        """NaN (a metric undefined on these rows, e.g. r2 of one row) holds no threshold."""
+        return not math.isnan(observed) and OPERATORS[self.op](observed, self.value)
 
 
 class NoRegression(BaseModel):
@@ -59,6 +69,7 @@ class NoRegression(BaseModel):
     tolerance: float = Field(default=0.0, ge=0)
     bootstrap: int = Field(default=0, ge=0)
     confidence: float = Field(default=0.95, gt=0, lt=1)
+    on_noise: Literal["block", "pass"] = "block"
 
 
 class SegmentParity(BaseModel):
@@ -73,17 +84,25 @@ class SegmentParity(BaseModel):
 class Gate:
     name: str
     thresholds: tuple[Threshold, ...] = ()
+    task_thresholds: Mapping[str, tuple[Threshold, ...]] = field(default_factory=dict)
     no_regression: NoRegression | None = None
     latency_p99_ms: float | None = None
     segment_parity: tuple[SegmentParity, ...] = ()
     data_validation: bool = False
     approval: bool = False
+    min_holdout_rows: int | None = None
     raw: Mapping[str, Any] = field(default_factory=dict)
+
+    def thresholds_for(self, task: str) -> tuple[Threshold, ...]:
+        """The thresholds for every task, then those declared for ``task``."""
+        return self.thresholds + tuple(self.task_thresholds.get(task, ()))
 
     @property
     def needs_holdout(self) -> bool:
         return bool(
             self.thresholds
+            or any(self.task_thresholds.values())
+            or self.min_holdout_rows is not None
             or self.no_regression
             or self.segment_parity
             or self.latency_p99_ms is not None
@@ -104,6 +123,31 @@ def _threshold(gate: str, text: Any) -> Threshold:
     if match is None or value is None:
         raise _fail(gate, f"threshold {text!r} is not 'METRIC OP NUMBER' (e.g. \"f1 >= 0.75\").")
     return Threshold(match.group(1), match.group(2), value)
+
+
+def _thresholds(
+    gate: str, raw: Any
+) -> tuple[tuple[Threshold, ...], dict[str, tuple[Threshold, ...]]]:
+    """A list for every task, ``{ classification = [...], regression = [...] }`` per task, or
+    ``{ f1 = ">= 0.75" }``; returns (for every task, per task)."""
+    example = (
+        '["f1 >= 0.75"] or { classification = ["roc_auc >= 0.70"], regression = ["r2 >= 0.30"] }'
+    )
+    if isinstance(raw, Mapping) and raw and set(raw) <= set(TASKS):
+        per_task: dict[str, tuple[Threshold, ...]] = {}
+        for task, listed in raw.items():
+            if not isinstance(listed, list):
+                raise _fail(
+                    gate,
+                    f"thresholds.{task} must be a list like {example.split(' or ')[0]}, not {listed!r}.",
+                )
+            per_task[task] = tuple(_threshold(gate, t) for t in listed)
+        return (), per_task
+    if isinstance(raw, Mapping):  # also accept { f1 = ">= 0.75" }
+        raw = [f"{k} {v}" for k, v in raw.items()]
+    elif not isinstance(raw, list):
+        raise _fail(gate, f"thresholds must be a list like {example}, not {raw!r}.")
+    return tuple(_threshold(gate, t) for t in raw), {}
 
 
 def _table(gate: str, key: str, value: Any, cls: type[BaseModel]) -> Any:
@@ -145,11 +189,7 @@ def parse_gate(name: str, raw: Mapping[str, Any]) -> Gate:
         raise _fail(
             name, f"declares no checks; use one or more of {', '.join(sorted(KNOWN_KEYS))}."
         )
-    thresholds = raw.get("thresholds", [])
-    if isinstance(thresholds, Mapping):  # also accept { f1 = ">= 0.75" }
-        thresholds = [f"{k} {v}" for k, v in thresholds.items()]
-    elif not isinstance(thresholds, list):
-        raise _fail(name, f'thresholds must be a list like ["f1 >= 0.75"], not {thresholds!r}.')
+    thresholds, per_task = _thresholds(name, raw.get("thresholds", []))
     regression = raw.get("no_regression")
     if regression is True:
         regression = {}
@@ -165,9 +205,15 @@ def parse_gate(name: str, raw: Mapping[str, Any]) -> Gate:
         raise _fail(
             name, f"latency_p99_ms must be a positive number of milliseconds, not {latency!r}."
         )
+    minimum = raw.get("min_holdout_rows")
+    if minimum is not None and (
+        isinstance(minimum, bool) or not isinstance(minimum, int) or minimum < 1
+    ):
+        raise _fail(name, f"min_holdout_rows must be a whole number of rows >= 1, not {minimum!r}.")
     gate = Gate(
         name=name,
-        thresholds=tuple(_threshold(name, t) for t in thresholds),
+        thresholds=thresholds,
+        task_thresholds=per_task,
         no_regression=None
         if regression is None
         else _table(name, "no_regression", regression, NoRegression),
@@ -175,6 +221,7 @@ def parse_gate(name: str, raw: Mapping[str, Any]) -> Gate:
         segment_parity=tuple(_table(name, "segment_parity", p, SegmentParity) for p in parity),
         data_validation=_flag(name, raw, "data_validation"),
         approval=_flag(name, raw, "approval"),
+        min_holdout_rows=minimum,
         raw=dict(raw),
     )
     return gate

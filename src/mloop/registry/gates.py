@@ -9,6 +9,7 @@ difference to clear the tolerance, so a lucky split does not win either.
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -101,26 +102,35 @@ def resolve_metric(name: str, task: str, *, has_proba: bool = True) -> str:
 
 
 def _threshold_checks(
-    gate: Gate, candidate: ModelVersion, fresh: dict[str, float]
+    gate: Gate, candidate: ModelVersion, task: str, fresh: dict[str, float]
 ) -> list[CheckResult]:
     results = []
-    for threshold in gate.thresholds:
+    for threshold in gate.thresholds_for(task):
         if threshold.metric not in candidate.metrics and threshold.metric not in fresh:
             logged = ", ".join(sorted(candidate.metrics)) or "none"
+            hint = (
+                ""
+                if gate.task_thresholds
+                else " (thresholds = { classification = [...], regression = [...] } sets them per task)"
+            )
             raise InvalidInput(
-                f"Gate {gate.name!r} checks {threshold.metric!r}, which {candidate.ref} never logged; it has: {logged}."
+                f"Gate {gate.name!r} checks {threshold.metric!r}, which {candidate.ref} never "
+                f"logged; it has: {logged}{hint}."
             )
         observed = fresh.get(
             threshold.metric, candidate.metrics.get(threshold.metric, float("nan"))
         )
         source = "holdout" if threshold.metric in fresh else "logged"
         passed = bool(threshold.holds(observed))
+        detail = f"{threshold.metric} = {observed:.4g} ({source})"
+        if math.isnan(observed):
+            detail += "; undefined on these rows, so it cannot show the threshold is met"
         results.append(
             CheckResult(
                 "threshold",
                 str(threshold),
                 passed,
-                f"{threshold.metric} = {observed:.4g} ({source})",
+                detail,
                 {
                     "metric": threshold.metric,
                     "observed": observed,
@@ -130,6 +140,25 @@ def _threshold_checks(
             )
         )
     return results
+
+
+def holdout_size_check(minimum: int, holdout: Holdout, target: str) -> CheckResult:
+    rows = int(holdout.frame[target].notna().sum()) if target in holdout.frame else 0
+    passed = rows >= minimum
+    detail = f"{rows} labelled holdout rows (at least {minimum})"
+    if not passed:
+        detail = (
+            f"only {rows} labelled holdout row{'' if rows == 1 else 's'}, fewer than the gate's "
+            f"min_holdout_rows = {minimum}, so its metrics are noise: train on more data or with "
+            "a larger --test-size, or pass --holdout NAME@V with more labelled rows"
+        )
+    return CheckResult(
+        "holdout_size",
+        f"holdout rows >= {minimum}",
+        passed,
+        detail,
+        {"rows": rows, "min_rows": minimum},
+    )
 
 
 def _no_regression_check(
@@ -196,8 +225,18 @@ def _no_regression_check(
                 "confidence": policy.confidence,
             }
         )
-        passed = passed and low >= -policy.tolerance
         detail += f"; {policy.confidence:.0%} CI of gain [{low:+.4g}, {high:+.4g}]"
+        if np.isnan(low):
+            passed = False
+            detail += ": undefined on every resample"
+        elif high < -policy.tolerance:  # worse than the tolerance, beyond noise
+            passed = False
+            detail += ": a regression beyond noise"
+        elif low < -policy.tolerance:  # the interval straddles -tolerance: the rows cannot tell
+            passed = policy.on_noise == "pass"
+            detail += f": within noise (on_noise = {policy.on_noise})"
+        # else the whole interval clears -tolerance and the point estimate decides, as without it
+        values["on_noise"] = policy.on_noise
     return CheckResult("no_regression", metric, bool(passed), detail, values)
 
 
@@ -373,10 +412,14 @@ def evaluate_gate(
     if holdout is None:
         raise InvalidInput(f"Gate {gate.name!r} needs held-out data; pass --holdout NAME@V.")
     loaded = load_version(artifacts, candidate)
-    if gate.thresholds or gate.no_regression or gate.segment_parity:
+    if gate.min_holdout_rows is not None:
+        target = str(candidate.signature.get("target") or "")
+        results.append(holdout_size_check(gate.min_holdout_rows, holdout, target))
+    task = str(candidate.signature.get("task") or "")
+    if gate.thresholds_for(task) or gate.no_regression or gate.segment_parity:
         cand = score(loaded, holdout)
         fresh = cand.metrics()
-        results += _threshold_checks(gate, candidate, fresh)
+        results += _threshold_checks(gate, candidate, cand.task, fresh)
         if gate.no_regression:
             broken = None if incumbent is None else artifacts.verify(incumbent.artifact_hash)
             if incumbent is not None and broken is not None:

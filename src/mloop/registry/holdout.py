@@ -35,6 +35,8 @@ class Holdout:
     source: str
     total_rows: int | None = None
     excluded_rows: int = 0
+    split_of_run: str | None = None  # the run that held these rows out, if it is a run's split
+    excluded_by: str = "a compared model"
 
     @property
     def description(self) -> str:
@@ -42,7 +44,7 @@ class Holdout:
             return self.source
         return (
             f"{self.source}: {len(self.frame)} of {self.total_rows} rows, "
-            f"{self.excluded_rows} left out because a compared model trained on them"
+            f"{self.excluded_rows} left out because {self.excluded_by} trained on them"
         )
 
 
@@ -56,7 +58,9 @@ def load_holdout(
     if candidate.run_id:
         frame = _run_holdout(store, artifacts, candidate.run_id)
         if frame is not None:
-            return Holdout(frame, f"held-out split of run {candidate.run_id}")
+            return Holdout(
+                frame, f"held-out split of run {candidate.run_id}", split_of_run=candidate.run_id
+            )
     raise InvalidInput(
         f"{candidate.ref} has no stored held-out split to score on; pass --holdout NAME@V with labelled data."
     )
@@ -98,13 +102,22 @@ def unseen_by(
     holdout: Holdout,
     models: Iterable[ModelVersion | None],
 ) -> Holdout:
-    """``holdout`` without the rows any of ``models`` trained on; raises if too few are left."""
+    """``holdout`` without the rows any of ``models`` (the candidate, then the holder) trained on.
+
+    A run's own held-out split is what that run did not train on, so it is not filtered against
+    that run again: rows that merely repeat a training row are part of the data, and scored as
+    they were at training time. Raises ``InvalidInput`` if too few rows are left.
+    """
     frame = holdout.frame.reset_index(drop=True)
     keep = pd.Series(True, index=frame.index)
-    for model in models:
-        if model is None or not model.run_id:
+    excluders = []
+    for role, model in zip(("the candidate", "the current holder"), models, strict=False):
+        if model is None or not model.run_id or model.run_id == holdout.split_of_run:
             continue
-        keep &= ~_trained_on(store, artifacts, model.run_id, frame)
+        seen = _trained_on(store, artifacts, model.run_id, frame)
+        if bool(seen.any()):
+            excluders.append(role)
+        keep &= ~seen
     excluded = int((~keep).sum())
     if not excluded:
         return holdout
@@ -118,6 +131,7 @@ def unseen_by(
         frame=frame[keep].reset_index(drop=True),
         total_rows=len(frame),
         excluded_rows=excluded,
+        excluded_by=excluders[0] if len(excluders) == 1 else "the models compared",
     )
 
 
