@@ -113,6 +113,7 @@ def test_a_one_row_holdout_fails_the_default_gate_and_nan_meets_no_threshold(
     code, verdict = _promote(cli, "t", 1, "--gate", "r2")
     [threshold] = verdict["checks"]
     assert not threshold["passed"] and "undefined on these rows" in threshold["detail"]
+    assert threshold["values"]["observed"] is None  # JSON null: PostgreSQL stores no NaN
     assert code == 1
 
 

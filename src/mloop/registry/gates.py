@@ -47,6 +47,18 @@ class CheckResult:
     detail: str
     values: dict[str, Any] = field(default_factory=dict)
 
+    def __post_init__(self) -> None:
+        # verdicts are stored as JSON, which has no NaN (PostgreSQL refuses it): undefined is null
+        object.__setattr__(self, "values", _json_numbers(self.values))
+
+
+def _json_numbers(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _json_numbers(v) for k, v in value.items()}
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
 
 @dataclass(frozen=True)
 class Scored:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import math
 from typing import Any
 
 import sqlalchemy as sa
@@ -172,7 +173,8 @@ def register_run(
                 flavor=model.kind.split(":", 1)[1],
                 artifact_hash=model.blob_hash,
                 signature=signature.to_stored(),
-                metrics={k: float(v) for k, v in run.metrics.items()},
+                # NaN (r2 of one row) is no JSON number; PostgreSQL refuses it: undefined is absent
+                metrics={k: float(v) for k, v in run.metrics.items() if math.isfinite(v)},
                 created_at=now,
                 created_by=actor,
             )
