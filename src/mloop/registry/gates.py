@@ -425,9 +425,9 @@ def evaluate_gate(
         raise InvalidInput(f"Gate {gate.name!r} needs held-out data; pass --holdout NAME@V.")
     loaded = load_version(artifacts, candidate)
     if gate.min_holdout_rows is not None:
-        target = str(candidate.signature.get("target") or "")
+        target = str(candidate.signature.target or "")
         results.append(holdout_size_check(gate.min_holdout_rows, holdout, target))
-    task = str(candidate.signature.get("task") or "")
+    task = str(candidate.signature.task or "")
     if gate.thresholds_for(task) or gate.no_regression or gate.segment_parity:
         cand = score(loaded, holdout)
         fresh = cand.metrics()
