@@ -62,6 +62,7 @@ def validation(report: ValidationReport) -> dict[str, Any]:
         "ok": report.ok,
         "rows_checked": report.rows_checked,
         "violations": plain(report.violations),
+        "warnings": plain(report.warnings),
     }
 
 

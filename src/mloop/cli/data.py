@@ -23,7 +23,8 @@ from mloop.errors import InvalidInput, ValidationFailed
 app = typer.Typer(help="Versioned, validated datasets (CSV or Parquet).", no_args_is_help=True)
 
 
-def _violations_table(report: Any, title: str) -> None:
+def _violations_table(report: Any, title: str, *, warnings: bool = False) -> None:
+    found = report.warnings if warnings else report.violations
     print_table(
         ["column", "rule", "count", "example rows", "example values", "what"],
         [
@@ -35,7 +36,7 @@ def _violations_table(report: Any, title: str) -> None:
                 ", ".join(map(repr, v.values)),
                 v.message,
             )
-            for v in report.violations
+            for v in found
         ],
         title=title,
     )
@@ -281,21 +282,27 @@ def validate(
 ) -> None:
     """Check a file against a dataset's schema: exit 0 clean, 1 with every violation, 2 unreadable."""
     from mloop import render
-    from mloop.data.datasets import current_schema
-    from mloop.data.io import read_table
-    from mloop.data.validation import validate_frame
+    from mloop.data.datasets import validate_file
 
     _refuse_swapped("validate", name, path)
     with open_workspace(ctx) as ws, err_console().status(f"checking {path}"):
-        schema = current_schema(ws.store, name)
-        report = validate_frame(schema, read_table(path), root=ws.root)
+        report = validate_file(ws.store, name, path, root=ws.root)
     if as_json:
         print_json(render.validation(report))
-    elif report.ok:
+        if not report.ok:
+            raise typer.Exit(1)
+        return
+    if report.ok:
         typer.echo(f"{path}: {report.rows_checked} rows, no violations of {name}'s schema")
     else:
         _violations_table(
             report, f"{path}: {report.rows_checked} rows, {len(report.violations)} violation(s)"
+        )
+    if report.warnings:
+        _violations_table(
+            report,
+            f"{len(report.warnings)} warning(s) (reported, not failing: duplicate rows, outliers)",
+            warnings=True,
         )
     if not report.ok:
         raise typer.Exit(1)

@@ -19,13 +19,13 @@ import sqlalchemy as sa
 from mloop import audit
 from mloop.artifacts import ArtifactStore
 from mloop.config import readable
-from mloop.data.io import STREAM_FROM, detect_format, read_arrow, read_table, to_pandas
+from mloop.data.io import STREAM_FROM, detect_format, read_arrow, read_table
 from mloop.data.profile import infer_and_profile, upgrade
 from mloop.data.refs import SHORTLIST, check_name, parse_ref, shortlist
 from mloop.data.schema import Schema
 from mloop.data.schema_changes import SchemaChanges, schema_changes
 from mloop.data.streaming import snapshot_csv
-from mloop.data.validation import ValidationReport, validate_frame
+from mloop.data.violations import ValidationReport
 from mloop.errors import InvalidInput, NotFound, ValidationFailed
 from mloop.hashing import hash_chunks, hash_file
 from mloop.ids import new_id
@@ -176,6 +176,30 @@ def current_schema_revision(store: Store, name: str) -> tuple[Schema, int]:
         return _current_revision_in(conn, dataset_id)
 
 
+def reference_profile(store: Store, name: str) -> dict[str, Any] | None:
+    """The profile later data is compared with (outlier fences): the newest version's."""
+    with store.read() as conn:
+        dataset_id = _dataset_id(conn, check_name(name, what="Dataset name"))
+        if dataset_id is None:
+            return None
+        profile = conn.execute(
+            sa.select(t.dataset_versions.c.profile)
+            .where(t.dataset_versions.c.dataset_id == dataset_id)
+            .order_by(t.dataset_versions.c.version.desc())
+            .limit(1)
+        ).scalar()
+    return None if profile is None else dict(profile)
+
+
+def validate_file(
+    store: Store, name: str, path: Path, *, root: Path | None = None
+) -> ValidationReport:
+    """Check a CSV or Parquet file against ``name``'s current schema, on Arrow (no pandas frame),
+    with outlier fences from the newest version's profile."""
+    compiled = current_schema(store, name).compile(reference_profile(store, name), root=root)
+    return compiled.validate_table(read_arrow(Path(path).expanduser(), text_as_dictionary=True))
+
+
 @dataclass(frozen=True)
 class SchemaImport:
     revision: int
@@ -281,7 +305,8 @@ def add_version(
         shape = table.shape
     report = None
     if must_validate:
-        report = validate_frame(current_schema(store, name), to_pandas(table), root=root)
+        compiled = current_schema(store, name).compile(reference_profile(store, name), root=root)
+        report = compiled.validate_table(table)
         if not report.ok:
             raise ValidationFailed(
                 f"{path} breaks {len(report.violations)} rule(s) of {name}'s schema; no version was created "

@@ -8,11 +8,12 @@ readable JSON file for people to edit.
 from __future__ import annotations
 
 import json
+import math
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 import pandas as pd
@@ -29,6 +30,9 @@ from pydantic import (
 
 from mloop.data.refs import shortlist
 from mloop.errors import InvalidInput
+
+if TYPE_CHECKING:
+    from mloop.data.compiled import CompiledSchema
 
 ColumnType = Literal["integer", "float", "boolean", "categorical", "string", "datetime"]
 MAX_CATEGORIES = 50
@@ -78,6 +82,9 @@ class ColumnSchema(BaseModel):
     allowed: list[Scalar] | None = None
     max_null_rate: float | None = Field(default=None, ge=0.0, le=1.0)
     unique: bool = False
+    # Values far outside the reference profile's range (see data/outliers.py): reported as
+    # warnings by default, failing validation with "error", not looked for with "ignore".
+    outliers: Literal["warn", "error", "ignore"] = "warn"
 
     @model_validator(mode="after")
     def _bounds_fit_the_type(self) -> ColumnSchema:
@@ -111,6 +118,8 @@ class Schema(BaseModel):
     model_config = ConfigDict(extra="forbid")
     columns: list[ColumnSchema]
     checks: list[CustomCheck] = Field(default_factory=list)
+    # Rows repeating an earlier row are always reported; above this share they fail validation.
+    max_duplicate_rate: float | None = Field(default=None, ge=0.0, le=1.0)
 
     @field_validator("columns")
     @classmethod
@@ -128,6 +137,15 @@ class Schema(BaseModel):
         raise InvalidInput(
             f"No column {name!r} in the schema; columns are: {shortlist(self.names())}."
         )
+
+    def compile(
+        self, profile: Mapping[str, Any] | None = None, *, root: Path | None = None
+    ) -> CompiledSchema:
+        """The validators of this schema, built once: custom checks imported, fences computed
+        from ``profile`` (the reference dataset version's profile), the row validator built."""
+        from mloop.data.compiled import CompiledSchema
+
+        return CompiledSchema(self, profile=profile, root=root)
 
     def names(self) -> list[str]:
         return [c.name for c in self.columns]
@@ -290,6 +308,21 @@ def _categorical_or_string(present: int, distinct: int) -> ColumnType:
     return "string"
 
 
+def inferred_null_limit(nulls: int, rows: int) -> float | None:
+    """The ``max_null_rate`` inferred from a column's observed share of missing values.
+
+    Twice the observed rate, and at least five points above it (a sample's rate wanders), rounded
+    up to a whole percent: 3% missing allows 8%, 20% allows 40%. A column without missing values
+    is not nullable (a stricter rule already); one past half missing gets no limit (it would be
+    100%).
+    """
+    if not nulls or not rows:
+        return None
+    rate = nulls / rows
+    limit = math.ceil(round(100 * max(2 * rate, rate + 0.05), 6)) / 100
+    return limit if limit < 1 else None
+
+
 def infer_column(name: str, series: pd.Series) -> ColumnSchema:
     """Rules a later batch of the same data should still satisfy.
 
@@ -303,7 +336,12 @@ def infer_column(name: str, series: pd.Series) -> ColumnSchema:
     kind = infer_type(series)
     nulls = int(series.isna().sum())
     values = series.dropna()
-    column = ColumnSchema(name=name, type=kind, nullable=nulls > 0)
+    column = ColumnSchema(
+        name=name,
+        type=kind,
+        nullable=nulls > 0,
+        max_null_rate=inferred_null_limit(nulls, len(series)),
+    )
     if kind in {"integer", "float"} and len(values):
         if pd.to_numeric(values, errors="coerce").min() >= 0:
             column.min = 0
@@ -354,7 +392,12 @@ def infer_text_column(name: str, text: TextColumn) -> ColumnSchema:
         kind = "boolean"
     elif present:
         kind = _categorical_or_string(present, text.distinct)
-    column = ColumnSchema(name=name, type=kind, nullable=text.nulls > 0)
+    column = ColumnSchema(
+        name=name,
+        type=kind,
+        nullable=text.nulls > 0,
+        max_null_rate=inferred_null_limit(text.nulls, text.rows),
+    )
     if kind == "categorical" and values is not None:
         column.allowed = sorted(values)
     if (
