@@ -17,6 +17,11 @@ BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
         ("hashing.py", ["--size-mib", "4", "--repeat", "1"], "ratio mloop / md5"),
         ("tracking.py", ["--n", "200"], "mloop"),
         ("model_load.py", ["--n", "50"], "onnx"),
+        (
+            "validation.py",
+            ["--rows", "2000", "--n", "200", "--repeat", "1"],
+            "same violations: yes",
+        ),
         ("gates.py", ["--rows", "2000", "--resamples", "20"], "ratio old / mloop"),
         ("data_add.py", ["--size-mib", "2"], "ratio mloop / pyarrow read"),
     ],

@@ -144,3 +144,41 @@ def test_a_column_missing_far_more_often_than_in_the_reference_fails(
     assert [(v["column"], v["rule"], v["count"]) for v in body["violations"]] == [
         ("flipper_mm", "max_null_rate", 100)
     ]
+
+
+@pytest.mark.parametrize("with_key", [False, True])
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_duplicate_rows_match_pandas_on_random_tables(seed: int, with_key: bool) -> None:
+    """Row hashing (or the key shortcut) finds exactly the rows pandas' duplicated() finds,
+    with floats, NaN, text, dictionary text, booleans, dates and nulls in the mix."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    from mloop.data.schema import ColumnSchema, Schema
+
+    rng = np.random.default_rng(seed)
+    rows = 3000
+    frame = pd.DataFrame(
+        {
+            "f": rng.choice([0.5, -0.0, 0.0, np.nan, 2.25], rows),
+            "n": rng.integers(0, 3, rows),
+            "s": rng.choice(["a", "b", None], rows),
+            "d": rng.choice(["x", "y"], rows),
+            "b": rng.choice([True, False], rows),
+            "t": pd.to_datetime(rng.choice(["2026-01-01", "2026-01-02"], rows)),
+        }
+    )
+    if with_key:  # a key repeating where rows repeat, and in a few rows that differ
+        frame.insert(0, "id", frame.groupby(list(frame.columns), dropna=False).ngroup())
+        frame.loc[rng.choice(rows, 20), "f"] = 7.5
+    table = pa.Table.from_pandas(frame, preserve_index=False)
+    table = table.set_column(
+        table.column_names.index("d"), "d", pc.dictionary_encode(table.column("d"))
+    )
+    columns = [ColumnSchema(name="id", type="integer", unique=True)] if with_key else []
+    report = Schema(columns=columns).compile().validate_table(table)
+    [warning] = [w for w in report.warnings if w.rule == "duplicate_rows"]
+    expected = np.flatnonzero(frame.duplicated(keep="first").to_numpy()) + 1
+    assert warning.count == len(expected) and warning.examples == list(expected[:5])
+    found = Schema(columns=columns).compile().table_errors(table).warnings
+    assert [e.row for e in found if e.rule == "duplicate_rows"] == list(expected)

@@ -45,6 +45,7 @@ Column: TypeAlias = pa.ChunkedArray | pa.Array
 TRUTH_SET = pa.array(sorted(TRUTH))
 _MIX = np.uint64(0x9E3779B97F4A7C15)
 _INTS = {8: pa.int8(), 16: pa.int16(), 32: pa.int32(), 64: pa.int64()}
+FEW_CANDIDATES = 16
 _NULL_CODE = np.uint64(0x5BD1E9955BD1E995)
 
 
@@ -256,14 +257,14 @@ class _Encoded:
         rows = None if valid is None else self.expand(valid)
         return rows if not self.indices.null_count else _both(rows, pc.is_valid(self.indices))
 
-    def codes(self) -> np.ndarray:
-        """int64 per row numbering values by first appearance (-1 for null), equal exactly when
-        the values are."""
+    def codes(self, *, in_order: bool = True) -> np.ndarray:
+        """int64 per row, equal exactly when the values are (-1 for null); ``in_order`` numbers
+        values by first appearance (what ``_repeats`` needs), at the cost of a sort."""
         if self.indices is not None:
             codes = np.asarray(
                 self.indices.fill_null(-1).to_numpy(zero_copy_only=False), dtype=np.int64
             )
-            return _renumbered(codes)
+            return _renumbered(codes) if in_order else codes
         combined = (
             self.data.combine_chunks() if isinstance(self.data, pa.ChunkedArray) else self.data
         )
@@ -348,7 +349,7 @@ def _row_part(data: Column) -> np.ndarray:
     """uint64 per row, equal for equal values (missing values are all alike)."""
     encoded = _Encoded.of(data)
     if encoded.indices is not None or not _fixed_width(encoded.values.type):
-        return encoded.codes().astype(np.uint64)
+        return encoded.codes(in_order=False).astype(np.uint64)
     bits = _bits(data)
     kind = data.type
     missing = pc.is_null(data, nan_is_null=True) if pa.types.is_floating(kind) else None
@@ -371,35 +372,65 @@ def _same(data: Column, left: np.ndarray, right: np.ndarray) -> np.ndarray:
     return _flags(pc.or_(equal, pc.and_(a_missing, b_missing)))
 
 
-def duplicate_rows(table: pa.Table, parts: list[np.ndarray] | None = None) -> np.ndarray:
+def _first_rows(keys: np.ndarray, rows: np.ndarray, repeated: np.ndarray) -> np.ndarray:
+    """For each of ``rows``, the first row with the same key (``repeated``: rows whose key
+    appeared before)."""
+    wanted = keys[rows]
+    if len(rows) <= FEW_CANDIDATES:  # one pass per row beats hashing every row again
+        return np.array([np.argmax(keys == value) for value in wanted], dtype=np.int64)
+    firsts = np.flatnonzero(~repeated & pd.Series(keys).isin(wanted).to_numpy())
+    order = np.argsort(keys[firsts], kind="stable")
+    return np.asarray(firsts[order][np.searchsorted(keys[firsts][order], wanted)])
+
+
+def _confirmed(table: pa.Table, candidates: np.ndarray, originals: np.ndarray) -> np.ndarray:
+    same = np.ones(len(candidates), dtype=bool)
+    for data in table.columns:
+        same &= _same(data, originals, candidates)
+    return candidates[same]
+
+
+def duplicate_rows(
+    table: pa.Table, parts: list[np.ndarray] | None = None, *, key: Column | None = None
+) -> np.ndarray:
     """0-based rows that repeat an earlier row in every column.
 
     Each row is hashed to 64 bits from its columns' exact codes (multiply-add, then mixed once);
     rows whose hash was seen before are candidates, and each is confirmed value by value against
-    the first row with its hash, so a collision can never report a false duplicate.
+    the first row with its hash, so a collision can never report a false duplicate. With ``key``,
+    a column with no missing values that should be unique, only rows sharing a key value can be
+    duplicates: only those (usually none or a few) are hashed.
     """
     rows = table.num_rows
     if rows < 2 or not table.num_columns:
         return np.empty(0, dtype=np.int64)
-    hashed = np.zeros(rows, dtype=np.uint64)
-    with np.errstate(over="ignore"):
-        for part in parts if parts is not None else map(_row_part, table.columns):
-            hashed *= _MIX
-            hashed += part
-        hashed ^= hashed >> np.uint64(31)
-    series = pd.Series(hashed)
-    repeated = series.duplicated(keep="first").to_numpy()
+    if key is not None:  # identical rows share their key: look only among repeated keys
+        shared = np.flatnonzero(pd.Series(_row_part(key)).duplicated(keep=False).to_numpy())
+        if not len(shared):
+            return shared
+        return np.asarray(shared[duplicate_rows(table.take(pa.array(shared)))])
+    else:
+        hashed = np.zeros(rows, dtype=np.uint64)
+        with np.errstate(over="ignore"):
+            for part in parts if parts is not None else map(_row_part, table.columns):
+                hashed *= _MIX
+                hashed += part
+            hashed ^= hashed >> np.uint64(31)
+    repeated = pd.Series(hashed).duplicated(keep="first").to_numpy()
     candidates = np.flatnonzero(repeated)
     if not len(candidates):
         return candidates
-    wanted = hashed[candidates]
-    firsts = np.flatnonzero(~repeated & series.isin(wanted).to_numpy())
-    order = np.argsort(hashed[firsts], kind="stable")
-    originals = firsts[order][np.searchsorted(hashed[firsts][order], wanted)]
-    confirmed = np.ones(len(candidates), dtype=bool)
-    for data in table.columns:
-        confirmed &= _same(data, originals, candidates)
-    return candidates[confirmed]
+    return _confirmed(table, candidates, _first_rows(hashed, candidates, repeated))
+
+
+def _key_column(compiled: CompiledSchema, table: pa.Table) -> Column | None:
+    """A column the schema says is unique and that has a value in every row, if there is one."""
+    for column in compiled.columns:
+        if column.unique and column.name in table.column_names:
+            data = table.column(column.name)
+            if _Encoded.of(data).present() is None:
+                return data
+    return None
 
 
 def _pool() -> ThreadPoolExecutor:
@@ -425,10 +456,11 @@ def findings(compiled: CompiledSchema, table: pa.Table) -> list[Finding]:
             pool.submit(column_findings, column, table.column(column.name), rows)
             for column in checked
         ]
-        parts = list(pool.map(_row_part, table.columns)) if rows > 1 else []
+        key = _key_column(compiled, table)
+        parts = list(pool.map(_row_part, table.columns)) if rows > 1 and key is None else None
         for future in per_column:
             found.extend(future.result())
-    repeated = duplicate_rows(table, parts)
+    repeated = duplicate_rows(table, parts, key=key)
     if len(repeated):
         severity: Severity = "error" if compiled.duplicates_fail(len(repeated), rows) else "warning"
         message = compiled.duplicate_message(len(repeated), rows)
