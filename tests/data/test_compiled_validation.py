@@ -6,6 +6,7 @@ would disagree about the same data."""
 from __future__ import annotations
 
 import math
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -18,10 +19,16 @@ from mloop.data.schema import ColumnSchema, CustomCheck, Schema
 from mloop.data.validation import validate_frame
 from mloop.data.violations import FieldError, Violations, summarise
 
-PROFILE = {  # a reference profile: quartiles 10..20 over 5..30, so the fences are -20..50
+PROFILE = {  # a stored (format 1) reference profile: quartiles 10..20 over 5..30, so the fences are -20..50
     "rows": 100,
     "columns": {
-        "x": {"min": 5.0, "max": 30.0, "quantiles": {"p25": 10.0, "p75": 20.0}},
+        "x": {
+            "type": "float",
+            "min": 5.0,
+            "max": 30.0,
+            "quantiles": {"p25": 10.0, "p75": 20.0},
+            "histogram": {"edges": [5.0, 30.0], "counts": [100]},
+        },
     },
 }
 
@@ -224,6 +231,8 @@ def test_custom_checks_are_imported_once_when_compiled(tmp_path: Path) -> None:
         checks=[CustomCheck(name="ok", callable="counted_rules:ok")],
     )
     compiled = schema.compile(root=tmp_path)
+    # importing it again now would fail: a validator that re-imports per call cannot pass below
+    sys.modules.pop("counted_rules")
     (tmp_path / "counted_rules.py").write_text("raise RuntimeError('imported again')\n")
     for _ in range(3):
         assert not compiled.validate_records([{"x": -1.0}]).ok

@@ -12,6 +12,7 @@ import pandas as pd
 import pytest
 
 from mloop.data.outliers import outlier_fences
+from mloop.data.profile import DatasetProfile
 from mloop.data.schema import inferred_null_limit
 
 
@@ -105,15 +106,30 @@ def test_an_outlier_rule_of_error_fails_validation(cli: Any, tmp_path: Path) -> 
     ]
 
 
+def _column(stored: dict[str, Any]) -> Any:
+    """A column profile as a dataset version stores it (format 1: exact quartiles)."""
+    histogram = {"edges": [stored["min"], stored["max"]], "counts": [100]}
+    column = {"type": "float", "histogram": histogram, **stored}
+    return DatasetProfile.from_json({"rows": 100, "columns": {"x": column}}).columns["x"]
+
+
 def test_fences_come_from_the_quartiles_widened_to_what_was_seen() -> None:
-    profile = {"min": 2700.0, "max": 6300.0, "quantiles": {"p25": 3550.0, "p75": 4750.0}}
+    profile = _column({"min": 2700.0, "max": 6300.0, "quantiles": {"p25": 3550.0, "p75": 4750.0}})
     # three inter-quartile ranges (3 x 1,200 g) beyond the quartiles
     assert outlier_fences(profile) == (-50.0, 8350.0)
-    assert outlier_fences({"min": 1.0, "max": 1e9, "quantiles": {"p25": 2.0, "p75": 3.0}}) == (
-        -1.0,
-        1e9,
-    )
-    assert outlier_fences({"type": "string"}) is None
+    wide = _column({"min": 1.0, "max": 1e9, "quantiles": {"p25": 2.0, "p75": 3.0}})
+    assert outlier_fences(wide) == (-1.0, 1e9)
+    assert outlier_fences(None) is None
+
+
+def test_fences_from_a_sketch_of_real_values() -> None:
+    import pyarrow as pa
+
+    from mloop.data.profile_columns import NumericProfile
+
+    values = np.arange(1, 1001, dtype=float)  # quartiles near 250 and 750
+    low, high = outlier_fences(NumericProfile().update(pa.array(values)))  # type: ignore[misc]
+    assert -1300 < low < -1200 and 2200 < high < 2300
 
 
 @pytest.mark.parametrize(

@@ -391,7 +391,11 @@ def _confirmed(table: pa.Table, candidates: np.ndarray, originals: np.ndarray) -
 
 
 def duplicate_rows(
-    table: pa.Table, parts: list[np.ndarray] | None = None, *, key: Column | None = None
+    table: pa.Table,
+    parts: list[np.ndarray] | None = None,
+    *,
+    key: Column | None = None,
+    key_repeats: np.ndarray | None = None,
 ) -> np.ndarray:
     """0-based rows that repeat an earlier row in every column.
 
@@ -399,15 +403,21 @@ def duplicate_rows(
     rows whose hash was seen before are candidates, and each is confirmed value by value against
     the first row with its hash, so a collision can never report a false duplicate. With ``key``,
     a column with no missing values that should be unique, only rows sharing a key value can be
-    duplicates: only those (usually none or a few) are hashed.
+    duplicates: only those (usually none or a few) are hashed; ``key_repeats``, the rows repeating
+    an earlier key (the key's "unique" finding), saves finding them again.
     """
     rows = table.num_rows
     if rows < 2 or not table.num_columns:
         return np.empty(0, dtype=np.int64)
     if key is not None:  # identical rows share their key: look only among repeated keys
-        shared = np.flatnonzero(pd.Series(_row_part(key)).duplicated(keep=False).to_numpy())
-        if not len(shared):
-            return shared
+        codes = _row_part(key)
+        if key_repeats is None:
+            key_repeats = np.flatnonzero(pd.Series(codes).duplicated(keep="first").to_numpy())
+        if not len(key_repeats):
+            return key_repeats
+        seen_before = np.zeros(rows, dtype=bool)
+        seen_before[key_repeats] = True
+        shared = np.union1d(key_repeats, _first_rows(codes, key_repeats, seen_before))
         return np.asarray(shared[duplicate_rows(table.take(pa.array(shared)))])
     else:
         hashed = np.zeros(rows, dtype=np.uint64)
@@ -423,13 +433,12 @@ def duplicate_rows(
     return _confirmed(table, candidates, _first_rows(hashed, candidates, repeated))
 
 
-def _key_column(compiled: CompiledSchema, table: pa.Table) -> Column | None:
+def _key_column(compiled: CompiledSchema, table: pa.Table) -> str | None:
     """A column the schema says is unique and that has a value in every row, if there is one."""
     for column in compiled.columns:
-        if column.unique and column.name in table.column_names:
-            data = table.column(column.name)
-            if _Encoded.of(data).present() is None:
-                return data
+        present = column.name in table.column_names
+        if column.unique and present and _Encoded.of(table.column(column.name)).present() is None:
+            return column.name
     return None
 
 
@@ -460,7 +469,14 @@ def findings(compiled: CompiledSchema, table: pa.Table) -> list[Finding]:
         parts = list(pool.map(_row_part, table.columns)) if rows > 1 and key is None else None
         for future in per_column:
             found.extend(future.result())
-    repeated = duplicate_rows(table, parts, key=key)
+    key_repeats = None
+    if key is not None:  # the key's own "unique" finding lists the rows repeating a key value
+        key_repeats = next(
+            (f.rows for f in found if f.column == key and f.rule == "unique"),
+            np.empty(0, np.int64),
+        )
+    data = None if key is None else table.column(key)
+    repeated = duplicate_rows(table, parts, key=data, key_repeats=key_repeats)
     if len(repeated):
         severity: Severity = "error" if compiled.duplicates_fail(len(repeated), rows) else "warning"
         message = compiled.duplicate_message(len(repeated), rows)

@@ -23,6 +23,8 @@ import pyarrow as pa
 
 from mloop.callables import load_callable
 from mloop.data.outliers import outlier_fences
+from mloop.data.profile import DatasetProfile
+from mloop.data.profile_columns import ColumnProfile
 from mloop.data.schema import ColumnSchema, CustomCheck, Schema, utc_instant
 from mloop.data.violations import ValidationReport, Violations
 from mloop.errors import InvalidInput
@@ -94,7 +96,7 @@ def _instant(value: Any) -> dt.datetime | None:
     return None if value is None else utc_instant(value).to_pydatetime()
 
 
-def compile_column(column: ColumnSchema, profile: Mapping[str, Any] | None) -> CompiledColumn:
+def compile_column(column: ColumnSchema, profile: ColumnProfile | None) -> CompiledColumn:
     numeric = column.type in {"integer", "float"}
     fences = None
     if numeric and column.outliers != "ignore" and not column.unique:  # a key is no measure
@@ -159,10 +161,12 @@ class CompiledSchema:
         self,
         schema: Schema,
         *,
-        profile: Mapping[str, Any] | None = None,
+        profile: DatasetProfile | Mapping[str, Any] | None = None,
         root: Path | None = None,
     ) -> None:
-        profiles: Mapping[str, Any] = (profile or {}).get("columns") or {}
+        if profile is not None and not isinstance(profile, DatasetProfile):
+            profile = DatasetProfile.from_json(dict(profile))  # as stored: any format version
+        profiles = {} if profile is None else profile.columns
         self.schema = schema
         self.columns = [compile_column(c, profiles.get(c.name)) for c in schema.columns]
         self.checks = [_load(check, root) for check in schema.checks]

@@ -10,26 +10,24 @@ the heaviest penguin seen, is not. This is the one place that reads a column pro
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
-from typing import Any
+
+from mloop.data.profile_columns import ColumnProfile, DatetimeProfile, NumericProfile
 
 FENCE_IQRS = 3.0
 
 
-def _finite(value: Any) -> float | None:
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+def outlier_fences(column_profile: ColumnProfile | None) -> tuple[float, float] | None:
+    """(low, high): values below ``low`` or above ``high`` are outliers; None for a column
+    without a numeric profile (text, dates, a column no value was seen in)."""
+    if not isinstance(column_profile, NumericProfile) or isinstance(
+        column_profile, DatetimeProfile
+    ):
         return None
-    return float(value)
-
-
-def outlier_fences(column_profile: Mapping[str, Any] | None) -> tuple[float, float] | None:
-    """(low, high): values below ``low`` or above ``high`` are outliers; None without quartiles."""
-    if not column_profile:
-        return None
-    quantiles = column_profile.get("quantiles") or {}
-    p25, p75 = _finite(quantiles.get("p25")), _finite(quantiles.get("p75"))
-    low, high = _finite(column_profile.get("min")), _finite(column_profile.get("max"))
+    p25, p75 = column_profile.quantile(0.25), column_profile.quantile(0.75)
+    low, high = column_profile.min, column_profile.max
     if p25 is None or p75 is None or low is None or high is None:
+        return None
+    if not all(math.isfinite(v) for v in (p25, p75, low, high)):
         return None
     spread = FENCE_IQRS * (p75 - p25)
     return min(p25 - spread, low), max(p75 + spread, high)

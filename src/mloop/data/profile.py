@@ -37,6 +37,7 @@ from mloop.data.schema import (
     Schema,
     TextColumn,
     infer_text_column,
+    inferred_null_limit,
     read_truth,
 )
 
@@ -293,7 +294,12 @@ class ColumnScan:
             return self._finish_text(distinct or 0)
         kind = self._type()
         profile = self.profile
-        column = ColumnSchema(name=self.name, type=kind, nullable=profile.nulls > 0)
+        column = ColumnSchema(
+            name=self.name,
+            type=kind,
+            nullable=profile.nulls > 0,
+            max_null_rate=inferred_null_limit(profile.nulls, profile.rows),
+        )
         if isinstance(profile, BooleanProfile):
             distinct = int(profile.true > 0) + int(profile.false > 0)
         elif isinstance(profile, NumericProfile) and not isinstance(profile, DatetimeProfile):

@@ -33,6 +33,7 @@ from mloop.errors import InvalidInput
 
 if TYPE_CHECKING:
     from mloop.data.compiled import CompiledSchema
+    from mloop.data.profile import DatasetProfile
 
 ColumnType = Literal["integer", "float", "boolean", "categorical", "string", "datetime"]
 MAX_CATEGORIES = 50
@@ -139,10 +140,11 @@ class Schema(BaseModel):
         )
 
     def compile(
-        self, profile: Mapping[str, Any] | None = None, *, root: Path | None = None
+        self, profile: DatasetProfile | Mapping[str, Any] | None = None, *, root: Path | None = None
     ) -> CompiledSchema:
         """The validators of this schema, built once: custom checks imported, fences computed
-        from ``profile`` (the reference dataset version's profile), the row validator built."""
+        from ``profile`` (the reference dataset version's profile, an object or as stored), the
+        row validator built."""
         from mloop.data.compiled import CompiledSchema
 
         return CompiledSchema(self, profile=profile, root=root)
