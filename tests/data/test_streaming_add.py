@@ -121,6 +121,9 @@ def test_a_streamed_profile_is_json_and_merges_with_a_window(
     reference = DatasetProfile.from_json(json.loads(json.dumps(stored)))
     sketch = stored["columns"]["amount"]["sketch"]
     assert sketch["sample_rate"] < 1.0  # the file is "big" here: its sketches were fed a sample
+    assert sketch["sketched"] < ROWS
+    # The quantiles of a sampled sketch are still within the rank error it states.
+    check_against_the_frame(stored, read_table(tmp_path / "numbers.csv"), "sampled")
     window = reference.like()
     window.update(read_arrow(numeric_csv(tmp_path / "window.csv", rows=500)))
     merged = reference.merge(window)
