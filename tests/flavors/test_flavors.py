@@ -175,3 +175,46 @@ def test_a_booster_envelope_with_untrusted_preprocessing_is_refused(
     monkeypatch.setattr(sio, "loads", lambda *a, **k: pytest.fail("loaded an untrusted file"))
     with pytest.raises(UntrustedArtifact, match="does not trust"):
         flavor.load(json.dumps(envelope).encode())
+
+
+@pytest.mark.parametrize(
+    "estimator",
+    [
+        "sklearn.ensemble:RandomForestClassifier",
+        "sklearn.ensemble:ExtraTreesClassifier",
+        "sklearn.ensemble:GradientBoostingClassifier",
+        "sklearn.ensemble:RandomForestRegressor",
+        "sklearn.ensemble:GradientBoostingRegressor",
+    ],
+)
+def test_onnx_export_of_bare_tree_ensembles_answers_like_scikit_learn(estimator: str) -> None:
+    """Double-precision trees: float32 thresholds used to move probabilities by a few hundredths.
+
+    The regression target sits far from zero (1e6 + spread 1): float32 cannot hold such a
+    prediction to 1e-4 of its spread, so the export must add the offset back in double.
+    """
+    from importlib import import_module
+
+    module, name = estimator.split(":")
+    rows = generate(1500, seed=11)
+    x = rows[["tenure_months", "monthly_charges", "total_charges", "support_calls"]].astype(float)
+    x = x.fillna(0.0)
+    regression = name.endswith("Regressor")
+    y = (
+        1e6 + rows["monthly_charges"] / rows["monthly_charges"].std()
+        if regression
+        else (rows["contract"].astype(str))
+    )
+    fitted = getattr(import_module(module), name)(random_state=0).fit(x.iloc[:1000], y.iloc[:1000])
+    held_out = x.iloc[1000:]
+    onnx = get_flavor("onnx")
+    session = onnx.load(export_onnx(fitted, x.head(5)))
+    expected = fitted.predict(held_out)
+    got = onnx.predict(session, held_out)
+    if regression:
+        assert np.max(np.abs(got - expected)) / np.std(expected) < 1e-4
+        return
+    assert got.tolist() == expected.tolist()  # same labels, in sklearn's spelling
+    np.testing.assert_allclose(
+        onnx.predict_proba(session, held_out), fitted.predict_proba(held_out), atol=1e-6
+    )

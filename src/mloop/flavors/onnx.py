@@ -1,6 +1,7 @@
 """ONNX export of scikit-learn pipelines, and an ONNX Runtime flavor to serve them.
 
-Inputs are one tensor per feature column (float32 for numbers, strings for categories), so the
+Inputs are one tensor per feature column (numbers: float32, or float64 for tree ensembles, which
+``onnx_convert`` builds in double; categories: strings), so the
 exported graph takes the same ``coerce``-d frame as the pipeline. ONNX input names must be
 identifiers, so skl2onnx renames columns such as ``x-1`` or ``sepal length (cm)``; the file stores
 which column feeds each input (``mloop.inputs``) and every run reads it, never the names.
@@ -31,10 +32,9 @@ def _require() -> tuple[Any, Any]:
     return skl2onnx, onnxruntime
 
 
-def export_onnx(model: Any, sample: pd.DataFrame) -> bytes:
-    """Convert a fitted pipeline; ``sample`` gives the input columns and their kinds."""
-    skl2onnx, _ = _require()
-    from skl2onnx.common.data_types import FloatTensorType, StringTensorType
+def _input_types(model: Any, sample: pd.DataFrame, number: Any) -> list[tuple[str, Any]]:
+    """One skl2onnx input per column (``number`` tensors for numbers), or one matrix ``X``."""
+    from skl2onnx.common.data_types import StringTensorType
 
     bare = not hasattr(model, "steps") and not hasattr(model, "transformers")
     columns = [str(c) for c in getattr(model, "feature_names_in_", sample.columns)]
@@ -47,29 +47,56 @@ def export_onnx(model: Any, sample: pd.DataFrame) -> bytes:
                 f"This estimator has no preprocessing and non-numeric or missing input(s) "
                 f"{', '.join(text)}; export a Pipeline that encodes them."
             )
-        types = [("X", FloatTensorType([None, len(columns)]))]
-    else:
-        types = [
-            (
-                str(c),
-                FloatTensorType([None, 1])
-                if pd.api.types.is_numeric_dtype(sample[c])
-                else StringTensorType([None, 1]),
-            )
-            for c in sample.columns
-        ]
+        return [("X", number([None, len(columns)]))]
+    return [
+        (
+            str(c),
+            number([None, 1])
+            if pd.api.types.is_numeric_dtype(sample[c])
+            else StringTensorType([None, 1]),
+        )
+        for c in sample.columns
+    ]
+
+
+def _convert_float(model: Any, types: list[tuple[str, Any]]) -> Any:
+    skl2onnx, _ = _require()
     final = model.steps[-1][1] if hasattr(model, "steps") else model
     options = {id(final): {"zipmap": False}} if hasattr(final, "predict_proba") else None
     try:
         with warnings.catch_warnings():  # skl2onnx reads attributes scikit-learn deprecates
             warnings.simplefilter("ignore", FutureWarning)
-            graph = skl2onnx.convert_sklearn(
+            return skl2onnx.convert_sklearn(
                 model, initial_types=types, options=options, target_opset=TARGET_OPSET
             )
     except Exception as exc:
         raise InvalidInput(
             f"skl2onnx cannot convert this model ({type(exc).__name__}: {str(exc).splitlines()[0]})."
         ) from exc
+
+
+def export_onnx(model: Any, sample: pd.DataFrame) -> bytes:
+    """Convert a fitted pipeline; ``sample`` gives the input columns and their kinds.
+
+    Tree ensembles are converted in double precision (``onnx_convert``), so their splits fall as
+    scikit-learn's do; everything else goes through skl2onnx in float32.
+    """
+    _require()
+    from skl2onnx.common.data_types import DoubleTensorType, FloatTensorType
+
+    from mloop.flavors.onnx_convert import convert_trees
+
+    bare = not hasattr(model, "steps") and not hasattr(model, "transformers")
+    columns = [str(c) for c in getattr(model, "feature_names_in_", sample.columns)]
+    types = _input_types(model, sample, DoubleTensorType)
+    try:
+        graph = convert_trees(model, types)
+    except Exception:  # preprocessing skl2onnx cannot convert in double: the float32 path decides
+        graph = None
+    if graph is None:
+        types = _input_types(model, sample, FloatTensorType)
+        graph = _convert_float(model, types)
+    final = model.steps[-1][1] if hasattr(model, "steps") else model
     if bare:
         entry = graph.metadata_props.add()
         entry.key, entry.value = COLUMNS_KEY, json.dumps(columns)
@@ -105,6 +132,11 @@ CLASSES_KEY = "mloop.classes"
 PROBA_KEY = "mloop.probabilities"
 
 
+def _numbers(kind: str) -> type[np.floating[Any]]:
+    """The array type an input of ONNX type ``kind`` takes (tree exports take doubles)."""
+    return np.float64 if "double" in kind else np.float32
+
+
 class OnnxModel:
     def __init__(self, session: Any) -> None:
         self.session = session
@@ -127,8 +159,9 @@ class OnnxModel:
                 raise InvalidInput(
                     f"Missing input column(s) {', '.join(absent)} for the ONNX model."
                 )
-            matrix = frame[self.columns].to_numpy(dtype=np.float32, na_value=np.nan)
-            return {self.inputs[0][0]: matrix}
+            name, kind = self.inputs[0]
+            matrix = frame[self.columns].to_numpy(dtype=_numbers(kind), na_value=np.nan)
+            return {name: matrix}
         missing = [c for c in self.sources.values() if c not in frame.columns]
         if missing:
             raise InvalidInput(f"Missing input column(s) {', '.join(missing)} for the ONNX model.")
@@ -138,7 +171,8 @@ class OnnxModel:
             if "string" in kind:
                 result[name] = column.astype(str).to_numpy().reshape(-1, 1)
             else:
-                result[name] = column.to_numpy(dtype=np.float32, na_value=np.nan).reshape(-1, 1)
+                numbers = column.to_numpy(dtype=_numbers(kind), na_value=np.nan)
+                result[name] = numbers.reshape(-1, 1)
         return result
 
     def run(self, frame: pd.DataFrame) -> list[np.ndarray]:
