@@ -21,7 +21,8 @@ A thin edge over the services in ``runs.py``:
 - A forked child (``os.fork``, ``multiprocessing`` with fork) inherits the current run and may log
   to it; its points go through a writer of its own, flushed when the child exits, and the child
   never ends the run: only the process that started a run ends it.
-- The environment (Python, packages, git commit and dirty flag, host, script) is captured at start.
+- The environment (Python, packages, host, script) is captured at start; the git commit and dirty
+  flag and the platform a moment later, from a thread (``deferred``), stored by ``flush()`` or the end.
 """
 
 from __future__ import annotations
@@ -45,7 +46,8 @@ from typing import Any, Self
 from mloop.config import CONFIG_FILE, find_workspace
 from mloop.errors import InvalidInput, NotFound
 from mloop.tracking import runs
-from mloop.tracking.environment import capture_environment
+from mloop.tracking.deferred import DeferredEnvironment
+from mloop.tracking.environment import quick_fields
 from mloop.tracking.records import (
     ArtifactRecord,
     RunInfo,
@@ -167,6 +169,7 @@ class ActiveRun:
         self._step_lock = threading.Lock()
         self._ended = False
         self.status: Status = "RUNNING"
+        self._environment: DeferredEnvironment | None = None  # git etc., stored once known
 
     @classmethod
     def start(
@@ -183,12 +186,13 @@ class ActiveRun:
         """
         owns = not isinstance(workspace, Workspace)
         ws = workspace if isinstance(workspace, Workspace) else _open_workspace(workspace)
+        cwd = Path.cwd()
         try:
             info = runs.create_run(
                 ws.store,
                 experiment=experiment,
                 user=ws.user,
-                environment=capture_environment(Path.cwd()),
+                environment=quick_fields(cwd),
                 name=name,
             )
         except BaseException:
@@ -197,6 +201,7 @@ class ActiveRun:
             raise
         parent = _ACTIVE.get()
         run = cls(ws, info, owns_workspace=owns, parent=parent)
+        run._environment = DeferredEnvironment(ws.store, info.id, cwd)
         _ACTIVE.set(run)
         _OPEN.add(run)
         _catch_terminating_signals()
@@ -300,7 +305,10 @@ class ActiveRun:
         runs.log_input(self.workspace.store, self.id, version_id, role=role)
 
     def flush(self) -> None:
-        """Wait until every metric logged so far is committed (e.g. before reading it back)."""
+        """Wait until every metric logged so far is committed (e.g. before reading it back), and
+        the environment's git fields are stored."""
+        if self._environment is not None:
+            self._environment.settle()
         if self._writer is not None:
             self._writer.flush()
 
@@ -309,6 +317,7 @@ class ActiveRun:
         locks may even be held), and pooled connections belong to the parent (SQLite forbids
         using them across fork), so the child gets fresh ones on first use."""
         self._writer = None
+        self._environment = None  # the parent's thread stores them
         with contextlib.suppress(Exception):
             self.workspace.store.engine.dispose(close=False)
 
@@ -343,6 +352,8 @@ class ActiveRun:
             if self._writer is not None:  # `with` block): commit its points, leave the run be
                 self._writer.close()
             return
+        if self._environment is not None:
+            self._environment.settle()
         writer_error: BaseException | None = None
         try:
             if self._writer is not None:

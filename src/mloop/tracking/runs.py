@@ -127,6 +127,16 @@ def create_run(
     return RunInfo(run_id, experiment, name, "RUNNING", started, None, user, None, environment)
 
 
+def merge_environment(store: Store, run_id: str, fields: Mapping[str, Any]) -> None:
+    """Add ``fields`` to a run's environment document: what was captured after it started."""
+    with store.transaction() as conn:
+        current = conn.execute(
+            sa.select(t.runs.c.environment).where(t.runs.c.id == run_id)
+        ).scalar_one()
+        merged = {**(current or {}), **fields}
+        conn.execute(t.runs.update().where(t.runs.c.id == run_id).values(environment=merged))
+
+
 def _plain(value: Any) -> Any:
     """numpy (and similar) values as Python ones, inside lists and dicts too; else unchanged.
 
