@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from mloop.tracking import runs
-from mloop.tracking.environment import capture_environment, git_state, installed_packages
+from mloop.tracking.environment import capture_environment, git_state, installed
 from mloop.workspace import Workspace
 
 from .conftest import git
@@ -96,6 +96,11 @@ def test_a_script_in_a_git_repo_records_its_environment_and_is_ended_at_exit(
         assert (found.info.error or "").startswith("RuntimeError: the GPU caught fire")
 
 
+def _uncached() -> dict[str, str]:
+    packages: dict[str, str] = installed.__wrapped__()["packages"]
+    return packages
+
+
 def test_installed_packages_agree_with_importlib_metadata() -> None:
     """Read from folder names, not METADATA files: the same names and versions either way."""
     import importlib.metadata
@@ -106,7 +111,7 @@ def test_installed_packages_agree_with_importlib_metadata() -> None:
         for d in importlib.metadata.distributions()
         if d.metadata["Name"]
     }
-    found = installed_packages.__wrapped__()
+    found = _uncached()
     assert {k: found.get(k) for k in expected} == expected
 
 
@@ -117,18 +122,18 @@ def test_the_package_cache_follows_installs_and_lives_in_the_users_cache_dir(
     (site / "Fancy_Lib-1.2.3.dist-info").mkdir(parents=True)
     monkeypatch.syspath_prepend(str(site))
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
-    assert installed_packages.__wrapped__()["fancy-lib"] == "1.2.3"
-    assert list((tmp_path / "cache" / "mloop").glob("packages-*.json"))
+    assert _uncached()["fancy-lib"] == "1.2.3"
+    assert list((tmp_path / "cache" / "mloop").glob("environment-*.json"))
     shutil.rmtree(site / "Fancy_Lib-1.2.3.dist-info")  # an upgrade renames the folder
     upgraded = site / "fancy_lib-2.0.dist-info"
     upgraded.mkdir()
     os.utime(site, ns=(time.time_ns(), time.time_ns() + 10**9))  # coarse clocks: move it on
-    assert installed_packages.__wrapped__()["fancy-lib"] == "2.0"
+    assert _uncached()["fancy-lib"] == "2.0"
     # a folder without a version in its name: the METADATA header says (and only it is read)
     (site / "plain.dist-info").mkdir()
     (site / "plain.dist-info" / "METADATA").write_text("Name: plain\nVersion: 0.9\n\nbody\n")
     os.utime(site, ns=(time.time_ns(), time.time_ns() + 2 * 10**9))
-    assert installed_packages.__wrapped__()["plain"] == "0.9"
+    assert _uncached()["plain"] == "0.9"
 
 
 def test_start_run_stores_the_git_state_without_waiting_for_it(

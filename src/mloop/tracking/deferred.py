@@ -1,7 +1,6 @@
 """The slow part of a run's environment, captured in a thread and merged in when ready.
 
-Git takes two subprocesses and ``platform.platform()`` reads the interpreter binary: 20-30 ms
-together, which used to be most of ``start_run``. A sweep of short runs paid it every time, though
+Git takes two subprocesses, 10-30 ms, which after the package list was most of ``start_run``. A sweep of short runs paid it every time, though
 nothing in a training loop needs those fields. ``DeferredEnvironment`` computes them in a daemon
 thread and merges them into the run's stored environment as soon as they are known; ``settle()``
 (called by ``flush()``, so before a model is registered from the run, whose lineage quotes the git

@@ -9,8 +9,8 @@ Captured once when a run starts and stored as the run's ``environment`` document
      "git_commit": "3f2a…", "git_dirty": false,
      "packages": {"numpy": "2.4.6", …}}
 
-``start_run`` writes the git fields and ``platform`` a moment after the run starts (they take
-milliseconds; see ``tracking.deferred``). Git runs as a subprocess with a short timeout and ``GIT_OPTIONAL_LOCKS=0`` (so ``git status`` never
+``start_run`` writes the git fields a moment after the run starts (two subprocesses; see
+``tracking.deferred``). Git runs as a subprocess with a short timeout and ``GIT_OPTIONAL_LOCKS=0`` (so ``git status`` never
 takes the index lock from under a user's own git command); without git or outside a repository the
 git fields are None. "dirty" means tracked files differ from the commit; untracked files do not
 count, as in MLflow. The command line is not stored: arguments can hold secrets.
@@ -132,12 +132,20 @@ def cache_dir() -> Path:
     return (Path(base) if os.path.isabs(base) else Path.home() / ".cache") / "mloop"
 
 
-def _site_state(folders: list[str]) -> str:
-    """A key that changes whenever a distribution is installed, removed or upgraded.
+def _libc() -> str:
+    try:
+        return os.confstr("CS_GNU_LIBC_VERSION") or ""
+    except (AttributeError, ValueError, OSError):  # not glibc, or no confstr (Windows)
+        return ""
 
-    Each of those adds, renames or deletes a ``*-info`` entry, which changes its folder's mtime.
+
+def _site_state(folders: list[str]) -> str:
+    """A key that changes whenever a distribution is installed, removed or upgraded, or the OS.
+
+    Each of those adds, renames or deletes a ``*-info`` entry, which changes its folder's mtime;
+    a kernel or libc upgrade changes the platform string, so the uname and libc are in it too.
     """
-    stamps = []
+    stamps = [platform.system(), platform.release(), platform.version(), _libc()]
     for folder in folders:
         try:
             stamps.append(f"{folder}:{os.stat(folder).st_mtime_ns}")
@@ -147,11 +155,11 @@ def _site_state(folders: list[str]) -> str:
     return hashlib.blake2b(key.encode(), digest_size=16).hexdigest()
 
 
-def _store_cache(path: Path, packages: dict[str, str]) -> None:
+def _store_cache(path: Path, packages: dict[str, Any]) -> None:
     """Write atomically (a concurrent reader sees the old file or the new one); best effort."""
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        handle, tmp = tempfile.mkstemp(dir=path.parent, prefix=".packages-", suffix=".part")
+        handle, tmp = tempfile.mkstemp(dir=path.parent, prefix=".environment-", suffix=".part")
     except OSError:  # a read-only home: the scan is cheap anyway
         return
     try:
@@ -164,23 +172,24 @@ def _store_cache(path: Path, packages: dict[str, str]) -> None:
 
 
 @functools.cache
-def installed_packages() -> dict[str, str]:
-    """``{name: version}`` of every distribution on ``sys.path`` (PEP 503 names).
+def installed() -> dict[str, Any]:
+    """``{"packages": {name: version}, "platform": platform.platform()}`` of this interpreter.
 
     Names and versions come from the ``*.dist-info`` folder names (a metadata header only where
     the name does not say), never from parsing whole METADATA files: that took 0.2-0.9 s with
-    ~150 packages, on every run start. The result is cached per interpreter under
-    ``cache_dir()``, keyed by the site folders' mtimes, and once per process.
+    ~150 packages, on every run start. ``platform.platform()`` probes the libc by reading the
+    interpreter binary (15 ms). Both are cached per interpreter under ``cache_dir()``, keyed by
+    the site folders' mtimes and the OS, and once per process.
     """
     folders = [p for p in sys.path if p and os.path.isdir(p)]
-    cached = cache_dir() / f"packages-{_site_state(folders)}.json"
+    cached = cache_dir() / f"environment-{_site_state(folders)}.json"
     try:
-        found: dict[str, str] = json.loads(cached.read_text())
-        if isinstance(found, dict):
+        found: dict[str, Any] = json.loads(cached.read_text())
+        if isinstance(found, dict) and {"packages", "platform"} <= found.keys():
             return found
     except (OSError, ValueError):
         pass
-    found = _scan(folders)
+    found = {"packages": _scan(folders), "platform": platform.platform()}
     _store_cache(cached, found)
     return found
 
@@ -254,7 +263,7 @@ def process_gone(environment: dict[str, Any]) -> bool:
 
 
 def slow_fields(cwd: Path) -> dict[str, Any]:
-    """The fields that take milliseconds (git subprocesses, ``platform``'s libc probe).
+    """The fields that take milliseconds: git's subprocesses.
 
     Git is asked about the entry script's folder first (``python ~/repo/train.py`` run from
     elsewhere still records the repo's commit), then about ``cwd``. An installed entry point (the
@@ -266,7 +275,6 @@ def slow_fields(cwd: Path) -> dict[str, Any]:
     if git is None or git["commit"] is None:
         git = git_state(cwd)
     return {
-        "platform": platform.platform(),
         "git": git,
         "git_commit": git["commit"],
         "git_dirty": git["dirty"],
@@ -280,11 +288,12 @@ def quick_fields(cwd: Path) -> dict[str, Any]:
         "python": platform.python_version(),
         "implementation": platform.python_implementation(),
         "executable": readable(sys.executable),
+        "platform": installed()["platform"],
         "host": socket.gethostname(),
         "process": process_identity(),
         "script": None if script is None else readable(str(script)),
         "cwd": readable(str(cwd)),
-        "packages": dict(installed_packages()),
+        "packages": dict(installed()["packages"]),
     }
 
 
