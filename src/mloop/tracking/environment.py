@@ -53,20 +53,43 @@ def _git(args: list[str], cwd: Path) -> str | None:
     return done.stdout.strip() if done.returncode == 0 else None
 
 
+NO_GIT: dict[str, Any] = {"commit": None, "branch": None, "dirty": None, "root": None}
+
+
+def _repository_root(cwd: Path) -> Path | None:
+    """The nearest folder holding ``.git`` (a folder, or a file in worktrees and submodules)."""
+    here = cwd.resolve()
+    return next((p for p in (here, *here.parents) if (p / ".git").exists()), None)
+
+
 def git_state(cwd: Path) -> dict[str, Any]:
-    """Commit, branch, dirty flag and root of the repository holding ``cwd`` (Nones outside one)."""
-    # One call for three answers; it fails outside a repository and in one without commits.
-    described = _git(["rev-parse", "--show-toplevel", "HEAD", "--abbrev-ref", "HEAD"], cwd)
-    lines = described.splitlines() if described else []
-    if len(lines) != 3:
-        return {"commit": None, "branch": None, "dirty": None, "root": None}
-    root, commit, branch = lines
-    status = _git(["status", "--porcelain", "--untracked-files=no"], cwd)
+    """Commit, branch, dirty flag and root of the repository holding ``cwd`` (Nones outside one).
+
+    One ``git status --porcelain=v2 --branch`` answers commit, branch and dirty flag (a process
+    start is the cost that matters); it fails outside a repository, and a repository without
+    commits says ``(initial)``.
+    """
+    status = _git(["status", "--porcelain=v2", "--branch", "--untracked-files=no"], cwd)
+    if status is None:
+        return dict(NO_GIT)
+    headers: dict[str, str] = {}
+    changed = False
+    for line in status.splitlines():
+        if line.startswith("# "):
+            key, _, value = line[2:].partition(" ")
+            headers[key] = value
+        elif line:
+            changed = True  # a changed tracked file (untracked ones are not listed)
+    commit = headers.get("branch.oid")
+    root = _repository_root(cwd)
+    if not commit or commit == "(initial)" or root is None:
+        return dict(NO_GIT)
+    branch = headers.get("branch.head")
     return {
         "commit": commit,
-        "branch": None if branch in ("", "HEAD") else branch,
-        "dirty": None if status is None else bool(status),
-        "root": readable(root),
+        "branch": None if branch in (None, "", "(detached)") else branch,
+        "dirty": changed,
+        "root": readable(str(root)),
     }
 
 
@@ -151,8 +174,9 @@ def _site_state(folders: list[str]) -> str:
             stamps.append(f"{folder}:{os.stat(folder).st_mtime_ns}")
         except OSError:
             stamps.append(f"{folder}:-")
+    # sys.path holds undecodable bytes as surrogates under a C locale (a folder named "café")
     key = "\n".join([sys.executable, *stamps])
-    return hashlib.blake2b(key.encode(), digest_size=16).hexdigest()
+    return hashlib.blake2b(key.encode("utf-8", "surrogateescape"), digest_size=16).hexdigest()
 
 
 def _store_cache(path: Path, packages: dict[str, Any]) -> None:

@@ -256,14 +256,19 @@ class ActiveRun:
             self._check_open()
         if key not in self._steps:
             check_key(key, "Metric")
-        number = metric_number(key, value)
-        explicit = None if step is None else metric_step(key, step)
+        # Fast paths for the common types; anything else goes through the full checks.
+        number = value if type(value) is float else metric_number(key, value)
+        if step is None or (type(step) is int and -(2**63) <= step < 2**63):
+            explicit = step
+        else:
+            explicit = metric_step(key, step)
         with self._step_lock:  # threads logging one key without step= get distinct steps
             last = self._steps.get(key, -1)
             step = last + 1 if explicit is None else explicit
             self._steps[key] = max(step, last)
         writer = self._writer or self._writer_for_this_process()
-        writer.add(self.id, key, number, step, _timestamp_ms(timestamp))
+        stamp = time.time_ns() // 1_000_000 if timestamp is None else _timestamp_ms(timestamp)
+        writer.add(self.info.id, key, number, step, stamp)
 
     def log_metrics(
         self,
