@@ -69,6 +69,9 @@ def git_state(cwd: Path) -> dict[str, Any]:
     start is the cost that matters); it fails outside a repository, and a repository without
     commits says ``(initial)``.
     """
+    root = _repository_root(cwd)
+    if root is None:  # outside any repository: no process to start
+        return dict(NO_GIT)
     status = _git(["status", "--porcelain=v2", "--branch", "--untracked-files=no"], cwd)
     if status is None:
         return dict(NO_GIT)
@@ -81,8 +84,7 @@ def git_state(cwd: Path) -> dict[str, Any]:
         elif line:
             changed = True  # a changed tracked file (untracked ones are not listed)
     commit = headers.get("branch.oid")
-    root = _repository_root(cwd)
-    if not commit or commit == "(initial)" or root is None:
+    if not commit or commit == "(initial)":
         return dict(NO_GIT)
     branch = headers.get("branch.head")
     return {
@@ -296,7 +298,8 @@ def slow_fields(cwd: Path) -> dict[str, Any]:
     """
     script = _entry_script()
     git = git_state(script.parent) if script is not None and _user_code(script) else None
-    if git is None or git["commit"] is None:
+    asked_already = script is not None and script.parent == cwd.resolve()
+    if git is None or (git["commit"] is None and not asked_already):
         git = git_state(cwd)
     return {
         "git": git,
