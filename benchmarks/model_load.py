@@ -26,6 +26,7 @@ from mloop.data.schema import infer_schema
 from mloop.flavors import get_flavor
 from mloop.flavors.onnx import export_onnx
 from mloop.scoring.features import coerce, feature_spec
+from mloop.scoring.task import Task
 from mloop.training.estimators import build_pipeline, make_estimator
 
 
@@ -50,7 +51,7 @@ def main() -> None:
     spec = feature_spec(infer_schema(frame), target="churned")
     features = coerce(frame, spec)
     params = {"n_estimators": 100} if args.model != "logistic" else {}
-    estimator = make_estimator(args.model, "classification", params, seed=0, root=Path.cwd())
+    estimator = make_estimator(args.model, Task.CLASSIFICATION, params, seed=0, root=Path.cwd())
     pipeline = build_pipeline(spec, estimator).fit(features, frame["churned"].to_numpy())
 
     sides = {
