@@ -7,6 +7,7 @@ the nearest parent folder with ``mloop.toml``), like the CLI's ``--workspace``.
 from __future__ import annotations
 
 import os
+import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -41,13 +42,19 @@ def add_dataset(
     path: str | os.PathLike[str],
     *,
     validate: bool = False,
+    sep: str | None = None,
     workspace: WorkspaceLike = None,
 ) -> DatasetVersion:
-    """Snapshot a CSV or Parquet file as the next version of ``name`` (or the same one for the same bytes)."""
+    """Snapshot a CSV or Parquet file as the next version of ``name`` (or the same one for the same bytes).
+
+    ``sep`` is a CSV's separator (``" "`` for runs of spaces), sniffed when ``None``; a file that
+    reads as one column but looks wider issues a ``UserWarning`` saying which ``sep`` to try.
+    """
     from mloop.data.datasets import add_version
+    from mloop.data.io import parse_separator
 
     with using(workspace) as ws:
-        return add_version(
+        result = add_version(
             ws.store,
             ws.artifacts,
             name=name,
@@ -55,7 +62,11 @@ def add_dataset(
             actor=ws.user,
             validate=validate,
             root=ws.root,
-        ).version
+            sep=None if sep is None else parse_separator(sep),
+        )
+    for message in result.warnings:
+        warnings.warn(message, UserWarning, stacklevel=2)
+    return result.version
 
 
 def get_dataset(ref: str, *, workspace: WorkspaceLike = None) -> DatasetVersion:

@@ -34,7 +34,7 @@ def test_add_infers_types_nulls_and_rules(workspace: Workspace, csv_file: Path) 
     )
     assert result.created and result.version.ref == "customers@1"
     version = result.version
-    assert (version.row_count, version.column_count, version.format) == (4, 7, "csv")
+    assert (version.row_count, version.column_count, version.format) == (4, 7, "csv sep=,")
     types = {c.name: c.type for c in version.schema.columns}
     assert types == {
         "id": "integer",

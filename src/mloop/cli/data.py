@@ -51,6 +51,16 @@ def _refuse_swapped(command: str, name: str, path: Path) -> None:
         )
 
 
+SepOption = Annotated[
+    str | None,
+    typer.Option(
+        "--sep",
+        help="CSV separator: one character, 'tab', or 'space' for runs of spaces "
+        "(default: sniffed from the header).",
+    ),
+]
+
+
 @app.command("add")
 def add(
     ctx: typer.Context,
@@ -59,13 +69,19 @@ def add(
     validate: Annotated[
         bool, typer.Option("--validate", help="Refuse a version that breaks the current schema.")
     ] = False,
+    sep: SepOption = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Snapshot a file as the next version (the same bytes again are the same version)."""
+    """Snapshot a file as the next version (the same bytes again are the same version).
+
+    CSV, TSV or space-separated text, plain or compressed (gzip, bzip2, xz, zstd), or Parquet.
+    """
     from mloop.data.datasets import add_version
+    from mloop.data.io import parse_separator
     from mloop.hashing import display
 
     _refuse_swapped("add", name, path)
+    separator = None if sep is None else parse_separator(sep)
     with open_workspace(ctx) as ws, err_console().status(f"snapshotting {path}"):
         try:
             result = add_version(
@@ -76,6 +92,7 @@ def add(
                 actor=ws.user,
                 validate=validate,
                 root=ws.root,
+                sep=separator,
             )
         except ValidationFailed as failure:
             if failure.details is not None and not as_json:
@@ -84,6 +101,8 @@ def add(
                 print_json({"created": False, "violations": failure.details.violations})
             raise
     version = result.version
+    for warning in result.warnings:
+        err_console().print(f"warning: {warning}", highlight=False, markup=False)
     if as_json:
         print_json(
             {
@@ -278,15 +297,18 @@ def validate(
     ctx: typer.Context,
     name: Annotated[str, typer.Argument(help="Dataset whose current schema to check against.")],
     path: Annotated[Path, typer.Argument(help="CSV or Parquet file to check.")],
+    sep: SepOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Check a file against a dataset's schema: exit 0 clean, 1 with every violation, 2 unreadable."""
     from mloop import render
     from mloop.data.datasets import validate_file
+    from mloop.data.io import parse_separator
 
     _refuse_swapped("validate", name, path)
+    separator = None if sep is None else parse_separator(sep)
     with open_workspace(ctx) as ws, err_console().status(f"checking {path}"):
-        report = validate_file(ws.store, name, path, root=ws.root)
+        report = validate_file(ws.store, name, path, root=ws.root, sep=separator)
     if as_json:
         print_json(render.validation(report))
         if not report.ok:

@@ -19,7 +19,14 @@ import sqlalchemy as sa
 from mloop import audit
 from mloop.artifacts import ArtifactStore
 from mloop.config import readable
-from mloop.data.io import STREAM_FROM, detect_format, read_arrow, read_table
+from mloop.data.io import (
+    STREAM_FROM,
+    one_column_warning,
+    read_arrow,
+    read_table,
+    separator_of,
+    table_format,
+)
 from mloop.data.profile import infer_and_profile, upgrade
 from mloop.data.refs import SHORTLIST, check_name, parse_ref, shortlist
 from mloop.data.schema import Schema
@@ -62,6 +69,8 @@ class AddResult:
     version: DatasetVersion
     created: bool
     validation: ValidationReport | None = None
+    # What the caller should tell the user about how the file was read (a likely misread separator).
+    warnings: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -192,12 +201,13 @@ def reference_profile(store: Store, name: str) -> dict[str, Any] | None:
 
 
 def validate_file(
-    store: Store, name: str, path: Path, *, root: Path | None = None
+    store: Store, name: str, path: Path, *, root: Path | None = None, sep: str | None = None
 ) -> ValidationReport:
     """Check a CSV or Parquet file against ``name``'s current schema, on Arrow (no pandas frame),
-    with outlier fences from the newest version's profile."""
+    with outlier fences from the newest version's profile. ``sep`` as for ``io.read_arrow``."""
     compiled = current_schema(store, name).compile(reference_profile(store, name), root=root)
-    return compiled.validate_table(read_arrow(Path(path).expanduser(), text_as_dictionary=True))
+    table = read_arrow(Path(path).expanduser(), sep=sep, text_as_dictionary=True)
+    return compiled.validate_table(table)
 
 
 @dataclass(frozen=True)
@@ -268,6 +278,19 @@ def _existing(conn: sa.Connection, name: str, digest: str) -> DatasetVersion | N
     return None if row is None else _to_version(row, name)
 
 
+def _refuse_another_reading(path: Path, found: DatasetVersion, sep: str | None, fmt: str) -> None:
+    """The same bytes with another ``--sep`` would be another table under the same hash, which a
+    dataset cannot hold (a version is its bytes): say so rather than answer "unchanged"."""
+    if sep is None or found.format == "parquet":
+        return
+    recorded = separator_of(found.format) or separator_of(table_format(path))
+    if recorded != sep:
+        raise InvalidInput(
+            f"{path} is already {found.ref}, read as {found.format}; the same bytes cannot be "
+            f"another version read as {fmt}: add them under a new dataset name with that --sep."
+        )
+
+
 def add_version(
     store: Store,
     artifacts: ArtifactStore,
@@ -277,15 +300,18 @@ def add_version(
     actor: str,
     validate: bool = False,
     root: Path | None = None,
+    sep: str | None = None,
 ) -> AddResult:
     """Snapshot ``path`` as the next version of ``name``.
 
+    ``sep`` is a CSV's separator (``io.WHITESPACE`` for runs of spaces), sniffed when ``None``;
+    the one used is recorded in the version's format so every re-read splits values the same way.
     Raises ``InvalidInput`` for a file that is not a readable table, ``ValidationFailed`` (with the
     report in ``details``) when ``validate`` is set and the data breaks the current schema.
     """
     check_name(name, what="Dataset name")
     path = Path(path).expanduser()
-    fmt = detect_format(path)
+    fmt = table_format(path, sep)
     # A big file is hashed in chunks rather than mapped whole: it is about to be streamed
     # through once more, and a mapping of it all would count in the process's memory.
     digest = hash_file(path) if path.stat().st_size < STREAM_FROM else hash_chunks(path)
@@ -293,14 +319,20 @@ def add_version(
         found = _existing(conn, name, digest)
         has_dataset = _dataset_id(conn, name) is not None
     if found is not None:
+        _refuse_another_reading(path, found, sep, fmt)
         return AddResult(found, created=False)
 
     must_validate = validate and has_dataset
-    snapshot = None if must_validate or fmt != "csv" else snapshot_csv(path, artifacts)
+    separator = separator_of(fmt)
+    snapshot = (
+        None if must_validate or fmt == "parquet" else snapshot_csv(path, artifacts, sep=separator)
+    )
+    warning = None
     if snapshot is not None:
         schema, profile, shape, blob = snapshot
     else:
-        table = read_arrow(path)
+        table = read_arrow(path, sep=separator)
+        warning = one_column_warning(path, table)
         schema, profile = infer_and_profile(table)
         shape = table.shape
     report = None
@@ -323,6 +355,7 @@ def add_version(
         _record(store, name, path, fmt, blob.size, digest, shape, schema, profile.to_json(), actor),
         True,
         report,
+        () if warning is None else (warning,),
     )
 
 
@@ -442,4 +475,4 @@ def list_versions(store: Store, name: str) -> list[DatasetVersion]:
 
 def load_frame(store: Store, artifacts: ArtifactStore, version: DatasetVersion) -> pd.DataFrame:
     """The stored snapshot (hash-verified), never the original path, which may have changed."""
-    return read_table(artifacts.local_path(version.content_hash))
+    return read_table(artifacts.local_path(version.content_hash), sep=separator_of(version.format))

@@ -7,9 +7,7 @@ nothing here writes anything.
 
 from __future__ import annotations
 
-import gzip
 import re
-import zlib
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Literal
@@ -21,19 +19,22 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
+from mloop.data.compression import compression_of, decompressed
 from mloop.errors import InvalidInput
 
 Format = Literal["csv", "parquet"]
 NULL_VALUES = ["", "NA", "N/A", "n/a", "NaN", "nan", "null", "NULL", "#N/A", "<NA>"]
 _SNIFF = 64 * 1024
-_GZIP = b"\x1f\x8b"
+# ``sep`` for values separated by runs of spaces and tabs (aligned columns, R's write.table,
+# scikit-learn's and statsmodels' bundled data): one or more of them is one separator.
+WHITESPACE = " "
+_SEP_NAMES = {"\t": "tab", WHITESPACE: "space"}
 _BINARY_MAGIC = {
     b"\x89PNG": "a PNG image",
     b"\xff\xd8\xff": "a JPEG image",
     b"GIF8": "a GIF image",
     b"%PDF": "a PDF document",
     b"PK\x03\x04": "a ZIP archive (or an Excel .xlsx file)",
-    b"BZh": "a bzip2 archive",
     b"\x7fELF": "a program",
     b"SQLite format 3": "a SQLite database",
     b"\xd0\xcf\x11\xe0": "an old Excel/Office file",
@@ -53,10 +54,56 @@ def detect_format(path: Path) -> Format:
         raise InvalidInput(f"Cannot read {path} ({exc.strerror}); check its permissions.") from exc
     if head.startswith(b"PAR1"):
         return "parquet"
-    if head.startswith(_GZIP):
-        head = _gunzip(path, head, limit=_SNIFF)
+    codec = compression_of(head)
+    if codec is not None:
+        head = decompressed(path, codec, limit=_SNIFF)
     _check_text_table(path, head)
     return "csv"
+
+
+def _head(path: Path) -> bytes:
+    with path.open("rb") as handle:
+        head = handle.read(_SNIFF)
+    codec = compression_of(head)
+    return head if codec is None else decompressed(path, codec, limit=_SNIFF)
+
+
+def _file_bytes(path: Path) -> bytes:
+    raw = path.read_bytes()
+    codec = compression_of(raw[:16])
+    return raw if codec is None else decompressed(path, codec)
+
+
+def parse_separator(option: str) -> str:
+    """What a user types for ``--sep``: one character, ``tab`` or ``\\t``, or ``space`` / a space
+    (runs of spaces and tabs, as aligned columns are written); raises ``InvalidInput``."""
+    named = {"tab": "\t", "\\t": "\t", "space": WHITESPACE, "whitespace": WHITESPACE}
+    value = named.get(option.lower(), option)
+    if len(value) != 1 or value in '"\n\r':
+        raise InvalidInput(
+            f"--sep {option!r} is not a separator; give one character such as ';' or '|', "
+            "'tab', or 'space' for values separated by runs of spaces."
+        )
+    return value
+
+
+def table_format(path: Path, sep: str | None = None) -> str:
+    """The format a version records: ``parquet``, or ``csv sep=X`` with the separator used, so a
+    re-read of the stored snapshot splits its values the same way (``read_arrow(sep=...)``)."""
+    if detect_format(path) == "parquet":
+        return "parquet"
+    if sep is None:
+        sep = sniff_delimiter(_decoded_head(_head(path)))
+    return f"csv sep={_SEP_NAMES.get(sep, sep)}"
+
+
+def separator_of(fmt: str) -> str | None:
+    """The separator a recorded format names; ``None`` (sniff again) for versions recorded
+    before the separator was (plain ``csv``) and for Parquet."""
+    if not fmt.startswith("csv sep="):
+        return None
+    name = fmt.removeprefix("csv sep=")
+    return {v: k for k, v in _SEP_NAMES.items()}.get(name, name)
 
 
 def _check_text_table(path: Path, head: bytes) -> None:
@@ -98,14 +145,12 @@ def _looks_like_utf16(head: bytes) -> bool:
     )
 
 
-def _gunzip(path: Path, data: bytes, *, limit: int | None = None) -> bytes:
-    """The decompressed bytes (only the first ``limit`` when sniffing a partial read)."""
-    try:
-        if limit is None:
-            return gzip.decompress(data)
-        return zlib.decompressobj(wbits=31).decompress(data, limit)
-    except (OSError, EOFError, zlib.error) as exc:
-        raise InvalidInput(f"{path} is a damaged gzip file ({exc}); re-create it.") from exc
+def _decoded_head(head: bytes) -> bytes:
+    """A file's first bytes as ``_decode`` would give them, for sniffing: they may end inside a
+    character, and a non-UTF-8 file is refused later, by the full read."""
+    if head.startswith((b"\xff\xfe", b"\xfe\xff")):
+        return head.decode("utf-16", "ignore").encode("utf-8")
+    return head.removeprefix(b"\xef\xbb\xbf")
 
 
 def _decode(path: Path, raw: bytes) -> bytes:
@@ -144,21 +189,45 @@ def _check_columns(path: Path, names: list[str]) -> None:
 
 
 def sniff_delimiter(data: bytes) -> str:
-    """Comma unless the header line clearly uses ``;``, tab or ``|`` (European and TSV exports)."""
-    header = data[:_SNIFF].split(b"\n", 1)[0].decode("utf-8", errors="replace")
+    """Comma unless the header line clearly uses ``;``, tab or ``|`` (European and TSV exports),
+    or the file is columns separated by spaces (``WHITESPACE``, see ``_looks_whitespace_separated``)."""
+    lines = data[:_SNIFF].decode("utf-8", errors="replace").splitlines()
+    if len(data) > _SNIFF:
+        lines = lines[:-1]  # cut off mid-line
+    header = lines[0] if lines else ""
     counts = {d: header.count(d) for d in (",", ";", "\t", "|")}
     best = max(counts, key=lambda d: counts[d])
-    return best if counts[best] > counts[","] else ","
+    if counts[best] > counts[","]:
+        return best
+    if counts[","] == 0 and _looks_whitespace_separated(lines):
+        return WHITESPACE
+    return ","
 
 
-def _read_csv(path: Path) -> pa.Table:
-    raw = path.read_bytes()
-    if raw.startswith(_GZIP):
-        raw = _gunzip(path, raw)
-    data = _decode(path, raw)
+def _looks_whitespace_separated(lines: list[str]) -> bool:
+    """Every sampled line splits on whitespace into the same number of
+    fields, and either there are three or more or the columns are aligned (runs of spaces): a
+    one-column file of two-word names ("full name", "Ada Lovelace") stays one column."""
+    sample = [line for line in lines[:200] if line.strip()]
+    widths = {len(line.split()) for line in sample}
+    if len(sample) < 2 or len(widths) != 1 or (width := widths.pop()) < 2:
+        return False
+    return width >= 3 or any(re.search(r"\S[ \t]{2,}\S", line) for line in sample)
+
+
+def _split_on_whitespace(data: bytes) -> bytes:
+    """Runs of spaces and tabs as one tab, none at either end of a line: what Arrow can split."""
+    data = re.sub(rb"(?m)^[ \t]+|[ \t]+(?=\r?$)", b"", data)
+    return re.sub(rb"[ \t]+", b"\t", data)
+
+
+def _read_csv(path: Path, sep: str | None = None) -> pa.Table:
+    data = _decode(path, _file_bytes(path))
     if b"\n" not in data and b"\r" not in data:
         data += b"\n"  # a lone header line: Arrow reads it as an empty file otherwise
-    delimiter = sniff_delimiter(data)
+    delimiter = sniff_delimiter(data) if sep is None else sep
+    if delimiter == WHITESPACE:
+        data, delimiter = _split_on_whitespace(data), "\t"
     parse = _parse_options(data, delimiter)
     try:
         table = pacsv.read_csv(
@@ -179,7 +248,7 @@ def _read_csv(path: Path) -> pa.Table:
         raise InvalidInput(f"{path} is not a readable CSV ({message}).") from exc
     _check_columns(path, table.column_names)
     table = _keep_leading_zeros(data, table, parse)
-    del raw, data  # the file's bytes are not needed once parsed: a lower peak for big files
+    del data  # the file's bytes are not needed once parsed: a lower peak for big files
     return _refine_text_columns(table, delimiter)
 
 
@@ -427,9 +496,12 @@ def _flat_columns(path: Path, table: pa.Table) -> pa.Table:
     return table
 
 
-def read_arrow(path: Path, *, text_as_dictionary: bool = False) -> pa.Table:
+def read_arrow(
+    path: Path, *, sep: str | None = None, text_as_dictionary: bool = False
+) -> pa.Table:
     """Read a CSV or Parquet file as the Arrow table that ``to_pandas`` makes mloop's frame of;
-    raises ``InvalidInput`` with one sentence for anything that is not a table.
+    raises ``InvalidInput`` with one sentence for anything that is not a table. ``sep``: the
+    CSV separator (``WHITESPACE`` for runs of spaces); sniffed from the header when ``None``.
 
     ``text_as_dictionary`` keeps Parquet's dictionary-encoded text as it is stored (codes and a
     small dictionary) instead of one string per row: faster to read, and the validator checks
@@ -440,15 +512,32 @@ def read_arrow(path: Path, *, text_as_dictionary: bool = False) -> pa.Table:
     if fmt == "parquet":
         table = _read_parquet(path, text_as_dictionary=text_as_dictionary)
     else:
-        table = _read_csv(path)
+        table = _read_csv(path, sep)
     _check_shape(path, table.num_columns, table.num_rows)
     return table
 
 
-def read_table(path: Path) -> pd.DataFrame:
+def one_column_warning(path: Path, table: pa.Table) -> str | None:
+    """A sentence when a file read as one column looks wider (its header holds separators,
+    three or more words or aligned ones), since a misread separator otherwise passes silently as one text column."""
+    if table.num_columns != 1:
+        return None
+    header = table.column_names[0]
+    candidates = [d for d in (",", ";", "\t", "|") if d in header]
+    aligned = re.search(r"\S[ \t]{2,}\S", header) is not None
+    if not candidates and len(header.split()) < 3 and not aligned:
+        return None  # "full name" is a fine header for one column
+    sep = _SEP_NAMES.get(candidates[0], candidates[0]) if candidates else "space"
+    return (
+        f"{path} was read as one column named {header[:60]!r}; if its values are separated by "
+        f"{'spaces' if sep == 'space' else repr(sep)}, add it with --sep {sep!r}."
+    )
+
+
+def read_table(path: Path, *, sep: str | None = None) -> pd.DataFrame:
     """Read a CSV or Parquet file; raises ``InvalidInput`` with one sentence for anything else."""
     path = Path(path)
-    frame = to_pandas(read_arrow(path), consume=True)
+    frame = to_pandas(read_arrow(path, sep=sep), consume=True)
     _check_shape(path, frame.shape[1], len(frame))  # pandas metadata may make an index of a column
     return frame
 
@@ -471,18 +560,23 @@ class NeedsWholeRead(Exception):
     """A streamed CSV turned out to need the whole-file reader (a later block changed a type)."""
 
 
-def stream_csv(path: Path, source: Any = None) -> tuple[pa.Schema, Iterator[pa.RecordBatch]] | None:
+def stream_csv(
+    path: Path, source: Any = None, *, sep: str | None = None
+) -> tuple[pa.Schema, Iterator[pa.RecordBatch]] | None:
     """The batches of a big CSV of numbers, dates and booleans, read once with Arrow's
     multithreaded reader in memory bounded by its block size; ``None`` when the file needs
     ``read_arrow`` (compressed or not plain UTF-8, text columns to refine, integer columns that
     may hold leading zeros). The iterator raises ``NeedsWholeRead`` when a later block does not
     parse as the first did: the caller starts again with ``read_arrow``. ``source`` is a file-like
-    object to read the bytes from instead of ``path`` (``path`` is still sniffed)."""
+    object to read the bytes from instead of ``path`` (``path`` is still sniffed); ``sep`` as
+    for ``read_arrow`` (runs of spaces need the whole-file reader)."""
     with path.open("rb") as handle:
         head = handle.read(_SNIFF)
-    if head.startswith((_GZIP, b"\xef\xbb\xbf", b"\xff\xfe", b"\xfe\xff")):
+    if compression_of(head) or head.startswith((b"\xef\xbb\xbf", b"\xff\xfe", b"\xfe\xff")):
         return None
-    delimiter = sniff_delimiter(head)
+    delimiter = sniff_delimiter(head) if sep is None else sep
+    if delimiter == WHITESPACE:
+        return None
     try:
         reader = pacsv.open_csv(
             path if source is None else source,

@@ -79,9 +79,12 @@ class Snapshot(NamedTuple):
     blob: BlobRef
 
 
-def snapshot_csv(path: Path, artifacts: ArtifactStore) -> Snapshot | None:
+def snapshot_csv(
+    path: Path, artifacts: ArtifactStore, *, sep: str | None = None
+) -> Snapshot | None:
     """Schema, profile, shape and stored blob of a big CSV in one read, or ``None`` when the
-    file is small or needs the whole-file reader (nothing is stored then)."""
+    file is small or needs the whole-file reader (nothing is stored then). ``sep`` as for
+    ``io.read_arrow``."""
     size = path.stat().st_size
     if size < STREAM_FROM:
         return None
@@ -105,7 +108,7 @@ def snapshot_csv(path: Path, artifacts: ArtifactStore) -> Snapshot | None:
         writer.start()
         committed = False
         try:
-            stream = stream_csv(path, tee)
+            stream = stream_csv(path, tee, sep=sep)
             if stream is None:
                 return None
             arrow_schema, batches = stream
