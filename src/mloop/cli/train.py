@@ -97,9 +97,11 @@ def train(
     params = parse_params(param or [])
     _refuse_a_file_path(data)
     if register:
+        from mloop.data.refs import NUMBERED
         from mloop.registry.versions import check_name
 
-        check_name(register)  # before minutes of training, not after
+        # before minutes of training, not after
+        check_name(register, fix=NUMBERED.replace("{command}", "--register"))
     if not 0 <= seed <= MAX_SEED:
         raise InvalidInput(f"--seed must be between 0 and {MAX_SEED}; got {seed}.")
     with (

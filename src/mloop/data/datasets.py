@@ -28,7 +28,14 @@ from mloop.data.io import (
     table_format,
 )
 from mloop.data.profile import infer_and_profile, upgrade
-from mloop.data.refs import SHORTLIST, check_name, parse_ref, shortlist
+from mloop.data.refs import (
+    NUMBERED,
+    SHORTLIST,
+    WHOLE_DATASET,
+    check_name,
+    parse_ref,
+    shortlist,
+)
 from mloop.data.schema import Schema
 from mloop.data.schema_changes import SchemaChanges, schema_changes
 from mloop.data.streaming import snapshot_csv
@@ -179,7 +186,7 @@ def current_schema(store: Store, name: str) -> Schema:
 def current_schema_revision(store: Store, name: str) -> tuple[Schema, int]:
     """The current schema and its revision number, which a model's signature records."""
     with store.read() as conn:
-        dataset_id = _dataset_id(conn, check_name(name, what="Dataset name"))
+        dataset_id = _dataset_id(conn, check_name(name, what="Dataset name", fix=WHOLE_DATASET))
         if dataset_id is None:
             raise NotFound(f"No dataset named {name!r}; {_known_names(conn)}.")
         return _current_revision_in(conn, dataset_id)
@@ -226,7 +233,7 @@ def import_schema(
     version: a misspelt name would otherwise fail every later validation as a "missing column".
     """
     with store.transaction() as conn:
-        dataset_id = _dataset_id(conn, check_name(name, what="Dataset name"))
+        dataset_id = _dataset_id(conn, check_name(name, what="Dataset name", fix=WHOLE_DATASET))
         if dataset_id is None:
             raise NotFound(
                 f"No dataset named {name!r}; add data first with `mloop data add {name} FILE`."
@@ -309,8 +316,9 @@ def add_version(
     Raises ``InvalidInput`` for a file that is not a readable table, ``ValidationFailed`` (with the
     report in ``details``) when ``validate`` is set and the data breaks the current schema.
     """
-    check_name(name, what="Dataset name")
     path = Path(path).expanduser()
+    add = NUMBERED.replace("{command}", "`mloop data add`")
+    check_name(name, what="Dataset name", fix=add + f": `mloop data add {{name}} {path}`")
     fmt = table_format(path, sep)
     # A big file is hashed in chunks rather than mapped whole: it is about to be streamed
     # through once more, and a mapping of it all would count in the process's memory.
@@ -462,7 +470,9 @@ def list_datasets(store: Store) -> list[DatasetSummary]:
 
 def list_versions(store: Store, name: str) -> list[DatasetVersion]:
     with store.read() as conn:
-        dataset_id = _dataset_id(conn, check_name(name, what="Dataset name"))
+        dataset_id = _dataset_id(
+            conn, check_name(name, what="Dataset name", fix="here the name goes alone ({name!r})")
+        )
         if dataset_id is None:
             raise NotFound(f"No dataset named {name!r}; {_known_names(conn)}.")
         rows = conn.execute(

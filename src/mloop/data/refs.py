@@ -36,12 +36,25 @@ class Ref:
         return self.selector in (None, "latest")
 
 
-def check_name(name: str, *, what: str = "Name") -> str:
+# What to do instead of ``NAME@N`` where a name goes alone, by what the command does.
+VERSION_ARGUMENT = "here the name goes alone ({name!r}), with the version as its own argument"
+NUMBERED = "{command} numbers the versions it makes ({name}@1, {name}@2, …), so give the name alone"
+WHOLE_DATASET = (
+    "the schema belongs to the dataset, not to one version: give the name alone ({name!r})"
+)
+
+
+def check_name(name: str, *, what: str = "Name", fix: str = VERSION_ARGUMENT) -> str:
+    """``name`` when it is a plain name; raises ``InvalidInput`` otherwise.
+
+    ``fix`` finishes the sentence for ``NAME@N`` (with ``{name}`` for the bare name): what ``@``
+    means is said first, then what to type here, which depends on the command.
+    """
     if "@" in name:
-        bare = name.partition("@")[0]
+        bare = name.partition("@")[0] or "NAME"
         raise InvalidInput(
-            f"{what} {name!r} includes a version; here the name goes alone ({bare!r}), with the "
-            "version as its own argument."
+            f"{what} {name!r} contains '@', which joins a name to a version (NAME@N) where one "
+            f"version is meant; {fix.format(name=bare)}."
         )
     if not NAME_PATTERN.match(name):
         raise InvalidInput(

@@ -49,8 +49,8 @@ class ModelSummary:
     created_at: dt.datetime
 
 
-def check_name(name: str) -> str:
-    return refs.check_name(name, what="Model name")
+def check_name(name: str, *, fix: str = refs.VERSION_ARGUMENT) -> str:
+    return refs.check_name(name, what="Model name", fix=fix)
 
 
 def model_id_in(conn: sa.Connection, name: str) -> str:
