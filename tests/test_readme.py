@@ -57,3 +57,17 @@ def test_the_quick_tour_only_uses_versions_it_has_made() -> None:
                 name, version = word.split("@")[0], int(word.split("@")[1])
                 if name in registered:
                     assert version <= registered[name], line
+
+
+def test_the_quick_tour_makes_its_own_data_and_its_first_steps_run(tmp_path: Path) -> None:
+    """A new user has no churn.csv: the tour's first line writes the files the rest names."""
+    tour = re.search(r"## Quick tour\n\n```bash\n(.*?)```", (ROOT / "README.md").read_text(), re.S)
+    assert tour is not None
+    lines = [line.split("#")[0].split() for line in tour.group(1).splitlines()]
+    assert lines[0][:3] == ["mloop", "demo", "--data-only"]
+    codes = []
+    for words in lines[: lines.index(["mloop", "data", "validate", "churn", "next-month.csv"]) + 1]:
+        done = run_mloop(*words[1:], cwd=tmp_path)
+        codes.append(done.returncode)
+        assert done.returncode in (0, 1), done.stderr
+    assert codes == [0, 0, 0, 0, 1], "the drifted month fails validation, as the tour says"

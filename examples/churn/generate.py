@@ -5,84 +5,16 @@
 
 Month 1 is the reference. ``--drift`` makes a later month the way production drifts: prices go up,
 more month-to-month contracts, more support calls, and a payment method the model never saw.
+The generator itself ships with mloop (``mloop.demo_data``), so ``mloop demo --data-only DIR``
+writes the README tour's files on an installed package too.
 """
 
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 from pathlib import Path
 
-import numpy as np
-import pandas as pd
-
-CONTRACTS = ["Month-to-month", "One year", "Two year"]
-PAYMENTS = ["Electronic check", "Mailed check", "Bank transfer", "Credit card"]
-INTERNET = ["DSL", "Fiber optic", "None"]
-REGIONS = ["North", "South", "East", "West"]
-
-
-def generate(
-    rows: int = 5000, *, seed: int = 0, month: int = 1, drift: bool = False
-) -> pd.DataFrame:
-    rng = np.random.default_rng(seed + 7919 * month)
-    contract_p = [0.55, 0.25, 0.20] if not drift else [0.70, 0.18, 0.12]
-    contract = rng.choice(CONTRACTS, size=rows, p=contract_p)
-    payments = PAYMENTS + (["Crypto wallet"] if drift else [])
-    payment_p = [0.34, 0.22, 0.22, 0.22] if not drift else [0.30, 0.18, 0.18, 0.18, 0.16]
-    payment = rng.choice(payments, size=rows, p=payment_p)
-    internet = rng.choice(INTERNET, size=rows, p=[0.35, 0.45, 0.20])
-    tenure = np.clip(rng.gamma(2.0, 14.0, size=rows), 0, 72).round().astype(int)
-    base_charge = np.select([internet == "Fiber optic", internet == "DSL"], [80.0, 55.0], 25.0)
-    monthly = base_charge + rng.normal(0, 12, size=rows) + (8.0 if drift else 0.0)
-    monthly = np.round(np.clip(monthly, 18.0, 130.0), 2)
-    total = np.round(monthly * np.maximum(tenure, 1) * rng.uniform(0.95, 1.05, size=rows), 2)
-    support_calls = rng.poisson(1.2 if not drift else 2.0, size=rows)
-    senior = rng.random(rows) < 0.16
-    paperless = rng.random(rows) < 0.6
-    region = rng.choice(REGIONS, size=rows).astype(object)
-
-    logit = (
-        -1.2
-        + 1.6 * (contract == "Month-to-month")
-        - 1.1 * (contract == "Two year")
-        - 0.045 * tenure
-        + 0.022 * (monthly - 65)
-        + 0.38 * support_calls
-        + 0.55 * (payment == "Electronic check")
-        + 0.35 * senior
-        + 0.5 * (internet == "Fiber optic")
-    )
-    churned = rng.random(rows) < 1 / (1 + np.exp(-logit))
-
-    start = dt.date(2026, 1, 1) + dt.timedelta(days=30 * (month - 1))
-    signup = [
-        start - dt.timedelta(days=int(30.4 * t) + int(d))
-        for t, d in zip(tenure, rng.integers(0, 28, rows), strict=True)
-    ]
-    frame = pd.DataFrame(
-        {
-            "customer_id": [f"C{month:02d}-{i:06d}" for i in range(rows)],
-            "signup_date": pd.to_datetime(signup),
-            "tenure_months": tenure,
-            "contract": contract,
-            "internet_service": internet,
-            "payment_method": payment,
-            "monthly_charges": monthly,
-            "total_charges": total.astype(float),
-            "support_calls": support_calls,
-            "senior_citizen": senior,
-            "paperless_billing": paperless,
-            "region": region,
-            "churned": churned,
-        }
-    )
-    # Real tables have holes: new customers without a total yet, unknown regions, unlogged calls.
-    frame.loc[frame["tenure_months"] == 0, "total_charges"] = np.nan
-    frame.loc[rng.random(rows) < 0.04, "region"] = None
-    frame["support_calls"] = frame["support_calls"].astype("Int64")
-    frame.loc[rng.random(rows) < 0.02, "support_calls"] = pd.NA
-    return frame
+from mloop.demo_data import generate, write
 
 
 def main() -> None:
@@ -97,12 +29,8 @@ def main() -> None:
     args = parser.parse_args()
     if args.rows < 1:
         parser.error(f"--rows must be 1 or more; got {args.rows}")
-    args.out.parent.mkdir(parents=True, exist_ok=True)
     frame = generate(args.rows, seed=args.seed, month=args.month, drift=args.drift)
-    if args.out.suffix == ".parquet":
-        frame.to_parquet(args.out, index=False)
-    else:
-        frame.to_csv(args.out, index=False, date_format="%Y-%m-%d")
+    write(frame, args.out)
     print(f"wrote {len(frame)} rows to {args.out} (churn rate {frame['churned'].mean():.1%})")
 
 

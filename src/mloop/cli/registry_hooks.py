@@ -13,6 +13,7 @@ SUBCOMMANDS: list[tuple[str, str, str]] = [
     ("runs", "mloop.cli.runs", "app"),
     ("models", "mloop.cli.models", "app"),
     ("audit", "mloop.cli.audit", "audit"),
+    ("demo", "mloop.cli.demo", "demo"),
 ]
 
 
