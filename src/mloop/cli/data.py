@@ -19,6 +19,7 @@ from mloop.cli.output import (
     print_table,
 )
 from mloop.errors import InvalidInput, ValidationFailed
+from mloop.plural import plural
 
 app = typer.Typer(help="Versioned, validated datasets (CSV or Parquet).", no_args_is_help=True)
 
@@ -133,6 +134,9 @@ def ls(ctx: typer.Context, as_json: JsonOption = False) -> None:
     if as_json:
         print_json(datasets)
         return
+    if not datasets:
+        typer.echo("No datasets yet; add one with `mloop data add NAME FILE`.")
+        return
     print_table(
         ["dataset", "versions", "latest", "rows", "columns", "hash", "updated"],
         [
@@ -195,7 +199,7 @@ def show(
     out = console()
     out.print(f"[bold]{version.ref}[/]  blake3:{version.content_hash}")
     out.print(
-        f"{version.row_count} rows × {version.column_count} columns, {version.format}, {version.size_bytes} bytes, from {version.source_path}"
+        f"{plural(version.row_count, 'row')} × {plural(version.column_count, 'column')}, {version.format}, {version.size_bytes} bytes, from {version.source_path}"
     )
     out.print(f"added {fmt_time(version.created_at)} by {version.created_by}")
     columns = version.profile.get("columns", {})
@@ -315,15 +319,18 @@ def validate(
             raise typer.Exit(1)
         return
     if report.ok:
-        typer.echo(f"{path}: {report.rows_checked} rows, no violations of {name}'s schema")
+        typer.echo(
+            f"{path}: {plural(report.rows_checked, 'row')}, no violations of {name}'s schema"
+        )
     else:
         _violations_table(
-            report, f"{path}: {report.rows_checked} rows, {len(report.violations)} violation(s)"
+            report,
+            f"{path}: {plural(report.rows_checked, 'row')}, {plural(len(report.violations), 'violation')}",
         )
     if report.warnings:
         _violations_table(
             report,
-            f"{len(report.warnings)} warning(s) (reported, not failing: duplicate rows, outliers)",
+            f"{plural(len(report.warnings), 'warning')} (reported, not failing: duplicate rows, outliers)",
             warnings=True,
         )
     if not report.ok:

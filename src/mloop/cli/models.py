@@ -19,6 +19,7 @@ from mloop.cli.output import (
     print_table,
 )
 from mloop.errors import GateFailed, InvalidInput
+from mloop.plural import plural
 
 app = typer.Typer(
     help="The model registry: versions, aliases, gates, approvals, lineage.", no_args_is_help=True
@@ -61,6 +62,12 @@ def ls(ctx: typer.Context, as_json: JsonOption = False) -> None:
         models = list_models(ws.store)
     if as_json:
         print_json(models)
+        return
+    if not models:
+        typer.echo(
+            "No models yet; register one with `mloop train … --register NAME` "
+            "or run.log_model(…, name=NAME) in Python."
+        )
         return
     print_table(
         ["model", "latest", "versions", "aliases", "created"],
@@ -389,7 +396,7 @@ def lineage(
             metrics.add(f"{key} = {fmt_number(value)}")
         for item in run["inputs"]:
             data = node.add(f"data ({item['role']}): {item['dataset']} {item['hash']}")
-            data.add(f"{item['rows']} rows from {item['source']}")
+            data.add(f"{plural(item['rows'], 'row')} from {item['source']}")
             if item.get("parent"):
                 data.add(f"parent version {item['parent']}")
     for approval in graph["approvals"]:

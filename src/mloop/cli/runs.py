@@ -15,6 +15,7 @@ from rich.markup import escape
 from mloop import render
 from mloop.cli.context import open_workspace
 from mloop.cli.output import JsonOption, console, fmt_number, fmt_time, print_json, print_table
+from mloop.plural import plural
 
 app = typer.Typer(
     help="Tracked runs: parameters, metrics, artifacts, inputs, environment.", no_args_is_help=True
@@ -240,4 +241,4 @@ def compare(
     out = console()
     out.print(table)
     differing = sum(row.differs for row in result.rows)
-    out.print(f"{differing} of {len(result.rows)} rows differ (*).")
+    out.print(f"{differing} of {plural(len(result.rows), 'row')} differ (*).")

@@ -43,6 +43,7 @@ from mloop.data.violations import ValidationReport
 from mloop.errors import InvalidInput, NotFound, ValidationFailed
 from mloop.hashing import hash_chunks, hash_file
 from mloop.ids import new_id
+from mloop.plural import plural
 from mloop.store import Store
 from mloop.store import tables as t
 from mloop.store.sequences import lock_parent, newest_number, next_number
@@ -69,6 +70,11 @@ class DatasetVersion:
     @property
     def ref(self) -> str:
         return f"{self.name}@{self.version}"
+
+    def __repr__(self) -> str:
+        # The profile and schema run to kilobytes; print(version) should fit on a line.
+        rows, columns = plural(self.row_count, "row"), plural(self.column_count, "column")
+        return f"DatasetVersion({self.ref}, {rows}, {columns})"
 
 
 @dataclass(frozen=True)
@@ -349,7 +355,7 @@ def add_version(
         report = compiled.validate_table(table)
         if not report.ok:
             raise ValidationFailed(
-                f"{path} breaks {len(report.violations)} rule(s) of {name}'s schema; no version was created "
+                f"{path} breaks {plural(len(report.violations), 'rule')} of {name}'s schema; no version was created "
                 f"(`mloop data validate {name} {path}` lists them).",
                 details=report,
             )

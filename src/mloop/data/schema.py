@@ -30,6 +30,7 @@ from pydantic import (
 
 from mloop.data.refs import shortlist
 from mloop.errors import InvalidInput
+from mloop.plural import plural
 
 if TYPE_CHECKING:
     from mloop.data.compiled import CompiledSchema
@@ -130,6 +131,12 @@ class Schema(BaseModel):
         if duplicates:
             raise ValueError(f"column(s) listed twice: {', '.join(duplicates)}")
         return columns
+
+    def __repr__(self) -> str:
+        # A wide table's rules run to kilobytes: name the first columns, count the rest.
+        names = shortlist(self.names(), limit=6)
+        checks = f"; {plural(len(self.checks), 'check')}" if self.checks else ""
+        return f"Schema({plural(len(self.columns), 'column')}: {names}{checks})"
 
     def column(self, name: str) -> ColumnSchema:
         for column in self.columns:

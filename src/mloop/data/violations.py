@@ -14,6 +14,8 @@ import math
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from mloop.plural import plural
+
 Severity = Literal["error", "warning"]
 MAX_EXAMPLES = 5
 
@@ -71,6 +73,11 @@ class ValidationReport:
     @property
     def ok(self) -> bool:
         return not self.violations
+
+    def __repr__(self) -> str:
+        found = "ok" if self.ok else plural(len(self.violations), "violation")
+        warned = f", {plural(len(self.warnings), 'warning')}" if self.warnings else ""
+        return f"ValidationReport({found}{warned}, {plural(self.rows_checked, 'row')} checked)"
 
 
 def summarise(found: Violations, rows: int) -> ValidationReport:

@@ -25,6 +25,7 @@ from mloop.errors import InvalidInput, ValidationFailed
 from mloop.flavors import get_flavor
 from mloop.flavors.onnx import export_onnx
 from mloop.hashing import display, hash_bytes
+from mloop.plural import plural
 from mloop.registry.loading import LoadedModel, load_version
 from mloop.registry.versions import resolve
 from mloop.scoring.names import HOLDOUT_ARTIFACT
@@ -135,7 +136,7 @@ def export_onnx_file(
     if not agreement.max_diff <= tolerance:
         raise ValidationFailed(
             f"The ONNX export of {version.ref} answers differently from the model on "
-            f"{agreement.rows} held-out rows: max |Δ {agreement.measure}| = "
+            f"{plural(agreement.rows, 'held-out row')}: max |Δ {agreement.measure}| = "
             f"{agreement.max_diff:.3g} > tolerance {tolerance:g} (ONNX Runtime computes this "
             "model in float32); nothing was written. Serve the model "
             "itself, or pass --tolerance if that difference is acceptable.",

@@ -21,6 +21,7 @@ from mloop.artifacts import ArtifactStore
 from mloop.data.datasets import current_schema
 from mloop.data.validation import validate_frame
 from mloop.errors import InvalidInput
+from mloop.plural import plural
 from mloop.registry.bootstrap import paired_bootstrap
 from mloop.registry.gate_config import Gate, NoRegression
 from mloop.registry.holdout import Holdout
@@ -379,9 +380,9 @@ def _validation_check(
         "data_validation",
         "holdout matches schema",
         report.ok,
-        f"{report.rows_checked} rows valid against {source}"
+        f"{plural(report.rows_checked, 'row')} valid against {source}"
         if report.ok
-        else f"{len(report.violations)} violation(s) against {source}: {summary}",
+        else f"{plural(len(report.violations), 'violation')} against {source}: {summary}",
         {
             "violations": len(report.violations),
             "rows": report.rows_checked,

@@ -41,6 +41,11 @@ class LoadedModel:
     def predict(self, frame: pd.DataFrame) -> np.ndarray:
         return self.flavor.predict(self.model, self.prepare(frame))
 
+    def __repr__(self) -> str:
+        return (
+            f"LoadedModel({self.version.ref}, {self.version.flavor}, {type(self.model).__name__})"
+        )
+
     def predict_proba(self, frame: pd.DataFrame) -> np.ndarray | None:
         return self.flavor.predict_proba(self.model, self.prepare(frame))
 

@@ -39,6 +39,12 @@ class ModelVersion:
     def ref(self) -> str:
         return f"{self.name}@{self.version}"
 
+    def __repr__(self) -> str:
+        # The signature holds the whole input schema; print(version) should fit on a line.
+        run = f", run {self.run_id}" if self.run_id else ""
+        aliases = f", aliases: {', '.join(self.aliases)}" if self.aliases else ""
+        return f"ModelVersion({self.ref}, {self.flavor}{run}{aliases})"
+
 
 @dataclass(frozen=True)
 class ModelSummary:

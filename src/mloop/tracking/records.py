@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from mloop.errors import InvalidInput
+from mloop.plural import plural
 
 Status = Literal["RUNNING", "FINISHED", "FAILED", "KILLED"]
 STATUSES = ("RUNNING", "FINISHED", "FAILED", "KILLED")
@@ -48,6 +49,9 @@ class RunInfo:
             return None
         return (self.ended_at - self.started_at).total_seconds()
 
+    def __repr__(self) -> str:
+        return f"RunInfo({self.id}, {self.experiment}, {self.status})"
+
 
 @dataclass(frozen=True)
 class ArtifactRecord:
@@ -77,6 +81,19 @@ class Run:
     @property
     def id(self) -> str:
         return self.info.id
+
+    def __repr__(self) -> str:
+        # Params, metrics and the environment (every installed package) run to kilobytes.
+        counts = ", ".join(
+            plural(len(items), noun)
+            for items, noun in (
+                (self.params, "param"),
+                (self.metrics, "metric"),
+                (self.artifacts, "artifact"),
+                (self.inputs, "input"),
+            )
+        )
+        return f"Run({self.info.id}, {self.info.experiment}, {self.info.status}, {counts})"
 
 
 @dataclass(frozen=True)

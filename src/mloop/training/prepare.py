@@ -27,6 +27,7 @@ from mloop.data.datasets import (
 from mloop.data.schema import ColumnType, Schema
 from mloop.data.validation import ValidationReport, validate_frame
 from mloop.errors import InvalidInput
+from mloop.plural import plural
 from mloop.scoring.features import FeatureSpec, feature_spec
 from mloop.scoring.targets import Task, target_values
 from mloop.signature import Signature
@@ -111,7 +112,7 @@ def prepare(
     frame = frame[frame[target].notna()].reset_index(drop=True)
     if len(frame) < 2:
         raise InvalidInput(
-            f"{version.ref} has {len(frame)} rows with a value in {target!r}; at least 2 are needed."
+            f"{version.ref} has {plural(len(frame), 'row')} with a value in {target!r}; at least 2 are needed."
         )
     chosen = chosen or infer_task(schema, target, frame[target])
     model = model or DEFAULT_MODEL[chosen]

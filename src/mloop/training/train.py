@@ -26,6 +26,7 @@ from typing import Any
 from mloop.artifacts import ArtifactStore
 from mloop.data.datasets import DatasetVersion
 from mloop.data.validation import ValidationReport
+from mloop.plural import plural
 from mloop.scoring.features import FeatureSpec
 from mloop.scoring.names import ESTIMATOR_TAG, VALIDATION_TAG
 from mloop.scoring.targets import Task
@@ -127,9 +128,9 @@ def train(
         )
         runs.log_input(store, run.id, version.id, role="train")
         held = stages.split(prepared, test_size=test_size, seed=seed)
-        say(f"fitting {prepared.model} on {len(held.x_train)} rows")
+        say(f"fitting {prepared.model} on {plural(len(held.x_train), 'row')}")
         fitted = stages.fit(prepared, held, estimator)
-        say(f"evaluating on {len(held.x_test)} held-out rows")
+        say(f"evaluating on {plural(len(held.x_test), 'held-out row')}")
         metrics = stages.score(prepared, held, fitted)
         recorded = stages.record(store, artifacts, run.id, prepared, held, fitted, metrics)
     except BaseException as exc:
