@@ -27,6 +27,7 @@ from mloop.flavors import get_flavor
 from mloop.flavors.onnx import export_onnx
 from mloop.scoring.features import coerce, feature_spec
 from mloop.scoring.task import Task
+from mloop.training.defaults import for_prediction
 from mloop.training.estimators import build_pipeline, make_estimator
 
 
@@ -53,6 +54,7 @@ def main() -> None:
     params = {"n_estimators": 100} if args.model != "logistic" else {}
     estimator = make_estimator(args.model, Task.CLASSIFICATION, params, seed=0, root=Path.cwd())
     pipeline = build_pipeline(spec, estimator).fit(features, frame["churned"].to_numpy())
+    for_prediction(args.model, estimator, params)  # as `mloop train` saves it: no worker pool
 
     sides = {
         "skops (sklearn)": (get_flavor("sklearn"), get_flavor("sklearn").save(pipeline)),

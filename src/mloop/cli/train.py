@@ -2,33 +2,20 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 
 from mloop.cli.context import open_workspace
 from mloop.cli.output import JsonOption, chatter_to_stderr, err_console, print_json
+from mloop.cli.params import parse_params
 from mloop.errors import InvalidInput, NotFound
 from mloop.scoring.task import Task
+from mloop.training.defaults import describe
 
 MAX_SEED = 2**32 - 1  # what numpy and scikit-learn accept as random_state
 MAX_NAMES_SHOWN = 10
-
-
-def parse_params(pairs: list[str]) -> dict[str, Any]:
-    """``k=v`` pairs; values are JSON literals when they parse (``3``, ``0.1``, ``true``), else text."""
-    params: dict[str, Any] = {}
-    for pair in pairs:
-        key, sep, raw = pair.partition("=")
-        if not sep or not key:
-            raise InvalidInput(f"--param {pair!r} is not KEY=VALUE; write e.g. --param C=0.5.")
-        try:
-            params[key] = json.loads(raw)
-        except json.JSONDecodeError:
-            params[key] = raw
-    return params
 
 
 def _file_instead_of_a_name(data: str) -> InvalidInput | None:
@@ -74,7 +61,12 @@ def train(
         ),
     ] = None,
     param: Annotated[
-        list[str] | None, typer.Option("--param", help="Model parameter KEY=VALUE (repeatable).")
+        list[str] | None,
+        typer.Option(
+            "--param",
+            help="Model parameter KEY=VALUE (repeatable), read as a Python literal (C=0.5, C=inf, "
+            f"max_depth=None), else as text. Built-in defaults: {describe()}.",
+        ),
     ] = None,
     test_size: Annotated[float, typer.Option("--test-size", help="Held-out fraction.")] = 0.2,
     seed: Annotated[int, typer.Option("--seed", help="Seed for the split and the model.")] = 0,

@@ -23,11 +23,13 @@ from sklearn.impute import SimpleImputer
 from sklearn.linear_model import LogisticRegression, Ridge
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
+from sklearn.utils._param_validation import InvalidParameterError
 
 from mloop.callables import load_callable
 from mloop.errors import InvalidInput
 from mloop.scoring.features import FeatureSpec
 from mloop.scoring.targets import Task
+from mloop.training.defaults import defaults_for
 
 BUILTIN: dict[str, dict[Task, type[Any]]] = {
     "logistic": {Task.CLASSIFICATION: LogisticRegression},
@@ -40,12 +42,6 @@ BUILTIN: dict[str, dict[Task, type[Any]]] = {
         Task.CLASSIFICATION: GradientBoostingClassifier,
         Task.REGRESSION: GradientBoostingRegressor,
     },
-}
-DEFAULTS: dict[str, dict[str, Any]] = {
-    "logistic": {"max_iter": 1000},
-    "ridge": {},
-    "random_forest": {"n_estimators": 200, "n_jobs": 1},
-    "gradient_boosting": {},
 }
 
 # What `mloop train` fits when --model is not given: a linear model, quick and a fair baseline.
@@ -74,7 +70,7 @@ def make_estimator(
                 f"{', '.join(models_for(task))}."
             )
         factory: Any = BUILTIN[model][task]
-        kwargs = {**DEFAULTS[model], **params}
+        kwargs = {**defaults_for(model), **params}
     else:
         factory = load_callable(model, root=root, what=f"--model {model}")
         kwargs = dict(params)
@@ -103,7 +99,22 @@ def make_estimator(
             f"--model {model} returned {type(estimator).__name__}, which is not a scikit-learn "
             "estimator; subclass sklearn.base.BaseEstimator (with ClassifierMixin or RegressorMixin)."
         )
+    _check_params(model, estimator)
     return estimator
+
+
+def _check_params(model: str, estimator: Any) -> None:
+    """scikit-learn's own parameter check, before training rather than after minutes of it."""
+    validate = getattr(estimator, "_validate_params", None)
+    if validate is None:
+        return
+    try:
+        validate()
+    except InvalidParameterError as exc:
+        raise InvalidInput(
+            f"--param for {model}: {exc} (--param values are read as Python literals: "
+            "C=0.5, C=inf, max_depth=None, class_weight='balanced'; anything else is text)."
+        ) from exc
 
 
 def build_pipeline(spec: FeatureSpec, estimator: Any) -> Pipeline:

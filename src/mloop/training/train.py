@@ -36,6 +36,7 @@ from mloop.tracking import runs
 from mloop.tracking.environment import capture_environment
 from mloop.tracking.termination import ended_status
 from mloop.training import stages
+from mloop.training.defaults import defaults_for, for_prediction
 from mloop.training.estimators import estimator_name, make_estimator
 from mloop.training.prepare import infer_task, prepare
 
@@ -113,6 +114,7 @@ def train(
                 "test_size": test_size,
                 "seed": seed,
                 **({"drop": sorted(drop)} if drop else {}),
+                **defaults_for(prepared.model),  # what the model ran with, not only what was set
                 **params,
             },
         )
@@ -132,6 +134,7 @@ def train(
         fitted = stages.fit(prepared, held, estimator)
         say(f"evaluating on {plural(len(held.x_test), 'held-out row')}")
         metrics = stages.score(prepared, held, fitted)
+        for_prediction(prepared.model, estimator, params)  # n_jobs back to 1 before it is saved
         recorded = stages.record(store, artifacts, run.id, prepared, held, fitted, metrics)
     except BaseException as exc:
         tail = "".join(traceback.format_exception(exc)[-3:])
