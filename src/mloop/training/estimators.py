@@ -106,8 +106,8 @@ def make_estimator(
 def _check_params(model: str, estimator: Any) -> None:
     """scikit-learn's own parameter check, before training rather than after minutes of it."""
     validate = getattr(estimator, "_validate_params", None)
-    if validate is None:
-        return
+    if validate is None or not hasattr(estimator, "_parameter_constraints"):
+        return  # a custom estimator without scikit-learn's declared constraints
     try:
         validate()
     except InvalidParameterError as exc:
