@@ -283,7 +283,8 @@ class ColumnScan:
             return "boolean"
         if isinstance(self.profile, DatetimeProfile):
             return "datetime"
-        assert isinstance(self.profile, NumericProfile)
+        if not isinstance(self.profile, NumericProfile):
+            raise TypeError(f"a {type(self.profile).__name__} has no number type")
         if pa.types.is_integer(self.arrow):
             return "integer"
         return "integer" if self.integral and self.profile.finite else "float"
@@ -318,7 +319,8 @@ class ColumnScan:
 
     def _finish_text(self, distinct: int) -> tuple[ColumnSchema, ColumnProfile, int | None]:
         raw = self.raw
-        assert raw is not None
+        if raw is None:
+            raise TypeError("only a text column's scan has spellings to finish")
         listed = None
         if distinct <= MAX_CATEGORIES and not raw.other:
             listed = sorted(raw.counts.items(), key=lambda item: -item[1])
@@ -380,7 +382,8 @@ def infer_and_profile(
         scan = TableScan(table.schema, sample_rate=sample_rate)
         scan.update(table)
         return scan.finish()
-    assert schema is not None, "batches need their Arrow schema"
+    if schema is None:
+        raise ValueError("profiling record batches needs their Arrow schema: pass schema=")
     scan = TableScan(schema, sample_rate=sample_rate)
     for batch in source:
         scan.update(batch)

@@ -229,10 +229,9 @@ class NumericProfile(ColumnProfile):
         if not len(finite):
             return
         low, high = float(finite.min()), float(finite.max())
-        if self.edges is None:
+        if self.edges is None or self.counts is None:
             self.edges = even_edges(low, high)
             self.counts = np.zeros(len(self.edges) + 1, dtype=np.int64)
-        assert self.counts is not None
         self.counts += bin_counts(finite, self.edges)
         self.min = low if self.min is None else min(self.min, low)
         self.max = high if self.max is None else max(self.max, high)
@@ -298,13 +297,14 @@ class NumericProfile(ColumnProfile):
             if (
                 part.edges is None
                 or self.edges is None
+                or part.counts is None
+                or self.counts is None
                 or not np.array_equal(part.edges, self.edges)
             ):
                 raise ValueError(
                     "cannot merge profiles on different histogram edges; make one with "
                     "reference.like() to profile on the reference's edges"
                 )
-            assert self.counts is not None and part.counts is not None
             self.counts = self.counts + part.counts
             self.min = part.min if self.min is None else min(self.min, part.min)  # type: ignore[type-var]
             self.max = part.max if self.max is None else max(self.max, part.max)  # type: ignore[type-var]
@@ -366,8 +366,7 @@ class NumericProfile(ColumnProfile):
         data.update(
             {"nan": self.nan, "posinf": self.posinf, "neginf": self.neginf, "finite": self.finite}
         )
-        if self.finite:
-            assert self.min is not None and self.max is not None
+        if self.finite and self.min is not None and self.max is not None:
             data.update(
                 {
                     "min": self._shown(self.min),

@@ -47,26 +47,6 @@ def classification_metrics(
     return result
 
 
-def single_metric(
-    name: str,
-    y_true: np.ndarray,
-    y_pred: np.ndarray,
-    proba: np.ndarray | None,
-    classes: np.ndarray | None,
-) -> float:
-    """One metric by name, for loops (bootstrap) where computing the whole set would be waste."""
-    if classes is None:
-        return regression_metrics(y_true, y_pred)[name]
-    binary = len(classes) == 2
-    if name == "accuracy":
-        return float(np.mean(y_true == y_pred))
-    if name == "roc_auc" and binary and proba is not None:
-        if len(np.unique(y_true)) < 2:
-            return float("nan")
-        return float(skm.roc_auc_score(y_true == classes[1], proba[:, 1]))
-    return classification_metrics(y_true, y_pred, proba, classes).get(name, float("nan"))
-
-
 def regression_metrics(y_true: np.ndarray, y_pred: np.ndarray) -> dict[str, float]:
     return {
         "mae": float(skm.mean_absolute_error(y_true, y_pred)),
