@@ -31,8 +31,15 @@ BACKENDS = [
 ]
 
 
+@pytest.fixture(scope="session")
+def user_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One cache folder for the whole run, so tests never write the real ~/.cache/mloop."""
+    return tmp_path_factory.mktemp("user-cache")
+
+
 @pytest.fixture(autouse=True)
-def clean_environ(monkeypatch: pytest.MonkeyPatch) -> None:
+def clean_environ(monkeypatch: pytest.MonkeyPatch, user_cache: Path) -> None:
+    monkeypatch.setenv("XDG_CACHE_HOME", str(user_cache))
     for key in list(os.environ):
         if key.startswith("MLOOP_") and key != "MLOOP_TEST_POSTGRES_URL":
             monkeypatch.delenv(key)
