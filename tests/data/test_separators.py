@@ -149,3 +149,22 @@ def test_a_damaged_xz_file_is_named_as_such_not_as_binary(cli: Any, tmp_path: Pa
     path.write_bytes(lzma.compress(b"a,b\n1,2\n" * 500)[:40])
     result = cli("data", "add", "d", path)
     assert result.exit_code == 2 and "damaged xz" in result.stderr, result.stderr
+
+
+def test_a_file_without_a_header_line_warns_that_its_first_row_became_the_names(
+    cli: Any, tmp_path: Path
+) -> None:
+    path = tmp_path / "raw.csv"
+    path.write_text("59,2,32.1,101.0\n48,1,21.6,87.0\n72,2,30.5,93.0\n")
+    result = cli("data", "add", "raw", path)
+    assert result.exit_code == 0, result.stderr
+    assert "rows=2" in result.stdout
+    assert "looks like data, not column names" in result.stderr
+
+
+def test_whole_number_headers_such_as_years_add_quietly(cli: Any, tmp_path: Path) -> None:
+    path = tmp_path / "pivot.csv"
+    path.write_text("2019,2020,2021\n1.5,2.5,3.5\n")
+    result = cli("data", "add", "pivot", path)
+    assert result.exit_code == 0, result.stderr
+    assert "looks like data" not in result.stderr

@@ -21,6 +21,7 @@ from mloop.artifacts import ArtifactStore
 from mloop.config import readable
 from mloop.data.io import (
     STREAM_FROM,
+    header_warning,
     one_column_warning,
     read_arrow,
     read_table,
@@ -349,6 +350,7 @@ def add_version(
         warning = one_column_warning(path, table)
         schema, profile = infer_and_profile(table)
         shape = table.shape
+    warning = warning or header_warning(path, [column.name for column in schema.columns])
     report = None
     if must_validate:
         compiled = current_schema(store, name).compile(reference_profile(store, name), root=root)

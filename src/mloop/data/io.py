@@ -534,6 +534,25 @@ def one_column_warning(path: Path, table: pa.Table) -> str | None:
     )
 
 
+def header_warning(path: Path, names: list[str]) -> str | None:
+    """A sentence when every column name is a number and one has a fraction (``59, 2, 32.1``):
+    the file has no header line, and its first row of data became the column names."""
+    if len(names) < 2:
+        return None
+    try:
+        [float(name) for name in names]
+    except ValueError:
+        return None
+    if all(re.fullmatch(r"[+-]?\d+", name.strip()) for name in names):
+        return None  # 2019,2020,2021: whole numbers are plausible names (years, codes)
+    shown = ", ".join(names[:5]) + (", …" if len(names) > 5 else "")
+    return (
+        f"{path}'s first line ({shown}) looks like data, not column names; mloop read it as the "
+        "header, so that row is not in the table: add a header line naming the columns and add "
+        "the file again."
+    )
+
+
 def read_table(path: Path, *, sep: str | None = None) -> pd.DataFrame:
     """Read a CSV or Parquet file; raises ``InvalidInput`` with one sentence for anything else."""
     path = Path(path)
