@@ -26,8 +26,7 @@ from mloop.data.compiled import (
     CompiledColumn,
 )
 from mloop.data.io import to_pandas
-from mloop.data.row_checks import TRUTH
-from mloop.data.schema import utc_instants
+from mloop.data.schema import TRUTH_STRINGS, utc_instants
 from mloop.data.violations import (
     MAX_EXAMPLES,
     FieldError,
@@ -42,7 +41,7 @@ if TYPE_CHECKING:
     from mloop.data.compiled import CompiledSchema
 
 Column: TypeAlias = pa.ChunkedArray | pa.Array
-TRUTH_SET = pa.array(sorted(TRUTH))
+TRUTH_SET = pa.array(sorted(TRUTH_STRINGS))
 _MIX = np.uint64(0x9E3779B97F4A7C15)
 _INTS = {8: pa.int8(), 16: pa.int16(), 32: pa.int32(), 64: pa.int64()}
 FEW_CANDIDATES = 16

@@ -28,8 +28,7 @@ from mloop.data.compiled import (
 )
 from mloop.data.schema import (
     BOOLEAN_PAIRS,
-    FALSE_STRINGS,
-    TRUE_STRINGS,
+    TRUTH_STRINGS,
     category_text,
     utc_instants,
 )
@@ -39,7 +38,6 @@ from mloop.errors import InvalidInput
 if TYPE_CHECKING:
     from mloop.data.compiled import CompiledSchema
 
-TRUTH = TRUE_STRINGS | FALSE_STRINGS
 
 
 def _missing(value: Any) -> bool:
@@ -102,7 +100,7 @@ def value_rules(column: CompiledColumn, value: Any) -> tuple[list[str], bool]:
         elif isinstance(value, int | float | np.integer | np.floating):
             if value not in (0, 1):
                 rules.append("type")
-        elif not (isinstance(value, str) and value.strip().lower() in TRUTH):
+        elif not (isinstance(value, str) and value.strip().lower() in TRUTH_STRINGS):
             rules.append("type")
     elif column.type == "datetime":
         instant = as_instant(value)

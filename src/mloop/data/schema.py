@@ -47,6 +47,7 @@ Scalar = str | int | float | bool
 BOOLEAN_PAIRS = (("true", "false"), ("t", "f"), ("yes", "no"), ("y", "n"))
 TRUE_STRINGS = frozenset({"1", *(true for true, _ in BOOLEAN_PAIRS)})
 FALSE_STRINGS = frozenset({"0", *(false for _, false in BOOLEAN_PAIRS)})
+TRUTH_STRINGS = TRUE_STRINGS | FALSE_STRINGS  # every spelling of a truth value
 
 
 def utc_instants(values: pd.Series) -> pd.Series:
