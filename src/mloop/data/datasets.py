@@ -19,6 +19,7 @@ import sqlalchemy as sa
 from mloop import audit
 from mloop.artifacts import ArtifactStore
 from mloop.config import readable
+from mloop.data.compiled import CompiledSchema
 from mloop.data.io import (
     STREAM_FROM,
     header_warning,
@@ -214,14 +215,18 @@ def reference_profile(store: Store, name: str) -> dict[str, Any] | None:
     return None if profile is None else dict(profile)
 
 
+def _validator(store: Store, name: str, root: Path | None) -> CompiledSchema:
+    """``name``'s current schema, with outlier fences from the newest version's profile."""
+    return current_schema(store, name).compile(reference_profile(store, name), root=root)
+
+
 def validate_file(
     store: Store, name: str, path: Path, *, root: Path | None = None, sep: str | None = None
 ) -> ValidationReport:
     """Check a CSV or Parquet file against ``name``'s current schema, on Arrow (no pandas frame),
     with outlier fences from the newest version's profile. ``sep`` as for ``io.read_arrow``."""
-    compiled = current_schema(store, name).compile(reference_profile(store, name), root=root)
     table = read_arrow(Path(path).expanduser(), sep=sep, text_as_dictionary=True)
-    return compiled.validate_table(table)
+    return _validator(store, name, root).validate_table(table)
 
 
 @dataclass(frozen=True)
@@ -353,8 +358,7 @@ def add_version(
     warning = warning or header_warning(path, [column.name for column in schema.columns])
     report = None
     if must_validate:
-        compiled = current_schema(store, name).compile(reference_profile(store, name), root=root)
-        report = compiled.validate_table(table)
+        report = _validator(store, name, root).validate_table(table)
         if not report.ok:
             raise ValidationFailed(
                 f"{path} breaks {plural(len(report.violations), 'rule')} of {name}'s schema; no version was created "
