@@ -34,6 +34,17 @@ FORBIDDEN: dict[str, tuple[str, ...]] = {
     "mloop.training": ("mloop.cli",),
     "mloop.artifacts": ("mloop.cli",),
     "mloop.flavors": ("mloop.cli",),
+    # serving: endpoints and batch are services; predlog sits beside store; serving is an edge
+    "mloop.endpoints": ("mloop.cli", "mloop.serving", "mloop.training"),
+    "mloop.batch": ("mloop.cli", "mloop.serving", "mloop.training"),
+    "mloop.predlog": (
+        "mloop.cli",
+        "mloop.serving",
+        "mloop.training",
+        "mloop.registry",
+        "mloop.endpoints",
+    ),
+    "mloop.serving": ("mloop.cli", "mloop.training"),
 }
 
 

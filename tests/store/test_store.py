@@ -11,6 +11,7 @@ from mloop.errors import InvalidInput
 from mloop.ids import new_id
 from mloop.store import Store
 from mloop.store import tables as t
+from mloop.store.store import HEAD_REVISION
 
 
 def _now() -> dt.datetime:
@@ -19,7 +20,7 @@ def _now() -> dt.datetime:
 
 def test_open_migrates_an_empty_database_to_head(store_url: str) -> None:
     store = Store.open(store_url)
-    assert store.current_revision() == "0002"
+    assert store.current_revision() == HEAD_REVISION
     with store.read() as conn:
         names = set(sa.inspect(conn).get_table_names())
     assert {"datasets", "runs", "metrics", "model_versions", "audit_log"} <= names
@@ -55,7 +56,7 @@ def test_a_store_at_head_opens_without_alembic(tmp_path: Path) -> None:
 def test_reopening_is_idempotent(store_url: str) -> None:
     Store.open(store_url).close()
     store = Store.open(store_url)
-    assert store.current_revision() == "0002"
+    assert store.current_revision() == HEAD_REVISION
     store.close()
 
 

@@ -227,3 +227,74 @@ audit_log = sa.Table(
     sa.Column("verdict_id", ID, nullable=True),
     sa.Column("details", sa.JSON, nullable=False),
 )
+
+# An endpoint is a named serving target. Its row only points at the revision that is live and the
+# one staged beside it (blue/green); every change is a new, immutable endpoint_revisions row.
+endpoints = sa.Table(
+    "endpoints",
+    metadata,
+    sa.Column("id", ID, primary_key=True),
+    sa.Column("name", NAME, nullable=False, unique=True),
+    sa.Column("live_revision_id", ID, nullable=True),
+    sa.Column("staged_revision_id", ID, nullable=True),
+    sa.Column("created_at", WHEN, nullable=False),
+    sa.Column("created_by", NAME, nullable=False),
+    sa.Column("updated_at", WHEN, nullable=False),
+    sa.Column("deleted_at", WHEN, nullable=True),
+)
+
+endpoint_revisions = sa.Table(
+    "endpoint_revisions",
+    metadata,
+    sa.Column("id", ID, primary_key=True),
+    sa.Column("endpoint_id", ID, sa.ForeignKey("endpoints.id"), nullable=False, index=True),
+    sa.Column("number", sa.Integer, nullable=False),
+    sa.Column("primary_version_id", ID, sa.ForeignKey("model_versions.id"), nullable=False),
+    sa.Column("primary_alias", NAME, nullable=True),
+    sa.Column("canary_version_id", ID, sa.ForeignKey("model_versions.id"), nullable=True),
+    sa.Column("canary_alias", NAME, nullable=True),
+    sa.Column("canary_weight", sa.Integer, nullable=True),
+    sa.Column("shadow_version_id", ID, sa.ForeignKey("model_versions.id"), nullable=True),
+    sa.Column("shadow_alias", NAME, nullable=True),
+    sa.Column("runtime", sa.String(16), nullable=False),
+    sa.Column("staged", sa.Boolean, nullable=False),
+    sa.Column("action", sa.String(32), nullable=False),
+    sa.Column("reason", sa.Text, nullable=True),
+    sa.Column("source_revision", sa.Integer, nullable=True),
+    sa.Column("created_at", WHEN, nullable=False),
+    sa.Column("created_by", NAME, nullable=False),
+    sa.UniqueConstraint("endpoint_id", "number"),
+)
+
+# A checked export of a model version to another runtime (ONNX): the blob, and how closely it
+# agreed with the model on held-out rows when it was made.
+model_exports = sa.Table(
+    "model_exports",
+    metadata,
+    sa.Column("id", ID, primary_key=True),
+    sa.Column("model_version_id", ID, sa.ForeignKey("model_versions.id"), nullable=False),
+    sa.Column("runtime", sa.String(16), nullable=False),
+    sa.Column("artifact_hash", sa.String(64), nullable=False),
+    sa.Column("agreement", sa.JSON, nullable=False),
+    sa.Column("created_at", WHEN, nullable=False),
+    sa.Column("created_by", NAME, nullable=False),
+    sa.UniqueConstraint("model_version_id", "runtime"),
+)
+
+# Batch work (scoring a file today; pipelines and retraining later) with its lineage.
+jobs = sa.Table(
+    "jobs",
+    metadata,
+    sa.Column("id", ID, primary_key=True),
+    sa.Column("kind", sa.String(32), nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("model_version_id", ID, sa.ForeignKey("model_versions.id"), nullable=True),
+    sa.Column("params", sa.JSON, nullable=False),
+    sa.Column("inputs", sa.JSON, nullable=False),
+    sa.Column("outputs", sa.JSON, nullable=False),
+    sa.Column("counts", sa.JSON, nullable=False),
+    sa.Column("error", sa.Text, nullable=True),
+    sa.Column("started_at", WHEN, nullable=False),
+    sa.Column("ended_at", WHEN, nullable=True),
+    sa.Column("created_by", NAME, nullable=False),
+)

@@ -1,0 +1,1 @@
+"""Batch scoring: a file through a registered model, in bounded memory, recorded as a job."""

@@ -1,0 +1,1 @@
+"""Endpoints: named serving targets and their immutable revisions (deploy, switch, rollback)."""

@@ -1,0 +1,1 @@
+"""The HTTP edge: FastAPI app, request codecs, micro-batching, routing and the server process."""
