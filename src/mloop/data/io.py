@@ -496,9 +496,7 @@ def _flat_columns(path: Path, table: pa.Table) -> pa.Table:
     return table
 
 
-def read_arrow(
-    path: Path, *, sep: str | None = None, text_as_dictionary: bool = False
-) -> pa.Table:
+def read_arrow(path: Path, *, sep: str | None = None, text_as_dictionary: bool = False) -> pa.Table:
     """Read a CSV or Parquet file as the Arrow table that ``to_pandas`` makes mloop's frame of;
     raises ``InvalidInput`` with one sentence for anything that is not a table. ``sep``: the
     CSV separator (``WHITESPACE`` for runs of spaces); sniffed from the header when ``None``.

@@ -39,7 +39,6 @@ if TYPE_CHECKING:
     from mloop.data.compiled import CompiledSchema
 
 
-
 def _missing(value: Any) -> bool:
     return value is None or (isinstance(value, float) and math.isnan(value))
 

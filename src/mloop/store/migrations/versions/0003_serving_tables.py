@@ -58,7 +58,9 @@ def upgrade() -> None:
         sa.Column("created_at", WHEN, nullable=False),
         sa.Column("created_by", NAME, nullable=False),
         sa.ForeignKeyConstraint(
-            ["endpoint_id"], ["endpoints.id"], name=op.f("fk_endpoint_revisions_endpoint_id_endpoints")
+            ["endpoint_id"],
+            ["endpoints.id"],
+            name=op.f("fk_endpoint_revisions_endpoint_id_endpoints"),
         ),
         sa.ForeignKeyConstraint(
             ["primary_version_id"],
