@@ -1,0 +1,232 @@
+"""Prediction records as Arrow: the fixed columns, flattened inputs and probabilities.
+
+A record is the dict the server submits (see ``RECORD_KEYS``). On disk it is one row with:
+
+- fixed, typed columns (``timestamp``, ``endpoint``, ``request_id``, ``prediction_id``,
+  ``revision``, ``model``, ``version``, ``role``, ``routing_key``, ``status``, ``latency_ms``,
+  ``error``) whose types never change;
+- ``prediction`` typed as the model's labels or values are (string, int64, float64, bool);
+- ``input.<column>`` per input column and ``proba.<class>`` per class, typed per column.
+
+Inputs are flattened rather than stored as JSON text because monitoring reads feature columns over
+windows of millions of rows: a typed Parquet column is read alone, compressed by type and summed
+without parsing, where a JSON column costs a parse per row and reads every feature to get one.
+A new set of columns or a changed type starts a new segment (an Arrow stream has one schema);
+readers combine segments by column name (DuckDB ``union_by_name``). A value pyarrow cannot type
+consistently in a batch (``[1, "a"]``) is stored as text, a nested one (a list, an object) as
+JSON text.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+import orjson
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from mloop.errors import InvalidInput
+
+INPUT_PREFIX = "input."
+PROBA_PREFIX = "proba."
+ROLES = ("primary", "canary", "shadow")
+TIMESTAMP = pa.timestamp("us", tz="UTC")
+
+# (record key, Arrow type): the columns every segment has, in this order.
+FIXED_COLUMNS: tuple[tuple[str, pa.DataType], ...] = (
+    ("timestamp", TIMESTAMP),
+    ("endpoint", pa.string()),
+    ("request_id", pa.string()),
+    ("prediction_id", pa.string()),
+    ("revision", pa.int64()),
+    ("model", pa.string()),
+    ("version", pa.int64()),
+    ("role", pa.string()),
+    ("routing_key", pa.string()),
+    ("status", pa.int32()),
+    ("latency_ms", pa.float64()),
+    ("error", pa.string()),
+)
+FIXED_NAMES = frozenset(name for name, _ in FIXED_COLUMNS)
+RECORD_KEYS = FIXED_NAMES | {"inputs", "prediction", "probabilities"}
+
+
+def check_records(records: Sequence[Mapping[str, Any]]) -> None:
+    """Refuse keys the log does not know, so a typo in the caller fails loudly, not silently."""
+    for record in records:
+        if not isinstance(record, Mapping):
+            raise InvalidInput(f"A prediction record must be a dict, not {type(record).__name__}.")
+        if not RECORD_KEYS.issuperset(record):
+            unknown = sorted(set(record) - RECORD_KEYS)
+            raise InvalidInput(
+                f"Prediction record has unknown keys {unknown}; known keys: {sorted(RECORD_KEYS)}."
+            )
+        role = record.get("role", "primary")
+        if role not in ROLES:
+            raise InvalidInput(f"Prediction record role {role!r} is not one of {list(ROLES)}.")
+
+
+def _as_text(value: Any) -> str | None:
+    if value is None or isinstance(value, str):
+        return value
+    return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS | orjson.OPT_SERIALIZE_NUMPY).decode()
+
+
+def _text(values: Iterable[Any]) -> pa.Array:
+    """Text as itself, anything else as its JSON (``1``, ``true``, ``[1,2]``), as a cast would."""
+    return pa.array([_as_text(v) for v in values], pa.string())
+
+
+def infer_array(values: list[Any]) -> pa.Array:
+    """One column's values as the narrowest flat Arrow type; mixed or nested values as JSON text."""
+    try:
+        array = pa.array(values)
+    except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError):
+        return _text(values)
+    kind = array.type
+    if pa.types.is_timestamp(kind):
+        return array.cast(TIMESTAMP) if kind.tz is not None else array.cast(pa.timestamp("us"))
+    if (
+        pa.types.is_null(kind)
+        or pa.types.is_boolean(kind)
+        or pa.types.is_integer(kind)
+        or pa.types.is_floating(kind)
+        or pa.types.is_string(kind)
+        or pa.types.is_large_string(kind)
+        or pa.types.is_date(kind)
+    ):
+        return array
+    return _text(values)
+
+
+def _fixed(records: Sequence[Mapping[str, Any]], key: str, kind: pa.DataType) -> pa.Array:
+    values = [r.get(key) for r in records]
+    if key == "timestamp":
+        now = dt.datetime.now(dt.UTC)
+        values = [now if v is None else v for v in values]
+    elif key == "role":
+        values = ["primary" if v is None else v for v in values]
+    return pa.array(values, kind)
+
+
+def build_batch(records: Sequence[Mapping[str, Any]]) -> pa.RecordBatch:
+    """Records (the dicts ``submit`` takes) as one columnar batch, one pass per column."""
+    arrays: list[pa.Array] = []
+    names: list[str] = []
+    for key, kind in FIXED_COLUMNS:
+        names.append(key)
+        arrays.append(_fixed(records, key, kind))
+    names.append("prediction")
+    arrays.append(infer_array([r.get("prediction") for r in records]))
+    inputs = [r.get("inputs") or {} for r in records]
+    for column in dict.fromkeys(c for row in inputs for c in row):
+        names.append(INPUT_PREFIX + str(column))
+        arrays.append(infer_array([row.get(column) for row in inputs]))
+    probas = [r.get("probabilities") or {} for r in records]
+    for label in dict.fromkeys(c for row in probas for c in row):
+        names.append(PROBA_PREFIX + str(label))
+        arrays.append(pa.array([row.get(label) for row in probas], pa.float64()))
+    return pa.RecordBatch.from_arrays(arrays, names=names)
+
+
+def _fits(source: pa.DataType, target: pa.DataType) -> bool:
+    """Whether a batch column of ``source`` type can be written into a ``target`` column losslessly."""
+    if source == target or pa.types.is_null(source):
+        return True
+    if pa.types.is_integer(source) and pa.types.is_floating(target):
+        return True
+    return bool(pa.types.is_integer(source) and target == pa.int64())
+
+
+def conform(batch: pa.RecordBatch, schema: pa.Schema) -> pa.RecordBatch | None:
+    """``batch`` in ``schema`` (missing columns as nulls, ints widened), or None when it does not fit.
+
+    A batch fits when every column it has exists in ``schema`` with a type it casts to losslessly;
+    then the active segment keeps going instead of starting a new one for a missing optional field.
+    """
+    if batch.schema.equals(schema):
+        return batch
+    present = {name: batch.column(i) for i, name in enumerate(batch.schema.names)}
+    for name, array in present.items():
+        index = schema.get_field_index(name)
+        if index < 0 or not _fits(array.type, schema.field(index).type):
+            return None
+    arrays = []
+    for field in schema:
+        array = present.get(field.name)
+        if array is None:
+            arrays.append(pa.nulls(batch.num_rows, field.type))
+        elif array.type != field.type:
+            arrays.append(pc.cast(array, field.type))
+        else:
+            arrays.append(array)
+    return pa.RecordBatch.from_arrays(arrays, schema=schema)
+
+
+def widen(old: pa.Schema | None, batch: pa.Schema) -> pa.Schema:
+    """The schema for a new segment: the batch's columns plus the old segment's others.
+
+    Keeping the old columns means a request without an optional field later does not start
+    yet another segment; the batch's types win where they differ.
+    """
+    if old is None:
+        return batch
+    fields = list(batch)
+    names = set(batch.names)
+    fields += [f for f in old if f.name not in names and not pa.types.is_null(f.type)]
+    return pa.schema(fields)
+
+
+def unify_tables(tables: list[pa.Table]) -> pa.Table:
+    """Concatenate tables by column name; types widen where they can, else become JSON-ish text."""
+    if not tables:
+        return empty_table()
+    try:
+        return pa.concat_tables(tables, promote_options="permissive")
+    except (pa.ArrowInvalid, pa.ArrowTypeError):
+        pass
+    kinds: dict[str, set[pa.DataType]] = {}
+    for table in tables:
+        for field in table.schema:
+            kinds.setdefault(field.name, set()).add(field.type)
+    clashing = {
+        name
+        for name, seen in kinds.items()
+        if len({k for k in seen if not pa.types.is_null(k)}) > 1
+    }
+    fixed = []
+    for table in tables:
+        for name in clashing & set(table.column_names):
+            index = table.schema.get_field_index(name)
+            table = table.set_column(index, name, pc.cast(table.column(index), pa.string()))
+        fixed.append(table)
+    return pa.concat_tables(fixed, promote_options="permissive")
+
+
+def empty_table() -> pa.Table:
+    """A log with no rows: the fixed columns and ``prediction``, for an empty answer."""
+    fields = [pa.field(name, kind) for name, kind in FIXED_COLUMNS]
+    fields.append(pa.field("prediction", pa.null()))
+    return pa.schema(fields).empty_table()
+
+
+def nested(row: Mapping[str, Any]) -> dict[str, Any]:
+    """A stored row (flat columns) back in the shape it was submitted: ``inputs`` and
+    ``probabilities`` as dicts of their non-null values."""
+    out: dict[str, Any] = {}
+    inputs: dict[str, Any] = {}
+    probabilities: dict[str, Any] = {}
+    for key, value in row.items():
+        if key.startswith(INPUT_PREFIX):
+            if value is not None:
+                inputs[key[len(INPUT_PREFIX) :]] = value
+        elif key.startswith(PROBA_PREFIX):
+            if value is not None:
+                probabilities[key[len(PROBA_PREFIX) :]] = value
+        else:
+            out[key] = value
+    out["inputs"] = inputs
+    out["probabilities"] = probabilities or None
+    return out
