@@ -68,8 +68,9 @@ def test_every_command_has_help(tmp_path: Path) -> None:
             "export",
         ],
         "artifacts": ["verify"],
+        "endpoints": ["ls", "show", "history", "switch", "rollback", "delete"],
     }
-    for noun in [*groups, "init", "train", "audit"]:
+    for noun in [*groups, "init", "train", "audit", "deploy"]:
         assert noun in top.stdout
     for noun, verbs in groups.items():
         listing = run_mloop(noun, "--help", cwd=tmp_path)

@@ -249,12 +249,32 @@ def promote(
             if failure.details is not None:
                 _render_promotion(failure.details, as_json)
             raise
-    _render_promotion(result, as_json)
+        followed = _follow(ws) if result.moved else []
+    _render_promotion(result, as_json, followed)
 
 
-def _render_promotion(result: Any, as_json: bool) -> None:
+def _follow(ws: Any) -> list[Any]:
+    """Endpoints following the alias just moved serve its new holder now (a new revision each),
+    not only when a server next polls; the registry itself knows nothing of endpoints."""
+    from mloop.endpoints.service import follow_aliases
+
+    return follow_aliases(ws.store, ws.user)
+
+
+def _followed_lines(followed: list[Any]) -> None:
+    for revision in followed:
+        staged = " (staged)" if revision.staged else ""
+        typer.echo(
+            f"endpoint {revision.endpoint}: revision {revision.number}{staged} serves "
+            f"{revision.describe()}"
+        )
+
+
+def _render_promotion(result: Any, as_json: bool, followed: list[Any] | None = None) -> None:
     if as_json:
-        print_json(render.promotion(result))
+        shown = render.promotion(result)
+        shown["endpoints"] = [revision.to_dict() for revision in followed or []]
+        print_json(shown)
         return
     if result.checks:
         _checks_table(result.checks, f"gate {result.gate} (holdout: {result.holdout or '-'})")
@@ -266,6 +286,7 @@ def _render_promotion(result: Any, as_json: bool) -> None:
         typer.echo(
             f"{result.model}@{result.alias}: {previous} → {result.model}@{result.version}{flag}"
         )
+    _followed_lines(followed or [])
 
 
 @app.command("approve")
@@ -317,10 +338,12 @@ def rollback(
         move = run_rollback(
             ws.store, name=name, alias=alias, actor=ws.user, reason=reason, artifacts=ws.artifacts
         )
+        followed = _follow(ws)
     if as_json:
-        print_json(move)
+        print_json({**render.plain(move), "endpoints": [r.to_dict() for r in followed]})
         return
     typer.echo(f"{name}@{alias}: {name}@{move.from_version} → {name}@{move.to_version} (rollback)")
+    _followed_lines(followed)
 
 
 @app.command("history")

@@ -14,6 +14,8 @@ SUBCOMMANDS: list[tuple[str, str, str]] = [
     ("models", "mloop.cli.models", "app"),
     ("audit", "mloop.cli.audit", "audit"),
     ("demo", "mloop.cli.demo", "demo"),
+    ("deploy", "mloop.cli.deploy", "deploy"),
+    ("endpoints", "mloop.cli.endpoints", "app"),
 ]
 
 
