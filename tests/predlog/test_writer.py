@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import threading
+import time
 from pathlib import Path
 
 import pyarrow as pa
@@ -159,12 +160,24 @@ def _stall_writer(log: PredictionLog) -> None:
 def test_full_queue_waits_then_refuses_and_never_drops(folder: Path, durability: str) -> None:
     with PredictionLog(folder, durability=durability, max_queue=10, block_s=0.01) as log:
         _stall_writer(log)
-        with pytest.raises(LogFull, match="full \\(10 records queued, at most 10\\)"):
+        with pytest.raises(LogFull, match=r"full \(10 records queued, at most 10,"):
             log.submit("churn", make_records(1, start=99))
         log.flush()
         stats = log.stats()
     assert (stats["written"], stats["dropped"]) == (60_010, 0)
     assert read_log(folder, "churn").num_rows == 60_010
+
+
+def test_everysec_refuses_when_the_writer_falls_behind_in_time(folder: Path) -> None:
+    """An everysec record is acknowledged when queued; a stalled writer must slow producers down
+    before a crash could lose more than the policy's window."""
+    with PredictionLog(folder, max_queue=1_000_000, max_lag_s=0.05, block_s=0.01) as log:
+        wide = {f"f{i}": i * 1.5 for i in range(20)}
+        log.submit("churn", make_records(60_000, inputs=wide))
+        time.sleep(0.2)  # the writer is still building that batch
+        with pytest.raises(LogFull, match="the oldest for"):
+            log.submit("churn", make_records(1, start=99))
+        assert log.submit("churn", make_records(1, start=99), durability="always").result(30) == 1
 
 
 def test_full_queue_drops_and_counts_under_off(folder: Path) -> None:

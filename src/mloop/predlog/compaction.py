@@ -37,6 +37,7 @@ from mloop.predlog.segments import (
     convert_stream,
     fsync_dir,
     parquet_name,
+    parse_parquet,
     parse_stream,
     read_intent,
     temp_path,
@@ -109,11 +110,23 @@ def recover_intents(folder: Path) -> None:
                     path.unlink()
 
 
+def _temp_writer(path: Path) -> str | None:
+    """The writer whose conversion or merge left the temp file ``path`` (None if not ours)."""
+    final = parse_parquet(path.with_name(path.name.rsplit(".", 2)[0]))
+    return None if final is None else final.writer
+
+
 def recover_streams(root: Path, own_writer: str) -> int:
-    """Convert the streams of writers that died (SIGKILL, power loss); returns how many."""
+    """Convert the streams of writers that died (SIGKILL, power loss) and delete their half-written
+    temp files; returns how many streams were converted."""
     done = 0
     dead: set[str] = set()
     for folder in endpoint_folders(root):
+        for path in folder.glob("*.tmp"):
+            writer = _temp_writer(path)
+            if writer and writer != own_writer and not writer_alive(root, writer):
+                with contextlib.suppress(FileNotFoundError):
+                    path.unlink()
         _, streams = visible_files(folder)
         for stream in streams:
             if stream.writer == own_writer:

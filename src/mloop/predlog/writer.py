@@ -10,8 +10,10 @@ Durability works like Redis's ``appendfsync``, per endpoint (``set_durability``)
   records still queued (milliseconds' worth); a power loss up to ~1 s more.
 - ``off``: like ``everysec`` without fsync; the OS flushes when it likes (Linux: ~30 s).
 
-Backpressure: the queue holds at most ``max_queue`` records. A full queue makes ``submit`` wait
-up to ``timeout`` seconds for room, then raise ``LogFull`` (the server answers 429), so nothing
+Backpressure: the queue holds at most ``max_queue`` records and, under ``everysec``, none that
+has waited longer than ``max_lag_s`` (so a writer that falls behind cannot stretch the loss
+window past the policy's second). A full queue makes ``submit`` wait up to ``timeout`` seconds
+for room, then raise ``LogFull`` (the server answers 429), so nothing
 is dropped silently. Only under ``off`` does an overflowing submit drop its records at once,
 counted in ``stats()["dropped"]``: that policy already chose speed over completeness.
 
@@ -52,7 +54,7 @@ log = logging.getLogger(__name__)
 
 DURABILITY = ("always", "everysec", "off")
 DEFAULT_MAX_QUEUE = 65_536
-MAX_BATCH_RECORDS = 32_768
+MAX_BATCH_RECORDS = 16_384
 TICK_S = 0.1
 
 
@@ -85,6 +87,7 @@ class _Entry:
     records: Sequence[Mapping[str, Any]]
     policy: str
     future: Future[int] | None = None  # resolved by the writer (always, flush); else already done
+    queued_at: float = 0.0
 
 
 @dataclass
@@ -118,6 +121,7 @@ class PredictionLog:
         durability: str = "everysec",
         max_queue: int = DEFAULT_MAX_QUEUE,
         block_s: float = 0.1,
+        max_lag_s: float = 0.5,
         segment_bytes: int = 32 << 20,
         segment_age_s: float = 300.0,
         fsync_every_s: float = 1.0,
@@ -130,6 +134,7 @@ class PredictionLog:
         self.durability = check_durability(durability)
         self.max_queue = max_queue
         self.block_s = block_s
+        self.max_lag_s = max_lag_s
         self.segment_bytes = segment_bytes
         self.segment_age_s = segment_age_s
         self.fsync_every_s = fsync_every_s
@@ -146,6 +151,7 @@ class PredictionLog:
         self._not_full = threading.Condition(self._lock)
         self._queue: deque[_Entry] = deque()
         self._depth = 0
+        self._writing_since: float | None = None  # when the batch being written was queued
         self._endpoints: dict[str, _Endpoint] = {}
         self._closed = False
         self._stopping = False
@@ -193,22 +199,29 @@ class PredictionLog:
         with self._lock:
             if self._closed:
                 raise LogClosed("The prediction log is closed; no more records are accepted.")
-            if not self._room(count):
+            if not self._room(count, policy):
                 if policy == "off":
                     state.dropped += count
                     future.set_result(0)
                     return future
                 deadline = time.monotonic() + (self.block_s if timeout is None else timeout)
-                while not self._room(count):
+                while not self._room(count, policy):
                     remaining = deadline - time.monotonic()
                     if remaining <= 0 or self._closed:
                         raise LogFull(
                             f"The prediction log is full ({plural(self._depth, 'record')} queued, "
-                            f"at most {self.max_queue:,}); retry in a moment."
+                            f"at most {self.max_queue:,}, the oldest for {self._lag():.1f} s); "
+                            "retry in a moment."
                         )
                     self._not_full.wait(remaining)
             self._queue.append(
-                _Entry(endpoint, records, policy, future if policy == "always" else None)
+                _Entry(
+                    endpoint,
+                    records,
+                    policy,
+                    future if policy == "always" else None,
+                    time.monotonic(),
+                )
             )
             self._depth += count
             state.queued += count
@@ -223,7 +236,7 @@ class PredictionLog:
         with self._lock:
             if self._closed and not self._thread.is_alive():
                 return
-            self._queue.append(_Entry("", (), "always", future))
+            self._queue.append(_Entry("", (), "always", future, time.monotonic()))
             self._not_empty.notify()
         future.result(timeout)
 
@@ -281,8 +294,23 @@ class PredictionLog:
     ) -> None:
         self.close()
 
-    def _room(self, count: int) -> bool:
-        # A submit larger than the whole queue still goes in when the queue is empty.
+    def _lag(self) -> float:
+        """How long the oldest record not yet handed to the OS has waited (lock held)."""
+        oldest = self._writing_since
+        if self._queue and (oldest is None or self._queue[0].queued_at < oldest):
+            oldest = self._queue[0].queued_at
+        return 0.0 if oldest is None else time.monotonic() - oldest
+
+    def _room(self, count: int, policy: str) -> bool:
+        """Whether ``count`` more records may queue (lock held).
+
+        The bound is on records, and under ``everysec`` also on age: an ``everysec`` record is
+        acknowledged when queued, so a writer that falls behind (a slow disk, a starved CPU)
+        must slow the producers down, or a crash would lose more than the policy's second.
+        A submit larger than the whole queue still goes in when the queue is empty.
+        """
+        if policy == "everysec" and self._lag() > self.max_lag_s:
+            return False
         return self._depth == 0 or self._depth + count <= self.max_queue
 
     def _state(self, endpoint: str) -> _Endpoint:
@@ -307,6 +335,9 @@ class PredictionLog:
                 done = self._stopping and not self._queue
             if entries:
                 self._write(entries)
+                with self._lock:
+                    self._writing_since = None
+                    self._not_full.notify_all()
             self._housekeep(final=done)
             if done:
                 return
@@ -324,6 +355,7 @@ class PredictionLog:
             if entry.endpoint:
                 self._endpoints[entry.endpoint].queued -= len(entry.records)
         if taken:
+            self._writing_since = min(e.queued_at for e in taken)
             self._depth -= rows
             self._not_full.notify_all()
         return taken
