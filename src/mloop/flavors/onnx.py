@@ -207,26 +207,34 @@ class OnnxFlavor:
         return OnnxModel(session)
 
     def predict(self, model: Any, frame: pd.DataFrame) -> np.ndarray:
-        labels: np.ndarray = np.asarray(model.run(frame)[0]).reshape(-1)
-        classes = model.classes
-        # ONNX has no boolean tensors: True/False classes come back as their indexes 1/0.
-        if (
-            classes is not None
-            and classes.dtype.kind not in "iu"
-            and labels.dtype.kind in "iu"
-            and (len(labels) == 0 or 0 <= labels.min() <= labels.max() < len(classes))
-        ):
-            mapped: np.ndarray = classes[labels]
-            return mapped
-        return labels
+        return labels_of(model, model.run(frame))
 
     def predict_proba(self, model: Any, frame: pd.DataFrame) -> np.ndarray | None:
-        outputs = model.run(frame)
-        if len(outputs) < 2 or not model.probabilities:
-            return None
-        scores = np.asarray(outputs[1])
-        # Probabilities are one column per class; SVC and ridge classifiers give decision scores.
-        wanted = None if model.classes is None else len(model.classes)
-        if scores.ndim != 2 or (wanted is not None and scores.shape[1] != wanted):
-            return None
-        return scores
+        return probabilities_of(model, model.run(frame))
+
+
+def labels_of(model: OnnxModel, outputs: list[np.ndarray]) -> np.ndarray:
+    """The labels from one run's outputs, in the classifier's own labels."""
+    labels: np.ndarray = np.asarray(outputs[0]).reshape(-1)
+    classes = model.classes
+    # ONNX has no boolean tensors: True/False classes come back as their indexes 1/0.
+    if (
+        classes is not None
+        and classes.dtype.kind not in "iu"
+        and labels.dtype.kind in "iu"
+        and (len(labels) == 0 or 0 <= labels.min() <= labels.max() < len(classes))
+    ):
+        mapped: np.ndarray = classes[labels]
+        return mapped
+    return labels
+
+
+def probabilities_of(model: OnnxModel, outputs: list[np.ndarray]) -> np.ndarray | None:
+    """One column per class from one run's outputs; None for decision scores (SVC, ridge)."""
+    if len(outputs) < 2 or not model.probabilities:
+        return None
+    scores = np.asarray(outputs[1])
+    wanted = None if model.classes is None else len(model.classes)
+    if scores.ndim != 2 or (wanted is not None and scores.shape[1] != wanted):
+        return None
+    return scores
