@@ -122,6 +122,7 @@ def show(
 ) -> None:
     """Show a model version: artifact, signature, metrics, aliases, approvals and every gate verdict."""
     from mloop.registry.approvals import list_approvals
+    from mloop.registry.exports import get_export
     from mloop.registry.promotion import list_verdicts
     from mloop.registry.versions import list_versions, resolve
     from mloop.scoring.names import ESTIMATOR_TAG
@@ -135,12 +136,13 @@ def show(
         estimator = (
             get_run(ws.store, version.run_id).tags.get(ESTIMATOR_TAG) if version.run_id else None
         )
+        onnx = get_export(ws.store, version.id, "onnx")
     if as_json:
-        print_json(
-            render.version_detail(
-                version, estimator=estimator, approvals=approvals, verdicts=verdicts
-            )
+        shown = render.version_detail(
+            version, estimator=estimator, approvals=approvals, verdicts=verdicts
         )
+        shown["exports"] = {} if onnx is None else {"onnx": onnx.to_dict()}
+        print_json(shown)
         return
     out = console()
     out.print(f"[bold]{version.ref}[/]  flavor={version.flavor}  run={version.run_id}")
@@ -160,6 +162,14 @@ def show(
         )
     if estimator:
         out.print(f"estimator={estimator}", highlight=False)
+    if onnx is not None:
+        checked = onnx.agreement
+        out.print(
+            f"onnx export={onnx.to_dict()['artifact']} (checked: max |Δ {checked.get('measure')}| "
+            f"{fmt_number(checked.get('max_diff'))} over {checked.get('rows')} rows; "
+            "servable with --runtime onnx)",
+            highlight=False,
+        )
     print_table(
         ["metric", "value"],
         [(k, fmt_number(v)) for k, v in sorted(version.metrics.items())],
@@ -452,12 +462,20 @@ def export(
     from mloop.registry.export import export_onnx_file
 
     with open_workspace(ctx) as ws:
-        written = export_onnx_file(ws.store, ws.artifacts, ref, onnx, tolerance=tolerance)
+        written = export_onnx_file(
+            ws.store, ws.artifacts, ref, onnx, tolerance=tolerance, actor=ws.user
+        )
     if as_json:
         print_json(written)
         return
     agreement = written.agreement
     typer.echo(f"onnx={written.path} ({written.size} bytes, {written.hash})")
+    if written.export is not None:
+        kept = "recorded" if written.export.recorded else "already recorded"
+        typer.echo(
+            f"export={kept} with the model version ({written.export.to_dict()['artifact']}); "
+            "`mloop deploy ENDPOINT REF --runtime onnx` can serve it"
+        )
     typer.echo(
         f"agreement=max |Δ {agreement.measure}| {agreement.max_diff:.3g} over {agreement.rows} "
         f"held-out rows, {agreement.labels_differ} labels differ"

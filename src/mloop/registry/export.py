@@ -14,7 +14,7 @@ import io
 import os
 import shutil
 import tempfile
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
@@ -26,6 +26,7 @@ from mloop.flavors import get_flavor
 from mloop.flavors.onnx import export_onnx
 from mloop.hashing import display, hash_bytes
 from mloop.plural import plural
+from mloop.registry.exports import ExportRecord, record_export
 from mloop.registry.loading import LoadedModel, load_version
 from mloop.registry.versions import resolve
 from mloop.scoring.names import HOLDOUT_ARTIFACT
@@ -53,6 +54,7 @@ class WrittenFile:
     size: int
     hash: str
     agreement: Agreement
+    export: ExportRecord | None = None  # the checked export recorded with the model version
 
 
 def _sample(store: Store, artifacts: ArtifactStore, run_id: str | None) -> pd.DataFrame | None:
@@ -110,8 +112,10 @@ def export_onnx_file(
     out: Path,
     *,
     tolerance: float = DEFAULT_TOLERANCE,
+    actor: str | None = None,
 ) -> WrittenFile:
-    """Write ``ref`` as ONNX to ``out`` atomically.
+    """Write ``ref`` as ONNX to ``out`` atomically; with ``actor``, also record the checked
+    export with the model version (``registry.exports``), which ``--runtime onnx`` serves.
 
     Raises ``InvalidInput`` when it cannot convert, ``ValidationFailed`` (nothing written) when the
     ONNX file's answers differ from the model's by more than ``tolerance`` on held-out rows.
@@ -147,6 +151,11 @@ def export_onnx_file(
         raise InvalidInput(
             f"{out} is a folder; give a file path such as {out / (version.name + '.onnx')}."
         )
+    record = (
+        None
+        if actor is None
+        else record_export(store, artifacts, version, data, asdict(agreement), actor=actor)
+    )
     out.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=out.parent, prefix=".onnx-", suffix=".part")
     try:
@@ -159,4 +168,4 @@ def export_onnx_file(
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
-    return WrittenFile(out.resolve(), len(data), display(hash_bytes(data)), agreement)
+    return WrittenFile(out.resolve(), len(data), display(hash_bytes(data)), agreement, record)
