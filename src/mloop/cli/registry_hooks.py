@@ -16,6 +16,8 @@ SUBCOMMANDS: list[tuple[str, str, str]] = [
     ("demo", "mloop.cli.demo", "demo"),
     ("deploy", "mloop.cli.deploy", "deploy"),
     ("endpoints", "mloop.cli.endpoints", "app"),
+    ("predict", "mloop.cli.predict", "predict"),
+    ("jobs", "mloop.cli.jobs", "app"),
 ]
 
 

@@ -446,7 +446,11 @@ def _pool() -> ThreadPoolExecutor:
     return ThreadPoolExecutor(max_workers=min(os.cpu_count() or 1, 8))
 
 
-def findings(compiled: CompiledSchema, table: pa.Table) -> list[Finding]:
+def findings(
+    compiled: CompiledSchema, table: pa.Table, *, duplicates: bool = True
+) -> list[Finding]:
+    """What breaks the rules; ``duplicates=False`` skips the repeated-rows rule, which is about
+    a data set, not a row (a file to score may hold two alike customers)."""
     rows = table.num_rows
     if any(pa.types.is_dictionary(f.type) for f in table.schema):
         table = table.unify_dictionaries()  # one dictionary per column: its codes are row codes
@@ -465,7 +469,8 @@ def findings(compiled: CompiledSchema, table: pa.Table) -> list[Finding]:
             for column in checked
         ]
         key = _key_column(compiled, table)
-        parts = list(pool.map(_row_part, table.columns)) if rows > 1 and key is None else None
+        hashed = duplicates and rows > 1 and key is None
+        parts = list(pool.map(_row_part, table.columns)) if hashed else None
         for future in per_column:
             found.extend(future.result())
     key_repeats = None
@@ -475,7 +480,11 @@ def findings(compiled: CompiledSchema, table: pa.Table) -> list[Finding]:
             np.empty(0, np.int64),
         )
     data = None if key is None else table.column(key)
-    repeated = duplicate_rows(table, parts, key=data, key_repeats=key_repeats)
+    repeated = (
+        duplicate_rows(table, parts, key=data, key_repeats=key_repeats)
+        if duplicates
+        else np.empty(0, np.int64)
+    )
     if len(repeated):
         severity: Severity = "error" if compiled.duplicates_fail(len(repeated), rows) else "warning"
         message = compiled.duplicate_message(len(repeated), rows)
@@ -522,10 +531,12 @@ def validate_table(compiled: CompiledSchema, table: pa.Table) -> ValidationRepor
     return ValidationReport(table.num_rows, errors, warnings)
 
 
-def table_errors(compiled: CompiledSchema, table: pa.Table) -> Violations:
+def table_errors(
+    compiled: CompiledSchema, table: pa.Table, *, duplicates: bool = True
+) -> Violations:
     errors: list[FieldError] = []
     warnings: list[FieldError] = []
-    for finding in findings(compiled, table):
+    for finding in findings(compiled, table, duplicates=duplicates):
         target = errors if finding.severity == "error" else warnings
         if finding.rule == "required":
             target.append(FieldError(None, finding.column, finding.rule, None, finding.message))

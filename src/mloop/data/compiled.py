@@ -192,11 +192,12 @@ class CompiledSchema:
         found: Violations = self._rows.check(records)
         return found
 
-    def table_errors(self, table: pa.Table) -> Violations:
-        """Every bad value of an Arrow table, found with vectorised Arrow compute."""
+    def table_errors(self, table: pa.Table, *, duplicates: bool = True) -> Violations:
+        """Every bad value of an Arrow table, found with vectorised Arrow compute;
+        ``duplicates=False`` leaves out the repeated-rows rule (for rows to score)."""
         from mloop.data.batch_checks import table_errors
 
-        return table_errors(self, table)
+        return table_errors(self, table, duplicates=duplicates)
 
     def validate_table(self, table: pa.Table) -> ValidationReport:
         """Counts per column and rule with example rows, without one object per bad value."""

@@ -237,19 +237,24 @@ def _read_csv(path: Path, sep: str | None = None) -> pa.Table:
             convert_options=_convert_options(),
         )
     except pa.ArrowInvalid as exc:
-        message = str(exc).split("\n")[0]
-        if "Expected" in message and "columns" in message:
-            raise InvalidInput(
-                f"{path} has rows with a different number of fields than the header ({message}); "
-                "fix those rows, or quote fields that hold the delimiter or a line break."
-            ) from exc
-        if "Empty CSV" in message:
-            raise InvalidInput(f"{path} is empty; a table needs at least a header row.") from exc
-        raise InvalidInput(f"{path} is not a readable CSV ({message}).") from exc
+        raise csv_error(path, exc) from exc
     _check_columns(path, table.column_names)
     table = _keep_leading_zeros(data, table, parse)
     del data  # the file's bytes are not needed once parsed: a lower peak for big files
     return _refine_text_columns(table, delimiter)
+
+
+def csv_error(path: Path, exc: pa.ArrowException) -> InvalidInput:
+    """The sentence for a CSV Arrow cannot parse (also for one read in chunks, data/chunks.py)."""
+    message = str(exc).split("\n")[0]
+    if "Expected" in message and "columns" in message:
+        return InvalidInput(
+            f"{path} has rows with a different number of fields than the header ({message}); "
+            "fix those rows, or quote fields that hold the delimiter or a line break."
+        )
+    if "Empty CSV" in message:
+        return InvalidInput(f"{path} is empty; a table needs at least a header row.")
+    return InvalidInput(f"{path} is not a readable CSV ({message}).")
 
 
 def _convert_options() -> pacsv.ConvertOptions:

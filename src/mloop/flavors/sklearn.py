@@ -111,6 +111,20 @@ class SklearnFlavor:
         return np.asarray(model.predict_proba(_inputs(model, frame)))
 
 
+    def predict_with_proba(
+        self, model: Any, frame: pd.DataFrame
+    ) -> tuple[np.ndarray, np.ndarray | None]:
+        """Both answers from one pass through a Pipeline's transforms, which ``predict`` and
+        ``predict_proba`` would each repeat (the one-hot encoding is most of a batch's cost);
+        the final step sees exactly what ``Pipeline.predict`` would give it."""
+        steps = getattr(model, "steps", None)
+        final: Any = steps[-1][1] if steps else None
+        if not steps or len(steps) < 2 or not hasattr(final, "predict_proba"):
+            return self.predict(model, frame), self.predict_proba(model, frame)
+        transformed = model[:-1].transform(_inputs(model, frame))
+        return np.asarray(final.predict(transformed)), np.asarray(final.predict_proba(transformed))
+
+
 def _inputs(model: Any, frame: pd.DataFrame) -> pd.DataFrame:
     # A ColumnTransformer picks its columns by name and needs none of the others it was fitted
     # with (such as the target); anything else reads the whole matrix, so every column must be there.

@@ -118,8 +118,16 @@ def _as_category_strings(series: pd.Series) -> np.ndarray:
     out = np.empty(len(values), dtype=object)
     out[missing] = MISSING
     present = ~missing
+    kept = values[present]
     # bool True -> "True", 3.0 -> "3": one spelling per category whatever the file's types.
-    out[present] = [category_text(v) for v in values[present]]
+    # Text and truth values are spelled without a Python call per value (a million-row batch).
+    kind = pd.api.types.infer_dtype(kept, skipna=False)
+    if kind == "string":
+        out[present] = kept
+    elif kind == "boolean":
+        out[present] = np.where(kept.astype(bool), "True", "False").astype(object)
+    else:
+        out[present] = [category_text(v) for v in kept]
     return out
 
 

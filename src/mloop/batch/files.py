@@ -1,0 +1,303 @@
+"""Scoring a file: ``score_file`` streams it through a registered model and records the job.
+
+Memory is bounded by the chunk size, whatever the file's: the reader (data/chunks.py) holds a
+few blocks, each chunk is validated, scored and written before the next is read, and both
+outputs stream to temporary files that are renamed into place only when every row is done. So
+a failure (a damaged block, a full disk, Ctrl-C) leaves no output behind, and a job row says
+what happened. Everything that can be checked before reading rows (the model ref, the paths,
+the header) is, and fails with nothing written and no job recorded.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+
+from mloop.artifacts import ArtifactStore
+from mloop.batch.jobs import end_job, start_job
+from mloop.batch.outputs import InputColumns, default_rejects
+from mloop.batch.scorer import PREDICTION, REJECT_SCHEMA, Scorer, reject_table, scoring_rules
+from mloop.batch.writers import TableWriter, check_destination
+from mloop.data.chunks import Chunks, open_chunks
+from mloop.errors import InvalidInput, NotFound
+from mloop.hashing import display, hash_chunks
+from mloop.registry.loading import LoadedModel, load_version
+from mloop.registry.versions import resolve
+from mloop.store import Store
+
+KIND = "predict"
+DEFAULT_CHUNK_ROWS = 100_000
+MAX_CHUNK_ROWS = 10_000_000
+
+
+@dataclass(frozen=True)
+class Progress:
+    rows_read: int
+    rows_scored: int
+    rows_rejected: int
+    total_rows: int | None  # known for Parquet
+    fraction: float | None  # of the file read, when known
+
+
+@dataclass(frozen=True)
+class BatchResult:
+    job_id: str
+    model: str  # NAME@N
+    input: Path
+    output: Path
+    rejects: Path | None  # written only when there are rejects, or when asked for by name
+    rows_read: int
+    rows_scored: int
+    rows_rejected: int
+    warnings: dict[str, int]  # "column:rule" -> values flagged but scored (outliers)
+    input_hash: str
+    output_hash: str
+    rejects_hash: str | None
+    seconds: float
+
+    @property
+    def ok(self) -> bool:
+        return self.rows_rejected == 0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "job": self.job_id,
+            "model": self.model,
+            "input": str(self.input),
+            "input_hash": display(self.input_hash),
+            "output": str(self.output),
+            "output_hash": display(self.output_hash),
+            "rejects": None if self.rejects is None else str(self.rejects),
+            "rejects_hash": None if self.rejects_hash is None else display(self.rejects_hash),
+            "rows_read": self.rows_read,
+            "rows_scored": self.rows_scored,
+            "rows_rejected": self.rows_rejected,
+            "warnings": self.warnings,
+            "seconds": round(self.seconds, 3),
+        }
+
+
+def reference_profile(store: Store, dataset_ref: str | None) -> dict[str, Any] | None:
+    """The profile of the dataset version the model was trained on (outlier fences), if any."""
+    if dataset_ref is None:
+        return None
+    from mloop.data.datasets import get_version
+
+    try:
+        return get_version(store, dataset_ref).profile
+    except (NotFound, InvalidInput):
+        return None
+
+
+def scorer_for(
+    store: Store, artifacts: ArtifactStore, model_ref: str, *, root: Path | None
+) -> Scorer:
+    """The model (hash-verified) and its row rules, compiled once for every chunk."""
+    loaded: LoadedModel = load_version(artifacts, resolve(store, model_ref))
+    signature = loaded.version.signature
+    rules = scoring_rules(signature).compile(reference_profile(store, signature.dataset), root=root)
+    return Scorer(loaded, rules)
+
+
+def _check_paths(input: Path, output: Path, rejects: Path | None, chunk_rows: int) -> None:
+    if not 1 <= chunk_rows <= MAX_CHUNK_ROWS:
+        raise InvalidInput(
+            f"--chunk-rows must be between 1 and {MAX_CHUNK_ROWS:,}; got {chunk_rows}."
+        )
+    check_destination(output, what="--output")
+    if rejects is not None:
+        check_destination(rejects, what="--rejects")
+    same = {p.resolve() for p in (input, output, rejects) if p is not None}
+    if len(same) < 2 + (rejects is not None):
+        raise InvalidInput(
+            "--input, --output and --rejects must be three different files; "
+            "scoring never writes over its input."
+        )
+
+
+def score_file(
+    store: Store,
+    artifacts: ArtifactStore,
+    *,
+    model_ref: str,
+    input: Path,
+    output: Path,
+    actor: str,
+    rejects: Path | None = None,
+    chunk_rows: int = DEFAULT_CHUNK_ROWS,
+    sep: str | None = None,
+    root: Path | None = None,
+    progress: Callable[[Progress], None] | None = None,
+) -> BatchResult:
+    """Score ``input`` (CSV or Parquet) with ``model_ref`` (``NAME@N``/``NAME@ALIAS``) into
+    ``output``, rows that break the model's rules into ``rejects`` (default: beside the output,
+    ``NAME.rejects.csv``, written only when there are any).
+
+    Raises ``NotFound`` (model), ``InvalidInput`` (paths, file, columns; nothing written, no
+    job), ``IntegrityError`` (model blob); an error while scoring fails the recorded job.
+    """
+    input, output = Path(input).expanduser(), Path(output).expanduser()
+    named_rejects = rejects is not None
+    rejects = Path(rejects).expanduser() if rejects is not None else default_rejects(output)
+    _check_paths(input, output, rejects, chunk_rows)
+    scorer = scorer_for(store, artifacts, model_ref, root=root)
+    with open_chunks(input, rows=chunk_rows, sep=sep) as chunks:
+        scorer.check_columns(chunks.schema.names, where=str(input))
+        started = time.perf_counter()
+        input_hash = hash_chunks(input)
+        version = scorer.model.version
+        job_id = start_job(
+            store,
+            kind=KIND,
+            model_version_id=version.id,
+            params={"chunk_rows": chunk_rows, "model_ref": model_ref},
+            inputs={
+                "path": str(input.resolve()),
+                "hash": display(input_hash),
+                "format": chunks.format,
+            },
+            actor=actor,
+        )
+        run = _Run(scorer, chunks, output, rejects, named_rejects, progress)
+        try:
+            run.all()
+            output_hash, rejects_hash = run.commit()
+        except BaseException as exc:
+            run.abort()
+            end_job(store, job_id, status="failed", counts=run.counts(), error=_reason(exc))
+            raise
+    seconds = time.perf_counter() - started
+    written = rejects if rejects_hash is not None else None
+    outputs = {"path": str(output.resolve()), "hash": display(output_hash)}
+    if written is not None and rejects_hash is not None:
+        outputs |= {"rejects_path": str(written.resolve()), "rejects_hash": display(rejects_hash)}
+    end_job(store, job_id, status="succeeded", outputs=outputs, counts=run.counts())
+    return BatchResult(
+        job_id=job_id,
+        model=version.ref,
+        input=input,
+        output=output,
+        rejects=written,
+        rows_read=run.read,
+        rows_scored=run.scored,
+        rows_rejected=run.rejected,
+        warnings=run.warning_counts(),
+        input_hash=input_hash,
+        output_hash=output_hash,
+        rejects_hash=rejects_hash,
+        seconds=seconds,
+    )
+
+
+def _reason(exc: BaseException) -> str:
+    if isinstance(exc, KeyboardInterrupt):
+        return "interrupted"
+    text = str(exc)
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+class _Run:
+    """One pass over the chunks: counts, and the two writers (opened on first use)."""
+
+    def __init__(
+        self,
+        scorer: Scorer,
+        chunks: Chunks,
+        output: Path,
+        rejects: Path,
+        named_rejects: bool,
+        progress: Callable[[Progress], None] | None,
+    ) -> None:
+        self.scorer = scorer
+        self.chunks = chunks
+        self.output = output
+        self.rejects_path = rejects
+        self.named_rejects = named_rejects
+        self.progress = progress
+        self.text_input = chunks.format == "csv"
+        self.columns = InputColumns(
+            chunks.schema,
+            text_input=self.text_input,
+            output=output,
+            signature=scorer.model.version.signature,
+        )
+        self.writer: TableWriter | None = None
+        self.reject_writer: TableWriter | None = None
+        self.read = self.scored = self.rejected = 0
+        self.warnings: Counter[tuple[str, str]] = Counter()
+
+    def all(self) -> None:
+        for chunk in self.chunks:
+            offset = self.read
+            scored = self.scorer.score(chunk, infer_types=self.text_input)
+            if len(scored.kept) or self.scorer.output_schema() is not None:
+                rows = self.columns.table(chunk.take(pa.array(scored.kept)))
+                predictions = scored.predictions
+                for field, column in zip(predictions.schema, predictions.columns, strict=True):
+                    rows = rows.append_column(field, column)
+                self._output(rows.schema).write(rows)
+            if scored.rejects:
+                self._rejects().write(reject_table(scored.rejects, offset))
+            self.read += chunk.num_rows
+            self.scored += len(scored.kept)
+            self.rejected += chunk.num_rows - len(scored.kept)
+            self.warnings.update(scored.warnings)
+            if self.progress is not None:
+                self.progress(self._progress())
+
+    def _progress(self) -> Progress:
+        total = self.chunks.total_rows
+        fraction = self.read / total if total else self.chunks.fraction_read()
+        return Progress(self.read, self.scored, self.rejected, total, fraction)
+
+    def _output(self, schema: pa.Schema) -> TableWriter:
+        if self.writer is None:
+            predictions = self.scorer.output_schema()
+            if predictions is not None:  # the signature's types, not one chunk's
+                schema = pa.schema([*self.columns.schema, *predictions])
+            self.writer = TableWriter(self.output, schema)
+        return self.writer
+
+    def _rejects(self) -> TableWriter:
+        if self.reject_writer is None:
+            self.reject_writer = TableWriter(self.rejects_path, REJECT_SCHEMA)
+        return self.reject_writer
+
+    def commit(self) -> tuple[str, str | None]:
+        """Finish both files, then move both into place: the output hash, the rejects' (if any)."""
+        if self.writer is None:  # no row scored: a file with the header only
+            predictions = self.scorer.output_schema() or pa.schema([(PREDICTION, pa.string())])
+            self._output(pa.schema([*self.columns.schema, *predictions]))
+        if self.named_rejects:
+            self._rejects()
+        assert self.writer is not None
+        output_hash = self.writer.finish()
+        rejects_hash = None if self.reject_writer is None else self.reject_writer.finish()
+        self.writer.publish()
+        if self.reject_writer is not None:
+            self.reject_writer.publish()
+        return output_hash, rejects_hash
+
+    def abort(self) -> None:
+        for writer in (self.writer, self.reject_writer):
+            if writer is not None:
+                writer.abort()
+
+    def counts(self) -> dict[str, Any]:
+        return {
+            "rows_read": self.read,
+            "rows_scored": self.scored,
+            "rows_rejected": self.rejected,
+            "warnings": self.warning_counts(),
+        }
+
+    def warning_counts(self) -> dict[str, int]:
+        return {
+            f"{column}:{rule}": count for (column, rule), count in sorted(self.warnings.items())
+        }

@@ -1,0 +1,169 @@
+"""`mloop predict`: a file in, predictions beside its columns out, the job recorded."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import mloop
+from mloop.hashing import hash_file
+from tests.batch.conftest import to_score
+
+
+def _summary(stdout: str) -> dict[str, str]:
+    line = stdout.strip().splitlines()[-1]
+    return dict(part.split("=", 1) for part in line.split())
+
+
+def test_predict_writes_predictions_beside_the_input_columns(
+    cli: Any, churn_model: str, score_csv: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "scored.csv"
+    result = cli("predict", churn_model, "--input", score_csv, "--output", out, "--chunk-rows", 128)
+    assert result.exit_code == 0, result.stderr
+    summary = _summary(result.stdout)
+    assert summary["scored"] == "500" and summary["rejected"] == "0"
+    assert summary["model"] == "churn@1" and summary["output"] == str(out)
+
+    # "None" is a category of internet_service (no internet), not a missing value, to mloop
+    scored = pd.read_csv(out, keep_default_na=False, na_values=[""])
+    given = pd.read_csv(score_csv, keep_default_na=False, na_values=[""])
+    assert list(scored.columns) == [*given.columns, "prediction", "proba_False", "proba_True"]
+    pd.testing.assert_frame_equal(scored[given.columns], given)  # input columns as they were
+    model = mloop.load_model(churn_model, workspace=Path.cwd())
+    assert scored["prediction"].tolist() == model.predict(given).tolist()
+    np.testing.assert_allclose(
+        scored[["proba_False", "proba_True"]].to_numpy(), model.predict_proba(given), rtol=1e-12
+    )
+    assert not (tmp_path / "scored.rejects.csv").exists()  # nothing rejected, nothing written
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
+
+    job = json.loads(cli("jobs", "show", summary["job"], "--json").stdout)
+    assert job["kind"] == "predict" and job["status"] == "succeeded" and job["model"] == "churn@1"
+    assert job["params"]["chunk_rows"] == 128
+    assert job["inputs"]["hash"] == f"blake3:{hash_file(score_csv)}"
+    assert job["outputs"]["hash"] == f"blake3:{hash_file(out)}"
+    assert job["counts"]["rows_read"] == 500 and job["counts"]["rows_rejected"] == 0
+    assert job["ended_at"] >= job["started_at"] and job["error"] is None
+
+
+def test_rows_that_break_the_rules_are_left_out_and_listed_with_reasons(
+    cli: Any, churn_model: str, tmp_path: Path
+) -> None:
+    frame = to_score(300).astype({"tenure_months": object, "monthly_charges": object})
+    frame.loc[4, "tenure_months"] = "soon"  # not a number
+    frame.loc[150, "contract"] = "Lifetime"  # not an allowed category
+    frame.loc[151, "monthly_charges"] = -5.0  # below the minimum
+    frame.loc[299, "contract"] = None  # required value missing
+    source = tmp_path / "in.csv"
+    frame.to_csv(source, index=False)
+    out, rejects = tmp_path / "out.parquet", tmp_path / "bad.csv"
+
+    result = cli(
+        "predict", churn_model, "-i", source, "-o", out, "--rejects", rejects, "--chunk-rows", 100
+    )
+    assert result.exit_code == 1, result.stderr
+    assert _summary(result.stdout)["rejected"] == "4"
+
+    scored = pd.read_parquet(out)
+    assert len(scored) == 296
+    assert not scored["customer_id"].isin(frame.loc[[4, 150, 151, 299], "customer_id"]).any()
+    assert scored["tenure_months"].dtype == "int64"  # the model's columns typed for Parquet
+    listed = pd.read_csv(rejects, keep_default_na=False)
+    assert list(listed.columns) == ["row", "column", "rule", "value", "message"]
+    assert listed[["row", "column", "rule", "value"]].values.tolist() == [
+        [5, "tenure_months", "type", "soon"],  # row numbers count data rows from 1
+        [151, "contract", "allowed", "Lifetime"],
+        [152, "monthly_charges", "min", "-5.0"],
+        [300, "contract", "nullable", ""],
+    ]
+    assert all(listed["message"].str.len() > 10)
+
+    jobs = json.loads(cli("jobs", "ls", "--json").stdout)
+    assert jobs[0]["counts"]["rows_rejected"] == 4
+    assert jobs[0]["outputs"]["rejects_hash"] == f"blake3:{hash_file(rejects)}"
+
+
+def test_parquet_and_compressed_files_and_an_alias(
+    cli: Any, churn_model: str, tmp_path: Path
+) -> None:
+    assert cli("models", "promote", "churn", "1", "--to", "champion").exit_code == 0
+    frame = to_score(200)
+    source = tmp_path / "in.parquet"
+    frame.to_parquet(source, index=False)
+    out = tmp_path / "out.csv.gz"
+    result = cli("predict", "churn@champion", "--input", source, "--output", out, "--json")
+    assert result.exit_code == 0, result.stderr
+    answer = json.loads(result.stdout)
+    assert answer["model"] == "churn@1" and answer["rows_scored"] == 200
+    scored = pd.read_csv(out)
+    assert len(scored) == 200 and scored["customer_id"].tolist() == frame["customer_id"].tolist()
+
+    gz = tmp_path / "in.csv.gz"
+    frame.to_csv(gz, index=False)  # gzip by its magic bytes, whatever the name
+    tsv = tmp_path / "out.tsv"
+    assert cli("predict", "churn@1", "-i", gz, "-o", tsv).exit_code == 0
+    assert pd.read_csv(tsv, sep="\t")["prediction"].tolist() == scored["prediction"].tolist()
+
+
+@pytest.mark.parametrize(
+    ("args", "says"),
+    [
+        (("nope@1", "in.csv", "out.csv"), "No model named 'nope'"),
+        (("churn@7", "in.csv", "out.csv"), "no version 7"),
+        (("churn@1", "missing.csv", "out.csv"), "does not exist"),
+        (("churn@1", "in.csv", "out.txt"), "needs a file name ending in"),
+        (("churn@1", "in.csv", "in.csv"), "never writes over its input"),
+        (("churn@1", "no-contract.csv", "out.csv"), "has no column 'contract'"),
+        (("churn@1", "picture.csv", "out.csv"), "PNG image"),
+        (("churn@1", "in.csv", "nowhere/out.csv"), "does not exist; create it first"),
+    ],
+)
+def test_bad_input_exits_2_with_one_sentence_and_writes_nothing(
+    cli: Any, churn_model: str, tmp_path: Path, args: tuple[str, str, str], says: str
+) -> None:
+    folder = tmp_path / "files"
+    folder.mkdir()
+    to_score(20).to_csv(folder / "in.csv", index=False)
+    to_score(20).drop(columns=["contract"]).to_csv(folder / "no-contract.csv", index=False)
+    (folder / "picture.csv").write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(64))
+    before = sorted(p.name for p in folder.iterdir())
+    model, source, out = args
+    result = cli("predict", model, "--input", folder / source, "--output", folder / out)
+    assert result.exit_code == 2
+    assert says in result.stderr and "Traceback" not in result.stderr
+    assert len(result.stderr.strip().splitlines()) <= 2
+    assert sorted(p.name for p in folder.iterdir()) == before
+    assert json.loads(cli("jobs", "ls", "--json").stdout) == []
+
+
+def test_a_file_that_breaks_midway_leaves_no_output_and_a_failed_job(
+    cli: Any, churn_model: str, tmp_path: Path
+) -> None:
+    folder = tmp_path / "files"
+    folder.mkdir()
+    source = folder / "in.csv"
+    to_score(60_000).to_csv(source, index=False)  # several of the reader's 4 MB blocks
+    with source.open("a") as handle:
+        handle.write("C99,2026-01-01,3\n")  # a ragged row, after chunks were written
+    out = folder / "out.csv"
+    result = cli("predict", churn_model, "-i", source, "-o", out, "--chunk-rows", 5000)
+    assert result.exit_code == 2
+    assert "different number of fields" in result.stderr
+    assert [p.name for p in folder.iterdir()] == ["in.csv"]  # no output, no temporary file
+    job = json.loads(cli("jobs", "ls", "--json").stdout)[0]
+    assert job["status"] == "failed" and "different number of fields" in job["error"]
+    assert job["outputs"] == {} and job["ended_at"] is not None
+    assert job["counts"]["rows_read"] >= 5000  # it failed midway, not at the start
+    shown = cli("jobs", "show", job["id"][:12])
+    assert shown.exit_code == 0 and "failed" in shown.stdout
+
+
+def test_jobs_show_refuses_an_unknown_id(cli: Any) -> None:
+    result = cli("jobs", "show", "zzzz")
+    assert result.exit_code == 2 and "No job 'zzzz'" in result.stderr
