@@ -18,6 +18,7 @@ SUBCOMMANDS: list[tuple[str, str, str]] = [
     ("endpoints", "mloop.cli.endpoints", "app"),
     ("predict", "mloop.cli.predict", "predict"),
     ("jobs", "mloop.cli.jobs", "app"),
+    ("serve", "mloop.cli.serve", "serve"),
 ]
 
 

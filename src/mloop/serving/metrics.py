@@ -67,8 +67,10 @@ class _LogCollector(Collector):
 
 
 def _per_endpoint(stats: Mapping[str, Any]) -> Mapping[str, Mapping[str, Any]]:
-    """Accepts ``{endpoint: {queue_depth, written, dropped}}`` or the same keys mapping to
+    """``stats["endpoints"]`` when the log reports per endpoint there; else accepts ``{endpoint: {queue_depth, written, dropped}}`` or the same keys mapping to
     ``{endpoint: n}``: whichever shape the log reports."""
+    if isinstance(stats.get("endpoints"), Mapping):
+        return {str(k): v for k, v in stats["endpoints"].items()}
     if all(isinstance(v, Mapping) for v in stats.values()) and not {
         "queue_depth",
         "written",

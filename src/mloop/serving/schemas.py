@@ -128,6 +128,10 @@ class V2ModelMetadata(BaseModel):
     outputs: list[V2TensorMetadata]
 
 
+class V2Live(BaseModel):
+    live: bool
+
+
 class V2Ready(BaseModel):
     name: str | None = None
     ready: bool

@@ -1,0 +1,186 @@
+"""The HTTP surface of a real `mloop serve` process: every body format, V2 through tritonclient,
+and the one error shape for each refusal. One server for the module."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import numpy as np
+import pytest
+import tritonclient.http as triton
+from tritonclient.utils import InferenceServerException
+
+from tests.serving.server_harness import Server, build_workspace, churn_rows, running
+
+ROWS = churn_rows(3)
+MAX_ROWS = 20
+MAX_BODY = 20_000
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    root = build_workspace(tmp_path_factory.mktemp("api") / "ws")
+    flags = ("--max-rows", str(MAX_ROWS), "--max-body-bytes", str(MAX_BODY))
+    with running(root, *flags) as started:
+        yield started
+
+
+@pytest.fixture
+def client(server: Server) -> Iterator[httpx.Client]:
+    with server.client() as c:
+        yield c
+
+
+def _bodies() -> dict[str, dict[str, Any]]:
+    columns = list(ROWS[0])
+    return {
+        "dataframe_split": {
+            "dataframe_split": {"columns": columns, "data": [[r[c] for c in columns] for r in ROWS]}
+        },
+        "dataframe_records": {"dataframe_records": ROWS},
+        "instances": {"instances": ROWS},
+        "inputs": {"inputs": {c: [r[c] for r in ROWS] for c in columns}},
+    }
+
+
+def assert_error(response: httpx.Response, status: int, code: str) -> dict[str, Any]:
+    """The one error shape: exactly error.{code, message, detail}, a sentence, no traceback."""
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"].startswith("application/json")
+    body = response.json()
+    assert set(body) == {"error"} and set(body["error"]) == {"code", "message", "detail"}
+    assert body["error"]["code"] == code
+    message = body["error"]["message"]
+    assert message.endswith(".") and "Traceback" not in response.text
+    return body["error"]
+
+
+@pytest.mark.parametrize("form", list(_bodies()))
+def test_each_mlflow_body_gets_the_same_predictions(client: httpx.Client, form: str) -> None:
+    response = client.post(
+        "/v1/endpoints/churn/predict", json=_bodies()[form], headers={"X-Request-ID": f"req-{form}"}
+    )
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert response.headers["x-request-id"] == body["request_id"] == f"req-{form}"
+    assert body["ids"] == [f"req-{form}:{i}" for i in range(3)]
+    assert all(isinstance(p, bool) for p in body["predictions"]) and len(body["predictions"]) == 3
+    assert all(abs(sum(p.values()) - 1) < 1e-9 for p in body["probabilities"])
+    assert (body["model"], body["version"], body["revision"]) == ("churn", 1, 1)
+    when = dt.datetime.fromisoformat(body["timestamp"])
+    assert when.utcoffset() == dt.timedelta(0)
+    reference = client.post("/v1/endpoints/churn/predict", json=_bodies()["instances"]).json()
+    assert body["predictions"] == reference["predictions"]
+
+
+def test_one_row_takes_the_request_id_as_its_id(client: httpx.Client) -> None:
+    body = client.post("/v1/endpoints/churn/predict", json={"instances": ROWS[:1]}).json()
+    assert body["ids"] == [body["request_id"]] and len(body["request_id"]) >= 10
+
+
+def test_refusals_have_one_error_shape(client: httpx.Client) -> None:
+    predict = "/v1/endpoints/churn/predict"
+    error = assert_error(
+        client.post("/v1/endpoints/nope/predict", json={"instances": ROWS}), 404, "not_found"
+    )
+    assert "nope" in error["message"]
+    assert_error(client.get("/no/such/route"), 404, "not_found")
+    assert_error(client.get(predict), 405, "method_not_allowed")
+    assert_error(
+        client.post(predict, content=b"a,b\n1,2", headers={"Content-Type": "text/csv"}),
+        415,
+        "unsupported_media_type",
+    )
+    big = {"instances": ROWS * 200}  # over max_body_bytes
+    assert_error(client.post(predict, json=big), 413, "payload_too_large")
+    many = {"inputs": {"tenure_months": list(range(MAX_ROWS + 1))}}
+    assert_error(client.post(predict, json=many), 413, "too_many_rows")
+    assert_error(
+        client.post(
+            predict, content=b'{"instances": [', headers={"Content-Type": "application/json"}
+        ),
+        400,
+        "malformed_json",
+    )
+    deep = b'{"instances": ' + b"[" * 5000 + b"]" * 5000 + b"}"
+    assert_error(
+        client.post(predict, content=deep, headers={"Content-Type": "application/json"}),
+        400,
+        "malformed_json",
+    )
+
+    bad = dict(ROWS[0], tenure_months="a year", contract="Weekly")
+    error = assert_error(
+        client.post(predict, json={"instances": [ROWS[1], bad]}), 422, "invalid_input"
+    )
+    by_column = {d["column"]: d for d in error["detail"]}
+    assert (
+        by_column["tenure_months"]["row"] == 2 and by_column["tenure_months"]["value"] == "a year"
+    )
+    assert {"row", "column", "rule", "value", "message"} <= set(by_column["contract"])
+
+
+def test_v2_through_tritonclient_json_and_binary(server: Server) -> None:
+    client = triton.InferenceServerClient(server.url.removeprefix("http://"))
+    assert client.is_server_live() and client.is_server_ready() and client.is_model_ready("churn")
+    metadata = client.get_model_metadata("churn")
+    assert metadata["name"] == "churn"
+    assert [o["name"] for o in metadata["outputs"]] == ["predict", "predict_proba"]
+    dtypes = {"FP64": np.float64, "FP32": np.float32, "INT64": np.int64, "BOOL": np.bool_}
+    reference = httpx.post(
+        f"{server.url}/v1/endpoints/churn/predict", json={"instances": ROWS}
+    ).json()
+    for binary in (True, False):
+        inputs = []
+        for tensor in metadata["inputs"]:
+            kind = tensor["datatype"]
+            values = np.array(
+                [row[tensor["name"]] for row in ROWS], dtype=dtypes.get(kind, np.object_)
+            )
+            one = triton.InferInput(tensor["name"], [len(ROWS)], kind)
+            one.set_data_from_numpy(values, binary_data=binary)
+            inputs.append(one)
+        outputs = [
+            triton.InferRequestedOutput("predict", binary_data=binary),
+            triton.InferRequestedOutput("predict_proba", binary_data=binary),
+        ]
+        result = client.infer("churn", inputs, outputs=outputs)
+        assert result.as_numpy("predict").tolist() == reference["predictions"]
+        proba = result.as_numpy("predict_proba")
+        assert proba.shape == (3, 2) and np.allclose(proba.sum(axis=1), 1.0)
+    with pytest.raises(InferenceServerException) as caught:
+        client.infer("nope", inputs)
+    assert "nope" in str(caught.value) and caught.value.status() == "404"
+
+
+def test_health_metrics_and_openapi(client: httpx.Client, server: Server) -> None:
+    assert client.get("/health/live").status_code == 200
+    ready = client.get("/health/ready").json()
+    assert ready["endpoints"]["churn"] == {"ready": True, "revision": 1, "reason": None}
+    client.post("/v1/endpoints/churn/predict", json={"instances": ROWS})
+    text = client.get("/metrics").text
+    for name in (
+        'mloop_requests_total{endpoint="churn",model="churn",role="primary",status="200",version="1"}',
+        "mloop_request_duration_seconds_bucket",
+        'mloop_in_flight_requests{endpoint="churn"}',
+        'mloop_predictions_total{class="True",endpoint="churn"',
+        'mloop_prediction_log_written_total{endpoint="churn"}',
+        'mloop_prediction_log_dropped_total{endpoint="churn"} 0.0',
+        "mloop_prediction_log_queue_depth",
+        "mloop_shadow_shed_total",
+        "mloop_validation_warnings_total",
+    ):
+        assert name in text, name
+    spec = client.get("/openapi.json").json()
+    predict = spec["paths"]["/v1/endpoints/{name}/predict"]["post"]
+    assert {"200", "400", "404", "413", "415", "422", "429", "503", "504"} <= set(
+        predict["responses"]
+    )
+    assert "oneOf" in predict["requestBody"]["content"]["application/json"]["schema"]
+    assert "/v2/models/{name}/infer" in spec["paths"]
+    status = Path(server.root, ".mloop", "serving", "status", "churn.json")
+    assert status.exists()
