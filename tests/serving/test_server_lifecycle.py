@@ -1,0 +1,181 @@
+"""A real `mloop serve` over time: revisions swapped in while it runs, a tampered model that takes
+down only its own endpoint, overload, canary and shadow in the log, and a clean SIGTERM.
+
+One server for the module; the SIGTERM test stops it, so it runs last.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import json
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from mloop.endpoints.service import deploy
+from mloop.predlog import folder_for, read_log
+from mloop.registry.versions import resolve
+from mloop.workspace import Workspace
+from tests.serving.server_harness import Server, build_workspace, churn_rows, start_server
+from tests.serving.test_server_api import assert_error
+
+ROWS = churn_rows(4)
+SETTINGS = """
+[serving.endpoints.tiny]
+queue = 1
+on_invalid = "warn"
+"""
+
+
+def _open(root: Path) -> Workspace:
+    return Workspace.open(root, environ={"MLOOP_USER": "tester"})
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    root = build_workspace(tmp_path_factory.mktemp("life") / "ws", models=4)
+    with (root / "mloop.toml").open("a") as config:
+        config.write(SETTINGS)
+    with _open(root) as ws:
+        deploy(ws.store, "tiny", "churn@1", actor="tester")
+        deploy(
+            ws.store,
+            "split",
+            "churn@1",
+            canary="churn@2",
+            weight=50,
+            shadow="churn@4",
+            actor="tester",
+        )
+        deploy(ws.store, "broken", "churn@3", actor="tester")
+        digest = resolve(ws.store, "churn@3").artifact_hash
+        blob = ws.settings.artifacts_path / "blobs" / digest[:2] / digest[2:]
+    blob.chmod(0o644)
+    blob.write_bytes(blob.read_bytes()[:-5])  # tampered on disk: its endpoint must not load it
+    started = start_server(root, ready=False)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:  # ready except "broken", which never will be
+        health = httpx.get(f"{started.url}/health/ready").json()
+        detail = health.get("error", {}).get("detail") or {}
+        if set(detail) == {"broken"} and "hash check" in str(detail["broken"]["reason"]):
+            break
+        time.sleep(0.1)
+    yield started
+    started.stop()
+
+
+def predict(
+    server: Server, endpoint: str, body: object = None, headers: dict[str, str] | None = None
+) -> httpx.Response:
+    return httpx.post(
+        f"{server.url}/v1/endpoints/{endpoint}/predict",
+        json={"instances": ROWS} if body is None else body,
+        headers=headers,
+        timeout=30,
+    )
+
+
+def test_a_tampered_model_makes_only_its_endpoint_unready(server: Server) -> None:
+    error = assert_error(httpx.get(f"{server.url}/health/ready"), 503, "not_ready")
+    assert list(error["detail"]) == ["broken"]
+    assert "revision 1 cannot load" in error["message"] and "hash check" in error["message"]
+    refused = assert_error(predict(server, "broken"), 503, "not_ready")
+    assert "hash check" in refused["detail"]["reason"]
+    assert predict(server, "churn").status_code == 200
+    assert predict(server, "tiny").status_code == 200
+    status = json.loads((server.root / ".mloop/serving/status/broken.json").read_text())
+    assert status["ready"] is False and "hash check" in status["reason"]
+
+
+def test_a_new_revision_is_served_within_three_seconds(server: Server) -> None:
+    assert predict(server, "churn").json()["version"] == 1
+    with _open(server.root) as ws:
+        deploy(ws.store, "churn", "churn@2", actor="tester")
+    moved = time.monotonic()
+    while True:
+        body = predict(server, "churn").json()
+        if body["version"] == 2:
+            break
+        assert body["version"] == 1  # the old model answers until the new one takes over
+        assert time.monotonic() - moved < 3.0, "the new revision was not served within 3 s"
+        time.sleep(0.05)
+    assert body["revision"] == 2
+
+
+def test_a_full_queue_answers_429_with_retry_after(server: Server) -> None:
+    big = {"instances": churn_rows(400, seed=4)}
+    with concurrent.futures.ThreadPoolExecutor(12) as pool:
+        answers = list(
+            pool.map(
+                lambda _: httpx.post(
+                    f"{server.url}/v1/endpoints/tiny/predict", json=big, timeout=30
+                ),
+                range(24),
+            )
+        )
+    statuses = {a.status_code for a in answers}
+    assert statuses <= {200, 429} and 429 in statuses and 200 in statuses
+    refused = next(a for a in answers if a.status_code == 429)
+    assert_error(refused, 429, "overloaded")
+    assert int(refused.headers["retry-after"]) >= 1
+
+
+def test_warn_scores_invalid_rows_and_counts_them(server: Server) -> None:
+    bad = dict(ROWS[0], contract="Weekly")
+    response = httpx.post(f"{server.url}/v1/endpoints/tiny/predict", json={"instances": [bad]})
+    assert response.status_code == 200 and len(response.json()["predictions"]) == 1
+    metrics = httpx.get(f"{server.url}/metrics").text
+    assert 'mloop_validation_warnings_total{column="contract",endpoint="tiny"' in metrics
+    assert_error(predict(server, "churn", {"instances": [bad]}), 422, "invalid_input")
+
+
+def test_canary_is_sticky_and_the_shadow_is_logged_never_returned(server: Server) -> None:
+    versions = {
+        predict(server, "split", headers={"X-Routing-Key": "customer-7"}).json()["version"]
+        for _ in range(6)
+    }
+    assert len(versions) == 1 and versions <= {1, 2}
+    seen = {predict(server, "split").json()["version"] for _ in range(30)}
+    assert seen == {1, 2}  # random by weight without a key; never the shadow's 4
+    time.sleep(1.5)  # the shadow answers off the request path; everysec durability
+    with _open(server.root) as ws:
+        log = read_log(folder_for(ws.settings), "split").to_pylist()
+    roles = {row["role"] for row in log}
+    assert roles == {"primary", "canary", "shadow"}
+    assert {row["version"] for row in log if row["role"] == "shadow"} == {4}
+    status = json.loads((server.root / ".mloop/serving/status/split.json").read_text())
+    assert status["shadow_compared"] > 0
+
+
+def _in_flight(server: Server) -> float:
+    for line in httpx.get(f"{server.url}/metrics").text.splitlines():
+        if line.startswith('mloop_in_flight_requests{endpoint="churn"}'):
+            return float(line.split()[-1])
+    return 0.0
+
+
+def test_sigterm_answers_in_flight_requests_and_exits_0(server: Server) -> None:
+    body = json.dumps({"instances": churn_rows(3000, seed=5)}).encode()
+    url = f"{server.url}/v1/endpoints/churn/predict"
+    headers = {"Content-Type": "application/json"}
+    with concurrent.futures.ThreadPoolExecutor(4) as pool:
+        futures = [
+            pool.submit(httpx.post, url, content=body, headers=headers, timeout=60)
+            for _ in range(4)
+        ]
+        deadline = time.monotonic() + 10
+        while _in_flight(server) < 1 and time.monotonic() < deadline:
+            time.sleep(0.005)
+        code = server.stop()
+        answers = [f.result() for f in futures]
+    assert code == 0, server.stderr
+    assert [a.status_code for a in answers] == [200] * 4
+    assert "Traceback" not in server.stderr
+    with _open(server.root) as ws:
+        log = read_log(folder_for(ws.settings), "churn")
+    ids = set(log.column("request_id").to_pylist())
+    assert {a.json()["request_id"] for a in answers} <= ids  # flushed before exit
+    assert not (server.root / ".mloop/serving/status/churn.json").exists()
