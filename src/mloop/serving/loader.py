@@ -144,7 +144,7 @@ class Loader:
         found = self.cache.get(key)
         if found is not None and not found.retired:
             return found
-        from mloop.serving.scoring import load_scorer
+        from mloop.serving.loading import load_scorer
 
         scorer = await load_scorer(self.workspace, slot, runtime, served.settings)
         self.cache[key] = scorer
@@ -221,7 +221,7 @@ class Loader:
             remove_status(status_folder(self.workspace.root), name)
 
     def open_logs(self) -> None:
-        from mloop.serving.scoring import open_logs
+        from mloop.serving.loading import open_logs
 
         open_logs(self.workspace, self.state)
 
@@ -231,7 +231,7 @@ class Loader:
             served.live = served.staged = None
         self._retire_unused()
         await asyncio.gather(*self.draining, return_exceptions=True)
-        from mloop.serving.scoring import close_logs
+        from mloop.serving.loading import close_logs
 
         await asyncio.to_thread(close_logs, self.state)
         await asyncio.to_thread(self.remove_status)

@@ -20,14 +20,11 @@ from typing import TYPE_CHECKING, Any
 
 from mloop.serving.errors import ApiError, invalid_input
 from mloop.serving.scores import Scores
-from mloop.serving.settings import EndpointSettings
 from mloop.serving.state import Deployment, Scorer, Served, ServingState
 
 if TYPE_CHECKING:
     from mloop.endpoints.revisions import ModelSlot
     from mloop.serving.codec import Table
-    from mloop.serving.runner import ModelRunner
-    from mloop.workspace import Workspace
 
 log = logging.getLogger("mloop.serving")
 RETRY_AFTER_S = "1"
@@ -165,6 +162,8 @@ async def score_request(
             len(violations),
             checked.unknown,
         )
+        from mloop.serving.shadow import shadow_copy
+
         shadow_copy(state, served, deployment, table, answer, request_id, routing_key)
         await log_answer(state, served, answer, table, request_id, routing_key, started, violations)
         return answer
@@ -174,7 +173,7 @@ async def score_request(
         gauge.dec()
 
 
-def _records(
+def records_for(
     served: Served,
     deployment: Deployment,
     slot: ModelSlot,
@@ -255,7 +254,7 @@ async def log_answer(
     latency = (time.perf_counter() - started) * 1000
     note = None if not violations else f"scored with {len(violations)} rule violation(s)"
     status = 200
-    records = _records(
+    records = records_for(
         served,
         answer.deployment,
         answer.scorer.slot,
@@ -297,7 +296,7 @@ async def log_failure(
     started: float,
 ) -> None:
     latency = (time.perf_counter() - started) * 1000
-    records = _records(
+    records = records_for(
         served,
         deployment,
         scorer.slot,
@@ -318,158 +317,3 @@ async def log_failure(
     state.metrics.latency.labels(served.name, role).observe(latency / 1000)
     with contextlib.suppress(ApiError):  # the request is failing already; its error is the one told
         await _submit(state, served, records)
-
-
-def shadow_copy(
-    state: ServingState,
-    served: Served,
-    deployment: Deployment,
-    table: Table,
-    answer: Answer,
-    request_id: str,
-    routing_key: str | None,
-) -> None:
-    shadow = deployment.shadow
-    if shadow is None:
-        return
-    if not served.shadow.admit(served.in_flight, served.settings.queue):
-        state.metrics.shadow_shed.labels(served.name).inc()
-        return
-    shadow.in_flight += 1
-    task = asyncio.create_task(
-        _shadow(state, served, deployment, shadow, table, answer, request_id, routing_key)
-    )
-    state.background.add(task)
-    task.add_done_callback(state.background.discard)
-
-
-async def _shadow(
-    state: ServingState,
-    served: Served,
-    deployment: Deployment,
-    shadow: Scorer,
-    table: Table,
-    answer: Answer,
-    request_id: str,
-    routing_key: str | None,
-) -> None:
-    started = time.perf_counter()
-    try:
-        scores = await asyncio.wait_for(shadow.score(table), served.settings.timeout_s)
-        same = sum(
-            a == b and e is None
-            for a, b, e in zip(
-                scores.predictions, answer.scores.predictions, scores.errors, strict=True
-            )
-        )
-        served.agreement[0] += same
-        served.agreement[1] += len(scores)
-        state.metrics.shadow_compared.labels(served.name, "agree").inc(same)
-        state.metrics.shadow_compared.labels(served.name, "disagree").inc(len(scores) - same)
-        latency = (time.perf_counter() - started) * 1000
-        records = _records(
-            served,
-            deployment,
-            shadow.slot,
-            "shadow",
-            table,
-            request_id,
-            routing_key,
-            latency,
-            200,
-            scores,
-            None,
-            dt.datetime.now(dt.UTC),
-        )
-        slot = shadow.slot
-        state.metrics.requests.labels(
-            served.name, slot.model, str(slot.version), "shadow", "200"
-        ).inc()
-        state.metrics.latency.labels(served.name, "shadow").observe(latency / 1000)
-        state.metrics.count_classes(
-            served.name,
-            slot.model,
-            str(slot.version),
-            "shadow",
-            scores.predictions,
-            classifier=scores.classes is not None,
-        )
-        if state.log is not None:
-            state.log.submit(served.name, records, timeout=0)
-    except Exception as exc:  # a shadow never fails a request; it is counted and logged
-        log.warning("shadow scoring for %s failed: %s", served.name, exc)
-    finally:
-        shadow.in_flight -= 1
-        served.shadow.done()
-
-
-# -- loading ---------------------------------------------------------------------------------
-
-
-def load_runner(workspace: Workspace, slot: ModelSlot, runtime: str) -> ModelRunner:
-    """The model of ``slot`` for ``runtime``, hash-verified, warmed on its input example.
-
-    Raises ``IntegrityError`` (missing or tampered blob), ``UntrustedArtifact``, ``NotFound``
-    (no recorded ONNX export), or ``ApiError`` 503 when it cannot score its own example.
-    """
-    from mloop.errors import IntegrityError, NotFound
-    from mloop.registry.exports import get_export
-    from mloop.registry.loading import load_version
-    from mloop.registry.versions import version_by_id
-    from mloop.serving.runner import ModelRunner
-
-    with workspace.store.read() as conn:
-        version = version_by_id(conn, slot.version_id)
-    if runtime == "onnx":
-        export = get_export(workspace.store, version.id, "onnx")
-        if export is None:
-            raise NotFound(
-                f"{version.ref} has no checked ONNX export; run `mloop models export --onnx`."
-            )
-        problem = workspace.artifacts.verify(export.artifact_hash)
-        if problem is not None:
-            raise IntegrityError(
-                f"The ONNX export of {version.ref} fails its hash check ({problem.problem}); "
-                "export it again with `mloop models export --onnx`."
-            )
-        data = workspace.artifacts.get_bytes(export.artifact_hash)
-        runner = ModelRunner.from_onnx(version, data, expected_hash=export.artifact_hash)
-    else:
-        runner = ModelRunner.from_loaded(
-            load_version(workspace.artifacts, version), root=workspace.root
-        )
-    runner.check_ready()
-    return runner
-
-
-async def load_scorer(
-    workspace: Workspace, slot: ModelSlot, runtime: str, settings: EndpointSettings
-) -> Scorer:
-    """Load (hash-verified) and warm in a worker thread, then put a batcher in front of it: the
-    scorer is ready for traffic when returned."""
-    from mloop.serving.batcher import Batcher
-
-    runner = await asyncio.to_thread(load_runner, workspace, slot, runtime)
-    batcher = Batcher(
-        runner, max_rows=settings.batch_max_rows, max_wait_ms=settings.batch_max_wait_ms
-    )
-    return Scorer(slot=slot, runtime=runtime, runner=runner, batcher=batcher)
-
-
-def open_logs(workspace: Workspace, state: ServingState) -> None:
-    from mloop.predlog import PredictionLog, folder_for
-
-    log_ = PredictionLog(
-        folder_for(workspace.settings), durability=state.settings.defaults.log_durability
-    )
-    for name, served in state.endpoints.items():
-        log_.set_durability(name, served.settings.log_durability)
-    state.log = log_
-    state.metrics.watch_log(log_.stats)
-
-
-def close_logs(state: ServingState) -> None:
-    if state.log is not None:
-        state.log.flush()
-        state.log.close()
-        state.log = None
