@@ -70,7 +70,7 @@ def test_every_command_has_help(tmp_path: Path) -> None:
         "artifacts": ["verify"],
         "endpoints": ["ls", "show", "history", "switch", "rollback", "delete"],
     }
-    for noun in [*groups, "init", "train", "audit", "deploy"]:
+    for noun in [*groups, "init", "train", "audit", "deploy", "logs"]:
         assert noun in top.stdout
     for noun, verbs in groups.items():
         listing = run_mloop(noun, "--help", cwd=tmp_path)

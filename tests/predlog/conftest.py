@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from mloop.predlog import PredictionLog
+from mloop.workspace import Workspace
 
 T0 = dt.datetime(2026, 1, 5, 12, 0, tzinfo=dt.UTC)
 
@@ -61,3 +62,14 @@ def plog(folder: Path) -> Iterator[PredictionLog]:
     log = PredictionLog(folder)
     yield log
     log.close()
+
+
+@pytest.fixture
+def workspace(tmp_path: Path) -> Iterator[Workspace]:
+    """The log never touches the metadata store, so SQLite alone (not each back end) is enough."""
+    ws, _ = Workspace.init(
+        tmp_path / "ws",
+        environ={"MLOOP_STORE_URL": f"sqlite:///{tmp_path / 'mloop.db'}", "MLOOP_USER": "tester"},
+    )
+    yield ws
+    ws.close()

@@ -14,6 +14,7 @@ SUBCOMMANDS: list[tuple[str, str, str]] = [
     ("models", "mloop.cli.models", "app"),
     ("audit", "mloop.cli.audit", "audit"),
     ("demo", "mloop.cli.demo", "demo"),
+    ("logs", "mloop.cli.logs", "logs"),
     ("deploy", "mloop.cli.deploy", "deploy"),
     ("endpoints", "mloop.cli.endpoints", "app"),
     ("predict", "mloop.cli.predict", "predict"),
