@@ -24,6 +24,7 @@ BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
         ),
         ("gates.py", ["--rows", "2000", "--resamples", "20"], "ratio old / mloop"),
         ("data_add.py", ["--size-mib", "2"], "ratio mloop / pyarrow read"),
+        ("serving_core.py", ["--n", "10"], "batched per-row cost"),
     ],
 )
 def test_benchmark_runs_at_toy_size(
