@@ -34,6 +34,7 @@ def test_the_real_namespace_is_exactly_the_documented_api() -> None:
     assert set(seen["fresh"]) <= documented
     assert not {"importlib", "Any", "TYPE_CHECKING", "errors", "annotations"} & set(seen["fresh"])
     assert "Signature" in documented
+    assert "deploy" in documented  # mloop.deploy, the Python form of `mloop deploy`
 
 
 def test_submodules_stay_importable() -> None:

@@ -29,6 +29,7 @@ _LAZY: dict[str, str] = {
     "Workspace": "mloop.workspace",
     "Signature": "mloop.signature",
     "add_dataset": "mloop.api",
+    "deploy": "mloop.api",
     "get_dataset": "mloop.api",
     "load_dataset": "mloop.api",
     "load_model": "mloop.api",
@@ -37,7 +38,7 @@ _LAZY: dict[str, str] = {
 }
 
 if _TYPE_CHECKING:
-    from mloop.api import add_dataset, get_dataset, load_dataset, load_model
+    from mloop.api import add_dataset, deploy, get_dataset, load_dataset, load_model
     from mloop.fluent import active_run, start_run
     from mloop.signature import Signature
     from mloop.workspace import Workspace
@@ -56,6 +57,7 @@ __all__ = [
     "__version__",
     "active_run",
     "add_dataset",
+    "deploy",
     "get_dataset",
     "load_dataset",
     "load_model",

@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     import pandas as pd
 
     from mloop.data.datasets import DatasetVersion
+    from mloop.endpoints.revisions import Revision
     from mloop.registry.loading import LoadedModel
 
 WorkspaceLike = Workspace | str | os.PathLike[str] | None
@@ -91,3 +92,40 @@ def load_model(ref: str, *, workspace: WorkspaceLike = None) -> LoadedModel:
 
     with using(workspace) as ws:
         return load(ws.store, ws.artifacts, ref)
+
+
+def deploy(
+    endpoint: str,
+    model_ref: str,
+    *,
+    canary: str | None = None,
+    weight: int | None = None,
+    shadow: str | None = None,
+    stage: bool = False,
+    runtime: str = "python",
+    reason: str | None = None,
+    workspace: WorkspaceLike = None,
+) -> Revision:
+    """Serve ``model_ref`` (``NAME@N``, or ``NAME@ALIAS`` followed as it moves) at ``endpoint``.
+
+    Writes one new revision, like ``mloop deploy``: ``canary`` answers ``weight`` percent of
+    requests, ``shadow`` scores a copy of each (never returned), ``stage`` prepares it beside the
+    live revision until ``mloop endpoints switch``. A running ``mloop serve`` picks it up by
+    itself. Raises ``NotFound`` or ``InvalidInput`` (nothing written) for a ref that does not
+    resolve, a weight outside 1-99, a canary of another target, a shadow equal to the primary.
+    """
+    from mloop.endpoints.service import deploy as run_deploy
+
+    with using(workspace) as ws:
+        return run_deploy(
+            ws.store,
+            endpoint,
+            model_ref,
+            canary=canary,
+            weight=weight,
+            shadow=shadow,
+            stage=stage,
+            runtime=runtime,
+            reason=reason,
+            actor=ws.user,
+        )

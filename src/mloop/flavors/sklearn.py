@@ -110,7 +110,6 @@ class SklearnFlavor:
             return None
         return np.asarray(model.predict_proba(_inputs(model, frame)))
 
-
     def predict_with_proba(
         self, model: Any, frame: pd.DataFrame
     ) -> tuple[np.ndarray, np.ndarray | None]:
