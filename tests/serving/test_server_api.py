@@ -173,6 +173,7 @@ def test_health_metrics_and_openapi(client: httpx.Client, server: Server) -> Non
         "mloop_prediction_log_queue_depth",
         "mloop_shadow_shed_total",
         "mloop_validation_warnings_total",
+        'mloop_batch_rows_bucket{endpoint="churn",le="4.0",model="churn",version="1"}',
     ):
         assert name in text, name
     spec = client.get("/openapi.json").json()

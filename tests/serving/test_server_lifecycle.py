@@ -15,7 +15,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from mloop.endpoints.service import deploy
+from mloop.endpoints.service import deploy, switch
 from mloop.predlog import folder_for, read_log
 from mloop.registry.versions import resolve
 from mloop.workspace import Workspace
@@ -27,6 +27,10 @@ SETTINGS = """
 [serving.endpoints.tiny]
 queue = 1
 on_invalid = "warn"
+log_durability = "always"
+
+[serving.endpoints.slow]
+timeout_s = 0.001
 """
 
 
@@ -41,6 +45,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
         config.write(SETTINGS)
     with _open(root) as ws:
         deploy(ws.store, "tiny", "churn@1", actor="tester")
+        deploy(ws.store, "slow", "churn@1", actor="tester")
         deploy(
             ws.store,
             "split",
@@ -103,6 +108,28 @@ def test_a_new_revision_is_served_within_three_seconds(server: Server) -> None:
         assert time.monotonic() - moved < 3.0, "the new revision was not served within 3 s"
         time.sleep(0.05)
     assert body["revision"] == 2
+
+    # blue/green: a staged revision is loaded and warmed but gets no traffic until the switch
+    with _open(server.root) as ws:
+        deploy(ws.store, "churn", "churn@4", stage=True, actor="tester")
+    time.sleep(1.5)
+    assert {predict(server, "churn").json()["version"] for _ in range(5)} == {2}
+    with _open(server.root) as ws:
+        switch(ws.store, "churn", actor="tester")
+    switched = time.monotonic()
+    while predict(server, "churn").json()["version"] != 4:
+        assert time.monotonic() - switched < 3.0, "the switch was not served within 3 s"
+        time.sleep(0.05)
+
+
+def test_a_slow_answer_is_a_504_and_always_is_on_disk_before_the_answer(server: Server) -> None:
+    late = predict(server, "slow", {"instances": churn_rows(3000, seed=6)})
+    assert_error(late, 504, "timeout")
+    answered = predict(server, "tiny", headers={"X-Request-ID": "durable-1"})
+    assert answered.status_code == 200
+    with _open(server.root) as ws:  # log_durability = "always": fsynced before the answer
+        log = read_log(folder_for(ws.settings), "tiny", limit=None)
+    assert "durable-1" in set(log.column("request_id").to_pylist())
 
 
 def test_a_full_queue_answers_429_with_retry_after(server: Server) -> None:

@@ -37,7 +37,7 @@ class Loader:
         self.url = url
         self.pid = pid
         self.token: str | None = None
-        self.cache: dict[tuple[str, str], Scorer] = {}
+        self.cache: dict[tuple[str, str, str], Scorer] = {}
         self.retry_at = 0.0
         self.draining: set[asyncio.Task[None]] = set()
 
@@ -140,13 +140,13 @@ class Loader:
         )
 
     async def _scorer(self, served: Served, slot: ModelSlot, runtime: str) -> Scorer:
-        key = (slot.version_id, runtime)
+        key = (served.name, slot.version_id, runtime)  # an endpoint's bounds are its own
         found = self.cache.get(key)
         if found is not None and not found.retired:
             return found
         from mloop.serving.loading import load_scorer
 
-        scorer = await load_scorer(self.workspace, slot, runtime, served.settings)
+        scorer = await load_scorer(self.workspace, served.name, slot, runtime, self.state)
         self.cache[key] = scorer
         return scorer
 

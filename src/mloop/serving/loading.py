@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 from typing import TYPE_CHECKING
 
-from mloop.serving.settings import EndpointSettings
 from mloop.serving.state import Scorer, ServingState
 
 if TYPE_CHECKING:
@@ -55,12 +54,24 @@ def load_runner(workspace: Workspace, slot: ModelSlot, runtime: str) -> ModelRun
 
 
 async def load_scorer(
-    workspace: Workspace, slot: ModelSlot, runtime: str, settings: EndpointSettings
+    workspace: Workspace, endpoint: str, slot: ModelSlot, runtime: str, state: ServingState
 ) -> Scorer:
-    """Load (hash-verified) and warm in a worker thread: the scorer is ready for traffic when
-    returned. ``settings`` carry the micro-batching bounds for core's batcher."""
+    """Load (hash-verified) and warm in a worker thread, then put the endpoint's micro-batcher in
+    front: the scorer is ready for traffic when returned."""
+    from mloop.serving.batcher import Batcher
+
+    settings = state.settings.for_endpoint(endpoint)
     runner = await asyncio.to_thread(load_runner, workspace, slot, runtime)
-    return Scorer(slot=slot, runtime=runtime, runner=runner)
+    sizes = state.metrics.batch_rows.labels(endpoint, slot.model, str(slot.version))
+    batcher = Batcher(
+        runner,
+        max_rows=settings.batch_max_rows,
+        max_wait_ms=settings.batch_max_wait_ms,
+        capacity=settings.queue,
+        name=f"{endpoint}/{slot.ref}",
+        on_batch=sizes.observe,
+    )
+    return Scorer(slot=slot, runtime=runtime, runner=runner, batcher=batcher)
 
 
 def open_logs(workspace: Workspace, state: ServingState) -> None:

@@ -111,7 +111,7 @@ class ServingMetrics:
         self.batch_rows = Histogram(
             "mloop_batch_rows",
             "Rows in each micro-batched predict call.",
-            ["endpoint", "role"],
+            ["endpoint", "model", "version"],
             buckets=BATCH_BUCKETS,
             registry=r,
         )

@@ -129,7 +129,7 @@ async def score_request(
                 started,
             )
             raise error
-        for v in violations:
+        for v in [*violations, *checked.warnings]:  # scored anyway: counted, and logged below
             state.metrics.validation_warnings.labels(served.name, v.column or "", v.rule).inc()
         try:
             scores = await asyncio.wait_for(scorer.score(table), settings.timeout_s)

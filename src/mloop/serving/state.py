@@ -13,7 +13,6 @@ import asyncio
 import contextlib
 import random
 from collections.abc import AsyncIterator, Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -25,6 +24,7 @@ if TYPE_CHECKING:
     from fastapi import FastAPI
 
     from mloop.endpoints.revisions import ModelSlot, Revision
+    from mloop.serving.batcher import Batcher
     from mloop.serving.codec import Table
     from mloop.serving.runner import Checked, ModelRunner
     from mloop.serving.scores import Scores
@@ -34,28 +34,20 @@ if TYPE_CHECKING:
 INLINE_ROWS = 64  # validated on the event loop up to this many rows, in a thread beyond
 
 
-def _scoring_thread() -> ThreadPoolExecutor:
-    return ThreadPoolExecutor(max_workers=1, thread_name_prefix="mloop-score")
-
-
 @dataclass(eq=False)
 class Scorer:
-    """One model version loaded for one runtime, scored in its own thread.
+    """One model version loaded for one runtime and endpoint, behind its micro-batcher.
 
-    Its own thread means a shadow never competes with the primary's scoring, and the event loop
-    only parses, routes and answers.
+    The batcher scores on the model's own thread, so a shadow never competes with the primary's
+    scoring and the event loop only parses, routes and answers.
     """
 
     slot: ModelSlot
     runtime: str
     runner: ModelRunner
+    batcher: Batcher
     in_flight: int = 0
     retired: bool = False
-    executor: ThreadPoolExecutor = field(default_factory=_scoring_thread)
-
-    @property
-    def key(self) -> tuple[str, str]:
-        return (self.slot.version_id, self.runtime)
 
     @property
     def signature(self) -> Signature:
@@ -68,11 +60,10 @@ class Scorer:
         return await asyncio.to_thread(self.runner.validate, table)
 
     async def score(self, table: Table) -> Scores:
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self.executor, self.runner.score_table, table)
+        return await self.batcher.submit(table.columns, table.n_rows)
 
     async def close(self) -> None:
-        self.executor.shutdown(wait=False)
+        await self.batcher.aclose()
 
 
 @dataclass(frozen=True)
