@@ -60,7 +60,7 @@ def test_concurrent_requests_share_batches_and_get_their_own_rows(trained: Train
         batcher = Batcher(
             watched, max_rows=64, max_wait_ms=30, name="churn@1", on_batch=seen.append
         )
-        answers = await asyncio.gather(*(batcher.submit(t.columns, t.n_rows) for t in requests))
+        answers = await asyncio.gather(*(batcher.submit_table(t) for t in requests))
         assert batcher.depth == 0 and batcher.batches == len(watched.batches)
         await batcher.aclose()
         return answers

@@ -486,3 +486,29 @@ def test_metadata_names_inputs_and_outputs() -> None:
         {"name": "predict", "datatype": "BOOL", "shape": [-1]},
         {"name": "predict_proba", "datatype": "FP64", "shape": [-1, 2]},
     ]
+
+
+def test_huge_numbers_are_read_as_infinity_for_the_rules_to_judge() -> None:
+    table = parse_predict(b'{"inputs": {"a": [1e400, -1e400, 1]}}')
+    assert values(table, "a") == [math.inf, -math.inf, 1]
+
+
+def test_mangled_bodies_only_ever_raise_api_errors() -> None:
+    """Random truncations and byte flips of real bodies: a Table or a 4xx ApiError, nothing else."""
+    rng = np.random.default_rng(7)
+    split = json.dumps({"dataframe_split": FRAME.to_dict(orient="split")}).encode()
+    binary, size = triton.InferenceServerClient.generate_request_body(triton_inputs(True))
+    seeds = [(split, None), (binary, size)]
+    for _ in range(1500):
+        body, length = seeds[int(rng.integers(2))]
+        mangled = bytearray(body)
+        for _ in range(int(rng.integers(1, 4))):
+            mangled[int(rng.integers(len(mangled)))] = int(rng.integers(256))
+        mangled = mangled[: int(rng.integers(1, len(mangled) + 1))]
+        try:
+            if length is None:
+                parse_predict(bytes(mangled))
+            else:
+                parse_infer(bytes(mangled), header_length=min(length, len(mangled)))
+        except ApiError as error:
+            assert 400 <= error.status < 500

@@ -333,3 +333,36 @@ def test_columns_given_as_numpy_arrays_score_the_same(trained: Trained) -> None:
     np.testing.assert_array_equal(
         runner.score_table(arrays).probabilities, runner.score_table(table).probabilities
     )
+
+
+ODD_VALUES: list[Any] = [None, math.nan, math.inf, -math.inf, "", "x", "1e400", 1e308, -0.0]
+ODD_VALUES += [True, False, 2**63, -(2**70), "  3 ", "✓", 181.0, 0, "yes", "Month-to-month"]
+
+
+@pytest.mark.parametrize("runtime", ["python", "onnx"])
+def test_any_json_values_are_judged_and_scored_without_raising(
+    trained: Trained, runtime: str
+) -> None:
+    rng = np.random.default_rng(3)
+    names = list(trained.classifier.version.signature.input_names)
+    rows = [
+        {n: ODD_VALUES[int(rng.integers(len(ODD_VALUES)))] for n in names if rng.random() > 0.1}
+        for _ in range(200)
+    ]
+    body = json.dumps({"dataframe_records": rows}).encode()
+    runner = (
+        ModelRunner.from_loaded(trained.classifier)
+        if runtime == "python"
+        else ModelRunner.from_onnx(
+            trained.classifier.version, trained.onnx, expected_hash=trained.onnx_hash
+        )
+    )
+    table = parse_predict(body)
+    found = runner.validate(table)
+    assert not found.ok and {e.row for e in found.errors} <= set(range(1, 201))
+    scores = runner.score_table(table)  # on_invalid = "warn" scores rows like these anyway
+    assert len(scores) == 200
+    assert all(
+        (p is None) == (e is not None)
+        for p, e in zip(scores.predictions, scores.errors, strict=True)
+    )

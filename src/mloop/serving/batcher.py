@@ -30,6 +30,7 @@ from typing import Any, Protocol, TypeVar
 
 import numpy as np
 
+from mloop.serving.codec import Table
 from mloop.serving.errors import ApiError
 from mloop.serving.inputs import Column
 from mloop.serving.scores import Scores
@@ -161,6 +162,9 @@ class Batcher:
     async def submit(self, columns: Mapping[str, Column], n_rows: int) -> Scores:
         """``try_submit`` and wait for the answer."""
         return await self.try_submit(columns, n_rows)
+
+    async def submit_table(self, table: Table) -> Scores:
+        return await self.try_submit(table.columns, table.n_rows)
 
     async def run(self, function: Callable[..., T], *args: Any) -> T:
         """Run ``function`` on this model's scoring thread (loading, warming), in turn with batches."""
