@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mloop.data import io, streaming
+from mloop.data import datasets, io, streaming
 from mloop.data import profile as profile_module
 from mloop.data.datasets import add_version, load_frame
 from mloop.data.io import read_arrow, read_table
@@ -29,6 +29,7 @@ ROWS = 30_000
 @pytest.fixture
 def stream_small_files(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(streaming, "STREAM_FROM", 1)
+    monkeypatch.setattr(datasets, "STREAM_FROM", 1)  # hashed up front only when it may be known
     monkeypatch.setattr(io, "STREAM_BLOCK", 64 << 10)  # ~10 batches
 
 
@@ -140,3 +141,18 @@ def test_a_bad_byte_late_in_a_streamed_file_is_one_sentence_and_stores_nothing(
     with pytest.raises(InvalidInput, match="not UTF-8"):
         add_version(workspace.store, workspace.artifacts, name="bad", path=path, actor="t")
     assert list(workspace.artifacts.hashes()) == []
+
+
+def test_the_same_big_bytes_again_are_the_same_version_and_same_size_bytes_are_not(
+    workspace: Workspace, tmp_path: Path, stream_small_files: None
+) -> None:
+    path = numeric_csv(tmp_path / "numbers.csv")
+    first = add_version(workspace.store, workspace.artifacts, name="n", path=path, actor="t")
+    again = add_version(workspace.store, workspace.artifacts, name="n", path=path, actor="t")
+    assert first.created and not again.created and again.version.ref == "n@1"
+    data = bytearray(path.read_bytes())
+    data[-3:-1] = b"12" if data[-3:-1] != b"12" else b"13"  # same size, other bytes
+    path.write_bytes(bytes(data))
+    changed = add_version(workspace.store, workspace.artifacts, name="n", path=path, actor="t")
+    assert changed.created and changed.version.ref == "n@2"
+    assert changed.version.content_hash == hash_file(path)

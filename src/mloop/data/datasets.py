@@ -1,7 +1,8 @@
 """Datasets and their versions: immutable, content-addressed snapshots with schema and profile.
 
-Adding a file hashes it first (BLAKE3 over mmap, at memory speed): the same bytes are the same
-version, and nothing else is read or written. A new version is parsed, typed and profiled, checked
+The same bytes are the same version: adding them again reads and writes nothing else. A file is
+hashed first (BLAKE3 over mmap, at memory speed) when it is small or a version of its size exists;
+a big new file is hashed while it is streamed into the store. A new version is parsed, typed and profiled, checked
 against the dataset's current schema when asked, stored as a blob, and recorded in one
 transaction, so a failed add leaves nothing behind.
 """
@@ -297,6 +298,33 @@ def _existing(conn: sa.Connection, name: str, digest: str) -> DatasetVersion | N
     return None if row is None else _to_version(row, name)
 
 
+def _known(store: Store, name: str, path: Path) -> tuple[str | None, DatasetVersion | None, bool]:
+    """The file's hash when it may be a version already, that version if so, and whether the
+    dataset exists. The same bytes are the same version, so the answer for them must stay cheap;
+    but a big file is hashed while it is streamed and stored, so it is hashed up front only when
+    a version of the same size exists (a new file would otherwise be read twice)."""
+    size = path.stat().st_size
+    digest = hash_file(path) if size < STREAM_FROM else None
+    with store.read() as conn:
+        dataset_id = _dataset_id(conn, name)
+        if digest is None and dataset_id is not None:
+            same_size = conn.execute(
+                sa.select(t.dataset_versions.c.id).where(
+                    t.dataset_versions.c.dataset_id == dataset_id,
+                    t.dataset_versions.c.size_bytes == size,
+                )
+            ).first()
+            if same_size is None:
+                return None, None, True
+        if digest is not None or dataset_id is None:
+            found = None if digest is None else _existing(conn, name, digest)
+            return digest, found, dataset_id is not None
+    # In chunks rather than mapped whole: a mapping of it all would count in the process's memory.
+    digest = hash_chunks(path)
+    with store.read() as conn:
+        return digest, _existing(conn, name, digest), True
+
+
 def _refuse_another_reading(path: Path, found: DatasetVersion, sep: str | None, fmt: str) -> None:
     """The same bytes with another ``--sep`` would be another table under the same hash, which a
     dataset cannot hold (a version is its bytes): say so rather than answer "unchanged"."""
@@ -332,12 +360,7 @@ def add_version(
     add = NUMBERED.replace("{command}", "`mloop data add`")
     check_name(name, what="Dataset name", fix=add + f": `mloop data add {{name}} {path}`")
     fmt = table_format(path, sep)
-    # A big file is hashed in chunks rather than mapped whole: it is about to be streamed
-    # through once more, and a mapping of it all would count in the process's memory.
-    digest = hash_file(path) if path.stat().st_size < STREAM_FROM else hash_chunks(path)
-    with store.read() as conn:
-        found = _existing(conn, name, digest)
-        has_dataset = _dataset_id(conn, name) is not None
+    digest, found, has_dataset = _known(store, name, path)
     if found is not None:
         _refuse_another_reading(path, found, sep, fmt)
         return AddResult(found, created=False)
@@ -350,7 +373,10 @@ def add_version(
     warning = None
     if snapshot is not None:
         schema, profile, shape, blob = snapshot
+        digest = digest or blob.hash  # what was parsed is what was stored: the same read
     else:
+        # The whole-file reader reads the file apart from the copy: both must be these bytes.
+        digest = digest or hash_chunks(path)
         table = read_arrow(path, sep=separator)
         warning = one_column_warning(path, table)
         schema, profile = infer_and_profile(table)
