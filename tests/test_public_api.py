@@ -35,6 +35,7 @@ def test_the_real_namespace_is_exactly_the_documented_api() -> None:
     assert not {"importlib", "Any", "TYPE_CHECKING", "errors", "annotations"} & set(seen["fresh"])
     assert "Signature" in documented
     assert "deploy" in documented  # mloop.deploy, the Python form of `mloop deploy`
+    assert "predict" in documented
 
 
 def test_submodules_stay_importable() -> None:
@@ -70,8 +71,9 @@ def test_every_command_has_help(tmp_path: Path) -> None:
         ],
         "artifacts": ["verify"],
         "endpoints": ["ls", "show", "history", "switch", "rollback", "delete"],
+        "jobs": ["ls", "show"],
     }
-    for noun in [*groups, "init", "train", "audit", "deploy", "logs"]:
+    for noun in [*groups, "init", "train", "audit", "deploy", "logs", "predict"]:
         assert noun in top.stdout
     for noun, verbs in groups.items():
         listing = run_mloop(noun, "--help", cwd=tmp_path)

@@ -33,12 +33,13 @@ _LAZY: dict[str, str] = {
     "get_dataset": "mloop.api",
     "load_dataset": "mloop.api",
     "load_model": "mloop.api",
+    "predict": "mloop.api",
     "start_run": "mloop.fluent",
     "active_run": "mloop.fluent",
 }
 
 if _TYPE_CHECKING:
-    from mloop.api import add_dataset, deploy, get_dataset, load_dataset, load_model
+    from mloop.api import add_dataset, deploy, get_dataset, load_dataset, load_model, predict
     from mloop.fluent import active_run, start_run
     from mloop.signature import Signature
     from mloop.workspace import Workspace
@@ -61,6 +62,7 @@ __all__ = [
     "get_dataset",
     "load_dataset",
     "load_model",
+    "predict",
     "start_run",
 ]
 

@@ -11,7 +11,7 @@ import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 from mloop.workspace import Workspace
 
@@ -129,3 +129,27 @@ def deploy(
             reason=reason,
             actor=ws.user,
         )
+
+
+def predict(
+    model_ref: str,
+    frame: pd.DataFrame,
+    *,
+    on_invalid: Literal["raise", "drop"] = "raise",
+    workspace: WorkspaceLike = None,
+) -> pd.DataFrame:
+    """Score ``frame`` with ``NAME@N`` or ``NAME@ALIAS``, checking its rows with the model's rules.
+
+    Returns a DataFrame on ``frame``'s index: ``prediction`` and, for a classifier, one
+    ``proba_<class>`` column per class (``proba_True``). A row breaking a rule raises
+    ``ValidationFailed`` whose ``details`` list every bad value (row, index, column, rule,
+    value, message); ``on_invalid="drop"`` scores the rest and leaves those rows out. Also
+    raises ``NotFound`` (model), ``InvalidInput`` (a column the model reads is missing),
+    ``IntegrityError`` (model blob). ``mloop predict`` does the same for files of any size.
+    """
+    from mloop.batch.frames import predict_frame
+    from mloop.batch.scorer import scorer_for
+
+    with using(workspace) as ws:
+        scorer = scorer_for(ws.store, ws.artifacts, model_ref, root=ws.root)
+    return predict_frame(scorer, frame, on_invalid=on_invalid)

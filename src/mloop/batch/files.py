@@ -22,13 +22,11 @@ import pyarrow as pa
 from mloop.artifacts import ArtifactStore
 from mloop.batch.jobs import end_job, start_job
 from mloop.batch.outputs import InputColumns, default_rejects
-from mloop.batch.scorer import PREDICTION, REJECT_SCHEMA, Scorer, reject_table, scoring_rules
+from mloop.batch.scorer import PREDICTION, REJECT_SCHEMA, Scorer, reject_table, scorer_for
 from mloop.batch.writers import TableWriter, check_destination
 from mloop.data.chunks import Chunks, open_chunks
-from mloop.errors import InvalidInput, NotFound
+from mloop.errors import InvalidInput
 from mloop.hashing import display, hash_chunks
-from mloop.registry.loading import LoadedModel, load_version
-from mloop.registry.versions import resolve
 from mloop.store import Store
 
 KIND = "predict"
@@ -81,28 +79,6 @@ class BatchResult:
             "warnings": self.warnings,
             "seconds": round(self.seconds, 3),
         }
-
-
-def reference_profile(store: Store, dataset_ref: str | None) -> dict[str, Any] | None:
-    """The profile of the dataset version the model was trained on (outlier fences), if any."""
-    if dataset_ref is None:
-        return None
-    from mloop.data.datasets import get_version
-
-    try:
-        return get_version(store, dataset_ref).profile
-    except (NotFound, InvalidInput):
-        return None
-
-
-def scorer_for(
-    store: Store, artifacts: ArtifactStore, model_ref: str, *, root: Path | None
-) -> Scorer:
-    """The model (hash-verified) and its row rules, compiled once for every chunk."""
-    loaded: LoadedModel = load_version(artifacts, resolve(store, model_ref))
-    signature = loaded.version.signature
-    rules = scoring_rules(signature).compile(reference_profile(store, signature.dataset), root=root)
-    return Scorer(loaded, rules)
 
 
 def _check_paths(input: Path, output: Path, rejects: Path | None, chunk_rows: int) -> None:

@@ -17,20 +17,24 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
 
+from mloop.artifacts import ArtifactStore
 from mloop.data.chunks import typed_columns
 from mloop.data.compiled import CompiledSchema
 from mloop.data.io import to_pandas
 from mloop.data.schema import Schema, category_text
 from mloop.data.violations import FieldError
-from mloop.errors import InvalidInput
-from mloop.registry.loading import LoadedModel
+from mloop.errors import InvalidInput, NotFound
+from mloop.registry.loading import LoadedModel, load_version
+from mloop.registry.versions import resolve
 from mloop.signature import Signature
+from mloop.store import Store
 
 PREDICTION = "prediction"
 PROBA_PREFIX = "proba_"
@@ -81,7 +85,16 @@ class Scorer:
         self.rules = rules
         signature = model.version.signature
         self.inputs = signature.input_names
-        self.required = {c.name for c in signature.inputs if c.required}
+        # The columns the model reads: its feature spec, else what the fitted pipeline was
+        # given (a model logged from Python may read fewer columns than the signature has
+        # rules for), else the signature's inputs.
+        fitted = getattr(model.model, "feature_names_in_", None)
+        if signature.features is None and fitted is not None:
+            self.reads = [str(c) for c in fitted]
+        else:
+            self.reads = list(self.inputs)
+        ruled = {c.name: c for c in signature.inputs}
+        self.optional = {n for n in self.reads if n in ruled and not ruled[n].required}
         self.is_classifier = signature.output.type == "class" or signature.output.proba
         classes = getattr(model.model, "classes_", None)
         self.classes: list[Any] | None = (
@@ -111,11 +124,11 @@ class Scorer:
 
     def check_columns(self, names: list[str], *, where: str) -> None:
         """Refuse a table lacking a column the model reads, or one with an output column's name."""
-        missing = [n for n in self.inputs if n not in names and n in self.required]
+        missing = [n for n in self.reads if n not in names and n not in self.optional]
         if missing:
             raise InvalidInput(
                 f"{where} has no column {', '.join(repr(n) for n in missing)}, which "
-                f"{self.model.version.ref} reads; it needs {', '.join(self.inputs)}."
+                f"{self.model.version.ref} reads; it needs {', '.join(self.reads)}."
             )
         clash = [n for n in self.output_names if n in names]
         if clash:
@@ -124,10 +137,13 @@ class Scorer:
                 "rename or drop that column first."
             )
 
-    def score(self, table: pa.Table, *, infer_types: bool = False) -> Scored:
-        """Validate and score one chunk. ``infer_types`` for CSV text (``typed_columns``)."""
+    def score(
+        self, table: pa.Table, *, infer_types: bool = False, frame: pd.DataFrame | None = None
+    ) -> Scored:
+        """Validate and score one chunk. ``infer_types`` for CSV text (``typed_columns``);
+        ``frame``, the pandas frame ``table`` was made from, is what the model then reads."""
         # Custom checks read every column; otherwise only the model's columns need their types.
-        names = None if self.rules.checks else self.inputs
+        names = None if self.rules.checks else {*self.inputs, *self.reads}
         typed = typed_columns(table, names) if infer_types else table
         found = self.rules.table_errors(typed, duplicates=False)
         rejects = [e for e in found.errors if e.row is not None]
@@ -135,7 +151,7 @@ class Scorer:
         keep = np.ones(table.num_rows, dtype=bool)
         keep[bad] = False
         kept = np.flatnonzero(keep)
-        predictions, failed = self._predict(typed, kept)
+        predictions, failed = self._predict(typed, kept, frame)
         if failed:
             rejects += failed
             keep[[e.row - 1 for e in failed if e.row is not None]] = False
@@ -143,15 +159,16 @@ class Scorer:
         warnings = Counter((w.column, w.rule) for w in found.warnings)
         return Scored(kept, predictions, rejects, warnings)
 
-    def _frame(self, typed: pa.Table, rows: np.ndarray) -> pd.DataFrame:
-        present = [n for n in self.inputs if n in typed.column_names]
-        # valid rows only: a text column whose bad values were rejected now reads as numbers
-        picked = typed_columns(typed.select(present).take(pa.array(rows)))
-        frame = to_pandas(picked)
-        for name in self.inputs:
-            if name not in frame.columns:  # an optional input the file lacks: all missing
-                frame[name] = None
-        return frame
+    def _frame(self, typed: pa.Table, rows: np.ndarray, given: pd.DataFrame | None) -> pd.DataFrame:
+        present = [n for n in self.reads if n in typed.column_names]
+        if given is not None:
+            frame = given.iloc[rows][present]
+        else:
+            # valid rows only: a text column whose bad values were rejected now reads as numbers
+            frame = to_pandas(typed_columns(typed.select(present).take(pa.array(rows))))
+        absent = [name for name in self.reads if name not in frame.columns]
+        # an optional input the file lacks: all missing
+        return frame.assign(**dict.fromkeys(absent)) if absent else frame
 
     def _raw_predict(self, frame: pd.DataFrame) -> dict[str, np.ndarray]:
         model = self.model
@@ -171,8 +188,10 @@ class Scorer:
                 out[name] = proba[:, index]
         return out
 
-    def _predict(self, typed: pa.Table, kept: np.ndarray) -> tuple[pa.Table, list[FieldError]]:
-        frame = self._frame(typed, kept)
+    def _predict(
+        self, typed: pa.Table, kept: np.ndarray, given: pd.DataFrame | None
+    ) -> tuple[pa.Table, list[FieldError]]:
+        frame = self._frame(typed, kept, given)
         failures: list[tuple[int, Exception]] = []
         parts: list[tuple[np.ndarray, dict[str, np.ndarray]]] = []
         try:
@@ -231,6 +250,28 @@ class Scorer:
             if name in parts[0][1]
         }
         return pa.table({name: pa.array(values) for name, values in columns.items()})
+
+
+def reference_profile(store: Store, dataset_ref: str | None) -> dict[str, Any] | None:
+    """The profile of the dataset version the model was trained on (outlier fences), if any."""
+    if dataset_ref is None:
+        return None
+    from mloop.data.datasets import get_version
+
+    try:
+        return get_version(store, dataset_ref).profile
+    except (NotFound, InvalidInput):
+        return None
+
+
+def scorer_for(
+    store: Store, artifacts: ArtifactStore, model_ref: str, *, root: Path | None
+) -> Scorer:
+    """The model (hash-verified) and its row rules, compiled once for every chunk."""
+    loaded: LoadedModel = load_version(artifacts, resolve(store, model_ref))
+    signature = loaded.version.signature
+    rules = scoring_rules(signature).compile(reference_profile(store, signature.dataset), root=root)
+    return Scorer(loaded, rules)
 
 
 def reject_table(rejects: list[FieldError], offset: int) -> pa.Table:
