@@ -141,6 +141,9 @@ def test_follow_aliases_writes_one_revision_per_move_and_is_idempotent(models: W
         back.primary.ref == "churn@1"
         and back.reason == "churn@champion moved 3 → 1 (rollback by ann)"
     )
+    promote(store, artifacts, name="churn", version=2, alias="champion", gate=None, actor="ann")
+    (same,) = [r for r in service.follow_aliases(store, "server") if not r.staged]
+    assert "the shadow is now the primary's version churn@2 too" in (same.reason or "")
 
 
 def test_serving_snapshot_token_moves_with_every_change(models: Workspace) -> None:

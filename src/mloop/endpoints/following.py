@@ -111,6 +111,10 @@ def _follow(conn: sa.Connection, revision: Revision, moved: dict[str, str]) -> N
         new = _new_slot(conn, slots[role], holder)
         reasons.append(_move_reason(conn, slots[role], new))
         slots[role] = new
+    for role in ("canary", "shadow"):
+        same = slots.get(role)
+        if same is not None and same.version_id == slots["primary"].version_id:
+            reasons.append(f"the {role} is now the primary's version {same.ref} too")
     runtime = revision.runtime
     if runtime == "onnx":
         exported = exports_in(conn, [s.version_id for s in slots.values()], "onnx")
