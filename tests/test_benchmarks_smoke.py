@@ -25,6 +25,7 @@ BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
         ("gates.py", ["--rows", "2000", "--resamples", "20"], "ratio old / mloop"),
         ("data_add.py", ["--size-mib", "2"], "ratio mloop / pyarrow read"),
         ("serving_core.py", ["--n", "10"], "batched per-row cost"),
+        ("predlog.py", ["--records", "1600", "--query-records", "20000"], "count by model"),
     ],
 )
 def test_benchmark_runs_at_toy_size(
