@@ -226,7 +226,9 @@ class ModelRunner:
             )
             proba = probabilities_of(self.model, outputs) if self._proba else None
             return labels_of(self.model, outputs), proba
-        frame = prepared if isinstance(prepared, pd.DataFrame) else pd.DataFrame(prepared)
+        frame = (
+            prepared if isinstance(prepared, pd.DataFrame) else pd.DataFrame(prepared, copy=False)
+        )
         if not self._proba:
             return np.asarray(self.model.predict(frame)), None
         proba = np.asarray(self.model.predict_proba(frame), dtype=np.float64)
