@@ -15,6 +15,7 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
+from fastapi.openapi.utils import get_openapi
 from fastapi.responses import Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -115,7 +116,32 @@ def create_app(state: ServingState) -> FastAPI:
     _add_health_routes(app, state)
     add_predict_routes(app, state)
     add_v2_routes(app, state)
+    _publish_request_schemas(app)
     return app
+
+
+def _publish_request_schemas(app: FastAPI) -> None:
+    """Add the request-body models to the OpenAPI components (see ``schemas.REQUEST_MODELS``)."""
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            document = get_openapi(
+                title=app.title,
+                version=app.version,
+                description=app.description,
+                routes=app.routes,
+            )
+            components = document.setdefault("components", {}).setdefault("schemas", {})
+            template = "#/components/schemas/{model}"
+            for model in schemas.REQUEST_MODELS:
+                found = model.model_json_schema(ref_template=template)
+                for name, definition in found.pop("$defs", {}).items():
+                    components.setdefault(name, definition)
+                components.setdefault(model.__name__, found)
+            app.openapi_schema = document
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
 
 
 def _add_error_handlers(app: FastAPI) -> None:

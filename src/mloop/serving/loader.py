@@ -96,10 +96,12 @@ class Loader:
 
     async def reconcile(self, states: list[EndpointState]) -> None:
         present = {s.name for s in states}
-        for name in [n for n in self.state.endpoints if n not in present]:
-            gone = self.state.endpoints.pop(name)  # deleted: its requests now get 404
-            self._retire_unused()
-            log.info("endpoint %s removed", gone.name)
+        gone = [n for n in self.state.endpoints if n not in present]
+        for name in gone:
+            del self.state.endpoints[name]  # deleted: its requests now get 404
+            self.state.metrics.ready.labels(name).set(0)
+        if gone:
+            await asyncio.to_thread(self._forget, gone)
         for endpoint in states:
             served = self._served(endpoint)
             served.problem = None
@@ -215,9 +217,12 @@ class Loader:
             )
 
     def remove_status(self) -> None:
+        self._forget(list(self.state.endpoints))
+
+    def _forget(self, names: list[str]) -> None:
         from mloop.endpoints.status import remove_status, status_folder
 
-        for name in list(self.state.endpoints):
+        for name in names:
             remove_status(status_folder(self.workspace.root), name)
 
     def open_logs(self) -> None:

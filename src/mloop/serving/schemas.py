@@ -137,11 +137,29 @@ class V2Ready(BaseModel):
     ready: bool
 
 
-def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
-    """The ``responses=`` of a route: each status it can answer, all with ``ErrorBody``."""
-    return {
-        status: {"model": ErrorBody, "description": DESCRIPTIONS[status]} for status in statuses
-    }
+class V2ErrorBody(BaseModel):
+    """Errors on the /v2 routes: the Open Inference Protocol's ``error`` string, code beside it."""
+
+    error: str = Field(description="One sentence: what is wrong and what to do.")
+    code: str
+    detail: Any = None
+
+
+def error_responses(*statuses: int, v2: bool = False) -> dict[int | str, dict[str, Any]]:
+    """The ``responses=`` of a route: each status it can answer, with the error body."""
+    model = V2ErrorBody if v2 else ErrorBody
+    return {status: {"model": model, "description": DESCRIPTIONS[status]} for status in statuses}
+
+
+# Bodies the routes read themselves (they are parsed by the codec, not by FastAPI): listed here so
+# the OpenAPI document holds their schemas for the routes' ``requestBody`` references.
+REQUEST_MODELS: tuple[type[BaseModel], ...] = (
+    SplitRequest,
+    RecordsRequest,
+    InstancesRequest,
+    InputsRequest,
+    V2InferRequest,
+)
 
 
 DESCRIPTIONS = {

@@ -59,7 +59,7 @@ def add_v2_routes(app: FastAPI, state: ServingState) -> None:
     @app.get(
         "/v2/health/ready",
         response_model=schemas.V2Ready,
-        responses=schemas.error_responses(503),
+        responses=schemas.error_responses(503, v2=True),
         tags=["v2"],
     )
     async def ready() -> Response:
@@ -69,7 +69,7 @@ def add_v2_routes(app: FastAPI, state: ServingState) -> None:
     @app.get(
         "/v2/models/{name}",
         response_model=schemas.V2ModelMetadata,
-        responses=schemas.error_responses(404, 503),
+        responses=schemas.error_responses(404, 503, v2=True),
         tags=["v2"],
     )
     async def metadata(name: str) -> Response:
@@ -79,7 +79,7 @@ def add_v2_routes(app: FastAPI, state: ServingState) -> None:
     @app.get(
         "/v2/models/{name}/ready",
         response_model=schemas.V2Ready,
-        responses=schemas.error_responses(404),
+        responses=schemas.error_responses(404, 503, v2=True),
         tags=["v2"],
     )
     async def model_ready(name: str) -> Response:
@@ -89,7 +89,7 @@ def add_v2_routes(app: FastAPI, state: ServingState) -> None:
     @app.post(
         "/v2/models/{name}/infer",
         response_model=schemas.V2InferResponse,
-        responses=schemas.error_responses(400, 404, 413, 415, 422, 429, 503, 504),
+        responses=schemas.error_responses(400, 404, 413, 415, 422, 429, 503, 504, v2=True),
         openapi_extra={"requestBody": INFER_REQUEST_BODY},
         tags=["v2"],
     )
