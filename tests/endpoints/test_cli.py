@@ -100,11 +100,13 @@ def test_show_reports_what_the_server_wrote_and_forgets_a_silent_server(
         revision=1,
         shadow_compared=400,
         shadow_agreed=390,
+        extra={"shadow_shed": 7},
     )
     write_status(folder, status)
     shown = cli("endpoints", "show", "api").stdout
     assert "server: ready, serving revision 1" in shown and "http://127.0.0.1:8123" in shown
     assert "shadow agreement: 97.5% of 400 compared" in shown
+    assert "shadow shed under load: 7 requests" in shown
     server = run_json(cli, "endpoints", "show", "api")["server"]
     assert server["ready"] and server["shadow_agreement"] == pytest.approx(0.975)
     write_status(folder, EndpointStatus("api", 1, "http://x", now, False, "model tampered"))

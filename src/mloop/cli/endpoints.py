@@ -85,6 +85,9 @@ def _server_lines(status: EndpointStatus | None, live: Revision | None) -> list[
         )
     elif live is not None and live.shadow is not None:
         lines.append("shadow agreement: nothing compared yet")
+    shed = status.extra.get("shadow_shed")
+    if isinstance(shed, int) and shed > 0:
+        lines.append(f"shadow shed under load: {shed} requests not mirrored")
     return lines
 
 

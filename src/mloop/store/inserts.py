@@ -22,5 +22,10 @@ def insert_if_absent(
     Returns whether this call inserted the row.
     """
     dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
-    statement = dialect.insert(table).values(**values).on_conflict_do_nothing(index_elements=unique)
-    return bool(conn.execute(statement).rowcount)
+    statement = (
+        dialect.insert(table)
+        .values(**values)
+        .on_conflict_do_nothing(index_elements=unique)
+        .returning(table.c[unique[0]])  # rowcount is -1 here under psycopg; a returned row is not
+    )
+    return conn.execute(statement).first() is not None
