@@ -10,7 +10,7 @@ from pathlib import Path
 import pyarrow as pa
 import pytest
 
-from mloop.errors import InvalidInput
+from mloop.errors import InvalidInput, MloopError
 from mloop.predlog import LogClosed, LogFull, PredictionLog, nested, read_log
 from tests.predlog.conftest import T0, make_records
 
@@ -109,6 +109,26 @@ def test_error_records_have_no_prediction(folder: Path) -> None:
     assert table.column("prediction").to_pylist() == [None, None]
     assert table.column("error").to_pylist() == ["boom", "boom"]
     assert table.column("status").to_pylist() == [500, 500]
+
+
+def test_a_record_that_cannot_be_stored_fails_alone(folder: Path) -> None:
+    """A wrongly typed fixed field fails its own submit (counted, its future raises), not the
+    records queued with it."""
+    with PredictionLog(folder, durability="always") as log:
+        futures = [
+            log.submit("churn", make_records(2)),
+            log.submit("churn", make_records(1, start=2, revision="three")),
+            log.submit("churn", make_records(2, start=3, inputs={"blob": b"\x00\xff"})),
+        ]
+        assert futures[0].result(10) == 2
+        with pytest.raises(MloopError, match="could not write 1 record"):
+            futures[1].result(10)
+        assert futures[2].result(10) == 2
+        stats = log.stats()
+    assert (stats["written"], stats["failed"]) == (4, 1)
+    table = read_log(folder, "churn")
+    assert table.column("request_id").to_pylist() == ["req-0", "req-1", "req-3", "req-4"]
+    assert all("x00" in v for v in table.column("input.blob").to_pylist()[2:])  # bytes as text
 
 
 def test_bad_records_and_names_are_refused_at_submit(plog: PredictionLog, folder: Path) -> None:

@@ -71,7 +71,9 @@ def check_records(records: Sequence[Mapping[str, Any]]) -> None:
 def _as_text(value: Any) -> str | None:
     if value is None or isinstance(value, str):
         return value
-    return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS | orjson.OPT_SERIALIZE_NUMPY).decode()
+    return orjson.dumps(
+        value, default=str, option=orjson.OPT_NON_STR_KEYS | orjson.OPT_SERIALIZE_NUMPY
+    ).decode()
 
 
 def _text(values: Iterable[Any]) -> pa.Array:
@@ -101,33 +103,58 @@ def infer_array(values: list[Any]) -> pa.Array:
     return _text(values)
 
 
-def _fixed(records: Sequence[Mapping[str, Any]], key: str, kind: pa.DataType) -> pa.Array:
-    values = [r.get(key) for r in records]
-    if key == "timestamp":
-        now = dt.datetime.now(dt.UTC)
-        values = [now if v is None else v for v in values]
-    elif key == "role":
-        values = ["primary" if v is None else v for v in values]
-    return pa.array(values, kind)
+_FIXED_STRUCT = pa.struct([pa.field(name, kind) for name, kind in FIXED_COLUMNS])
+
+
+def _flat(array: pa.Array) -> bool:
+    kind = array.type
+    return not (pa.types.is_nested(kind) or pa.types.is_timestamp(kind) or pa.types.is_binary(kind))
+
+
+def _columns(rows: list[Mapping[str, Any]], prefix: str) -> list[tuple[str, pa.Array]]:
+    """Dicts of column → value as one typed array per column.
+
+    Arrow converts the dicts in C++ (a struct array, keys united across rows, then split), about
+    five times faster than a Python pass per column; a batch that does not convert that way
+    (mixed types in a column, nested values, keys that are not text) takes the column-by-column
+    path, which types each column on its own.
+    """
+    if not any(rows):
+        return []
+    try:
+        struct = pa.array(rows)
+    except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError, TypeError):
+        struct = None
+    if struct is not None and pa.types.is_struct(struct.type):
+        children = struct.flatten()
+        if all(_flat(child) for child in children):
+            return [
+                (prefix + field.name, child)
+                for field, child in zip(struct.type, children, strict=True)
+            ]
+    keys = dict.fromkeys(key for row in rows for key in row)
+    return [(prefix + str(key), infer_array([row.get(key) for row in rows])) for key in keys]
 
 
 def build_batch(records: Sequence[Mapping[str, Any]]) -> pa.RecordBatch:
-    """Records (the dicts ``submit`` takes) as one columnar batch, one pass per column."""
-    arrays: list[pa.Array] = []
-    names: list[str] = []
-    for key, kind in FIXED_COLUMNS:
-        names.append(key)
-        arrays.append(_fixed(records, key, kind))
+    """Records (the dicts ``submit`` takes) as one columnar batch, converted column-wise by Arrow."""
+    fixed = pa.array(records, type=_FIXED_STRUCT).flatten()  # picks the fixed keys, ignores others
+    names = [name for name, _ in FIXED_COLUMNS]
+    at = names.index("timestamp")
+    if fixed[at].null_count:
+        fixed[at] = pc.fill_null(fixed[at], pa.scalar(dt.datetime.now(dt.UTC), TIMESTAMP))
+    role = names.index("role")
+    if fixed[role].null_count:
+        fixed[role] = pc.fill_null(fixed[role], "primary")
+    arrays = [*fixed, infer_array([r.get("prediction") for r in records])]
     names.append("prediction")
-    arrays.append(infer_array([r.get("prediction") for r in records]))
-    inputs = [r.get("inputs") or {} for r in records]
-    for column in dict.fromkeys(c for row in inputs for c in row):
-        names.append(INPUT_PREFIX + str(column))
-        arrays.append(infer_array([row.get(column) for row in inputs]))
-    probas = [r.get("probabilities") or {} for r in records]
-    for label in dict.fromkeys(c for row in probas for c in row):
-        names.append(PROBA_PREFIX + str(label))
-        arrays.append(pa.array([row.get(label) for row in probas], pa.float64()))
+    empty: dict[str, Any] = {}
+    for name, array in _columns([r.get("inputs") or empty for r in records], INPUT_PREFIX):
+        names.append(name)
+        arrays.append(array)
+    for name, array in _columns([r.get("probabilities") or empty for r in records], PROBA_PREFIX):
+        names.append(name)
+        arrays.append(array if array.type == pa.float64() else pc.cast(array, pa.float64()))
     return pa.RecordBatch.from_arrays(arrays, names=names)
 
 
