@@ -24,6 +24,7 @@ BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
         ),
         ("gates.py", ["--rows", "2000", "--resamples", "20"], "ratio old / mloop"),
         ("data_add.py", ["--size-mib", "2"], "ratio mloop / pyarrow read"),
+        ("serving.py", ["--smoke"], "minus in-process predict p50"),
         ("serving_core.py", ["--n", "10"], "batched per-row cost"),
         ("predlog.py", ["--records", "1600", "--query-records", "20000"], "count by model"),
     ],
