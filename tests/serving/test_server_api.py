@@ -4,6 +4,8 @@ and the one error shape for each refusal. One server for the module."""
 from __future__ import annotations
 
 import datetime as dt
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -80,6 +82,15 @@ def test_each_mlflow_body_gets_the_same_predictions(client: httpx.Client, form: 
 def test_one_row_takes_the_request_id_as_its_id(client: httpx.Client) -> None:
     body = client.post("/v1/endpoints/churn/predict", json={"instances": ROWS[:1]}).json()
     assert body["ids"] == [body["request_id"]] and len(body["request_id"]) >= 10
+
+
+def test_unknown_fields_are_ignored_and_named_in_a_header(client: httpx.Client) -> None:
+    row = dict(ROWS[0], **{"notes ✓": "vip"})
+    response = client.post("/v1/endpoints/churn/predict", json={"instances": [row], "params": {}})
+    assert response.status_code == 200
+    ignored = response.headers["x-ignored-fields"].split(", ")
+    assert ignored[0] == "params" and ignored[-1] == "notes %E2%9C%93"
+    assert "customer_id" in ignored  # sent, but not a feature of the model
 
 
 def test_refusals_have_one_error_shape(client: httpx.Client) -> None:
@@ -185,3 +196,40 @@ def test_health_metrics_and_openapi(client: httpx.Client, server: Server) -> Non
     assert "/v2/models/{name}/infer" in spec["paths"]
     status = Path(server.root, ".mloop", "serving", "status", "churn.json")
     assert status.exists()
+
+
+def test_a_schemathesis_pass_finds_no_5xx_and_no_response_off_schema(
+    server: Server, tmp_path: Path
+) -> None:
+    """Fuzzes every published operation (path names pinned to the real endpoint): bodies the
+    model's rules refuse are fine (422), a 5xx or an answer the schema does not describe is not."""
+    config = tmp_path / "schemathesis.toml"
+    config.write_text('[parameters]\n"path.name" = "churn"\n')
+    checks = [
+        "not_a_server_error",
+        "status_code_conformance",
+        "content_type_conformance",
+        "response_schema_conformance",
+    ]
+    done = subprocess.run(
+        [
+            str(Path(sys.executable).with_name("schemathesis")),
+            "--config-file",
+            str(config),
+            "run",
+            f"{server.url}/openapi.json",
+            "--phases",
+            "fuzzing",
+            "--checks",
+            ",".join(checks),
+            "--max-examples",
+            "12",
+            "--seed",
+            "7",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stdout[-4000:]
+    assert "Server error" not in done.stdout

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from urllib.parse import quote
 
 from fastapi import FastAPI, Request
 from fastapi.responses import Response
@@ -13,6 +14,7 @@ from mloop.serving.scoring import endpoint_of, prediction_ids, score_request
 from mloop.serving.state import ServingState
 
 IGNORED_HEADER = "X-Ignored-Fields"
+MAX_HEADER_CHARS = 2000
 PREDICT_REQUEST_BODY = {
     "required": True,
     "content": {
@@ -31,6 +33,13 @@ PREDICT_REQUEST_BODY = {
         }
     },
 }
+
+
+def header_text(text: str, limit: int = MAX_HEADER_CHARS) -> str:
+    """``text`` as a header value: printable ASCII kept, anything else percent-encoded (a field
+    name may be any Unicode, a header only Latin-1 without control characters), cut to ``limit``."""
+    quoted = quote(text, safe=" !\"#$&'()*+,-./:;<=>?@[\\]^_`{|}~")
+    return quoted if len(quoted) <= limit else quoted[: limit - 3] + "..."
 
 
 def request_id_of(request: Request) -> str:
@@ -86,5 +95,7 @@ def add_predict_routes(app: FastAPI, state: ServingState) -> None:
             content["errors"] = scores.errors
         headers = {}
         if table.ignored or answer.unknown:
-            headers[IGNORED_HEADER] = codec.ignored_header([*table.ignored, *answer.unknown])
+            headers[IGNORED_HEADER] = header_text(
+                codec.ignored_header([*table.ignored, *answer.unknown])
+            )
         return Response(codec.dumps(content), media_type=JSON, headers=headers)
