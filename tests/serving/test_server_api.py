@@ -230,6 +230,7 @@ def test_a_schemathesis_pass_finds_no_5xx_and_no_response_off_schema(
         capture_output=True,
         text=True,
         timeout=300,
+        cwd=tmp_path,  # it keeps a .schemathesis/ folder where it runs
     )
     assert done.returncode == 0, done.stdout[-4000:]
     assert "Server error" not in done.stdout
