@@ -118,3 +118,24 @@ def test_the_compactor_thread_merges_as_segments_age(folder: Path) -> None:
         f"req-{i}" for i in range(400)
     )
     assert log.stats()["compaction_errors"] == 0
+
+
+def test_readers_never_see_a_record_twice_or_lose_one_while_compaction_runs(folder: Path) -> None:
+    log = PredictionLog(folder, segment_bytes=8192, merge=EAGER, merge_every_s=0.05)
+    seen: list[int] = []
+    try:
+        log.submit("churn", make_records(10)).result()
+        log.flush()
+        for start in range(10, 600, 10):
+            log.submit("churn", make_records(10, start=start))
+            if start % 50 == 0:
+                log.flush()
+                ids = read_log(folder, "churn").column("request_id").to_pylist()
+                assert len(ids) == len(set(ids)), "a record read twice"
+                assert len(ids) >= start + 10, "a flushed record missing"
+                seen.append(len(ids))
+    finally:
+        log.close()
+    assert seen == sorted(seen)
+    assert read_log(folder, "churn").num_rows == 600
+    assert any(f.level > 0 for f in visible_files(folder / "churn")[0])

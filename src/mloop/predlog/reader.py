@@ -78,7 +78,14 @@ def connect(
         for f in parquet
         if (low is None or f.max_ms >= low) and (high is None or f.min_ms <= high)
     ]
-    live = [t for s in streams if (t := read_stream(s.path)) is not None]
+    live = []
+    for stream in streams:
+        table = read_stream(stream.path)
+        if table is not None:
+            live.append(table)
+        elif not stream.path.exists():
+            # converted to Parquet since the listing: list again rather than miss its records
+            raise FileNotFoundError(stream.path)
     con = duckdb.connect()
     con.execute("SET TimeZone = 'UTC'")
     parts = []
@@ -141,14 +148,15 @@ def _retrying(
     run: Any,
 ) -> Any:
     for attempt in range(ATTEMPTS):
-        con = connect(folder, endpoint, since=since, until=until)
         try:
-            return run(con)
+            con = connect(folder, endpoint, since=since, until=until)
+            try:
+                return run(con)
+            finally:
+                con.close()
         except (duckdb.IOException, FileNotFoundError):
             if attempt == ATTEMPTS - 1:
                 raise
-        finally:
-            con.close()
     raise AssertionError("unreachable")
 
 
