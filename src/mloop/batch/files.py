@@ -213,7 +213,8 @@ class _Run:
             offset = self.read
             scored = self.scorer.score(chunk, infer_types=self.text_input)
             if len(scored.kept) or self.scorer.output_schema() is not None:
-                rows = self.columns.table(chunk.take(pa.array(scored.kept)))
+                kept = chunk if len(scored.kept) == chunk.num_rows else chunk.take(scored.kept)
+                rows = self.columns.table(kept)
                 predictions = scored.predictions
                 for field, column in zip(predictions.schema, predictions.columns, strict=True):
                     rows = rows.append_column(field, column)

@@ -52,6 +52,19 @@ REJECT_SCHEMA = pa.schema(
 )
 
 
+def _model_frame(table: pa.Table) -> pd.DataFrame:
+    """The frame the model reads: ``io.to_pandas``'s values (text as Python ``str``/``None``,
+    numbers with NaN), built column by column without its detour through pandas' Arrow strings."""
+    columns: dict[str, Any] = {}
+    for name, column in zip(table.column_names, table.columns, strict=True):
+        if pa.types.is_string(column.type) or pa.types.is_large_string(column.type):
+            # object, as to_pandas makes it: pandas would otherwise re-box it as Arrow strings
+            columns[name] = pd.Series(column.to_numpy(zero_copy_only=False), dtype=object)
+        else:
+            columns[name] = to_pandas(pa.table({name: column}))[name]
+    return pd.DataFrame(columns)
+
+
 def scoring_rules(signature: Signature) -> Schema:
     """The signature's rules that judge one row: its inputs' and its custom checks."""
     columns = [
@@ -164,8 +177,11 @@ class Scorer:
         if given is not None:
             frame = given.iloc[rows][present]
         else:
-            # valid rows only: a text column whose bad values were rejected now reads as numbers
-            frame = to_pandas(typed_columns(typed.select(present).take(pa.array(rows))))
+            picked = typed.select(present)
+            if len(rows) < picked.num_rows:
+                # valid rows only: a text column whose bad values were rejected reads as numbers
+                picked = typed_columns(picked.take(pa.array(rows)))
+            frame = _model_frame(picked)
         absent = [name for name in self.reads if name not in frame.columns]
         # an optional input the file lacks: all missing
         return frame.assign(**dict.fromkeys(absent)) if absent else frame

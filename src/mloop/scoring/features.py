@@ -157,5 +157,7 @@ def coerce(frame: pd.DataFrame, spec: FeatureSpec) -> pd.DataFrame:
         data[name] = np.where(np.isinf(values), np.nan, values)
     for name in spec.categorical:
         spelled = _as_truth_strings if name in spec.boolean else _as_category_strings
-        data[name] = spelled(frame[name])
+        # object, not pandas' Arrow-backed str: the encoders read Python strings, and the
+        # round trip through Arrow cost more than the rest of coerce on a big batch
+        data[name] = pd.Series(spelled(frame[name]), index=frame.index, dtype=object)
     return pd.DataFrame(data, index=frame.index)
