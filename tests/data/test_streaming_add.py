@@ -11,9 +11,11 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.csv as pacsv
 import pytest
 
-from mloop.data import datasets, io, streaming
+from mloop.data import csv_stream, datasets, streaming
 from mloop.data import profile as profile_module
 from mloop.data.datasets import add_version, load_frame
 from mloop.data.io import read_arrow, read_table
@@ -30,7 +32,7 @@ ROWS = 30_000
 def stream_small_files(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(streaming, "STREAM_FROM", 1)
     monkeypatch.setattr(datasets, "STREAM_FROM", 1)  # hashed up front only when it may be known
-    monkeypatch.setattr(io, "STREAM_BLOCK", 64 << 10)  # ~10 batches
+    monkeypatch.setattr(csv_stream, "STREAM_BLOCK", 64 << 10)  # ~10 batches
 
 
 def numeric_csv(path: Path, *, rows: int = ROWS, tail: str = "") -> Path:
@@ -65,7 +67,7 @@ def test_a_streamed_add_stores_what_the_whole_file_reader_infers(
     path = numeric_csv(tmp_path / "numbers.csv")
     whole_schema, _, _ = _add(workspace, "whole", path)
     monkeypatch.setattr(streaming, "STREAM_FROM", 1)
-    monkeypatch.setattr(io, "STREAM_BLOCK", 64 << 10)
+    monkeypatch.setattr(csv_stream, "STREAM_BLOCK", 64 << 10)
     copy = tmp_path / "numbers-copy.csv"
     copy.write_bytes(path.read_bytes() + b"")  # same bytes, another dataset
     schema, profile, rows = _add(workspace, "streamed", copy)
@@ -141,6 +143,55 @@ def test_a_bad_byte_late_in_a_streamed_file_is_one_sentence_and_stores_nothing(
     with pytest.raises(InvalidInput, match="not UTF-8"):
         add_version(workspace.store, workspace.artifacts, name="bad", path=path, actor="t")
     assert list(workspace.artifacts.hashes()) == []
+
+
+def test_quoted_names_and_values_are_cut_between_rows_never_inside_one(
+    workspace: Workspace, tmp_path: Path, stream_small_files: None
+) -> None:
+    """A quoted header with a line break and a comma, every number quoted, CRLF line ends:
+    the blocks are cut at row ends only, so the streamed version is the whole-file reader's."""
+    plain = numeric_csv(tmp_path / "plain.csv")
+    frame = pd.read_csv(plain)
+    frame.columns = ["id", "amount,\nin EUR", *frame.columns[2:]]
+    path = tmp_path / "quoted.csv"
+    frame.to_csv(path, index=False, quoting=1, lineterminator="\r\n")  # QUOTE_ALL
+    assert path.read_bytes().count(b'"') > ROWS
+    schema, profile, rows = _add(workspace, "quoted", path)
+    assert rows == ROWS
+    assert [c["name"] for c in schema["columns"]][:2] == ["id", "amount,\nin EUR"]
+    check_against_the_frame(profile, read_table(path), "quoted")
+
+
+def test_blocks_hold_whole_rows_whatever_the_quotes_and_line_ends(tmp_path: Path) -> None:
+    for newline in ("\n", "\r\n", "\r"):
+        note = f'two{newline}lines, one "" quote'
+        rows = ['"a","b"'] + [f'{i},"{note if i % 7 == 0 else i}"' for i in range(2000)]
+        data = (newline.join(rows) + newline).encode()
+        path = tmp_path / "rows.csv"
+        path.write_bytes(data)
+        whole = pacsv.read_csv(path, parse_options=pacsv.ParseOptions(newlines_in_values=True))
+        for size in (7, 100, 4096):
+            seen: list[bytes] = []
+            with path.open("rb", buffering=0) as source:
+                blocks = [bytes(b) for b in csv_stream._line_blocks(source, seen.append, size)]
+            assert b"".join(seen) == data and b"".join(blocks) == data, (newline, size)
+            parse = pacsv.ParseOptions(newlines_in_values=True)
+            names = pacsv.ReadOptions(column_names=whole.column_names)
+            types = pacsv.ConvertOptions(
+                column_types=dict(zip(whole.schema.names, whole.schema.types, strict=True))
+            )
+            header = pacsv.ReadOptions()
+            parts = [
+                pacsv.read_csv(
+                    pa.py_buffer(b),
+                    read_options=names if i else header,
+                    parse_options=parse,
+                    convert_options=types,
+                )
+                for i, b in enumerate(blocks)
+            ]
+            parsed = [row for part in parts for row in part.to_pylist()]
+            assert parsed == whole.to_pylist(), (newline, size)
 
 
 def test_the_same_big_bytes_again_are_the_same_version_and_same_size_bytes_are_not(

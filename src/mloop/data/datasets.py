@@ -21,8 +21,8 @@ from mloop import audit
 from mloop.artifacts import ArtifactStore
 from mloop.config import readable
 from mloop.data.compiled import CompiledSchema
+from mloop.data.csv_stream import STREAM_FROM
 from mloop.data.io import (
-    STREAM_FROM,
     header_warning,
     one_column_warning,
     read_arrow,

@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 
 import numpy as np
 import pandas as pd
@@ -571,60 +571,3 @@ def _check_shape(path: Path, columns: int, rows: int) -> None:
         raise InvalidInput(
             f"{path} has a header but no data rows; a table needs at least one row of values."
         )
-
-
-# CSVs at least this big are read in batches while they are profiled, never whole.
-STREAM_FROM = 256 << 20
-STREAM_BLOCK = 4 << 20  # bytes per batch: Arrow reads a few ahead on each core
-
-
-class NeedsWholeRead(Exception):
-    """A streamed CSV turned out to need the whole-file reader (a later block changed a type)."""
-
-
-def stream_csv(
-    path: Path, source: Any = None, *, sep: str | None = None
-) -> tuple[pa.Schema, Iterator[pa.RecordBatch]] | None:
-    """The batches of a big CSV of numbers, dates and booleans, read once with Arrow's
-    multithreaded reader in memory bounded by its block size; ``None`` when the file needs
-    ``read_arrow`` (compressed or not plain UTF-8, text columns to refine, integer columns that
-    may hold leading zeros). The iterator raises ``NeedsWholeRead`` when a later block does not
-    parse as the first did: the caller starts again with ``read_arrow``. ``source`` is a file-like
-    object to read the bytes from instead of ``path`` (``path`` is still sniffed); ``sep`` as
-    for ``read_arrow`` (runs of spaces need the whole-file reader)."""
-    with path.open("rb") as handle:
-        head = handle.read(_SNIFF)
-    if compression_of(head) or head.startswith((b"\xef\xbb\xbf", b"\xff\xfe", b"\xfe\xff")):
-        return None
-    delimiter = sniff_delimiter(head) if sep is None else sep
-    if delimiter == WHITESPACE:
-        return None
-    try:
-        reader = pacsv.open_csv(
-            path if source is None else source,
-            read_options=pacsv.ReadOptions(block_size=STREAM_BLOCK),
-            parse_options=_parse_options(head, delimiter),
-            convert_options=_convert_options(),
-        )
-    except (pa.ArrowException, OSError):
-        return None
-    schema = reader.schema
-    if any(is_text(f.type) or pa.types.is_null(f.type) for f in schema):
-        return None
-    _check_columns(path, schema.names)
-    if any(pa.types.is_integer(f.type) for f in schema):
-        data = np.memmap(path, dtype=np.uint8, mode="r")
-        if _may_have_leading_zeros(data, delimiter):
-            return None
-    return schema, _batches(reader)
-
-
-def _batches(reader: pacsv.CSVStreamingReader) -> Iterator[pa.RecordBatch]:
-    while True:
-        try:
-            batch = reader.read_next_batch()
-        except StopIteration:
-            return
-        except pa.ArrowException as exc:  # the whole-file reader says what is wrong
-            raise NeedsWholeRead(str(exc)) from exc
-        yield batch

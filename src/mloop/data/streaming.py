@@ -1,10 +1,11 @@
 """A big CSV snapshotted in one read: parsed, typed, profiled, hashed and stored in one pass.
 
-Arrow's multithreaded CSV reader pulls the file through a tee: each block it reads is also handed
-to the artifact store's ``put_stream`` (in a thread, through a short queue), which hashes and
-writes it. So the file is read once, memory is bounded by a few blocks, and the profile sees
-batches, never the whole table. Files this cannot take (small, compressed, with text columns to
-refine, …) return ``None`` and go through ``read_arrow``.
+``csv_stream`` reads the file once, in blocks of whole rows parsed on every core; each block it
+reads is also handed to the artifact store's ``put_stream`` (in a thread, through a short
+queue), which hashes and writes it. So the file is read once, memory is bounded by a few blocks,
+the profile sees batches, never the whole table, and the stored blob is the very bytes profiled.
+Files this cannot take (small, compressed, with text columns to refine, …) return ``None`` and go
+through ``read_arrow``.
 """
 
 from __future__ import annotations
@@ -12,10 +13,10 @@ from __future__ import annotations
 import queue
 import threading
 from pathlib import Path
-from typing import BinaryIO, NamedTuple
+from typing import NamedTuple
 
 from mloop.artifacts import ArtifactStore, BlobRef
-from mloop.data.io import STREAM_FROM, NeedsWholeRead, stream_csv
+from mloop.data.csv_stream import STREAM_FROM, NeedsWholeRead, stream_csv
 from mloop.data.profile import DatasetProfile, infer_and_profile, sketch_rate
 from mloop.data.schema import Schema
 
@@ -26,50 +27,35 @@ class _Abort(Exception):
     """The parse gave up: the store must drop what it wrote."""
 
 
-class _Tee:
-    """A file the CSV reader reads, whose every block also goes to ``sink``: the end of the
-    file is not passed on (the caller commits or aborts the stored copy once it has parsed)."""
+class _Sink:
+    """Hands each block the reader reads to the store's queue, in order; once the copy is
+    aborted (``stopped``) blocks are dropped, so a full queue cannot block the reader."""
 
-    def __init__(self, source: BinaryIO, sink: queue.Queue[bytes | BaseException]) -> None:
-        self.source = source
-        self.sink = sink
-        self.eof = False
-        self.stopped = False  # the copy was aborted: blocks are no longer passed on
-        self.closed = False
+    def __init__(self, queue_: queue.Queue[bytes | memoryview | BaseException]) -> None:
+        self.queue = queue_
+        self.stopped = False
 
-    def read(self, size: int = -1) -> bytes:
-        data = self.source.read(size)
-        if not data:
-            self.eof = True
-        while data and not self.stopped:
+    def __call__(self, data: memoryview) -> None:
+        while not self.stopped:
             try:
-                self.sink.put(data, timeout=0.1)
-                break
+                self.queue.put(data, timeout=0.1)
+                return
             except queue.Full:
                 continue
-        return data
-
-    def readable(self) -> bool:
-        return True
-
-    def seekable(self) -> bool:
-        return False
-
-    def close(self) -> None:
-        self.closed = True
 
 
 class _Drain:
     """What ``put_stream`` reads: the tee's blocks in order, then the end (or the abort)."""
 
-    def __init__(self, source: queue.Queue[bytes | BaseException]) -> None:
+    def __init__(self, source: queue.Queue[bytes | memoryview | BaseException]) -> None:
         self.source = source
 
     def read(self, size: int = -1, /) -> bytes:
         item = self.source.get()
         if isinstance(item, BaseException):
             raise item
-        return item
+        # A view of the reader's block: the store only hashes and writes it (no copy).
+        return item  # type: ignore[return-value]
 
 
 class Snapshot(NamedTuple):
@@ -88,7 +74,7 @@ def snapshot_csv(
     size = path.stat().st_size
     if size < STREAM_FROM:
         return None
-    blocks: queue.Queue[bytes | BaseException] = queue.Queue(maxsize=_QUEUED_BLOCKS)
+    blocks: queue.Queue[bytes | memoryview | BaseException] = queue.Queue(maxsize=_QUEUED_BLOCKS)
     stored: list[BlobRef] = []
     failed: list[BaseException] = []
 
@@ -102,13 +88,13 @@ def snapshot_csv(
             while not isinstance(blocks.get(), BaseException):  # until the caller aborts
                 pass
 
-    with path.open("rb") as source:
-        tee = _Tee(source, blocks)
+    with path.open("rb", buffering=0) as source:
+        sink = _Sink(blocks)
         writer = threading.Thread(target=store, name="mloop-store", daemon=True)
         writer.start()
         committed = False
         try:
-            stream = stream_csv(path, tee, sep=sep)
+            stream = stream_csv(path, source, sink, sep=sep)
             if stream is None:
                 return None
             arrow_schema, batches = stream
@@ -118,15 +104,15 @@ def snapshot_csv(
             if profile.rows == 0:
                 return None  # the whole-file reader says what is wrong
             if not failed:  # (a store error is raised below)
-                while not tee.eof:  # the reader may stop short of an end it has not asked for
-                    tee.read(16 << 20)
+                while rest := source.read(16 << 20):  # what the reader did not ask for
+                    sink(memoryview(rest))
                 blocks.put(b"")  # the end: the store publishes the blob
                 committed = True
         except NeedsWholeRead:
             return None  # a later block needs the whole-file reader (a type changed, …)
         finally:
             if not committed:
-                tee.stopped = True
+                sink.stopped = True
                 blocks.put(_Abort())
             writer.join()
     if failed:
