@@ -32,7 +32,7 @@ ROWS = 30_000
 def stream_small_files(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(streaming, "STREAM_FROM", 1)
     monkeypatch.setattr(datasets, "STREAM_FROM", 1)  # hashed up front only when it may be known
-    monkeypatch.setattr(csv_stream, "STREAM_BLOCK", 64 << 10)  # ~10 batches
+    monkeypatch.setattr(csv_stream, "BLOCK_BYTES", 64 << 10)  # ~10 batches
 
 
 def numeric_csv(path: Path, *, rows: int = ROWS, tail: str = "") -> Path:
@@ -67,7 +67,7 @@ def test_a_streamed_add_stores_what_the_whole_file_reader_infers(
     path = numeric_csv(tmp_path / "numbers.csv")
     whole_schema, _, _ = _add(workspace, "whole", path)
     monkeypatch.setattr(streaming, "STREAM_FROM", 1)
-    monkeypatch.setattr(csv_stream, "STREAM_BLOCK", 64 << 10)
+    monkeypatch.setattr(csv_stream, "BLOCK_BYTES", 64 << 10)
     copy = tmp_path / "numbers-copy.csv"
     copy.write_bytes(path.read_bytes() + b"")  # same bytes, another dataset
     schema, profile, rows = _add(workspace, "streamed", copy)

@@ -37,7 +37,7 @@ from mloop.data.io import (
 STREAM_FROM = 256 << 20
 # Bytes per block: big enough that each parse and profile call is worth its fixed cost, small
 # enough that the blocks in flight (two per core) stay a small share of memory.
-STREAM_BLOCK = 16 << 20
+BLOCK_BYTES = 16 << 20
 # Parse threads at most: each holds a block or two in flight.
 _MAX_WORKERS = 8
 
@@ -88,7 +88,7 @@ def stream_csv(
 def _line_blocks(source: FileIO, sink: Sink, size: int | None = None) -> Iterator[memoryview]:
     """``source`` in blocks of about ``size`` bytes of whole rows (the last one ends with the
     file), each read straight into its own buffer; a row longer than ``size`` grows its block."""
-    size = size or STREAM_BLOCK
+    size = size or BLOCK_BYTES
     tail = b""
     while True:
         buffer = bytearray(len(tail) + size)

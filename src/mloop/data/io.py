@@ -571,3 +571,7 @@ def _check_shape(path: Path, columns: int, rows: int) -> None:
         raise InvalidInput(
             f"{path} has a header but no data rows; a table needs at least one row of values."
         )
+
+
+# Bytes Arrow's streaming CSV reader takes at a time (batch scoring reads its chunks with it).
+STREAM_BLOCK = 4 << 20
