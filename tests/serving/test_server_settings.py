@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import random
+import socket
+from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -81,3 +84,24 @@ def test_shadow_work_is_shed_first_when_the_endpoint_is_busy() -> None:
     gate.done()
     assert gate.admit(endpoint_in_flight=1, endpoint_queue=10)
     assert gate.shed == 2
+
+
+def test_mloop_serve_refuses_bad_settings_and_a_taken_port_in_one_sentence(cli: Any) -> None:
+    result = cli("serve", "--queue", "0")
+    assert result.exit_code == 2
+    assert (
+        "--queue must be a whole number from 1" in result.stderr
+        and "Traceback" not in result.stderr
+    )
+    config = Path("mloop.toml")
+    config.write_text(config.read_text() + '\n[serving]\nlog_durability = "sometimes"\n')
+    result = cli("serve")
+    assert result.exit_code == 2 and "[serving] log_durability must be one of" in result.stderr
+    config.write_text(config.read_text().replace('"sometimes"', '"always"'))
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = cli("serve", "--port", str(port))
+    assert result.exit_code == 2
+    assert f"Cannot listen on 127.0.0.1:{port}" in result.stderr and "--port" in result.stderr

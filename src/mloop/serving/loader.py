@@ -68,6 +68,8 @@ class Loader:
             settings = self.state.settings.for_endpoint(endpoint.name)
             served = Served(endpoint.name, settings, shadow=ShadowGate(limit=settings.queue))
             self.state.endpoints[endpoint.name] = served
+            if self.state.log is not None:  # deployed while serving: its own log durability
+                self.state.log.set_durability(endpoint.name, settings.log_durability)
         served.wanted = None if endpoint.live is None else endpoint.live.number
         return served
 

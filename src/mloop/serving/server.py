@@ -8,7 +8,8 @@ writes each endpoint's readiness and shadow agreement to its status file every s
 
 SIGTERM: uvicorn stops accepting, lets in-flight requests finish, runs the app's shutdown (which
 drains the batchers and flushes and closes the prediction log), and then re-raises the signal to
-kill the process with it. The re-raise is dropped for SIGTERM: a requested stop exits 0.
+kill the process with it. The re-raise is dropped for SIGTERM and SIGINT (Ctrl-C): a requested
+stop exits 0. A second Ctrl-C still forces the exit at once.
 """
 
 from __future__ import annotations
@@ -41,8 +42,11 @@ STATUS_S = 1.0
 class _Server(uvicorn.Server):
     def handle_exit(self, sig: int, frame: FrameType | None) -> None:
         super().handle_exit(sig, frame)
-        if sig == signal.SIGTERM:  # asked to stop: a clean exit, not death by the signal
-            self._captured_signals = [s for s in self._captured_signals if s != signal.SIGTERM]
+        # Asked to stop (SIGTERM, or Ctrl-C, the documented way to stop): after the graceful
+        # shutdown that is a clean exit 0, not death by the re-raised signal.
+        self._captured_signals = [
+            s for s in self._captured_signals if s not in (signal.SIGTERM, signal.SIGINT)
+        ]
 
 
 @dataclass(frozen=True)
