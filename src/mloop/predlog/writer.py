@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import atexit
 import contextlib
-import datetime as dt
 import fcntl
 import itertools
 import logging
@@ -35,20 +34,18 @@ import time
 from collections import deque
 from collections.abc import Mapping, Sequence
 from concurrent.futures import Future
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-import pyarrow as pa
-
 from mloop.errors import InvalidInput, MloopError
 from mloop.ids import new_id
 from mloop.plural import plural
+from mloop.predlog.appender import EndpointLog, Rotation
 from mloop.predlog.compaction import WRITERS_DIR, Compactor, MergePolicy
 from mloop.predlog.paths import endpoint_folder
-from mloop.predlog.records import build_batch, check_records, conform, widen
-from mloop.predlog.segments import ActiveSegment, fsync_dir
+from mloop.predlog.records import build_batch, check_records
 
 log = logging.getLogger(__name__)
 
@@ -90,24 +87,6 @@ class _Entry:
     queued_at: float = 0.0
 
 
-@dataclass
-class _Endpoint:
-    name: str
-    folder: Path
-    durability: str | None = None
-    queued: int = 0
-    written: int = 0
-    dropped: int = 0
-    failed: int = 0
-    fsyncs: int = 0
-    segment: ActiveSegment | None = None
-    schema: pa.Schema | None = None
-    opened: float = 0.0
-    last_sync: float = 0.0
-    sync_due: bool = False
-    futures: list[tuple[Future[int], int]] = field(default_factory=list)
-
-
 class PredictionLog:
     """Append prediction records per endpoint under ``folder`` (see ``folder_for``).
 
@@ -139,7 +118,6 @@ class PredictionLog:
         self.segment_age_s = segment_age_s
         self.fsync_every_s = fsync_every_s
         self.writer_id = new_id()
-        self.errors = 0
         (self.folder / WRITERS_DIR).mkdir(parents=True, exist_ok=True)
         # Held while this process lives: a recovering process leaves our streams alone.
         self._lock_path = self.folder / WRITERS_DIR / f"{self.writer_id}.lock"
@@ -152,7 +130,7 @@ class PredictionLog:
         self._queue: deque[_Entry] = deque()
         self._depth = 0
         self._writing_since: float | None = None  # when the batch being written was queued
-        self._endpoints: dict[str, _Endpoint] = {}
+        self._endpoints: dict[str, EndpointLog] = {}
         self._closed = False
         self._stopping = False
         self.compactor = Compactor(
@@ -161,6 +139,14 @@ class PredictionLog:
             self._new_uid,
             merge or MergePolicy(),
             merge_every_s=merge_every_s,
+        )
+        self._rotation = Rotation(
+            self.folder,
+            self._new_uid,
+            self.compactor.sealed,
+            segment_bytes,
+            segment_age_s,
+            fsync_every_s,
         )
         self._thread = threading.Thread(target=self._run, name="mloop-predlog-writer", daemon=True)
         self._thread.start()
@@ -261,7 +247,7 @@ class PredictionLog:
                 "dropped": sum(e["dropped"] for e in endpoints.values()),
                 "failed": sum(e["failed"] for e in endpoints.values()),
                 "durability": self.durability,
-                "errors": self.errors,
+                "errors": sum(s.errors for s in self._endpoints.values()),
                 "compaction_errors": self.compactor.errors,
                 "endpoints": endpoints,
             }
@@ -313,12 +299,14 @@ class PredictionLog:
             return False
         return self._depth == 0 or self._depth + count <= self.max_queue
 
-    def _state(self, endpoint: str) -> _Endpoint:
+    def _state(self, endpoint: str) -> EndpointLog:
         state = self._endpoints.get(endpoint)
         if state is None:
             folder = endpoint_folder(self.folder, endpoint)
             with self._lock:
-                state = self._endpoints.setdefault(endpoint, _Endpoint(endpoint, folder))
+                state = self._endpoints.setdefault(
+                    endpoint, EndpointLog(endpoint, folder, self._rotation)
+                )
         return state
 
     def _new_uid(self) -> str:
@@ -372,120 +360,29 @@ class PredictionLog:
             self._write_group(self._endpoints[name], group)
         for state in self._endpoints.values():  # group commit: one fsync per file
             if state.futures or (flushes and state.segment is not None):
-                self._sync(state)
+                state.sync()
         for future in flushes:
             future.set_result(0)
 
-    def _write_group(self, state: _Endpoint, group: list[_Entry]) -> None:
+    def _write_group(self, state: EndpointLog, group: list[_Entry]) -> None:
         try:
-            records = [r for e in group for r in e.records]
-            self._append(state, build_batch(records))
-            self._written(state, group)
+            state.append(build_batch([r for e in group for r in e.records]))
         except Exception:
             if len(group) == 1:
-                self._failed(state, group[0])
+                state.failed_write(len(group[0].records), group[0].future)
                 return
             for entry in group:  # one bad submit must not take the others down with it
                 try:
-                    self._append(state, build_batch(entry.records))
-                    self._written(state, [entry])
+                    state.append(build_batch(entry.records))
                 except Exception:
-                    self._failed(state, entry)
-
-    def _written(self, state: _Endpoint, group: list[_Entry]) -> None:
+                    state.failed_write(len(entry.records), entry.future)
+                else:
+                    state.written_ok(len(entry.records), entry.future, entry.policy)
+            return
         for entry in group:
-            state.written += len(entry.records)
-            if entry.future is not None:
-                state.futures.append((entry.future, len(entry.records)))
-            elif entry.policy == "everysec":
-                state.sync_due = True
-
-    def _failed(self, state: _Endpoint, entry: _Entry) -> None:
-        state.failed += len(entry.records)
-        self.errors += 1
-        log.exception(
-            "prediction log could not write %d records of %s", len(entry.records), state.name
-        )
-        if entry.future is not None and not entry.future.done():
-            entry.future.set_exception(
-                MloopError(
-                    f"The prediction log could not write {plural(len(entry.records), 'record')}; see the server log."
-                )
-            )
-
-    def _append(self, state: _Endpoint, batch: pa.RecordBatch) -> None:
-        segment = state.segment
-        if segment is not None:
-            fitted = conform(batch, segment.schema)
-            if fitted is None:
-                self._rotate(state)
-                segment = None
-            else:
-                batch = fitted
-        if segment is None:
-            schema = widen(state.schema, batch.schema)
-            fitted = conform(batch, schema)
-            assert fitted is not None, "a batch always fits the schema widened by it"
-            batch = fitted
-            if not state.folder.exists():
-                state.folder.mkdir(parents=True, exist_ok=True)
-                fsync_dir(self.folder)
-            now_ms = int(dt.datetime.now(dt.UTC).timestamp() * 1000)
-            segment = ActiveSegment(state.folder, now_ms, self._new_uid(), schema)
-            state.segment, state.schema, state.opened = segment, schema, time.monotonic()
-        try:
-            segment.append(batch)
-        except Exception:
-            segment.abandon()  # its complete batches stay readable; the next write starts afresh
-            state.segment = None
-            self.compactor.sealed(segment.path)
-            raise
-        if segment.size >= self.segment_bytes:
-            self._rotate(state)
-
-    def _sync(self, state: _Endpoint) -> None:
-        futures, state.futures = state.futures, []
-        try:
-            if state.segment is not None and state.segment.sync():
-                state.fsyncs += 1
-        except Exception as exc:
-            self.errors += 1
-            log.exception("prediction log could not fsync %s", state.name)
-            for future, _ in futures:
-                future.set_exception(exc)
-            return
-        state.last_sync = time.monotonic()
-        state.sync_due = False
-        for future, count in futures:
-            future.set_result(count)
-
-    def _rotate(self, state: _Endpoint) -> None:
-        """Seal the active segment (under ``always`` its waiters are acknowledged by the seal)."""
-        segment, state.segment = state.segment, None
-        if segment is None:
-            return
-        futures, state.futures = state.futures, []
-        try:
-            segment.seal()
-            state.fsyncs += 1
-        except Exception as exc:
-            self.errors += 1
-            log.exception("prediction log could not seal %s", segment.path)
-            segment.abandon()
-            for future, _ in futures:
-                future.set_exception(exc)
-        else:
-            for future, count in futures:
-                future.set_result(count)
-        state.sync_due = False
-        self.compactor.sealed(segment.path)
+            state.written_ok(len(entry.records), entry.future, entry.policy)
 
     def _housekeep(self, *, final: bool) -> None:
         now = time.monotonic()
         for state in list(self._endpoints.values()):
-            if state.segment is None:
-                continue
-            if final or now - state.opened >= self.segment_age_s:
-                self._rotate(state)
-            elif state.sync_due and now - state.last_sync >= self.fsync_every_s:
-                self._sync(state)
+            state.tick(now, final=final)
