@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # The main job, end to end, on the embedded default (SQLite + a local folder): `make demo`.
 # init → add data → validate → train → register → gate → approve → promote → rollback → lineage → audit
+# → deploy → serve → predict over HTTP → canary + shadow → endpoint rollback → batch predict → logs
 set -euo pipefail
 HERE="$(cd "$(dirname "$0")/.." && pwd)"
-PY="$HERE/.venv/bin/python"
-MLOOP="$HERE/.venv/bin/mloop"
+BIN="${MLOOP_DEMO_BIN:-$HERE/.venv/bin}"   # the venv `make demo` built (override to use another)
+PY="$BIN/python"
+MLOOP="$BIN/mloop"
 DIR="${1:-$HERE/.demo}"
 rm -rf "$DIR"
 mkdir -p "$DIR/data"
@@ -13,6 +15,7 @@ export COLUMNS="${COLUMNS:-160}"
 
 say() { printf '\n\033[1;34m# %s\033[0m\n' "$*"; }
 step() { printf '\033[1m$ mloop %s\033[0m\n' "$*"; "$MLOOP" "$@"; }
+client() { printf '\033[1m$ python examples/churn/client.py %s\033[0m\n' "$*"; "$PY" "$HERE/examples/churn/client.py" "$@"; }
 # A step that must fail with exit 1 (a check said no): the demo goes on only if it did.
 expect_check_failure() {
   printf '\033[1m$ mloop %s\033[0m   (expected to fail)\n' "$*"
@@ -24,9 +27,10 @@ expect_check_failure() {
 say "A workspace: mloop.toml + .mloop/ (SQLite store, content-addressed artifacts)"
 step init .
 
-say "Two months of customer data; month 2 has drifted (prices up, a new payment method)"
+say "Two months of customer data (month 2 has drifted: prices up, a new payment method), and new customers to score"
 "$PY" "$HERE/examples/churn/generate.py" --rows 5000 --month 1 --out data/churn-2026-01.csv
 "$PY" "$HERE/examples/churn/generate.py" --rows 5000 --month 2 --drift --out data/churn-2026-02.csv
+"$PY" "$HERE/examples/churn/generate.py" --rows 200 --month 1 --seed 7 --out data/new-customers.csv
 
 say "Snapshot month 1: hash, schema, profile. The same bytes again are the same version."
 step data add churn data/churn-2026-01.csv
@@ -60,6 +64,69 @@ say "The same loop from a Python script (examples/churn/train.py uses the Python
 
 say "Export the better model to ONNX; the export is scored against the model on held-out rows first"
 step models export churn@3 --onnx models/churn-3.onnx
+
+say "Deploy the champion: endpoint churn, revision 1, following churn@champion as the alias moves"
+step deploy churn churn@champion --reason "first endpoint"
+
+# The server runs in the background; whatever happens next, the script stops it on the way out.
+SERVER_PID=""
+stop_server() {
+  if [ -n "$SERVER_PID" ] && kill -0 "$SERVER_PID" 2>/dev/null; then
+    kill -TERM "$SERVER_PID" 2>/dev/null || true
+    wait "$SERVER_PID" 2>/dev/null || true
+  fi
+  SERVER_PID=""
+}
+trap stop_server EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+say "Serve every endpoint on loopback; --port 0 picks a free port, and the first line is the URL"
+printf '\033[1m$ mloop serve --port 0 > serve.log 2>&1 &\033[0m\n'
+"$MLOOP" serve --port 0 >serve.log 2>&1 &
+SERVER_PID=$!
+URL=""
+for _ in $(seq 600); do  # up to a minute for the first line
+  URL="$(sed -n 's/^serving \(http[^ ]*\).*/\1/p' serve.log)"
+  [ -n "$URL" ] && break
+  if ! kill -0 "$SERVER_PID" 2>/dev/null; then cat serve.log >&2; echo "mloop serve exited" >&2; exit 1; fi
+  sleep 0.1
+done
+if [ -z "$URL" ]; then cat serve.log >&2; echo "mloop serve printed no URL in 60 s" >&2; exit 1; fi
+cat serve.log
+client ready "$URL" --revision churn=1
+
+say "Real requests over HTTP: one customer (200, with probabilities and a prediction id), then two broken rows (422, every reason)"
+client predict "$URL" churn --data data/new-customers.csv
+
+say "A canary and a shadow: churn@3 answers 20% of requests, churn@2 scores a copy of each (logged, never returned)"
+step deploy churn churn@champion --canary churn@3 --weight 20 --shadow churn@2 --reason "try churn@3 on 20% of traffic"
+client ready "$URL" --revision churn=2
+client traffic "$URL" churn --data data/new-customers.csv --requests 48
+sleep 1.5  # the server writes readiness and shadow agreement to its status file every second
+step endpoints show churn
+
+say "Roll the endpoint back: revision 1 re-applied as revision 3 (the canary and the shadow are gone)"
+step endpoints rollback churn --reason "demo: the canary can wait"
+client ready "$URL" --revision churn=3
+step endpoints history churn
+
+say "Score month 2 as a batch file: rows with the unseen payment method are rejected, with their reasons"
+expect_check_failure predict churn@champion --input data/churn-2026-02.csv --output scored-2026-02.csv
+printf '\033[1m$ head -4 scored-2026-02.rejects.csv\033[0m\n'
+head -4 scored-2026-02.rejects.csv
+step jobs ls
+
+say "The prediction log: every answer (primary, canary, shadow) with its inputs, model, revision and latency"
+step logs churn --limit 5
+
+say "Stop the server: SIGTERM answers what is in flight, flushes the log and exits 0"
+printf '\033[1m$ kill -TERM %s\033[0m\n' "$SERVER_PID"
+kill -TERM "$SERVER_PID"
+set +e; wait "$SERVER_PID"; code=$?; set -e
+SERVER_PID=""
+if [ "$code" -ne 0 ]; then cat serve.log >&2; echo "mloop serve exited $code after SIGTERM" >&2; exit 1; fi
+echo "→ mloop serve exited 0"
 
 say "Every blob re-hashed"
 step artifacts verify

@@ -66,3 +66,49 @@ def test_churn_generator_and_pipeline_script(tmp_path: Path) -> None:
     assert lineage.returncode == 0 and "data (train): churn@1" in lineage.stdout
     validate = run_mloop("data", "validate", "churn", drifted, cwd=tmp_path)
     assert validate.returncode == 1 and "Crypto wallet" in validate.stdout
+
+
+def test_the_http_client_example_against_a_real_server(tmp_path: Path) -> None:
+    """examples/churn/client.py, as make demo runs it: ready, a 200 and a 422, a sticky canary."""
+    from mloop.endpoints.service import deploy
+    from mloop.workspace import Workspace
+    from tests.serving.server_harness import build_workspace, running
+
+    root = build_workspace(tmp_path / "ws", models=2)
+    with Workspace.open(root, environ={"MLOOP_USER": "tester"}) as ws:
+        deploy(ws.store, "churn", "churn@1", canary="churn@2", weight=50, actor="tester")
+    customers = tmp_path / "customers.csv"
+    gen = [sys.executable, EXAMPLES / "generate.py", "--rows", "60", "--seed", "7"]
+    subprocess.run([*gen, "--out", customers], check=True, capture_output=True)
+
+    def client(*args: object) -> subprocess.CompletedProcess[str]:
+        command = [sys.executable, EXAMPLES / "client.py", *map(str, args)]
+        return subprocess.run(command, capture_output=True, text=True, timeout=120)
+
+    with running(root, ready=False) as server:
+        waited = client("ready", server.url, "--revision", "churn=2")
+        assert waited.returncode == 0, waited.stderr
+        assert '"revision":2' in waited.stdout
+        asked = client("predict", server.url, "churn", "--data", customers)
+        assert asked.returncode == 0, asked.stdout + asked.stderr
+        assert "1 row -> 200" in asked.stdout and "2 broken rows -> 422" in asked.stdout
+        assert '"rule": "allowed", "value": "Crypto wallet"' in asked.stdout
+        assert "X-Ignored-Fields: customer_id, signup_date" in asked.stdout
+        split = client("traffic", server.url, "churn", "--data", customers, "--requests", "40")
+        assert split.returncode == 0, split.stdout + split.stderr
+        assert "40 requests: 40x 200" in split.stdout
+        assert "answered by churn@1" in split.stdout and "answered by churn@2" in split.stdout
+    never = client("ready", server.url, "--timeout", "0.5")
+    assert never.returncode == 1 and "not ready after 0.5 s" in never.stderr
+    typo = client("ready", server.url, "--revision", "churn")
+    assert typo.returncode == 2 and "ENDPOINT=N" in typo.stderr
+
+
+def test_the_demo_script_parses_and_always_stops_its_server() -> None:
+    """make demo takes minutes, so the suite checks its shape: valid bash, the server stopped on
+    every way out (an EXIT trap), and the venv overridable for runs from a worktree."""
+    script = EXAMPLES.parent / "demo.sh"
+    assert subprocess.run(["bash", "-n", script], capture_output=True).returncode == 0
+    text = script.read_text()
+    assert "trap stop_server EXIT" in text and "serve --port 0" in text
+    assert 'kill -TERM "$SERVER_PID"' in text and "MLOOP_DEMO_BIN" in text
