@@ -15,7 +15,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from mloop.endpoints.service import deploy, switch
+from mloop.endpoints.service import deploy, rollback, switch
 from mloop.predlog import folder_for, read_log
 from mloop.registry.versions import resolve
 from mloop.workspace import Workspace
@@ -175,6 +175,52 @@ def test_canary_is_sticky_and_the_shadow_is_logged_never_returned(server: Server
     assert {row["version"] for row in log if row["role"] == "shadow"} == {4}
     status = json.loads((server.root / ".mloop/serving/status/split.json").read_text())
     assert status["shadow_compared"] > 0
+
+
+def test_no_request_fails_while_the_endpoint_changes_under_load(server: Server) -> None:
+    """4 clients for the whole time the endpoint changes 5 times (canary on, weight change,
+    stage + switch, rollback): every answer is a 200 from a version that was deployed."""
+    stop = time.monotonic() + 60
+    body = json.dumps({"instances": ROWS}).encode()
+
+    def client() -> list[tuple[int, int | None]]:
+        seen = []
+        with httpx.Client(base_url=server.url, timeout=30) as http:
+            while time.monotonic() < stop:
+                answer = http.post(
+                    "/v1/endpoints/churn/predict",
+                    content=body,
+                    headers={"Content-Type": "application/json"},
+                )
+                version = answer.json().get("version") if answer.status_code == 200 else None
+                seen.append((answer.status_code, version))
+        return seen
+
+    changes = [
+        {"model_ref": "churn@4", "canary": "churn@1", "weight": 30},
+        {"model_ref": "churn@4", "canary": "churn@1", "weight": 70},
+        {"model_ref": "churn@2", "stage": True},
+        "switch",
+        "rollback",
+    ]
+    with concurrent.futures.ThreadPoolExecutor(4) as pool:
+        futures = [pool.submit(client) for _ in range(4)]
+        with _open(server.root) as ws:
+            for change in changes:
+                time.sleep(1.0)
+                if change == "switch":
+                    switch(ws.store, "churn", actor="tester")
+                elif change == "rollback":
+                    rollback(ws.store, "churn", actor="tester")
+                else:
+                    assert isinstance(change, dict)
+                    deploy(ws.store, "churn", actor="tester", **change)  # type: ignore[arg-type]
+            time.sleep(1.5)
+        stop = time.monotonic()
+        seen = [answer for future in futures for answer in future.result()]
+    assert len(seen) > 20
+    assert {status for status, _ in seen} == {200}, sorted(set(seen))
+    assert {version for _, version in seen} <= {1, 2, 4}
 
 
 def _in_flight(server: Server) -> float:
