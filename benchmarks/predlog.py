@@ -67,8 +67,9 @@ def _records(count: int, start: int) -> list[dict[str, Any]]:
     ]
 
 
-def write_rate(durability: str, total: int, per_submit: int) -> float:
-    """Records per second through one writer, from PRODUCERS threads, until durable."""
+def write_rate(durability: str, total: int, per_submit: int) -> tuple[float, float]:
+    """Records per second through one writer, from PRODUCERS threads, until durable; and the
+    process's CPU time per record in µs (all threads), which a loaded machine disturbs less."""
     per_thread = total // PRODUCERS // per_submit
     prepared = [
         [_records(per_submit, (n * per_thread + i) * per_submit) for i in range(per_thread)]
@@ -84,18 +85,18 @@ def write_rate(durability: str, total: int, per_submit: int) -> float:
                     future.result()
 
         threads = [threading.Thread(target=produce, args=(p,)) for p in prepared]
-        start = time.perf_counter()
+        start, cpu = time.perf_counter(), time.process_time()
         for t in threads:
             t.start()
         for t in threads:
             t.join()
         log.flush()
-        elapsed = time.perf_counter() - start
+        elapsed, cpu = time.perf_counter() - start, time.process_time() - cpu
         stats = log.stats()
         log.close()
     written = per_thread * per_submit * PRODUCERS
     assert stats["written"] == written and stats["dropped"] == 0, stats
-    return written / elapsed
+    return written / elapsed, cpu / written * 1e6
 
 
 def generate(folder: Path, total: int, days: float = 30.0) -> None:
@@ -161,13 +162,18 @@ def main() -> None:
         f"Python {sys.version.split()[0]}, pyarrow {pa.__version__}"
     )
     print(f"writes: {args.records:,} records per row, {PRODUCERS} producer threads, one writer")
-    print(f"{'policy':<10}{'1 record/submit':>18}{'100 records/submit':>22}   (records/s)")
+    print(
+        f"{'policy':<10}{'1 record/submit':>18}{'CPU us/rec':>12}"
+        f"{'100 records/submit':>22}{'CPU us/rec':>12}   (records/s)"
+    )
     for policy in ("always", "everysec", "off"):
-        single = write_rate(
+        single, single_cpu = write_rate(
             policy, min(args.records, 50_000 if policy == "always" else args.records), 1
         )
-        batched = write_rate(policy, args.records, 100)
-        print(f"{policy:<10}{single:>18,.0f}{batched:>22,.0f}")
+        batched, batched_cpu = write_rate(policy, args.records, 100)
+        print(
+            f"{policy:<10}{single:>18,.0f}{single_cpu:>12.1f}{batched:>22,.0f}{batched_cpu:>12.1f}"
+        )
 
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
