@@ -17,8 +17,10 @@ done by an earlier process and not timed.
 Timed both ways (issue 13: a script that logs 10,000 metrics should finish in well under 60 ms of
 tracking, start-up included): "run (s)" is ``start_run`` + the calls + the end, in the process;
 "script (s)" is the whole script as a user runs it, from launching the interpreter (imports,
-``start_run``) to the run being stored. Memory is the process's peak RSS (imports included) and how much the
-RSS grew during the timed part. Both sides then read their points back: same count, same last value.
+``start_run``) to the run being stored. Memory is the process's peak RSS (imports included) and
+how much the RSS grew during the timed part; CPU is the process's (every thread) during "run",
+steadier than wall time on a shared machine. Both sides then read their points back: same count,
+same last value.
 """
 
 from __future__ import annotations
@@ -54,6 +56,12 @@ def _peak_rss_mib() -> float:
     )  # bytes on macOS, KiB on Linux
 
 
+def _cpu_s() -> float:
+    """This process's CPU time so far, every thread (user + system)."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
 def _value(step: int) -> float:
     return 1.0 / (step + 1)
 
@@ -70,6 +78,7 @@ def side_mloop(n: int, folder: Path) -> dict[str, Any]:
     from mloop.workspace import Workspace
 
     workspace = Workspace.open(folder / "mloop", environ={})
+    cpu = _cpu_s()
     starting = time.perf_counter()
     run = start_run("bench", workspace=workspace)
     before = _rss_mib()
@@ -80,6 +89,7 @@ def side_mloop(n: int, folder: Path) -> dict[str, Any]:
     run.end()  # the writer commits whatever is still queued
     stored = time.perf_counter()
     stored_at = time.time()
+    cpu = _cpu_s() - cpu
     growth = _peak_rss_mib() - before
     history = metric_history(workspace.store, run.id, KEY)
     last = get_run(workspace.store, run.id).metrics[KEY]
@@ -89,6 +99,7 @@ def side_mloop(n: int, folder: Path) -> dict[str, Any]:
         "calls_s": called - began,
         "total_s": stored - began,
         "run_s": stored - starting,
+        "run_cpu_s": cpu,
         "stored_at": stored_at,
         "rows": len(history),
         "last": last,
@@ -208,6 +219,12 @@ def main() -> None:
     print(header)
     spread = ", ".join(f"{r['total_s']:.3f}" for r in mloop_runs)
     print(_line("mloop", n, mloop, f"   (median of {len(mloop_runs)} by stored: {spread} s)"))
+    runs_ms = ", ".join(f"{r['run_s'] * 1e3:.0f}" for r in mloop_runs)
+    cpu_ms = sorted(r["run_cpu_s"] * 1e3 for r in mloop_runs)[len(mloop_runs) // 2]
+    print(
+        f"mloop start_run + {n:,} calls + end, each run: {runs_ms} ms; CPU median {cpu_ms:.0f} ms "
+        f"(every thread); load {os.getloadavg()[0]:.1f}"
+    )
     print(
         f"mloop start_run + {n:,} calls + end: {mloop['run_s'] * 1e3:.0f} ms in the process, "
         f"{mloop['script_s'] * 1e3:.0f} ms as a script (interpreter start-up and imports included);"
