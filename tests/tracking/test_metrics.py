@@ -142,3 +142,20 @@ def test_a_step_must_be_a_whole_number_and_a_value_must_fit_a_float(workspace: W
         with pytest.raises(InvalidInput, match="must be a number, not 1000"):
             run.log_metric("loss", 10**400)
     assert [p.step for p in runs.metric_history(workspace.store, run.id, "loss")] == [3, 4]
+
+
+def test_a_big_batch_keeps_every_value_in_order_nan_and_infinities_included(
+    workspace: Workspace,
+) -> None:
+    """Points are inserted many rows to a statement: a count that is not a multiple of the
+    statement's rows, and NaN (stored as text on SQLite) amid numbers, come back exactly."""
+    values = [
+        math.nan if i % 7 == 0 else math.inf if i % 11 == 0 else i / 3 for i in range(2_345)
+    ]
+    with start_run(workspace=workspace) as run:
+        for value in values:
+            run.log_metric("x", value)
+    history = runs.metric_history(workspace.store, run.id, "x")
+    assert [p.step for p in history] == list(range(len(values)))
+    for point, value in zip(history, values, strict=True):
+        assert math.isnan(point.value) if math.isnan(value) else point.value == value

@@ -19,8 +19,10 @@ import everything about runs from this one module.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import json
 import os
+import sqlite3
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -62,9 +64,11 @@ from mloop.tracking.records import (
 
 MAX_ERROR_CHARS = 20_000
 METRIC_COLUMNS = ("run_id", "key", "step", "timestamp_ms", "value")
-_SQLITE_METRIC_INSERT = (
-    'INSERT INTO metrics (run_id, "key", step, timestamp_ms, value) VALUES (?, ?, ?, ?, ?)'
-)
+_SQLITE_METRIC_INSERT = 'INSERT INTO metrics (run_id, "key", step, timestamp_ms, value) VALUES '
+# Rows per INSERT on SQLite, at most: one statement of many rows costs about half the CPU of as
+# many one-row statements (10,000 points: ~15 ms against ~33 ms), and the driver lets other
+# threads run (a training loop logging the next points) for the whole statement, not per row.
+_SQLITE_ROWS_PER_INSERT = 1000
 
 
 def _now() -> dt.datetime:
@@ -268,11 +272,29 @@ def write_metric_tuples(store: Store, rows: Sequence[tuple[Any, ...]]) -> None:
         if conn.dialect.name == "sqlite":
             # The driver's executemany directly: SQLAlchemy's Float would turn the 'NaN' text back
             # into a float (which SQLite stores as NULL), and per-row type processing is skipped.
-            conn.exec_driver_sql(_SQLITE_METRIC_INSERT, list(rows))
+            limit = conn.connection.driver_connection.getlimit(  # type: ignore[union-attr]
+                sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER
+            )
+            per = max(1, min(_SQLITE_ROWS_PER_INSERT, limit // 5))  # 999 before SQLite 3.32
+            whole = len(rows) - len(rows) % per
+            if whole:
+                flat = [value for row in rows[:whole] for value in row]
+                conn.exec_driver_sql(
+                    _sqlite_metric_insert(per),
+                    [tuple(flat[i : i + 5 * per]) for i in range(0, len(flat), 5 * per)],
+                )
+            if whole < len(rows):
+                rest = tuple(value for row in rows[whole:] for value in row)
+                conn.exec_driver_sql(_sqlite_metric_insert(len(rows) - whole), rest)
         else:
             conn.execute(
                 t.metrics.insert(), [dict(zip(METRIC_COLUMNS, r, strict=True)) for r in rows]
             )
+
+
+@functools.lru_cache(maxsize=16)
+def _sqlite_metric_insert(rows: int) -> str:
+    return _SQLITE_METRIC_INSERT + ", ".join(["(?, ?, ?, ?, ?)"] * rows)
 
 
 def _logical_name(name: str) -> str:
