@@ -161,6 +161,7 @@ class ActiveRun:
     ) -> None:
         self.workspace = workspace
         self.info = info
+        self._run_id = info.id
         self.parent = parent
         self._owns_workspace = owns_workspace
         self._pid = os.getpid()  # only this process ends the run
@@ -252,23 +253,25 @@ class ActiveRun:
         NaN and infinities are stored as they are. Raises ``InvalidInput`` for a bad key or a value
         that is not a number.
         """
+        # A training loop calls this thousands of times a second: every line here is counted
+        # (benchmarks/tracking.py), so the common case (a float, an int step or none) is cheap.
         if self._ended:
             self._check_open()
-        if key not in self._steps:
+        steps = self._steps
+        if key not in steps:
             check_key(key, "Metric")
-        # Fast paths for the common types; anything else goes through the full checks.
         number = value if type(value) is float else metric_number(key, value)
-        if step is None or (type(step) is int and -(2**63) <= step < 2**63):
-            explicit = step
-        else:
-            explicit = metric_step(key, step)
+        if step is not None and (type(step) is not int or not -(2**63) <= step < 2**63):
+            step = metric_step(key, step)
         with self._step_lock:  # threads logging one key without step= get distinct steps
-            last = self._steps.get(key, -1)
-            step = last + 1 if explicit is None else explicit
-            self._steps[key] = max(step, last)
+            last = steps.get(key, -1)
+            if step is None:
+                step = last + 1
+            if step >= last:
+                steps[key] = step
         writer = self._writer or self._writer_for_this_process()
         stamp = time.time_ns() // 1_000_000 if timestamp is None else _timestamp_ms(timestamp)
-        writer.add(self.info.id, key, number, step, stamp)
+        writer.add(self._run_id, key, number, step, stamp)
 
     def log_metrics(
         self,
