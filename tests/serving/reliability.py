@@ -106,6 +106,11 @@ class Load:
         with self._lock:
             return sorted(self.sent, key=lambda s: s.sent)
 
+    def so_far(self) -> list[Sent]:
+        """The requests answered (or failed) until now, while the load goes on."""
+        with self._lock:
+            return list(self.sent)
+
     def _run(self, client: int) -> None:
         with httpx.Client(base_url=self.url, timeout=self.timeout_s) as http:
             for n in itertools.count():
