@@ -152,10 +152,15 @@ def test_a_full_queue_answers_429_with_retry_after(server: Server) -> None:
 
 def test_warn_scores_invalid_rows_and_counts_them(server: Server) -> None:
     bad = dict(ROWS[0], contract="Weekly")
-    response = httpx.post(f"{server.url}/v1/endpoints/tiny/predict", json={"instances": [bad]})
+    response = predict(server, "tiny", {"instances": [bad]}, headers={"X-Request-ID": "warned-1"})
     assert response.status_code == 200 and len(response.json()["predictions"]) == 1
     metrics = httpx.get(f"{server.url}/metrics").text
     assert 'mloop_validation_warnings_total{column="contract",endpoint="tiny"' in metrics
+    assert 'endpoint="tiny",model="",role="",status="429",version=""}' in metrics
+    with _open(server.root) as ws:  # tiny logs with durability "always"
+        log = read_log(folder_for(ws.settings), "tiny").to_pylist()
+    (logged,) = [row for row in log if row["request_id"] == "warned-1"]
+    assert logged["status"] == 200 and "contract allowed" in logged["error"]
     assert_error(predict(server, "churn", {"instances": [bad]}), 422, "invalid_input")
 
 

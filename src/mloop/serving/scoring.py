@@ -15,6 +15,7 @@ import contextlib
 import datetime as dt
 import logging
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -23,6 +24,7 @@ from mloop.serving.scores import Scores
 from mloop.serving.state import Deployment, Scorer, Served, ServingState
 
 if TYPE_CHECKING:
+    from mloop.data.violations import FieldError
     from mloop.endpoints.revisions import ModelSlot
     from mloop.serving.codec import Table
 
@@ -94,9 +96,11 @@ async def score_request(
 ) -> Answer:
     deployment = served.live
     if deployment is None:
+        state.metrics.requests.labels(served.name, "", "", "", "503").inc()
         raise not_ready(served)
     settings = served.settings
     if served.in_flight >= settings.queue:
+        state.metrics.requests.labels(served.name, "", "", "", "429").inc()
         raise ApiError(
             429,
             "overloaded",
@@ -186,7 +190,9 @@ def records_for(
     scores: Scores | None,
     error: str | None,
     when: dt.datetime,
+    notes: Mapping[int, str] | None = None,
 ) -> list[dict[str, Any]]:
+    """One log record per row; ``notes`` adds a row's own remark (by 0-based row) to ``error``."""
     rows = table.records()
     ids = prediction_ids(request_id, len(rows))
     probabilities = None if scores is None else scores.probability_dicts()
@@ -208,10 +214,32 @@ def records_for(
                 "inputs": inputs,
                 "prediction": None if scores is None else scores.predictions[i],
                 "probabilities": None if probabilities is None else probabilities[i],
-                "error": error if scores is None else (scores.errors[i] or error),
+                "error": _joined(
+                    error if scores is None else (scores.errors[i] or error),
+                    None if notes is None else notes.get(i),
+                ),
             }
         )
     return out
+
+
+def _joined(first: str | None, second: str | None) -> str | None:
+    return first if not second else second if not first else f"{first}; {second}"
+
+
+def violation_notes(violations: list[FieldError]) -> tuple[str | None, dict[int, str]]:
+    """Rule violations scored anyway (``on_invalid = "warn"``) as log remarks: one for the whole
+    request (checks without a row) and one per row, by 0-based row."""
+    per_row: dict[int, list[str]] = {}
+    general: list[str] = []
+    for v in violations:
+        text = f"{v.column} {v.rule}: {v.message}"
+        if v.row is None:
+            general.append(text)
+        else:
+            per_row.setdefault(v.row - 1, []).append(text)
+    overall = None if not general else "scored despite " + "; ".join(general)
+    return overall, {row: "scored despite " + "; ".join(texts) for row, texts in per_row.items()}
 
 
 async def _submit(state: ServingState, served: Served, records: list[dict[str, Any]]) -> None:
@@ -249,10 +277,10 @@ async def log_answer(
     request_id: str,
     routing_key: str | None,
     started: float,
-    violations: list[Any],
+    violations: list[FieldError],
 ) -> None:
     latency = (time.perf_counter() - started) * 1000
-    note = None if not violations else f"scored with {len(violations)} rule violation(s)"
+    note, notes = violation_notes(violations)
     status = 200
     records = records_for(
         served,
@@ -267,6 +295,7 @@ async def log_answer(
         answer.scores,
         note,
         answer.timestamp,
+        notes,
     )
     await _submit(state, served, records)
     slot = answer.scorer.slot
