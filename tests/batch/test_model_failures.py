@@ -1,0 +1,77 @@
+"""A row the model itself raises on is rejected alone (rule ``model``); the rest of its chunk is
+scored. A model that raises on most rows fails the job instead of rejecting the whole file."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.base import BaseEstimator, ClassifierMixin
+
+import mloop
+from mloop.workspace import Workspace
+
+
+class Picky(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
+    """A classifier that cannot score a negative ``x`` (as a pipeline step may refuse a value)."""
+
+    def fit(self, X: pd.DataFrame, y: Any) -> Picky:
+        self.classes_ = np.array([False, True])
+        self.feature_names_in_ = np.array(["x"], dtype=object)
+        return self
+
+    def predict_proba(self, X: pd.DataFrame) -> np.ndarray:
+        x = np.asarray(X["x"], dtype=float)
+        if (x < 0).any():
+            raise ValueError("x must not be negative")
+        p = 1 / (1 + np.exp(-x))
+        return np.column_stack([1 - p, p])
+
+    def predict(self, X: pd.DataFrame) -> np.ndarray:
+        return self.predict_proba(X)[:, 1] > 0.5
+
+
+def _log_picky(workspace: Workspace) -> None:
+    frame = pd.DataFrame({"x": [1.0, 2.0, 3.0], "y": [False, True, True]})
+    with mloop.start_run(workspace=workspace) as run, pytest.warns(UserWarning, match="pickle"):
+        run.log_model(Picky().fit(frame[["x"]], frame["y"]), name="picky", target="y")
+
+
+def test_rows_the_model_raises_on_are_rejected_alone(
+    cli: Any, workspace: Workspace, tmp_path: Path
+) -> None:
+    _log_picky(workspace)
+    x = np.linspace(0.5, 5, 1000)
+    x[[10, 500, 501]] = -1.0
+    source, out, rejects = tmp_path / "in.csv", tmp_path / "out.csv", tmp_path / "bad.csv"
+    pd.DataFrame({"id": range(1000), "x": x}).to_csv(source, index=False)
+
+    result = cli("predict", "picky@1", "-i", source, "-o", out, "--rejects", rejects, "--chunk-rows", 256)
+    assert result.exit_code == 1, result.stderr
+    scored = pd.read_csv(out)
+    assert len(scored) == 997 and not scored["id"].isin([10, 500, 501]).any()
+    listed = pd.read_csv(rejects)
+    assert listed["row"].tolist() == [11, 501, 502]
+    assert set(listed["rule"]) == {"model"} and set(listed["column"]) == {"*"}
+    assert "x must not be negative" in listed["message"][0]
+
+    kept = mloop.predict("picky@1", pd.DataFrame({"x": x}), on_invalid="drop", workspace=workspace)
+    assert len(kept) == 997 and kept["prediction"].all()
+
+
+def test_a_model_failing_on_most_rows_fails_the_job(
+    cli: Any, workspace: Workspace, tmp_path: Path
+) -> None:
+    _log_picky(workspace)
+    source, out = tmp_path / "in.csv", tmp_path / "out.csv"
+    pd.DataFrame({"x": -np.arange(1.0, 501.0)}).to_csv(source, index=False)
+    result = cli("predict", "picky@1", "-i", source, "-o", out)
+    assert result.exit_code == 2
+    assert "raised on more than 100 rows of one chunk" in result.stderr
+    assert not out.exists()
+    job = json.loads(cli("jobs", "ls", "--json").stdout)[0]
+    assert job["status"] == "failed" and "x must not be negative" in job["error"]
