@@ -266,7 +266,13 @@ def log_metrics_rows(store: Store, rows: Sequence[Mapping[str, Any]]) -> None:
 def write_metric_tuples(store: Store, rows: Sequence[tuple[Any, ...]]) -> None:
     """The writer's fast path: rows already ``(run_id, key, step, timestamp_ms, value)``, checked
     and encoded (see ``records.encode_metric``)."""
-    if not rows:
+    write_metric_values(store, [value for row in rows for value in row])
+
+
+def write_metric_values(store: Store, flat: list[Any]) -> None:
+    """``write_metric_tuples`` of rows laid end to end: five values a row, in that order (the
+    batching writer keeps them so, see ``writer``)."""
+    if not flat:
         return
     with store.transaction() as conn:
         if conn.dialect.name == "sqlite":
@@ -275,20 +281,23 @@ def write_metric_tuples(store: Store, rows: Sequence[tuple[Any, ...]]) -> None:
             limit = conn.connection.driver_connection.getlimit(  # type: ignore[union-attr]
                 sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER
             )
-            per = max(1, min(_SQLITE_ROWS_PER_INSERT, limit // 5))  # 999 before SQLite 3.32
-            whole = len(rows) - len(rows) % per
+            per = 5 * max(1, min(_SQLITE_ROWS_PER_INSERT, limit // 5))  # 999 before SQLite 3.32
+            whole = len(flat) - len(flat) % per
             if whole:
-                flat = [value for row in rows[:whole] for value in row]
                 conn.exec_driver_sql(
-                    _sqlite_metric_insert(per),
-                    [tuple(flat[i : i + 5 * per]) for i in range(0, len(flat), 5 * per)],
+                    _sqlite_metric_insert(per // 5),
+                    [tuple(flat[i : i + per]) for i in range(0, whole, per)],
                 )
-            if whole < len(rows):
-                rest = tuple(value for row in rows[whole:] for value in row)
-                conn.exec_driver_sql(_sqlite_metric_insert(len(rows) - whole), rest)
+            if whole < len(flat):
+                rest = tuple(flat[whole:])
+                conn.exec_driver_sql(_sqlite_metric_insert(len(rest) // 5), rest)
         else:
             conn.execute(
-                t.metrics.insert(), [dict(zip(METRIC_COLUMNS, r, strict=True)) for r in rows]
+                t.metrics.insert(),
+                [
+                    dict(zip(METRIC_COLUMNS, flat[i : i + 5], strict=True))
+                    for i in range(0, len(flat), 5)
+                ],
             )
 
 
@@ -491,4 +500,5 @@ __all__ = [
     "resolve_run_id",
     "set_tags",
     "write_metric_tuples",
+    "write_metric_values",
 ]
