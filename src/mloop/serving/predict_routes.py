@@ -10,7 +10,7 @@ from fastapi.responses import Response
 
 from mloop.serving import codec, schemas
 from mloop.serving.body import JSON, read_body, require_type
-from mloop.serving.scoring import endpoint_of, prediction_ids, score_request
+from mloop.serving.scoring import admitted, endpoint_of, prediction_ids, score_request
 from mloop.serving.state import ServingState
 
 IGNORED_HEADER = "X-Ignored-Fields"
@@ -69,17 +69,19 @@ def add_predict_routes(app: FastAPI, state: ServingState) -> None:
         started = time.perf_counter()
         served = endpoint_of(state, name)
         require_type(request, (JSON,))
-        body = await read_body(request, state.settings.max_body_bytes)
-        table = codec.parse_predict(body, max_rows=served.settings.max_rows)
         request_id = request_id_of(request)
-        answer = await score_request(
-            state,
-            served,
-            table,
-            request_id=request_id,
-            routing_key=routing_key_of(request),
-            started=started,
-        )
+        with admitted(state, served):
+            body = await read_body(request, state.settings.max_body_bytes)
+            table = codec.parse_predict(body, max_rows=served.settings.max_rows)
+            del body  # only the parsed table is kept while the request waits to be scored
+            answer = await score_request(
+                state,
+                served,
+                table,
+                request_id=request_id,
+                routing_key=routing_key_of(request),
+                started=started,
+            )
         scores = answer.scores
         content: dict[str, object] = {
             "predictions": scores.predictions,

@@ -15,7 +15,7 @@ import contextlib
 import datetime as dt
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -85,6 +85,37 @@ def not_ready(served: Served) -> ApiError:
     )
 
 
+@contextlib.contextmanager
+def admitted(state: ServingState, served: Served) -> Iterator[None]:
+    """Hold one of the endpoint's ``queue`` places from before the body is read to the answer.
+
+    Taken before reading, so however many clients connect, at most ``queue`` bodies (each at
+    most ``max_body_bytes``) are held per endpoint; one more is refused at once: 429.
+    """
+    if served.live is None:
+        state.metrics.requests.labels(served.name, "", "", "", "503").inc()
+        raise not_ready(served)
+    queue = served.settings.queue
+    if served.in_flight >= queue:
+        state.metrics.requests.labels(served.name, "", "", "", "429").inc()
+        raise ApiError(
+            429,
+            "overloaded",
+            f"Endpoint {served.name!r} already has {queue} requests in flight; "
+            f"retry after {RETRY_AFTER_S} s or raise [serving] queue.",
+            None,
+            headers={"Retry-After": RETRY_AFTER_S},
+        )
+    served.in_flight += 1
+    gauge = state.metrics.in_flight.labels(served.name)
+    gauge.inc()
+    try:
+        yield
+    finally:
+        served.in_flight -= 1
+        gauge.dec()
+
+
 async def score_request(
     state: ServingState,
     served: Served,
@@ -99,21 +130,8 @@ async def score_request(
         state.metrics.requests.labels(served.name, "", "", "", "503").inc()
         raise not_ready(served)
     settings = served.settings
-    if served.in_flight >= settings.queue:
-        state.metrics.requests.labels(served.name, "", "", "", "429").inc()
-        raise ApiError(
-            429,
-            "overloaded",
-            f"Endpoint {served.name!r} already has {settings.queue} requests in flight; "
-            f"retry after {RETRY_AFTER_S} s or raise [serving] queue.",
-            None,
-            headers={"Retry-After": RETRY_AFTER_S},
-        )
     role, scorer = deployment.pick(routing_key, state.rng)
-    served.in_flight += 1
     scorer.in_flight += 1
-    gauge = state.metrics.in_flight.labels(served.name)
-    gauge.inc()
     try:
         checked = await scorer.validate(table)
         violations = checked.errors
@@ -172,9 +190,7 @@ async def score_request(
         await log_answer(state, served, answer, table, request_id, routing_key, started, violations)
         return answer
     finally:
-        served.in_flight -= 1
         scorer.in_flight -= 1
-        gauge.dec()
 
 
 def records_for(

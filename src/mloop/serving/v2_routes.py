@@ -15,7 +15,7 @@ from fastapi.responses import Response
 
 from mloop.serving import codec, schemas, v2
 from mloop.serving.body import JSON, OCTETS, read_body, require_type
-from mloop.serving.scoring import endpoint_of, not_ready, score_request
+from mloop.serving.scoring import admitted, endpoint_of, not_ready, score_request
 from mloop.serving.state import Served, ServingState
 
 INFER_REQUEST_BODY = {
@@ -99,16 +99,18 @@ def add_v2_routes(app: FastAPI, state: ServingState) -> None:
         served = endpoint_of(state, name)
         require_type(request, (JSON, OCTETS))
         length = v2.header_length(request.headers.get(v2.HEADER))
-        body = await read_body(request, state.settings.max_body_bytes)
-        parsed = v2.parse_infer(body, header_length=length, max_rows=served.settings.max_rows)
-        answer = await score_request(
-            state,
-            served,
-            parsed.table,
-            request_id=str(request.state.request_id),
-            routing_key=request.headers.get("x-routing-key") or None,
-            started=started,
-        )
+        with admitted(state, served):
+            body = await read_body(request, state.settings.max_body_bytes)
+            parsed = v2.parse_infer(body, header_length=length, max_rows=served.settings.max_rows)
+            del body
+            answer = await score_request(
+                state,
+                served,
+                parsed.table,
+                request_id=str(request.state.request_id),
+                routing_key=request.headers.get("x-routing-key") or None,
+                started=started,
+            )
         content, head = v2.encode_infer(
             answer.scores,
             model_name=name,
