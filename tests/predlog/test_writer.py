@@ -98,6 +98,24 @@ def test_values_keep_their_meaning(folder: Path) -> None:
     assert [r["input.flag"] for r in rows] == [True, None]
 
 
+def test_refused_inputs_do_not_change_a_feature_columns_type(folder: Path) -> None:
+    """A 422 for `tenure: "x"` keeps that request's inputs as JSON text; the column stays int."""
+    with PredictionLog(folder) as log:
+        log.submit("churn", make_records(2))
+        log.flush()  # its own batch and segment first
+        log.submit(
+            "churn",
+            make_records(1, start=2, status=422, inputs={"tenure": "x"}, prediction=None)
+            + make_records(1, start=3),
+        )
+    table = read_log(folder, "churn")
+    assert table.schema.field("input.tenure").type == pa.int64()
+    assert table.column("input.tenure").to_pylist() == [0, 1, None, 3]
+    rows = [nested(r) for r in table.to_pylist()]
+    assert rows[2]["inputs"] == {"tenure": "x"}
+    assert rows[3]["inputs"] == {"tenure": 3, "plan": "pro", "charges": 23.5}
+
+
 def test_error_records_have_no_prediction(folder: Path) -> None:
     with PredictionLog(folder) as log:
         log.submit(

@@ -19,7 +19,7 @@ from mloop.cli.context import state
 from mloop.cli.output import JsonOption, err_console, print_json, print_table
 
 DEFAULT_SHOWN = 20
-INPUTS_WIDTH = 60
+CELL_WIDTH = 60  # inputs and errors are clipped in the table; --json has them whole
 
 
 def _settings(ctx: typer.Context) -> Any:
@@ -34,9 +34,12 @@ def _when(value: str | None, option: str) -> dt.datetime | None:
     return None if value is None else parse_when(value, option=option)
 
 
+def _clip(text: str) -> str:
+    return text if len(text) <= CELL_WIDTH else text[: CELL_WIDTH - 1] + "…"
+
+
 def _inputs_text(inputs: dict[str, Any]) -> str:
-    text = ", ".join(f"{k}={v}" for k, v in inputs.items())
-    return text if len(text) <= INPUTS_WIDTH else text[: INPUTS_WIDTH - 1] + "…"
+    return _clip(", ".join(f"{k}={v}" for k, v in inputs.items()))
 
 
 def _show(rows: list[dict[str, Any]]) -> None:
@@ -57,7 +60,7 @@ def _show(rows: list[dict[str, Any]]) -> None:
             f"{r['latency_ms']:.2f}" if r.get("latency_ms") is not None else "",
             r.get("prediction"),
         ]
-        cells += [r.get("error") or ""] if with_errors else []
+        cells += [_clip(r.get("error") or "")] if with_errors else []
         cells.append(_inputs_text(r["inputs"]))
         table.append(cells)
     print_table(columns, table)

@@ -8,6 +8,9 @@ A record is the dict the server submits (see ``RECORD_KEYS``). On disk it is one
 - ``prediction`` typed as the model's labels or values are (string, int64, float64, bool);
 - ``input.<column>`` per input column and ``proba.<class>`` per class, typed per column.
 
+A request refused with a 4xx (bad input) keeps its inputs as JSON text in ``refused_inputs``
+instead, so one garbage value cannot turn a feature column into text.
+
 Inputs are flattened rather than stored as JSON text because monitoring reads feature columns over
 windows of millions of rows: a typed Parquet column is read alone, compressed by type and summed
 without parsing, where a JSON column costs a parse per row and reads every feature to get one.
@@ -30,6 +33,7 @@ import pyarrow.compute as pc
 from mloop.errors import InvalidInput
 
 INPUT_PREFIX = "input."
+INPUTS_TEXT = "refused_inputs"  # JSON text of the inputs of a request refused with a 4xx
 PROBA_PREFIX = "proba."
 ROLES = ("primary", "canary", "shadow")
 TIMESTAMP = pa.timestamp("us", tz="UTC")
@@ -149,7 +153,20 @@ def build_batch(records: Sequence[Mapping[str, Any]]) -> pa.RecordBatch:
     arrays = [*fixed, infer_array([r.get("prediction") for r in records])]
     names.append("prediction")
     empty: dict[str, Any] = {}
-    for name, array in _columns([r.get("inputs") or empty for r in records], INPUT_PREFIX):
+    inputs = [r.get("inputs") or empty for r in records]
+    status = fixed[names.index("status")]
+    refused = pc.fill_null(pc.and_(pc.greater_equal(status, 400), pc.less(status, 500)), False)
+    if pc.any(refused).as_py():
+        # Inputs a request was refused for (422: a wrong type, a missing field) are not features
+        # any model saw: typed columns would turn text for every window that holds one garbage
+        # value, so they are kept whole as JSON text instead.
+        flags = refused.to_pylist()
+        names.append(INPUTS_TEXT)
+        arrays.append(
+            _text([row if flag else None for row, flag in zip(inputs, flags, strict=True)])
+        )
+        inputs = [empty if flag else row for row, flag in zip(inputs, flags, strict=True)]
+    for name, array in _columns(inputs, INPUT_PREFIX):
         names.append(name)
         arrays.append(array)
     for name, array in _columns([r.get("probabilities") or empty for r in records], PROBA_PREFIX):
@@ -249,6 +266,9 @@ def nested(row: Mapping[str, Any]) -> dict[str, Any]:
         if key.startswith(INPUT_PREFIX):
             if value is not None:
                 inputs[key[len(INPUT_PREFIX) :]] = value
+        elif key == INPUTS_TEXT:
+            if value is not None:
+                inputs.update(orjson.loads(value))
         elif key.startswith(PROBA_PREFIX):
             if value is not None:
                 probabilities[key[len(PROBA_PREFIX) :]] = value
