@@ -189,6 +189,17 @@ def test_a_required_column_that_is_missing_is_one_error_in_both() -> None:
     assert compiled.validate_records([{"x": None}]).ok, "present but empty is not missing"
 
 
+def test_a_small_allowed_set_is_named_in_the_message_and_a_big_one_counted() -> None:
+    small = _schema(type="string", allowed=["b", "a", "c"]).compile()
+    (error,) = small.validate_records([{"x": "z"}]).errors
+    assert error.message == "values outside the allowed set {a, b, c}"
+    big = _schema(type="string", allowed=[f"v{i:02}" for i in range(9)]).compile()
+    (error,) = big.validate_records([{"x": "z"}]).errors
+    assert error.message == "values outside the allowed set (9 values)"
+    (missing,) = small.validate_records([{"y": 1}]).errors
+    assert missing.message == "the column is missing", "said alike of files and requests"
+
+
 def test_many_columns_and_a_custom_check_agree(tmp_path: Path) -> None:
     (tmp_path / "agree_rules.py").write_text(
         "def cheap(df):\n    return df['price'].astype(float) < 50\n"

@@ -179,6 +179,31 @@ def test_a_list_in_a_cell_is_a_422_naming_row_and_column() -> None:
     ]
 
 
+def test_a_422_lists_bad_values_in_the_bodys_row_order_and_counts_the_bad_rows() -> None:
+    from mloop.data.violations import FieldError
+    from mloop.serving.errors import invalid_input
+
+    found = [  # as a validator reports them: column by column
+        FieldError(3, "tenure_months", "min", -3, "values below the minimum 0"),
+        FieldError(1, "payment_method", "allowed", "Crypto wallet", "values outside ..."),
+        FieldError(3, "payment_method", "allowed", "Cash", "values outside ..."),
+    ]
+    error = invalid_input(found, rows=4)
+    assert [(d["row"], d["column"]) for d in error.detail] == [
+        (1, "payment_method"),
+        (3, "tenure_months"),
+        (3, "payment_method"),
+    ]
+    assert error.message.startswith(
+        "3 value(s) in 2 of 4 rows break the model's input rules: row 1, column 'payment_method'"
+    )
+    missing = FieldError(None, "region", "required", None, "the column is missing")
+    error = invalid_input([*found, missing], rows=4)
+    assert error.detail[0]["column"] == "region"
+    assert error.message.startswith("4 value(s) in 4 row(s) break the model's input rules: column")
+    assert invalid_input(found[:1], rows=1).message.startswith("1 value(s) in 1 row(s) break")
+
+
 def test_more_rows_than_the_limit_is_413_before_reading_them() -> None:
     body = orjson.dumps({"dataframe_records": [{"a": i} for i in range(11)]})
     error = rejected(parse_predict, body, max_rows=10)

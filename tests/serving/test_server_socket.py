@@ -9,6 +9,9 @@ from __future__ import annotations
 import asyncio
 import socket
 
+import pytest
+
+from mloop.errors import InvalidInput
 from mloop.serving.server import bind
 
 
@@ -35,3 +38,15 @@ def test_connections_accepted_on_the_bound_socket_have_tcp_nodelay() -> None:
 
     asyncio.run(main())
     assert seen and seen[0] != 0
+
+
+def test_a_taken_port_and_a_bad_host_each_name_their_own_fix() -> None:
+    taken = bind("127.0.0.1", 0)
+    try:
+        with pytest.raises(InvalidInput, match="pass --port with a free port"):
+            bind("127.0.0.1", taken.getsockname()[1])
+    finally:
+        taken.close()
+    for host in ("256.1.1.1", "192.0.2.1"):  # not an address; an address of no interface here
+        with pytest.raises(InvalidInput, match="pass --host with an address of this machine"):
+            bind(host, 0)

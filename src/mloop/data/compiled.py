@@ -40,7 +40,8 @@ NUMBER = re.compile(f"{_SPACE}{_NUMBER}{_SPACE}")
 DUPLICATE_ROWS = "duplicate_rows"
 # A share of missing values is measured over a batch; a single record has none to speak of.
 MIN_ROWS_FOR_RATES = 2
-MISSING_COLUMN = "the column is missing from the file"
+MISSING_COLUMN = "the column is missing"  # from a file, a batch or a request's rows alike
+ALLOWED_SHOWN = 8  # an allowed set this small is named in full in the message
 
 
 @dataclass(frozen=True)
@@ -78,7 +79,10 @@ class CompiledColumn:
         if rule == "max":
             return f"values above the maximum {column.max}"
         if rule == "allowed":
-            return f"values outside the allowed set ({len(self.allowed or ())} values)"
+            allowed = sorted(self.allowed or ())
+            if len(allowed) <= ALLOWED_SHOWN:  # the fix is one of these: say them
+                return f"values outside the allowed set {{{', '.join(allowed)}}}"
+            return f"values outside the allowed set ({len(allowed)} values)"
         if rule == "unique":
             return "repeated values in a column that must be unique"
         if rule == "outliers" and self.fences is not None:

@@ -96,12 +96,19 @@ def field_detail(errors: Iterable[FieldError]) -> list[dict[str, Any]]:
 
 
 def invalid_input(errors: list[FieldError], *, rows: int) -> ApiError:
-    """The 422 for rows that break the model's rules: one sentence, every bad value in ``detail``."""
+    """The 422 for rows that break the model's rules: one sentence, every bad value in ``detail``.
+
+    ``detail`` follows the body's row order (a missing column, which has no row, first; within a
+    row, the schema's column order), so a client reads it beside what it sent.
+    """
+    errors = sorted(errors, key=lambda e: -1 if e.row is None else e.row)
     first = errors[0]
     where = "" if first.row is None else f"row {first.row}, "
     more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
+    bad = rows if first.row is None else len({e.row for e in errors})
+    in_rows = f"{rows} row(s)" if bad >= rows else f"{bad} of {rows} rows"
     message = (
-        f"{len(errors)} value(s) in {rows} row(s) break the model's input rules: "
+        f"{len(errors)} value(s) in {in_rows} break the model's input rules: "
         f"{where}column {first.column!r}: {first.message}{more}; fix them and resend, "
         "`detail` lists each one."
     )

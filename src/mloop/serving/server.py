@@ -15,6 +15,7 @@ stop exits 0. A second Ctrl-C still forces the exit at once.
 from __future__ import annotations
 
 import asyncio
+import errno
 import logging
 import os
 import signal
@@ -66,9 +67,15 @@ def bind(host: str, port: int) -> socket.socket:
         sock.bind((host, port))
     except OSError as exc:
         sock.close()
+        if isinstance(exc, socket.gaierror) or exc.errno == errno.EADDRNOTAVAIL:
+            fix = (  # the address is the problem, not the port
+                "pass --host with an address of this machine (127.0.0.1 for this machine only, "
+                "0.0.0.0 for every interface)"
+            )
+        else:
+            fix = "pass --port with a free port (0 picks one), or stop the program using it"
         raise InvalidInput(
-            f"Cannot listen on {host}:{port} ({exc.strerror or exc}); pass --port with a free "
-            "port (0 picks one), or stop the program using it."
+            f"Cannot listen on {host}:{port} ({exc.strerror or exc}); {fix}."
         ) from None
     sock.listen(2048)
     sock.set_inheritable(True)
