@@ -204,6 +204,16 @@ def from_split(value: Any, *, max_rows: int | None = None) -> Table:
         else {n: [] for n in names}
     )
     check_scalars(columns)
+    index = value.get("index")
+    if index is not None and (
+        not isinstance(index, list)
+        or len(index) != len(data)
+        or any(isinstance(v, (dict, list)) for v in index)
+    ):
+        raise invalid_body(
+            f'"dataframe_split.index" must be a list of {len(data)} labels, one per row, or '
+            "left out (it is not used)."
+        )
     extra = [f"dataframe_split.{k}" for k in value if k not in ("columns", "data", "index")]
     return Table(columns, len(data), extra, "dataframe_split")
 
@@ -291,5 +301,7 @@ def dumps(value: Any) -> bytes:
 
 
 def ignored_header(names: Sequence[str]) -> str:
-    """The value of the response header naming ignored fields and columns (comma-separated)."""
-    return ", ".join(dict.fromkeys(names))
+    """The value of the response header naming ignored fields and columns (comma-separated); an
+    empty name shows as ``""`` (a bare one would leave the list ending in a space, which no HTTP
+    header may)."""
+    return ", ".join(name or '""' for name in dict.fromkeys(names))

@@ -37,9 +37,16 @@ PREDICT_REQUEST_BODY = {
 
 def header_text(text: str, limit: int = MAX_HEADER_CHARS) -> str:
     """``text`` as a header value: printable ASCII kept, anything else percent-encoded (a field
-    name may be any Unicode, a header only Latin-1 without control characters), cut to ``limit``."""
+    name may be any Unicode, a header only Latin-1 without control characters), cut to ``limit``.
+    Spaces at either end are percent-encoded too: a header value cannot start or end with one."""
     quoted = quote(text, safe=" !\"#$&'()*+,-./:;<=>?@[\\]^_`{|}~")
-    return quoted if len(quoted) <= limit else quoted[: limit - 3] + "..."
+    quoted = quoted if len(quoted) <= limit else quoted[: limit - 3] + "..."
+    core = quoted.strip(" ")
+    if core == quoted:
+        return quoted
+    lead = len(quoted) - len(quoted.lstrip(" "))
+    trail = len(quoted) - len(quoted.rstrip(" ")) if core else 0
+    return "%20" * lead + core + "%20" * trail
 
 
 def request_id_of(request: Request) -> str:

@@ -31,7 +31,9 @@ class ErrorBody(BaseModel):
 
 
 class DataframeSplit(BaseModel):
-    columns: list[str]
+    columns: list[str | int | float] = Field(
+        description="Column names; numbers are read as their text, as pandas writes unnamed columns."
+    )
     data: list[list[Scalar]]
     index: list[Scalar] | None = None
 

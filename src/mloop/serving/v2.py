@@ -209,7 +209,7 @@ def parse_infer(
         if name in columns:
             raise invalid_body(f"Input {name!r} appears twice; send one tensor per column.")
         datatype = tensor.get("datatype")
-        if datatype not in DATATYPES:
+        if not isinstance(datatype, str) or datatype not in DATATYPES:
             raise invalid_body(
                 f"Input {name!r} has datatype {datatype!r}; use one of {', '.join(DATATYPES)}."
             )
