@@ -96,7 +96,9 @@ def test_batches_never_exceed_max_rows_and_requests_are_never_split(trained: Tra
     assert sorted(watched.batches) == sorted([8] * 5 + [20])
 
 
-def test_a_lone_request_waits_at_most_the_wait_bound(trained: Trained) -> None:
+def test_a_lone_caller_never_waits_and_concurrent_callers_wait_at_most_the_bound(
+    trained: Trained,
+) -> None:
     runner = ModelRunner.from_loaded(trained.classifier)
     table = tables(trained, [1])[0]
     runner.score_table(table)
@@ -104,18 +106,27 @@ def test_a_lone_request_waits_at_most_the_wait_bound(trained: Trained) -> None:
     runner.score_table(table)
     scoring = time.perf_counter() - started
 
-    async def latency(max_wait_ms: float) -> float:
+    async def latencies(max_wait_ms: float) -> tuple[float, float, float]:
         batcher = Batcher(runner, max_rows=64, max_wait_ms=max_wait_ms)
         await batcher.submit(table.columns, 1)  # the thread and worker exist from here on
-        begun = time.perf_counter()
-        await batcher.submit(table.columns, 1)
-        took = time.perf_counter() - begun
-        await batcher.aclose()
-        return took
 
-    waited = asyncio.run(latency(60))
-    assert 0.055 <= waited < 0.06 + scoring * 3 + 0.15
-    assert asyncio.run(latency(0)) < 0.05 + scoring * 3  # batching off: no wait at all
+        async def timed() -> float:
+            begun = time.perf_counter()
+            await batcher.submit(table.columns, 1)
+            return time.perf_counter() - begun
+
+        lone = await timed()  # one caller: scored at once, no wait for company
+        await asyncio.gather(*(batcher.submit(table.columns, 1) for _ in range(3)))  # shared
+        after_shared = await timed()  # traffic was concurrent: waits for others, up to the bound
+        lone_again = await timed()  # that batch held one request: back to no wait
+        await batcher.aclose()
+        return lone, after_shared, lone_again
+
+    lone, after_shared, lone_again = asyncio.run(latencies(60))
+    assert lone < 0.05 + scoring * 3
+    assert 0.055 <= after_shared < 0.06 + scoring * 3 + 0.15
+    assert lone_again < 0.05 + scoring * 3
+    assert asyncio.run(latencies(0))[1] < 0.05 + scoring * 3  # batching off: never a wait
 
 
 @pytest.mark.parametrize("options", [{"max_wait_ms": 0}, {"max_rows": 1}])
@@ -201,10 +212,13 @@ def test_a_cancelled_request_is_not_scored_and_frees_its_slot(trained: Trained) 
         waiting.cancel()
         await asyncio.sleep(0)  # done callbacks run on the next turn of the loop
         assert batcher.depth == 0
-        with pytest.raises(asyncio.TimeoutError):
-            await asyncio.wait_for(batcher.submit(one.columns, 1), 0.01)  # a server timeout
-        answer = await batcher.submit(two.columns, 2)
-        assert len(answer) == 2
+        watched.gate.clear()  # the model is busy with the next request
+        busy = batcher.try_submit(two.columns, 2)
+        await asyncio.sleep(0.02)
+        with pytest.raises(asyncio.TimeoutError):  # queued behind it: a server timeout
+            await asyncio.wait_for(batcher.submit(one.columns, 1), 0.01)
+        watched.gate.set()
+        assert len(await busy) == 2
         await batcher.aclose()
 
     asyncio.run(main())

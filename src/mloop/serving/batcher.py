@@ -7,7 +7,9 @@ dedicated thread, so scoring never blocks the event loop and one model's slow pr
 delays another's. While a batch is being scored, new requests gather for the next one; once the
 thread is free they go as soon as their own wait bound is up (no request waits longer than
 ``max_wait_ms`` for a batch to form; the rest is queueing behind the batch in progress, which
-batching shortens). A request is never split: one bigger than ``max_rows`` is a batch of its own.
+batching shortens). The wait is only spent when traffic is concurrent: while each batch holds a
+single request (one client, or an idle model), the next request is scored at once, so batching
+costs a lone caller nothing; once requests share a batch, the next one waits for company again. A request is never split: one bigger than ``max_rows`` is a batch of its own.
 ``max_wait_ms = 0`` or ``max_rows = 1`` turns batching off (each request scored alone, in order).
 
 Every request gets back exactly its own rows' answers (``Scores.take``), and a row that fails
@@ -96,6 +98,7 @@ class Batcher:
         self.on_batch = on_batch
         self.batching = max_rows > 1 and max_wait_ms > 0
         self.batches = 0  # batches scored
+        self._last_batch_requests = 0  # >1: callers are concurrent, so a short wait fills batches
         self.rows_scored = 0
         self._queue: deque[_Request] = deque()
         self._queued_rows = 0
@@ -216,11 +219,12 @@ class Batcher:
                 self._arrived.clear()
                 await self._arrived.wait()
                 continue
-            if self.batching:
+            if self.batching and self._last_batch_requests > 1:
                 await self._gather()
             batch = self._take()
             if not batch:
                 continue
+            self._last_batch_requests = len(batch)
             try:
                 scores = await loop.run_in_executor(
                     self._thread, self._score, [(r.columns, r.rows) for r in batch]
