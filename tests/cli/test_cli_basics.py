@@ -11,8 +11,9 @@ from tests.conftest import run_mloop
 def test_help_lists_every_noun(tmp_path: Path) -> None:
     result = run_mloop("--help", cwd=tmp_path)
     assert result.returncode == 0
-    for noun in ("init", "artifacts"):
-        assert noun in result.stdout
+    for noun in ("init", "artifacts", "deploy", "endpoints", "serve", "logs", "predict", "jobs"):
+        assert f"\n  {noun} " in result.stdout, noun
+    assert "serving" in result.stdout.splitlines()[2], "the one-line summary names serving"
 
 
 def test_init_then_verify_in_a_real_process(tmp_path: Path) -> None:

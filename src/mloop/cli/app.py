@@ -28,7 +28,7 @@ INTERRUPTED = 130  # 128 + SIGINT, what shells report for Ctrl-C
 
 app = typer.Typer(
     name="mloop",
-    help="mloop: data, training, registry, gates and lineage in one tool.",
+    help="mloop: data, training, registry, gates, serving and lineage in one tool.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     add_completion=False,
