@@ -69,11 +69,12 @@ def _server_lines(status: EndpointStatus | None, live: Revision | None) -> list[
     where = f"pid {status.pid}, {status.url}"
     if status.ready:
         serving = f"revision {status.revision}" if status.revision is not None else "ready"
-        lag = (
-            " (switching to the newest revision)"
-            if live and status.revision is not None and status.revision != live.number
-            else ""
-        )
+        if status.reason:  # it keeps serving what it had: say why not the newest
+            lag = f", but {status.reason}"
+        elif live and status.revision is not None and status.revision != live.number:
+            lag = " (switching to the newest revision)"
+        else:
+            lag = ""
         lines = [f"server: ready, serving {serving}{lag} ({where})"]
     else:
         lines = [f"server: NOT READY: {status.reason or 'no reason given'} ({where})"]

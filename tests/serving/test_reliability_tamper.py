@@ -1,0 +1,151 @@
+"""A model blob tampered with on disk, beyond the start-up case of test_server_lifecycle.py: every
+surface that reports readiness names the reason (/health/ready, V2 ready, the 503 itself, and
+`mloop endpoints show` in text and JSON), the other endpoints keep answering under load the whole
+time, restoring the blob heals the endpoint by itself, and a *new* revision whose model is
+tampered with leaves the endpoint serving the revision it had, with the reason shown.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from mloop.endpoints.service import deploy
+from mloop.registry.versions import resolve
+from mloop.workspace import Workspace
+from tests.serving.reliability import Load, mloop, one_row_body, workspace_copy
+from tests.serving.server_harness import Server, churn_rows, start_server
+
+ROWS = churn_rows(2, seed=17)
+HEALED_S = 15.0  # the loader retries a failed load every 5 s; a loaded machine is slow
+
+
+def _open(root: Path) -> Workspace:
+    return Workspace.open(root, environ={"MLOOP_USER": "tester"})
+
+
+def _blob(root: Path, ref: str) -> Path:
+    with _open(root) as ws:
+        digest = resolve(ws.store, ref).artifact_hash
+        return ws.settings.artifacts_path / "blobs" / digest[:2] / digest[2:]
+
+
+def _tamper(blob: Path) -> bytes:
+    original = blob.read_bytes()
+    blob.chmod(0o644)
+    blob.write_bytes(original[:-5] + b"EVIL!")  # same size, other bytes
+    return original
+
+
+def _show(root: Path, endpoint: str) -> tuple[str, dict[str, Any]]:
+    text = mloop(root, "endpoints", "show", endpoint)
+    shown = mloop(root, "endpoints", "show", endpoint, "--json")
+    assert text.returncode == 0 and shown.returncode == 0, text.stderr + shown.stderr
+    return text.stdout, json.loads(shown.stdout)
+
+
+def _predict(server: Server, endpoint: str) -> httpx.Response:
+    return httpx.post(
+        f"{server.url}/v1/endpoints/{endpoint}/predict", json={"instances": ROWS}, timeout=30
+    )
+
+
+ORIGINAL: dict[str, bytes] = {}
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    """Endpoints ``good`` (churn@1) and ``bad`` (churn@3, its blob tampered with before start)."""
+    root = workspace_copy(tmp_path_factory, "tamper")
+    with _open(root) as ws:
+        deploy(ws.store, "good", "churn@1", actor="tester")
+        deploy(ws.store, "bad", "churn@3", actor="tester")
+    ORIGINAL["churn@3"] = _tamper(_blob(root, "churn@3"))
+    started = start_server(root, ready=False)
+    try:
+        yield started
+    finally:
+        started.stop()
+
+
+def _wait_for(what: str, check: Any, timeout: float) -> Any:
+    deadline = time.monotonic() + timeout
+    while True:
+        found = check()
+        if found:
+            return found
+        assert time.monotonic() < deadline, f"{what} not within {timeout} s"
+        time.sleep(0.1)
+
+
+def test_a_tampered_blob_is_named_everywhere_and_restoring_it_heals(server: Server) -> None:
+    def unready() -> dict[str, Any] | None:
+        health = httpx.get(f"{server.url}/health/ready")
+        detail = health.json().get("error", {}).get("detail") or {}
+        loaded = set(detail) == {"bad"}  # the others loaded, bad refused
+        return detail if loaded and "hash check" in str(detail["bad"]["reason"]) else None
+
+    detail = _wait_for("bad reported unready", unready, 60)
+    assert detail["bad"]["ready"] is False
+
+    load = Load(server.url, 2, one_row_body("good"), prefix="good").start()
+    try:
+        refused = _predict(server, "bad")
+        assert refused.status_code == 503 and "hash check" in refused.json()["error"]["message"]
+        assert httpx.get(f"{server.url}/v2/health/ready").status_code == 503
+        assert httpx.get(f"{server.url}/v2/models/bad/ready").json()["ready"] is False
+        assert httpx.get(f"{server.url}/v2/models/good/ready").status_code == 200
+        text, shown = _show(server.root, "bad")
+        assert "NOT READY" in text and "hash check" in text
+        assert shown["server"]["ready"] is False and "hash check" in shown["server"]["reason"]
+
+        _blob(server.root, "churn@3").write_bytes(
+            ORIGINAL["churn@3"]
+        )  # restored: picked up by the next retry, no restart
+        _wait_for("bad healed", lambda: _predict(server, "bad").status_code == 200, HEALED_S)
+        assert httpx.get(f"{server.url}/health/ready").status_code == 200
+    finally:
+        answers = load.stop()
+    statuses = {s.status for s in answers}
+    assert statuses == {200}, f"the good endpoint answered {statuses} meanwhile"
+    assert len(answers) > 10
+
+
+def test_a_new_revision_with_a_tampered_model_keeps_the_old_one_serving(server: Server) -> None:
+    _wait_for("ready", lambda: httpx.get(f"{server.url}/health/ready").status_code == 200, 60)
+    _tamper(_blob(server.root, "churn@4"))
+    with _open(server.root) as ws:
+        wanted = deploy(ws.store, "good", "churn@4", actor="tester").number
+
+    def reported() -> dict[str, Any] | None:
+        good = httpx.get(f"{server.url}/health/ready").json()["endpoints"]["good"]
+        return good if good["reason"] else None
+
+    good = _wait_for("the failed load reported", reported, 30)
+    assert good["ready"] is True and good["revision"] == wanted - 1  # the old one serves
+    assert f"revision {wanted} cannot load" in good["reason"] and "hash check" in good["reason"]
+    answer = _predict(server, "good")
+    assert answer.status_code == 200 and answer.json()["version"] == 1
+
+    # the load is retried every 5 s; the reason stays said while it is, never blank meanwhile
+    reasons = []
+    with server.client() as http:
+        until = time.monotonic() + 6
+        while time.monotonic() < until:
+            reasons.append(http.get("/health/ready").json()["endpoints"]["good"]["reason"])
+            time.sleep(0.005)
+    assert all(r and "hash check" in r for r in reasons), {str(r)[:60] for r in reasons}
+
+    def shown() -> tuple[str, dict[str, Any]] | None:
+        text, as_json = _show(server.root, "good")
+        return (text, as_json) if as_json["server"] and as_json["server"]["reason"] else None
+
+    text, as_json = _wait_for("endpoints show naming it", shown, 10)
+    assert as_json["live"]["number"] == wanted and as_json["server"]["revision"] == wanted - 1
+    assert f"revision {wanted} cannot load" in text and "hash check" in text, text
