@@ -145,6 +145,7 @@ def test_v2_through_tritonclient_json_and_binary(server: Server) -> None:
     reference = httpx.post(
         f"{server.url}/v1/endpoints/churn/predict", json={"instances": ROWS}
     ).json()
+    assert metadata["versions"] == [str(reference["version"])]  # model versions, not revisions
     for binary in (True, False):
         inputs = []
         for tensor in metadata["inputs"]:

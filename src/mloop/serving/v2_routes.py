@@ -47,7 +47,12 @@ def model_metadata(served: Served) -> dict[str, Any]:
         inputs=inputs,
         classes=signature.classes,
         probabilities=signature.output.proba,
-        versions=[str(deployment.revision.number)],
+        # The model versions that may answer (primary, then canary), as infer's model_version says.
+        versions=[
+            str(slot.version)
+            for slot in (deployment.revision.primary, deployment.revision.canary)
+            if slot is not None
+        ],
     )
 
 
