@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import json
 import signal
+import subprocess
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -22,8 +24,8 @@ import pytest
 
 from mloop.endpoints.service import deploy
 from mloop.workspace import Workspace
-from tests.serving.reliability import Load, Sent, mloop, workspace_copy
-from tests.serving.server_harness import churn_rows, start_server
+from tests.serving.reliability import Load, Sent, workspace_copy
+from tests.serving.server_harness import churn_rows, mloop_env, start_server
 
 CLIENTS = 8  # half on each endpoint
 LOAD_S = 3.0
@@ -37,16 +39,32 @@ log_durability = "everysec"
 """
 
 
-def _logged_json(root: Path, endpoint: str) -> set[str]:
-    shown = mloop(root, "logs", endpoint, "--json", "--limit", "1000000")
-    assert shown.returncode == 0, shown.stderr
-    return {record["request_id"] for record in json.loads(shown.stdout)}
-
-
-def _logged_export(root: Path, endpoint: str, path: Path) -> set[str]:
-    exported = mloop(root, "logs", endpoint, "--export", str(path))
-    assert exported.returncode == 0, exported.stderr
-    return set(pq.read_table(path, columns=["request_id"]).column("request_id").to_pylist())
+def _logged(root: Path, how: dict[str, list[str]]) -> dict[str, set[str]]:
+    """Request ids in each endpoint's log, read by `mloop logs ENDPOINT ARGS` (the endpoints'
+    reads run side by side: each is a process start)."""
+    running = {
+        name: subprocess.Popen(
+            [sys.executable, "-m", "mloop", "logs", name, *args],
+            cwd=root,
+            env=mloop_env(root),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for name, args in how.items()
+    }
+    found = {}
+    for name, process in running.items():
+        out, err = process.communicate(timeout=120)
+        assert process.returncode == 0, err
+        args = how[name]
+        if "--export" in args:
+            path = args[args.index("--export") + 1]
+            ids = pq.read_table(path, columns=["request_id"]).column("request_id").to_pylist()
+        else:
+            ids = [record["request_id"] for record in json.loads(out)]
+        found[name] = set(ids)
+    return found
 
 
 def test_sigkill_under_load_loses_no_acknowledged_request_beyond_the_policy(
@@ -92,7 +110,8 @@ def test_sigkill_under_load_loses_no_acknowledged_request_beyond_the_policy(
     assert len(on["always"]) > 10 and len(on["everysec"]) > 10, "too little load to test"
 
     # the log as it is after the kill, read with no server running
-    _assert_kept(on, {name: _logged_json(root, name) for name in on}, killed_at)
+    everything = ["--json", "--limit", "1000000"]
+    _assert_kept(on, _logged(root, {name: everything for name in on}), killed_at)
 
     # the restarted server serves again (and recovers the dead writer's streams)
     restarted = start_server(root)
@@ -105,10 +124,8 @@ def test_sigkill_under_load_loses_no_acknowledged_request_beyond_the_policy(
                     headers={"X-Request-ID": f"after-{name}"},
                 )
                 assert again.status_code == 200, again.text
-        exported = {
-            name: _logged_export(root, name, tmp_path_factory.mktemp("export") / f"{name}.parquet")
-            for name in on
-        }
+        folder = tmp_path_factory.mktemp("export")
+        exported = _logged(root, {n: ["--export", str(folder / f"{n}.parquet")] for n in on})
         _assert_kept(on, exported, killed_at)
         assert "after-always" in exported["always"]  # fsynced before its answer
     finally:

@@ -133,15 +133,6 @@ def test_a_new_revision_with_a_tampered_model_keeps_the_old_one_serving(server: 
     answer = _predict(server, "good")
     assert answer.status_code == 200 and answer.json()["version"] == 1
 
-    # the load is retried every 5 s; the reason stays said while it is, never blank meanwhile
-    reasons = []
-    with server.client() as http:
-        until = time.monotonic() + 6
-        while time.monotonic() < until:
-            reasons.append(http.get("/health/ready").json()["endpoints"]["good"]["reason"])
-            time.sleep(0.005)
-    assert all(r and "hash check" in r for r in reasons), {str(r)[:60] for r in reasons}
-
     def shown() -> tuple[str, dict[str, Any]] | None:
         text, as_json = _show(server.root, "good")
         return (text, as_json) if as_json["server"] and as_json["server"]["reason"] else None
@@ -149,3 +140,53 @@ def test_a_new_revision_with_a_tampered_model_keeps_the_old_one_serving(server: 
     text, as_json = _wait_for("endpoints show naming it", shown, 10)
     assert as_json["live"]["number"] == wanted and as_json["server"]["revision"] == wanted - 1
     assert f"revision {wanted} cannot load" in text and "hash check" in text, text
+
+
+def test_the_reason_stays_said_while_a_failed_load_is_retried(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
+    """The server's own loader, in-process on a real workspace: while it retries a revision whose
+    model fails its hash check (every 5 s), /health/ready and the status file must keep saying
+    why. They read ``Served.health()`` whenever the event loop is free, and the retry's load runs
+    in a thread, so a watcher task sees exactly what a request arriving then would. (Against the
+    real server this showed as a blank reason about once per retry: 5 of 17,285 polls in 20 s.)
+    """
+    import asyncio
+
+    from mloop.serving.loader import Loader
+    from mloop.serving.settings import ServingSettings
+    from mloop.serving.state import ServingState
+
+    root = workspace_copy(tmp_path_factory, "retry")
+    _tamper(_blob(root, "churn@2"))
+
+    async def scenario(ws: Workspace) -> list[Any]:
+        state = ServingState(settings=ServingSettings())
+        loader = Loader(ws, state, url="http://127.0.0.1:1", pid=0)
+        await loader.poll()
+        assert state.endpoints["churn"].health() == {"ready": True, "revision": 1, "reason": None}
+        deploy(ws.store, "churn", "churn@2", actor="tester")
+        await loader.poll()
+        served = state.endpoints["churn"]
+        assert served.health()["revision"] == 1 and "hash check" in str(served.problem)
+        seen: list[Any] = []
+        retrying = True
+
+        async def watch() -> None:
+            while retrying:
+                seen.append(served.health()["reason"])
+                await asyncio.sleep(0)
+
+        watcher = asyncio.create_task(watch())
+        loader.retry_at = 0.0  # retry now rather than in 5 s
+        await loader.poll()
+        retrying = False
+        await watcher
+        for scorer in loader.cache.values():
+            await scorer.close()
+        return seen
+
+    with _open(root) as ws:
+        seen = asyncio.run(scenario(ws))
+    assert seen, "the retry never let the event loop run"
+    assert all(r and "revision 2 cannot load" in r for r in seen), {str(r)[:50] for r in seen}

@@ -106,22 +106,31 @@ class Loader:
             await asyncio.to_thread(self._forget, gone)
         for endpoint in states:
             served = self._served(endpoint)
-            served.problem = None
-            live = await self._deployment(served, endpoint.live, served.live)
+            # the old problem stays said until this pass knows better: requests and the status
+            # file read ``problem`` while the loads below run in a thread
+            problems: list[str] = []
+            live = await self._deployment(served, endpoint.live, served.live, problems)
             if live is not served.live:
                 served.live = live
                 self.state.metrics.revision.labels(served.name).set(
                     0 if live is None else live.revision.number
                 )
-            served.staged = await self._deployment(served, endpoint.staged, served.staged)
+            served.staged = await self._deployment(served, endpoint.staged, served.staged, problems)
+            served.problem = "; ".join(problems) or None
             self.state.metrics.ready.labels(served.name).set(1 if served.ready else 0)
         self._retire_unused()
         if any(s.problem for s in self.state.endpoints.values()):
             self.retry_at = time.monotonic() + RETRY_S
 
     async def _deployment(
-        self, served: Served, revision: Revision | None, current: Deployment | None
+        self,
+        served: Served,
+        revision: Revision | None,
+        current: Deployment | None,
+        problems: list[str],
     ) -> Deployment | None:
+        """``revision`` loaded, or ``current`` kept when it cannot load (the reason goes to
+        ``problems``)."""
         if revision is None:
             return None
         if current is not None and current.revision.id == revision.id:
@@ -133,8 +142,8 @@ class Loader:
             }
         except (MloopError, ApiError) as exc:
             which = "staged revision" if revision.staged else "revision"
-            served.problem = f"{which} {revision.number} cannot load: {exc}"
-            log.warning("endpoint %s: %s", served.name, served.problem)
+            problems.append(f"{which} {revision.number} cannot load: {exc}")
+            log.warning("endpoint %s: %s", served.name, problems[-1])
             return current
         return Deployment(
             revision=revision,
