@@ -291,9 +291,15 @@ def mlflow_server(
     model = mloop.load_model("churn@1", workspace=ws)
     prepared = json.loads(model.prepare(pd.DataFrame([record])).iloc[0].to_json())
     path = scratch / "mlflow-model"
-    mlflow.sklearn.save_model(model.model, str(path))
+    # MLflow 3 saves with skops and refuses numpy.dtype unless told it is trusted (ANCHORS.md).
+    mlflow.sklearn.save_model(model.model, str(path), skops_trusted_types=["numpy.dtype"])
     port = free_port()
-    env = {**os.environ, "MLFLOW_TRACKING_URI": f"file://{scratch / 'mlruns'}"}
+    # mlflow execs `uvicorn` by name: the interpreter's own bin folder must be on PATH.
+    env = {
+        **os.environ,
+        "MLFLOW_TRACKING_URI": f"file://{scratch / 'mlruns'}",
+        "PATH": f"{Path(PY).parent}{os.pathsep}{os.environ.get('PATH', '')}",
+    }
     proc = subprocess.Popen(
         [
             PY,
