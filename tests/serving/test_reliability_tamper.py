@@ -190,3 +190,36 @@ def test_the_reason_stays_said_while_a_failed_load_is_retried(
         seen = asyncio.run(scenario(ws))
     assert seen, "the retry never let the event loop run"
     assert all(r and "revision 2 cannot load" in r for r in seen), {str(r)[:50] for r in seen}
+
+
+def test_a_blob_that_cannot_even_be_read_unreadies_only_its_endpoint(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
+    """Not a hash mismatch but an OS error reading the blob (here a directory in its place; a
+    failing disk or a wrong permission look the same): it used to abort the loader's whole pass,
+    so no endpoint ever loaded and every one said "loading its model" while the server's log
+    filled with retries."""
+    root = workspace_copy(tmp_path_factory, "unreadable")
+    with _open(root) as ws:
+        deploy(ws.store, "a-unreadable", "churn@3", actor="tester")
+        deploy(ws.store, "z-good", "churn@2", actor="tester")
+    blob = _blob(root, "churn@3")
+    blob.chmod(0o644)
+    blob.unlink()
+    blob.mkdir()
+    server = start_server(root, ready=False)
+    try:
+
+        def only_it() -> dict[str, Any] | None:
+            detail = httpx.get(f"{server.url}/health/ready").json().get("error", {}).get("detail")
+            return detail if detail and set(detail) == {"a-unreadable"} else None
+
+        detail = _wait_for("the others ready", only_it, 60)
+        assert "revision 1 cannot load" in detail["a-unreadable"]["reason"]
+        assert "directory" in detail["a-unreadable"]["reason"]
+        assert _predict(server, "z-good").status_code == 200
+        assert _predict(server, "churn").status_code == 200
+        refused = _predict(server, "a-unreadable")
+        assert refused.status_code == 503 and "directory" in refused.json()["error"]["message"]
+    finally:
+        server.stop()

@@ -5,8 +5,9 @@ a model blob, warming it) runs in a worker thread, so requests keep being answer
 A deployment is built completely (each model hash-verified, loaded, warmed on its input example)
 before ``Served.live`` points at it, and models shared by the old and new revision (a weight
 change, a switch to a staged revision already loaded) are reused, not reloaded. A model that
-cannot load (missing, tampered, untrusted) leaves its endpoint as it was, with the reason shown;
-the other endpoints are not affected, and the load is retried every few seconds.
+cannot load (missing, tampered, untrusted, unreadable, or any other failure) leaves its endpoint
+as it was, with the reason shown; the other endpoints are not affected, and the load is retried
+every few seconds.
 """
 
 from __future__ import annotations
@@ -140,10 +141,12 @@ class Loader:
                 role: await self._scorer(served, slot, revision.runtime)
                 for role, slot in revision.slots().items()
             }
-        except (MloopError, ApiError) as exc:
+        except Exception as exc:  # whatever fails to load is this endpoint's problem alone
+            expected = isinstance(exc, MloopError | ApiError)
+            why = str(exc) if expected else f"{type(exc).__name__}: {exc}"
             which = "staged revision" if revision.staged else "revision"
-            problems.append(f"{which} {revision.number} cannot load: {exc}")
-            log.warning("endpoint %s: %s", served.name, problems[-1])
+            problems.append(f"{which} {revision.number} cannot load: {why}")
+            log.warning("endpoint %s: %s", served.name, problems[-1], exc_info=not expected)
             return current
         return Deployment(
             revision=revision,
