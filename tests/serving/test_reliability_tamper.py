@@ -97,23 +97,30 @@ def test_a_tampered_blob_is_named_everywhere_and_restoring_it_heals(server: Serv
     load = Load(server.url, 2, one_row_body("good"), prefix="good").start()
     try:
         refused = _predict(server, "bad")
-        assert refused.status_code == 503 and "hash check" in refused.json()["error"]["message"]
+        assert refused.status_code == 503, refused.text
+        assert "hash check" in refused.json()["error"]["message"], refused.text
         assert httpx.get(f"{server.url}/v2/health/ready").status_code == 503
         assert httpx.get(f"{server.url}/v2/models/bad/ready").json()["ready"] is False
         assert httpx.get(f"{server.url}/v2/models/good/ready").status_code == 200
-        text, shown = _show(server.root, "bad")
-        assert "NOT READY" in text and "hash check" in text
-        assert shown["server"]["ready"] is False and "hash check" in shown["server"]["reason"]
 
-        _blob(server.root, "churn@3").write_bytes(
-            ORIGINAL["churn@3"]
-        )  # restored: picked up by the next retry, no restart
+        def shown() -> tuple[str, dict[str, Any]] | None:  # the status file: rewritten each second
+            text, as_json = _show(server.root, "bad")
+            return (text, as_json) if "NOT READY" in text else None
+
+        text, as_json = _wait_for("endpoints show naming it", shown, 10)
+        assert "hash check" in text, text
+        assert as_json["server"]["ready"] is False, as_json
+        assert "hash check" in as_json["server"]["reason"], as_json
+
+        blob = _blob(server.root, "churn@3")  # restored (atomically): the next retry loads it
+        blob.with_suffix(".restored").write_bytes(ORIGINAL["churn@3"])
+        blob.with_suffix(".restored").replace(blob)
         _wait_for("bad healed", lambda: _predict(server, "bad").status_code == 200, HEALED_S)
         assert httpx.get(f"{server.url}/health/ready").status_code == 200
     finally:
         answers = load.stop()
-    statuses = {s.status for s in answers}
-    assert statuses == {200}, f"the good endpoint answered {statuses} meanwhile"
+    odd = [s for s in answers if s.status != 200]
+    assert not odd, f"the good endpoint answered {len(odd)} non-200 meanwhile, e.g. {odd[:3]}"
     assert len(answers) > 10
 
 
