@@ -6,7 +6,9 @@ acknowledged request must be in the log) and ``everysec`` (the answer goes once 
 queued: only requests answered in the last second before the kill may be missing, the issue's
 window; the writer bounds its queue's age to 0.5 s). The log is read twice: right after the
 kill with no server running (`mloop logs --json`), and after the restart, while the new server
-recovers the dead writer's streams (`mloop logs --export F.parquet`).
+recovers the dead writer's streams (`mloop logs --export F.parquet`). Then the restarted server
+is stopped with SIGTERM under load: it exits 0 and, having flushed its log, holds every request
+it answered, under either policy.
 """
 
 from __future__ import annotations
@@ -113,24 +115,39 @@ def test_sigkill_under_load_loses_no_acknowledged_request_beyond_the_policy(
     everything = ["--json", "--limit", "1000000"]
     _assert_kept(on, _logged(root, {name: everything for name in on}), killed_at)
 
-    # the restarted server serves again (and recovers the dead writer's streams)
+    # the restarted server serves again (and recovers the dead writer's streams) ...
     restarted = start_server(root)
+    with restarted.client() as http:
+        for name in on:
+            again = http.post(
+                f"/v1/endpoints/{name}/predict",
+                json={"instances": rows[:1]},
+                headers={"X-Request-ID": f"after-{name}"},
+            )
+            assert again.status_code == 200, again.text
+    folder = tmp_path_factory.mktemp("export")
+    exported = _logged(root, {n: ["--export", str(folder / f"{n}.parquet")] for n in on})
+    _assert_kept(on, exported, killed_at)
+    assert "after-always" in exported["always"]  # fsynced before its answer
+
+    # ... and a SIGTERM under load exits 0 having logged every request it answered, everysec too
+    load = Load(restarted.url, CLIENTS, body_for, prefix="term", timeout_s=10).start()
     try:
-        with restarted.client() as http:
-            for name in on:
-                again = http.post(
-                    f"/v1/endpoints/{name}/predict",
-                    json={"instances": rows[:1]},
-                    headers={"X-Request-ID": f"after-{name}"},
-                )
-                assert again.status_code == 200, again.text
-        folder = tmp_path_factory.mktemp("export")
-        exported = _logged(root, {n: ["--export", str(folder / f"{n}.parquet")] for n in on})
-        _assert_kept(on, exported, killed_at)
-        assert "after-always" in exported["always"]  # fsynced before its answer
+        deadline = time.monotonic() + 30
+        while len([s for s in load.so_far() if s.status == 200]) < 50:
+            assert time.monotonic() < deadline, "the restarted server answered too little"
+            time.sleep(0.1)
+        code = restarted.stop()
     finally:
-        assert restarted.stop() == 0, restarted.stderr
+        sent = load.stop()
+    assert code == 0, restarted.stderr
     assert "Traceback" not in restarted.stderr
+    assert {s.status for s in sent} <= {0, 200, 429}, [s for s in sent if s.status not in (0, 200)]
+    stopped = _logged(root, {n: ["--export", str(folder / f"{n}-stopped.parquet")] for n in on})
+    for name in on:
+        answered = {s.request_id for s in sent if s.status == 200 and _endpoint(s) == name}
+        lost = answered - stopped[name]
+        assert not lost, f"{len(lost)} of {len(answered)} answered on {name} not logged at exit"
 
 
 def _endpoint(sent: Sent) -> str:
