@@ -46,34 +46,34 @@ def serve(
     from mloop.serving.settings import load_serving_settings
 
     workspace = open_workspace(ctx)
-    settings = load_serving_settings(
-        workspace.settings.raw,
-        {
-            "host": host,
-            "port": port,
-            "max_body_bytes": max_body_bytes,
-            "max_rows": max_rows,
-            "timeout_s": timeout_s,
-            "queue": queue,
-            "batch_max_rows": batch_max_rows,
-            "batch_max_wait_ms": batch_max_wait_ms,
-            "log_durability": log_durability,
-            "on_invalid": on_invalid,
-        },
-    )
+    try:  # a refused setting must close the store too (a leaked connection)
+        settings = load_serving_settings(
+            workspace.settings.raw,
+            {
+                "host": host,
+                "port": port,
+                "max_body_bytes": max_body_bytes,
+                "max_rows": max_rows,
+                "timeout_s": timeout_s,
+                "queue": queue,
+                "batch_max_rows": batch_max_rows,
+                "batch_max_wait_ms": batch_max_wait_ms,
+                "log_durability": log_durability,
+                "on_invalid": on_invalid,
+            },
+        )
 
-    def started(info: Started) -> None:
-        typer.echo(f"serving {info.url}", err=False)
-        if info.endpoints:
-            for name in info.endpoints:
-                typer.echo(f"  {info.url}/v1/endpoints/{name}/predict")
-        else:
-            typer.echo(
-                "  no endpoints yet: `mloop deploy ENDPOINT MODEL@ALIAS` adds one, served at once"
-            )
-        typer.echo("stop with Ctrl-C", err=False)
+        def started(info: Started) -> None:
+            typer.echo(f"serving {info.url}", err=False)
+            if info.endpoints:
+                for name in info.endpoints:
+                    typer.echo(f"  {info.url}/v1/endpoints/{name}/predict")
+            else:
+                typer.echo(
+                    "  no endpoints yet: `mloop deploy ENDPOINT MODEL@ALIAS` adds one, served at once"
+                )
+            typer.echo("stop with Ctrl-C", err=False)
 
-    try:
         run_server(workspace, settings, on_started=started)
     finally:
         workspace.close()
