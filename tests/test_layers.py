@@ -44,8 +44,11 @@ FORBIDDEN: dict[str, tuple[str, ...]] = {
         "mloop.training",
         "mloop.registry",
         "mloop.endpoints",
+        "mloop.monitoring",
     ),
     "mloop.serving": ("mloop.cli", "mloop.training"),
+    # monitoring reads the log, the store and the registry; the server's feedback route calls it
+    "mloop.monitoring": ("mloop.cli", "mloop.serving"),
 }
 
 

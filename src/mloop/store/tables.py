@@ -298,3 +298,69 @@ jobs = sa.Table(
     sa.Column("ended_at", WHEN, nullable=True),
     sa.Column("created_by", NAME, nullable=False),
 )
+
+# One evaluation of an endpoint's monitor over a window, and every figure it measured: the time
+# series reports and thresholds read (segment is "column=value", or null for the whole window).
+monitor_runs = sa.Table(
+    "monitor_runs",
+    metadata,
+    sa.Column("id", ID, primary_key=True),
+    sa.Column("endpoint", NAME, nullable=False),
+    sa.Column("monitor", NAME, nullable=False),
+    sa.Column("window_start", WHEN, nullable=False),
+    sa.Column("window_end", WHEN, nullable=False),
+    sa.Column("passed", sa.Boolean, nullable=False),
+    sa.Column("summary", sa.Text, nullable=False),
+    sa.Column("details", sa.JSON, nullable=False),
+    sa.Column("created_at", WHEN, nullable=False),
+    sa.Column("created_by", NAME, nullable=False),
+    sa.Index(None, "endpoint", "created_at"),
+)
+
+monitor_points = sa.Table(
+    "monitor_points",
+    metadata,
+    sa.Column("id", ID, primary_key=True),
+    sa.Column("run_id", ID, sa.ForeignKey("monitor_runs.id"), nullable=False, index=True),
+    sa.Column("endpoint", NAME, nullable=False),
+    sa.Column("metric", NAME, nullable=False),
+    sa.Column("segment", sa.Text, nullable=True),
+    sa.Column("model_version_id", ID, sa.ForeignKey("model_versions.id"), nullable=True),
+    sa.Column("role", sa.String(16), nullable=True),
+    sa.Column("window_start", WHEN, nullable=False),
+    sa.Column("window_end", WHEN, nullable=False),
+    sa.Column("value", DOUBLE, nullable=True),
+    sa.Index(None, "endpoint", "metric", "window_end"),
+)
+
+# A threshold crossing, and one delivery row per webhook it is sent to (attempts move in place).
+alerts = sa.Table(
+    "alerts",
+    metadata,
+    sa.Column("id", ID, primary_key=True),
+    sa.Column("run_id", ID, sa.ForeignKey("monitor_runs.id"), nullable=True),
+    sa.Column("endpoint", NAME, nullable=False),
+    sa.Column("monitor", NAME, nullable=False),
+    sa.Column("kind", sa.String(32), nullable=False),
+    sa.Column("metric", NAME, nullable=False),
+    sa.Column("value", DOUBLE, nullable=True),
+    sa.Column("threshold", sa.Text, nullable=False),
+    sa.Column("window_start", WHEN, nullable=False),
+    sa.Column("window_end", WHEN, nullable=False),
+    sa.Column("message", sa.Text, nullable=False),
+    sa.Column("created_at", WHEN, nullable=False),
+    sa.Index(None, "endpoint", "created_at"),
+)
+
+alert_deliveries = sa.Table(
+    "alert_deliveries",
+    metadata,
+    sa.Column("id", ID, primary_key=True),
+    sa.Column("alert_id", ID, sa.ForeignKey("alerts.id"), nullable=False, index=True),
+    sa.Column("url", sa.Text, nullable=False),
+    sa.Column("attempts", sa.Integer, nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("last_error", sa.Text, nullable=True),
+    sa.Column("last_attempt_at", WHEN, nullable=True),
+    sa.Column("delivered_at", WHEN, nullable=True),
+)
