@@ -1,0 +1,405 @@
+"""Charts for HTML reports, drawn as inline SVG in Python.
+
+Why SVG from Python rather than an inlined charting library: plotly.min.js alone is 4.8 MB, a
+25-column drift report in SVG is ~150 kB; the file needs no JavaScript at all, so it renders
+where scripts are off (mail previews, CI artifact viewers) and can forbid scripts outright with
+a Content-Security-Policy, which makes escaping mistakes inert. Tooltips are SVG ``<title>``
+elements, each chart has a ``<title>``/``<desc>`` for screen readers, and colours come from
+classes styled by the page's CSS (so a dark scheme or print needs no second drawing).
+
+Every piece of user text goes through :func:`esc` (HTML escaping, quotes included); SVG embedded
+in HTML is parsed by the HTML parser, so the same escaping covers text and attribute values.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import html
+import math
+from collections.abc import Callable
+
+import numpy as np
+import numpy.typing as npt
+
+from mloop.monitoring.report_page import (
+    CategoricalDistribution,
+    NumericDistribution,
+    Series,
+    TimeSeriesChart,
+)
+
+MAX_CATEGORIES = 12
+MAX_MARKERS = 240
+SERIES_CLASSES = 8
+
+
+def esc(value: object) -> str:
+    """User text made safe for HTML text and quoted attribute values."""
+    return html.escape(str(value), quote=True)
+
+
+def num(value: float | None, digits: int = 4) -> str:
+    """A value as a person reads it: a few significant digits, thousands separated."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "–"
+    if math.isinf(value):
+        return "∞" if value > 0 else "−∞"
+    if value != 0 and abs(value) >= 10**digits and abs(value) < 1e15:
+        return f"{value:,.0f}"
+    text = f"{value:.{digits}g}"
+    return text.replace("-", "−") if text.startswith("-") else text
+
+
+def pct(share: float) -> str:
+    """A share in 0..1 as a percentage with sensible precision."""
+    value = share * 100
+    if value == 0:
+        return "0%"
+    if value < 0.1:
+        return "<0.1%"
+    return f"{value:.1f}%" if value < 10 else f"{value:.0f}%"
+
+
+def _c(value: float) -> str:
+    """An SVG coordinate: one decimal, no trailing zero, so files stay small."""
+    text = f"{value:.1f}"
+    return text[:-2] if text.endswith(".0") else text
+
+
+def nice_ticks(low: float, high: float, count: int = 5) -> list[float]:
+    """Round tick values covering [low, high] (Heckbert's nice numbers)."""
+    if not (math.isfinite(low) and math.isfinite(high)):
+        return []
+    if high <= low:
+        return [low]
+    raw = (high - low) / max(count - 1, 1)
+    magnitude = 10 ** math.floor(math.log10(raw))
+    step = next(m * magnitude for m in (1, 2, 2.5, 5, 10) if m * magnitude >= raw)
+    first = math.ceil(low / step - 1e-9) * step
+    ticks = []
+    value = first
+    while value <= high + step * 1e-9:
+        ticks.append(0.0 if abs(value) < step * 1e-9 else round(value, 12))
+        value += step
+    return ticks
+
+
+def _shares(counts: npt.ArrayLike) -> np.ndarray:
+    array = np.asarray(counts, dtype=float)
+    total = array.sum()
+    return array / total if total > 0 else np.zeros_like(array)
+
+
+def _open(chart_id: str, width: int, height: int, title: str, desc: str, css: str) -> str:
+    return (
+        f'<svg class="chart {css}" id="{chart_id}" viewBox="0 0 {width} {height}" '
+        f'role="img" aria-labelledby="{chart_id}-t {chart_id}-d" '
+        f'preserveAspectRatio="xMidYMid meet">'
+        f'<title id="{chart_id}-t">{esc(title)}</title><desc id="{chart_id}-d">{esc(desc)}</desc>'
+    )
+
+
+def _display_edges(array: np.ndarray) -> tuple[np.ndarray, list[str]]:
+    """Finite positions for every edge (open outer bins drawn one bin wide) and bin labels."""
+    finite = array[np.isfinite(array)]
+    if finite.size == 0:
+        finite = np.array([0.0, 1.0])
+    span = float(finite.max() - finite.min())
+    widths = np.diff(finite)
+    typical = float(np.median(widths[widths > 0])) if (widths > 0).any() else (span or 1.0)
+    shown = array.copy()
+    if not math.isfinite(shown[0]):
+        shown[0] = finite.min() - typical
+    if not math.isfinite(shown[-1]):
+        shown[-1] = finite.max() + typical
+    if shown[-1] <= shown[0]:
+        shown[0], shown[-1] = shown[0] - 0.5, shown[-1] + 0.5
+    labels = []
+    last = len(array) - 2
+    for i in range(len(array) - 1):
+        low, high = array[i], array[i + 1]
+        if not math.isfinite(low):
+            labels.append(f"< {num(high)}")
+        elif not math.isfinite(high):
+            labels.append(f"≥ {num(low)}")
+        else:
+            labels.append(f"[{num(low)}, {num(high)}{']' if i == last else ')'}")
+    return shown, labels
+
+
+def histogram_svg(chart_id: str, column: str, dist: NumericDistribution) -> str:
+    """Reference (grey, filled) and current (outlined) shares per bin on shared edges."""
+    width, height, left, right, top, bottom = 340, 180, 44, 10, 10, 34
+    plot_w, plot_h = width - left - right, height - top - bottom
+    raw_edges = np.asarray(dist.edges, dtype=float)
+    edges, labels = _display_edges(raw_edges)
+    ref, cur = _shares(dist.reference), _shares(dist.current)
+    peak = float(max(ref.max(initial=0.0), cur.max(initial=0.0)))
+    y_ticks = nice_ticks(0.0, peak if peak > 0 else 1.0, 4)
+    y_max = max(y_ticks[-1], peak) if y_ticks else 1.0
+    x0, x1 = float(edges[0]), float(edges[-1])
+
+    def x(value: float) -> float:
+        return left + (value - x0) / (x1 - x0) * plot_w
+
+    def y(share: float) -> float:
+        return top + plot_h - share / y_max * plot_h
+
+    desc = (
+        f"Histogram of {column}: reference and current share of rows in each of "
+        f"{len(labels)} bins from {labels[0]} to {labels[-1]}."
+    )
+    parts = [_open(chart_id, width, height, f"{column}: reference vs current", desc, "hist")]
+    parts.append(_y_axis(y_ticks, y, left, plot_w, pct))
+    for i, label in enumerate(labels):
+        bx, bw = x(float(edges[i])), max(x(float(edges[i + 1])) - x(float(edges[i])), 0.5)
+        tip = f"{column} {label}: reference {pct(ref[i])}, current {pct(cur[i])}"
+        parts.append(
+            f"<g><title>{esc(tip)}</title>"
+            f'<rect class="hit" x="{_c(bx)}" y="{top}" width="{_c(bw)}" height="{plot_h}"/>'
+            f'<rect class="ref" x="{_c(bx)}" y="{_c(y(ref[i]))}" width="{_c(bw)}" '
+            f'height="{_c(plot_h + top - y(ref[i]))}"/>'
+            f'<rect class="cur" x="{_c(bx + 0.5)}" y="{_c(y(cur[i]))}" '
+            f'width="{_c(max(bw - 1, 0.5))}" height="{_c(plot_h + top - y(cur[i]))}"/></g>'
+        )
+    base = top + plot_h
+    parts.append(f'<line class="axis" x1="{left}" y1="{base}" x2="{left + plot_w}" y2="{base}"/>')
+    finite = raw_edges[np.isfinite(raw_edges)]
+    lo, hi = (float(finite.min()), float(finite.max())) if finite.size else (x0, x1)
+    for tick in nice_ticks(lo, hi, 5) if hi > lo else [lo]:
+        tx = x(tick)
+        parts.append(
+            f'<line class="tick" x1="{_c(tx)}" y1="{base}" x2="{_c(tx)}" y2="{base + 4}"/>'
+            f'<text class="tl" x="{_c(tx)}" y="{base + 16}" text-anchor="middle">{esc(num(tick))}</text>'
+        )
+    parts.append(
+        f'<text class="al" x="{left + plot_w / 2}" y="{height - 2}" text-anchor="middle">'
+        f"{esc(column)}</text></svg>"
+    )
+    return "".join(parts)
+
+
+def _y_axis(
+    ticks: list[float],
+    y: Callable[[float], float],
+    left: int,
+    plot_w: int,
+    fmt: Callable[[float], str],
+) -> str:
+    parts = []
+    for tick in ticks:
+        ty = y(tick)
+        parts.append(
+            f'<line class="grid" x1="{left}" y1="{_c(ty)}" x2="{left + plot_w}" y2="{_c(ty)}"/>'
+            f'<text class="tl" x="{left - 5}" y="{_c(ty + 3.5)}" text-anchor="end">'
+            f"{esc(fmt(tick))}</text>"
+        )
+    return "".join(parts)
+
+
+def _fold(dist: CategoricalDistribution) -> tuple[list[str], np.ndarray, np.ndarray, list[bool]]:
+    """Categories to draw: all of them, or the largest few and one "other" bar."""
+    names = list(dist.categories)
+    ref, cur = _shares(dist.reference), _shares(dist.current)
+    new = [bool(r == 0 and c > 0) for r, c in zip(ref, cur, strict=True)]
+    if len(names) <= MAX_CATEGORIES:
+        return names, ref, cur, new
+    keep = np.argsort(-np.maximum(ref, cur), kind="stable")[: MAX_CATEGORIES - 1]
+    keep.sort()
+    rest = np.setdiff1d(np.arange(len(names)), keep)
+    names = [names[i] for i in keep] + [f"{len(rest)} other categories"]
+    return (
+        names,
+        np.append(ref[keep], ref[rest].sum()),
+        np.append(cur[keep], cur[rest].sum()),
+        [new[i] for i in keep] + [False],
+    )
+
+
+def _clip(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def categories_svg(chart_id: str, column: str, dist: CategoricalDistribution) -> str:
+    """Reference and current share per category as paired horizontal bars."""
+    names, ref, cur, new = _fold(dist)
+    row, label_w, width, right, top = 24, 104, 340, 40, 6
+    plot_w = width - label_w - right
+    height = top + row * max(len(names), 1) + 22
+    peak = float(max(ref.max(initial=0.0), cur.max(initial=0.0))) or 1.0
+    ticks = nice_ticks(0.0, peak, 3)
+    x_max = max(ticks[-1], peak)
+
+    def w(share: float) -> float:
+        return share / x_max * plot_w
+
+    desc = (
+        f"Share of rows per category of {column}, reference and current, "
+        f"{len(dist.categories)} categories."
+    )
+    parts = [_open(chart_id, width, height, f"{column}: reference vs current", desc, "cats")]
+    base = top + row * len(names)
+    for tick in ticks:
+        tx = label_w + w(tick)
+        parts.append(
+            f'<line class="grid" x1="{_c(tx)}" y1="{top}" x2="{_c(tx)}" y2="{base}"/>'
+            f'<text class="tl" x="{_c(tx)}" y="{base + 14}" text-anchor="middle">{pct(tick)}</text>'
+        )
+    for i, name in enumerate(names):
+        ry = top + i * row
+        tip = f"{column} = {name}: reference {pct(ref[i])}, current {pct(cur[i])}"
+        if new[i]:
+            tip += " (new: not in the reference)"
+        label = _clip(name, 15)
+        marker = '<tspan class="new"> new</tspan>' if new[i] else ""
+        parts.append(
+            f"<g><title>{esc(tip)}</title>"
+            f'<rect class="hit" x="0" y="{ry}" width="{width}" height="{row}"/>'
+            f'<text class="cl" x="{label_w - 6}" y="{ry + 15}" text-anchor="end">'
+            f"{esc(label)}{marker}</text>"
+            f'<rect class="ref" x="{label_w}" y="{ry + 3}" width="{_c(w(ref[i]))}" height="8"/>'
+            f'<rect class="cur" x="{label_w}" y="{ry + 12}" width="{_c(w(cur[i]))}" height="8"/>'
+            f'<text class="vl" x="{_c(label_w + max(w(ref[i]), w(cur[i])) + 4)}" y="{ry + 15}">'
+            f"{pct(cur[i])}</text></g>"
+        )
+    parts.append(f'<line class="axis" x1="{label_w}" y1="{top}" x2="{label_w}" y2="{base}"/></svg>')
+    return "".join(parts)
+
+
+_TIME_STEPS = (
+    [60 * m for m in (1, 5, 15, 30)]
+    + [3600 * h for h in (1, 3, 6, 12)]
+    + [86400 * d for d in (1, 2, 7, 14, 30, 91, 365)]
+)
+
+
+def time_ticks(start: dt.datetime, end: dt.datetime, count: int = 6) -> list[dt.datetime]:
+    """Round times (whole minutes, hours, days) covering [start, end], at most ``count``."""
+    span = (end - start).total_seconds()
+    step = next((s for s in _TIME_STEPS if span / s <= count - 1), _TIME_STEPS[-1])
+    epoch = start.timestamp()
+    if step >= 86400:
+        day = dt.datetime(start.year, start.month, start.day, tzinfo=dt.UTC)
+        first = day.timestamp() + math.ceil((epoch - day.timestamp()) / step) * step
+    else:
+        first = math.ceil(epoch / step) * step
+    ticks, value = [], first
+    while value <= end.timestamp() + 1e-6:
+        ticks.append(dt.datetime.fromtimestamp(value, dt.UTC))
+        value += step
+    return ticks
+
+
+def _time_label(when: dt.datetime, span_s: float) -> str:
+    if span_s >= 2 * 86400:
+        return when.strftime("%b %d")
+    return when.strftime("%b %d %H:%M")
+
+
+def line_chart_svg(chart_id: str, chart: TimeSeriesChart) -> str:
+    """Series over time with their points, a threshold line and the wrong side shaded."""
+    width, height, left, right, top, bottom = 680, 230, 56, 18, 14, 32
+    plot_w, plot_h = width - left - right, height - top - bottom
+    points = [(t, v) for s in chart.series for t, v in s.points]
+    values = [v for _, v in points if v is not None and math.isfinite(v)]
+    title = chart.title + (f" ({chart.unit})" if chart.unit else "")
+    if not values:
+        desc = f"{title}: no values in this period."
+        return (
+            _open(chart_id, width, 60, title, desc, "line empty")
+            + f'<text class="al" x="{width / 2}" y="34" text-anchor="middle">'
+            f"No values for {esc(chart.title)} in this period.</text></svg>"
+        )
+    times = [t for t, _ in points]
+    t0, t1 = min(times), max(times)
+    if t1 <= t0:
+        t0, t1 = t0 - dt.timedelta(hours=1), t1 + dt.timedelta(hours=1)
+    low, high = min(values), max(values)
+    if chart.threshold is not None:
+        low, high = min(low, chart.threshold.value), max(high, chart.threshold.value)
+    pad = (high - low) * 0.08 or (abs(high) * 0.1 or 1.0)
+    ticks = nice_ticks(low - pad if low < 0 or low - pad >= 0 else 0.0, high + pad, 5)
+    y0, y1 = min(ticks[0], low), max(ticks[-1], high)
+    span_s = (t1 - t0).total_seconds()
+
+    def x(when: dt.datetime) -> float:
+        return left + (when - t0).total_seconds() / span_s * plot_w
+
+    def y(value: float) -> float:
+        return top + plot_h - (value - y0) / (y1 - y0) * plot_h
+
+    desc = (
+        f"{title} over time, {len(chart.series)} series"
+        + (
+            f", threshold {chart.threshold.direction} {num(chart.threshold.value)}"
+            if chart.threshold
+            else ""
+        )
+        + "."
+    )
+    parts = [_open(chart_id, width, height, title, desc, "line")]
+    if chart.threshold is not None:
+        ty = y(chart.threshold.value)
+        bad_top = chart.threshold.direction in ("<=", "<")
+        zy, zh = (top, ty - top) if bad_top else (ty, top + plot_h - ty)
+        parts.append(
+            f'<rect class="bad" x="{left}" y="{_c(zy)}" width="{plot_w}" height="{_c(max(zh, 0))}"/>'
+        )
+    parts.append(_y_axis(ticks, y, left, plot_w, num))
+    base = top + plot_h
+    parts.append(f'<line class="axis" x1="{left}" y1="{base}" x2="{left + plot_w}" y2="{base}"/>')
+    for tick in time_ticks(t0, t1):
+        tx = x(tick)
+        parts.append(
+            f'<line class="tick" x1="{_c(tx)}" y1="{base}" x2="{_c(tx)}" y2="{base + 4}"/>'
+            f'<text class="tl" x="{_c(tx)}" y="{base + 16}" text-anchor="middle">'
+            f"{esc(_time_label(tick, span_s))}</text>"
+        )
+    if chart.threshold is not None:
+        threshold = chart.threshold
+        ty = y(threshold.value)
+        label = f"{threshold.label + ' ' if threshold.label else ''}{threshold.direction} {num(threshold.value)}"
+        parts.append(
+            f"<g><title>{esc('threshold: ' + label)}</title>"
+            f'<line class="limit" x1="{left}" y1="{_c(ty)}" x2="{left + plot_w}" y2="{_c(ty)}"/>'
+            f'<text class="ll" x="{left + plot_w - 4}" y="{_c(ty - 4)}" text-anchor="end">'
+            f"{esc(label)}</text></g>"
+        )
+    for index, series in enumerate(chart.series):
+        parts.append(_series(series, index, x, y, chart))
+    parts.append("</svg>")
+    return "".join(parts)
+
+
+def _series(
+    series: Series,
+    index: int,
+    x: Callable[[dt.datetime], float],
+    y: Callable[[float], float],
+    chart: TimeSeriesChart,
+) -> str:
+    css = f"s{index % SERIES_CLASSES}"
+    path, pen_down = [], False
+    for when, value in series.points:
+        if value is None:
+            pen_down = False
+            continue
+        path.append(f"{'L' if pen_down else 'M'}{_c(x(when))} {_c(y(value))}")
+        pen_down = True
+    dash = " dash" if series.dashed else ""
+    parts = [f'<g class="series {css}{dash}"><path class="ln" d="{" ".join(path)}"/>']
+    present = [(t, v) for t, v in series.points if v is not None]
+    threshold = chart.threshold
+    for number, (when, value) in enumerate(present):
+        crossed = threshold is not None and not threshold.allows(value)
+        if len(present) > MAX_MARKERS and not crossed and number != len(present) - 1:
+            continue
+        tip = f"{series.name} · {when.strftime('%Y-%m-%d %H:%M')} UTC · {num(value)}"
+        if crossed and threshold is not None:
+            tip += f" (crosses {threshold.direction} {num(threshold.value)})"
+        parts.append(
+            f'<circle class="pt{" cross" if crossed else ""}" cx="{_c(x(when))}" '
+            f'cy="{_c(y(value))}" r="{3.5 if crossed else 2.5}"><title>{esc(tip)}</title></circle>'
+        )
+    parts.append("</g>")
+    return "".join(parts)

@@ -1,0 +1,219 @@
+"""HTML reports: one small self-contained file, user text escaped, written atomically.
+
+The browser half (charts drawn, nothing executed) is tests/monitoring/test_report_browser.py.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import html
+import re
+from html.parser import HTMLParser
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from mloop.errors import InvalidInput
+from mloop.monitoring.report import (
+    CategoricalDistribution,
+    ColumnComparison,
+    NumericDistribution,
+    ReportPage,
+    Section,
+    Series,
+    Table,
+    Threshold,
+    TimeSeriesChart,
+    column_comparisons,
+    render_html,
+    write_report,
+)
+from tests.monitoring.report_sample import (
+    CELL,
+    IMG_CATEGORY,
+    SCRIPT_COLUMN,
+    SERIES_NAME,
+    START,
+    sample_page,
+)
+
+SAFE_TAGS = {
+    "html", "head", "meta", "title", "style", "body", "main", "header", "footer", "nav", "section",
+    "article", "figure", "figcaption", "div", "span", "p", "ul", "li", "dl", "dt", "dd", "h1", "h2",
+    "h3", "a", "table", "thead", "tbody", "tr", "th", "td", "b",
+    "svg", "desc", "g", "rect", "line", "path", "circle", "text", "tspan",
+}  # fmt: skip
+
+
+class _Tags(HTMLParser):
+    """Every element and attribute as a browser's tokenizer sees them."""
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.tags: list[str] = []
+        self.attributes: list[tuple[str, str]] = []
+        self.text: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.tags.append(tag)
+        self.attributes.extend((name, value or "") for name, value in attrs)
+
+    def handle_data(self, data: str) -> None:
+        self.text.append(data)
+
+
+def _parse(document: str) -> _Tags:
+    parser = _Tags()
+    parser.feed(document)
+    parser.close()
+    return parser
+
+
+def test_a_25_column_report_is_one_small_file_that_fetches_and_runs_nothing() -> None:
+    page = sample_page()
+    document = render_html(page)
+    size = len(document.encode())
+    assert size < 400_000, f"a 25-column report should stay small; it is {size:,} bytes"
+    parsed = _parse(document)
+    assert set(parsed.tags) <= SAFE_TAGS, set(parsed.tags) - SAFE_TAGS
+    assert not [name for name, _ in parsed.attributes if name.startswith("on")]
+    assert {name for name, _ in parsed.attributes} & {
+        "src",
+        "srcset",
+        "action",
+        "formaction",
+    } == set()
+    links = [value for name, value in parsed.attributes if name in ("href", "xlink:href")]
+    assert links and all(link.startswith("#") for link in links), links
+    assert "url(" not in document and "@import" not in document
+    assert '<meta http-equiv="Content-Security-Policy" content="default-src \'none\';' in document
+    assert parsed.tags.count("svg") == 24 + 3  # one per column with a distribution, 3 series
+    assert len(list(column_comparisons(page))) == 25
+
+
+def test_user_text_is_escaped_in_html_svg_text_and_attributes() -> None:
+    document = render_html(sample_page())
+    for raw in (SCRIPT_COLUMN, IMG_CATEGORY, SERIES_NAME, CELL, "<b>last 30 days</b>"):
+        assert raw not in document
+    assert html.escape(SCRIPT_COLUMN) in document
+    parsed = _parse(document)
+    text = "".join(parsed.text)
+    assert SCRIPT_COLUMN in text  # shown as text: heading, SVG axis label, tooltips, summary
+    assert text.count(SCRIPT_COLUMN) >= 5
+    assert "Monitor churn-api: <b>last 30 days</b>" in text
+    assert CELL + ": failed after 5 attempts" in text
+    assert SERIES_NAME in text
+    assert any(IMG_CATEGORY in chunk for chunk in parsed.text)
+    aria = [value for name, value in parsed.attributes if name == "aria-labelledby"]
+    assert aria and all(re.fullmatch(r"[a-z]\d+-t [a-z]\d+-d", value) for value in aria)
+
+
+def test_numeric_histograms_share_edges_and_label_open_ended_bins() -> None:
+    edges = [-np.inf, 0.0, 1.0, 2.0, np.inf]
+    column = ColumnComparison(
+        column="tenure",
+        kind="numeric",
+        method="psi",
+        score=0.31,
+        threshold=0.2,
+        drifted=True,
+        explanation="tenure: median 29 → 18 months, PSI 0.31 > 0.2",
+        distribution=NumericDistribution(edges, np.array([1, 5, 3, 1]), [10, 2, 2, 6]),
+    )
+    document = render_html(ReportPage("drift", "alert", sections=[Section("Columns", [column])]))
+    assert "tenure &lt; 0: reference 10%, current 50%" in document
+    assert "tenure ≥ 2: reference 10%, current 30%" in document
+    assert "tenure [0, 1): reference 50%, current 10%" in document
+    assert document.count('class="ref"') == 4 and document.count('class="cur"') == 4
+    assert "PSI 0.31 &gt; 0.2" in document
+
+
+def test_a_long_category_tail_folds_into_one_bar_and_new_categories_are_marked() -> None:
+    names = [f"city {i}" for i in range(40)] + ["Atlantis"]
+    column = ColumnComparison(
+        column="city",
+        kind="categorical",
+        method="jensenshannon",
+        score=0.2,
+        threshold=0.1,
+        drifted=True,
+        distribution=CategoricalDistribution(names, [*range(40, 0, -1), 0], [*range(1, 41), 500]),
+    )
+    document = render_html(ReportPage("drift", "alert", sections=[Section("Columns", [column])]))
+    assert document.count('class="cl"') == 12
+    assert "30 other categories" in document
+    assert "city = Atlantis: reference 0%, current 38% (new: not in the reference)" in document
+
+
+def test_a_series_with_gaps_draws_separate_segments_and_marks_crossings() -> None:
+    values = [0.8, 0.79, None, 0.7, 0.72]
+    chart = TimeSeriesChart(
+        "realised.roc_auc",
+        [Series("realised", [(START + dt.timedelta(hours=i), v) for i, v in enumerate(values)])],
+        threshold=Threshold(0.75, ">="),
+    )
+    document = render_html(ReportPage("monitor", "alert", sections=[Section("Over time", [chart])]))
+    path = re.search(r'<path class="ln" d="([^"]*)"', document)
+    assert path is not None and path.group(1).count("M") == 2
+    assert document.count('class="pt cross"') == 2
+    assert "realised · 2026-11-01 03:00 UTC · 0.7 (crosses &gt;= 0.75)" in document
+    assert document.count("<circle") == 4
+
+
+def test_empty_series_and_tables_say_so_instead_of_drawing_nothing() -> None:
+    chart = TimeSeriesChart("kpi.revenue", [Series("revenue", [])])
+    table = Table("Alerts", ["created", "message"], [])
+    document = render_html(ReportPage("monitor", "ok", sections=[Section("All", [chart, table])]))
+    assert "No values for kpi.revenue in this period." in document
+    assert ">None.</td>" in document
+
+
+def test_write_report_replaces_the_file_atomically_and_leaves_nothing_else(tmp_path: Path) -> None:
+    target = tmp_path / "report.html"
+    target.write_text("old")
+    assert write_report(sample_page(), target) == target
+    assert target.read_text().startswith("<!DOCTYPE html>")
+    assert [p.name for p in tmp_path.iterdir()] == ["report.html"]
+    assert target.stat().st_mode & 0o777 == 0o644
+
+
+def test_write_report_refuses_a_missing_folder_or_a_folder_as_target(tmp_path: Path) -> None:
+    page = ReportPage("drift", "ok")
+    with pytest.raises(InvalidInput, match=r"folder .*missing does not exist; create it"):
+        write_report(page, tmp_path / "missing" / "report.html")
+    with pytest.raises(InvalidInput, match="it is a folder; name a file"):
+        write_report(page, tmp_path)
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize(
+    ("build", "message"),
+    [
+        (lambda: NumericDistribution([0, 1, 2], [1, 2, 3], [1, 2]), "one more edge than counts"),
+        (lambda: NumericDistribution([0, 2, 1], [1, 2], [1, 2]), "edges must be increasing"),
+        (lambda: NumericDistribution([0, 1], [-1], [1]), "non-negative"),
+        (lambda: CategoricalDistribution(["a", "b"], [1], [1, 2]), "one count per category"),
+        (lambda: ReportPage("x", "maybe"), "'ok' or 'alert'"),  # type: ignore[arg-type]
+        (lambda: Threshold(1.0, "=="), "direction is one of"),  # type: ignore[arg-type]
+        (lambda: Table("Alerts", ["a", "b"], [["x"]]), "row 1 has 1 cells for 2 columns"),
+        (lambda: Series("s", [("yesterday", 1.0)]), "must be a datetime"),  # type: ignore[list-item]
+    ],
+)
+def test_the_page_model_refuses_shapes_it_cannot_draw(build: object, message: str) -> None:
+    assert callable(build)
+    with pytest.raises(InvalidInput, match=message):
+        build()
+
+
+def test_naive_times_are_utc_and_the_verdict_shows_on_top() -> None:
+    page = ReportPage(
+        "drift",
+        "alert",
+        summary=["3 of 18 features drifted"],
+        generated_at=dt.datetime(2026, 1, 2, 3, 4),
+    )
+    document = render_html(page)
+    assert "Generated 2026-01-02 03:04:00 UTC" in document
+    assert '<body class="alert">' in document
+    assert document.index('role="status">Alert<') < document.index("3 of 18 features drifted")
