@@ -15,6 +15,7 @@ SUBCOMMANDS: list[tuple[str, str, str]] = [
     ("audit", "mloop.cli.audit", "audit"),
     ("demo", "mloop.cli.demo", "demo"),
     ("logs", "mloop.cli.logs", "logs"),
+    ("feedback", "mloop.cli.feedback", "feedback"),
     ("deploy", "mloop.cli.deploy", "deploy"),
     ("endpoints", "mloop.cli.endpoints", "app"),
     ("predict", "mloop.cli.predict", "predict"),

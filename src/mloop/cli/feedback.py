@@ -1,0 +1,116 @@
+"""`mloop feedback ENDPOINT --input F --label-column COL`: labels that arrived later, joined to the log.
+
+Each row of the CSV or Parquet file names a prediction by id (``--id-column``, default
+``prediction_id`` or ``id``, whichever the file has) or by routing key (``--key-column``) and
+gives its label. Exit 0 when any label matched a logged prediction (the unmatched are counted
+and the first few named), 1 when none matched (nothing stored: the file or the endpoint is
+probably not the one meant), 2 on bad input (nothing stored either).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from mloop.cli.context import open_workspace
+from mloop.cli.output import JsonOption, err_console, print_json
+
+DEFAULT_ID_COLUMNS = ("prediction_id", "id")
+
+
+def _pick_column(names: list[str], given: str | None, option: str, path: Path) -> str:
+    from mloop.errors import InvalidInput
+
+    if given is not None:
+        if given not in names:
+            raise InvalidInput(
+                f"{path} has no column {given!r} for {option}; its columns: {', '.join(names)}."
+            )
+        return given
+    found = next((c for c in DEFAULT_ID_COLUMNS if c in names), None)
+    if found is None:
+        raise InvalidInput(
+            f"{path} has no prediction_id or id column; name the one holding prediction ids "
+            "with --id-column, or routing keys with --key-column."
+        )
+    return found
+
+
+def feedback(
+    ctx: typer.Context,
+    endpoint: Annotated[str, typer.Argument(help="The endpoint whose predictions are labelled.")],
+    input_file: Annotated[
+        Path, typer.Option("--input", help="A CSV or Parquet file with the labels.")
+    ],
+    label_column: Annotated[
+        str, typer.Option("--label-column", help="The column holding the true labels.")
+    ],
+    id_column: Annotated[
+        str | None,
+        typer.Option(
+            "--id-column",
+            help="The column holding prediction ids (the ids a predict answer lists); "
+            "default prediction_id or id.",
+        ),
+    ] = None,
+    key_column: Annotated[
+        str | None,
+        typer.Option(
+            "--key-column",
+            help="Label by routing key instead: every prediction logged with the key gets the label.",
+        ),
+    ] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Record true labels for an endpoint's logged predictions (a label sent again replaces the old)."""
+    import pyarrow as pa
+
+    from mloop.data.io import read_arrow
+    from mloop.errors import InvalidInput
+    from mloop.monitoring.feedback import endpoint_output, record_labels
+    from mloop.predlog import folder_for
+
+    if id_column is not None and key_column is not None:
+        raise InvalidInput("Give --id-column or --key-column, not both.")
+    table = read_arrow(input_file)
+    names = list(table.column_names)
+    if table.num_rows == 0:
+        raise InvalidInput(f"{input_file} has no rows; a labels file needs one row per label.")
+    if label_column not in names:
+        raise InvalidInput(
+            f"{input_file} has no column {label_column!r} for --label-column; "
+            f"its columns: {', '.join(names)}."
+        )
+    if key_column is not None:
+        kind, column = "key", _pick_column(names, key_column, "--key-column", input_file)
+    else:
+        kind, column = "id", _pick_column(names, id_column, "--id-column", input_file)
+    labels = pa.table({kind: table.column(column), "label": table.column(label_column)})
+    with open_workspace(ctx) as ws:
+        root = folder_for(ws.settings)
+        output = endpoint_output(ws.store, root, endpoint)
+        result = record_labels(
+            root, endpoint, labels, output=output, where=f"in column {label_column!r} "
+        )
+    if as_json:
+        print_json(result.to_json())
+    else:
+        typer.echo(
+            f"Stored {result.stored:,} label{'' if result.stored == 1 else 's'} for {endpoint}"
+            + (f" ({result.replaced:,} replaced an earlier label)" if result.replaced else "")
+            + "."
+        )
+    if result.unmatched:
+        shown = ", ".join(result.unmatched_ids)
+        more = "…" if result.unmatched > len(result.unmatched_ids) else ""
+        what = "key" if kind == "key" else "id"
+        err_console().print(
+            f"{result.unmatched:,} of {result.received:,} {what}s matched no logged prediction "
+            f"and were not stored: {shown}{more}",
+            markup=False,
+            highlight=False,
+        )
+    if not result.matched:
+        raise typer.Exit(1)

@@ -1,0 +1,443 @@
+"""Feedback: labels that arrive after the predictions, stored beside the log and joined to it.
+
+Layout: ``<log root>/.labels/<endpoint>/<batch>.parquet``, one file per call of
+``record_labels`` (the HTTP route and ``mloop feedback`` both call it), written temp → fsync →
+rename → fsync folder, so a file is whole or absent. The folder starts with a dot, which no
+endpoint name may, so the prediction log's readers and compactor never list it.
+
+A file's rows are ``id`` (a prediction id) or ``key`` (a routing key), ``label`` (canonical text,
+see ``labels``), ``seq`` (``<batch>:<row>``, sortable, so the newest label of an id wins at read:
+a label sent twice is replaced, never counted twice) and ``received_at``. When more than
+``MAX_FILES`` files pile up, they are merged into one holding only each id's and key's newest
+label (under a lock file; a crash between publishing the merge and deleting its inputs leaves
+duplicates that the newest-wins read hides).
+
+How labels join (``connect_labelled``): a prediction's label is the newest label of its
+``prediction_id``; failing that, the newest label of its ``routing_key``. A key label therefore
+applies to every prediction logged with that key (a customer's outcome labels each prediction
+made for that customer), shadow and canary rows included, since they share the request's ids.
+
+Ids (or keys) that match no logged prediction are counted and returned (a few shown) and not
+stored: send them again once their prediction is in the log. The match is against the whole log
+of the endpoint, any time and any role.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import fcntl
+import os
+import secrets
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import duckdb
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from mloop.errors import InvalidInput
+from mloop.ids import new_id
+from mloop.monitoring.labels import canonical_labels, label_kind
+from mloop.predlog.paths import endpoint_folder
+from mloop.predlog.reader import connect, log_folder
+from mloop.predlog.segments import fsync_dir
+from mloop.predlog.timespec import as_utc
+from mloop.signature import Output
+from mloop.store import Store
+
+LABELS_DIR = ".labels"
+MAX_FILES = 32
+SHOWN_UNMATCHED = 10
+ATTEMPTS = 3
+SCHEMA = pa.schema(
+    [
+        ("id", pa.string()),
+        ("key", pa.string()),
+        ("label", pa.string()),
+        ("seq", pa.string()),
+        ("received_at", pa.timestamp("us", tz="UTC")),
+    ]
+)
+
+
+@dataclass(frozen=True)
+class FeedbackResult:
+    """What one batch of labels did: how many matched a logged prediction, replaced an earlier
+    label, or matched nothing (not stored; ``unmatched_ids`` shows the first few)."""
+
+    endpoint: str
+    received: int
+    matched: int
+    unmatched: int
+    replaced: int
+    stored: int
+    unmatched_ids: list[str] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "endpoint": self.endpoint,
+            "received": self.received,
+            "matched": self.matched,
+            "unmatched": self.unmatched,
+            "replaced": self.replaced,
+            "stored": self.stored,
+            "unmatched_ids": list(self.unmatched_ids),
+        }
+
+
+def labels_folder(log_root: str | os.PathLike[str], endpoint: str) -> Path:
+    return endpoint_folder(Path(log_root) / LABELS_DIR, endpoint)
+
+
+def _sql_text(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def label_files(folder: Path) -> list[Path]:
+    try:
+        names = os.listdir(folder)
+    except FileNotFoundError:
+        return []
+    return sorted(folder / n for n in names if n.endswith(".parquet"))
+
+
+def _labels_source(files: list[Path]) -> str:
+    if not files:
+        return (
+            "(SELECT NULL::VARCHAR AS id, NULL::VARCHAR AS key, NULL::VARCHAR AS label, "
+            "NULL::VARCHAR AS seq WHERE false)"
+        )
+    listed = ", ".join(_sql_text(str(f)) for f in files)
+    return f"read_parquet([{listed}])"
+
+
+def add_label_views(con: duckdb.DuckDBPyConnection, log_root: Path, endpoint: str) -> None:
+    """Views ``id_labels(id, label)`` and ``key_labels(key, label)``: the newest label of each."""
+    files = label_files(labels_folder(log_root, endpoint))
+    source = _labels_source(files)
+    if len(files) == 1:  # a file holds one label per id and key: no newest to pick
+        con.execute(
+            f"CREATE OR REPLACE VIEW id_labels AS SELECT id, label FROM {source} WHERE id IS NOT NULL"
+        )
+        con.execute(
+            f"CREATE OR REPLACE VIEW key_labels AS SELECT key, label FROM {source} "
+            "WHERE key IS NOT NULL"
+        )
+        return
+    con.execute(
+        f"CREATE OR REPLACE VIEW id_labels AS SELECT id, arg_max(label, seq) AS label "
+        f"FROM {source} WHERE id IS NOT NULL GROUP BY id"
+    )
+    con.execute(
+        f"CREATE OR REPLACE VIEW key_labels AS SELECT key, arg_max(label, seq) AS label "
+        f"FROM {source} WHERE key IS NOT NULL GROUP BY key"
+    )
+
+
+def _prediction_type(con: duckdb.DuckDBPyConnection) -> str:
+    rows = con.execute("DESCRIBE log").fetchall()
+    kinds = {str(r[0]): str(r[1]) for r in rows}
+    kind = kinds.get("prediction", "VARCHAR")
+    return "VARCHAR" if kind == '"NULL"' or kind == "NULL" else kind
+
+
+def connect_labelled(
+    log_root: str | os.PathLike[str],
+    endpoint: str,
+    *,
+    since: dt.datetime | None = None,
+    until: dt.datetime | None = None,
+) -> duckdb.DuckDBPyConnection:
+    """A DuckDB connection with views ``log`` (the endpoint's records in files overlapping the
+    window), ``id_labels``, ``key_labels`` and ``labelled``: the records with
+    ``since <= timestamp < until`` and a ``label`` column, cast to the type of ``prediction``
+    (null where no label came yet). Raises ``NotFound`` when the endpoint never logged.
+    """
+    root = Path(log_root)
+    con = connect(root, endpoint, since=since, until=until)
+    try:
+        add_label_views(con, root, endpoint)
+        kind = _prediction_type(con)
+        clauses = []
+        if since is not None:
+            clauses.append(f"l.timestamp >= TIMESTAMPTZ '{as_utc(since).isoformat()}'")
+        if until is not None:
+            clauses.append(f"l.timestamp < TIMESTAMPTZ '{as_utc(until).isoformat()}'")
+        where = (" WHERE " + " AND ".join(clauses)) if clauses else ""
+        con.execute(
+            "CREATE VIEW labelled AS SELECT l.*, "
+            f"TRY_CAST(coalesce(i.label, k.label) AS {kind}) AS label "
+            "FROM log l LEFT JOIN id_labels i ON i.id = l.prediction_id "
+            f"LEFT JOIN key_labels k ON k.key = l.routing_key{where}"
+        )
+    except BaseException:
+        con.close()
+        raise
+    return con
+
+
+def read_labelled(
+    log_root: str | os.PathLike[str],
+    endpoint: str,
+    *,
+    since: dt.datetime | None = None,
+    until: dt.datetime | None = None,
+    columns: str = "*",
+) -> pa.Table:
+    """The window's records with their ``label`` (see ``connect_labelled``), retried when a
+    compaction moves files between listing and reading."""
+    for attempt in range(ATTEMPTS):
+        try:
+            con = connect_labelled(log_root, endpoint, since=since, until=until)
+            try:
+                table: pa.Table = con.sql(f"SELECT {columns} FROM labelled").to_arrow_table()
+                return table
+            finally:
+                con.close()
+        except (duckdb.IOException, FileNotFoundError):
+            if attempt == ATTEMPTS - 1:
+                raise
+    raise AssertionError("unreachable")
+
+
+def record_labels(
+    log_root: str | os.PathLike[str],
+    endpoint: str,
+    labels: pa.Table,
+    *,
+    output: Output | None = None,
+    where: str = "",
+    now: dt.datetime | None = None,
+) -> FeedbackResult:
+    """Store ``labels`` (columns ``label`` and ``id`` and/or ``key``, one of them per row) for
+    ``endpoint``'s predictions; returns the counts.
+
+    ``output`` is the model's signature output: labels are converted to its type (see
+    ``labels``). ``where`` names the labels' source in messages. Raises ``InvalidInput`` for a
+    row with neither or both of id and key, an empty label or one the model could not predict,
+    and ``NotFound`` when the endpoint never logged a prediction; then nothing is stored.
+    """
+    root = Path(log_root)
+    log_folder(root, endpoint)  # NotFound before anything else
+    ids = _text_column(labels, "id")
+    keys = _text_column(labels, "key")
+    has_id, has_key = pc.is_valid(ids), pc.is_valid(keys)
+    neither = pc.invert(pc.or_(has_id, has_key))
+    if pc.any(neither).as_py():
+        row = pc.index(neither, True).as_py()
+        raise InvalidInput(
+            f"Label {row} {where}has no id; give each label a prediction id or a key."
+        )
+    both = pc.and_(has_id, has_key)
+    if pc.any(both).as_py():
+        row = pc.index(both, True).as_py()
+        raise InvalidInput(f"Label {row} {where}has both an id and a key; give one of them.")
+    text = canonical_labels(
+        labels.column("label").combine_chunks(), label_kind(output), where=where
+    )
+    batch = pa.table({"id": ids, "key": keys, "label": text, "row": pa.array(range(len(text)))})
+    for attempt in range(ATTEMPTS):
+        try:
+            counted = _match(root, endpoint, batch)
+            break
+        except (duckdb.IOException, FileNotFoundError):
+            if attempt == ATTEMPTS - 1:
+                raise
+    matched_rows, unmatched_ids, replaced, matched = counted
+    stored = 0
+    if matched_rows.num_rows:
+        stored = _write(labels_folder(root, endpoint), matched_rows, now=now)
+        compact(labels_folder(root, endpoint))
+    received = batch.num_rows
+    return FeedbackResult(
+        endpoint=endpoint,
+        received=received,
+        matched=matched,
+        unmatched=received - matched,
+        replaced=replaced,
+        stored=stored,
+        unmatched_ids=unmatched_ids,
+    )
+
+
+def _text_column(labels: pa.Table, name: str) -> pa.Array:
+    if name not in labels.column_names:
+        return pa.nulls(labels.num_rows, pa.string())
+    column = labels.column(name).combine_chunks()
+    if pa.types.is_dictionary(column.type):
+        column = column.dictionary_decode()
+    if pa.types.is_floating(column.type):
+        whole = pc.equal(pc.floor(column), column)
+        if pc.all(whole).as_py():
+            column = column.cast(pa.int64())
+    if not pa.types.is_string(column.type):
+        column = column.cast(pa.string())
+    return pc.if_else(pc.equal(column, ""), pa.scalar(None, pa.string()), column)
+
+
+def _match(root: Path, endpoint: str, batch: pa.Table) -> tuple[pa.Table, list[str], int, int]:
+    """The newest row of each id (or key) the log holds, the first unmatched ids, how many rows
+    replace a label (one stored before, or an earlier row of this batch) and how many matched."""
+    con = connect(root, endpoint)
+    try:
+        add_label_views(con, root, endpoint)
+        con.register("incoming", batch)
+        con.execute(
+            "CREATE TEMP TABLE flagged AS SELECT b.*, "
+            "(b.id IS NOT NULL AND b.id IN (SELECT prediction_id FROM log)) OR "
+            "(b.key IS NOT NULL AND b.key IN (SELECT routing_key FROM log)) AS matched "
+            "FROM incoming b"
+        )
+        matched = con.sql(  # the last label of an id within the batch is the one kept
+            "SELECT id, key, arg_max(label, row) AS label, max(row) AS row FROM flagged "
+            "WHERE matched GROUP BY id, key ORDER BY row"
+        ).to_arrow_table()
+        shown = con.execute(
+            f"SELECT coalesce(id, 'key ' || key) FROM flagged WHERE NOT matched "
+            f"ORDER BY row LIMIT {SHOWN_UNMATCHED}"
+        ).fetchall()
+        row = con.execute(
+            "SELECT "
+            "(SELECT count(*) FROM flagged WHERE matched) - "
+            "(SELECT count(DISTINCT coalesce('i' || id, 'k' || key)) FROM flagged WHERE matched) + "
+            "(SELECT count(DISTINCT id) FROM flagged WHERE matched AND id IN (SELECT id FROM id_labels)) + "
+            "(SELECT count(DISTINCT key) FROM flagged WHERE matched AND key IN (SELECT key FROM key_labels)), "
+            "(SELECT count(*) FROM flagged WHERE matched)"
+        ).fetchone()
+    finally:
+        con.close()
+    return matched, [str(r[0]) for r in shown], int(row[0]) if row else 0, int(row[1]) if row else 0
+
+
+def _publish(folder: Path, table: pa.Table, name: str) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    final = folder / name
+    tmp = folder / f".{name}.{secrets.token_hex(4)}.tmp"
+    try:
+        with open(tmp, "wb") as out:
+            pq.write_table(table, out, compression="zstd")
+            out.flush()
+            os.fsync(out.fileno())
+        os.replace(tmp, final)
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            tmp.unlink()
+    fsync_dir(folder)
+    return final
+
+
+def _write(folder: Path, rows: pa.Table, *, now: dt.datetime | None) -> int:
+    batch = new_id()
+    count: int = rows.num_rows
+    order = pc.cast(rows.column("row"), pa.string())
+    seq = pc.binary_join_element_wise(
+        pa.array([batch] * count, pa.string()), pc.utf8_lpad(order, 10, "0"), ":"
+    )
+    stamp = as_utc(now) if now is not None else dt.datetime.now(dt.UTC)
+    table = pa.Table.from_arrays(
+        [
+            rows.column("id"),
+            rows.column("key"),
+            rows.column("label"),
+            seq,
+            pa.array([stamp] * count, SCHEMA.field("received_at").type),
+        ],
+        schema=SCHEMA,
+    )
+    _publish(folder, table, f"{batch}.parquet")
+    return count
+
+
+@contextlib.contextmanager
+def _try_lock(path: Path) -> Iterator[bool]:
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            yield False
+            return
+        try:
+            yield True
+        finally:
+            fcntl.flock(fd, fcntl.LOCK_UN)
+    finally:
+        os.close(fd)
+
+
+def compact(folder: Path, *, max_files: int = MAX_FILES, force: bool = False) -> bool:
+    """Merge the folder's label files into one with each id's and key's newest label, when more
+    than ``max_files`` piled up (or ``force``); whether it merged. Another process merging at the
+    same time makes this a no-op."""
+    files = label_files(folder)
+    if len(files) < 2 or (len(files) <= max_files and not force):
+        return False
+    with _try_lock(folder / ".compact.lock") as taken:
+        if not taken:
+            return False
+        files = label_files(folder)
+        if len(files) < 2:
+            return False
+        con = duckdb.connect()
+        try:
+            source = _labels_source(files)
+            newest = con.sql(
+                f"SELECT id, key, arg_max(label, seq) AS label, max(seq) AS seq, "
+                f"arg_max(received_at, seq) AS received_at FROM {source} "
+                "GROUP BY id, key ORDER BY seq"
+            ).to_arrow_table()
+        finally:
+            con.close()
+        newest = newest.cast(SCHEMA)
+        last = max(f.stem for f in files)
+        _publish(folder, newest, f"{last}-m{new_id()}.parquet")
+        for path in files:
+            with contextlib.suppress(FileNotFoundError):
+                path.unlink()
+        fsync_dir(folder)
+    return True
+
+
+def labels_for(kind: Literal["id", "key"], values: list[str], labels: list[Any]) -> pa.Table:
+    """A labels table (the shape ``record_labels`` takes) from parallel lists."""
+    from mloop.monitoring.labels import as_array
+
+    return pa.table({kind: pa.array(values, pa.string()), "label": as_array(labels)})
+
+
+def logged_model(log_root: str | os.PathLike[str], endpoint: str) -> tuple[str, int] | None:
+    """The model and version that answered the endpoint's newest primary prediction."""
+    for attempt in range(ATTEMPTS):
+        try:
+            con = connect(Path(log_root), endpoint)
+            try:
+                row = con.execute(
+                    "SELECT model, version FROM log WHERE role = 'primary' AND model IS NOT NULL "
+                    "ORDER BY timestamp DESC LIMIT 1"
+                ).fetchone()
+            finally:
+                con.close()
+            return None if row is None else (str(row[0]), int(row[1]))
+        except (duckdb.IOException, FileNotFoundError):
+            if attempt == ATTEMPTS - 1:
+                raise
+    raise AssertionError("unreachable")
+
+
+def endpoint_output(store: Store, log_root: str | os.PathLike[str], endpoint: str) -> Output | None:
+    """What the endpoint's primary model predicts (its signature's output), for converting labels;
+    None when the log names no model the registry still holds."""
+    from mloop.errors import NotFound
+    from mloop.registry.versions import resolve
+
+    logged = logged_model(log_root, endpoint)
+    if logged is None:
+        return None
+    try:
+        return resolve(store, f"{logged[0]}@{logged[1]}").signature.output
+    except NotFound:
+        return None

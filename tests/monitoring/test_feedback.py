@@ -1,0 +1,298 @@
+"""Labels that arrive later: stored beside the log, newest wins, joined to predictions by id or key."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import orjson
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from mloop.errors import InvalidInput, NotFound
+from mloop.monitoring.feedback import (
+    compact,
+    label_files,
+    labels_folder,
+    read_labelled,
+    record_labels,
+)
+from mloop.predlog import PredictionLog, folder_for, read_log
+from mloop.signature import Output
+from mloop.workspace import Workspace
+from tests.conftest import CliResult
+from tests.predlog.conftest import make_records
+
+Cli = Callable[..., CliResult]
+INT_CLASSES = Output(type="class", classes=[0, 1], proba=True)
+BOOL_CLASSES = Output(type="class", classes=[False, True], proba=True)
+
+
+def _log(root: Path, count: int = 40, **overrides: object) -> None:
+    with PredictionLog(root) as log:
+        log.submit("churn", make_records(count, **overrides))
+
+
+def _labels(ids: list[str], labels: list[object], kind: str = "id") -> pa.Table:
+    from mloop.monitoring.labels import as_array
+
+    return pa.table({kind: pa.array(ids, pa.string()), "label": as_array(labels)})
+
+
+def _label_of(root: Path) -> dict[str, object]:
+    table = read_labelled(root, "churn", columns="prediction_id, label")
+    return {r["prediction_id"]: r["label"] for r in table.to_pylist()}
+
+
+def test_labels_join_by_id_and_a_resent_label_replaces_the_old(tmp_path: Path) -> None:
+    root = tmp_path / "predictions"
+    _log(root)
+    first = record_labels(root, "churn", _labels(["req-1", "req-2", "req-3"], ["yes", "no", "no"]))
+    assert (first.matched, first.unmatched, first.replaced, first.stored) == (3, 0, 0, 3)
+    again = record_labels(root, "churn", _labels(["req-2", "req-9"], ["yes", "no"]))
+    assert (again.matched, again.replaced) == (2, 1)
+    labels = _label_of(root)
+    assert labels["req-1"] == "yes" and labels["req-2"] == "yes" and labels["req-9"] == "no"
+    assert labels["req-4"] is None
+    assert sum(v is not None for v in labels.values()) == 4  # req-2 counted once
+
+
+def test_an_id_sent_twice_in_one_batch_keeps_its_last_label(tmp_path: Path) -> None:
+    root = tmp_path / "predictions"
+    _log(root)
+    result = record_labels(root, "churn", _labels(["req-1", "req-1", "req-2"], ["no", "yes", "no"]))
+    assert (result.received, result.matched, result.replaced, result.stored) == (3, 3, 1, 2)
+    assert _label_of(root)["req-1"] == "yes"
+
+
+def test_unmatched_ids_are_counted_named_and_not_stored(tmp_path: Path) -> None:
+    root = tmp_path / "predictions"
+    _log(root)
+    result = record_labels(root, "churn", _labels(["req-1", "nope", "req-999"], ["no"] * 3))
+    assert (result.received, result.matched, result.unmatched, result.stored) == (3, 1, 2, 1)
+    assert result.unmatched_ids == ["nope", "req-999"]
+    assert result.to_json()["unmatched"] == 2
+    nothing = record_labels(root, "churn", _labels(["x", "y"], ["no", "no"]))
+    assert (nothing.matched, nothing.stored) == (0, 0)
+    assert len(label_files(labels_folder(root, "churn"))) == 1
+
+
+def test_a_key_label_applies_to_every_prediction_with_that_key(tmp_path: Path) -> None:
+    root = tmp_path / "predictions"
+    _log(root)  # even rows carry routing keys customer-(i % 7)
+    result = record_labels(
+        root, "churn", _labels(["customer-0", "customer-99"], ["yes", "no"], "key")
+    )
+    assert (result.matched, result.unmatched) == (1, 1)
+    labelled = read_labelled(root, "churn", columns="routing_key, label").to_pylist()
+    keyed = [r["label"] for r in labelled if r["routing_key"] == "customer-0"]
+    assert keyed and set(keyed) == {"yes"}
+    assert all(r["label"] is None for r in labelled if r["routing_key"] != "customer-0")
+    record_labels(root, "churn", _labels(["req-0"], ["no"]))  # an id label beats the key's
+    assert _label_of(root)["req-0"] == "no"
+
+
+@pytest.mark.parametrize(
+    ("output", "prediction", "sent", "expected"),
+    [
+        (INT_CLASSES, 1, ["1", 1, 1.0], 1),
+        (BOOL_CLASSES, True, [True, "true", 1, "TRUE"], True),
+        (Output(type="number"), 2.5, ["2.5", 2.5], 2.5),
+        (Output(type="class", classes=["no", "yes"]), "yes", ["yes"], "yes"),
+        (Output(type="class", classes=["0", "1"]), "1", [1, "1", 1.0], "1"),
+    ],
+)
+def test_labels_of_any_scalar_type_compare_to_the_model_predictions(
+    tmp_path: Path, output: Output, prediction: object, sent: list[object], expected: object
+) -> None:
+    root = tmp_path / "predictions"
+    _log(root, count=len(sent), prediction=prediction, probabilities=None)
+    ids = [f"req-{i}" for i in range(len(sent))]
+    record_labels(root, "churn", _labels(ids, sent), output=output)
+    table = read_labelled(root, "churn", columns="prediction, label")
+    assert table.column("label").to_pylist() == [expected] * len(sent)
+    assert table.column("label").to_pylist() == table.column("prediction").to_pylist()
+
+
+@pytest.mark.parametrize(
+    ("output", "sent", "words"),
+    [
+        (INT_CLASSES, ["1", "maybe"], "'maybe'"),
+        (INT_CLASSES, [0.5], "whole numbers"),
+        (BOOL_CLASSES, [2], "true or false"),
+        (Output(type="number"), [True], "numbers"),
+        (INT_CLASSES, [None], "empty"),
+    ],
+)
+def test_a_label_the_model_could_not_predict_is_refused_and_nothing_stored(
+    tmp_path: Path, output: Output, sent: list[object], words: str
+) -> None:
+    root = tmp_path / "predictions"
+    _log(root)
+    with pytest.raises(InvalidInput, match=words):
+        record_labels(
+            root, "churn", _labels([f"req-{i}" for i in range(len(sent))], sent), output=output
+        )
+    assert label_files(labels_folder(root, "churn")) == []
+
+
+def test_rows_need_exactly_one_of_id_and_key_and_the_endpoint_must_exist(tmp_path: Path) -> None:
+    root = tmp_path / "predictions"
+    _log(root)
+    both = pa.table({"id": ["req-1"], "key": ["customer-1"], "label": ["no"]})
+    with pytest.raises(InvalidInput, match="both"):
+        record_labels(root, "churn", both)
+    with pytest.raises(InvalidInput, match="no id"):
+        record_labels(
+            root, "churn", pa.table({"id": pa.array([None], pa.string()), "label": ["no"]})
+        )
+    with pytest.raises(NotFound):
+        record_labels(root, "other", _labels(["req-1"], ["no"]))
+
+
+def test_many_small_files_are_compacted_and_the_newest_label_survives(tmp_path: Path) -> None:
+    root = tmp_path / "predictions"
+    _log(root)
+    folder = labels_folder(root, "churn")
+    for n in range(40):
+        record_labels(root, "churn", _labels([f"req-{n % 5}"], [f"v{n}"]))
+    assert len(label_files(folder)) <= 32
+    compact(folder, force=True)
+    assert len(label_files(folder)) == 1
+    labels = _label_of(root)
+    assert [labels[f"req-{i}"] for i in range(5)] == [f"v{35 + i}" for i in range(5)]
+    assert pq.read_table(label_files(folder)[0]).num_rows == 5
+    assert read_log(root, "churn").num_rows == 40  # the log's readers never see the labels
+
+
+def test_a_million_row_window_joins_its_labels_well_under_a_second(tmp_path: Path) -> None:
+    root = tmp_path / "predictions"
+    folder = root / "churn"
+    folder.mkdir(parents=True)
+    n = 1_000_000
+    ids = pa.array(np.char.add("r", np.arange(n).astype(str)))
+
+    stamps = pa.array(
+        np.datetime64("2026-01-05T12:00:00") + np.arange(n).astype("timedelta64[ms]"),
+        pa.timestamp("us", tz="UTC"),
+    )
+    log = pa.table(
+        {
+            "timestamp": stamps,
+            "request_id": ids,
+            "prediction_id": ids,
+            "routing_key": pa.nulls(n, pa.string()),
+            "model": pa.array(["churn"] * n),
+            "version": pa.array(np.ones(n, dtype="int64")),
+            "role": pa.array(["primary"] * n),
+            "status": pa.array(np.full(n, 200, dtype="int32")),
+            "prediction": pa.array(np.arange(n) % 2),
+        }
+    )
+    pq.write_table(log, folder / "1767614400000-1767615400000-L1-0000000000000000-000001.parquet")
+    labels_dir = labels_folder(root, "churn")
+    labels_dir.mkdir(parents=True)
+    half = pa.table(
+        {
+            "id": ids.slice(0, n // 2),
+            "key": pa.nulls(n // 2, pa.string()),
+            "label": pa.array((np.arange(n // 2) % 2).astype(str)),
+            "seq": pa.array(np.char.add("a:", np.char.zfill(np.arange(n // 2).astype(str), 10))),
+        }
+    )
+    pq.write_table(half, labels_dir / "a.parquet")
+    started = time.perf_counter()
+    table = read_labelled(root, "churn", columns="prediction, label")
+    elapsed = time.perf_counter() - started
+    assert table.num_rows == n and table.column("label").null_count == n // 2
+    # ~0.3 s on a quiet 2-core machine, 0.7 s under a load of 7; the bound leaves room for CI
+    assert elapsed < 2.0, f"joining 1M records with 500k labels took {elapsed:.2f} s"
+
+
+# --- mloop feedback, on a real workspace (SQLite and PostgreSQL) ---------------------------
+
+
+def _logged(ws: Workspace) -> Path:
+    root = folder_for(ws.settings)
+    _log(root)
+    return root
+
+
+def test_cli_stores_labels_and_reports_the_unmatched(workspace: Workspace, cli: Cli) -> None:
+    root = _logged(workspace)
+    path = workspace.root / "labels.csv"
+    path.write_text("prediction_id,churned\nreq-1,yes\nreq-2,no\nghost,no\n")
+    result = cli("feedback", "churn", "--input", path, "--label-column", "churned", "--json")
+    assert result.exit_code == 0, result.stderr
+    body = orjson.loads(result.stdout)
+    assert (body["matched"], body["unmatched"], body["unmatched_ids"]) == (2, 1, ["ghost"])
+    assert "1 of 3 ids matched no logged prediction" in result.stderr
+    again = cli("feedback", "churn", "--input", path, "--label-column", "churned")
+    assert again.exit_code == 0 and "2 replaced" in again.stdout
+    assert _label_of(root)["req-1"] == "yes"
+
+
+def test_cli_by_key_column(workspace: Workspace, cli: Cli) -> None:
+    root = _logged(workspace)
+    path = workspace.root / "outcomes.parquet"
+    pq.write_table(pa.table({"customer": ["customer-3"], "outcome": ["yes"]}), path)
+    result = cli(
+        "feedback",
+        "churn",
+        "--input",
+        path,
+        "--label-column",
+        "outcome",
+        "--key-column",
+        "customer",
+    )
+    assert result.exit_code == 0, result.stderr
+    labelled = read_labelled(root, "churn", columns="routing_key, label").to_pylist()
+    assert {r["label"] for r in labelled if r["routing_key"] == "customer-3"} == {"yes"}
+
+
+def test_cli_exits_1_when_no_id_matched_and_stores_nothing(workspace: Workspace, cli: Cli) -> None:
+    root = _logged(workspace)
+    path = workspace.root / "labels.csv"
+    path.write_text("id,churned\nx1,yes\nx2,no\n")
+    result = cli("feedback", "churn", "--input", path, "--label-column", "churned")
+    assert result.exit_code == 1
+    assert "2 of 2 ids matched no logged prediction" in result.stderr
+    assert label_files(labels_folder(root, "churn")) == []
+
+
+@pytest.mark.parametrize(
+    ("content", "args", "words"),
+    [
+        ("prediction_id,churned\nreq-1,yes\n", ["--label-column", "label"], "no column 'label'"),
+        ("pid,churned\nreq-1,yes\n", ["--label-column", "churned"], "--id-column"),
+        (
+            "prediction_id,churned\nreq-1,yes\n",
+            ["--label-column", "churned", "--key-column", "k"],
+            "no column 'k'",
+        ),
+        ("prediction_id,churned\nreq-1,\n", ["--label-column", "churned"], "empty"),
+        ("\x00\x01garbage", ["--label-column", "churned"], ""),
+    ],
+)
+def test_cli_bad_input_exits_2_and_stores_nothing(
+    workspace: Workspace, cli: Cli, content: str, args: list[str], words: str
+) -> None:
+    root = _logged(workspace)
+    path = workspace.root / "labels.csv"
+    path.write_text(content)
+    result = cli("feedback", "churn", "--input", path, *args)
+    assert result.exit_code == 2, result.stdout + result.stderr
+    assert words in result.stderr and "Traceback" not in result.stderr
+    assert label_files(labels_folder(root, "churn")) == []
+
+
+def test_cli_unknown_endpoint_exits_2(workspace: Workspace, cli: Cli) -> None:
+    _logged(workspace)
+    path = workspace.root / "labels.csv"
+    path.write_text("prediction_id,churned\nreq-1,yes\n")
+    result = cli("feedback", "nope", "--input", path, "--label-column", "churned")
+    assert result.exit_code == 2 and "No prediction log for endpoint 'nope'" in result.stderr
