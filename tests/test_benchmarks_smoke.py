@@ -28,6 +28,7 @@ BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
         ("serving_core.py", ["--n", "10"], "batched per-row cost"),
         ("predlog.py", ["--records", "1600", "--query-records", "20000"], "count by model"),
         ("batch_predict.py", ["--rows", "3000"], "same predictions: yes"),
+        ("drift.py", ["--smoke"], "numpy floor"),
     ],
 )
 def test_benchmark_runs_at_toy_size(
