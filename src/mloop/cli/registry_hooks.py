@@ -21,6 +21,7 @@ SUBCOMMANDS: list[tuple[str, str, str]] = [
     ("predict", "mloop.cli.predict", "predict"),
     ("jobs", "mloop.cli.jobs", "app"),
     ("serve", "mloop.cli.serve", "serve"),
+    ("drift", "mloop.cli.drift", "drift"),
 ]
 
 

@@ -52,6 +52,12 @@ class ColumnDrift:
     null_rate_jump: bool = False
     new_categories: list[dict[str, Any]] = field(default_factory=list)
     new_category_rows: int = 0
+    # What the two sides look like, for charts (not in the JSON): numbers as
+    # ("bins", edges with -inf/+inf outside, reference counts, current counts), categories as
+    # ("categories", labels, reference counts, current counts).
+    distribution: tuple[str, list[Any], list[float], list[float]] | None = field(
+        default=None, compare=False, repr=False
+    )
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -195,6 +201,7 @@ def evaluate(
         )
     labels: list[str] = []
     unseen: list[tuple[str, int]] = []
+    picture: tuple[str, list[Any], list[float], list[float]]
     if isinstance(reference, NumericProfile) and isinstance(current, NumericProfile):
         ref_side = numeric_side(reference, reference_values)
         cur_side = numeric_side(current, current_values)
@@ -206,6 +213,13 @@ def evaluate(
         else:
             edges = reference.edges if reference.edges is not None else np.array([0.0, 1.0])
             outcome = _binned(chosen, ref_side.bins(edges), cur_side.bins(edges))
+        picture_edges = reference.edges if reference.edges is not None else np.array([0.0, 1.0])
+        picture = (
+            "bins",
+            [-math.inf, *picture_edges.tolist(), math.inf],
+            ref_side.bins(picture_edges).tolist(),
+            cur_side.bins(picture_edges).tolist(),
+        )
         tz = reference.tz if isinstance(reference, DatetimeProfile) else None
         half = np.array([0.5])
         change = explain.numeric_change(
@@ -225,6 +239,7 @@ def evaluate(
         outcome = _binned(chosen, ref_counts, cur_counts)
         change = explain.share_change(labels, ref_counts, cur_counts)
         counted = {"reference": int(ref_counts.sum()), "current": int(cur_counts.sum())}
+        picture = ("categories", list(labels), ref_counts.tolist(), cur_counts.tolist())
     else:
         return "the two sides hold different kinds of values"
     limit = methods.DEFAULT_THRESHOLDS[chosen] if threshold is None else threshold
@@ -249,4 +264,5 @@ def evaluate(
             {"value": k, "count": v, "share": round(v / total, 6)} for k, v in unseen[:NEW_SHOWN]
         ],
         new_category_rows=sum(v for _, v in unseen),
+        distribution=picture,
     )

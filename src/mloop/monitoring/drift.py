@@ -243,7 +243,7 @@ def compare(
         raise InvalidInput(f"The drift share {drift_share} must be above 0 and at most 1.")
     known = reference.profile.columns
     choices = {k: _as_choice(v) for k, v in (column_methods or {}).items()}
-    _check_names(list(choices), known, "--column-method names column")
+    _check_names(list(choices), known, "The column-method column")
     _check_names(list(columns or []), known, "Column")
     _check_names(list(weights or {}), known, "Weighted column")
     if weights is not None and any(w < 0 for w in weights.values()):
