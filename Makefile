@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 DEMO_DIR ?= $(CURDIR)/.demo
 
-.PHONY: install demo test lint typecheck bench clean
+.PHONY: install browser demo test lint typecheck bench clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -19,7 +19,18 @@ install: $(STAMP)
 demo: install
 	@bash examples/demo.sh "$(DEMO_DIR)"
 
-test: install
+# Headless Chromium for the report tests (tests/monitoring/test_report_browser.py): Debian's
+# package, installed with apt-get when missing and we are root; elsewhere those tests skip and say why.
+browser:
+	@if command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	  echo "Installing chromium for the report tests (apt-get)"; \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium >/dev/null 2>&1 || \
+	  { apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium >/dev/null; } || \
+	  echo "Could not install chromium: the browser report tests will skip"; \
+	else echo "chromium is missing (install it: apt-get install chromium): the browser report tests will skip"; fi
+
+test: install browser
 	$(BIN)/ruff check src tests benchmarks examples
 	$(BIN)/mypy
 	$(BIN)/python -m pytest -q -p no:cacheprovider

@@ -217,3 +217,14 @@ def test_naive_times_are_utc_and_the_verdict_shows_on_top() -> None:
     assert "Generated 2026-01-02 03:04:00 UTC" in document
     assert '<body class="alert">' in document
     assert document.index('role="status">Alert<') < document.index("3 of 18 features drifted")
+
+
+def test_the_docs_example_writes_a_report(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    docs = (Path(__file__).parents[2] / "docs" / "monitoring.md").read_text()
+    section = docs.split("\n## Reports\n", 1)[1].split("\n## ", 1)[0]
+    example = section.split("```python\n", 1)[1].split("```", 1)[0]
+    monkeypatch.chdir(tmp_path)
+    exec(compile(example, "docs/monitoring.md", "exec"), {})
+    document = (tmp_path / "nightly.html").read_text()
+    assert "tenure: median 29 → 18 months, normalised Wasserstein 0.41 &gt; 0.1" in document
+    assert document.count("<svg") == 2

@@ -115,14 +115,14 @@ svg.chart{display:block;width:100%;height:auto;overflow:visible}
 svg.line{max-width:900px}
 svg text{font:10.5px system-ui,-apple-system,"Segoe UI",Roboto,Arial,sans-serif;fill:var(--muted)}
 svg text.cl{fill:var(--fg);font-size:11.5px}svg text.al{font-size:11px}svg tspan.new{fill:var(--bad);font-weight:600}
-svg text.ll{fill:var(--bad);font-weight:600}
+svg text.ll{fill:var(--bad);font-weight:600;paint-order:stroke;stroke:var(--bg);stroke-width:3px;stroke-linejoin:round}
 svg .hit{fill:transparent}svg g:hover>.hit{fill:var(--line);fill-opacity:.45}
 svg .ref{fill:var(--ref)}svg .cur{fill:var(--cur);fill-opacity:.18;stroke:var(--cur);stroke-width:1.2}
 svg .axis{stroke:var(--muted);stroke-width:1}svg .tick{stroke:var(--muted)}
 svg .grid{stroke:var(--line);stroke-width:1}
 svg .limit{stroke:var(--bad);stroke-width:1.5;stroke-dasharray:5 4}svg .bad{fill:var(--warnzone)}
 svg .ln{fill:none;stroke-width:2;stroke-linejoin:round}svg .dash .ln{stroke-dasharray:6 4}
-svg .pt{stroke:var(--bg);stroke-width:1}svg .pt.cross{fill:var(--bad);stroke:var(--bad)}
+svg .pt{stroke:var(--bg);stroke-width:1}svg g .pt.cross{fill:var(--bad);stroke:var(--bad)}
 """
     + "".join(
         f"svg .s{i} .ln{{stroke:var(--s{i})}}svg .s{i} .pt{{fill:var(--s{i})}}.sw.s{i}{{background:var(--s{i});"

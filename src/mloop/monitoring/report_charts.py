@@ -66,8 +66,9 @@ def _c(value: float) -> str:
     return text[:-2] if text.endswith(".0") else text
 
 
-def nice_ticks(low: float, high: float, count: int = 5) -> list[float]:
-    """Round tick values covering [low, high] (Heckbert's nice numbers)."""
+def nice_ticks(low: float, high: float, count: int = 5, *, cover: bool = False) -> list[float]:
+    """Round tick values within [low, high] (Heckbert's nice numbers); with ``cover`` the first
+    and last ticks reach past the ends, so an axis drawn from them holds every value."""
     if not (math.isfinite(low) and math.isfinite(high)):
         return []
     if high <= low:
@@ -75,10 +76,11 @@ def nice_ticks(low: float, high: float, count: int = 5) -> list[float]:
     raw = (high - low) / max(count - 1, 1)
     magnitude = 10 ** math.floor(math.log10(raw))
     step = next(m * magnitude for m in (1, 2, 2.5, 5, 10) if m * magnitude >= raw)
-    first = math.ceil(low / step - 1e-9) * step
+    first = (math.floor if cover else math.ceil)(low / step + (1e-9 if cover else -1e-9)) * step
+    last = math.ceil(high / step - 1e-9) * step if cover else high
     ticks = []
     value = first
-    while value <= high + step * 1e-9:
+    while value <= last + step * 1e-9:
         ticks.append(0.0 if abs(value) < step * 1e-9 else round(value, 12))
         value += step
     return ticks
@@ -135,7 +137,7 @@ def histogram_svg(chart_id: str, column: str, dist: NumericDistribution) -> str:
     edges, labels = _display_edges(raw_edges)
     ref, cur = _shares(dist.reference), _shares(dist.current)
     peak = float(max(ref.max(initial=0.0), cur.max(initial=0.0)))
-    y_ticks = nice_ticks(0.0, peak if peak > 0 else 1.0, 4)
+    y_ticks = nice_ticks(0.0, peak if peak > 0 else 1.0, 4, cover=True)
     y_max = max(y_ticks[-1], peak) if y_ticks else 1.0
     x0, x1 = float(edges[0]), float(edges[-1])
 
@@ -223,11 +225,11 @@ def _clip(text: str, limit: int) -> str:
 def categories_svg(chart_id: str, column: str, dist: CategoricalDistribution) -> str:
     """Reference and current share per category as paired horizontal bars."""
     names, ref, cur, new = _fold(dist)
-    row, label_w, width, right, top = 24, 104, 340, 40, 6
+    row, label_w, width, right, top = 24, 104, 340, 56, 6
     plot_w = width - label_w - right
     height = top + row * max(len(names), 1) + 22
     peak = float(max(ref.max(initial=0.0), cur.max(initial=0.0))) or 1.0
-    ticks = nice_ticks(0.0, peak, 3)
+    ticks = nice_ticks(0.0, peak, 3, cover=True)
     x_max = max(ticks[-1], peak)
 
     def w(share: float) -> float:
@@ -250,17 +252,17 @@ def categories_svg(chart_id: str, column: str, dist: CategoricalDistribution) ->
         tip = f"{column} = {name}: reference {pct(ref[i])}, current {pct(cur[i])}"
         if new[i]:
             tip += " (new: not in the reference)"
-        label = _clip(name, 15)
+        label = _clip(name, 14)
         marker = '<tspan class="new"> new</tspan>' if new[i] else ""
         parts.append(
             f"<g><title>{esc(tip)}</title>"
             f'<rect class="hit" x="0" y="{ry}" width="{width}" height="{row}"/>'
             f'<text class="cl" x="{label_w - 6}" y="{ry + 15}" text-anchor="end">'
-            f"{esc(label)}{marker}</text>"
+            f"{esc(label)}</text>"
             f'<rect class="ref" x="{label_w}" y="{ry + 3}" width="{_c(w(ref[i]))}" height="8"/>'
             f'<rect class="cur" x="{label_w}" y="{ry + 12}" width="{_c(w(cur[i]))}" height="8"/>'
             f'<text class="vl" x="{_c(label_w + max(w(ref[i]), w(cur[i])) + 4)}" y="{ry + 15}">'
-            f"{pct(cur[i])}</text></g>"
+            f"{pct(cur[i])}{marker}</text></g>"
         )
     parts.append(f'<line class="axis" x1="{label_w}" y1="{top}" x2="{label_w}" y2="{base}"/></svg>')
     return "".join(parts)
@@ -318,7 +320,7 @@ def line_chart_svg(chart_id: str, chart: TimeSeriesChart) -> str:
     if chart.threshold is not None:
         low, high = min(low, chart.threshold.value), max(high, chart.threshold.value)
     pad = (high - low) * 0.08 or (abs(high) * 0.1 or 1.0)
-    ticks = nice_ticks(low - pad if low < 0 or low - pad >= 0 else 0.0, high + pad, 5)
+    ticks = nice_ticks(low - pad if low < 0 or low - pad >= 0 else 0.0, high + pad, 5, cover=True)
     y0, y1 = min(ticks[0], low), max(ticks[-1], high)
     span_s = (t1 - t0).total_seconds()
 
@@ -362,7 +364,7 @@ def line_chart_svg(chart_id: str, chart: TimeSeriesChart) -> str:
         parts.append(
             f"<g><title>{esc('threshold: ' + label)}</title>"
             f'<line class="limit" x1="{left}" y1="{_c(ty)}" x2="{left + plot_w}" y2="{_c(ty)}"/>'
-            f'<text class="ll" x="{left + plot_w - 4}" y="{_c(ty - 4)}" text-anchor="end">'
+            f'<text class="ll" x="{left + 6}" y="{_c(ty - 5)}">'
             f"{esc(label)}</text></g>"
         )
     for index, series in enumerate(chart.series):
