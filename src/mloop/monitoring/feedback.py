@@ -29,7 +29,7 @@ import datetime as dt
 import fcntl
 import os
 import secrets
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -180,6 +180,31 @@ def connect_labelled(
     return con
 
 
+def query_labelled(
+    log_root: str | os.PathLike[str],
+    endpoint: str,
+    build: Callable[[list[str]], str],
+    *,
+    since: dt.datetime | None = None,
+    until: dt.datetime | None = None,
+) -> pa.Table:
+    """Run ``build(columns of labelled)``'s SQL over the window's ``labelled`` view (see
+    ``connect_labelled``), retried when a compaction moves files between listing and reading."""
+    for attempt in range(ATTEMPTS):
+        try:
+            con = connect_labelled(log_root, endpoint, since=since, until=until)
+            try:
+                columns = [str(r[0]) for r in con.execute("DESCRIBE labelled").fetchall()]
+                table: pa.Table = con.sql(build(columns)).to_arrow_table()
+                return table
+            finally:
+                con.close()
+        except (duckdb.IOException, FileNotFoundError):
+            if attempt == ATTEMPTS - 1:
+                raise
+    raise AssertionError("unreachable")
+
+
 def read_labelled(
     log_root: str | os.PathLike[str],
     endpoint: str,
@@ -188,20 +213,11 @@ def read_labelled(
     until: dt.datetime | None = None,
     columns: str = "*",
 ) -> pa.Table:
-    """The window's records with their ``label`` (see ``connect_labelled``), retried when a
-    compaction moves files between listing and reading."""
-    for attempt in range(ATTEMPTS):
-        try:
-            con = connect_labelled(log_root, endpoint, since=since, until=until)
-            try:
-                table: pa.Table = con.sql(f"SELECT {columns} FROM labelled").to_arrow_table()
-                return table
-            finally:
-                con.close()
-        except (duckdb.IOException, FileNotFoundError):
-            if attempt == ATTEMPTS - 1:
-                raise
-    raise AssertionError("unreachable")
+    """The window's records with their ``label`` (see ``connect_labelled``); ``columns`` is the
+    SQL select list."""
+    return query_labelled(
+        log_root, endpoint, lambda _: f"SELECT {columns} FROM labelled", since=since, until=until
+    )
 
 
 def record_labels(

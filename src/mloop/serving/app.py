@@ -24,6 +24,7 @@ from mloop.errors import MloopError
 from mloop.ids import new_id
 from mloop.serving import codec, schemas
 from mloop.serving.errors import ApiError, from_mloop
+from mloop.serving.feedback_routes import add_feedback_routes
 from mloop.serving.metrics import CONTENT_TYPE
 from mloop.serving.predict_routes import add_predict_routes
 from mloop.serving.state import ServingState
@@ -115,6 +116,7 @@ def create_app(state: ServingState) -> FastAPI:
     _add_error_handlers(app)
     _add_health_routes(app, state)
     add_predict_routes(app, state)
+    add_feedback_routes(app, state)
     add_v2_routes(app, state)
     _publish_request_schemas(app)
     return app
