@@ -1,0 +1,396 @@
+"""Realised and estimated performance of an endpoint's predictions over a window of its log.
+
+Signatures (the monitor, the CLI and reports call these)::
+
+    realised(store, log_root, endpoint, *, since=None, until=None, segment_by=None) -> PerformanceReport
+    estimated(store, artifacts, log_root, endpoint, *, since=None, until=None, segment_by=None) -> PerformanceReport
+    performance(store, artifacts, log_root, endpoint, *, since=None, until=None, segment_by=None) -> PerformanceReport
+
+A window is ``since <= timestamp < until`` on the logged prediction time (UTC; open ends when
+None). Its rows are the answered predictions (status 200 with a prediction), grouped by model
+version and role (primary, canary, shadow), and with ``segment_by`` also by that column's values
+(an input column by its name, e.g. ``contract``, or a log column such as ``routing_key``);
+the groups without a segment (``segment=None``) cover all rows of the version and role, a
+missing segment value is ``"(missing)"``.
+
+Realised metrics are ``mloop train``'s (``scoring.metrics``: accuracy, precision, recall, f1,
+roc_auc, log_loss for classifiers, with the model's classes and positive class; mae, rmse, r2 for
+regressors) on the rows that have a label (``feedback``). Estimated metrics are CBPE's
+(``cbpe``) from the logged probabilities, calibrated on the version's held-out rows
+(``calibration``); regressors have none.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+
+from mloop.artifacts import ArtifactStore
+from mloop.data.schema import category_text
+from mloop.errors import InvalidInput, NotFound
+from mloop.monitoring.calibration import Calibrator, calibrator_for
+from mloop.monitoring.cbpe import estimates
+from mloop.monitoring.feedback import query_labelled
+from mloop.predlog.records import FIXED_NAMES, INPUT_PREFIX, PROBA_PREFIX
+from mloop.signature import Signature
+from mloop.store import Store
+
+MISSING_SEGMENT = "(missing)"
+MAX_SEGMENTS = 100
+GROUP_KEYS = ("model", "version", "role")
+
+
+@dataclass(frozen=True)
+class GroupPerformance:
+    """One model version in one role (and segment) over the window."""
+
+    model: str
+    version: int
+    role: str
+    segment: str | None
+    task: str | None
+    rows: int
+    labelled: int
+    realised: dict[str, float] = field(default_factory=dict)
+    estimated: dict[str, float] = field(default_factory=dict)
+    calibration: dict[str, Any] | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "model": self.model,
+            "version": self.version,
+            "role": self.role,
+            "segment": self.segment,
+            "task": self.task,
+            "rows": self.rows,
+            "labelled": self.labelled,
+            "realised": dict(self.realised),
+            "estimated": dict(self.estimated),
+            "calibration": self.calibration,
+        }
+
+
+@dataclass(frozen=True)
+class PerformanceReport:
+    endpoint: str
+    since: dt.datetime | None
+    until: dt.datetime | None
+    segment_by: str | None
+    groups: tuple[GroupPerformance, ...]
+
+    def group(
+        self, *, role: str = "primary", segment: str | None = None
+    ) -> GroupPerformance | None:
+        """The group of ``role`` (and ``segment``) with the most rows: after a deploy inside the
+        window, the version that answered most of it."""
+        found = [g for g in self.groups if g.role == role and g.segment == segment]
+        return max(found, key=lambda g: g.rows) if found else None
+
+    def to_json(self) -> dict[str, Any]:
+        def stamp(value: dt.datetime | None) -> str | None:
+            return None if value is None else value.isoformat().replace("+00:00", "Z")
+
+        return {
+            "endpoint": self.endpoint,
+            "window": {"start": stamp(self.since), "end": stamp(self.until)},
+            "segment_by": self.segment_by,
+            "groups": [g.to_json() for g in self.groups],
+        }
+
+
+def _segment_column(names: list[str], segment_by: str) -> str:
+    for candidate in (INPUT_PREFIX + segment_by, segment_by):
+        if candidate in names and (candidate in FIXED_NAMES or candidate.startswith(INPUT_PREFIX)):
+            return candidate
+    inputs = sorted(n[len(INPUT_PREFIX) :] for n in names if n.startswith(INPUT_PREFIX))
+    raise InvalidInput(
+        f"No column {segment_by!r} to split by in the log; its inputs: {', '.join(inputs) or 'none'}."
+    )
+
+
+def _quoted(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _window(
+    log_root: Path,
+    endpoint: str,
+    since: dt.datetime | None,
+    until: dt.datetime | None,
+    segment_by: str | None,
+) -> pa.Table:
+    """The window's answered predictions: group keys, prediction, label, probabilities, segment."""
+
+    def build(columns: list[str]) -> str:
+        wanted = ["model", "version", "role", "prediction", "label"]
+        wanted += [c for c in columns if c.startswith(PROBA_PREFIX)]
+        select = ", ".join(_quoted(c) for c in wanted)
+        if segment_by is not None:
+            source = _segment_column(columns, segment_by)
+            select += (
+                f", coalesce(CAST({_quoted(source)} AS VARCHAR), '{MISSING_SEGMENT}') AS segment"
+            )
+        return (
+            f"SELECT {select} FROM labelled "
+            "WHERE status = 200 AND prediction IS NOT NULL AND model IS NOT NULL"
+        )
+
+    return query_labelled(log_root, endpoint, build, since=since, until=until)
+
+
+def _signature(store: Store, model: str, version: int) -> Signature | None:
+    from mloop.registry.versions import resolve
+
+    try:
+        return resolve(store, f"{model}@{version}").signature
+    except NotFound:
+        return None
+
+
+def _as_numpy(column: pa.ChunkedArray) -> np.ndarray:
+    if pa.types.is_string(column.type) or pa.types.is_large_string(column.type):
+        return np.asarray(column.to_pylist(), dtype=object)
+    return np.asarray(column.to_numpy(zero_copy_only=False))
+
+
+def _task(signature: Signature | None, prediction: pa.DataType) -> str:
+    if signature is not None and signature.task is not None:
+        return str(signature.task.value)
+    return "regression" if pa.types.is_floating(prediction) else "classification"
+
+
+def _classes(signature: Signature | None, predictions: np.ndarray, labels: np.ndarray) -> list[Any]:
+    if signature is not None and signature.classes:
+        return list(signature.classes)
+    return sorted(set(predictions.tolist()) | set(labels.tolist()), key=category_text)
+
+
+def _proba(rows: pa.Table, classes: list[Any]) -> np.ndarray | None:
+    """n×k logged probabilities in class order; None when a class's column or a value is missing."""
+    names = [PROBA_PREFIX + category_text(c) for c in classes]
+    if not classes or any(n not in rows.column_names for n in names):
+        return None
+    matrix = np.column_stack(
+        [rows.column(n).to_numpy(zero_copy_only=False).astype(float) for n in names]
+    )
+    return None if np.isnan(matrix).any() else matrix
+
+
+def _predicted_index(predictions: np.ndarray, classes: list[Any]) -> np.ndarray:
+    texts = np.asarray([category_text(v) for v in classes], dtype=object)
+    predicted = np.asarray([category_text(v) for v in predictions.tolist()], dtype=object)
+    index = np.full(len(predicted), -1)
+    for k, text in enumerate(texts):
+        index[predicted == text] = k
+    return index
+
+
+def _realised(rows: pa.Table, task: str, classes: list[Any]) -> dict[str, float]:
+    from mloop.scoring.metrics import classification_metrics, regression_metrics
+
+    labelled = rows.filter(rows.column("label").is_valid())
+    if labelled.num_rows == 0:
+        return {}
+    y_true = _as_numpy(labelled.column("label"))
+    y_pred = _as_numpy(labelled.column("prediction"))
+    if task == "regression":
+        return regression_metrics(y_true.astype(float), y_pred.astype(float))
+    known = np.asarray(classes, dtype=y_true.dtype if y_true.dtype != object else object)
+    return classification_metrics(y_true, y_pred, _proba(labelled, classes), known)
+
+
+def _estimated(
+    rows: pa.Table, classes: list[Any], calibrator: Calibrator | None
+) -> dict[str, float]:
+    raw = _proba(rows, classes)
+    if raw is None or calibrator is None or len(classes) < 2:
+        return {}
+    predicted = _predicted_index(_as_numpy(rows.column("prediction")), classes)
+    return estimates(calibrator.apply(raw), raw, predicted)
+
+
+def _groups(rows: pa.Table, with_segments: bool) -> list[tuple[tuple[Any, ...], pa.Table]]:
+    """(model, version, role[, segment]) → its rows, whole groups first, then per segment."""
+    keys = list(GROUP_KEYS)
+    found = rows.group_by(keys).aggregate([]).sort_by([(k, "ascending") for k in keys])
+    out: list[tuple[tuple[Any, ...], pa.Table]] = []
+    import pyarrow.compute as pc
+
+    for key in found.to_pylist():
+        mask = pc.and_(
+            pc.and_(
+                pc.equal(rows["model"], key["model"]), pc.equal(rows["version"], key["version"])
+            ),
+            pc.equal(rows["role"], key["role"]),
+        )
+        part = rows.filter(mask)
+        out.append(((key["model"], key["version"], key["role"], None), part))
+        if with_segments:
+            values = sorted(set(part.column("segment").to_pylist()))
+            if len(values) > MAX_SEGMENTS:
+                raise InvalidInput(
+                    f"The split column has {len(values)} values in the window, over {MAX_SEGMENTS}; "
+                    "split by a categorical column."
+                )
+            for value in values:
+                out.append(
+                    (
+                        (key["model"], key["version"], key["role"], value),
+                        part.filter(pc.equal(part["segment"], value)),
+                    )
+                )
+    return out
+
+
+def _report(
+    store: Store,
+    artifacts: ArtifactStore | None,
+    log_root: str | os.PathLike[str],
+    endpoint: str,
+    *,
+    since: dt.datetime | None,
+    until: dt.datetime | None,
+    segment_by: str | None,
+    with_realised: bool,
+    with_estimated: bool,
+) -> PerformanceReport:
+    root = Path(log_root)
+    rows = _window(root, endpoint, since, until, segment_by)
+    prediction_type = rows.schema.field("prediction").type
+    signatures: dict[tuple[str, int], Signature | None] = {}
+    calibrators: dict[tuple[str, int], Calibrator | None] = {}
+    groups = []
+    for (model, version, role, segment), part in _groups(rows, segment_by is not None):
+        ref = (model, version)
+        if ref not in signatures:
+            signatures[ref] = _signature(store, model, version)
+        signature = signatures[ref]
+        task = _task(signature, prediction_type)
+        classes: list[Any] = []
+        if task == "classification":
+            classes = _classes(
+                signature,
+                _as_numpy(part.column("prediction")),
+                _as_numpy(part.column("label").drop_null()),
+            )
+        realised_metrics: dict[str, float] = {}
+        estimated_metrics: dict[str, float] = {}
+        calibration = None
+        if with_realised:
+            realised_metrics = _realised(part, task, classes)
+        if with_estimated and task == "classification" and artifacts is not None:
+            if ref not in calibrators:
+                calibrators[ref] = _calibrator(store, artifacts, root, model, version)
+            calibrator = calibrators[ref]
+            estimated_metrics = _estimated(part, classes, calibrator)
+            calibration = None if calibrator is None else calibrator.to_json()
+        groups.append(
+            GroupPerformance(
+                model=model,
+                version=int(version),
+                role=role,
+                segment=segment,
+                task=task,
+                rows=part.num_rows,
+                labelled=part.num_rows - part.column("label").null_count,
+                realised=realised_metrics,
+                estimated=estimated_metrics,
+                calibration=calibration,
+            )
+        )
+    return PerformanceReport(endpoint, since, until, segment_by, tuple(groups))
+
+
+def _calibrator(
+    store: Store, artifacts: ArtifactStore, root: Path, model: str, version: int
+) -> Calibrator | None:
+    from mloop.registry.versions import resolve
+
+    try:
+        found = resolve(store, f"{model}@{version}")
+    except NotFound:
+        return None
+    return calibrator_for(store, artifacts, root, found)
+
+
+def realised(
+    store: Store,
+    log_root: str | os.PathLike[str],
+    endpoint: str,
+    *,
+    since: dt.datetime | None = None,
+    until: dt.datetime | None = None,
+    segment_by: str | None = None,
+) -> PerformanceReport:
+    """Metrics on the window's labelled predictions, per model version, role (and segment).
+
+    Raises ``NotFound`` when the endpoint never logged, ``InvalidInput`` for an unknown
+    ``segment_by`` column or one with more than ``MAX_SEGMENTS`` values in the window.
+    """
+    return _report(
+        store,
+        None,
+        log_root,
+        endpoint,
+        since=since,
+        until=until,
+        segment_by=segment_by,
+        with_realised=True,
+        with_estimated=False,
+    )
+
+
+def estimated(
+    store: Store,
+    artifacts: ArtifactStore,
+    log_root: str | os.PathLike[str],
+    endpoint: str,
+    *,
+    since: dt.datetime | None = None,
+    until: dt.datetime | None = None,
+    segment_by: str | None = None,
+) -> PerformanceReport:
+    """CBPE estimates of the window's classification metrics (no labels needed); the first call
+    for a model version scores its held-out rows once to calibrate (then cached). Raises as
+    ``realised``."""
+    return _report(
+        store,
+        artifacts,
+        log_root,
+        endpoint,
+        since=since,
+        until=until,
+        segment_by=segment_by,
+        with_realised=False,
+        with_estimated=True,
+    )
+
+
+def performance(
+    store: Store,
+    artifacts: ArtifactStore,
+    log_root: str | os.PathLike[str],
+    endpoint: str,
+    *,
+    since: dt.datetime | None = None,
+    until: dt.datetime | None = None,
+    segment_by: str | None = None,
+) -> PerformanceReport:
+    """Realised and estimated side by side, from one read of the window. Raises as ``realised``."""
+    return _report(
+        store,
+        artifacts,
+        log_root,
+        endpoint,
+        since=since,
+        until=until,
+        segment_by=segment_by,
+        with_realised=True,
+        with_estimated=True,
+    )
