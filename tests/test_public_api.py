@@ -36,6 +36,7 @@ def test_the_real_namespace_is_exactly_the_documented_api() -> None:
     assert "Signature" in documented
     assert "deploy" in documented  # mloop.deploy, the Python form of `mloop deploy`
     assert "predict" in documented
+    assert "drift" in documented  # mloop.drift, the Python form of `mloop drift`
 
 
 def test_submodules_stay_importable() -> None:
@@ -73,7 +74,7 @@ def test_every_command_has_help(tmp_path: Path) -> None:
         "endpoints": ["ls", "show", "history", "switch", "rollback", "delete"],
         "jobs": ["ls", "show"],
     }
-    for noun in [*groups, "init", "train", "audit", "deploy", "logs", "predict"]:
+    for noun in [*groups, "init", "train", "audit", "deploy", "logs", "predict", "drift"]:
         assert noun in top.stdout
     for noun, verbs in groups.items():
         listing = run_mloop(noun, "--help", cwd=tmp_path)

@@ -30,6 +30,7 @@ _LAZY: dict[str, str] = {
     "Signature": "mloop.signature",
     "add_dataset": "mloop.api",
     "deploy": "mloop.api",
+    "drift": "mloop.api",
     "get_dataset": "mloop.api",
     "load_dataset": "mloop.api",
     "load_model": "mloop.api",
@@ -39,7 +40,15 @@ _LAZY: dict[str, str] = {
 }
 
 if _TYPE_CHECKING:
-    from mloop.api import add_dataset, deploy, get_dataset, load_dataset, load_model, predict
+    from mloop.api import (
+        add_dataset,
+        deploy,
+        drift,
+        get_dataset,
+        load_dataset,
+        load_model,
+        predict,
+    )
     from mloop.fluent import active_run, start_run
     from mloop.signature import Signature
     from mloop.workspace import Workspace
@@ -59,6 +68,7 @@ __all__ = [
     "active_run",
     "add_dataset",
     "deploy",
+    "drift",
     "get_dataset",
     "load_dataset",
     "load_model",

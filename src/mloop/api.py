@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 import warnings
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
@@ -17,9 +17,12 @@ from mloop.workspace import Workspace
 
 if TYPE_CHECKING:
     import pandas as pd
+    import pyarrow as pa
 
     from mloop.data.datasets import DatasetVersion
+    from mloop.data.profile import DatasetProfile
     from mloop.endpoints.revisions import Revision
+    from mloop.monitoring.drift import DriftReport
     from mloop.registry.loading import LoadedModel
 
 WorkspaceLike = Workspace | str | os.PathLike[str] | None
@@ -153,3 +156,49 @@ def predict(
     with using(workspace) as ws:
         scorer = scorer_for(ws.store, ws.artifacts, model_ref, root=ws.root)
     return predict_frame(scorer, frame, on_invalid=on_invalid)
+
+
+def drift(
+    reference: str | os.PathLike[str] | pd.DataFrame | pa.Table | DatasetProfile,
+    current: str | os.PathLike[str] | pd.DataFrame | pa.Table | DatasetProfile,
+    *,
+    column_methods: Mapping[str, str] | None = None,
+    drift_share: float = 0.5,
+    weights: Mapping[str, float] | None = None,
+    columns: Sequence[str] | None = None,
+    workspace: WorkspaceLike = None,
+) -> DriftReport:
+    """Compare ``current`` with ``reference`` column by column, as ``mloop drift`` does.
+
+    Each side is a dataset version (``"churn@3"``: its stored profile), a CSV/Parquet path, a
+    prediction-log window (``"churn-api:24h"``, ``"churn-api:2026-01-01/2026-01-02"``), a
+    DataFrame or Arrow table, or a ``DatasetProfile``; the workspace is opened only for names.
+    ``column_methods`` maps a column (or ``"*"``) to ``"psi"`` or ``"psi:0.2"``; ``weights``
+    (feature importances) weigh columns in the drifted share. Returns the typed report
+    (``.to_json()`` is the CLI's ``--json``); raises ``InvalidInput`` and ``NotFound``.
+    """
+    from mloop.monitoring.drift import compare, current_side, reference_side
+    from mloop.monitoring.sources import resolve
+    from mloop.predlog import folder_for
+
+    named = [isinstance(side, str | os.PathLike) for side in (reference, current)]
+    options = {
+        "column_methods": column_methods,
+        "drift_share": drift_share,
+        "weights": weights,
+        "columns": columns,
+    }
+    if not any(named):
+        ref = reference_side(reference, "reference")  # type: ignore[arg-type]
+        return compare(ref, current_side(current, ref, "current"), **options)  # type: ignore[arg-type]
+    with using(workspace) as ws:
+        folder = folder_for(ws.settings)
+        if isinstance(reference, str | os.PathLike):
+            ref = resolve(os.fspath(reference), ws.store, folder)
+        else:
+            ref = reference_side(reference, "reference")
+        if isinstance(current, str | os.PathLike):
+            cur = resolve(os.fspath(current), ws.store, folder, reference=ref)
+        else:
+            cur = current_side(current, ref, "current")
+    return compare(ref, cur, **options)  # type: ignore[arg-type]
