@@ -147,7 +147,7 @@ def test_a_long_category_tail_folds_into_one_bar_and_new_categories_are_marked()
 
 
 def test_a_series_with_gaps_draws_separate_segments_and_marks_crossings() -> None:
-    values = [0.8, 0.79, None, 0.7, 0.72]
+    values = [0.8, 0.79, None, 0.7, 0.72, float("inf")]
     chart = TimeSeriesChart(
         "realised.roc_auc",
         [Series("realised", [(START + dt.timedelta(hours=i), v) for i, v in enumerate(values)])],
@@ -159,6 +159,24 @@ def test_a_series_with_gaps_draws_separate_segments_and_marks_crossings() -> Non
     assert document.count('class="pt cross"') == 2
     assert "realised · 2026-11-01 03:00 UTC · 0.7 (crosses &gt;= 0.75)" in document
     assert document.count("<circle") == 4
+
+
+def test_table_cells_read_like_numbers_whatever_their_type() -> None:
+    table = Table(
+        "Latency",
+        ["version", "requests", "p99 ms", "healthy", "since"],
+        [
+            ["churn@1", np.int64(120_000), np.float32(31.25), np.bool_(True), dt.date(2026, 1, 2)],
+            ["churn@2", 1_200, float("nan"), False, None],
+        ],
+    )
+    document = render_html(ReportPage("monitor", "ok", sections=[Section("Ops", [table])]))
+    assert (
+        '<td class="n">120,000</td><td class="n">31.25</td><td>yes</td><td>2026-01-02</td>'
+        in document
+    )
+    assert '<td class="n">1,200</td><td class="n">–</td><td>no</td><td>–</td>' in document
+    assert document.count('<th scope="col" class="n">') == 2
 
 
 def test_empty_series_and_tables_say_so_instead_of_drawing_nothing() -> None:
@@ -193,6 +211,10 @@ def test_write_report_refuses_a_missing_folder_or_a_folder_as_target(tmp_path: P
         (lambda: NumericDistribution([0, 1, 2], [1, 2, 3], [1, 2]), "one more edge than counts"),
         (lambda: NumericDistribution([0, 2, 1], [1, 2], [1, 2]), "edges must be increasing"),
         (lambda: NumericDistribution([0, 1], [-1], [1]), "non-negative"),
+        (
+            lambda: NumericDistribution([0, np.inf, np.inf], [1, 1], [1, 1]),
+            "Only the outermost histogram edges may be infinite",
+        ),
         (lambda: CategoricalDistribution(["a", "b"], [1], [1, 2]), "one count per category"),
         (lambda: ReportPage("x", "maybe"), "'ok' or 'alert'"),  # type: ignore[arg-type]
         (lambda: Threshold(1.0, "=="), "direction is one of"),  # type: ignore[arg-type]
@@ -228,3 +250,27 @@ def test_the_docs_example_writes_a_report(tmp_path: Path, monkeypatch: pytest.Mo
     document = (tmp_path / "nightly.html").read_text()
     assert "tenure: median 29 → 18 months, normalised Wasserstein 0.41 &gt; 0.1" in document
     assert document.count("<svg") == 2
+
+
+def test_a_long_series_is_thinned_to_what_a_pixel_can_show() -> None:
+    hours = np.arange(20_000)
+    values = 0.75 + 0.1 * np.sin(hours / 20)
+    chart = TimeSeriesChart(
+        "roc_auc",
+        [
+            Series(
+                "realised",
+                [
+                    (START + dt.timedelta(hours=int(h)), v)
+                    for h, v in zip(hours, values, strict=True)
+                ],
+            )
+        ],
+        threshold=Threshold(0.75, ">="),
+    )
+    document = render_html(ReportPage("monitor", "alert", sections=[Section("Over time", [chart])]))
+    assert len(document.encode()) < 80_000
+    assert document.count("<circle") <= 121 and document.count('class="pt cross"') >= 100
+    path = re.search(r'<path class="ln" d="([^"]*)"', document)
+    assert path is not None and path.group(1).count("M") == 1
+    assert '<text class="tl" x="' in document and ">2026-11-01<" in document  # years apart: dates

@@ -14,10 +14,13 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import numbers
 import os
 import tempfile
 from collections.abc import Iterator, Sequence
 from pathlib import Path
+
+import numpy as np
 
 from mloop.errors import InvalidInput
 from mloop.monitoring.report_charts import (
@@ -108,7 +111,7 @@ article.col.drifted{border-color:var(--bad);box-shadow:inset 3px 0 0 var(--bad)}
 article.col header{border:0;padding:0;gap:8px;align-items:center;justify-content:space-between;flex-wrap:nowrap}
 .stats{font-size:12px;color:var(--muted);margin:4px 0}.stats b{color:var(--fg);font-weight:600}
 .expl{margin:4px 0 6px}.notes{margin:0 0 6px;padding-left:18px;font-size:13px}
-figure{margin:0}figure.ts,figure.tbl{margin:14px 0 22px}
+h3.sub{margin:22px 0 4px}figure{margin:0}figure.ts,figure.tbl{margin:14px 0 22px}
 figure.ts figcaption,figure.tbl figcaption{font-weight:600;font-size:15px}
 .desc{font-size:13px;color:var(--muted);margin:2px 0 6px}
 svg.chart{display:block;width:100%;height:auto;overflow:visible}
@@ -169,12 +172,12 @@ def _cell(value: Cell) -> tuple[str, bool]:
     """A table cell's text and whether it is a number (right-aligned)."""
     if value is None:
         return "–", False
-    if isinstance(value, bool):
+    if isinstance(value, bool | np.bool_):
         return ("yes" if value else "no"), False
-    if isinstance(value, int):
-        return f"{value:,}", True
-    if isinstance(value, float):
-        return num(value), True
+    if isinstance(value, numbers.Integral):
+        return f"{int(value):,}", True
+    if isinstance(value, numbers.Real):
+        return num(float(value)), True
     if isinstance(value, dt.datetime):
         return _when(value), False
     if isinstance(value, dt.date):

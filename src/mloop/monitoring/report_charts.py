@@ -29,7 +29,7 @@ from mloop.monitoring.report_page import (
 )
 
 MAX_CATEGORIES = 12
-MAX_MARKERS = 240
+MAX_MARKERS = 120
 SERIES_CLASSES = 8
 
 
@@ -293,6 +293,8 @@ def time_ticks(start: dt.datetime, end: dt.datetime, count: int = 6) -> list[dt.
 
 
 def _time_label(when: dt.datetime, span_s: float) -> str:
+    if span_s >= 400 * 86400:
+        return when.strftime("%Y-%m-%d")
     if span_s >= 2 * 86400:
         return when.strftime("%b %d")
     return when.strftime("%b %d %H:%M")
@@ -357,6 +359,8 @@ def line_chart_svg(chart_id: str, chart: TimeSeriesChart) -> str:
             f'<text class="tl" x="{_c(tx)}" y="{base + 16}" text-anchor="middle">'
             f"{esc(_time_label(tick, span_s))}</text>"
         )
+    for index, series in enumerate(chart.series):
+        parts.append(_series(series, index, x, y, chart))
     if chart.threshold is not None:
         threshold = chart.threshold
         ty = y(threshold.value)
@@ -367,10 +371,26 @@ def line_chart_svg(chart_id: str, chart: TimeSeriesChart) -> str:
             f'<text class="ll" x="{left + 6}" y="{_c(ty - 5)}">'
             f"{esc(label)}</text></g>"
         )
-    for index, series in enumerate(chart.series):
-        parts.append(_series(series, index, x, y, chart))
     parts.append("</svg>")
     return "".join(parts)
+
+
+def _thin(xs: np.ndarray, ys: np.ndarray) -> np.ndarray:
+    """Indices of the points worth drawing: per pixel column its first, last, lowest and
+    highest (the line looks the same, the file does not grow with the number of windows)."""
+    if len(xs) <= 1_000:
+        return np.arange(len(xs))
+    column = np.floor(xs).astype(np.int64)
+    starts = np.flatnonzero(np.r_[True, column[1:] != column[:-1]])
+    ends = np.r_[starts[1:], len(xs)] - 1
+    by_height = np.lexsort((ys, column))
+    return np.unique(np.concatenate([starts, ends, by_height[starts], by_height[ends]]))
+
+
+def _spread(indices: np.ndarray, limit: int) -> np.ndarray:
+    if len(indices) <= limit:
+        return indices
+    return indices[np.linspace(0, len(indices) - 1, limit).round().astype(np.int64)]
 
 
 def _series(
@@ -380,28 +400,42 @@ def _series(
     y: Callable[[float], float],
     chart: TimeSeriesChart,
 ) -> str:
+    """One series: its line (broken at gaps) and points with tooltips.
+
+    A point gets a marker when the series is short; a long one marks only its threshold
+    crossings (at most ``MAX_MARKERS``, evenly spread) and its last point.
+    """
     css = f"s{index % SERIES_CLASSES}"
-    path, pen_down = [], False
-    for when, value in series.points:
-        if value is None:
-            pen_down = False
-            continue
-        path.append(f"{'L' if pen_down else 'M'}{_c(x(when))} {_c(y(value))}")
-        pen_down = True
+    times = [t for t, _ in series.points]
+    values = np.array([np.nan if v is None else v for _, v in series.points], dtype=float)
+    xs = np.array([x(t) for t in times], dtype=float)
+    ys = np.array([y(v) if not np.isnan(v) else np.nan for v in values], dtype=float)
+    gap = np.isnan(values)
+    run = np.cumsum(gap)  # points between two gaps share a run number
+    path = []
+    for number in np.unique(run[~gap]):
+        members = np.flatnonzero((run == number) & ~gap)
+        keep = members[_thin(xs[members], ys[members])]
+        path.append("M" + " L".join(f"{_c(xs[i])} {_c(ys[i])}" for i in keep))
     dash = " dash" if series.dashed else ""
     parts = [f'<g class="series {css}{dash}"><path class="ln" d="{" ".join(path)}"/>']
-    present = [(t, v) for t, v in series.points if v is not None]
+    present = np.flatnonzero(~gap)
     threshold = chart.threshold
-    for number, (when, value) in enumerate(present):
-        crossed = threshold is not None and not threshold.allows(value)
-        if len(present) > MAX_MARKERS and not crossed and number != len(present) - 1:
-            continue
+    crossed = np.zeros(len(values), dtype=bool)
+    if threshold is not None and present.size:
+        crossed[present] = [not threshold.allows(v) for v in values[present]]
+    if len(present) <= MAX_MARKERS:
+        marked = present
+    else:
+        marked = np.union1d(_spread(np.flatnonzero(crossed), MAX_MARKERS), present[-1:])
+    for i in marked:
+        when, value = times[i], float(values[i])
         tip = f"{series.name} · {when.strftime('%Y-%m-%d %H:%M')} UTC · {num(value)}"
-        if crossed and threshold is not None:
+        if crossed[i] and threshold is not None:
             tip += f" (crosses {threshold.direction} {num(threshold.value)})"
         parts.append(
-            f'<circle class="pt{" cross" if crossed else ""}" cx="{_c(x(when))}" '
-            f'cy="{_c(y(value))}" r="{3.5 if crossed else 2.5}"><title>{esc(tip)}</title></circle>'
+            f'<circle class="pt{" cross" if crossed[i] else ""}" cx="{_c(xs[i])}" '
+            f'cy="{_c(ys[i])}" r="{3.5 if crossed[i] else 2.5}"><title>{esc(tip)}</title></circle>'
         )
     parts.append("</g>")
     return "".join(parts)

@@ -72,6 +72,8 @@ class NumericDistribution:
             )
         if any(math.isnan(e) for e in edges) or any(b < a for a, b in itertools.pairwise(edges)):
             raise InvalidInput("Histogram edges must be increasing numbers (NaN is not an edge).")
+        if not all(math.isfinite(e) for e in edges[1:-1]):
+            raise InvalidInput("Only the outermost histogram edges may be infinite.")
         object.__setattr__(self, "edges", edges)
         object.__setattr__(self, "reference", reference)
         object.__setattr__(self, "current", current)
@@ -167,7 +169,7 @@ def _utc(when: dt.datetime) -> dt.datetime:
 
 @dataclass(frozen=True)
 class Series:
-    """One line on a time-series chart: ``(time, value)`` points; ``None`` or NaN is a gap."""
+    """One line on a time-series chart: ``(time, value)`` points; ``None``, NaN or ±inf is a gap."""
 
     name: str
     points: Sequence[tuple[dt.datetime, float | None]]
@@ -181,7 +183,9 @@ class Series:
                     f"Series {self.name!r}: each point's time must be a datetime; got {when!r}."
                 )
             number = None if value is None else float(value)
-            points.append((_utc(when), None if number is None or math.isnan(number) else number))
+            points.append(
+                (_utc(when), number if number is not None and math.isfinite(number) else None)
+            )
         points.sort(key=lambda point: point[0])
         object.__setattr__(self, "points", tuple(points))
 
