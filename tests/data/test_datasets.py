@@ -160,8 +160,11 @@ def test_show_and_diff(cli: Any, csv_file: Path, tmp_path: Path) -> None:
     assert any(c["column"] == "monthly" and c["field"] == "max" for c in diff["stat_changes"])
     assert any(c["column"] == "monthly" and c["field"] == "mean" for c in diff["stat_changes"])
     assert any(c["column"] == "plan" and c["field"] == "gold" for c in diff["category_changes"])
+    assert diff["drift"]["reference"] == "c@1" and diff["drift"]["current"] == "c@2"
+    assert {c["column"] for c in diff["drift"]["columns"]} >= {"monthly", "plan"}
     text = cli("data", "diff", "c@1", "c@2")
     assert text.exit_code == 0 and "+ columns: extra" in text.stdout
+    assert "drift" in text.stdout and "columns drifted" in text.stdout
 
 
 def test_names_are_checked(cli: Any, csv_file: Path) -> None:

@@ -241,14 +241,23 @@ def diff(
     b: Annotated[str, typer.Argument(help="NAME@B")],
     as_json: JsonOption = False,
 ) -> None:
-    """Schema changes and per-column statistic changes between two versions."""
+    """Schema changes, per-column statistic changes and drift (as `mloop drift A B`) between two versions."""
+    from mloop import render
+    from mloop.cli.drift import print_drift
     from mloop.data.datasets import get_version
     from mloop.data.diff import diff_versions
+    from mloop.data.profile import DatasetProfile
+    from mloop.monitoring.drift import Side, compare
 
     with open_workspace(ctx) as ws:
-        result = diff_versions(get_version(ws.store, a), get_version(ws.store, b))
+        first, second = get_version(ws.store, a), get_version(ws.store, b)
+    result = diff_versions(first, second)
+    drift = compare(
+        Side(first.ref, DatasetProfile.from_json(first.profile)),
+        Side(second.ref, DatasetProfile.from_json(second.profile)),
+    )
     if as_json:
-        print_json(result)
+        print_json({**render.plain(result), "drift": drift.to_json()})
         return
     out = console()
     out.print(f"[bold]{result.a} → {result.b}[/]: rows {result.rows[0]} → {result.rows[1]}")
@@ -294,6 +303,8 @@ def diff(
         or result.category_changes
     ):
         out.print("no differences")
+    if drift.columns:
+        print_drift(drift, title="drift")
 
 
 @app.command("validate")
