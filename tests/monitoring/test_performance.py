@@ -13,7 +13,7 @@ import pytest
 from sklearn import metrics as skm
 
 from mloop.errors import InvalidInput
-from mloop.monitoring.calibration import CALIBRATION_DIR
+from mloop.monitoring.calibration import CALIBRATION_DIR, calibration_error, fit_calibrator
 from mloop.monitoring.cbpe import estimates
 from mloop.monitoring.feedback import record_labels
 from mloop.monitoring.performance import estimated, performance, realised
@@ -223,7 +223,9 @@ def test_estimate_is_within_003_of_realised_under_covariate_shift(
     before = estimated(workspace.store, workspace.artifacts, root, "shift").group()
     assert before is not None and before.labelled == 0 and before.realised == {}
     assert set(before.estimated) == set(METRICS)
-    assert before.calibration is not None and before.calibration["method"] == "isotonic"
+    # a logistic model of a logistic truth is calibrated already: isotonic would only add noise
+    assert before.calibration is not None and before.calibration["method"] == "none"
+    assert "already calibrated" in before.calibration["source"]
     assert list((root / CALIBRATION_DIR).glob("*.json"))  # fitted once, then read back
 
     record_labels(
@@ -242,3 +244,40 @@ def test_estimate_is_within_003_of_realised_under_covariate_shift(
         )
     held_out = skm.roc_auc_score(current["y"], proba[:, 1])
     assert after.realised["roc_auc"] == pytest.approx(held_out)
+
+
+# --- calibration: fitted where it helps, skipped where the model is calibrated already -------
+
+
+def _overconfident(
+    rng: np.random.Generator, n: int, shift: float = 0.0
+) -> tuple[np.ndarray, np.ndarray]:
+    """True P(y=1|x) from a fixed logit, the model's probabilities three times too sharp."""
+    logit = rng.normal(shift, 1.2, n)
+    truth = rng.random(n) < 1 / (1 + np.exp(-logit))
+    sharp = 1 / (1 + np.exp(-3 * logit))
+    return np.column_stack([1 - sharp, sharp]), truth
+
+
+def test_an_overconfident_model_is_calibrated_and_then_estimated_within_003() -> None:
+    rng = np.random.default_rng(21)
+    held_raw, held_truth = _overconfident(rng, 1600)
+    calibrator = fit_calibrator(held_raw, held_truth, [False, True], "a run's split")
+    assert calibrator.curves is not None and calibrator.to_json()["method"] == "isotonic"
+    raw, truth = _overconfident(rng, 5000, shift=0.6)  # covariate shift: P(x) moves
+    predicted = (raw[:, 1] >= 0.5).astype(int)
+    got = estimates(calibrator.apply(raw), raw, predicted)
+    expected = classification_metrics(truth, predicted.astype(bool), raw, np.array([False, True]))
+    uncalibrated = estimates(raw, raw, predicted)
+    assert abs(uncalibrated["accuracy"] - expected["accuracy"]) > 0.05  # raw would mislead
+    for name in METRICS:
+        assert abs(got[name] - expected[name]) <= 0.03, (name, got[name], expected[name])
+
+
+def test_a_calibrated_model_keeps_its_own_probabilities() -> None:
+    rng = np.random.default_rng(22)
+    p = rng.beta(2, 2, 1600)
+    truth = rng.random(1600) < p
+    calibrator = fit_calibrator(np.column_stack([1 - p, p]), truth, [False, True], "a run's split")
+    assert calibrator.curves is None and "already calibrated" in calibrator.source
+    assert calibration_error(p, truth.astype(float)) < 0.05

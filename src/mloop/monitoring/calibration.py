@@ -6,9 +6,16 @@ isotonic regression is fitted per class (one-vs-rest; binary: the positive class
 model's probability to whether the row was that class. Isotonic prediction is linear
 interpolation between its fitted points, clipped at the ends, so the fitted points are all that is
 kept: ``<log root>/.calibration/<artifact hash>.json`` (numbers only, written temp → rename), and
-a later window loads them instead of re-scoring. A version without a held-out split, or with
-fewer than ``MIN_ROWS`` labelled rows in it, is estimated on its raw probabilities, and the
-report says so.
+a later window loads them instead of re-scoring.
+
+Calibration is only kept where it helps, as NannyML decides: the held-out rows are split in
+``FOLDS`` folds, a curve fitted on the others calibrates each fold, and when the Brier score
+(mean squared error of the probability, a proper scoring rule, steadier on a thousand rows than a
+binned calibration error) of these out-of-fold probabilities is not lower than the raw
+probabilities', the raw ones are used: an isotonic curve fitted on a thousand rows of an already
+calibrated model only adds its own noise.
+A version without a held-out split, or with fewer than ``MIN_ROWS`` rows in it, is estimated on
+its raw probabilities too; the report says which.
 """
 
 from __future__ import annotations
@@ -31,7 +38,9 @@ from mloop.store import Store
 
 CALIBRATION_DIR = ".calibration"
 MIN_ROWS = 50
-FORMAT = 1
+FOLDS = 5
+BINS = 10
+FORMAT = 2
 
 
 @dataclass(frozen=True)
@@ -69,17 +78,47 @@ def _isotonic(score: np.ndarray, hit: np.ndarray) -> tuple[np.ndarray, np.ndarra
     return np.asarray(fitted.X_thresholds_, float), np.asarray(fitted.y_thresholds_, float)
 
 
+def calibration_error(p: np.ndarray, hit: np.ndarray, bins: int = BINS) -> float:
+    """Expected calibration error over equal-count bins of ``p``."""
+    order = np.argsort(p, kind="stable")
+    parts = np.array_split(order, min(bins, len(p)))
+    return float(sum(abs(p[i].mean() - hit[i].mean()) * len(i) for i in parts if len(i)) / len(p))
+
+
+def brier(p: np.ndarray, hit: np.ndarray) -> float:
+    return float(np.mean((p - hit) ** 2))
+
+
+def _helps(score: np.ndarray, hit: np.ndarray) -> bool:
+    """Whether out-of-fold isotonic probabilities are better calibrated than the raw ones."""
+    folds = np.arange(len(score)) % FOLDS
+    np.random.default_rng(0).shuffle(folds)
+    calibrated = np.empty_like(score)
+    for fold in range(FOLDS):
+        held = folds == fold
+        x, y = _isotonic(score[~held], hit[~held])
+        calibrated[held] = np.interp(score[held], x, y)
+    return brier(calibrated, hit) < brier(score, hit)
+
+
 def fit_calibrator(
     raw: np.ndarray, truth: np.ndarray, classes: list[Any], source: str
 ) -> Calibrator:
-    """Isotonic curves from held-out raw probabilities (n×k) and true labels."""
+    """Isotonic curves from held-out raw probabilities (n×k) and true labels, when they help."""
     rows = len(truth)
     if rows < MIN_ROWS:
         return Calibrator(None, rows, f"uncalibrated: only {rows} held-out rows in {source}")
     texts = np.asarray([category_text(v) for v in truth], dtype=object)
-    hits = [texts == category_text(c) for c in classes]
-    picked = [1] if len(classes) == 2 else range(len(classes))
-    curves = tuple(_isotonic(raw[:, c], hits[c].astype(float)) for c in picked)
+    hits = [(texts == category_text(c)).astype(float) for c in classes]
+    picked = [1] if len(classes) == 2 else list(range(len(classes)))
+    if not any(_helps(raw[:, c], hits[c]) for c in picked):
+        return Calibrator(
+            None,
+            rows,
+            f"already calibrated: isotonic calibration on {rows:,} held-out rows of {source} "
+            "did not lower the Brier score",
+        )
+    curves = tuple(_isotonic(raw[:, c], hits[c]) for c in picked)
     return Calibrator(curves, rows, f"isotonic on {rows:,} held-out rows of {source}")
 
 
