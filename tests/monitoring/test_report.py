@@ -274,3 +274,53 @@ def test_a_long_series_is_thinned_to_what_a_pixel_can_show() -> None:
     path = re.search(r'<path class="ln" d="([^"]*)"', document)
     assert path is not None and path.group(1).count("M") == 1
     assert '<text class="tl" x="' in document and ">2026-11-01<" in document  # years apart: dates
+
+
+def _column(name: str, distribution: object) -> ColumnComparison:
+    assert isinstance(distribution, NumericDistribution | CategoricalDistribution)
+    return ColumnComparison(name, "numeric", "ks", None, None, False, distribution=distribution)
+
+
+def _at(hours: float, offset: int = 0) -> dt.datetime:
+    zone = dt.timezone(dt.timedelta(hours=offset))
+    return (START + dt.timedelta(hours=hours)).astimezone(zone)
+
+
+ODD_BLOCKS = {
+    "constant column": _column("c", NumericDistribution([5.0, 5.0], [10], [3])),
+    "no values at all": _column("e", NumericDistribution([0, 1, 2], [0, 0], [0, 0])),
+    "no current values": _column("n", NumericDistribution([-np.inf, 0, np.inf], [3, 4], [0, 0])),
+    "huge and tiny": _column("h", NumericDistribution([-1e300, 1e-300, 1e300], [1, 2], [2, 1])),
+    "no categories": _column("z", CategoricalDistribution([], [], [])),
+    "odd category names": _column(
+        "k",
+        CategoricalDistribution(
+            ["", "x" * 200, "עברית", "a\x00b", "😀"], [1, 2, 3, 4, 5], [5, 4, 3, 2, 1]
+        ),
+    ),
+    "one point": TimeSeriesChart("p", [Series("s", [(_at(0), 0.5)])], Threshold(0.7, ">=")),
+    "flat line, far threshold": TimeSeriesChart(
+        "f", [Series("s", [(_at(h), 3.0) for h in range(5)])], Threshold(1e6, "<")
+    ),
+    "negative values, mixed offsets": TimeSeriesChart(
+        "m", [Series("s", [(_at(h, offset=h - 3), -h * 1e-9) for h in range(6)])]
+    ),
+    "only gaps": TimeSeriesChart("g", [Series("s", [(_at(0), None), (_at(1), float("nan"))])]),
+}
+NUMBER = re.compile(r'\s(?:x|y|x1|x2|y1|y2|cx|cy|r|width|height)="([^"]*)"')
+
+
+@pytest.mark.parametrize("name", list(ODD_BLOCKS))
+def test_odd_data_draws_with_finite_coordinates(name: str) -> None:
+    page = ReportPage(name, "ok", sections=[Section(name, [ODD_BLOCKS[name]])])
+    document = render_html(page)
+    svg = "".join(re.findall(r"<svg.*?</svg>", document, flags=re.S))
+    assert svg, "every odd block still draws something"
+    for value in NUMBER.findall(svg):
+        number = float(value)
+        assert np.isfinite(number), (name, value)
+    for value in re.findall(r'\s(?:width|height|r)="([^"]*)"', svg):
+        assert float(value) >= 0, (name, value)
+    for path in re.findall(r' d="([^"]*)"', svg):
+        assert all(np.isfinite(float(n)) for n in re.findall(r"-?[\d.]+(?:e-?\d+)?", path)), path
+    assert set(_parse(document).tags) <= SAFE_TAGS

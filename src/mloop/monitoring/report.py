@@ -25,6 +25,7 @@ import numpy as np
 from mloop.errors import InvalidInput
 from mloop.monitoring.report_charts import (
     categories_svg,
+    empty_side,
     esc,
     histogram_svg,
     line_chart_svg,
@@ -104,7 +105,7 @@ a{color:var(--cur)}
 .sw.ref{background:var(--ref)}.sw.cur{background:transparent;border:2px solid var(--cur)}
 .sw.line{height:3px;vertical-align:3px}.sw.dash{background:none;border-top:3px dashed;height:0}
 .sw.limit{background:none;border-top:2px dashed var(--bad);height:0;vertical-align:3px}
-.grid-cols{display:grid;grid-template-columns:repeat(auto-fill,minmax(340px,1fr));gap:12px}
+.grid-cols{display:grid;grid-template-columns:repeat(auto-fill,minmax(min(340px,100%),1fr));gap:12px}
 article.col{background:var(--card);border:1px solid var(--line);border-radius:6px;padding:10px 12px;
 min-width:0}
 article.col.drifted{border-color:var(--bad);box-shadow:inset 3px 0 0 var(--bad)}
@@ -257,6 +258,9 @@ def _column(column: ColumnComparison, anchor: str, ids: _Ids) -> str:
         chart = categories_svg(ids("g"), column.column, dist)
     else:
         chart = '<p class="muted">No distribution to draw.</p>'
+    side = empty_side(dist.reference, dist.current) if dist is not None else None
+    if side in ("reference", "current"):
+        chart = f'<p class="muted">No {side} values: only the other window is drawn.</p>' + chart
     return (
         f'<article class="col {state}" id="{anchor}"><header><h3>{esc(column.column)}</h3>'
         f'<span class="badge {badge}">{state}</span></header>{_stats(column)}'

@@ -129,8 +129,27 @@ def _display_edges(array: np.ndarray) -> tuple[np.ndarray, list[str]]:
     return shown, labels
 
 
+def empty_side(reference: npt.ArrayLike, current: npt.ArrayLike) -> str | None:
+    """Which side has no values at all ("both", "reference", "current"), or None."""
+    ref_empty = float(np.sum(np.asarray(reference, dtype=float))) == 0
+    cur_empty = float(np.sum(np.asarray(current, dtype=float))) == 0
+    if ref_empty and cur_empty:
+        return "both"
+    return "reference" if ref_empty else "current" if cur_empty else None
+
+
+def _no_values(chart_id: str, column: str, css: str) -> str:
+    desc = f"Neither the reference nor the current window has values of {column}."
+    return _open(chart_id, 340, 50, f"{column}: no values", desc, css) + (
+        '<text class="al" x="170" y="30" text-anchor="middle">'
+        "No values in either window.</text></svg>"
+    )
+
+
 def histogram_svg(chart_id: str, column: str, dist: NumericDistribution) -> str:
     """Reference (grey, filled) and current (outlined) shares per bin on shared edges."""
+    if empty_side(dist.reference, dist.current) == "both":
+        return _no_values(chart_id, column, "hist")
     width, height, left, right, top, bottom = 340, 180, 44, 10, 10, 34
     plot_w, plot_h = width - left - right, height - top - bottom
     raw_edges = np.asarray(dist.edges, dtype=float)
@@ -224,6 +243,8 @@ def _clip(text: str, limit: int) -> str:
 
 def categories_svg(chart_id: str, column: str, dist: CategoricalDistribution) -> str:
     """Reference and current share per category as paired horizontal bars."""
+    if empty_side(dist.reference, dist.current) == "both":
+        return _no_values(chart_id, column, "cats")
     names, ref, cur, new = _fold(dist)
     row, label_w, width, right, top = 24, 104, 340, 56, 6
     plot_w = width - label_w - right
