@@ -22,6 +22,8 @@ SUBCOMMANDS: list[tuple[str, str, str]] = [
     ("jobs", "mloop.cli.jobs", "app"),
     ("serve", "mloop.cli.serve", "serve"),
     ("drift", "mloop.cli.drift", "drift"),
+    ("monitor", "mloop.cli.monitor", "monitor"),
+    ("alerts", "mloop.cli.monitor", "alerts_app"),
 ]
 
 

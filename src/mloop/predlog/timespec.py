@@ -37,6 +37,16 @@ def parse_when(
     return as_utc(when)
 
 
+def parse_duration(text: str, *, option: str = "--window") -> dt.timedelta:
+    """A positive duration as people type it: ``30s``, ``10m``, ``24h``, ``7d``, ``1w``."""
+    match = _DURATION.match(text) if isinstance(text, str) else None
+    if match is None or float(match[1]) <= 0:
+        raise InvalidInput(
+            f"{option} {text!r} is not a positive duration such as 30s, 10m, 24h, 7d or 1w."
+        )
+    return dt.timedelta(seconds=float(match[1]) * _UNITS[match[2]])
+
+
 def as_utc(when: dt.datetime) -> dt.datetime:
     """An aware UTC datetime; a naive one is taken to be UTC already (as the log stores it)."""
     if when.tzinfo is None:

@@ -114,15 +114,23 @@ def _fail(gate: str, message: str) -> InvalidInput:
     return InvalidInput(f"Gate {gate!r} in mloop.toml: {message}")
 
 
-def _threshold(gate: str, text: Any) -> Threshold:
+def parse_threshold(text: Any) -> Threshold | None:
+    """``"METRIC OP NUMBER"`` as a ``Threshold`` (monitors use it too); None when it is not one."""
     match = _THRESHOLD.match(str(text))
     try:  # the pattern admits "0.7.5" or "-"; float() is the judge of a number
         value = float(match.group(3)) if match else None
     except ValueError:
         value = None
     if match is None or value is None:
-        raise _fail(gate, f"threshold {text!r} is not 'METRIC OP NUMBER' (e.g. \"f1 >= 0.75\").")
+        return None
     return Threshold(match.group(1), match.group(2), value)
+
+
+def _threshold(gate: str, text: Any) -> Threshold:
+    found = parse_threshold(text)
+    if found is None:
+        raise _fail(gate, f"threshold {text!r} is not 'METRIC OP NUMBER' (e.g. \"f1 >= 0.75\").")
+    return found
 
 
 def _thresholds(

@@ -1,0 +1,135 @@
+"""`mloop monitor` end to end on SQLite and PostgreSQL: figures stored as points, a crossing
+stored as an alert and delivered to a real receiver, not re-alerted within its window."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+
+from mloop.monitoring.monitor import evaluate
+from mloop.store import tables as t
+from mloop.workspace import Workspace
+from tests.monitoring.conftest import HOUR, configure
+from tests.monitoring.receiver import receiver
+
+KPIS = '''
+def revenue(window):
+    kept = window["prediction"] == "no"
+    return float(window.loc[kept, "input.monthly_charges"].sum())
+'''
+
+
+def _monitor(hook: str, thresholds: list[str]) -> str:
+    listed = ", ".join(json.dumps(t) for t in thresholds)
+    return (
+        "[monitors.churn]\n"
+        'window = "1h"\n'
+        f"thresholds = [{listed}]\n"
+        'segments = ["contract"]\n'
+        'kpis = { revenue = "kpis:revenue" }\n'
+        f'webhooks = ["{hook}"]\n'
+        "webhook_backoff_s = 0.01\n"
+    )
+
+
+def test_a_crossed_threshold_is_stored_alerted_delivered_and_not_realerted(
+    cli: Any, workspace: Workspace, logged: Path
+) -> None:
+    (workspace.root / "kpis.py").write_text(KPIS)
+    with receiver(fail_first=2) as hook:
+        configure(
+            workspace,
+            _monitor(hook.url, ["latency_p99_ms <= 10", "error_rate <= 0.05", "kpi.revenue >= 1"]),
+        ).close()
+        first = cli("monitor", "churn", "--window", HOUR, "--json")
+        assert first.exit_code == 1, first.stderr
+        again = cli("monitor", "churn", "--window", HOUR)
+        assert hook.attempts == 3  # two 503s, then delivered; the second run sent nothing
+
+    result = json.loads(first.stdout)
+    checks = {c["metric"]: c for c in result["checks"]}
+    assert checks["latency_p99_ms"]["status"] == "crossed"
+    assert checks["latency_p99_ms"]["worst_segment"] == "contract=two-year"
+    assert checks["error_rate"]["status"] == "ok"
+    assert checks["kpi.revenue"]["status"] == "ok"
+    assert result["records"] == 2000
+    assert result["summary"].startswith("Latency p99 ") and "above 10 ms" in result["summary"]
+    assert "worst in contract=two-year" in result["summary"]
+
+    [alert] = result["alerts"]
+    assert alert["kind"] == "latency" and alert["threshold"] == "latency_p99_ms <= 10"
+    assert alert["deliveries"] == [{"url": hook.url, "attempts": 3, "status": "delivered"}]
+    [body] = hook.bodies
+    listed = json.loads(cli("alerts", "ls", "--endpoint", "churn", "--json").stdout)
+    assert listed == [alert]
+    # the webhook body is the same document, sent before its delivery finished
+    assert {k: v for k, v in body.items() if k != "deliveries"} == {
+        k: v for k, v in alert.items() if k != "deliveries"
+    }
+    assert body["deliveries"] == [{"url": hook.url, "attempts": 0, "status": "pending"}]
+    assert set(alert) == {
+        "id", "endpoint", "monitor", "kind", "metric", "value", "threshold", "window",
+        "message", "created_at", "deliveries",
+    }  # fmt: skip
+
+    assert again.exit_code == 1
+    assert "CROSSED (alerted before)" in again.stdout
+    with workspace.store.read() as conn:
+        alerts = conn.execute(sa.select(sa.func.count()).select_from(t.alerts)).scalar_one()
+        runs = conn.execute(sa.select(sa.func.count()).select_from(t.monitor_runs)).scalar_one()
+        segment_kpis = conn.execute(
+            sa.select(t.monitor_points.c.segment, t.monitor_points.c.value).where(
+                t.monitor_points.c.metric == "kpi.revenue"
+            )
+        ).all()
+    assert (alerts, runs) == (1, 2)
+    assert {s for s, _ in segment_kpis} >= {None, "contract=two-year", "contract=one-year"}
+
+
+def test_a_healthy_window_exits_0_and_says_so(
+    cli: Any, workspace: Workspace, logged: Path
+) -> None:
+    configure(
+        workspace,
+        '[monitors.churn]\nthresholds = ["error_rate <= 0.05", "rejection_rate <= 0.1"]\n',
+    ).close()
+    result = cli("monitor", "churn", "--window", HOUR)
+    assert result.exit_code == 0, result.stderr
+    assert "2 of 2 checks passed over 2,000 predictions." in result.stdout
+    assert "churn@2" in result.stdout and "shadow" in result.stdout  # the per-version table
+    assert "No alerts for churn" in cli("alerts", "ls", "--endpoint", "churn").stdout
+
+
+def test_the_python_api_returns_the_figures_and_stores_them_as_time_series(
+    workspace: Workspace, logged: Path
+) -> None:
+    ws = configure(workspace, '[monitors.churn]\nthresholds = ["rejection_rate <= 0.01"]\n')
+    try:
+        result = evaluate(ws, "churn", window=HOUR)
+    finally:
+        ws.close()
+    assert not result.passed
+    assert result.point("rejection_rate") == 0.05
+    assert result.point("shadow_disagreement_rate", version="churn@2") is not None
+    assert [a.metric for a in result.alerts] == ["rejection_rate"]
+    assert result.alerts[0].kind == "operations"
+    with workspace.store.read() as conn:
+        stored = conn.execute(
+            sa.select(t.monitor_points.c.value).where(
+                t.monitor_points.c.run_id == result.id,
+                t.monitor_points.c.metric == "rejection_rate",
+                t.monitor_points.c.segment.is_(None),
+                t.monitor_points.c.role.is_(None),
+            )
+        ).scalar_one()
+    assert stored == 0.05
+
+
+def test_bad_input_is_exit_2_with_one_sentence(cli: Any, logged: Path) -> None:
+    result = cli("monitor", "churn", "--window", "2026-03-02T01:00/2026-03-02T00:00")
+    assert result.exit_code == 2 and "ends before it starts" in result.stderr
+    result = cli("monitor", "nobody", "--window", "1h")
+    assert result.exit_code == 2 and "No prediction log for endpoint 'nobody'" in result.stderr
