@@ -15,11 +15,11 @@ from mloop.workspace import Workspace
 from tests.monitoring.conftest import HOUR, configure
 from tests.monitoring.receiver import receiver
 
-KPIS = '''
+KPIS = """
 def revenue(window):
     kept = window["prediction"] == "no"
     return float(window.loc[kept, "input.monthly_charges"].sum())
-'''
+"""
 
 
 def _monitor(hook: str, thresholds: list[str]) -> str:
@@ -89,9 +89,7 @@ def test_a_crossed_threshold_is_stored_alerted_delivered_and_not_realerted(
     assert {s for s, _ in segment_kpis} >= {None, "contract=two-year", "contract=one-year"}
 
 
-def test_a_healthy_window_exits_0_and_says_so(
-    cli: Any, workspace: Workspace, logged: Path
-) -> None:
+def test_a_healthy_window_exits_0_and_says_so(cli: Any, workspace: Workspace, logged: Path) -> None:
     configure(
         workspace,
         '[monitors.churn]\nthresholds = ["error_rate <= 0.05", "rejection_rate <= 0.1"]\n',

@@ -102,5 +102,5 @@ def test_an_empty_window_measures_zero_predictions(tmp_path: Path) -> None:
 
 def test_a_segment_that_is_not_an_input_is_refused_naming_the_inputs(tmp_path: Path) -> None:
     write_log(tmp_path, "churn", churn_records(50))
-    with pytest.raises(InvalidInput, match="'plan' is not an input.*tenure, contract"):
+    with pytest.raises(InvalidInput, match=r"'plan' is not an input.*tenure, contract"):
         measure(connect(tmp_path, "churn"), T0, END, segments=["plan"])
