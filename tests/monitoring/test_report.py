@@ -324,3 +324,18 @@ def test_odd_data_draws_with_finite_coordinates(name: str) -> None:
     for path in re.findall(r' d="([^"]*)"', svg):
         assert all(np.isfinite(float(n)) for n in re.findall(r"-?[\d.]+(?:e-?\d+)?", path)), path
     assert set(_parse(document).tags) <= SAFE_TAGS
+
+
+def test_drifted_columns_cards_come_first_and_the_table_keeps_the_given_order() -> None:
+    document = render_html(sample_page())
+    table = re.findall(r'<td><a href="#c\d+">([^<]*)</a></td>', document)
+    cards = re.findall(r'<article class="col (\w+)" id="c\d+"><header><h3>([^<]*)</h3>', document)
+    assert table[:3] == [html.escape(SCRIPT_COLUMN), "feature_01", "feature_02"]
+    states = [state for state, _ in cards]
+    assert states == sorted(states)  # "drifted" < "stable"
+    assert [name for _, name in cards][:3] == [
+        html.escape(SCRIPT_COLUMN),
+        "feature_04",
+        "feature_08",
+    ]
+    assert "Distributions, drifted columns first" in document

@@ -297,8 +297,14 @@ def _columns(columns: Sequence[ColumnComparison], ids: _Ids) -> str:
         '<span><span class="sw cur"></span>current</span><span>share of rows; '
         "hover a bar for its figures</span></div>"
     )
-    cards = "".join(_column(c, a, ids) for c, a in zip(columns, anchors, strict=True))
-    return f'{table}<h3 class="sub">Distributions</h3>{legend}<div class="grid-cols">{cards}</div>'
+    # Drifted columns' cards first (each group in the caller's order): the table keeps the
+    # caller's order and links to every card.
+    paired = sorted(zip(columns, anchors, strict=True), key=lambda pair: not pair[0].drifted)
+    cards = "".join(_column(c, a, ids) for c, a in paired)
+    heading = (
+        "Distributions, drifted columns first" if 0 < drifted < len(columns) else "Distributions"
+    )
+    return f'{table}<h3 class="sub">{heading}</h3>{legend}<div class="grid-cols">{cards}</div>'
 
 
 def _runs(blocks: Sequence[Block]) -> Iterator[list[Block]]:
