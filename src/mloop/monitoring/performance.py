@@ -30,12 +30,14 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from mloop.artifacts import ArtifactStore
 from mloop.data.schema import category_text
 from mloop.errors import InvalidInput, NotFound
 from mloop.monitoring.calibration import Calibrator, calibrator_for
 from mloop.monitoring.cbpe import estimates
+from mloop.monitoring.coded_metrics import coded_classification_metrics
 from mloop.monitoring.feedback import query_labelled
 from mloop.predlog.records import FIXED_NAMES, INPUT_PREFIX, PROBA_PREFIX
 from mloop.signature import Signature
@@ -153,22 +155,44 @@ def _signature(store: Store, model: str, version: int) -> Signature | None:
         return None
 
 
-def _as_numpy(column: pa.ChunkedArray) -> np.ndarray:
-    if pa.types.is_string(column.type) or pa.types.is_large_string(column.type):
-        return np.asarray(column.to_pylist(), dtype=object)
-    return np.asarray(column.to_numpy(zero_copy_only=False))
-
-
 def _task(signature: Signature | None, prediction: pa.DataType) -> str:
     if signature is not None and signature.task is not None:
         return str(signature.task.value)
     return "regression" if pa.types.is_floating(prediction) else "classification"
 
 
-def _classes(signature: Signature | None, predictions: np.ndarray, labels: np.ndarray) -> list[Any]:
+def _classes(signature: Signature | None, rows: pa.Table) -> list[Any]:
+    """The model's classes in its order; for a version the registry no longer holds, the values
+    seen in the window, sorted."""
     if signature is not None and signature.classes:
         return list(signature.classes)
-    return sorted(set(predictions.tolist()) | set(labels.tolist()), key=category_text)
+    seen = pa.chunked_array(
+        [
+            *rows.column("prediction").chunks,
+            *rows.column("label").drop_null().cast(rows.column("prediction").type).chunks,
+        ],
+        type=rows.column("prediction").type,
+    )
+    return sorted(pc.unique(seen).to_pylist(), key=category_text)
+
+
+def _codes(columns: list[pa.ChunkedArray], classes: list[Any]) -> list[np.ndarray]:
+    """Each column's values as class codes: ``0..k-1`` the model's classes in order, ``k`` and
+    up one code per value the model does not know (all columns share them)."""
+    kind = columns[0].type
+    try:
+        known = pa.array(classes).cast(kind)
+    except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError):
+        kind = pa.string()
+        known = pa.array([category_text(c) for c in classes], pa.string())
+        columns = [c.cast(pa.string()) for c in columns]
+    unknown = [c.filter(pc.invert(pc.is_in(c, value_set=known))) for c in columns]
+    extra = pc.unique(pa.chunked_array([x for u in unknown for x in u.chunks], type=kind))
+    value_set = pa.concat_arrays([known, extra.cast(kind)]) if len(extra) else known
+    return [
+        np.asarray(pc.index_in(c, value_set=value_set).to_numpy(zero_copy_only=False), np.int64)
+        for c in columns
+    ]
 
 
 def _proba(rows: pa.Table, classes: list[Any]) -> np.ndarray | None:
@@ -182,27 +206,22 @@ def _proba(rows: pa.Table, classes: list[Any]) -> np.ndarray | None:
     return None if np.isnan(matrix).any() else matrix
 
 
-def _predicted_index(predictions: np.ndarray, classes: list[Any]) -> np.ndarray:
-    texts = np.asarray([category_text(v) for v in classes], dtype=object)
-    predicted = np.asarray([category_text(v) for v in predictions.tolist()], dtype=object)
-    index = np.full(len(predicted), -1)
-    for k, text in enumerate(texts):
-        index[predicted == text] = k
-    return index
+def _floats(column: pa.ChunkedArray) -> np.ndarray:
+    return np.asarray(column.cast(pa.float64()).to_numpy(zero_copy_only=False), dtype=float)
 
 
 def _realised(rows: pa.Table, task: str, classes: list[Any]) -> dict[str, float]:
-    from mloop.scoring.metrics import classification_metrics, regression_metrics
+    from mloop.scoring.metrics import regression_metrics
 
     labelled = rows.filter(rows.column("label").is_valid())
     if labelled.num_rows == 0:
         return {}
-    y_true = _as_numpy(labelled.column("label"))
-    y_pred = _as_numpy(labelled.column("prediction"))
     if task == "regression":
-        return regression_metrics(y_true.astype(float), y_pred.astype(float))
-    known = np.asarray(classes, dtype=y_true.dtype if y_true.dtype != object else object)
-    return classification_metrics(y_true, y_pred, _proba(labelled, classes), known)
+        return regression_metrics(
+            _floats(labelled.column("label")), _floats(labelled.column("prediction"))
+        )
+    y_true, y_pred = _codes([labelled.column("label"), labelled.column("prediction")], classes)
+    return coded_classification_metrics(y_true, y_pred, _proba(labelled, classes), len(classes))
 
 
 def _estimated(
@@ -211,7 +230,8 @@ def _estimated(
     raw = _proba(rows, classes)
     if raw is None or calibrator is None or len(classes) < 2:
         return {}
-    predicted = _predicted_index(_as_numpy(rows.column("prediction")), classes)
+    (predicted,) = _codes([rows.column("prediction")], classes)
+    predicted[predicted >= len(classes)] = -1
     return estimates(calibrator.apply(raw), raw, predicted)
 
 
@@ -220,8 +240,6 @@ def _groups(rows: pa.Table, with_segments: bool) -> list[tuple[tuple[Any, ...], 
     keys = list(GROUP_KEYS)
     found = rows.group_by(keys).aggregate([]).sort_by([(k, "ascending") for k in keys])
     out: list[tuple[tuple[Any, ...], pa.Table]] = []
-    import pyarrow.compute as pc
-
     for key in found.to_pylist():
         mask = pc.and_(
             pc.and_(
@@ -274,11 +292,7 @@ def _report(
         task = _task(signature, prediction_type)
         classes: list[Any] = []
         if task == "classification":
-            classes = _classes(
-                signature,
-                _as_numpy(part.column("prediction")),
-                _as_numpy(part.column("label").drop_null()),
-            )
+            classes = _classes(signature, part)
         realised_metrics: dict[str, float] = {}
         estimated_metrics: dict[str, float] = {}
         calibration = None
