@@ -204,8 +204,23 @@ def test_columns_missing_from_the_current_side_are_skipped_with_the_reason() -> 
     report = drift(ref, pd.DataFrame({"x": [1.0, 2.5, 3.0]}))
     assert [c.column for c in report.columns] == ["x"]
     assert report.to_json()["skipped"] == [
-        {"column": "churned", "reason": "not in the current data"}
+        {
+            "column": "churned",
+            "reason": "not in the current data",
+            "null_rate": {},
+            "null_rate_jump": False,
+        }
     ]
+
+
+def test_a_column_missing_everywhere_now_is_skipped_and_still_a_null_rate_jump() -> None:
+    rng = np.random.default_rng(7)
+    ref = pd.DataFrame({"x": rng.normal(0, 1, 500), "y": rng.normal(0, 1, 500)})
+    cur = ref.assign(x=np.nan)
+    report = against_stored(ref, cur)
+    assert [c.column for c in report.columns] == ["y"]
+    assert report.null_rate_jumps == ["x"]
+    assert report.to_json()["skipped"][0]["reason"] == "no values in the current data"
 
 
 def test_prediction_drift_compares_classes_and_probabilities() -> None:

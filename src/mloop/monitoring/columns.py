@@ -104,7 +104,7 @@ def numeric_side(profile: NumericProfile, column: pa.ChunkedArray | None) -> Num
     return NumericSide(profile, np.sort(finite))
 
 
-def _null_jump(reference: ColumnProfile, current: ColumnProfile) -> bool:
+def null_jump(reference: ColumnProfile, current: ColumnProfile) -> bool:
     r, c = reference.null_rate, current.null_rate
     if c - r < NULL_JUMP or not reference.rows or not current.rows:
         return False
@@ -183,13 +183,13 @@ def evaluate(
 ) -> ColumnDrift | str:
     """The column's verdict, or a sentence saying why it was not compared."""
     kind = kind_of(reference)
+    if reference.count == 0 or current.count == 0:
+        side = "reference" if reference.count == 0 else "current"
+        return f"no values in the {side} data"
     if kind is None:
         return "free text: its values are not compared as categories"
     if kind_of(current) != kind:
         return f"{kind} in the reference but {kind_of(current) or 'text'} in the current data"
-    if reference.count == 0 or current.count == 0:
-        side = "reference" if reference.count == 0 else "current"
-        return f"no values in the {side} data"
     if (
         method is not None
         and method in methods.NUMERIC_ONLY
@@ -259,7 +259,7 @@ def evaluate(
         weight=weight,
         rows=counted,
         null_rate={"reference": reference.null_rate, "current": current.null_rate},
-        null_rate_jump=_null_jump(reference, current),
+        null_rate_jump=null_jump(reference, current),
         new_categories=[
             {"value": k, "count": v, "share": round(v / total, 6)} for k, v in unseen[:NEW_SHOWN]
         ],

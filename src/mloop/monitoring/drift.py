@@ -30,7 +30,7 @@ from mloop.data.profile_columns import (
 from mloop.data.refs import shortlist
 from mloop.errors import InvalidInput
 from mloop.monitoring import methods
-from mloop.monitoring.columns import ColumnDrift, evaluate
+from mloop.monitoring.columns import ColumnDrift, evaluate, null_jump
 
 DRIFT_SHARE = 0.5
 # Values a column's quantile sketch is fed from a big current side (a uniform sample): the
@@ -56,11 +56,21 @@ class Side:
 
 @dataclass(frozen=True)
 class Skipped:
+    """A column not compared, and why; a null-rate jump is still reported (a column that is
+    all missing now is the biggest jump of all)."""
+
     column: str
     reason: str
+    null_rate: dict[str, float] = field(default_factory=dict)
+    null_rate_jump: bool = False
 
-    def to_json(self) -> dict[str, str]:
-        return {"column": self.column, "reason": self.reason}
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "column": self.column,
+            "reason": self.reason,
+            "null_rate": dict(self.null_rate),
+            "null_rate_jump": self.null_rate_jump,
+        }
 
 
 @dataclass(frozen=True)
@@ -90,7 +100,8 @@ class DriftReport:
 
     @property
     def null_rate_jumps(self) -> list[str]:
-        return [c.column for c in self.columns if c.null_rate_jump]
+        found = [c.column for c in self.columns if c.null_rate_jump]
+        return found + [s.column for s in self.skipped if s.null_rate_jump]
 
     @property
     def new_categories(self) -> dict[str, list[str]]:
@@ -272,7 +283,8 @@ def compare(
             current_values=_column_values(current, name),
         )
         if isinstance(outcome, str):
-            skipped.append(Skipped(name, outcome))
+            rates = {"reference": ref_profile.null_rate, "current": cur_profile.null_rate}
+            skipped.append(Skipped(name, outcome, rates, null_jump(ref_profile, cur_profile)))
         else:
             results.append(outcome)
     return DriftReport(

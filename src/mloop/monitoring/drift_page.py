@@ -27,6 +27,12 @@ def summary_lines(report: DriftReport) -> list[str]:
     lines += [c.explanation for c in report.columns if c.drifted][:5]
     for column in report.columns:
         lines += notes(column)
+    for skipped in report.skipped:
+        if skipped.null_rate_jump:
+            lines.append(
+                f"{skipped.column}: missing values {skipped.null_rate['reference']:.1%} → "
+                f"{skipped.null_rate['current']:.1%}."
+            )
     return lines
 
 
