@@ -68,6 +68,8 @@ def _verdict(result: MonitorResult) -> None:
             f"Alert {alert.id} ({alert.kind}): {alert.message}"
             + (f"; webhooks: {sent}" if sent else "")
         )
+    for note in result.notes:
+        typer.echo(f"Note: {note}.")
     console().print(result.summary, highlight=False, markup=False)
 
 

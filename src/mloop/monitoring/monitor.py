@@ -22,9 +22,11 @@ import sqlalchemy as sa
 from mloop.errors import InvalidInput
 from mloop.ids import new_id
 from mloop.monitoring.alerts import Alert, open_crossing, read_alerts
+from mloop.monitoring.drift import DriftReport
 from mloop.monitoring.kpis import load_kpis, measure_kpis
 from mloop.monitoring.monitor_config import MonitorConfig, metric_kind, monitor_config
-from mloop.monitoring.operations import Point, measure, served_window
+from mloop.monitoring.monitor_figures import drift_figures, performance_figures
+from mloop.monitoring.operations import Point, answered_predictions, measure, served_window
 from mloop.monitoring.summary import Check, check_thresholds, summarise
 from mloop.monitoring.webhooks import Delivery, deliver
 from mloop.predlog import check_endpoint, connect, folder_for
@@ -51,7 +53,8 @@ class MonitorResult:
     points: tuple[Point, ...]
     alerts: tuple[Alert, ...]
     reference: str | None = None
-    sections: dict[str, Any] = field(default_factory=dict)
+    notes: tuple[str, ...] = ()
+    drift: DriftReport | None = field(default=None, compare=False, repr=False)
 
     def point(
         self,
@@ -84,7 +87,8 @@ class MonitorResult:
             "checks": [c.to_dict() for c in self.checks],
             "points": [p.to_dict() for p in self.points],
             "alerts": [a.to_dict() for a in self.alerts],
-            **self.sections,
+            "notes": list(self.notes),
+            "drift": None if self.drift is None else self.drift.to_json(),
         }
 
 
@@ -299,27 +303,60 @@ def evaluate(
     else:
         start, end = parse_window(window, default=config.window, now=now)
     kpis = load_kpis(config.kpis, root=ws.root)
-    con = connect(folder_for(ws.settings), endpoint, since=start, until=end)
+    folder = folder_for(ws.settings)
+    previous_start = start - (end - start)
+    con = connect(folder, endpoint, since=previous_start, until=end)
     try:
         operations = measure(
             con, start, end, segments=config.segments, max_segments=config.max_segments
         )
         points = list(operations.points)
-        if kpis and operations.records:
+        notes: list[str] = []
+        lead: list[str] = []
+        drift_report = None
+        if operations.records:
             table = served_window(
                 con, start, end, segments=config.segments, max_segments=config.max_segments
             )
+            previous = answered_predictions(con, previous_start, start)
+            drift = drift_figures(
+                ws.store,
+                folder,
+                reference=config.reference,
+                endpoint=endpoint,
+                window=table,
+                previous=previous if previous.num_rows else None,
+                thresholds=config.thresholds,
+                label=f"{endpoint}:{start.isoformat()}/{end.isoformat()}",
+            )
+            points += drift.points
+            notes += drift.notes
+            lead += drift.lead
+            drift_report = drift.drift
             points += measure_kpis(table, kpis, segments=config.segments)
     finally:
         con.close()
+    if operations.records:
+        measured = performance_figures(
+            ws.store,
+            ws.artifacts,
+            folder,
+            endpoint,
+            start=start,
+            end=end,
+            segments=config.segments,
+        )
+        points += measured.points
+        notes += measured.notes
     checks = check_thresholds(config.thresholds, points)
-    summary = summarise(checks, points, records=operations.records, start=start, end=end)
+    summary = summarise(checks, points, records=operations.records, start=start, end=end, lead=lead)
     run_id = new_id()
     details = {
         "records": operations.records,
         "checks": [c.to_dict() for c in checks],
         "segments": list(config.segments),
-        "reference": config.reference,
+        "reference": None if drift_report is None else drift_report.reference,
+        "notes": notes,
     }
     raised = _store(
         ws.store,
@@ -350,7 +387,9 @@ def evaluate(
         checks=tuple(checks),
         points=tuple(points),
         alerts=tuple(alerts),
-        reference=config.reference,
+        reference=None if drift_report is None else drift_report.reference,
+        notes=tuple(notes),
+        drift=drift_report,
     )
 
 

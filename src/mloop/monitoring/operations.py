@@ -163,8 +163,7 @@ def served_window(
     sql = (
         "WITH "
         + ", ".join([window, *seg_ctes])
-        + f" SELECT w.*{labels} FROM w WHERE w.role <> 'shadow' "
-        "ORDER BY w.timestamp, w.prediction_id"
+        + f" SELECT w.*{labels} FROM w WHERE w.role <> 'shadow'"
     )
     relation: Any = con.sql(sql, params={"start": start, "end": end})
     fetch = getattr(relation, "to_arrow_table", None) or relation.arrow
@@ -279,3 +278,19 @@ def _points(
         values["null_rate"] = max(rates.values())
         values.update({f"null_rate.{c}": rate for c, rate in rates.items()})
     return [Point(metric, value, **where) for metric, value in values.items()]
+
+
+def answered_predictions(
+    con: duckdb.DuckDBPyConnection, start: dt.datetime, end: dt.datetime
+) -> pa.Table:
+    """``status``, ``prediction`` and ``proba.*`` of the served records in the window."""
+    names = [row[0] for row in con.execute("DESCRIBE log").fetchall()]
+    wanted = ["status", *[n for n in names if n == "prediction" or n.startswith("proba.")]]
+    sql = (
+        f"SELECT {', '.join(_quote(n) for n in wanted)} FROM log WHERE timestamp >= $start "
+        "AND timestamp < $end AND role <> 'shadow' AND status < 400"
+    )
+    relation: Any = con.sql(sql, params={"start": start, "end": end})
+    fetch = getattr(relation, "to_arrow_table", None) or relation.arrow
+    table: pa.Table = fetch()
+    return table
