@@ -4,7 +4,6 @@ and estimated performance once labels come, prediction drift against the previou
 from __future__ import annotations
 
 import datetime as dt
-from pathlib import Path
 from typing import Any
 
 import numpy as np
