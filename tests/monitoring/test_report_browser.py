@@ -8,13 +8,16 @@ installed these tests skip and say so.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+import pandas as pd
 import pytest
 
 from mloop.monitoring.report import render_html, write_report
+from tests.conftest import CliResult
 from tests.monitoring.chromium import Chromium, find_browser, png_pixels
 from tests.monitoring.report_sample import IMG_CATEGORY, SCRIPT_COLUMN, SERIES_NAME, sample_page
 
@@ -147,3 +150,51 @@ def test_the_policy_blocks_a_script_that_slipped_past_escaping(
     assert blocked == ["csp"]
     refused = [e["entry"]["text"] for e in _events(browser, "Log.entryAdded")]
     assert len(refused) == 3 and all("Content Security Policy" in text for text in refused)
+
+
+@pytest.mark.parametrize("store_url", ["sqlite"], indirect=True)
+def test_mloop_drift_report_renders_hostile_names_as_text(
+    browser: Chromium, cli: Callable[..., CliResult], tmp_path: Path
+) -> None:
+    rng = np.random.default_rng(3)
+    rows = 2_000
+    plans = ["basic", "pro"]
+
+    def frame(shift: float, extra: list[str]) -> pd.DataFrame:
+        return pd.DataFrame(
+            {
+                SCRIPT_COLUMN: rng.normal(shift, 1, rows),
+                "plan": rng.choice(plans + extra, rows),
+                "senior": rng.random(rows) < 0.2 + shift / 4,
+            }
+        )
+
+    frame(0.0, []).to_csv(tmp_path / "reference.csv", index=False)
+    frame(0.8, [IMG_CATEGORY]).to_csv(tmp_path / "current.csv", index=False)
+    target = tmp_path / "drift.html"
+    result = cli(
+        "drift",
+        str(tmp_path / "reference.csv"),
+        str(tmp_path / "current.csv"),
+        "--report",
+        str(target),
+    )
+    assert result.exit_code == 1, result.stdout + result.stderr
+
+    browser.open(target)
+    charts = browser.evaluate(MEASURE)
+    assert sorted(c["kind"] for c in charts) == ["cats", "cats", "hist"]
+    assert all(c["width"] > 250 and c["bars"] >= 3 for c in charts), charts
+    page = browser.evaluate(
+        """({title: document.title, scripts: document.scripts.length,
+            headings: [...document.querySelectorAll('article.col h3')].map(h => h.textContent),
+            tips: [...document.querySelectorAll('svg g > title')].map(t => t.textContent)})"""
+    )
+    expected = f"Drift: {tmp_path / 'current.csv'} against {tmp_path / 'reference.csv'}"
+    assert page["title"] == expected and page["scripts"] == 0
+    assert SCRIPT_COLUMN in page["headings"]
+    assert any(tip.startswith(f"plan = {IMG_CATEGORY}: reference 0%") for tip in page["tips"])
+    assert _events(browser, "Page.javascriptDialogOpening") == []
+    assert [r["request"]["url"] for r in _events(browser, "Network.requestWillBeSent")] == [
+        target.as_uri()
+    ]
