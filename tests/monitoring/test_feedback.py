@@ -87,6 +87,7 @@ def test_a_key_label_applies_to_every_prediction_with_that_key(tmp_path: Path) -
         root, "churn", _labels(["customer-0", "customer-99"], ["yes", "no"], "key")
     )
     assert (result.matched, result.unmatched) == (1, 1)
+    assert result.unmatched_ids == ["key customer-99"]
     labelled = read_labelled(root, "churn", columns="routing_key, label").to_pylist()
     keyed = [r["label"] for r in labelled if r["routing_key"] == "customer-0"]
     assert keyed and set(keyed) == {"yes"}
@@ -261,6 +262,7 @@ def test_cli_exits_1_when_no_id_matched_and_stores_nothing(workspace: Workspace,
     result = cli("feedback", "churn", "--input", path, "--label-column", "churned")
     assert result.exit_code == 1
     assert "2 of 2 ids matched no logged prediction" in result.stderr
+    assert "No label matched a prediction logged by churn; nothing stored" in result.stdout
     assert label_files(labels_folder(root, "churn")) == []
 
 

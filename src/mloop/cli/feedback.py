@@ -96,6 +96,12 @@ def feedback(
         )
     if as_json:
         print_json(result.to_json())
+    elif not result.matched:
+        column_option = "--key-column" if kind == "key" else "--id-column"
+        typer.echo(
+            f"No label matched a prediction logged by {endpoint}; nothing stored. Check the "
+            f"endpoint and {column_option} ({column!r})."
+        )
     else:
         typer.echo(
             f"Stored {result.stored:,} label{'' if result.stored == 1 else 's'} for {endpoint}"

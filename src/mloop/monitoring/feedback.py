@@ -304,8 +304,10 @@ def _match(root: Path, endpoint: str, batch: pa.Table) -> tuple[pa.Table, list[s
         con.register("incoming", batch)
         con.execute(
             "CREATE TEMP TABLE flagged AS SELECT b.*, "
-            "(b.id IS NOT NULL AND b.id IN (SELECT prediction_id FROM log)) OR "
-            "(b.key IS NOT NULL AND b.key IN (SELECT routing_key FROM log)) AS matched "
+            # IN over a column holding NULLs is NULL, not false, when the value is absent
+            "coalesce(b.id IN (SELECT prediction_id FROM log WHERE prediction_id IS NOT NULL) "
+            "OR b.key IN (SELECT routing_key FROM log WHERE routing_key IS NOT NULL), false) "
+            "AS matched "
             "FROM incoming b"
         )
         matched = con.sql(  # the last label of an id within the batch is the one kept
