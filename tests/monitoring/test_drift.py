@@ -10,6 +10,7 @@ import pandas as pd
 import pyarrow as pa
 import pytest
 from scipy import stats
+from scipy.spatial import distance
 
 from mloop.data.profile import DatasetProfile, infer_and_profile
 from mloop.errors import InvalidInput
@@ -137,6 +138,7 @@ def test_psi_and_jensenshannon_follow_their_formulas() -> None:
         (0.5 - 0.6) * np.log(0.5 / 0.6) + (0.5 - 0.4) * np.log(0.5 / 0.4)
     )
     js = drift(ref, cur).column("c")
+    assert js.score == pytest.approx(distance.jensenshannon([0.6, 0.4], [0.5, 0.5]))
     m = np.array([0.55, 0.45])
     kl = lambda p: float(np.sum(p * np.log(p / m)))  # noqa: E731
     assert js.method == "jensenshannon"
@@ -294,3 +296,10 @@ def test_default_settings_meet_the_false_and_true_alarm_contract(kind: str) -> N
             flagged[column.column] = flagged.get(column.column, 0) + column.drifted
     assert flagged.pop("same") <= 5, flagged
     assert all(count >= 95 for count in flagged.values()), flagged
+
+
+def test_jensenshannon_equals_scipy_when_a_side_has_categories_the_other_lacks() -> None:
+    ref = pd.DataFrame({"c": ["a"] * 3000 + ["b"] * 2000})
+    cur = pd.DataFrame({"c": ["a"] * 2000 + ["b"] * 2000 + ["z"] * 1000})
+    column = drift(ref, cur).column("c")
+    assert column.score == pytest.approx(distance.jensenshannon([0.6, 0.4, 0.0], [0.4, 0.4, 0.2]))

@@ -58,16 +58,22 @@ def log_window(
 ) -> pa.Table:
     """The features of ``endpoint``'s answered records in ``window``, named as in training."""
     start, end = parse_window(window, now=now)
-    table = read_log(log_folder, endpoint, since=start, until=end)
-    keep = pc.fill_null(pc.not_equal(table.column("role"), "shadow"), True)
-    table = table.filter(keep)
-    inputs = [n for n in table.column_names if n.startswith(INPUT_PREFIX)]
-    if table.num_rows == 0 or not inputs:
+    features = features_of(read_log(log_folder, endpoint, since=start, until=end))
+    if features.num_rows == 0 or not features.num_columns:
         raise InvalidInput(
             f"The log of {endpoint!r} has no records with inputs from {start.isoformat()} to "
             f"{end.isoformat()}; widen the window or see `mloop logs {endpoint}`."
         )
-    return table.select(inputs).rename_columns([n[len(INPUT_PREFIX) :] for n in inputs])
+    return features
+
+
+def features_of(log: pa.Table) -> pa.Table:
+    """A log table's model inputs, one row per request a model answered for the caller:
+    ``input.<col>`` as ``<col>``, shadow records left out (they repeat the primary's inputs)."""
+    if "role" in log.column_names:
+        log = log.filter(pc.fill_null(pc.not_equal(log.column("role"), "shadow"), True))
+    inputs = [n for n in log.column_names if n.startswith(INPUT_PREFIX)]
+    return log.select(inputs).rename_columns([n[len(INPUT_PREFIX) :] for n in inputs])
 
 
 def _rows_side(label: str, table: pa.Table, reference: Side | None) -> Side:
