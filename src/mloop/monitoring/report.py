@@ -106,6 +106,8 @@ a{color:var(--cur)}
 .sw.line{height:3px;vertical-align:3px}.sw.dash{background:none;border-top:3px dashed;height:0}
 .sw.limit{background:none;border-top:2px dashed var(--bad);height:0;vertical-align:3px}
 .grid-cols{display:grid;grid-template-columns:repeat(auto-fill,minmax(min(340px,100%),1fr));gap:12px}
+.grid-ts{display:grid;grid-template-columns:repeat(auto-fill,minmax(min(520px,100%),1fr));gap:4px 28px}
+.grid-ts figure.ts{margin:8px 0 14px;min-width:0}
 article.col{background:var(--card);border:1px solid var(--line);border-radius:6px;padding:10px 12px;
 min-width:0}
 article.col.drifted{border-color:var(--bad);box-shadow:inset 3px 0 0 var(--bad)}
@@ -116,7 +118,7 @@ h3.sub{margin:22px 0 4px}figure{margin:0}figure.ts,figure.tbl{margin:14px 0 22px
 figure.ts figcaption,figure.tbl figcaption{font-weight:600;font-size:15px}
 .desc{font-size:13px;color:var(--muted);margin:2px 0 6px}
 svg.chart{display:block;width:100%;height:auto;overflow:visible}
-svg.line{max-width:900px}
+
 svg text{font:10.5px system-ui,-apple-system,"Segoe UI",Roboto,Arial,sans-serif;fill:var(--muted)}
 svg text.cl{fill:var(--fg);font-size:11.5px}svg text.al{font-size:11px}svg tspan.new{fill:var(--bad);font-weight:600}
 svg text.ll{fill:var(--bad);font-weight:600;paint-order:stroke;stroke:var(--bg);stroke-width:3px;stroke-linejoin:round}
@@ -200,9 +202,9 @@ def _table(table: Table, ids: _Ids) -> str:
     for number, row in enumerate(table.rows):
         flag = table.flagged[number] if table.flagged else False
         cells = []
-        for value in row:
+        for i, value in enumerate(row):
             text, is_number = _cell(value)
-            cells.append(f"<td{NUM if is_number else ''}>{esc(text)}</td>")
+            cells.append(f"<td{NUM if is_number or numeric[i] else ''}>{esc(text)}</td>")
         body.append(f"<tr{FLAG if flag else ''}>{''.join(cells)}</tr>")
     if not table.rows:
         body.append(f'<tr><td colspan="{len(table.header)}" class="muted">None.</td></tr>')
@@ -308,16 +310,14 @@ def _columns(columns: Sequence[ColumnComparison], ids: _Ids) -> str:
 
 
 def _runs(blocks: Sequence[Block]) -> Iterator[list[Block]]:
-    """Consecutive column comparisons grouped (one table and grid), other blocks alone."""
+    """Consecutive blocks of one kind grouped: column comparisons share a table and a grid,
+    time series a grid (two a row on a wide screen); tables stand alone."""
     run: list[Block] = []
     for block in blocks:
-        if isinstance(block, ColumnComparison):
-            run.append(block)
-            continue
-        if run:
+        if run and (isinstance(block, Table) or type(block) is not type(run[0])):
             yield run
             run = []
-        yield [block]
+        run.append(block)
     if run:
         yield run
 
@@ -327,13 +327,15 @@ def _section(section: Section, anchor: str, ids: _Ids) -> str:
     if section.intro:
         parts.append(f'<p class="desc">{esc(section.intro)}</p>')
     for run in _runs(section.blocks):
-        first = run[0]
-        if isinstance(first, ColumnComparison):
-            parts.append(_columns([b for b in run if isinstance(b, ColumnComparison)], ids))
-        elif isinstance(first, TimeSeriesChart):
-            parts.append(_time_series(first, ids))
-        else:
-            parts.append(_table(first, ids))
+        columns = [b for b in run if isinstance(b, ColumnComparison)]
+        charts = [b for b in run if isinstance(b, TimeSeriesChart)]
+        tables = [b for b in run if isinstance(b, Table)]
+        if columns:
+            parts.append(_columns(columns, ids))
+        elif charts:
+            inner = "".join(_time_series(chart, ids) for chart in charts)
+            parts.append(f'<div class="grid-ts">{inner}</div>')
+        parts.extend(_table(table, ids) for table in tables)
     if not section.blocks:
         parts.append('<p class="muted">Nothing to show.</p>')
     parts.append("</section>")

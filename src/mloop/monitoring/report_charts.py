@@ -323,7 +323,7 @@ def _time_label(when: dt.datetime, span_s: float) -> str:
 
 def line_chart_svg(chart_id: str, chart: TimeSeriesChart) -> str:
     """Series over time with their points, a threshold line and the wrong side shaded."""
-    width, height, left, right, top, bottom = 680, 230, 56, 18, 14, 32
+    width, height, left, right, top, bottom = 560, 220, 50, 14, 14, 32
     plot_w, plot_h = width - left - right, height - top - bottom
     points = [(t, v) for s in chart.series for t, v in s.points]
     values = [v for _, v in points if v is not None and math.isfinite(v)]
