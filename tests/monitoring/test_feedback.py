@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -158,6 +159,10 @@ def test_many_small_files_are_compacted_and_the_newest_label_survives(tmp_path: 
     root = tmp_path / "predictions"
     _log(root)
     folder = labels_folder(root, "churn")
+    folder.mkdir(parents=True)
+    torn = folder / ".x.parquet.0a1b2c3d.tmp"  # what a writer killed mid-write leaves
+    torn.write_bytes(b"PAR1 half a file")
+    os.utime(torn, (time.time() - 7200, time.time() - 7200))
     for n in range(40):
         record_labels(root, "churn", _labels([f"req-{n % 5}"], [f"v{n}"]))
     assert len(label_files(folder)) <= 32
@@ -166,6 +171,7 @@ def test_many_small_files_are_compacted_and_the_newest_label_survives(tmp_path: 
     labels = _label_of(root)
     assert [labels[f"req-{i}"] for i in range(5)] == [f"v{35 + i}" for i in range(5)]
     assert pq.read_table(label_files(folder)[0]).num_rows == 5
+    assert not torn.exists()
     assert read_log(root, "churn").num_rows == 40  # the log's readers never see the labels
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +19,7 @@ from mloop.monitoring.cbpe import estimates
 from mloop.monitoring.feedback import record_labels
 from mloop.monitoring.performance import estimated, performance, realised
 from mloop.predlog import PredictionLog, folder_for
+from mloop.registry.loading import LoadedModel
 from mloop.scoring.metrics import classification_metrics, regression_metrics
 from mloop.workspace import Workspace
 from tests.predlog.conftest import T0, make_records
@@ -165,9 +167,16 @@ def _draw(rng: np.random.Generator, n: int, shifted: bool) -> pd.DataFrame:
     return pd.DataFrame({"x1": x1, "x2": x2, "x3": x3, "y": y})
 
 
-def test_estimate_is_within_003_of_realised_under_covariate_shift(
-    workspace: Workspace, tmp_path: Path
-) -> None:
+@dataclass
+class Served:
+    root: Path
+    model: LoadedModel
+    records: list[dict[str, Any]]
+    current: pd.DataFrame
+
+
+def _serve_shifted(workspace: Workspace, tmp_path: Path, *, train_rows: int, rows: int) -> Served:
+    """A logistic model trained on unshifted rows, its answers to shifted rows in the log."""
     from mloop.api import add_dataset
     from mloop.registry.loading import load_model
     from mloop.registry.register import register_run
@@ -175,7 +184,7 @@ def test_estimate_is_within_003_of_realised_under_covariate_shift(
 
     rng = np.random.default_rng(15)
     path = tmp_path / "train.csv"
-    _draw(rng, 8000, shifted=False).to_csv(path, index=False)
+    _draw(rng, train_rows, shifted=False).to_csv(path, index=False)
     add_dataset("shift", path, workspace=workspace)
     run = train(
         workspace.store,
@@ -192,14 +201,12 @@ def test_estimate_is_within_003_of_realised_under_covariate_shift(
         workspace.store, workspace.artifacts, run_id=run.run_id, name="shift", actor="tester"
     )
     model = load_model(workspace.store, workspace.artifacts, version.ref)
-
-    current = _draw(rng, 5000, shifted=True)
+    current = _draw(rng, rows, shifted=True)
     features = current.drop(columns=["y"])
     proba = model.predict_proba(features)
     predicted = model.predict(features)
     assert proba is not None
-    classes = model.version.signature.classes
-    assert classes == [0, 1]
+    assert model.version.signature.classes == [0, 1]
     records = [
         {
             "timestamp": T0 + dt.timedelta(milliseconds=i),
@@ -219,7 +226,14 @@ def test_estimate_is_within_003_of_realised_under_covariate_shift(
     root = folder_for(workspace.settings)
     with PredictionLog(root) as log:
         log.submit("shift", records)
+    return Served(root, model, records, current)
 
+
+def test_estimate_is_within_003_of_realised_under_covariate_shift(
+    workspace: Workspace, tmp_path: Path
+) -> None:
+    served = _serve_shifted(workspace, tmp_path, train_rows=8000, rows=5000)
+    root, model, records, current = served.root, served.model, served.records, served.current
     before = estimated(workspace.store, workspace.artifacts, root, "shift").group()
     assert before is not None and before.labelled == 0 and before.realised == {}
     assert set(before.estimated) == set(METRICS)
@@ -242,7 +256,8 @@ def test_estimate_is_within_003_of_realised_under_covariate_shift(
         assert gap <= 0.03, (
             f"{name}: estimated {after.estimated[name]:.3f}, realised {after.realised[name]:.3f}"
         )
-    held_out = skm.roc_auc_score(current["y"], proba[:, 1])
+    scores = [r["probabilities"]["1"] for r in records]
+    held_out = skm.roc_auc_score(current["y"], scores)
     assert after.realised["roc_auc"] == pytest.approx(held_out)
 
 
@@ -281,3 +296,21 @@ def test_a_calibrated_model_keeps_its_own_probabilities() -> None:
     calibrator = fit_calibrator(np.column_stack([1 - p, p]), truth, [False, True], "a run's split")
     assert calibrator.curves is None and "already calibrated" in calibrator.source
     assert calibration_error(p, truth.astype(float)) < 0.05
+
+
+def test_a_model_that_cannot_be_rescored_is_estimated_raw_and_fitted_again_later(
+    workspace: Workspace, tmp_path: Path
+) -> None:
+    served = _serve_shifted(workspace, tmp_path, train_rows=600, rows=300)
+    blob = workspace.artifacts.local_path(served.model.version.artifact_hash)
+    good = blob.read_bytes()
+    blob.chmod(0o644)
+    blob.write_bytes(good[:-5])
+    found = estimated(workspace.store, workspace.artifacts, served.root, "shift").group()
+    assert found is not None and set(found.estimated) == set(METRICS)
+    assert found.calibration is not None and "fails its hash check" in found.calibration["source"]
+    assert not list((served.root / CALIBRATION_DIR).glob("*.json"))  # not cached: fitted later
+    blob.write_bytes(good)
+    again = estimated(workspace.store, workspace.artifacts, served.root, "shift").group()
+    assert again is not None and again.calibration is not None
+    assert "held-out rows" in again.calibration["source"]

@@ -32,7 +32,7 @@ import orjson
 
 from mloop.artifacts import ArtifactStore
 from mloop.data.schema import category_text
-from mloop.errors import InvalidInput
+from mloop.errors import InvalidInput, MloopError
 from mloop.registry.versions import ModelVersion
 from mloop.store import Store
 
@@ -178,8 +178,10 @@ def calibrator_for(
     try:
         holdout = load_holdout(store, artifacts, version, None)
         scored = score(load_version(artifacts, version), holdout)
-    except InvalidInput as exc:
+    except InvalidInput as exc:  # no held-out split or target: lasting, so cached
         calibrator = Calibrator(None, 0, f"uncalibrated: {exc}")
+    except MloopError as exc:  # a tampered or missing blob: estimate raw, fit again next time
+        return Calibrator(None, 0, f"uncalibrated: {exc}")
     else:
         if scored.proba is None or scored.proba.shape[1] != len(classes):
             calibrator = Calibrator(None, 0, "uncalibrated: the model gives no probabilities")

@@ -29,6 +29,7 @@ import datetime as dt
 import fcntl
 import os
 import secrets
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -51,6 +52,7 @@ from mloop.store import Store
 
 LABELS_DIR = ".labels"
 MAX_FILES = 32
+STALE_TMP_S = 3600.0
 SHOWN_UNMATCHED = 10
 ATTEMPTS = 3
 SCHEMA = pa.schema(
@@ -387,6 +389,15 @@ def _try_lock(path: Path) -> Iterator[bool]:
         os.close(fd)
 
 
+def _remove_stale_temps(folder: Path) -> None:
+    """Temp files a killed writer left (never read: readers list ``*.parquet`` only)."""
+    now = time.time()
+    for path in folder.glob(".*.tmp"):
+        with contextlib.suppress(FileNotFoundError):
+            if now - path.stat().st_mtime > STALE_TMP_S:
+                path.unlink()
+
+
 def compact(folder: Path, *, max_files: int = MAX_FILES, force: bool = False) -> bool:
     """Merge the folder's label files into one with each id's and key's newest label, when more
     than ``max_files`` piled up (or ``force``); whether it merged. Another process merging at the
@@ -397,6 +408,7 @@ def compact(folder: Path, *, max_files: int = MAX_FILES, force: bool = False) ->
     with _try_lock(folder / ".compact.lock") as taken:
         if not taken:
             return False
+        _remove_stale_temps(folder)
         files = label_files(folder)
         if len(files) < 2:
             return False
