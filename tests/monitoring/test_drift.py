@@ -303,3 +303,19 @@ def test_jensenshannon_equals_scipy_when_a_side_has_categories_the_other_lacks()
     cur = pd.DataFrame({"c": ["a"] * 2000 + ["b"] * 2000 + ["z"] * 1000})
     column = drift(ref, cur).column("c")
     assert column.score == pytest.approx(distance.jensenshannon([0.6, 0.4, 0.0], [0.4, 0.4, 0.2]))
+
+
+def test_datetimes_drift_as_numbers_and_read_as_dates() -> None:
+    start = pd.Timestamp("2026-01-01", tz="UTC")
+    ref = pd.DataFrame({"signed_up": start + pd.to_timedelta(np.arange(5000), unit="h")})
+    cur = ref + pd.Timedelta(days=60)
+    column = against_stored(ref, cur).column("signed_up")
+    assert column.kind == "datetime" and column.method == "wasserstein" and column.drifted
+    assert column.explanation.startswith("signed_up: median 2026-04-15T")
+    assert "→ 2026-06-14T" in column.explanation
+
+
+def test_tiny_p_values_keep_their_size_in_json() -> None:
+    ref = pd.DataFrame({"x": np.arange(500.0)})
+    data = drift(ref, ref + 1000).to_json()
+    assert 0 < data["columns"][0]["p_value"] < 1e-100

@@ -80,7 +80,8 @@ class ColumnDrift:
 
 
 def _finite(value: float) -> float:
-    return round(value, 6) if math.isfinite(value) else 1e308
+    """Six significant figures (a p-value of 2e-119 stays 2e-119); JSON has no infinity."""
+    return float(f"{value:.6g}") if math.isfinite(value) else 1e308
 
 
 def kind_of(profile: ColumnProfile) -> str | None:
