@@ -22,6 +22,7 @@ Wall time, CPU (user + system) and peak RSS from wait4. Target (issue 15): under
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime as dt
 import json
 import os
@@ -194,12 +195,12 @@ def window_count(folder: Path) -> tuple[int, float]:
     began = time.perf_counter()
     con = connect(folder, ENDPOINT)
     try:
-        row = con.sql(
+        rows = con.sql(
             "SELECT count(*) FROM log WHERE timestamp >= now() - INTERVAL 24 HOUR"
-        ).fetchone()
+        ).fetchall()
     finally:
         con.close()
-    return int(row[0] if row else 0), time.perf_counter() - began
+    return int(rows[0][0]), time.perf_counter() - began
 
 
 def monitor_available() -> bool:
@@ -221,26 +222,44 @@ def main() -> None:
     )
     parser.add_argument("--records", type=int, default=1_000_000)
     parser.add_argument("--repeat", type=int, default=1, help="times the command is run")
+    parser.add_argument(
+        "--keep", type=Path, help="build the workspace in this new folder and leave it there"
+    )
     args = parser.parse_args()
     print(
         f"monitor: {os.cpu_count()} cores, Python {platform.python_version()}; "
         f"load {os.getloadavg()[0]:.1f} (1-minute average; other sessions share the cores)"
     )
-    with tempfile.TemporaryDirectory(prefix="mloop-monitor-bench-") as folder:
+    reuse = args.keep is not None and (args.keep / "ws" / "mloop.toml").exists()
+    if args.keep and not reuse:
+        args.keep.mkdir(parents=True)  # refuses a folder with anything else in it
+    scratch = (
+        contextlib.nullcontext(str(args.keep))
+        if args.keep
+        else tempfile.TemporaryDirectory(prefix="mloop-monitor-bench-")
+    )
+    with scratch as folder:
         ws = Path(folder) / "ws"
-        began = time.perf_counter()
-        build_workspace(ws)
-        print(
-            f"workspace: churn@1 trained and deployed at {ENDPOINT!r} in {time.perf_counter() - began:.1f} s"
-        )
-        wrote = write_log(ws, args.records)
-        files = list((Path(wrote["folder"]) / ENDPOINT).rglob("*.parquet"))
+        log_folder = ws / ".mloop" / "predictions"
+        if reuse:
+            print(f"reusing the workspace and log in {ws} (--keep); the window is checked below")
+        else:
+            began = time.perf_counter()
+            build_workspace(ws)
+            print(
+                f"workspace: churn@1 trained and deployed at {ENDPOINT!r} "
+                f"in {time.perf_counter() - began:.1f} s"
+            )
+            wrote = write_log(ws, args.records)
+            log_folder = Path(wrote["folder"])
+            print(
+                f"log: {wrote['written']:,} records over the last 23 h written through "
+                f"PredictionLog in {wrote['seconds']:.1f} s"
+            )
+        files = list((log_folder / ENDPOINT).rglob("*.parquet"))
         size = sum(f.stat().st_size for f in files) / 2**20
-        print(
-            f"log: {wrote['written']:,} records over the last 23 h written through PredictionLog "
-            f"in {wrote['seconds']:.1f} s; {len(files)} Parquet segments, {size:.0f} MiB"
-        )
-        count = window_count(Path(wrote["folder"]))
+        print(f"segments: {len(files)} Parquet files, {size:.0f} MiB")
+        count = window_count(log_folder)
         print(f"in the window by DuckDB over the segments: {count[0]:,} records ({count[1]:.2f} s)")
         if not monitor_available():
             print("mloop monitor: not run: the command is not on this checkout yet (issue 15)")
@@ -257,6 +276,10 @@ def main() -> None:
             )
         best = sorted(runs, key=lambda r: r["wall_s"])[len(runs) // 2]
         print(f"verdict: {summary(best['report'])}")
+        for check in best["report"].get("checks", []):
+            print(f"  check: {json.dumps(check, default=str)[:160]}")
+        measured = sorted({p.get("metric", "?") for p in best["report"].get("points", [])})
+        print(f"  measured: {', '.join(measured)[:400]}")
         verdict = "met" if best["wall_s"] < TARGET_S else "NOT met"
         print(
             f"monitor of {args.records:,} records, start-up included: {best['wall_s']:.2f} s "

@@ -29,6 +29,7 @@ BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
         ("predlog.py", ["--records", "1600", "--query-records", "20000"], "count by model"),
         ("batch_predict.py", ["--rows", "3000"], "same predictions: yes"),
         ("drift.py", ["--smoke"], "numpy floor"),
+        ("monitor.py", ["--records", "2000"], "in the window by duckdb"),
     ],
 )
 def test_benchmark_runs_at_toy_size(
