@@ -1,7 +1,8 @@
-"""Charts for HTML reports, drawn as inline SVG in Python.
+"""Charts for HTML reports, drawn as inline SVG in Python: the distribution charts and the
+pieces every chart shares (escaping, number formats, ticks, the SVG frame).
 
 Why SVG from Python rather than an inlined charting library: plotly.min.js alone is 4.8 MB, a
-25-column drift report in SVG is ~150 kB; the file needs no JavaScript at all, so it renders
+25-column drift report in SVG is ~200 kB; the file needs no JavaScript at all, so it renders
 where scripts are off (mail previews, CI artifact viewers) and can forbid scripts outright with
 a Content-Security-Policy, which makes escaping mistakes inert. Tooltips are SVG ``<title>``
 elements, each chart has a ``<title>``/``<desc>`` for screen readers, and colours come from
@@ -13,7 +14,6 @@ in HTML is parsed by the HTML parser, so the same escaping covers text and attri
 
 from __future__ import annotations
 
-import datetime as dt
 import html
 import math
 from collections.abc import Callable
@@ -21,16 +21,9 @@ from collections.abc import Callable
 import numpy as np
 import numpy.typing as npt
 
-from mloop.monitoring.report_page import (
-    CategoricalDistribution,
-    NumericDistribution,
-    Series,
-    TimeSeriesChart,
-)
+from mloop.monitoring.report_page import CategoricalDistribution, NumericDistribution
 
 MAX_CATEGORIES = 12
-MAX_MARKERS = 120
-SERIES_CLASSES = 8
 
 
 def esc(value: object) -> str:
@@ -60,7 +53,7 @@ def pct(share: float) -> str:
     return f"{value:.1f}%" if value < 10 else f"{value:.0f}%"
 
 
-def _c(value: float) -> str:
+def coord(value: float) -> str:
     """An SVG coordinate: one decimal, no trailing zero, so files stay small."""
     text = f"{value:.1f}"
     return text[:-2] if text.endswith(".0") else text
@@ -92,7 +85,7 @@ def _shares(counts: npt.ArrayLike) -> np.ndarray:
     return array / total if total > 0 else np.zeros_like(array)
 
 
-def _open(chart_id: str, width: int, height: int, title: str, desc: str, css: str) -> str:
+def svg_open(chart_id: str, width: int, height: int, title: str, desc: str, css: str) -> str:
     return (
         f'<svg class="chart {css}" id="{chart_id}" viewBox="0 0 {width} {height}" '
         f'role="img" aria-labelledby="{chart_id}-t {chart_id}-d" '
@@ -140,7 +133,7 @@ def empty_side(reference: npt.ArrayLike, current: npt.ArrayLike) -> str | None:
 
 def _no_values(chart_id: str, column: str, css: str) -> str:
     desc = f"Neither the reference nor the current window has values of {column}."
-    return _open(chart_id, 340, 50, f"{column}: no values", desc, css) + (
+    return svg_open(chart_id, 340, 50, f"{column}: no values", desc, css) + (
         '<text class="al" x="170" y="30" text-anchor="middle">'
         "No values in either window.</text></svg>"
     )
@@ -170,18 +163,18 @@ def histogram_svg(chart_id: str, column: str, dist: NumericDistribution) -> str:
         f"Histogram of {column}: reference and current share of rows in each of "
         f"{len(labels)} bins from {labels[0]} to {labels[-1]}."
     )
-    parts = [_open(chart_id, width, height, f"{column}: reference vs current", desc, "hist")]
-    parts.append(_y_axis(y_ticks, y, left, plot_w, pct))
+    parts = [svg_open(chart_id, width, height, f"{column}: reference vs current", desc, "hist")]
+    parts.append(y_axis(y_ticks, y, left, plot_w, pct))
     for i, label in enumerate(labels):
         bx, bw = x(float(edges[i])), max(x(float(edges[i + 1])) - x(float(edges[i])), 0.5)
         tip = f"{column} {label}: reference {pct(ref[i])}, current {pct(cur[i])}"
         parts.append(
             f"<g><title>{esc(tip)}</title>"
-            f'<rect class="hit" x="{_c(bx)}" y="{top}" width="{_c(bw)}" height="{plot_h}"/>'
-            f'<rect class="ref" x="{_c(bx)}" y="{_c(y(ref[i]))}" width="{_c(bw)}" '
-            f'height="{_c(plot_h + top - y(ref[i]))}"/>'
-            f'<rect class="cur" x="{_c(bx + 0.5)}" y="{_c(y(cur[i]))}" '
-            f'width="{_c(max(bw - 1, 0.5))}" height="{_c(plot_h + top - y(cur[i]))}"/></g>'
+            f'<rect class="hit" x="{coord(bx)}" y="{top}" width="{coord(bw)}" height="{plot_h}"/>'
+            f'<rect class="ref" x="{coord(bx)}" y="{coord(y(ref[i]))}" width="{coord(bw)}" '
+            f'height="{coord(plot_h + top - y(ref[i]))}"/>'
+            f'<rect class="cur" x="{coord(bx + 0.5)}" y="{coord(y(cur[i]))}" '
+            f'width="{coord(max(bw - 1, 0.5))}" height="{coord(plot_h + top - y(cur[i]))}"/></g>'
         )
     base = top + plot_h
     parts.append(f'<line class="axis" x1="{left}" y1="{base}" x2="{left + plot_w}" y2="{base}"/>')
@@ -190,8 +183,8 @@ def histogram_svg(chart_id: str, column: str, dist: NumericDistribution) -> str:
     for tick in nice_ticks(lo, hi, 5) if hi > lo else [lo]:
         tx = x(tick)
         parts.append(
-            f'<line class="tick" x1="{_c(tx)}" y1="{base}" x2="{_c(tx)}" y2="{base + 4}"/>'
-            f'<text class="tl" x="{_c(tx)}" y="{base + 16}" text-anchor="middle">{esc(num(tick))}</text>'
+            f'<line class="tick" x1="{coord(tx)}" y1="{base}" x2="{coord(tx)}" y2="{base + 4}"/>'
+            f'<text class="tl" x="{coord(tx)}" y="{base + 16}" text-anchor="middle">{esc(num(tick))}</text>'
         )
     parts.append(
         f'<text class="al" x="{left + plot_w / 2}" y="{height - 2}" text-anchor="middle">'
@@ -200,7 +193,7 @@ def histogram_svg(chart_id: str, column: str, dist: NumericDistribution) -> str:
     return "".join(parts)
 
 
-def _y_axis(
+def y_axis(
     ticks: list[float],
     y: Callable[[float], float],
     left: int,
@@ -211,8 +204,8 @@ def _y_axis(
     for tick in ticks:
         ty = y(tick)
         parts.append(
-            f'<line class="grid" x1="{left}" y1="{_c(ty)}" x2="{left + plot_w}" y2="{_c(ty)}"/>'
-            f'<text class="tl" x="{left - 5}" y="{_c(ty + 3.5)}" text-anchor="end">'
+            f'<line class="grid" x1="{left}" y1="{coord(ty)}" x2="{left + plot_w}" y2="{coord(ty)}"/>'
+            f'<text class="tl" x="{left - 5}" y="{coord(ty + 3.5)}" text-anchor="end">'
             f"{esc(fmt(tick))}</text>"
         )
     return "".join(parts)
@@ -260,13 +253,13 @@ def categories_svg(chart_id: str, column: str, dist: CategoricalDistribution) ->
         f"Share of rows per category of {column}, reference and current, "
         f"{len(dist.categories)} categories."
     )
-    parts = [_open(chart_id, width, height, f"{column}: reference vs current", desc, "cats")]
+    parts = [svg_open(chart_id, width, height, f"{column}: reference vs current", desc, "cats")]
     base = top + row * len(names)
     for tick in ticks:
         tx = label_w + w(tick)
         parts.append(
-            f'<line class="grid" x1="{_c(tx)}" y1="{top}" x2="{_c(tx)}" y2="{base}"/>'
-            f'<text class="tl" x="{_c(tx)}" y="{base + 14}" text-anchor="middle">{pct(tick)}</text>'
+            f'<line class="grid" x1="{coord(tx)}" y1="{top}" x2="{coord(tx)}" y2="{base}"/>'
+            f'<text class="tl" x="{coord(tx)}" y="{base + 14}" text-anchor="middle">{pct(tick)}</text>'
         )
     for i, name in enumerate(names):
         ry = top + i * row
@@ -280,183 +273,10 @@ def categories_svg(chart_id: str, column: str, dist: CategoricalDistribution) ->
             f'<rect class="hit" x="0" y="{ry}" width="{width}" height="{row}"/>'
             f'<text class="cl" x="{label_w - 6}" y="{ry + 15}" text-anchor="end">'
             f"{esc(label)}</text>"
-            f'<rect class="ref" x="{label_w}" y="{ry + 3}" width="{_c(w(ref[i]))}" height="8"/>'
-            f'<rect class="cur" x="{label_w}" y="{ry + 12}" width="{_c(w(cur[i]))}" height="8"/>'
-            f'<text class="vl" x="{_c(label_w + max(w(ref[i]), w(cur[i])) + 4)}" y="{ry + 15}">'
+            f'<rect class="ref" x="{label_w}" y="{ry + 3}" width="{coord(w(ref[i]))}" height="8"/>'
+            f'<rect class="cur" x="{label_w}" y="{ry + 12}" width="{coord(w(cur[i]))}" height="8"/>'
+            f'<text class="vl" x="{coord(label_w + max(w(ref[i]), w(cur[i])) + 4)}" y="{ry + 15}">'
             f"{pct(cur[i])}{marker}</text></g>"
         )
     parts.append(f'<line class="axis" x1="{label_w}" y1="{top}" x2="{label_w}" y2="{base}"/></svg>')
-    return "".join(parts)
-
-
-_TIME_STEPS = (
-    [60 * m for m in (1, 5, 15, 30)]
-    + [3600 * h for h in (1, 3, 6, 12)]
-    + [86400 * d for d in (1, 2, 7, 14, 30, 91, 365)]
-)
-
-
-def time_ticks(start: dt.datetime, end: dt.datetime, count: int = 6) -> list[dt.datetime]:
-    """Round times (whole minutes, hours, days) covering [start, end], at most ``count``."""
-    span = (end - start).total_seconds()
-    step = next((s for s in _TIME_STEPS if span / s <= count - 1), _TIME_STEPS[-1])
-    epoch = start.timestamp()
-    if step >= 86400:
-        day = dt.datetime(start.year, start.month, start.day, tzinfo=dt.UTC)
-        first = day.timestamp() + math.ceil((epoch - day.timestamp()) / step) * step
-    else:
-        first = math.ceil(epoch / step) * step
-    ticks, value = [], first
-    while value <= end.timestamp() + 1e-6:
-        ticks.append(dt.datetime.fromtimestamp(value, dt.UTC))
-        value += step
-    return ticks
-
-
-def _time_label(when: dt.datetime, span_s: float) -> str:
-    if span_s >= 400 * 86400:
-        return when.strftime("%Y-%m-%d")
-    if span_s >= 2 * 86400:
-        return when.strftime("%b %d")
-    return when.strftime("%b %d %H:%M")
-
-
-def line_chart_svg(chart_id: str, chart: TimeSeriesChart) -> str:
-    """Series over time with their points, a threshold line and the wrong side shaded."""
-    width, height, left, right, top, bottom = 560, 220, 50, 14, 14, 32
-    plot_w, plot_h = width - left - right, height - top - bottom
-    points = [(t, v) for s in chart.series for t, v in s.points]
-    values = [v for _, v in points if v is not None and math.isfinite(v)]
-    title = chart.title + (f" ({chart.unit})" if chart.unit else "")
-    if not values:
-        desc = f"{title}: no values in this period."
-        return (
-            _open(chart_id, width, 60, title, desc, "line empty")
-            + f'<text class="al" x="{width / 2}" y="34" text-anchor="middle">'
-            f"No values for {esc(chart.title)} in this period.</text></svg>"
-        )
-    times = [t for t, _ in points]
-    t0, t1 = min(times), max(times)
-    if t1 <= t0:
-        t0, t1 = t0 - dt.timedelta(hours=1), t1 + dt.timedelta(hours=1)
-    low, high = min(values), max(values)
-    if chart.threshold is not None:
-        low, high = min(low, chart.threshold.value), max(high, chart.threshold.value)
-    pad = (high - low) * 0.08 or (abs(high) * 0.1 or 1.0)
-    ticks = nice_ticks(low - pad if low < 0 or low - pad >= 0 else 0.0, high + pad, 5, cover=True)
-    y0, y1 = min(ticks[0], low), max(ticks[-1], high)
-    span_s = (t1 - t0).total_seconds()
-
-    def x(when: dt.datetime) -> float:
-        return left + (when - t0).total_seconds() / span_s * plot_w
-
-    def y(value: float) -> float:
-        return top + plot_h - (value - y0) / (y1 - y0) * plot_h
-
-    desc = (
-        f"{title} over time, {len(chart.series)} series"
-        + (
-            f", threshold {chart.threshold.direction} {num(chart.threshold.value)}"
-            if chart.threshold
-            else ""
-        )
-        + "."
-    )
-    parts = [_open(chart_id, width, height, title, desc, "line")]
-    if chart.threshold is not None:
-        ty = y(chart.threshold.value)
-        bad_top = chart.threshold.direction in ("<=", "<")
-        zy, zh = (top, ty - top) if bad_top else (ty, top + plot_h - ty)
-        parts.append(
-            f'<rect class="bad" x="{left}" y="{_c(zy)}" width="{plot_w}" height="{_c(max(zh, 0))}"/>'
-        )
-    parts.append(_y_axis(ticks, y, left, plot_w, num))
-    base = top + plot_h
-    parts.append(f'<line class="axis" x1="{left}" y1="{base}" x2="{left + plot_w}" y2="{base}"/>')
-    for tick in time_ticks(t0, t1):
-        tx = x(tick)
-        parts.append(
-            f'<line class="tick" x1="{_c(tx)}" y1="{base}" x2="{_c(tx)}" y2="{base + 4}"/>'
-            f'<text class="tl" x="{_c(tx)}" y="{base + 16}" text-anchor="middle">'
-            f"{esc(_time_label(tick, span_s))}</text>"
-        )
-    for index, series in enumerate(chart.series):
-        parts.append(_series(series, index, x, y, chart))
-    if chart.threshold is not None:
-        threshold = chart.threshold
-        ty = y(threshold.value)
-        label = f"{threshold.label + ' ' if threshold.label else ''}{threshold.direction} {num(threshold.value)}"
-        parts.append(
-            f"<g><title>{esc('threshold: ' + label)}</title>"
-            f'<line class="limit" x1="{left}" y1="{_c(ty)}" x2="{left + plot_w}" y2="{_c(ty)}"/>'
-            f'<text class="ll" x="{left + 6}" y="{_c(ty - 5)}">'
-            f"{esc(label)}</text></g>"
-        )
-    parts.append("</svg>")
-    return "".join(parts)
-
-
-def _thin(xs: np.ndarray, ys: np.ndarray) -> np.ndarray:
-    """Indices of the points worth drawing: per pixel column its first, last, lowest and
-    highest (the line looks the same, the file does not grow with the number of windows)."""
-    if len(xs) <= 1_000:
-        return np.arange(len(xs))
-    column = np.floor(xs).astype(np.int64)
-    starts = np.flatnonzero(np.r_[True, column[1:] != column[:-1]])
-    ends = np.r_[starts[1:], len(xs)] - 1
-    by_height = np.lexsort((ys, column))
-    return np.unique(np.concatenate([starts, ends, by_height[starts], by_height[ends]]))
-
-
-def _spread(indices: np.ndarray, limit: int) -> np.ndarray:
-    if len(indices) <= limit:
-        return indices
-    return indices[np.linspace(0, len(indices) - 1, limit).round().astype(np.int64)]
-
-
-def _series(
-    series: Series,
-    index: int,
-    x: Callable[[dt.datetime], float],
-    y: Callable[[float], float],
-    chart: TimeSeriesChart,
-) -> str:
-    """One series: its line (broken at gaps) and points with tooltips.
-
-    A point gets a marker when the series is short; a long one marks only its threshold
-    crossings (at most ``MAX_MARKERS``, evenly spread) and its last point.
-    """
-    css = f"s{index % SERIES_CLASSES}"
-    times = [t for t, _ in series.points]
-    values = np.array([np.nan if v is None else v for _, v in series.points], dtype=float)
-    xs = np.array([x(t) for t in times], dtype=float)
-    ys = np.array([y(v) if not np.isnan(v) else np.nan for v in values], dtype=float)
-    gap = np.isnan(values)
-    run = np.cumsum(gap)  # points between two gaps share a run number
-    path = []
-    for number in np.unique(run[~gap]):
-        members = np.flatnonzero((run == number) & ~gap)
-        keep = members[_thin(xs[members], ys[members])]
-        path.append("M" + " L".join(f"{_c(xs[i])} {_c(ys[i])}" for i in keep))
-    dash = " dash" if series.dashed else ""
-    parts = [f'<g class="series {css}{dash}"><path class="ln" d="{" ".join(path)}"/>']
-    present = np.flatnonzero(~gap)
-    threshold = chart.threshold
-    crossed = np.zeros(len(values), dtype=bool)
-    if threshold is not None and present.size:
-        crossed[present] = [not threshold.allows(v) for v in values[present]]
-    if len(present) <= MAX_MARKERS:
-        marked = present
-    else:
-        marked = np.union1d(_spread(np.flatnonzero(crossed), MAX_MARKERS), present[-1:])
-    for i in marked:
-        when, value = times[i], float(values[i])
-        tip = f"{series.name} · {when.strftime('%Y-%m-%d %H:%M')} UTC · {num(value)}"
-        if crossed[i] and threshold is not None:
-            tip += f" (crosses {threshold.direction} {num(threshold.value)})"
-        parts.append(
-            f'<circle class="pt{" cross" if crossed[i] else ""}" cx="{_c(xs[i])}" '
-            f'cy="{_c(ys[i])}" r="{3.5 if crossed[i] else 2.5}"><title>{esc(tip)}</title></circle>'
-        )
-    parts.append("</g>")
     return "".join(parts)
