@@ -67,6 +67,23 @@ def _register_subcommands() -> None:
 
 
 _register_subcommands()
+_BUILT: dict[tuple[int, int], typer.core.TyperGroup] = {}
+
+
+def _command() -> typer.core.TyperGroup:
+    """The command tree Typer builds from ``app``, built once per process.
+
+    ``app()`` rebuilds it on every call (about 60 ms of signature and type-hint evaluation over
+    every command), which whatever calls ``main`` in-process, many times over (the test suite,
+    a notebook), paid on each call. Keyed on what is registered, so a command added later counts.
+    """
+    shape = (len(app.registered_commands), len(app.registered_groups))
+    if shape not in _BUILT:
+        _BUILT.clear()
+        command = typer.main.get_command(app)
+        assert isinstance(command, typer.core.TyperGroup)  # app has sub-apps: always a group
+        _BUILT[shape] = command
+    return _BUILT[shape]
 
 
 def _exit_cleanly_on_sigterm() -> None:
@@ -93,7 +110,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     _exit_cleanly_on_sigterm()
     tolerate_narrow_encodings()
     try:
-        result = app(args=args, prog_name="mloop", standalone_mode=False)
+        result = _command().main(args=args, prog_name="mloop", standalone_mode=False)
         if result == INTERRUPTED:  # Typer returns Ctrl-C as exit code 130, silently
             err_console().print("Interrupted.")
         return result if isinstance(result, int) else 0
