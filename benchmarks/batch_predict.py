@@ -15,6 +15,8 @@ it checks nothing. The answers are compared on every row.
 from __future__ import annotations
 
 import argparse
+import contextlib
+import io
 import os
 import subprocess
 import sys
@@ -57,24 +59,38 @@ def _run(args: list[str], env: dict[str, str]) -> tuple[float, float]:
     return seconds, usage.ru_maxrss / 1024
 
 
-def _mloop(*args: str, cwd: Path, env: dict[str, str]) -> None:
-    subprocess.run(
-        [sys.executable, "-m", "mloop", *args], cwd=cwd, env=env, check=True, capture_output=True
-    )
+def _mloop(*args: str) -> None:
+    """``mloop ARGS`` in this process: set-up is never timed, and an interpreter start per step
+    was half of the smoke run."""
+    from mloop.cli.app import main
+
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        code = main(list(args))
+    if code != 0:
+        raise SystemExit(f"mloop {' '.join(args)} failed: {err.getvalue().strip()}")
 
 
-def _workspace(folder: Path, env: dict[str, str]) -> Path:
+def _workspace(folder: Path) -> Path:
     from mloop.demo_data import generate
 
     root = folder / "ws"
-    _mloop("init", str(root), cwd=folder, env=env)
+    _mloop("init", str(root))
     train = folder / "train.csv"
     frame = generate(5000, seed=1)
     frame.loc[:9, "total_charges"] = None  # new customers have no total yet: a nullable column
     frame.to_csv(train, index=False, date_format="%Y-%m-%d")
-    _mloop("data", "add", "churn", str(train), cwd=root, env=env)
+    _mloop("--workspace", str(root), "data", "add", "churn", str(train))
     _mloop(
-        "train", "--data", "churn", "--target", "churned", "--register", "churn", cwd=root, env=env
+        "--workspace",
+        str(root),
+        "train",
+        "--data",
+        "churn",
+        "--target",
+        "churned",
+        "--register",
+        "churn",
     )
     return root
 
@@ -97,7 +113,9 @@ def main() -> None:
     parser.add_argument("--no-naive", dest="naive", action="store_false")
     args = parser.parse_args()
 
-    env = {k: v for k, v in os.environ.items() if not k.startswith("MLOOP_")}
+    for key in [k for k in os.environ if k.startswith("MLOOP_")]:
+        del os.environ[key]  # the set-up here and both sides' processes see the workspace alone
+    env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(
         [str(Path(__file__).resolve().parents[1] / "src"), env.get("PYTHONPATH", "")]
     )
@@ -111,7 +129,7 @@ def main() -> None:
     hash_chunks(source)  # into the page cache, so neither side pays for the first read
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
-        root = _workspace(folder, env)
+        root = _workspace(folder)
         out = {"mloop": folder / "mloop.csv", "naive": folder / "naive.csv"}
         command = {
             "mloop": [

@@ -23,6 +23,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
+import io
 import json
 import os
 import re
@@ -40,7 +42,6 @@ from pathlib import Path
 
 import httpx
 
-HERE = Path(__file__).resolve().parents[1]
 PY = sys.executable
 MLOOP = [PY, "-m", "mloop"]
 
@@ -62,12 +63,18 @@ def free_port() -> int:
 
 
 def mloop(ws: Path, *args: str) -> str:
-    done = subprocess.run(
-        [*MLOOP, "--workspace", str(ws), *args], capture_output=True, text=True, check=False
-    )
-    if done.returncode != 0:
-        raise SystemExit(f"mloop {' '.join(args)} failed: {done.stderr.strip() or done.stdout}")
-    return done.stdout
+    """``mloop ARGS`` in this process: set-up is never timed, and an interpreter start per step
+    was most of the smoke run."""
+    from mloop.cli.app import main
+
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        code = main(["--workspace", str(ws), *args])
+    if code != 0:
+        raise SystemExit(
+            f"mloop {' '.join(args)} failed: {err.getvalue().strip() or out.getvalue()}"
+        )
+    return out.getvalue()
 
 
 def wait_ready(url: str, proc: subprocess.Popen[bytes], timeout: float = 90.0) -> None:
@@ -181,12 +188,10 @@ def load(url: str, body: bytes, clients: int, seconds: float, scratch: Path) -> 
 
 
 def build_workspace(ws: Path, rows: int) -> dict[str, object]:
+    from mloop.demo_data import generate, write  # what examples/churn/generate.py writes
+
     data = ws / "churn.csv"
-    subprocess.run(
-        [PY, str(HERE / "examples/churn/generate.py"), "--rows", str(rows), "--out", str(data)],
-        check=True,
-        capture_output=True,
-    )
+    write(generate(rows), data)
     mloop(ws, "init", str(ws))
     mloop(ws, "data", "add", "churn", str(data))
     mloop(
@@ -359,7 +364,7 @@ def main() -> None:
     parser.add_argument("--skip-mlflow", action="store_true")
     args = parser.parse_args()
     if args.smoke:
-        args.seconds, args.clients, args.rows, args.n, args.skip_mlflow = 1.0, "1,4", 600, 50, True
+        args.seconds, args.clients, args.rows, args.n, args.skip_mlflow = 0.5, "1,4", 600, 50, True
     clients = [int(c) for c in args.clients.split(",")]
 
     scratch = Path(tempfile.mkdtemp(prefix="mloop-serving-bench-"))
