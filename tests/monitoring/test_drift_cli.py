@@ -147,6 +147,18 @@ def test_log_windows_are_compared_by_their_input_columns(
     data = orjson.loads(result.stdout)
     assert data["current"] == window and data["rows"]["current"] == 1500
     assert "tenure" in data["drifted_columns"]
+    assert "prediction" not in {c["column"] for c in data["columns"]}  # not in churn@1
+    _log(
+        workspace,
+        pd.read_csv(files["train"]).drop(columns="churned").head(1500),
+        start.replace(hour=2),
+    )
+    both = cli("drift", "churn:2026-03-01T02:00/2026-03-01T03:00", window, "--json")
+    assert both.exit_code == 0, both.stderr  # 2 of 6 columns drifted: the model answered alike
+    report = orjson.loads(both.stdout)
+    compared = {c["column"] for c in report["columns"]}
+    assert {"tenure", "plan", "prediction", "proba.yes", "proba.no"} <= compared
+    assert report["drifted_columns"] == ["tenure", "plan"]
     empty = cli("drift", "churn@1", "churn:2026-02-01T00:00/2026-02-02T00:00")
     assert empty.exit_code == 2 and "has no records with inputs" in empty.stderr
 

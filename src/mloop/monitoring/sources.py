@@ -5,7 +5,8 @@
 - a path to a CSV or Parquet file: read with mloop's readers and profiled in one pass.
 - ``ENDPOINT:WINDOW``: the prediction log's records in a window, each feature from its
   ``input.<col>`` column; shadow records are left out (they repeat the primary's inputs).
-  ``WINDOW`` is a duration back from now (``24h``, ``7d``) or ``START/END``, each an ISO 8601
+  Its ``prediction`` and ``proba.<class>`` columns come along (compared when both sides are
+  log windows). ``WINDOW`` is a duration back from now (``24h``, ``7d``) or ``START/END``, each an ISO 8601
   time (UTC when it has no offset) or a duration ago (``48h/24h`` is yesterday).
 
 An existing file wins over the other readings, so a file named like ``api:24h`` stays readable.
@@ -25,7 +26,7 @@ from mloop.data.datasets import get_version
 from mloop.data.io import read_arrow
 from mloop.data.profile import DatasetProfile, frame_table, infer_and_profile
 from mloop.errors import InvalidInput
-from mloop.monitoring.drift import Side, profile_on
+from mloop.monitoring.drift import PREDICTION, PROBA_PREFIX, Side, profile_on
 from mloop.predlog.reader import read_log
 from mloop.predlog.records import INPUT_PREFIX
 from mloop.predlog.timespec import parse_when
@@ -58,13 +59,26 @@ def log_window(
 ) -> pa.Table:
     """The features of ``endpoint``'s answered records in ``window``, named as in training."""
     start, end = parse_window(window, now=now)
-    features = features_of(read_log(log_folder, endpoint, since=start, until=end))
+    log = read_log(log_folder, endpoint, since=start, until=end)
+    features = features_of(log)
     if features.num_rows == 0 or not features.num_columns:
         raise InvalidInput(
             f"The log of {endpoint!r} has no records with inputs from {start.isoformat()} to "
             f"{end.isoformat()}; widen the window or see `mloop logs {endpoint}`."
         )
+    # What the model answered rides along: compared when the reference is a log window too.
+    answers = _answered(log)
+    for name in answers.column_names:
+        if answers.column(name).null_count < answers.num_rows:
+            features = features.append_column(name, answers.column(name))
     return features
+
+
+def _answered(log: pa.Table) -> pa.Table:
+    if "role" in log.column_names:
+        log = log.filter(pc.fill_null(pc.not_equal(log.column("role"), "shadow"), True))
+    names = [n for n in log.column_names if n == PREDICTION or n.startswith(PROBA_PREFIX)]
+    return log.select(names)
 
 
 def features_of(log: pa.Table) -> pa.Table:
