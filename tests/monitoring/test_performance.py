@@ -314,3 +314,14 @@ def test_a_model_that_cannot_be_rescored_is_estimated_raw_and_fitted_again_later
     again = estimated(workspace.store, workspace.artifacts, served.root, "shift").group()
     assert again is not None and again.calibration is not None
     assert "held-out rows" in again.calibration["source"]
+
+
+def test_a_window_without_answers_has_no_groups(workspace: Workspace) -> None:
+    root = folder_for(workspace.settings)
+    failed = make_records(5, status=500, prediction=None, probabilities=None, error="boom")
+    with PredictionLog(root) as log:
+        log.submit("churn", failed)
+    assert performance(workspace.store, workspace.artifacts, root, "churn").groups == ()
+    _log_classifier(root)
+    late = realised(workspace.store, root, "churn", since=T0 + dt.timedelta(days=3))
+    assert late.groups == () and late.group() is None

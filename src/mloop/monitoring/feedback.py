@@ -140,11 +140,13 @@ def add_label_views(con: duckdb.DuckDBPyConnection, log_root: Path, endpoint: st
     )
 
 
-def _prediction_type(con: duckdb.DuckDBPyConnection) -> str:
+def _prediction_type(con: duckdb.DuckDBPyConnection) -> str | None:
+    """The SQL type of the log's ``prediction`` column; None when no segment has one (a log of
+    failed requests only: a column that never held a value is not stored)."""
     rows = con.execute("DESCRIBE log").fetchall()
     kinds = {str(r[0]): str(r[1]) for r in rows}
-    kind = kinds.get("prediction", "VARCHAR")
-    return "VARCHAR" if kind == '"NULL"' or kind == "NULL" else kind
+    kind = kinds.get("prediction")
+    return "VARCHAR" if kind in ('"NULL"', "NULL") else kind
 
 
 def connect_labelled(
@@ -172,7 +174,8 @@ def connect_labelled(
         where = (" WHERE " + " AND ".join(clauses)) if clauses else ""
         con.execute(
             "CREATE VIEW labelled AS SELECT l.*, "
-            f"TRY_CAST(coalesce(i.label, k.label) AS {kind}) AS label "
+            + ("NULL::VARCHAR AS prediction, " if kind is None else "")
+            + f"TRY_CAST(coalesce(i.label, k.label) AS {kind or 'VARCHAR'}) AS label "
             "FROM log l LEFT JOIN id_labels i ON i.id = l.prediction_id "
             f"LEFT JOIN key_labels k ON k.key = l.routing_key{where}"
         )
