@@ -14,6 +14,7 @@ from __future__ import annotations
 import datetime as dt
 import math
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -306,48 +307,63 @@ def evaluate(
     folder = folder_for(ws.settings)
     previous_start = start - (end - start)
     con = connect(folder, endpoint, since=previous_start, until=end)
-    try:
-        operations = measure(
-            con, start, end, segments=config.segments, max_segments=config.max_segments
-        )
-        points = list(operations.points)
-        notes: list[str] = []
-        lead: list[str] = []
-        drift_report = None
-        if operations.records:
-            table = served_window(
+    notes: list[str] = []
+    lead: list[str] = []
+    drift_report = None
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        try:
+            operations = measure(
                 con, start, end, segments=config.segments, max_segments=config.max_segments
             )
-            previous = answered_predictions(con, previous_start, start)
-            drift = drift_figures(
-                ws.store,
-                folder,
-                reference=config.reference,
-                endpoint=endpoint,
-                window=table,
-                previous=previous if previous.num_rows else None,
-                thresholds=config.thresholds,
-                label=f"{endpoint}:{start.isoformat()}/{end.isoformat()}",
+            points = list(operations.points)
+            # performance reads the window (and labels) on its own connection: it runs beside
+            # the drift, both mostly in numpy, pyarrow and DuckDB, which release the GIL
+            performance = (
+                pool.submit(
+                    performance_figures,
+                    ws.store,
+                    ws.artifacts,
+                    folder,
+                    endpoint,
+                    start=start,
+                    end=end,
+                    segments=config.segments,
+                )
+                if operations.records
+                else None
             )
-            points += drift.points
-            notes += drift.notes
-            lead += drift.lead
-            drift_report = drift.drift
-            points += measure_kpis(table, kpis, segments=config.segments)
-    finally:
-        con.close()
-    if operations.records:
-        measured = performance_figures(
-            ws.store,
-            ws.artifacts,
-            folder,
-            endpoint,
-            start=start,
-            end=end,
-            segments=config.segments,
-        )
-        points += measured.points
-        notes += measured.notes
+            if operations.records:
+                table = served_window(
+                    con,
+                    start,
+                    end,
+                    segments=config.segments if kpis else (),
+                    max_segments=config.max_segments,
+                    inputs_only=not kpis,
+                )
+                previous = answered_predictions(con, previous_start, start)
+                drift = drift_figures(
+                    ws.store,
+                    folder,
+                    reference=config.reference,
+                    endpoint=endpoint,
+                    window=table,
+                    predictions=answered_predictions(con, start, end),
+                    previous=previous if previous.num_rows else None,
+                    thresholds=config.thresholds,
+                    label=f"{endpoint}:{start.isoformat()}/{end.isoformat()}",
+                )
+                points += drift.points
+                notes += drift.notes
+                lead += drift.lead
+                drift_report = drift.drift
+                points += measure_kpis(table, kpis, segments=config.segments)
+        finally:
+            con.close()
+        if performance is not None:
+            measured = performance.result()
+            points += measured.points
+            notes += measured.notes
     checks = check_thresholds(config.thresholds, points)
     summary = summarise(checks, points, records=operations.records, start=start, end=end, lead=lead)
     run_id = new_id()

@@ -83,11 +83,13 @@ def drift_figures(
     reference: str | None,
     endpoint: str,
     window: pa.Table,
+    predictions: pa.Table,
     previous: pa.Table | None,
     thresholds: Sequence[Threshold],
     label: str,
 ) -> Figures:
-    """Drift of the window's answered inputs and predictions; see the module docstring."""
+    """Drift of the window's answered inputs (``window``: ``status`` and ``input.*`` columns)
+    and of its ``predictions`` against the ``previous`` window's; see the module docstring."""
     from mloop.monitoring.sources import resolve
 
     found = Figures()
@@ -134,7 +136,7 @@ def drift_figures(
                 if c.null_rate_jump
             ][:2]
     if previous is not None:
-        found.points += _prediction_drift(previous, answered, found)
+        found.points += _prediction_drift(previous, predictions, found)
     return found
 
 

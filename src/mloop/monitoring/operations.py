@@ -75,7 +75,9 @@ def _figures(with_nulls: Sequence[str]) -> str:
     """The aggregates every group computes, over rows ``r`` of the window."""
     parts = [
         "count(*) AS predictions",
-        "count(DISTINCT r.request_id) AS requests",
+        # a request's first record: its id is the request id (one row) or REQUEST_ID:0
+        "count(*) FILTER (WHERE r.prediction_id IS NULL OR r.prediction_id = r.request_id "
+        "OR suffix(r.prediction_id, ':0')) AS requests",
         "quantile_cont(r.latency_ms, [0.5, 0.95, 0.99]) AS latency",
         "avg(CASE WHEN r.status >= 500 THEN 1.0 ELSE 0.0 END) AS error_rate",
         "avg(CASE WHEN r.status >= 400 AND r.status < 500 THEN 1.0 ELSE 0.0 END) AS rejection_rate",
@@ -148,11 +150,27 @@ def served_window(
     *,
     segments: Sequence[str] = (),
     max_segments: int = 20,
+    inputs_only: bool = False,
 ) -> pa.Table:
     """Every column of the records clients were answered with in the window (no shadow records),
-    plus ``segment.<column>`` holding each record's segment as ``measure`` names it."""
+    plus ``segment.<column>`` holding each record's segment as ``measure`` names it.
+
+    ``inputs_only``: just ``status`` and the ``input.*`` columns of the records answered
+    (status < 400), which is what drift reads; ids and timestamps cost more to hand over than
+    everything else together.
+    """
     names = [row[0] for row in con.execute("DESCRIBE log").fetchall()]
     inputs = input_columns(con, segments)
+    if inputs_only:
+        picked = ", ".join(["status", *(_quote(INPUT_PREFIX + c) for c in inputs)])
+        relation: Any = con.sql(
+            f"SELECT {picked} FROM log WHERE timestamp >= $start AND timestamp < $end "
+            "AND role <> 'shadow' AND status < 400",
+            params={"start": start, "end": end},
+        )
+        fetch = getattr(relation, "to_arrow_table", None) or relation.arrow
+        answered: pa.Table = fetch()
+        return answered
     window, seg_ctes, seg_columns = _window_sql(
         names, inputs, segments, max_segments, every_column=True
     )
@@ -165,7 +183,7 @@ def served_window(
         + ", ".join([window, *seg_ctes])
         + f" SELECT w.*{labels} FROM w WHERE w.role <> 'shadow'"
     )
-    relation: Any = con.sql(sql, params={"start": start, "end": end})
+    relation = con.sql(sql, params={"start": start, "end": end})
     fetch = getattr(relation, "to_arrow_table", None) or relation.arrow
     table: pa.Table = fetch()
     return table
@@ -186,22 +204,38 @@ def measure(
     names = [row[0] for row in con.execute("DESCRIBE log").fetchall()]
     inputs = input_columns(con, segments)
     window, seg_ctes, seg_columns = _window_sql(names, inputs, segments, max_segments)
+    window = window.replace("w AS (", "w AS MATERIALIZED (", 1)
+    found = con.execute(
+        "SELECT count(*) FROM log WHERE timestamp >= $start AND timestamp < $end "
+        "AND role = 'shadow'",
+        {"start": start, "end": end},
+    ).fetchone()
+    shadowed = bool(found and found[0])
     shadow = (
         "pairs AS (SELECT s.prediction_id, s.model, s.version, "
         "(s.prediction IS DISTINCT FROM p.prediction) AS disagree "
         "FROM w s JOIN w p ON p.prediction_id = s.prediction_id AND p.role <> 'shadow' "
         "WHERE s.role = 'shadow' AND s.status < 400 AND p.status < 400)"
     )
-    served = (
-        "served AS (SELECT w.*, pairs.disagree"
-        + "".join(", " + c for c in seg_columns)
-        + " FROM w LEFT JOIN pairs ON pairs.prediction_id = w.prediction_id "
-        "WHERE w.role <> 'shadow')"
-    )
-    tagged = (
-        "tagged AS (SELECT w.*, CASE WHEN w.role = 'shadow' THEN pairs.disagree END AS disagree "
-        "FROM w LEFT JOIN pairs ON pairs.prediction_id = w.prediction_id AND w.role = 'shadow')"
-    )
+    if shadowed:
+        served = (
+            "served AS (SELECT w.*, pairs.disagree"
+            + "".join(", " + c for c in seg_columns)
+            + " FROM w LEFT JOIN pairs ON pairs.prediction_id = w.prediction_id "
+            "WHERE w.role <> 'shadow')"
+        )
+        tagged = (
+            "tagged AS (SELECT w.*, CASE WHEN w.role = 'shadow' THEN pairs.disagree END "
+            "AS disagree FROM w LEFT JOIN pairs ON pairs.prediction_id = w.prediction_id "
+            "AND w.role = 'shadow')"
+        )
+    else:  # no shadow in the window: no join to pay for
+        served = (
+            "served AS (SELECT w.*, NULL::BOOLEAN AS disagree"
+            + "".join(", " + c for c in seg_columns)
+            + " FROM w WHERE w.role <> 'shadow')"
+        )
+        tagged = "tagged AS (SELECT w.*, NULL::BOOLEAN AS disagree FROM w)"
     seg_keys = [f"seg{i}" for i in range(len(segments))]
     sets = ", ".join(["()", *[f"({k})" for k in seg_keys]])
     which = (
@@ -219,7 +253,7 @@ def measure(
     nulls = _figures(inputs)
     sql = (
         "WITH "
-        + ", ".join([window, *seg_ctes, shadow, served, tagged])
+        + ", ".join([window, *seg_ctes, *([shadow] if shadowed else []), served, tagged])
         + f" SELECT {which} AS seg, {value} AS seg_value, NULL AS model, NULL AS version, "
         f"NULL AS role, {nulls} FROM served r GROUP BY GROUPING SETS ({sets}) "
         "UNION ALL BY NAME "
