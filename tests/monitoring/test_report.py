@@ -339,3 +339,12 @@ def test_drifted_columns_cards_come_first_and_the_table_keeps_the_given_order() 
         "feature_08",
     ]
     assert "Distributions, drifted columns first" in document
+
+
+def test_a_long_column_name_is_clipped_on_the_axis_and_whole_elsewhere() -> None:
+    name = "customer_" + "x" * 200
+    column = _column(name, NumericDistribution([0, 1, 2], [1, 2], [2, 1]))
+    document = render_html(ReportPage("drift", "ok", sections=[Section("Columns", [column])]))
+    axis = re.search(r'<text class="al"[^>]*>([^<]*)</text>', document)
+    assert axis is not None and len(axis.group(1)) == 56 and axis.group(1).endswith("…")
+    assert f"<h3>{name}</h3>" in document

@@ -188,7 +188,7 @@ def histogram_svg(chart_id: str, column: str, dist: NumericDistribution) -> str:
         )
     parts.append(
         f'<text class="al" x="{left + plot_w / 2}" y="{height - 2}" text-anchor="middle">'
-        f"{esc(column)}</text></svg>"
+        f"{esc(_clip(column, 56))}</text></svg>"
     )
     return "".join(parts)
 
