@@ -134,7 +134,7 @@ def test_segments_split_every_group(workspace: Workspace) -> None:
     assert report.group(segment="pro") is not None
     with pytest.raises(InvalidInput, match="No column 'nope'"):
         realised(workspace.store, root, "churn", segment_by="nope")
-    with pytest.raises(InvalidInput, match="over 100"):
+    with pytest.raises(InvalidInput, match="'charges' has 300 values in the window, over 100"):
         realised(workspace.store, root, "churn", segment_by="charges")
 
 

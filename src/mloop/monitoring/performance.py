@@ -235,7 +235,7 @@ def _estimated(
     return estimates(calibrator.apply(raw), raw, predicted)
 
 
-def _groups(rows: pa.Table, with_segments: bool) -> list[tuple[tuple[Any, ...], pa.Table]]:
+def _groups(rows: pa.Table, segment_by: str | None) -> list[tuple[tuple[Any, ...], pa.Table]]:
     """(model, version, role[, segment]) → its rows, whole groups first, then per segment."""
     keys = list(GROUP_KEYS)
     found = rows.group_by(keys).aggregate([]).sort_by([(k, "ascending") for k in keys])
@@ -249,12 +249,12 @@ def _groups(rows: pa.Table, with_segments: bool) -> list[tuple[tuple[Any, ...], 
         )
         part = rows.filter(mask)
         out.append(((key["model"], key["version"], key["role"], None), part))
-        if with_segments:
-            values = sorted(set(part.column("segment").to_pylist()))
+        if segment_by is not None:
+            values = sorted(pc.unique(part.column("segment")).to_pylist())
             if len(values) > MAX_SEGMENTS:
                 raise InvalidInput(
-                    f"The split column has {len(values)} values in the window, over {MAX_SEGMENTS}; "
-                    "split by a categorical column."
+                    f"{segment_by!r} has {len(values)} values in the window, over {MAX_SEGMENTS} "
+                    "segments; split by a categorical column."
                 )
             for value in values:
                 out.append(
@@ -284,7 +284,7 @@ def _report(
     signatures: dict[tuple[str, int], Signature | None] = {}
     calibrators: dict[tuple[str, int], Calibrator | None] = {}
     groups = []
-    for (model, version, role, segment), part in _groups(rows, segment_by is not None):
+    for (model, version, role, segment), part in _groups(rows, segment_by):
         ref = (model, version)
         if ref not in signatures:
             signatures[ref] = _signature(store, model, version)
