@@ -131,3 +131,29 @@ def test_bad_input_is_exit_2_with_one_sentence(cli: Any, logged: Path) -> None:
     assert result.exit_code == 2 and "ends before it starts" in result.stderr
     result = cli("monitor", "nobody", "--window", "1h")
     assert result.exit_code == 2 and "No prediction log for endpoint 'nobody'" in result.stderr
+
+
+def test_report_is_written_beside_the_verdict_and_a_bad_path_stores_nothing(
+    cli: Any, workspace: Workspace, logged: Path
+) -> None:
+    configure(
+        workspace,
+        '[monitors.churn]\nthresholds = ["latency_p99_ms <= 10"]\nsegments = ["contract"]\n',
+    ).close()
+    missing = workspace.root / "nowhere" / "r.html"
+    refused = cli("monitor", "churn", "--window", HOUR, "--report", missing)
+    assert refused.exit_code == 2 and "folder" in refused.stderr
+    with workspace.store.read() as conn:
+        assert (
+            conn.execute(sa.select(sa.func.count()).select_from(t.monitor_runs)).scalar_one() == 0
+        )
+
+    for _ in range(2):  # two runs: the report charts the stored points over time
+        result = cli("monitor", "churn", "--window", HOUR, "--report", workspace.root / "r.html")
+        assert result.exit_code == 1
+    html = (workspace.root / "r.html").read_text()
+    assert "Monitor: churn" in html
+    assert "worst in contract=two-year" in html
+    assert "By segment" in html and "contract=two-year" in html
+    assert "latency p99" in html and "Recent alerts" in html
+    assert "<script src=" not in html  # self-contained: nothing to fetch

@@ -17,6 +17,8 @@ from mloop.endpoints.service import deploy
 from mloop.monitoring.feedback import record_labels
 from mloop.monitoring.labels import as_array
 from mloop.monitoring.monitor import evaluate
+from mloop.monitoring.monitor_config import monitor_config
+from mloop.monitoring.monitor_report import write_monitor_report
 from mloop.predlog import folder_for
 from mloop.registry.loading import load_model
 from mloop.registry.register import register_run
@@ -96,6 +98,9 @@ def test_a_drifted_day_is_caught_explained_and_scored_before_and_after_labels(
         ids = [f"drift-{i}" for i in range(len(labels))]
         record_labels(folder, "churn", pa.table({"id": pa.array(ids), "label": as_array(labels)}))
         second = evaluate(ws, "churn", window=window)
+        page = write_monitor_report(
+            ws.store, second, monitor_config(ws.settings.raw, "churn"), ws.root / "m.html"
+        ).read_text()
     finally:
         ws.close()
 
@@ -124,3 +129,8 @@ def test_a_drifted_day_is_caught_explained_and_scored_before_and_after_labels(
     assert np.isfinite(
         second.point("realised.roc_auc", version="churn@1", role="primary") or np.nan
     )
+
+    # the report: drift per column, estimated beside realised over the two runs
+    assert "Drift by column" in page and "payment_method" in page
+    assert "roc_auc: estimated and realised" in page
+    assert "estimated roc_auc" in page and "realised roc_auc" in page

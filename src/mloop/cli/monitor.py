@@ -92,12 +92,19 @@ def monitor(
     from mloop.errors import InvalidInput
     from mloop.monitoring.monitor import evaluate
 
-    if report is not None:
+    if report is not None and not report.parent.is_dir():  # before anything is stored
         raise InvalidInput(
-            "--report is not available yet in this version of mloop; use --json for the figures."
+            f"Cannot write the report to {report}: folder {report.parent} does not exist; "
+            "create it or choose another path."
         )
     with open_workspace(ctx) as ws:
         result = evaluate(ws, endpoint, window=window)
+        if report is not None:
+            from mloop.monitoring.monitor_config import monitor_config
+            from mloop.monitoring.monitor_report import write_monitor_report
+
+            config = monitor_config(ws.settings.raw, endpoint)
+            write_monitor_report(ws.store, result, config, report)
     if as_json:
         print_json(result.to_dict())
     else:
