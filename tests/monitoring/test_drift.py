@@ -305,6 +305,15 @@ def test_jensenshannon_equals_scipy_when_a_side_has_categories_the_other_lacks()
     assert column.score == pytest.approx(distance.jensenshannon([0.6, 0.4, 0.0], [0.4, 0.4, 0.2]))
 
 
+def test_a_wider_spread_is_named_in_the_explanation() -> None:
+    rng = np.random.default_rng(8)
+    ref = pd.DataFrame({"x": rng.normal(0, 1, 5000)})
+    column = against_stored(ref, pd.DataFrame({"x": rng.normal(0, 2, 5000)})).column("x")
+    assert re.fullmatch(
+        r"x: median -?0\.\d+ → -?0\.\d+, sd 1\.\d+ → [12]\.\d+, .*> 0\.1", column.explanation
+    )
+
+
 def test_datetimes_drift_as_numbers_and_read_as_dates() -> None:
     start = pd.Timestamp("2026-01-01", tz="UTC")
     ref = pd.DataFrame({"signed_up": start + pd.to_timedelta(np.arange(5000), unit="h")})

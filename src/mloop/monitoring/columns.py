@@ -228,6 +228,7 @@ def evaluate(
             float(cur_side.quantiles(half)[0]),
             tz,
             datetime=kind == "datetime",
+            spread=(reference.std, current.std),
         )
         counted = {"reference": ref_side.n, "current": cur_side.n}
     elif isinstance(reference, CategoricalProfile | BooleanProfile) and isinstance(

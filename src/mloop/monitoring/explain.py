@@ -50,14 +50,27 @@ def verdict(method: str, score: float, threshold: float, statistic: float | None
     return f"{name} {number(score)} {sign} {number(threshold)}"
 
 
+SPREAD_SHOWN = 0.1  # the standard deviation is named too when it changed by more than 10%
+
+
 def numeric_change(
-    reference: float | None, current: float | None, tz: str | None = None, *, datetime: bool = False
+    reference: float | None,
+    current: float | None,
+    tz: str | None = None,
+    *,
+    datetime: bool = False,
+    spread: tuple[float, float] | None = None,
 ) -> str:
+    """ "median 29 → 18", plus "sd 1 → 1.41" when the spread moved (a median alone does not
+    show a doubled variance)."""
     if reference is None or current is None:
         return "no values on one side"
     if datetime:
         return f"median {instant(reference, tz)} → {instant(current, tz)}"
-    return f"median {number(reference)} → {number(current)}"
+    text = f"median {number(reference)} → {number(current)}"
+    if spread is not None and spread[0] > 0 and abs(spread[1] / spread[0] - 1) > SPREAD_SHOWN:
+        text += f", sd {number(spread[0])} → {number(spread[1])}"
+    return text
 
 
 def share_change(labels: list[str], reference: np.ndarray, current: np.ndarray) -> str:
