@@ -31,6 +31,7 @@ NULL_NOISE_Z = 3.0  # ... when also this many standard errors above sampling noi
 EXACT_ROWS = 100_000  # a side read from rows keeps its values (exact tests) up to this many rows
 NEW_SHOWN = 10  # unseen categories listed per column (the most frequent; the count says all)
 OTHER = "(other)"
+TEXT_CATEGORIES = 1000  # text with at most this many distinct values is compared as categories
 
 
 @dataclass(frozen=True)
@@ -84,16 +85,28 @@ def _finite(value: float) -> float:
     return float(f"{value:.6g}") if math.isfinite(value) else 1e308
 
 
-def kind_of(profile: ColumnProfile) -> str | None:
-    """``numeric``, ``datetime``, ``categorical``, ``boolean``; ``None`` for free text."""
+def kind_of(profile: ColumnProfile, distinct: int | None = None) -> str | None:
+    """``numeric``, ``datetime``, ``categorical``, ``boolean``; ``None`` for free text.
+
+    Text with too many values to be a schema category (a city, a product code) is still
+    compared as categories when its ``distinct`` count is known, at most ``TEXT_CATEGORIES``
+    and at most half its values (an id or a sentence repeats nothing worth comparing).
+    """
     if isinstance(profile, DatetimeProfile):
         return "datetime"
     if isinstance(profile, NumericProfile):
         return "numeric"
     if isinstance(profile, BooleanProfile):
         return "boolean"
-    if isinstance(profile, CategoricalProfile) and profile.type != "string":
-        return "categorical"
+    if isinstance(profile, CategoricalProfile):
+        if profile.type != "string":
+            return "categorical"
+        if (
+            distinct is not None
+            and 0 < distinct <= TEXT_CATEGORIES
+            and distinct * 2 <= profile.count
+        ):
+            return "categorical"
     return None
 
 
@@ -179,18 +192,23 @@ def evaluate(
     method: str | None,
     threshold: float | None,
     weight: float,
+    distinct: int | None = None,
     reference_values: pa.ChunkedArray | None = None,
     current_values: pa.ChunkedArray | None = None,
 ) -> ColumnDrift | str:
     """The column's verdict, or a sentence saying why it was not compared."""
-    kind = kind_of(reference)
+    kind = kind_of(reference, distinct)
     if reference.count == 0 or current.count == 0:
         side = "reference" if reference.count == 0 else "current"
         return f"no values in the {side} data"
     if kind is None:
         return "free text: its values are not compared as categories"
-    if kind_of(current) != kind:
-        return f"{kind} in the reference but {kind_of(current) or 'text'} in the current data"
+    # the current side's own type may say free text (few rows of a wide column): the reference's
+    # reading decides, as long as both hold text
+    text_both = kind == "categorical" and isinstance(current, CategoricalProfile)
+    current_kind = kind if text_both else kind_of(current)
+    if current_kind != kind:
+        return f"{kind} in the reference but {current_kind or 'text'} in the current data"
     if (
         method is not None
         and method in methods.NUMERIC_ONLY

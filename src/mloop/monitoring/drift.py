@@ -279,6 +279,7 @@ def compare(
             method=None if choice is None else choice.method,
             threshold=None if choice is None else choice.threshold,
             weight=1.0 if weights is None else float(weights.get(name, 0.0)),
+            distinct=reference.profile.distinct.get(name),
             reference_values=_column_values(reference, name),
             current_values=_column_values(current, name),
         )
