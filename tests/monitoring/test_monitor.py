@@ -157,3 +157,39 @@ def test_report_is_written_beside_the_verdict_and_a_bad_path_stores_nothing(
     assert "By segment" in html and "contract=two-year" in html
     assert "latency p99" in html and "Recent alerts" in html
     assert "<script src=" not in html  # self-contained: nothing to fetch
+
+
+def test_a_failing_kpi_is_exit_2_naming_it_and_nothing_is_stored(
+    cli: Any, workspace: Workspace, logged: Path
+) -> None:
+    (workspace.root / "badkpis.py").write_text(
+        "def boom(window):\n    raise KeyError('label')\n\ndef text(window):\n    return 'lots'\n"
+    )
+    configure(workspace, '[monitors.churn]\nkpis = { boom = "badkpis:boom" }\n').close()
+    result = cli("monitor", "churn", "--window", HOUR)
+    assert result.exit_code == 2
+    assert "KPI 'boom' raised KeyError: 'label'; fix the function" in result.stderr
+    assert "Traceback" not in result.stderr
+    config = workspace.root / "mloop.toml"
+    config.write_text(config.read_text().replace("badkpis:boom", "badkpis:text"))
+    result = cli("monitor", "churn", "--window", HOUR)
+    assert (
+        result.exit_code == 2 and "returned str 'lots'; a KPI returns one number" in result.stderr
+    )
+    with workspace.store.read() as conn:
+        assert (
+            conn.execute(sa.select(sa.func.count()).select_from(t.monitor_runs)).scalar_one() == 0
+        )
+
+
+def test_alerts_ls_shows_each_alert_and_its_deliveries(
+    cli: Any, workspace: Workspace, logged: Path
+) -> None:
+    with receiver() as hook:
+        configure(workspace, _monitor(hook.url, ["error_rate <= 0.001"])).close()
+        (workspace.root / "kpis.py").write_text(KPIS)
+        assert cli("monitor", "churn", "--window", HOUR).exit_code == 1
+    listed = cli("alerts", "ls")
+    assert listed.exit_code == 0
+    assert "error_rate <= 0.001" in listed.stdout and "delivered (1)" in listed.stdout
+    assert "operations" in listed.stdout
