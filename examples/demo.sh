@@ -2,6 +2,8 @@
 # The main job, end to end, on the embedded default (SQLite + a local folder): `make demo`.
 # init → add data → validate → train → register → gate → approve → promote → rollback → lineage → audit
 # → deploy → serve → predict over HTTP → canary + shadow → endpoint rollback → batch predict → logs
+# → a drifted month of traffic → labels later → drift → monitor (estimate beside realised) → alert
+#   delivered to a webhook → HTML report
 set -euo pipefail
 HERE="$(cd "$(dirname "$0")/.." && pwd)"
 BIN="${MLOOP_DEMO_BIN:-$HERE/.venv/bin}"   # the venv `make demo` built (override to use another)
@@ -119,6 +121,43 @@ step jobs ls
 
 say "The prediction log: every answer (primary, canary, shadow) with its inputs, model, revision and latency"
 step logs churn --limit 5
+
+say "Is month 2 like the training data? Each column compared with churn@1's stored profile"
+expect_check_failure drift churn@1 data/churn-2026-02.csv
+
+say "A month of production traffic: month 2's customers call the served model (the new payment method is refused, 422)"
+client month "$URL" churn --data data/churn-2026-02.csv
+
+say "A monitor for the endpoint, with an on-call webhook receiver on loopback that is down for its first two posts"
+"$PY" "$HERE/examples/churn/receiver.py" --port-file receiver.port --fail-first 2 >receiver.log 2>&1 &
+RECEIVER_PID=$!
+for _ in $(seq 100); do [ -s receiver.port ] && break; sleep 0.1; done
+cat >>mloop.toml <<TOML
+
+[monitors.churn]
+window = "1h"
+thresholds = ["drift_share <= 0.3", "estimated.roc_auc >= 0.75", "realised.roc_auc >= 0.75", "latency_p99_ms <= 250"]
+segments = ["contract"]
+webhooks = ["http://127.0.0.1:$(cat receiver.port)/alerts"]
+webhook_backoff_s = 0.2
+TOML
+printf '\033[1m$ tail -7 mloop.toml\033[0m\n'
+tail -7 mloop.toml
+
+say "Before any label is back, the model's own probabilities estimate its performance (CBPE)"
+expect_check_failure monitor churn
+
+say "The labels arrive later, joined to the predictions by customer id (the routing key of each request)"
+step feedback churn --input data/churn-2026-02.csv --label-column churned --key-column customer_id
+
+say "The monitor again: drift explained in plain words, estimated and realised AUC side by side, alerts delivered, a report written"
+expect_check_failure monitor churn --report monitor-report.html
+step alerts ls --endpoint churn
+kill -TERM "$RECEIVER_PID" 2>/dev/null || true
+printf '\033[1m$ cat receiver.log\033[0m\n'
+cat receiver.log
+printf '\033[1m$ ls -l monitor-report.html\033[0m   (one self-contained file: open it in a browser, offline)\n'
+ls -l monitor-report.html
 
 say "Stop the server: SIGTERM answers what is in flight, flushes the log and exits 0"
 printf '\033[1m$ kill -TERM %s\033[0m\n' "$SERVER_PID"

@@ -3,6 +3,7 @@
     python client.py ready URL [--revision churn=2]         # wait for GET /health/ready
     python client.py predict URL ENDPOINT --data CSV        # one good request, one answered 422
     python client.py traffic URL ENDPOINT --data CSV -n 48  # a canary split, with and without keys
+    python client.py month URL ENDPOINT --data CSV          # every row, one request each, 8 at a time
 
 `URL` is what `mloop serve` printed first (`serving http://127.0.0.1:PORT`). Rows come from a file
 of customers such as `generate.py` writes; the target column is left out, as a caller has no label.
@@ -16,6 +17,7 @@ import json
 import sys
 import time
 from collections import Counter, defaultdict
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -119,6 +121,36 @@ def traffic(url: str, endpoint: str, rows: list[dict[str, Any]], requests: int) 
     return 0 if sticky and set(statuses) == {200} else 1
 
 
+def month(url: str, endpoint: str, rows: list[dict[str, Any]], clients: int = 8) -> int:
+    """Every row as its own request keyed by ``customer_id``, ``clients`` callers at a time.
+
+    This is a month of production traffic arriving: rows the schema refuses are answered 422 (and
+    logged as rejected), the rest are scored. The labels come later, joined by the routing key.
+    """
+    path = f"/v1/endpoints/{endpoint}/predict"
+    statuses: Counter[int] = Counter()
+    started = time.perf_counter()
+
+    def send(chunk: list[dict[str, Any]]) -> Counter[int]:
+        seen: Counter[int] = Counter()
+        with httpx.Client(base_url=url, timeout=30) as client:
+            for row in chunk:
+                headers = {"X-Routing-Key": str(row["customer_id"])}
+                answer = client.post(path, json={"dataframe_records": [row]}, headers=headers)
+                seen[answer.status_code] += 1
+        return seen
+
+    with ThreadPoolExecutor(clients) as pool:
+        for seen in pool.map(send, [rows[i::clients] for i in range(clients)]):
+            statuses.update(seen)
+    seconds = time.perf_counter() - started
+    print(
+        f"{len(rows)} requests in {seconds:.1f} s: "
+        + ", ".join(f"{n}x {s}" for s, n in sorted(statuses.items()))
+    )
+    return 0 if set(statuses) <= {200, 422} and statuses[200] > 0 else 1
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     commands = parser.add_subparsers(dest="command", required=True)
@@ -132,7 +164,11 @@ def main(argv: list[str] | None = None) -> int:
         metavar="ENDPOINT=N",
         help="also wait until ENDPOINT serves revision N (repeatable)",
     )
-    for name, what in (("predict", "one good and one bad request"), ("traffic", "a canary")):
+    for name, what in (
+        ("predict", "one good and one bad request"),
+        ("traffic", "a canary"),
+        ("month", "every row of a file, as production traffic"),
+    ):
         command = commands.add_parser(name, help=what)
         command.add_argument("url")
         command.add_argument("endpoint")
@@ -152,6 +188,8 @@ def main(argv: list[str] | None = None) -> int:
     rows = customers(args.data)
     if args.command == "predict":
         return predict(url, args.endpoint, rows)
+    if args.command == "month":
+        return month(url, args.endpoint, rows)
     return traffic(url, args.endpoint, rows, args.requests)
 
 
