@@ -72,7 +72,9 @@ step deploy churn churn@champion --reason "first endpoint"
 
 # The server runs in the background; whatever happens next, the script stops it on the way out.
 SERVER_PID=""
+RECEIVER_PID=""
 stop_server() {
+  if [ -n "$RECEIVER_PID" ]; then kill -TERM "$RECEIVER_PID" 2>/dev/null || true; fi
   if [ -n "$SERVER_PID" ] && kill -0 "$SERVER_PID" 2>/dev/null; then
     kill -TERM "$SERVER_PID" 2>/dev/null || true
     wait "$SERVER_PID" 2>/dev/null || true

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import json
+import re
 import subprocess
 import sys
+import time
 from pathlib import Path
+
+import httpx
 
 from tests.conftest import run_mloop
 
@@ -98,10 +103,52 @@ def test_the_http_client_example_against_a_real_server(tmp_path: Path) -> None:
         assert split.returncode == 0, split.stdout + split.stderr
         assert "40 requests: 40x 200" in split.stdout
         assert "answered by churn@1" in split.stdout and "answered by churn@2" in split.stdout
+        drifted = tmp_path / "month2.csv"
+        subprocess.run(
+            [*gen, "--month", "2", "--drift", "--out", drifted], check=True, capture_output=True
+        )
+        month = client("month", server.url, "churn", "--data", drifted)
+        assert month.returncode == 0, month.stdout + month.stderr
+        answered = dict(
+            (int(status), int(count)) for count, status in re.findall(r"(\d+)x (\d+)", month.stdout)
+        )
+        assert sum(answered.values()) == 60 and set(answered) <= {200, 422}
+        assert answered[200] > 0
+        wanted = {f"C02-{i:06d}" for i in range(60)}
+        keys: set[str] = set()
+        deadline = time.monotonic() + 10  # the log is flushed every second (everysec)
+        while not wanted <= keys and time.monotonic() < deadline:
+            log = run_mloop("logs", "churn", "--json", "--limit", "1000", cwd=root)
+            assert log.returncode == 0
+            keys = {r["routing_key"] for r in json.loads(log.stdout)}
+        assert wanted <= keys  # every request carried its key
     never = client("ready", server.url, "--timeout", "0.5")
     assert never.returncode == 1 and "not ready after 0.5 s" in never.stderr
     typo = client("ready", server.url, "--revision", "churn")
     assert typo.returncode == 2 and "ENDPOINT=N" in typo.stderr
+
+
+def test_the_webhook_receiver_example_is_down_first_then_prints_each_alert(
+    tmp_path: Path,
+) -> None:
+    port_file = tmp_path / "port"
+    receiver = subprocess.Popen(
+        [sys.executable, EXAMPLES / "receiver.py", "--port-file", port_file, "--fail-first", "2"],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 20
+        while not (port_file.exists() and port_file.read_text()) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        url = f"http://127.0.0.1:{port_file.read_text()}/alerts"
+        alert = {"kind": "drift", "message": "3 of 12 columns drifted"}
+        codes = [httpx.post(url, json=alert, timeout=10).status_code for _ in range(3)]
+        assert codes == [503, 503, 200]
+    finally:
+        receiver.terminate()
+        out, _ = receiver.communicate(timeout=10)
+    assert "receiver: alert drift: 3 of 12 columns drifted" in out
 
 
 def test_the_demo_script_parses_and_always_stops_its_server() -> None:
