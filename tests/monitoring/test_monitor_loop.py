@@ -4,6 +4,7 @@ and estimated performance once labels come, prediction drift against the previou
 from __future__ import annotations
 
 import datetime as dt
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -24,8 +25,10 @@ from mloop.registry.loading import load_model
 from mloop.registry.register import register_run
 from mloop.training.train import train
 from mloop.workspace import Workspace
+from tests.monitoring.chromium import Chromium, find_browser
 from tests.monitoring.conftest import configure
 from tests.monitoring.logdata import T0, write_log
+from tests.monitoring.test_report_browser import MEASURE
 
 DAY = dt.timedelta(days=1)
 
@@ -98,9 +101,10 @@ def test_a_drifted_day_is_caught_explained_and_scored_before_and_after_labels(
         ids = [f"drift-{i}" for i in range(len(labels))]
         record_labels(folder, "churn", pa.table({"id": pa.array(ids), "label": as_array(labels)}))
         second = evaluate(ws, "churn", window=window)
-        page = write_monitor_report(
+        written = write_monitor_report(
             ws.store, second, monitor_config(ws.settings.raw, "churn"), ws.root / "m.html"
-        ).read_text()
+        )
+        page = written.read_text()
     finally:
         ws.close()
 
@@ -134,3 +138,23 @@ def test_a_drifted_day_is_caught_explained_and_scored_before_and_after_labels(
     assert "Drift by column" in page and "payment_method" in page
     assert "roc_auc: estimated and realised" in page
     assert "estimated roc_auc" in page and "realised roc_auc" in page
+
+    if workspace.store.dialect == "sqlite" and find_browser() is not None:
+        _renders(written)
+
+
+def _renders(path: Path) -> None:
+    """In headless Chromium every drift column draws bars and every series over time its points
+    (both runs here share one window, so a series is two points at one time, not a line)."""
+    browser = Chromium(find_browser() or "chromium")
+    try:
+        browser.open(path)
+        charts = browser.evaluate(MEASURE)
+    finally:
+        browser.close()
+    kinds = [c["kind"] for c in charts]
+    assert kinds.count("hist") + kinds.count("cats") >= 10, kinds  # one per input column
+    assert all(c["bars"] > 0 for c in charts if c["kind"] in ("hist", "cats")), charts
+    lines = [c for c in charts if c["kind"] == "line"]
+    assert len(lines) >= 4 and all(c["points"] >= 1 for c in lines), lines
+    assert any(c["limits"] == 1 for c in lines)  # a checked threshold is drawn
