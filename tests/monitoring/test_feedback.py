@@ -304,3 +304,47 @@ def test_cli_unknown_endpoint_exits_2(workspace: Workspace, cli: Cli) -> None:
     path.write_text("prediction_id,churned\nreq-1,yes\n")
     result = cli("feedback", "nope", "--input", path, "--label-column", "churned")
     assert result.exit_code == 2 and "No prediction log for endpoint 'nope'" in result.stderr
+
+
+def test_concurrent_writers_and_compactions_lose_no_label(tmp_path: Path) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    root = tmp_path / "predictions"
+    _log(root)
+
+    def send(worker: int) -> int:
+        stored = 0
+        for n in range(9):  # 36 files in all: past 32, merges run while others write and read
+            ids = [f"req-{worker * 9 + n}"]
+            stored += record_labels(root, "churn", _labels(ids, [f"w{worker}"])).stored
+            if n % 4 == 3:
+                assert sum(v is not None for v in _label_of(root).values()) >= n + 1
+        return stored
+
+    with ThreadPoolExecutor(4) as pool:
+        assert sum(pool.map(send, range(4))) == 36
+    labels = _label_of(root)
+    assert [labels[f"req-{i}"] for i in range(36)] == [f"w{i // 9}" for i in range(36)]
+    assert len(label_files(labels_folder(root, "churn"))) <= 32
+
+
+def test_a_merge_killed_after_publishing_hides_its_inputs_until_the_next_finishes_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import mloop.monitoring.feedback as feedback
+
+    root = tmp_path / "predictions"
+    _log(root)
+    folder = labels_folder(root, "churn")
+    for n in range(3):
+        record_labels(root, "churn", _labels([f"req-{n}", "req-9"], ["yes", f"v{n}"]))
+    with monkeypatch.context() as patch:  # the process dies between publish and deleting inputs
+        patch.setattr(feedback, "_finish_merges", lambda _folder: None)
+        assert compact(folder, force=True)
+    assert len(list(folder.glob("*.parquet"))) == 4 and len(label_files(folder)) == 1
+    assert _label_of(root)["req-9"] == "v2"
+    record_labels(root, "churn", _labels(["req-5"], ["no"]))
+    assert compact(folder, force=True)
+    assert len(list(folder.glob("*.parquet"))) == 1 and not list(folder.glob("*.merge"))
+    labels = _label_of(root)
+    assert (labels["req-0"], labels["req-5"], labels["req-9"]) == ("yes", "no", "v2")

@@ -9,8 +9,10 @@ A file's rows are ``id`` (a prediction id) or ``key`` (a routing key), ``label``
 see ``labels``), ``seq`` (``<batch>:<row>``, sortable, so the newest label of an id wins at read:
 a label sent twice is replaced, never counted twice) and ``received_at``. When more than
 ``MAX_FILES`` files pile up, they are merged into one holding only each id's and key's newest
-label (under a lock file; a crash between publishing the merge and deleting its inputs leaves
-duplicates that the newest-wins read hides).
+label, under a lock file. A merge writes an intent (``<output>.merge``, naming its inputs) before
+publishing its output, and ``label_files`` skips the inputs of a published merge, so readers
+listing while the inputs are deleted never miss a file, and a merge killed half-way is finished
+by the next one.
 
 How labels join (``connect_labelled``): a prediction's label is the newest label of its
 ``prediction_id``; failing that, the newest label of its ``routing_key``. A key label therefore
@@ -45,7 +47,7 @@ from mloop.ids import new_id
 from mloop.monitoring.labels import canonical_labels, label_kind
 from mloop.predlog.paths import endpoint_folder
 from mloop.predlog.reader import connect, log_folder
-from mloop.predlog.segments import fsync_dir
+from mloop.predlog.segments import MERGE_SUFFIX, fsync_dir, read_intent, write_intent
 from mloop.predlog.timespec import as_utc
 from mloop.signature import Output
 from mloop.store import Store
@@ -54,7 +56,8 @@ LABELS_DIR = ".labels"
 MAX_FILES = 32
 STALE_TMP_S = 3600.0
 SHOWN_UNMATCHED = 10
-ATTEMPTS = 3
+ATTEMPTS = 4
+RETRY_PAUSE_S = 0.01  # a listing taken just before a merge published: list again
 SCHEMA = pa.schema(
     [
         ("id", pa.string()),
@@ -99,12 +102,28 @@ def _sql_text(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
 
+def _intents(folder: Path, names: list[str]) -> list[tuple[Path, str, list[str]]]:
+    """The merges recorded in the folder: (intent file, output, inputs)."""
+    found = []
+    for name in names:
+        if name.endswith(MERGE_SUFFIX):
+            intent = read_intent(folder / name)
+            if intent is not None:
+                found.append((folder / name, intent[0], intent[1]))
+    return found
+
+
 def label_files(folder: Path) -> list[Path]:
+    """The label files to read: every ``.parquet`` but the inputs of a merge whose output is
+    published (they are being deleted, and their labels are in the output)."""
     try:
         names = os.listdir(folder)
     except FileNotFoundError:
         return []
-    return sorted(folder / n for n in names if n.endswith(".parquet"))
+    replaced = {
+        name for _, output, inputs in _intents(folder, names) if output in names for name in inputs
+    }
+    return sorted(folder / n for n in names if n.endswith(".parquet") and n not in replaced)
 
 
 def _labels_source(files: list[Path]) -> str:
@@ -207,6 +226,7 @@ def query_labelled(
         except (duckdb.IOException, FileNotFoundError):
             if attempt == ATTEMPTS - 1:
                 raise
+            time.sleep(RETRY_PAUSE_S * (attempt + 1))
     raise AssertionError("unreachable")
 
 
@@ -268,6 +288,7 @@ def record_labels(
         except (duckdb.IOException, FileNotFoundError):
             if attempt == ATTEMPTS - 1:
                 raise
+            time.sleep(RETRY_PAUSE_S * (attempt + 1))
     matched_rows, unmatched_ids, replaced, matched = counted
     stored = 0
     if matched_rows.num_rows:
@@ -412,6 +433,7 @@ def compact(folder: Path, *, max_files: int = MAX_FILES, force: bool = False) ->
         if not taken:
             return False
         _remove_stale_temps(folder)
+        _finish_merges(folder)  # a merge a crash interrupted
         files = label_files(folder)
         if len(files) < 2:
             return False
@@ -426,13 +448,28 @@ def compact(folder: Path, *, max_files: int = MAX_FILES, force: bool = False) ->
         finally:
             con.close()
         newest = newest.cast(SCHEMA)
-        last = max(f.stem for f in files)
-        _publish(folder, newest, f"{last}-m{new_id()}.parquet")
-        for path in files:
-            with contextlib.suppress(FileNotFoundError):
-                path.unlink()
-        fsync_dir(folder)
+        output = f"{max(f.stem for f in files)}-m{new_id()}.parquet"
+        # The intent names the inputs before the output appears: from then on readers skip the
+        # inputs, so deleting them one by one never breaks a listing taken after the publish.
+        intent = folder / f"{output}{MERGE_SUFFIX}"
+        write_intent(intent, output, [f.name for f in files])
+        _publish(folder, newest, output)
+        _finish_merges(folder)
     return True
+
+
+def _finish_merges(folder: Path) -> None:
+    """Delete the inputs of published merges, then their intents; forget unpublished ones."""
+    names = os.listdir(folder)
+    for path, output, inputs in _intents(folder, names):
+        if output in names:
+            for name in inputs:
+                with contextlib.suppress(FileNotFoundError):
+                    (folder / name).unlink()
+            fsync_dir(folder)
+        with contextlib.suppress(FileNotFoundError):
+            path.unlink()
+    fsync_dir(folder)
 
 
 def labels_for(kind: Literal["id", "key"], values: list[str], labels: list[Any]) -> pa.Table:
@@ -458,6 +495,7 @@ def logged_model(log_root: str | os.PathLike[str], endpoint: str) -> tuple[str, 
         except (duckdb.IOException, FileNotFoundError):
             if attempt == ATTEMPTS - 1:
                 raise
+            time.sleep(RETRY_PAUSE_S * (attempt + 1))
     raise AssertionError("unreachable")
 
 
