@@ -19,6 +19,7 @@ alerts_app = typer.Typer(
     help="Alerts raised by monitors, with their webhook deliveries.", no_args_is_help=True
 )
 
+PERFORMANCE_SHOWN = ("estimated.roc_auc", "realised.roc_auc", "labelled_share")
 VERSION_METRICS = (
     "predictions",
     "latency_p99_ms",
@@ -30,6 +31,12 @@ VERSION_METRICS = (
 
 def _value(value: float | None) -> str:
     return "-" if value is None else f"{value:.4g}"
+
+
+def _figure(metric: str, value: float | None) -> str:
+    if value is not None and metric in ("predictions", "requests"):
+        return f"{value:,.0f}"
+    return _value(value)
 
 
 def _verdict(result: MonitorResult) -> None:
@@ -52,13 +59,18 @@ def _verdict(result: MonitorResult) -> None:
         typer.echo(title)
     versions: dict[tuple[str, str], dict[str, float | None]] = {}
     for p in result.points:
-        if p.model is not None and p.metric in VERSION_METRICS:
+        if p.model is not None:
             versions.setdefault((f"{p.model}@{p.version}", p.role or ""), {})[p.metric] = p.value
+    shown = [
+        m
+        for m in (*VERSION_METRICS, *PERFORMANCE_SHOWN)
+        if any(v.get(m) is not None for v in versions.values()) or m in VERSION_METRICS
+    ]
     if versions:
         print_table(
-            ["version", "role", *VERSION_METRICS],
+            ["version", "role", *shown],
             [
-                (ref, role, *(_value(v.get(m)) for m in VERSION_METRICS))
+                (ref, role, *(_figure(m, v.get(m)) for m in shown))
                 for (ref, role), v in versions.items()
             ],
         )
