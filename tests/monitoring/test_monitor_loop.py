@@ -88,9 +88,15 @@ def test_a_drifted_day_is_caught_explained_and_scored_before_and_after_labels(
         _records(model, before, T0 - DAY, "calm"),
         _records(model, drifted, T0, "drift"),
     )
+    (workspace.root / "loop_kpis.py").write_text(
+        "def hit_rate(window):\n"
+        "    labelled = window[window['label'].notna()]\n"
+        "    return None if labelled.empty else float((labelled['prediction'] == labelled['label']).mean())\n"
+    )
     ws = configure(
         workspace,
         "[monitors.churn]\n"
+        'kpis = { hit_rate = "loop_kpis:hit_rate" }\n'
         'thresholds = ["drift_share <= 0.2", "estimated.roc_auc >= 0.6", "realised.roc_auc >= 0.6"]\n'
         'segments = ["contract"]\n',
     )
@@ -128,6 +134,10 @@ def test_a_drifted_day_is_caught_explained_and_scored_before_and_after_labels(
     assert realised is not None and estimated is not None
     assert abs(realised - estimated) < 0.1
     assert second.point("labelled_share") == 1.0
+    # a KPI sees the labels joined to the window: before they came it had nothing to measure
+    assert first.point("kpi.hit_rate") is None
+    assert second.point("kpi.hit_rate") == pytest.approx(second.point("realised.accuracy"))
+    assert second.point("kpi.hit_rate", segment="contract=Two year") is not None
     assert [a.metric for a in first.alerts] == ["drift_share"]
     assert second.alerts == ()
     assert np.isfinite(

@@ -16,14 +16,17 @@ import math
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
+import pyarrow as pa
 import sqlalchemy as sa
 
 from mloop.errors import InvalidInput
 from mloop.ids import new_id
 from mloop.monitoring.alerts import Alert, open_crossing, read_alerts
 from mloop.monitoring.drift import DriftReport
+from mloop.monitoring.feedback import connect_labelled
 from mloop.monitoring.kpis import load_kpis, measure_kpis
 from mloop.monitoring.monitor_config import MonitorConfig, metric_kind, monitor_config
 from mloop.monitoring.monitor_figures import drift_figures, performance_figures
@@ -279,6 +282,24 @@ def deliver_alerts(store: Store, config: MonitorConfig, alert_ids: Sequence[str]
             )
 
 
+def _kpi_window(
+    folder: Path, endpoint: str, start: dt.datetime, end: dt.datetime, config: MonitorConfig
+) -> pa.Table:
+    """The served records with their ``label`` (null until feedback came) and segments."""
+    con = connect_labelled(folder, endpoint, since=start, until=end)
+    try:
+        return served_window(
+            con,
+            start,
+            end,
+            segments=config.segments,
+            max_segments=config.max_segments,
+            source="labelled",
+        )
+    finally:
+        con.close()
+
+
 def evaluate(
     ws: Workspace,
     endpoint: str,
@@ -333,13 +354,10 @@ def evaluate(
                 else None
             )
             if operations.records:
-                table = served_window(
-                    con,
-                    start,
-                    end,
-                    segments=config.segments if kpis else (),
-                    max_segments=config.max_segments,
-                    inputs_only=not kpis,
+                table = (
+                    _kpi_window(folder, endpoint, start, end, config)
+                    if kpis
+                    else served_window(con, start, end, inputs_only=True)
                 )
                 previous = answered_predictions(con, previous_start, start)
                 drift = drift_figures(

@@ -98,6 +98,7 @@ def _window_sql(
     max_segments: int,
     *,
     every_column: bool = False,
+    source: str = "log",
 ) -> tuple[str, list[str], list[str]]:
     """The window's CTE ``w``, one ``top<i>`` CTE per segment column, and ``seg<i>`` columns.
 
@@ -108,15 +109,15 @@ def _window_sql(
     seg_ctes = []
     seg_columns = []
     for i, column in enumerate(segments):
-        source = _quote(INPUT_PREFIX + column)
+        value = _quote(INPUT_PREFIX + column)
         seg_ctes.append(
-            f"top{i} AS (SELECT {source} AS v FROM w WHERE role <> 'shadow' GROUP BY 1 "
+            f"top{i} AS (SELECT {value} AS v FROM w WHERE role <> 'shadow' GROUP BY 1 "
             f"ORDER BY count(*) DESC, 1 LIMIT {int(max_segments)})"
         )
         seg_columns.append(
             f"CASE WHEN w.status >= 400 AND w.status < 500 THEN '{REFUSED}' "
-            f"WHEN w.{source} IS NULL THEN 'null' "
-            f"WHEN w.{source} IN (SELECT v FROM top{i}) THEN CAST(w.{source} AS VARCHAR) "
+            f"WHEN w.{value} IS NULL THEN 'null' "
+            f"WHEN w.{value} IN (SELECT v FROM top{i}) THEN CAST(w.{value} AS VARCHAR) "
             f"ELSE '{OTHER}' END AS seg{i}"
         )
     picked = (
@@ -125,7 +126,7 @@ def _window_sql(
         else "timestamp, request_id, prediction_id, model, version, role, status, latency_ms, "
         f"{prediction} AS prediction{''.join(', ' + k for k in keep)}"
     )
-    window = f"w AS (SELECT {picked} FROM log WHERE timestamp >= $start AND timestamp < $end)"
+    window = f"w AS (SELECT {picked} FROM {source} WHERE timestamp >= $start AND timestamp < $end)"
     return window, seg_ctes, seg_columns
 
 
@@ -151,13 +152,15 @@ def served_window(
     segments: Sequence[str] = (),
     max_segments: int = 20,
     inputs_only: bool = False,
+    source: str = "log",
 ) -> pa.Table:
     """Every column of the records clients were answered with in the window (no shadow records),
     plus ``segment.<column>`` holding each record's segment as ``measure`` names it.
 
     ``inputs_only``: just ``status`` and the ``input.*`` columns of the records answered
     (status < 400), which is what drift reads; ids and timestamps cost more to hand over than
-    everything else together.
+    everything else together. ``source`` is the view to read: ``labelled`` (feedback's, with
+    a ``label`` column) for KPIs.
     """
     names = [row[0] for row in con.execute("DESCRIBE log").fetchall()]
     inputs = input_columns(con, segments)
@@ -172,7 +175,7 @@ def served_window(
         answered: pa.Table = fetch()
         return answered
     window, seg_ctes, seg_columns = _window_sql(
-        names, inputs, segments, max_segments, every_column=True
+        names, inputs, segments, max_segments, every_column=True, source=source
     )
     labels = "".join(
         ", " + c.rsplit(" AS ", 1)[0] + " AS " + _quote("segment." + s)
