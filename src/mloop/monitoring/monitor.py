@@ -35,7 +35,6 @@ from mloop.monitoring.summary import Check, check_thresholds, summarise
 from mloop.monitoring.webhooks import Delivery, deliver
 from mloop.predlog import check_endpoint, connect, folder_for
 from mloop.predlog.timespec import as_utc, parse_duration, parse_when
-from mloop.registry.gate_config import Threshold
 from mloop.store import Store
 from mloop.store import tables as t
 from mloop.workspace import Workspace
@@ -130,10 +129,6 @@ def _version_ids(conn: sa.Connection, points: Sequence[Point]) -> dict[tuple[str
     return {(r.name, r.version): r.id for r in rows}
 
 
-def _message(check: Check) -> str:
-    return check.sentence
-
-
 def _store(
     store: Store,
     config: MonitorConfig,
@@ -218,7 +213,7 @@ def _store(
                     threshold=threshold,
                     window_start=start,
                     window_end=end,
-                    message=_message(check),
+                    message=check.sentence,
                     created_at=now,
                 )
             )
@@ -427,4 +422,4 @@ def evaluate(
     )
 
 
-__all__ = ["MonitorResult", "Threshold", "evaluate", "parse_window"]
+__all__ = ["MonitorResult", "deliver_alerts", "evaluate", "parse_window"]
