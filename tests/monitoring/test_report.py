@@ -129,6 +129,28 @@ def test_numeric_histograms_share_edges_and_label_open_ended_bins() -> None:
     assert "PSI 0.31 &gt; 0.2" in document
 
 
+def test_a_datetime_histogram_reads_as_dates_not_epoch_nanoseconds() -> None:
+    days = [dt.datetime(2024, 1, d, tzinfo=dt.UTC) for d in (1, 11, 21, 31)]
+    edges = [d.timestamp() * 1e9 for d in days]
+    column = ColumnComparison(
+        column="signup_date",
+        kind="datetime",
+        method="wasserstein",
+        score=0.03,
+        threshold=0.1,
+        drifted=False,
+        explanation="signup_date: median 2024-01-11 → 2024-01-16",
+        distribution=NumericDistribution(edges, [3, 4, 3], [2, 4, 4], unit="datetime"),
+    )
+    document = render_html(ReportPage("drift", "ok", sections=[Section("Columns", [column])]))
+    assert "signup_date [2024-01-01, 2024-01-11): reference 30%, current 20%" in document
+    ticks = [t for t in re.findall(r'class="tl"[^>]*>([^<]+)<', document) if "%" not in t]
+    assert len(ticks) >= 2 and all(re.fullmatch(r"2024-\d\d-\d\d", t) for t in ticks), ticks
+    assert "e+18" not in document
+    with pytest.raises(InvalidInput, match="unit"):
+        NumericDistribution(edges, [1, 1, 1], [1, 1, 1], unit="seconds")  # type: ignore[arg-type]
+
+
 def test_a_long_category_tail_folds_into_one_bar_and_new_categories_are_marked() -> None:
     names = [f"city {i}" for i in range(40)] + ["Atlantis"]
     column = ColumnComparison(

@@ -53,11 +53,13 @@ def notes(column: ColumnDrift) -> list[str]:
     return found
 
 
-def _distribution(picture: object) -> Distribution | None:
+def _distribution(picture: object, kind: str) -> Distribution | None:
     if not isinstance(picture, tuple):
         return None
     shape, labels, reference, current = picture
     if shape == "bins":
+        if kind == "datetime":
+            return NumericDistribution(labels, reference, current, unit="datetime")
         return NumericDistribution(labels, reference, current)
     return CategoricalDistribution(labels, reference, current)
 
@@ -72,7 +74,7 @@ def drift_page(report: DriftReport, *, title: str | None = None) -> ReportPage:
             threshold=c.threshold,
             drifted=c.drifted,
             explanation=c.explanation,
-            distribution=_distribution(c.distribution),
+            distribution=_distribution(c.distribution, c.kind),
             p_value=c.p_value,
             notes=notes(c),
         )

@@ -14,6 +14,7 @@ in HTML is parsed by the HTML parser, so the same escaping covers text and attri
 
 from __future__ import annotations
 
+import datetime as dt
 import html
 import math
 from collections.abc import Callable
@@ -94,7 +95,17 @@ def svg_open(chart_id: str, width: int, height: int, title: str, desc: str, css:
     )
 
 
-def _display_edges(array: np.ndarray) -> tuple[np.ndarray, list[str]]:
+def when_text(nanoseconds: float, span: float) -> str:
+    """Epoch nanoseconds as a UTC date, with the time of day when the axis spans under 3 days."""
+    when = dt.datetime.fromtimestamp(nanoseconds / 1e9, dt.UTC)
+    if span < 3 * 86_400 * 1e9:
+        return when.strftime("%Y-%m-%d %H:%M")
+    return when.strftime("%Y-%m-%d")
+
+
+def _display_edges(
+    array: np.ndarray, label: Callable[[float], str] = num
+) -> tuple[np.ndarray, list[str]]:
     """Finite positions for every edge (open outer bins drawn one bin wide) and bin labels."""
     finite = array[np.isfinite(array)]
     if finite.size == 0:
@@ -114,11 +125,11 @@ def _display_edges(array: np.ndarray) -> tuple[np.ndarray, list[str]]:
     for i in range(len(array) - 1):
         low, high = array[i], array[i + 1]
         if not math.isfinite(low):
-            labels.append(f"< {num(high)}")
+            labels.append(f"< {label(high)}")
         elif not math.isfinite(high):
-            labels.append(f"≥ {num(low)}")
+            labels.append(f"≥ {label(low)}")
         else:
-            labels.append(f"[{num(low)}, {num(high)}{']' if i == last else ')'}")
+            labels.append(f"[{label(low)}, {label(high)}{']' if i == last else ')'}")
     return shown, labels
 
 
@@ -146,7 +157,16 @@ def histogram_svg(chart_id: str, column: str, dist: NumericDistribution) -> str:
     width, height, left, right, top, bottom = 340, 180, 44, 10, 10, 34
     plot_w, plot_h = width - left - right, height - top - bottom
     raw_edges = np.asarray(dist.edges, dtype=float)
-    edges, labels = _display_edges(raw_edges)
+    finite = raw_edges[np.isfinite(raw_edges)]
+    lo, hi = (float(finite.min()), float(finite.max())) if finite.size else (0.0, 1.0)
+    if dist.unit == "datetime":
+
+        def tick_text(value: float) -> str:
+            return when_text(value, hi - lo)
+
+    else:
+        tick_text = num
+    edges, labels = _display_edges(raw_edges, tick_text)
     ref, cur = _shares(dist.reference), _shares(dist.current)
     peak = float(max(ref.max(initial=0.0), cur.max(initial=0.0)))
     y_ticks = nice_ticks(0.0, peak if peak > 0 else 1.0, 4, cover=True)
@@ -178,13 +198,13 @@ def histogram_svg(chart_id: str, column: str, dist: NumericDistribution) -> str:
         )
     base = top + plot_h
     parts.append(f'<line class="axis" x1="{left}" y1="{base}" x2="{left + plot_w}" y2="{base}"/>')
-    finite = raw_edges[np.isfinite(raw_edges)]
-    lo, hi = (float(finite.min()), float(finite.max())) if finite.size else (x0, x1)
-    for tick in nice_ticks(lo, hi, 5) if hi > lo else [lo]:
+    if not finite.size:
+        lo, hi = x0, x1
+    for tick in nice_ticks(lo, hi, 4 if dist.unit == "datetime" else 5) if hi > lo else [lo]:
         tx = x(tick)
         parts.append(
             f'<line class="tick" x1="{coord(tx)}" y1="{base}" x2="{coord(tx)}" y2="{base + 4}"/>'
-            f'<text class="tl" x="{coord(tx)}" y="{base + 16}" text-anchor="middle">{esc(num(tick))}</text>'
+            f'<text class="tl" x="{coord(tx)}" y="{base + 16}" text-anchor="middle">{esc(tick_text(tick))}</text>'
         )
     parts.append(
         f'<text class="al" x="{left + plot_w / 2}" y="{height - 2}" text-anchor="middle">'

@@ -60,8 +60,12 @@ class NumericDistribution:
     edges: npt.ArrayLike
     reference: npt.ArrayLike
     current: npt.ArrayLike
+    # "datetime": the edges are UTC epoch nanoseconds (as profiles keep them), drawn as dates
+    unit: Literal["number", "datetime"] = "number"
 
     def __post_init__(self) -> None:
+        if self.unit not in ("number", "datetime"):
+            raise InvalidInput(f"A histogram's unit is 'number' or 'datetime', not {self.unit!r}.")
         edges = _floats(self.edges, "Histogram edges")
         reference = _counts(self.reference, "Reference histogram counts")
         current = _counts(self.current, "Current histogram counts")
