@@ -7,6 +7,8 @@ its own schema, dropped afterwards.
 
 from __future__ import annotations
 
+import contextlib
+import io
 import os
 import subprocess
 import sys
@@ -111,3 +113,12 @@ def run_mloop(
         errors="replace",  # a test may set a non-UTF-8 PYTHONIOENCODING
         timeout=120,
     )
+
+
+def mloop_here(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    """``run_mloop`` through the real ``main`` in this process: for the steps a test is not
+    about (set-up, polling), since each process start costs the suite about a second."""
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.chdir(cwd), contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        code = main([str(a) for a in args])
+    return subprocess.CompletedProcess(list(args), code, out.getvalue(), err.getvalue())

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import run_mloop
+from tests.conftest import mloop_here, run_mloop
 
 
 def test_help_lists_every_noun(tmp_path: Path) -> None:
@@ -37,7 +37,7 @@ def test_unknown_command_is_usage_error(tmp_path: Path) -> None:
 
 
 def test_a_tampered_blob_fails_verify_with_exit_1(tmp_path: Path) -> None:
-    assert run_mloop("init", "ws", cwd=tmp_path).returncode == 0
+    assert mloop_here("init", "ws", cwd=tmp_path).returncode == 0
     from mloop.workspace import Workspace
 
     with Workspace.open(tmp_path / "ws", environ={}) as ws:
@@ -75,10 +75,10 @@ def test_a_terminated_training_run_ends_killed_not_failed_or_running(
     sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "examples" / "churn"))
     from generate import generate
 
-    assert run_mloop("init", "ws", cwd=tmp_path).returncode == 0
+    assert mloop_here("init", "ws", cwd=tmp_path).returncode == 0
     ws = tmp_path / "ws"
     generate(3000, seed=1).to_csv(ws / "churn.csv", index=False)
-    assert run_mloop("data", "add", "churn", "churn.csv", cwd=ws).returncode == 0
+    assert mloop_here("data", "add", "churn", "churn.csv", cwd=ws).returncode == 0
     slow = ["--model", "gradient_boosting", "--param", "n_estimators=5000"]
     process = subprocess.Popen(
         [sys.executable, "-m", "mloop", "train", "--data", "churn", "--target", "churned", *slow],
@@ -89,16 +89,16 @@ def test_a_terminated_training_run_ends_killed_not_failed_or_running(
     )
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
-        listed = run_mloop("runs", "ls", "--json", cwd=ws)
+        listed = mloop_here("runs", "ls", "--json", cwd=ws)
         if listed.returncode == 0 and json.loads(listed.stdout):
             break
         time.sleep(0.3)
     process.send_signal(signum)
     _, stderr = process.communicate(timeout=60)
     assert process.returncode == 128 + signum, stderr
-    [run] = json.loads(run_mloop("runs", "ls", "--json", cwd=ws).stdout)
+    [run] = json.loads(mloop_here("runs", "ls", "--json", cwd=ws).stdout)
     assert run["status"] == "KILLED"
-    shown = json.loads(run_mloop("runs", "show", run["id"], "--json", cwd=ws).stdout)
+    shown = json.loads(mloop_here("runs", "show", run["id"], "--json", cwd=ws).stdout)
     assert shown["info"]["error"].startswith(f"Terminated: received {signum.name}")
 
 
@@ -110,10 +110,10 @@ def test_a_file_named_as_the_workspace_is_one_sentence(tmp_path: Path) -> None:
 
 
 def test_verify_names_what_a_damaged_blob_holds(tmp_path: Path) -> None:
-    assert run_mloop("init", "ws", cwd=tmp_path).returncode == 0
+    assert mloop_here("init", "ws", cwd=tmp_path).returncode == 0
     ws = tmp_path / "ws"
     (ws / "t.csv").write_text("a,b\n1,x\n2,y\n")
-    assert run_mloop("data", "add", "t", "t.csv", cwd=ws).returncode == 0
+    assert mloop_here("data", "add", "t", "t.csv", cwd=ws).returncode == 0
     (blob,) = (ws / ".mloop" / "artifacts" / "blobs").glob("*/*")
     blob.chmod(0o644)
     blob.write_bytes(b"a,b\n1,x\n2,z\n")
@@ -129,7 +129,7 @@ def test_verify_names_what_a_damaged_blob_holds(tmp_path: Path) -> None:
 
 def test_broken_mloop_toml_gives_advice_that_works(tmp_path: Path) -> None:
     """`mloop init` never rewrites an existing mloop.toml, so "re-run init" alone cannot help."""
-    assert run_mloop("init", "ws", cwd=tmp_path).returncode == 0
+    assert mloop_here("init", "ws", cwd=tmp_path).returncode == 0
     config = tmp_path / "ws" / "mloop.toml"
     config.write_text(config.read_text() + "\n[gates.default\n")
     for command in (("artifacts", "verify"), ("init",)):
@@ -149,7 +149,7 @@ def test_verify_names_the_users_of_more_lost_blobs_than_one_query_can_bind(
     from mloop.artifacts.verify import IN_BATCH, users_of
     from mloop.workspace import Workspace
 
-    assert run_mloop("init", "ws", cwd=tmp_path).returncode == 0
+    assert mloop_here("init", "ws", cwd=tmp_path).returncode == 0
     with Workspace.open(tmp_path / "ws", environ={}) as ws:
         lost = {f"{i:064x}" for i in range(IN_BATCH * 3 + 1)}
         found = users_of(ws.store, lost)
@@ -158,11 +158,11 @@ def test_verify_names_the_users_of_more_lost_blobs_than_one_query_can_bind(
 
 def test_piped_and_narrow_listings_keep_every_cell_on_one_line(tmp_path: Path) -> None:
     """`mloop data ls | grep NAME` must find NAME; an 80- or 40-column layout broke cells apart."""
-    assert run_mloop("init", "ws", cwd=tmp_path).returncode == 0
+    assert mloop_here("init", "ws", cwd=tmp_path).returncode == 0
     ws = tmp_path / "ws"
     (ws / "t.csv").write_text("a,b\n1,x\n2,y\n")
     name = "customer_churn_monthly_snapshots_for_the_retention_team"
-    assert run_mloop("data", "add", name, "t.csv", cwd=ws).returncode == 0
+    assert mloop_here("data", "add", name, "t.csv", cwd=ws).returncode == 0
     piped = run_mloop("data", "ls", cwd=ws)
     assert piped.returncode == 0 and name in piped.stdout
     narrow = run_mloop("data", "ls", cwd=ws, env={"COLUMNS": "40"})

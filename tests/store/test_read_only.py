@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import run_mloop
+from tests.conftest import mloop_here
 
 NOBODY = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"]
 
@@ -41,10 +41,10 @@ def shared_workspace() -> Iterator[Path]:
         probe = _as_nobody("-c", "import mloop", cwd=folder)
         if probe.returncode != 0:
             pytest.skip(f"user nobody cannot import mloop here: {probe.stderr.strip()[-200:]}")
-        assert run_mloop("init", ".", cwd=folder).returncode == 0
+        assert mloop_here("init", ".", cwd=folder).returncode == 0
         (folder / "plans.csv").write_text("plan,price\nbasic,10\npro,20\n")
-        assert run_mloop("data", "add", "plans", "plans.csv", cwd=folder).returncode == 0
-        exported = run_mloop("data", "schema", "plans", "--export", "schema.json", cwd=folder)
+        assert mloop_here("data", "add", "plans", "plans.csv", cwd=folder).returncode == 0
+        exported = mloop_here("data", "schema", "plans", "--export", "schema.json", cwd=folder)
         assert exported.returncode == 0
         subprocess.run(["chmod", "-R", "a-w", str(folder)], check=True)
         yield folder
