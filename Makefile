@@ -33,7 +33,7 @@ browser:
 test: install browser
 	$(BIN)/ruff check src tests benchmarks examples
 	$(BIN)/mypy
-	$(BIN)/python -m pytest -q -p no:cacheprovider
+	$(BIN)/python -m pytest -q -p no:cacheprovider -n 2 --dist loadfile
 
 lint: install
 	$(BIN)/ruff check src tests benchmarks examples
