@@ -28,11 +28,10 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-import fcntl
 import os
 import secrets
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -45,6 +44,7 @@ import pyarrow.parquet as pq
 from mloop.errors import InvalidInput
 from mloop.ids import new_id
 from mloop.monitoring.labels import canonical_labels, label_kind
+from mloop.predlog.compaction import try_lock
 from mloop.predlog.paths import endpoint_folder
 from mloop.predlog.reader import connect, log_folder
 from mloop.predlog.segments import MERGE_SUFFIX, fsync_dir, read_intent, write_intent
@@ -396,23 +396,6 @@ def _write(folder: Path, rows: pa.Table, *, now: dt.datetime | None) -> int:
     return count
 
 
-@contextlib.contextmanager
-def _try_lock(path: Path) -> Iterator[bool]:
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
-    try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            yield False
-            return
-        try:
-            yield True
-        finally:
-            fcntl.flock(fd, fcntl.LOCK_UN)
-    finally:
-        os.close(fd)
-
-
 def _remove_stale_temps(folder: Path) -> None:
     """Temp files a killed writer left (never read: readers list ``*.parquet`` only)."""
     now = time.time()
@@ -429,7 +412,7 @@ def compact(folder: Path, *, max_files: int = MAX_FILES, force: bool = False) ->
     files = label_files(folder)
     if len(files) < 2 or (len(files) <= max_files and not force):
         return False
-    with _try_lock(folder / ".compact.lock") as taken:
+    with try_lock(folder / ".compact.lock") as taken:
         if not taken:
             return False
         _remove_stale_temps(folder)
