@@ -81,7 +81,7 @@ def test_rollback_reapplies_an_earlier_revision_pinned_and_walks_back_like_a_sta
         service.rollback(store, "api", actor="t")
     chosen = service.rollback(store, "api", to=4, actor="t")
     assert (chosen.number, chosen.primary.ref) == (7, "churn@3")
-    with pytest.raises(NotFound, match="has no revision 99"):
+    with pytest.raises(NotFound, match="has no revision 99; its revisions are numbered 1 to 7 "):
         service.rollback(store, "api", to=99, actor="t")
     with pytest.raises(InvalidInput, match="live one already"):
         service.rollback(store, "api", to=7, actor="t")

@@ -295,9 +295,12 @@ def rollback(
         else:
             found = read_revisions(conn, r.c.endpoint_id == endpoint_id, r.c.number == to)
             if not found:
+                highest = conn.execute(
+                    sa.select(sa.func.max(r.c.number)).where(r.c.endpoint_id == endpoint_id)
+                ).scalar_one()
                 raise NotFound(
-                    f"Endpoint {name!r} has no revision {to}; its revisions are 1..{live.number}"
-                    f" or later (`mloop endpoints history {name}`)."
+                    f"Endpoint {name!r} has no revision {to}; its revisions are numbered 1 to "
+                    f"{highest} (`mloop endpoints history {name}` lists them)."
                 )
             target = found[0]
         if target.id == live.id:
