@@ -131,6 +131,12 @@ async def score_request(
         raise not_ready(served)
     settings = served.settings
     role, scorer = deployment.pick(routing_key, state.rng)
+
+    async def failed(error: ApiError) -> None:
+        await log_failure(
+            state, served, deployment, scorer, role, table, error, request_id, routing_key, started
+        )
+
     scorer.in_flight += 1
     try:
         checked = await scorer.validate(table)
@@ -138,18 +144,7 @@ async def score_request(
         if violations and settings.on_invalid == "reject":
             error = invalid_input(violations, rows=table.n_rows)
             state.metrics.rejected_rows.labels(served.name).inc()
-            await log_failure(
-                state,
-                served,
-                deployment,
-                scorer,
-                role,
-                table,
-                error,
-                request_id,
-                routing_key,
-                started,
-            )
+            await failed(error)
             raise error
         for v in [*violations, *checked.warnings]:  # scored anyway: counted, and logged below
             state.metrics.validation_warnings.labels(served.name, v.column or "", v.rule).inc()
@@ -162,18 +157,7 @@ async def score_request(
                 f"Endpoint {served.name!r} did not answer within {settings.timeout_s:g} s; "
                 "retry, send fewer rows, or raise [serving] timeout_s.",
             )
-            await log_failure(
-                state,
-                served,
-                deployment,
-                scorer,
-                role,
-                table,
-                error,
-                request_id,
-                routing_key,
-                started,
-            )
+            await failed(error)
             raise error from None
         answer = Answer(
             scores,
