@@ -4,6 +4,8 @@ and the one error shape for each refusal. One server for the module."""
 from __future__ import annotations
 
 import datetime as dt
+import gzip
+import json
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -106,6 +108,17 @@ def test_refusals_have_one_error_shape(client: httpx.Client) -> None:
         415,
         "unsupported_media_type",
     )
+    gzipped = gzip.compress(json.dumps({"instances": ROWS}).encode())
+    error = assert_error(
+        client.post(
+            predict,
+            content=gzipped,
+            headers={"Content-Type": "application/json", "Content-Encoding": "gzip"},
+        ),
+        415,
+        "unsupported_media_type",
+    )
+    assert "uncompressed" in error["message"]
     big = {"instances": ROWS * 200}  # over max_body_bytes
     assert_error(client.post(predict, json=big), 413, "payload_too_large")
     many = {"inputs": {"tenure_months": list(range(MAX_ROWS + 1))}}

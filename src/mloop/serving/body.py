@@ -22,8 +22,17 @@ def media_type(request: Request) -> str:
 def require_type(request: Request, accepted: tuple[str, ...]) -> str:
     """The request's media type when it is one of ``accepted`` (``+json`` counts as JSON); else 415.
 
-    No Content-Type at all is read as the first accepted type: ``tritonclient`` sends none.
+    No Content-Type at all is read as the first accepted type: ``tritonclient`` sends none. A
+    compressed body (``Content-Encoding: gzip``) is a 415 too (RFC 7694), not a JSON parse error.
     """
+    encoding = request.headers.get("content-encoding", "").strip().lower()
+    if encoding not in ("", "identity"):
+        raise ApiError(
+            415,
+            "unsupported_media_type",
+            f"Content-Encoding {encoding} is not accepted here; send the body uncompressed.",
+            {"content_encoding": encoding, "accepted": ["identity"]},
+        )
     kind = media_type(request)
     if not kind:
         return accepted[0]

@@ -169,7 +169,7 @@ DESCRIPTIONS = {
     404: "No such endpoint or route.",
     405: "Method not allowed.",
     413: "The body or the number of rows is over the server's limit.",
-    415: "Unsupported Content-Type.",
+    415: "Unsupported Content-Type or Content-Encoding.",
     422: "A row breaks the model's rules; detail lists each {row, column, rule, value, message}.",
     429: "The endpoint's queue is full; retry after Retry-After seconds.",
     500: "Unexpected error (the server log has it; the body never holds a stack trace).",
