@@ -32,6 +32,7 @@ import duckdb
 import pyarrow as pa
 
 from mloop.errors import InvalidInput
+from mloop.predlog.reader import arrow_of
 from mloop.predlog.records import INPUT_PREFIX
 
 OTHER = "(other)"
@@ -171,9 +172,7 @@ def served_window(
             "AND role <> 'shadow' AND status < 400",
             params={"start": start, "end": end},
         )
-        fetch = getattr(relation, "to_arrow_table", None) or relation.arrow
-        answered: pa.Table = fetch()
-        return answered
+        return arrow_of(relation)
     window, seg_ctes, seg_columns = _window_sql(
         names, inputs, segments, max_segments, every_column=True, source=source
     )
@@ -186,10 +185,7 @@ def served_window(
         + ", ".join([window, *seg_ctes])
         + f" SELECT w.*{labels} FROM w WHERE w.role <> 'shadow'"
     )
-    relation = con.sql(sql, params={"start": start, "end": end})
-    fetch = getattr(relation, "to_arrow_table", None) or relation.arrow
-    table: pa.Table = fetch()
-    return table
+    return arrow_of(con.sql(sql, params={"start": start, "end": end}))
 
 
 def measure(
@@ -327,7 +323,4 @@ def answered_predictions(
         f"SELECT {', '.join(_quote(n) for n in wanted)} FROM log WHERE timestamp >= $start "
         "AND timestamp < $end AND role <> 'shadow' AND status < 400"
     )
-    relation: Any = con.sql(sql, params={"start": start, "end": end})
-    fetch = getattr(relation, "to_arrow_table", None) or relation.arrow
-    table: pa.Table = fetch()
-    return table
+    return arrow_of(con.sql(sql, params={"start": start, "end": end}))

@@ -51,7 +51,8 @@ def log_folder(folder: str | os.PathLike[str], endpoint: str) -> Path:
     return path
 
 
-def _arrow(relation: Any) -> pa.Table:
+def arrow_of(relation: Any) -> pa.Table:
+    """A DuckDB relation as an Arrow table, whichever of the two method names this DuckDB has."""
     fetch = getattr(relation, "to_arrow_table", None) or relation.arrow
     table: pa.Table = fetch()
     return table
@@ -176,7 +177,7 @@ def read_log(
     """
     sql, params = _select(since, until, role, limit)
     table: pa.Table = _retrying(
-        folder, endpoint, since, until, lambda con: _arrow(con.sql(sql, params=params))
+        folder, endpoint, since, until, lambda con: arrow_of(con.sql(sql, params=params))
     )
     return _with_fixed_columns(table)
 
