@@ -25,7 +25,7 @@ if TYPE_CHECKING:
 MIGRATIONS = Path(__file__).with_name("migrations")
 # The newest migration. Opening a store that is already there reads one row and skips Alembic
 # (a fifth of a CLI command's start-up) and the write lock; tests/store checks it is Alembic's head.
-HEAD_REVISION = "0004"
+HEAD_REVISION = "0005"
 _ADVISORY_LOCK_KEY = 0x6D6C6F6F70  # "mloop"
 # SQLite's Unix file layer refuses paths past 512 bytes, including the "-journal"/"-wal" suffixes.
 SQLITE_MAX_PATH = 500

@@ -87,6 +87,8 @@ runs = sa.Table(
     sa.Column("error", sa.Text, nullable=True),
     sa.Column("user", NAME, nullable=False),
     sa.Column("environment", sa.JSON, nullable=False),
+    # A sweep's trials are child runs of one parent run (added in 0005, so no constraint on SQLite).
+    sa.Column("parent_run_id", ID, nullable=True, index=True),
 )
 
 params = sa.Table(
@@ -297,6 +299,90 @@ jobs = sa.Table(
     sa.Column("started_at", WHEN, nullable=False),
     sa.Column("ended_at", WHEN, nullable=True),
     sa.Column("created_by", NAME, nullable=False),
+    # Retraining jobs (0005): the endpoint and trigger that started one, its lease while an agent
+    # runs it, the job a coalesced trigger joined, and why it ended.
+    sa.Column("endpoint", NAME, nullable=True),
+    sa.Column("trigger", sa.JSON, nullable=True),
+    sa.Column("attempts", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("lease_owner", NAME, nullable=True),
+    sa.Column("lease_expires_at", WHEN, nullable=True),
+    sa.Column("joined_job_id", ID, nullable=True),
+    sa.Column("reason", sa.Text, nullable=True),
+    sa.Column("updated_at", WHEN, nullable=True),
+    sa.Index(None, "kind", "endpoint", "status"),
+)
+
+# A pipeline run and its steps. A step's cache_key hashes its code, its inputs' content and its
+# parameters; a finished step with the same key is reused instead of re-run.
+pipeline_runs = sa.Table(
+    "pipeline_runs",
+    metadata,
+    sa.Column("id", ID, primary_key=True),
+    sa.Column("pipeline", NAME, nullable=False, index=True),
+    sa.Column("source", sa.Text, nullable=False),
+    sa.Column("params", sa.JSON, nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("resumed_from", ID, sa.ForeignKey("pipeline_runs.id"), nullable=True),
+    sa.Column("executor", sa.String(16), nullable=False),
+    sa.Column("error", sa.Text, nullable=True),
+    sa.Column("started_at", WHEN, nullable=False),
+    sa.Column("ended_at", WHEN, nullable=True),
+    sa.Column("created_by", NAME, nullable=False),
+)
+
+pipeline_steps = sa.Table(
+    "pipeline_steps",
+    metadata,
+    sa.Column("id", ID, primary_key=True),
+    sa.Column("pipeline_run_id", ID, sa.ForeignKey("pipeline_runs.id"), nullable=False, index=True),
+    sa.Column("name", NAME, nullable=False),
+    sa.Column("position", sa.Integer, nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("cached", sa.Boolean, nullable=False),
+    sa.Column("cache_key", sa.String(64), nullable=False, index=True),
+    sa.Column("cached_from", ID, nullable=True),
+    sa.Column("seconds", DOUBLE, nullable=True),
+    sa.Column("inputs", sa.JSON, nullable=False),
+    sa.Column("outputs", sa.JSON, nullable=False),
+    sa.Column("error", sa.Text, nullable=True),
+    sa.Column("started_at", WHEN, nullable=True),
+    sa.Column("ended_at", WHEN, nullable=True),
+)
+
+# A guarded rollout: a candidate beside the champion (canary or shadow), watched until its
+# guardrails decide. Its verdict is also a gate_verdicts row on the candidate version.
+rollouts = sa.Table(
+    "rollouts",
+    metadata,
+    sa.Column("id", ID, primary_key=True),
+    sa.Column("job_id", ID, sa.ForeignKey("jobs.id"), nullable=True, index=True),
+    sa.Column("endpoint", NAME, nullable=False),
+    sa.Column("strategy", sa.String(16), nullable=False),
+    sa.Column("candidate_version_id", ID, sa.ForeignKey("model_versions.id"), nullable=False),
+    sa.Column("champion_version_id", ID, sa.ForeignKey("model_versions.id"), nullable=False),
+    sa.Column("weight", sa.Integer, nullable=True),
+    sa.Column("min_sample", sa.Integer, nullable=False),
+    sa.Column("watch_seconds", DOUBLE, nullable=False),
+    sa.Column("guardrails", sa.JSON, nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("figures", sa.JSON, nullable=False),
+    sa.Column("reason", sa.Text, nullable=True),
+    sa.Column("started_revision", sa.Integer, nullable=True),
+    sa.Column("decided_revision", sa.Integer, nullable=True),
+    sa.Column("started_at", WHEN, nullable=False),
+    sa.Column("decided_at", WHEN, nullable=True),
+    sa.Column("created_by", NAME, nullable=False),
+    sa.Index(None, "endpoint", "status"),
+)
+
+# What the agent has already seen (the last alert, dataset version and schedule tick per policy),
+# so a restarted agent neither misses nor repeats a trigger.
+agent_state = sa.Table(
+    "agent_state",
+    metadata,
+    sa.Column("key", NAME, primary_key=True),
+    sa.Column("value", sa.JSON, nullable=False),
+    sa.Column("updated_at", WHEN, nullable=False),
 )
 
 # One evaluation of an endpoint's monitor over a window, and every figure it measured: the time
