@@ -50,7 +50,9 @@ def test_rows_the_model_raises_on_are_rejected_alone(
     source, out, rejects = tmp_path / "in.csv", tmp_path / "out.csv", tmp_path / "bad.csv"
     pd.DataFrame({"id": range(1000), "x": x}).to_csv(source, index=False)
 
-    result = cli("predict", "picky@1", "-i", source, "-o", out, "--rejects", rejects, "--chunk-rows", 256)
+    result = cli(
+        "predict", "picky@1", "-i", source, "-o", out, "--rejects", rejects, "--chunk-rows", 256
+    )
     assert result.exit_code == 1, result.stderr
     scored = pd.read_csv(out)
     assert len(scored) == 997 and not scored["id"].isin([10, 500, 501]).any()

@@ -41,3 +41,15 @@ def test_without_probabilities_and_with_one_class_present() -> None:
     classes = np.array([False, True])
     expected = classification_metrics(classes[y], classes[pred], None, classes)
     assert coded_classification_metrics(y, pred, None, 2) == pytest.approx(expected)
+
+
+def test_tied_scores_equal_train_metrics() -> None:
+    """Rounded probabilities tie often; the rank-based AUC must split ties as sklearn does."""
+    rng = np.random.default_rng(11)
+    classes = np.array([0, 1])
+    p = np.round(rng.random(5000), 1)
+    y = (rng.random(5000) < p).astype(int)
+    pred = (p >= 0.5).astype(int)
+    proba = np.column_stack([1 - p, p])
+    expected = classification_metrics(classes[y], classes[pred], proba, classes)
+    assert coded_classification_metrics(y, pred, proba, 2) == pytest.approx(expected, abs=1e-12)

@@ -149,9 +149,7 @@ def test_a_big_batch_keeps_every_value_in_order_nan_and_infinities_included(
 ) -> None:
     """Points are inserted many rows to a statement: a count that is not a multiple of the
     statement's rows, and NaN (stored as text on SQLite) amid numbers, come back exactly."""
-    values = [
-        math.nan if i % 7 == 0 else math.inf if i % 11 == 0 else i / 3 for i in range(2_345)
-    ]
+    values = [math.nan if i % 7 == 0 else math.inf if i % 11 == 0 else i / 3 for i in range(2_345)]
     with start_run(workspace=workspace) as run:
         for value in values:
             run.log_metric("x", value)

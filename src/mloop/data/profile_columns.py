@@ -432,6 +432,27 @@ class NumericProfile(ColumnProfile):
         return float(value)
 
 
+def parse_stamps(text: pa.Array) -> pa.Array:
+    """Date/time text as naive ``timestamp[ns]`` (offsets converted to UTC); unparsable → null.
+
+    Arrow's ISO 8601 cast first: it agrees with pandas wherever it parses and is ~25× faster on a
+    million logged dates. Anything else (``20240306``, ``2024/03/06``, offsets, junk) goes through
+    pandas' mixed-format parser; differing offsets are compared as UTC instants.
+    """
+    try:
+        return pc.cast(text, pa.timestamp("ns"))
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError):
+        pass
+    series = pd.Series(text.to_pandas())
+    try:
+        stamps = pd.to_datetime(series, errors="coerce", format="mixed")
+    except ValueError:  # "Mixed timezones detected"
+        stamps = pd.to_datetime(series, errors="coerce", format="mixed", utc=True)
+    if isinstance(stamps.dtype, pd.DatetimeTZDtype):
+        stamps = stamps.dt.tz_convert("UTC").dt.tz_localize(None)
+    return pa.array(stamps.astype("datetime64[ns]"), pa.timestamp("ns"))
+
+
 @dataclass
 class DatetimeProfile(NumericProfile):
     """Datetimes as UTC epoch nanoseconds, shown as ISO instants (in the column's zone if any)."""
@@ -450,8 +471,7 @@ class DatetimeProfile(NumericProfile):
                 self.tz = kind.tz
             array = array.cast(pa.timestamp("ns", tz=kind.tz))
         else:
-            stamps = pd.to_datetime(pd.Series(array.to_pandas()), errors="coerce", format="mixed")
-            array = pa.array(stamps.astype("datetime64[ns]"), pa.timestamp("ns"))
+            array = parse_stamps(array)
         nulls = array.null_count
         ints = array.cast(pa.int64()).fill_null(0).to_numpy(zero_copy_only=False)
         floats = ints.astype(np.float64)
@@ -530,6 +550,9 @@ def text_values(values: Values) -> pa.ChunkedArray:
     return pa.chunked_array([pa.array(text.where(present, None), pa.string())])
 
 
+SMALL_DISTINCT = 4096
+
+
 def normalise_spellings(text: pa.ChunkedArray) -> pa.ChunkedArray:
     """The spelling a category is counted under: spaces around stripped, case folded."""
     return pc.utf8_lower(pc.utf8_trim_whitespace(text))
@@ -593,13 +616,20 @@ class CategoricalProfile(ColumnProfile):
         self.length_total += int(pc.sum(lengths).as_py() or 0)
         if self.normalise:
             spelt = normalise_spellings(pa.chunked_array([distinct], distinct.type))
-            grouped = (
-                pa.table({"value": spelt, "count": counts})
-                .group_by("value")
-                .aggregate([("count", "sum")])
-            )
-            distinct = grouped.column("value").combine_chunks()
-            counts = grouped.column("count_sum").combine_chunks()
+            if len(spelt) <= SMALL_DISTINCT:  # Acero's group-by costs ~0.1 s to start
+                summed: dict[Any, int] = {}
+                for value, count in zip(spelt.to_pylist(), counts.to_pylist(), strict=True):
+                    summed[value] = summed.get(value, 0) + count
+                distinct = pa.array(list(summed), pa.string())
+                counts = pa.array(list(summed.values()), pa.int64())
+            else:
+                grouped = (
+                    pa.table({"value": spelt, "count": counts})
+                    .group_by("value")
+                    .aggregate([("count", "sum")])
+                )
+                distinct = grouped.column("value").combine_chunks()
+                counts = grouped.column("count_sum").combine_chunks()
         self._add(*_listed(distinct, counts, limit=TRACKED_CATEGORIES))
         return distinct
 

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -138,9 +139,11 @@ def _window(
             select += (
                 f", coalesce(CAST({_quoted(source)} AS VARCHAR), '{MISSING_SEGMENT}') AS segment"
             )
+        order = ", ".join([*GROUP_KEYS, *(["segment"] if segment_by is not None else [])])
         return (
             f"SELECT {select} FROM labelled "
-            "WHERE status = 200 AND prediction IS NOT NULL AND model IS NOT NULL"
+            "WHERE status = 200 AND prediction IS NOT NULL AND model IS NOT NULL "
+            f"ORDER BY {order}"
         )
 
     return query_labelled(log_root, endpoint, build, since=since, until=until)
@@ -211,12 +214,12 @@ def _floats(column: pa.ChunkedArray) -> np.ndarray:
 
 
 def _realised(rows: pa.Table, task: str, classes: list[Any]) -> dict[str, float]:
-    from mloop.scoring.metrics import regression_metrics
-
-    labelled = rows.filter(rows.column("label").is_valid())
-    if labelled.num_rows == 0:
+    if rows.column("label").null_count == rows.num_rows:
         return {}
+    labelled = rows.filter(rows.column("label").is_valid())
     if task == "regression":
+        from mloop.scoring.metrics import regression_metrics  # scikit-learn: only when needed
+
         return regression_metrics(
             _floats(labelled.column("label")), _floats(labelled.column("prediction"))
         )
@@ -235,34 +238,43 @@ def _estimated(
     return estimates(calibrator.apply(raw), raw, predicted)
 
 
+def _runs(rows: pa.Table, keys: Sequence[str]) -> list[tuple[int, int]]:
+    """(offset, length) of each run of equal ``keys`` in rows sorted by them."""
+    n = rows.num_rows
+    if n == 0:
+        return []
+    changed = np.zeros(n, dtype=bool)
+    changed[0] = True
+    for key in keys:
+        column = rows.column(key).combine_chunks()
+        differs = pc.fill_null(pc.not_equal(column.slice(1), column.slice(0, n - 1)), True)
+        changed[1:] |= differs.to_numpy(zero_copy_only=False)
+    starts = np.flatnonzero(changed)
+    lengths = np.diff(np.r_[starts, n])
+    return [(int(a), int(b)) for a, b in zip(starts, lengths, strict=True)]
+
+
 def _groups(rows: pa.Table, segment_by: str | None) -> list[tuple[tuple[Any, ...], pa.Table]]:
-    """(model, version, role[, segment]) → its rows, whole groups first, then per segment."""
-    keys = list(GROUP_KEYS)
-    found = rows.group_by(keys).aggregate([]).sort_by([(k, "ascending") for k in keys])
+    """(model, version, role[, segment]) → its rows, whole groups first, then per segment.
+
+    The window arrives sorted by these keys, so every group is a zero-copy slice.
+    """
     out: list[tuple[tuple[Any, ...], pa.Table]] = []
-    for key in found.to_pylist():
-        mask = pc.and_(
-            pc.and_(
-                pc.equal(rows["model"], key["model"]), pc.equal(rows["version"], key["version"])
-            ),
-            pc.equal(rows["role"], key["role"]),
-        )
-        part = rows.filter(mask)
-        out.append(((key["model"], key["version"], key["role"], None), part))
-        if segment_by is not None:
-            values = sorted(pc.unique(part.column("segment")).to_pylist())
-            if len(values) > MAX_SEGMENTS:
-                raise InvalidInput(
-                    f"{segment_by!r} has {len(values)} values in the window, over {MAX_SEGMENTS} "
-                    "segments; split by a categorical column."
-                )
-            for value in values:
-                out.append(
-                    (
-                        (key["model"], key["version"], key["role"], value),
-                        part.filter(pc.equal(part["segment"], value)),
-                    )
-                )
+    for offset, length in _runs(rows, GROUP_KEYS):
+        part = rows.slice(offset, length)
+        model, version, role = (part.column(k)[0].as_py() for k in GROUP_KEYS)
+        out.append(((model, version, role, None), part))
+        if segment_by is None:
+            continue
+        runs = _runs(part, ["segment"])
+        if len(runs) > MAX_SEGMENTS:
+            raise InvalidInput(
+                f"{segment_by!r} has {len(runs)} values in the window, over {MAX_SEGMENTS} "
+                "segments; split by a categorical column."
+            )
+        for at, size in runs:
+            piece = part.slice(at, size)
+            out.append(((model, version, role, piece.column("segment")[0].as_py()), piece))
     return out
 
 
