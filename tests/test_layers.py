@@ -49,6 +49,15 @@ FORBIDDEN: dict[str, tuple[str, ...]] = {
     "mloop.serving": ("mloop.cli", "mloop.training"),
     # monitoring reads the log, the store and the registry; the server's feedback route calls it
     "mloop.monitoring": ("mloop.cli", "mloop.serving"),
+    # executors run what services hand them; they know no service
+    "mloop.executors": (
+        "mloop.cli",
+        "mloop.serving",
+        "mloop.training",
+        "mloop.registry",
+        "mloop.tracking",
+        "mloop.batch",
+    ),
 }
 
 

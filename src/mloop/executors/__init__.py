@@ -84,10 +84,11 @@ def open_executor(settings: ExecutorSettings | None = None) -> Iterator[Executor
     """The executor ``settings`` name, shut down (a Ray mloop started, stopped) on exit."""
     settings = settings or ExecutorSettings()
     if settings.kind == "ray":
-        raise InvalidInput(
-            "The Ray executor is not built yet in this checkout; unset MLOOP_EXECUTOR "
-            "(or [executor] kind) to use the local process pool."
-        )
+        from mloop.executors.ray import open_ray_executor
+
+        with open_ray_executor(settings) as ray_executor:
+            yield ray_executor
+        return
     from mloop.executors.local import open_local_executor
 
     with open_local_executor(settings) as executor:

@@ -1,0 +1,153 @@
+"""The Ray executor: submitted calls become Ray tasks, on a cluster or on a private local Ray.
+
+With ``ray_address`` set (``MLOOP_RAY_ADDRESS`` or ``[executor] ray_address``) mloop connects to
+that cluster as a client driver and leaves it running at exit: the cluster is someone else's.
+
+Without it mloop starts a private Ray for the length of one command, and stops it at the end so
+no raylet, GCS or worker outlives the command. That Ray is locked down, because a Ray cluster
+runs whatever code any client that can reach it submits (ShadowRay, CVE-2023-48022: the job
+API has no authentication by design, and exposed dashboards were mined for months):
+
+- every server binds to loopback. Ray turns ``_node_ip_address="127.0.0.1"`` into the machine's
+  routable address unless clusters are disabled (as it does itself on macOS and Windows), so the
+  start-up runs with that switch off; the GCS, raylet, object manager, workers and agents then
+  listen on 127.0.0.1 only (tests/executors/test_ray_executor.py checks every listening socket);
+- no dashboard and so no job submission API (``include_dashboard=False``; the minimal head
+  process Ray keeps serves nothing);
+- ``address="local"``: always a new Ray, never one another user started on this machine;
+- no usage statistics sent anywhere (``RAY_USAGE_STATS_ENABLED=0``), logging quiet, workers'
+  output kept in Ray's session logs rather than the command's stderr.
+
+Callables reach the workers by reference (a module-level function) or by value (cloudpickle), as
+for the process pool; on a remote cluster mloop must be installed on the workers.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
+
+from mloop.errors import InvalidInput
+
+if TYPE_CHECKING:
+    from mloop.executors import ExecutorSettings
+
+T = TypeVar("T")
+LOOPBACK = "127.0.0.1"
+# Read by every Ray process this one starts (they inherit the environment).
+QUIET_ENVIRON = {"RAY_USAGE_STATS_ENABLED": "0", "RAY_DEDUP_LOGS": "0"}
+
+
+def import_ray() -> Any:
+    """The ``ray`` module; ``InvalidInput`` naming the extra when it is not installed."""
+    for key, value in QUIET_ENVIRON.items():
+        os.environ.setdefault(key, value)
+    try:
+        import ray
+    except ImportError:
+        raise InvalidInput(
+            "The Ray executor needs Ray; install mloop[ray] (pip install 'mloop[ray]'), "
+            "or unset MLOOP_EXECUTOR to use the local process pool."
+        ) from None
+    return ray
+
+
+def _invoke(fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> T:
+    """The one Ray task every call runs through, so any picklable callable can be submitted
+    (a builtin, a ``functools.partial``, a callable object), not only plain functions."""
+    return fn(*args, **kwargs)
+
+
+class RayExecutor:
+    """Submits calls as Ray tasks of one CPU each; futures are ``ObjectRef.future()``."""
+
+    def __init__(self, ray: Any, *, owns_cluster: bool) -> None:
+        self._ray = ray
+        self.owns_cluster = owns_cluster
+        # one CPU a call, as a pool process; not retried: a trial or step that failed, failed
+        self._task = ray.remote(num_cpus=1, max_retries=0)(_invoke)
+
+    @property
+    def kind(self) -> Literal["ray"]:
+        return "ray"
+
+    @property
+    def parallelism(self) -> int:
+        return max(1, int(self._ray.cluster_resources().get("CPU", 1)))
+
+    def submit(self, fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> Future[T]:
+        future: Future[T] = self._task.remote(fn, *args, **kwargs).future()
+        return future
+
+
+def _start_local(ray: Any, num_cpus: int) -> None:
+    """``ray.init`` of a private Ray on loopback (see the module docstring for why each flag)."""
+    from ray._private import ray_constants
+
+    clusters = ray_constants.ENABLE_RAY_CLUSTER
+    ray_constants.ENABLE_RAY_CLUSTER = False  # else 127.0.0.1 is "resolved" to the routable IP
+    try:
+        ray.init(
+            address="local",
+            num_cpus=num_cpus,
+            include_dashboard=False,
+            _node_ip_address=LOOPBACK,
+            log_to_driver=False,
+            logging_level=logging.WARNING,
+            configure_logging=True,
+        )
+    finally:
+        ray_constants.ENABLE_RAY_CLUSTER = clusters
+
+
+@contextmanager
+def open_ray_executor(settings: ExecutorSettings) -> Iterator[RayExecutor]:
+    """A Ray executor for the length of the ``with``: ``settings.ray_address``'s cluster (left
+    running), else a private local Ray on loopback with ``max_workers`` (or every core) CPUs,
+    shut down at exit. Raises ``InvalidInput`` when Ray is not installed, the cluster cannot be
+    reached, or a Ray is already running in this process."""
+    ray = import_ray()
+    if ray.is_initialized():
+        raise InvalidInput(
+            "Ray is already initialised in this process; mloop starts (or connects to) its own, "
+            "so call ray.shutdown() first."
+        )
+    owns = settings.ray_address is None
+    try:
+        if owns:
+            _start_local(ray, settings.max_workers or os.cpu_count() or 1)
+        else:
+            ray.init(
+                address=settings.ray_address,
+                log_to_driver=False,
+                logging_level=logging.WARNING,
+            )
+    except (ConnectionError, RuntimeError, ValueError) as exc:
+        ray.shutdown()
+        where = settings.ray_address or "a local Ray"
+        raise InvalidInput(
+            f"Could not start or reach {where} ({str(exc).splitlines()[0] if str(exc) else type(exc).__name__}); "
+            "check MLOOP_RAY_ADDRESS (or [executor] ray_address) and that the cluster is up."
+        ) from exc
+    _quiet_ray_data(ray)
+    try:
+        yield RayExecutor(ray, owns_cluster=owns)
+    finally:
+        # Disconnecting a driver from someone's cluster leaves it running; for the private
+        # Ray, shutdown also stops the GCS, the raylet and every worker it started.
+        ray.shutdown()
+
+
+def _quiet_ray_data(ray: Any) -> None:
+    """Ray Data draws progress bars on stderr by default; the CLI draws its own."""
+    try:
+        from ray.data import DataContext
+    except ImportError:  # ray without the data extra: sweeps and pipelines still work
+        return
+    context = DataContext.get_current()
+    context.enable_progress_bars = False
+    context.print_on_execution_start = False
