@@ -58,6 +58,7 @@ FORBIDDEN: dict[str, tuple[str, ...]] = {
         "mloop.tracking",
         "mloop.batch",
     ),
+    "mloop.pipelines": ("mloop.cli", "mloop.serving"),
 }
 
 

@@ -37,6 +37,8 @@ _LAZY: dict[str, str] = {
     "predict": "mloop.api",
     "start_run": "mloop.fluent",
     "active_run": "mloop.fluent",
+    "step": "mloop.pipelines",
+    "pipeline": "mloop.pipelines",
 }
 
 if _TYPE_CHECKING:
@@ -50,6 +52,7 @@ if _TYPE_CHECKING:
         predict,
     )
     from mloop.fluent import active_run, start_run
+    from mloop.pipelines import pipeline, step
     from mloop.signature import Signature
     from mloop.workspace import Workspace
 
@@ -72,8 +75,10 @@ __all__ = [
     "get_dataset",
     "load_dataset",
     "load_model",
+    "pipeline",
     "predict",
     "start_run",
+    "step",
 ]
 
 

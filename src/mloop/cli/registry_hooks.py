@@ -24,6 +24,7 @@ SUBCOMMANDS: list[tuple[str, str, str]] = [
     ("drift", "mloop.cli.drift", "drift"),
     ("monitor", "mloop.cli.monitor", "monitor"),
     ("alerts", "mloop.cli.monitor", "alerts_app"),
+    ("pipeline", "mloop.cli.pipeline", "app"),
 ]
 
 

@@ -1,0 +1,50 @@
+"""Bad input to `mloop pipeline run` is one sentence and exit 2, never a traceback."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+# Refused before anything is written: SQLite is enough.
+pytestmark = pytest.mark.parametrize("store_url", ["sqlite"], indirect=True)
+
+
+@pytest.mark.parametrize(
+    ("args", "says"),
+    [
+        (["nope"], "No pipeline 'nope'"),
+        (["flow", "--param", "speed=3"], "no parameter 'speed'"),
+        (["flow", "--param", "offset=fast"], "is not a number"),
+        (["flow", "--param", "data=missing.txt"], "does not exist"),
+        (["flow", "--param", "offset"], "KEY=VALUE"),
+        (["flow", "--no-cache", "--resume", "abc"], "give one of them"),
+        (["flow", "--resume", "zzzz"], "No pipeline run 'zzzz'"),
+        (["other.py:flow"], "No pipelines file"),
+    ],
+)
+def test_bad_input_is_one_sentence_and_exit_2(
+    cli: Any, write_flow: Callable[..., Path], args: list[str], says: str
+) -> None:
+    result = cli("pipeline", "run", *args)
+    assert result.exit_code == 2, result.stderr
+    assert says in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("text", "says"),
+    [
+        ("import mloop\ndef broken(:\n", "syntax error on line 2"),
+        ("import no_such_module_here\n", "ModuleNotFoundError"),
+    ],
+)
+def test_a_broken_pipelines_file_is_exit_2(
+    cli: Any, write_flow: Callable[..., Path], text: str, says: str
+) -> None:
+    write_flow(text)
+    result = cli("pipeline", "run", "flow")
+    assert result.exit_code == 2
+    assert says in result.stderr and "Traceback" not in result.stderr

@@ -1,0 +1,79 @@
+"""Steps run in the executor's processes, independent ones at once; a failure stops the run."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from mloop.pipelines import load_output, run_pipeline
+from mloop.workspace import Workspace
+from tests.pipelines.conftest import statuses
+
+
+@pytest.mark.parametrize("store_url", ["sqlite"], indirect=True)
+def test_independent_steps_run_at_the_same_time_in_worker_processes(
+    workspace: Workspace, write_flow: Callable[..., Path]
+) -> None:
+    write_flow(
+        **{
+            "PAUSE = 0.0": "PAUSE = 0.8",
+            "return sum(values)": "return [sum(values), os.getpid()]",
+            "return max(values)": "return [max(values), os.getpid()]",
+            "return {": "return {'pids': [a[1], b[1]], ",
+            '"total": a + b + offset': '"total": a[0] + b[0] + offset',
+        }
+    )
+    done = run_pipeline(workspace, "flow")
+    assert done.status == "succeeded", done.error
+    total, biggest = done.step("total"), done.step("biggest")
+    assert total.started_at and total.ended_at and biggest.started_at and biggest.ended_at
+    # Each slept 0.8 s; they overlapped, and neither ran in this process.
+    assert total.started_at < biggest.ended_at and biggest.started_at < total.ended_at
+    assert max(total.ended_at, biggest.ended_at) - min(total.started_at, biggest.started_at) < (
+        total.ended_at - total.started_at
+    ) + (biggest.ended_at - biggest.started_at)
+    result = load_output(workspace.artifacts, done.outputs["return"])
+    assert os.getpid() not in result["pids"]
+
+
+def test_a_failing_step_fails_the_run_skips_its_dependents_and_records_the_error(
+    workspace: Workspace, write_flow: Callable[..., Path]
+) -> None:
+    write_flow(**{"return max(values)": "raise ValueError(f'no maximum of {values}')"})
+    failed = run_pipeline(workspace, "flow")
+    assert failed.status == "failed"
+    assert statuses(failed) == {
+        "load": "succeeded",
+        "double": "succeeded",
+        "total": "succeeded",  # a sibling already running finishes and is kept
+        "biggest": "failed",
+        "combine": "skipped",
+    }
+    error = failed.step("biggest").error or ""
+    assert error.splitlines()[0] == "ValueError: no maximum of [2, 4, 6]"
+    assert "pipelines.py" in error and "in biggest" in error  # the user's traceback
+    assert "worker.py" not in error
+    assert failed.error and "biggest" in failed.error
+
+
+def test_resume_reuses_the_failed_runs_finished_steps_and_links_to_it(
+    workspace: Workspace, write_flow: Callable[..., Path]
+) -> None:
+    write_flow(**{"return max(values)": "raise ValueError('broken')"})
+    failed = run_pipeline(workspace, "flow", {"offset": "1.5"})
+    write_flow()  # fixed
+    resumed = run_pipeline(workspace, "flow", resume=failed.id[:12])
+    assert resumed.status == "succeeded"
+    assert resumed.resumed_from == failed.id
+    assert resumed.params["offset"] == 1.5  # the failed run's parameters
+    assert statuses(resumed) == {
+        "load": "cached",
+        "double": "cached",
+        "total": "cached",
+        "biggest": "succeeded",
+        "combine": "succeeded",
+    }
+    assert resumed.step("total").cached_from == failed.step("total").id
