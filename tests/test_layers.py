@@ -59,6 +59,8 @@ FORBIDDEN: dict[str, tuple[str, ...]] = {
         "mloop.batch",
     ),
     "mloop.pipelines": ("mloop.cli", "mloop.serving"),
+    # the loop composes data, training, registry, endpoints, monitoring and rollouts; edges call it
+    "mloop.loop": ("mloop.cli", "mloop.serving"),
 }
 
 

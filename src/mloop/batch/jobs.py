@@ -2,8 +2,8 @@
 
 A job is written ``running`` when the work starts and closed once, ``succeeded`` or ``failed``
 (with the error), with what it read and wrote (paths and BLAKE3 content hashes), its counts and
-the model version it used. Its ``kind`` says which service ran it (``predict`` for now), so other
-batch work can share the table and the ``mloop jobs`` commands.
+the model version it used. Its ``kind`` says which service ran it (``predict`` here; ``retrain``
+for the loop's jobs, which ``mloop.loop.jobs`` reads in full), so all share ``mloop jobs``.
 """
 
 from __future__ import annotations
@@ -19,7 +19,8 @@ from mloop.ids import new_id
 from mloop.store import Store
 from mloop.store import tables as t
 
-Status = Literal["running", "succeeded", "failed"]
+# retraining jobs (kind "retrain", see mloop.loop.jobs) share the table and add their own states
+Status = Literal["running", "succeeded", "failed", "queued", "interrupted", "rejected", "coalesced"]
 LIST_LIMIT = 50
 
 

@@ -1,4 +1,6 @@
-"""`mloop jobs ls|show`: batch jobs (``mloop predict``) with what they read, wrote and counted.
+"""`mloop jobs ls|show`: batch jobs (``mloop predict``) with what they read, wrote and counted,
+and retraining jobs (``mloop retrain``, the agent) with their trigger, attempts, what they made
+and why they ended.
 
 JOB is a job id or a unique prefix of one.
 """
@@ -13,7 +15,11 @@ from rich.markup import escape
 from mloop.cli.context import open_workspace
 from mloop.cli.output import JsonOption, console, fmt_time, print_json, print_table
 
-app = typer.Typer(help="Batch jobs: model, inputs, outputs, counts.", no_args_is_help=True)
+app = typer.Typer(
+    help="Jobs: batch scoring (model, inputs, outputs, counts) and retraining (trigger, "
+    "attempts, runs, versions, revisions, reason).",
+    no_args_is_help=True,
+)
 
 
 def _seconds(value: float | None) -> str:
@@ -25,11 +31,32 @@ def _count(counts: dict[str, Any], key: str) -> str:
     return "" if value is None else f"{value:,}"
 
 
+def _trigger(trigger: dict[str, Any]) -> str:
+    kind = str(trigger.get("kind", ""))
+    detail = trigger.get("alert") or trigger.get("cron") or trigger.get("version") or ""
+    return f"{kind} {detail}".strip()
+
+
+def _made(job: Any) -> str:
+    return ", ".join(job.outputs.get("model_versions", []))
+
+
+def _with_retraining(store: Any, jobs: list[Any]) -> list[Any]:
+    """Batch rows, with each retraining job read in full (trigger, outputs, lease)."""
+    from mloop.loop.jobs import jobs_by_id
+
+    full = jobs_by_id(store, [job.id for job in jobs if job.kind == "retrain"])
+    return [full.get(job.id, job) for job in jobs]
+
+
 @app.command("ls")
 def ls(
     ctx: typer.Context,
     kind: Annotated[
-        str | None, typer.Option("--kind", help="Only jobs of this kind (predict).")
+        str | None, typer.Option("--kind", help="Only jobs of this kind (predict, retrain).")
+    ] = None,
+    endpoint: Annotated[
+        str | None, typer.Option("--endpoint", help="Only retraining jobs of this endpoint.")
     ] = None,
     limit: Annotated[int, typer.Option("--limit", help="At most this many jobs.")] = 50,
     as_json: JsonOption = False,
@@ -38,9 +65,17 @@ def ls(
     from mloop.batch.jobs import list_jobs
 
     with open_workspace(ctx) as ws:
-        jobs = list_jobs(ws.store, kind=kind, limit=limit)
+        if endpoint is not None:
+            from mloop.loop.jobs import list_jobs as list_retraining
+
+            jobs: list[Any] = list_retraining(ws.store, endpoint=endpoint)[:limit]
+        else:
+            jobs = _with_retraining(ws.store, list_jobs(ws.store, kind=kind, limit=limit))
     if as_json:
         print_json([job.to_dict() for job in jobs])
+        return
+    if any(job.to_dict()["kind"] == "retrain" for job in jobs):
+        _retraining_table(jobs)
         return
     print_table(
         ["job", "kind", "status", "model", "read", "scored", "rejected", "started", "took", "by"],
@@ -62,19 +97,100 @@ def ls(
     )
 
 
+def _retraining_table(jobs: list[Any]) -> None:
+    rows = []
+    for job in jobs:
+        shown = job.to_dict()
+        if shown["kind"] == "retrain":
+            rows.append(
+                (
+                    job.id,
+                    "retrain",
+                    job.status,
+                    job.endpoint,
+                    _trigger(job.trigger),
+                    str(job.attempts),
+                    _made(job),
+                    fmt_time(job.created_at),
+                    fmt_time(job.ended_at),
+                    job.reason or "",
+                )
+            )
+        else:
+            rows.append(
+                (
+                    job.id,
+                    job.kind,
+                    job.status,
+                    job.model or "",
+                    "",
+                    "",
+                    "",
+                    fmt_time(job.started_at),
+                    fmt_time(job.ended_at),
+                    job.error or "",
+                )
+            )
+    print_table(
+        [
+            "job",
+            "kind",
+            "status",
+            "endpoint/model",
+            "trigger",
+            "attempts",
+            "made",
+            "created",
+            "ended",
+            "reason",
+        ],
+        rows,
+    )
+
+
+def _show_retraining(job: Any) -> None:
+    out = console()
+    out.print(
+        f"[bold]job {job.id}[/]  retrain  {job.status}  endpoint={escape(job.endpoint)}  "
+        f"attempts={job.attempts}  by={escape(job.created_by)}"
+    )
+    out.print(
+        f"created {fmt_time(job.created_at)}  updated {fmt_time(job.updated_at) or '-'}  "
+        f"ended {fmt_time(job.ended_at) or '-'}"
+    )
+    if job.reason:
+        out.print(f"reason: {escape(job.reason)}")
+    shown = job.to_dict()
+    rows = [(f"trigger.{k}", str(v)) for k, v in job.trigger.items()]
+    if job.joined_job_id:
+        rows.append(("joined", job.joined_job_id))
+    for key in ("dataset", "verdict_id", "rollout_id", "lease_owner", "lease_expires_at"):
+        if shown.get(key):
+            rows.append((key, str(shown[key])))
+    for key in ("runs", "model_versions", "revisions", "steps"):
+        if shown.get(key):
+            rows.append((key, ", ".join(str(v) for v in shown[key])))
+    print_table(["field", "value"], rows)
+
+
 @app.command("show")
 def show(
     ctx: typer.Context,
     job: Annotated[str, typer.Argument(help="Job id or a unique prefix of one.")],
     as_json: JsonOption = False,
 ) -> None:
-    """One job: model version, params, input and output files with their hashes, counts, error."""
+    """One job. Batch: model version, params, files with their hashes, counts, error.
+    Retraining: trigger, attempts, dataset, runs, model versions, verdict, rollout, revisions,
+    and the reason it ended."""
     from mloop.batch.jobs import get_job
 
     with open_workspace(ctx) as ws:
-        found = get_job(ws.store, job)
+        found: Any = _with_retraining(ws.store, [get_job(ws.store, job)])[0]
     if as_json:
         print_json(found.to_dict())
+        return
+    if found.to_dict()["kind"] == "retrain":
+        _show_retraining(found)
         return
     out = console()
     out.print(

@@ -25,6 +25,8 @@ SUBCOMMANDS: list[tuple[str, str, str]] = [
     ("monitor", "mloop.cli.monitor", "monitor"),
     ("alerts", "mloop.cli.monitor", "alerts_app"),
     ("pipeline", "mloop.cli.pipeline", "app"),
+    ("retrain", "mloop.cli.retrain", "retrain"),
+    ("agent", "mloop.cli.agent", "agent"),
 ]
 
 

@@ -1,0 +1,95 @@
+"""A manual retraining: ``mloop retrain ENDPOINT``, queued for an agent or run in the foreground.
+
+The trigger is recorded like any other (so it coalesces into an active job, or within the
+cool-down, and says which job it joined). Then, when an agent is running on the store (its
+heartbeat is fresh), the job waits for it; otherwise the caller runs it here, holding the lease
+the same way an agent would, so a user without an agent still gets the retraining.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+from mloop.errors import InvalidInput
+from mloop.loop import jobs, state
+from mloop.loop.policy import Policy, policy_for
+from mloop.loop.runner import check_watched, new_owner, run_claimed
+from mloop.loop.settings import AgentSettings, agent_settings
+from mloop.loop.work import Say
+from mloop.workspace import Workspace
+
+
+@dataclass(frozen=True)
+class Request:
+    recorded: jobs.Recorded
+    policy: Policy
+    agents: list[str]  # the agents alive when it was recorded
+
+
+def request_retrain(ws: Workspace, endpoint: str, *, reason: str | None = None) -> Request:
+    """Record a manual trigger for ``endpoint``'s policy.
+
+    Raises ``NotFound`` when there is no policy, ``InvalidInput`` when it has no manual trigger.
+    """
+    policy = policy_for(ws.settings.raw, endpoint)
+    if not policy.triggered_by("manual"):
+        raise InvalidInput(
+            f'[policies.{endpoint}] has no manual trigger; add {{ kind = "manual" }} to its '
+            "triggers to allow `mloop retrain`."
+        )
+    trigger = {"kind": "manual", "by": ws.user, **({"reason": reason} if reason else {})}
+    with ws.store.transaction() as conn:
+        recorded = jobs.record_trigger_in(
+            conn,
+            endpoint=endpoint,
+            trigger=trigger,
+            cooldown=policy.cooldown,
+            policy=policy.to_dict(),
+            actor=ws.user,
+        )
+        agents = [str(a["owner"]) for a in state.alive_agents(conn, jobs.now_utc())]
+    return Request(recorded, policy, agents)
+
+
+def settings_of(ws: Workspace) -> AgentSettings:
+    return agent_settings(ws.settings.raw)
+
+
+def run_foreground(
+    ws: Workspace, policy: Policy, job_id: str, *, wait: bool, say: Say
+) -> jobs.RetrainJob:
+    """Claim ``job_id`` and run it here; with ``wait``, watch its rollout until it is decided.
+
+    Returns the job as it stands at the end (queued or running when an agent took it first)."""
+    settings = settings_of(ws)
+    owner = new_owner("retrain")
+    claimed = jobs.claim(ws.store, job_id, owner=owner, lease=settings.lease)
+    if claimed is None:
+        return jobs.get_job(ws.store, job_id)  # an agent started meanwhile and took it
+    outcome = run_claimed(ws, policy, claimed, owner=owner, settings=settings, say=say)
+    while outcome.status == "watching" and wait:
+        time.sleep(settings.tick)
+        job = jobs.get_job(ws.store, job_id)
+        if not job.watching:
+            break  # an agent decided it
+        outcome = check_watched(ws, job)
+    return jobs.get_job(ws.store, job_id)
+
+
+def agents_alive(ws: Workspace) -> list[str]:
+    with ws.store.read() as conn:
+        return [str(a["owner"]) for a in state.alive_agents(conn, jobs.now_utc())]
+
+
+def follow(ws: Workspace, policy: Policy, job_id: str, *, say: Say) -> jobs.RetrainJob:
+    """Wait for an agent to end ``job_id``; run it here instead if every agent has gone."""
+    settings = settings_of(ws)
+    while True:
+        job = jobs.get_job(ws.store, job_id)
+        if job.status in jobs.ENDED:
+            return job
+        if job.status in ("queued", "interrupted") and not agents_alive(ws):
+            say("no agent is running any more; running the job here")
+            return run_foreground(ws, policy, job_id, wait=True, say=say)
+        time.sleep(min(settings.tick, 1.0))

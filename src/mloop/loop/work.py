@@ -1,0 +1,290 @@
+"""What a retraining job does: data → train → register → gate → rollout (or promotion).
+
+Each step's result is written on the job as soon as it exists (``jobs.record_outputs``), so an
+agent killed mid-job loses nothing: the retry finds the candidate already registered and goes on
+from the gate instead of training again. Between steps the lease is checked, so a job taken over
+by another agent (after this one's lease lapsed) is not finished twice.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import importlib
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import sqlalchemy as sa
+
+from mloop.errors import InvalidInput, NotFound
+from mloop.loop import jobs
+from mloop.loop.gating import check_gate
+from mloop.loop.lease import Lease
+from mloop.loop.policy import Policy
+from mloop.registry.versions import ModelVersion, resolve
+from mloop.store import tables as t
+from mloop.workspace import Workspace
+
+Say = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class Outcome:
+    status: Literal["succeeded", "rejected", "failed", "watching"]
+    reason: str
+    rollout_id: str | None = None
+
+
+def rollouts_module() -> Any:
+    """``mloop.rollouts``, imported when a job first needs it."""
+    return importlib.import_module("mloop.rollouts")
+
+
+def _live_alias(ws: Workspace, endpoint: str, model: str) -> tuple[str, ModelVersion | None]:
+    """The alias the endpoint's live primary follows for ``model`` (``champion`` by default),
+    and the version it serves."""
+    from mloop.endpoints.service import get_endpoint
+
+    try:
+        live = get_endpoint(ws.store, endpoint).live
+    except NotFound:
+        return "champion", None
+    if live is None or live.primary.model != model:
+        return "champion", None
+    return live.primary.alias or "champion", resolve(ws.store, live.primary.ref)
+
+
+def _dataset(ws: Workspace, policy: Policy, job: jobs.RetrainJob, lease: Lease, say: Say) -> str:
+    if policy.data.log is not None:
+        from mloop.loop.log_data import snapshot_log
+
+        assert policy.data.dataset is not None and policy.train.target is not None
+        _, serving = _live_alias(ws, policy.endpoint, policy.train.register)
+        version = snapshot_log(
+            ws,
+            policy.endpoint,
+            window=policy.data.log,
+            target=policy.train.target,
+            dataset=policy.data.dataset,
+            model=serving,
+        )
+        say(f"snapshotted the labelled log ({policy.data.log}) as {version.ref}")
+    else:
+        from mloop.data.datasets import get_version
+
+        version = get_version(ws.store, f"{policy.data.dataset}@{policy.data.version}")
+        say(f"data {version.ref} ({version.row_count} rows)")
+    lease.check()
+    jobs.record_outputs(
+        ws.store, job.id, owner=lease.owner, add={"dataset": version.ref, "steps": ["data"]}
+    )
+    return version.ref
+
+
+def _train(
+    ws: Workspace, policy: Policy, job: jobs.RetrainJob, data: str, lease: Lease, say: Say
+) -> str:
+    from mloop.training.train import train
+
+    spec = policy.train
+    assert spec.target is not None
+    result = train(
+        ws.store,
+        ws.artifacts,
+        data=data,
+        target=spec.target,
+        user=ws.user,
+        root=ws.root,
+        model=spec.model,
+        params=spec.params,
+        test_size=spec.test_size,
+        seed=spec.seed,
+        experiment=spec.experiment,
+        drop=spec.drop,
+    )
+    shown = ", ".join(f"{k}={v:.4g}" for k, v in result.metrics.items())
+    say(f"trained run {result.run_id} on {data} ({shown})")
+    jobs.record_outputs(
+        ws.store, job.id, owner=lease.owner, add={"runs": [result.run_id], "steps": ["train"]}
+    )
+    lease.check()
+    return result.run_id
+
+
+def _pipeline(ws: Workspace, policy: Policy, job: jobs.RetrainJob, lease: Lease, say: Say) -> str:
+    """Run the policy's pipeline; its run must have logged a model, which is registered."""
+    try:
+        pipelines = importlib.import_module("mloop.pipelines")
+        run_pipeline = pipelines.run_pipeline
+    except (ModuleNotFoundError, AttributeError):
+        raise InvalidInput(
+            f"[policies.{policy.endpoint}] trains with pipeline {policy.train.pipeline!r}, but this "
+            "mloop has no pipeline runner yet; train with target/model instead."
+        ) from None
+    result = run_pipeline(ws, policy.train.pipeline, dict(policy.train.params))
+    run_id = getattr(result, "model_run_id", None) or getattr(result, "run_id", None)
+    pipeline_run = getattr(result, "id", None)
+    if not run_id:
+        raise InvalidInput(
+            f"Pipeline {policy.train.pipeline!r} (run {pipeline_run}) logged no model run to register; "
+            "make its last step train a model."
+        )
+    say(f"pipeline {policy.train.pipeline} ran ({pipeline_run}); model from run {run_id}")
+    jobs.record_outputs(
+        ws.store,
+        job.id,
+        owner=lease.owner,
+        add={"runs": [str(run_id)], "pipeline_runs": [str(pipeline_run)], "steps": ["train"]},
+    )
+    lease.check()
+    return str(run_id)
+
+
+def _register(
+    ws: Workspace, policy: Policy, job: jobs.RetrainJob, run_id: str, lease: Lease, say: Say
+) -> ModelVersion:
+    from mloop.registry.register import register_run
+
+    version = register_run(
+        ws.store, ws.artifacts, run_id=run_id, name=policy.train.register, actor=ws.user
+    )
+    say(f"registered {version.ref}")
+    jobs.record_outputs(
+        ws.store,
+        job.id,
+        owner=lease.owner,
+        add={"model_versions": [version.ref], "steps": ["register"]},
+        model_version_id=version.id,
+    )
+    return version
+
+
+def _candidate(ws: Workspace, job: jobs.RetrainJob) -> ModelVersion | None:
+    """The version an earlier attempt of this job registered, if it got that far."""
+    made = job.outputs.get("model_versions") or []
+    return resolve(ws.store, made[-1]) if made else None
+
+
+def _revisions(ws: Workspace, rollout_id: str) -> list[int]:
+    with ws.store.read() as conn:
+        row = conn.execute(
+            sa.select(t.rollouts.c.started_revision, t.rollouts.c.decided_revision).where(
+                t.rollouts.c.id == rollout_id
+            )
+        ).first()
+    return [] if row is None else [n for n in (row.started_revision, row.decided_revision) if n]
+
+
+def _promote(
+    ws: Workspace,
+    policy: Policy,
+    candidate: ModelVersion,
+    alias: str,
+    verdict_id: str | None,
+    job: jobs.RetrainJob,
+) -> list[int]:
+    """No rollout declared: the gated candidate takes the alias, endpoints following it move."""
+    from mloop.endpoints.following import follow_aliases
+    from mloop.registry.aliases import current_holder, move_alias
+    from mloop.store.sequences import lock_parent
+
+    with ws.store.transaction() as conn:
+        lock_parent(conn, t.models, candidate.model_id)
+        move_alias(
+            conn,
+            ws.store,
+            model=candidate.name,
+            model_id=candidate.model_id,
+            alias=alias,
+            to_version_id=candidate.id,
+            expected_from=current_holder(conn, candidate.model_id, alias),
+            action="promote",
+            actor=ws.user,
+            reason=f"retraining job {job.id}",
+            forced=False,
+            verdict_id=verdict_id,
+        )
+    return [revision.number for revision in follow_aliases(ws.store, ws.user)]
+
+
+def run_job(
+    ws: Workspace, policy: Policy, job: jobs.RetrainJob, *, lease: Lease, say: Say
+) -> Outcome:
+    """Do ``job``'s work under ``lease``, up to a live rollout (``watching``) or an end."""
+    candidate = _candidate(ws, job)
+    if candidate is not None:
+        say(f"resuming with {candidate.ref}, registered by the interrupted attempt")
+    else:
+        if policy.train.pipeline is not None:
+            run_id = _pipeline(ws, policy, job, lease, say)
+        else:
+            data = _dataset(ws, policy, job, lease, say)
+            run_id = _train(ws, policy, job, data, lease, say)
+        candidate = _register(ws, policy, job, run_id, lease, say)
+    lease.check()
+    alias, _ = _live_alias(ws, policy.endpoint, candidate.name)
+    verdict_id = None
+    if policy.gate is not None:
+        gated = check_gate(ws, gate=policy.gate, candidate=candidate, alias=alias, job_id=job.id)
+        verdict_id = gated.verdict_id
+        jobs.record_outputs(
+            ws.store, job.id, owner=lease.owner, add={"verdict_id": verdict_id, "steps": ["gate"]}
+        )
+        say(gated.reason)
+        if not gated.passed:
+            return Outcome("rejected", gated.reason)
+    lease.check()
+    if policy.rollout is None:
+        revisions = _promote(ws, policy, candidate, alias, verdict_id, job)
+        jobs.record_outputs(
+            ws.store, job.id, owner=lease.owner, add={"revisions": revisions, "steps": ["promote"]}
+        )
+        return Outcome(
+            "succeeded", f"{candidate.ref} is {candidate.name}@{alias} (no rollout declared)"
+        )
+    rollout = rollouts_module().start_rollout(
+        ws,
+        endpoint=policy.endpoint,
+        candidate=candidate.ref,
+        config=policy.rollout,
+        job_id=job.id,
+        verdict_id=verdict_id,
+        actor=ws.user,
+    )
+    jobs.record_outputs(
+        ws.store,
+        job.id,
+        owner=lease.owner,
+        add={
+            "rollout_id": rollout.id,
+            "revisions": _revisions(ws, rollout.id),
+            "steps": ["rollout"],
+        },
+    )
+    say(f"rollout {rollout.id} of {candidate.ref} on {policy.endpoint!r} is live; watching it")
+    return Outcome("watching", f"watching rollout {rollout.id} of {candidate.ref}", rollout.id)
+
+
+def drive_rollout(
+    ws: Workspace, job: jobs.RetrainJob, *, now: dt.datetime | None = None
+) -> Outcome:
+    """Check a watched job's rollout once: ``watching`` until its guardrails decide."""
+    rollout_id = job.outputs.get("rollout_id")
+    if not rollout_id:
+        return Outcome("failed", f"job {job.id} is running without a lease or a rollout to watch")
+    rollout = rollouts_module().check_rollout(ws, rollout_id, now=now)
+    if rollout.status == "watching":
+        return Outcome("watching", f"watching rollout {rollout_id}", rollout_id)
+    known = set(job.outputs.get("revisions", []))
+    new = [n for n in _revisions(ws, rollout_id) if n not in known]
+    if new:
+        jobs.record_outputs(ws.store, job.id, owner=None, add={"revisions": new})
+    if rollout.status == "promoted":
+        return Outcome(
+            "succeeded",
+            rollout.reason or f"rollout {rollout_id} promoted the candidate",
+            rollout_id,
+        )
+    return Outcome(
+        "rejected", rollout.reason or f"rollout {rollout_id} rolled the candidate back", rollout_id
+    )
