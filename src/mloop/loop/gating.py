@@ -34,15 +34,18 @@ def _reason(verdict: Verdict, candidate: ModelVersion, alias: str) -> str:
     holder = "unset" if verdict.incumbent is None else verdict.incumbent.ref
     if not failed:
         return f"{candidate.ref} passed gate {verdict.gate!r} against {verdict.model}@{alias} ({holder})"
-    if all(c.check == "approval" for c in failed):
-        return (
-            f"{candidate.ref} passed every check of gate {verdict.gate!r} but its human approval, "
-            "which an automated job cannot give: approve it with `mloop models approve "
+    by_hand = ""
+    if any(c.check == "approval" for c in failed):
+        by_hand = (
+            "; an automated job cannot give a human approval: approve it with `mloop models approve "
             f"{candidate.name} {candidate.version} --note …` and promote it by hand with `mloop "
             f"models promote {candidate.name} {candidate.version} --to {alias}`"
         )
     shown = "; ".join(f"{c.name}: {c.detail}" for c in failed)
-    return f"{candidate.ref} blocked by gate {verdict.gate!r} ({shown}); {verdict.model}@{alias} stays {holder}"
+    return (
+        f"{candidate.ref} blocked by gate {verdict.gate!r} ({shown}); {verdict.model}@{alias} "
+        f"stays {holder}{by_hand}"
+    )
 
 
 def check_gate(

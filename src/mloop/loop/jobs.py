@@ -98,6 +98,7 @@ class RetrainJob:
             "rollout_id": self.outputs.get("rollout_id"),
             "revisions": list(self.outputs.get("revisions", [])),
             "steps": list(self.outputs.get("steps", [])),
+            "interruptions": list(self.outputs.get("interruptions", [])),
             "lease_owner": self.lease_owner,
             **{k: None if v is None else utc(v).isoformat() for k, v in when.items()},
             "created_by": self.created_by,
@@ -464,6 +465,10 @@ def reclaim_lapsed(store: Store, *, now: dt.datetime | None = None) -> list[Retr
                 )
                 .values(
                     status="failed" if gave_up else "interrupted",
+                    outputs={
+                        **dict(row.outputs or {}),
+                        "interruptions": [*(row.outputs or {}).get("interruptions", []), reason],
+                    },
                     reason=reason,
                     error=reason if gave_up else None,
                     ended_at=now if gave_up else None,

@@ -157,7 +157,7 @@ def _trigger(endpoint: str, position: int, raw: Any) -> Trigger:
             raise _fail(endpoint, f"{where} ({kind}) needs {key} = {example}.")
     if kind == "schedule":
         cron = raw["cron"]
-        parse_cron(cron, where=f"[policies.{endpoint}] {where}.cron")
+        parse_cron(cron, where=f"[policies.{endpoint}] in mloop.toml: {where}.cron")
         return Trigger("schedule", cron=cron)
     if kind == "alert":
         alert = raw["alert"]
@@ -215,6 +215,7 @@ def _train(endpoint: str, raw: Any) -> TrainSpec:
     )
     if not isinstance(raw, Mapping):
         raise _fail(endpoint, f"train must be an inline table: {fix}; got {raw!r}.")
+    _unknown(endpoint, "train", raw, PIPELINE_KEYS if "pipeline" in raw else TRAIN_KEYS)
     register = raw.get("register")
     if register is None:
         raise _fail(

@@ -1,0 +1,97 @@
+"""[policies.ENDPOINT]: the documented example loads; every bad key or value is refused at
+load with the key and the fix (exit 2), before any job starts."""
+
+from __future__ import annotations
+
+import datetime as dt
+import tomllib
+from typing import Any
+
+import pytest
+
+from mloop.config import DEFAULT_TOML
+from mloop.errors import InvalidInput
+from mloop.loop.policy import load_policies
+from mloop.loop.settings import agent_settings
+from mloop.workspace import Workspace
+from tests.loop.conftest import write_policy
+
+EXAMPLE = """
+[policies.churn]
+triggers = [{ kind = "manual" }, { kind = "schedule", cron = "0 3 * * 1" }, { kind = "alert", alert = "drift" }, { kind = "dataset", dataset = "churn" }]
+cooldown = "1h"
+data = { dataset = "churn", version = "latest" }   # or { log = "7d" }: the log's inputs joined with their labels
+train = { target = "churned", model = "logistic", seed = 3, register = "churn", params = { C = 1.0 } }   # or { pipeline = "NAME" }
+gate = "production"
+"""
+
+
+def _load(text: str) -> Any:
+    return load_policies(tomllib.loads(DEFAULT_TOML + text))
+
+
+def test_the_documented_example_loads() -> None:
+    policy = _load(EXAMPLE)["churn"]
+    assert [t.kind for t in policy.triggers] == ["manual", "schedule", "alert", "dataset"]
+    assert policy.triggers[1].cron == "0 3 * * 1"
+    assert policy.cooldown == dt.timedelta(hours=1)
+    assert policy.data.dataset == "churn" and policy.data.version == "latest"
+    assert policy.train.register == "churn" and policy.train.params == {"C": 1.0}
+    assert policy.gate == "production"
+
+
+def test_a_log_window_names_its_dataset() -> None:
+    policy = _load(EXAMPLE.replace('{ dataset = "churn", version = "latest" }', '{ log = "7d" }'))
+    assert policy["churn"].data.log == "7d"
+    assert policy["churn"].data.dataset == "churn-log"
+
+
+@pytest.mark.parametrize(
+    ("change", "expected"),
+    [
+        (('cooldown = "1h"', 'cooldwn = "1h"'), "unknown key(s) cooldwn"),
+        (('cooldown = "1h"', 'cooldown = "soon"'), "cooldown 'soon' is not a positive duration"),
+        (('cron = "0 3 * * 1"', 'cron = "0 3 * *"'), "is not a cron expression"),
+        (('cron = "0 3 * * 1"', 'cron = "61 3 * * 1"'), "is not a cron expression"),
+        (
+            ('kind = "manual"', 'kind = "hourly"'),
+            "triggers[0].kind must be one of manual, schedule, alert, dataset",
+        ),
+        (('alert = "drift"', 'alrt = "drift"'), "unknown key(s) alrt in triggers[2]"),
+        (('gate = "production"', 'gate = "strict"'), "gate 'strict' is not a gate in [gates]"),
+        (("seed = 3", "seed = -1"), "train.seed must be a whole number"),
+        (('register = "churn"', 'registr = "churn"'), "unknown key(s) registr in train"),
+        (
+            ('version = "latest"', 'version = "newest"'),
+            'data.version must be "latest" or a version number',
+        ),
+        (("data = {", 'data = { log = "a week", '), "unknown key(s) version in data"),
+    ],
+)
+def test_a_bad_key_or_value_is_refused_naming_it(change: tuple[str, str], expected: str) -> None:
+    with pytest.raises(InvalidInput) as refused:
+        _load(EXAMPLE.replace(*change))
+    assert refused.value.message.startswith("[policies.churn] in mloop.toml")
+    assert expected in refused.value.message
+
+
+def test_agent_settings_refuse_a_heartbeat_as_long_as_the_lease() -> None:
+    assert agent_settings({}).lease == 30.0  # lapses within a minute by default
+    with pytest.raises(InvalidInput, match="heartbeat"):
+        agent_settings({"agent": {"lease": "10s", "heartbeat": "10s"}})
+    with pytest.raises(InvalidInput, match="unknown key"):
+        agent_settings({"agent": {"tik": "1s"}})
+
+
+def test_mloop_retrain_refuses_a_bad_policy_with_exit_2(cli: Any, workspace: Workspace) -> None:
+    write_policy(workspace, EXAMPLE.replace('model = "logistic"', 'modle = "logistic"'))
+    result = cli("retrain", "churn")
+    assert result.exit_code == 2
+    assert "[policies.churn] in mloop.toml: unknown key(s) modle in train" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_mloop_retrain_without_a_policy_says_how_to_declare_one(cli: Any) -> None:
+    result = cli("retrain", "churn")
+    assert result.exit_code == 2
+    assert "No retraining policy for endpoint 'churn'" in result.stderr

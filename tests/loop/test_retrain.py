@@ -1,0 +1,84 @@
+"""`mloop retrain`: a manual trigger that runs in the foreground without an agent, joins the
+active job (exit 0, naming it), holds off within the cool-down, and never deploys a candidate
+its gate blocks."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from mloop.workspace import Workspace
+from tests.conftest import run_mloop
+from tests.loop.conftest import agent_env, policy_toml, wait_until, write_policy
+
+
+def _champion(cli: Any) -> int:
+    shown = json.loads(cli("endpoints", "show", "churn", "--json").stdout)
+    return int(shown["live"]["primary"]["version"])
+
+
+def test_without_an_agent_the_job_runs_in_the_foreground(cli: Any, served: Workspace) -> None:
+    write_policy(served, policy_toml())
+    result = cli("retrain", "churn", "--reason", "new month", "--json")
+    assert result.exit_code == 0, result.stderr
+    job = json.loads(result.stdout)
+    assert job["status"] == "succeeded" and job["attempts"] == 1
+    assert job["trigger"] == {"kind": "manual", "by": "tester", "reason": "new month"}
+    assert job["dataset"] == "churn@1" and len(job["runs"]) == 1
+    assert job["model_versions"] == ["churn@2"] and job["verdict_id"]
+    assert job["revisions"] == [2]  # no rollout declared: the alias moved and the endpoint followed
+    assert _champion(cli) == 2
+    shown = json.loads(cli("jobs", "show", job["id"], "--json").stdout)
+    assert shown["status"] == "succeeded" and shown["runs"] == job["runs"]
+    assert "running it here" in result.stderr
+
+
+def test_a_candidate_the_gate_blocks_is_registered_and_never_deployed(
+    cli: Any, served: Workspace
+) -> None:
+    """A gate that wants a human approval: an automated job cannot give one, so it blocks, and
+    the reason says how to approve and promote by hand."""
+    write_policy(served, policy_toml(gate="human"))
+    result = cli("retrain", "churn")
+    assert result.exit_code == 1
+    assert "status=rejected" in result.stdout and "model=churn@2" in result.stdout
+    assert "mloop models approve churn 2" in result.stdout
+    assert _champion(cli) == 1
+    version = json.loads(cli("models", "show", "churn@2", "--json").stdout)
+    assert [v["gate"] for v in version["verdicts"]] == ["human"]
+    assert version["verdicts"][0]["passed"] is False
+
+
+def test_within_the_cooldown_a_retrain_joins_the_last_job(cli: Any, served: Workspace) -> None:
+    write_policy(served, policy_toml(cooldown="1h"))
+    first = json.loads(cli("retrain", "churn", "--json").stdout)
+    again = cli("retrain", "churn")
+    assert again.exit_code == 0
+    assert "status=coalesced" in again.stdout and f"joined={first['id']}" in again.stdout
+    assert "cool-down" in again.stdout
+
+
+def test_a_retrain_while_the_agent_runs_a_job_exits_0_naming_it(
+    cli: Any, served: Workspace, start_agent: Any
+) -> None:
+    write_policy(served, policy_toml(model="slowmodel:slow"))
+    (served.root / "slow.flag").write_text("4")
+    agent = start_agent()
+    wait_until(lambda: "started" in _log(agent), what="the agent to start")
+    wait_until(
+        lambda: "queued for agent" in cli("retrain", "churn", "--no-wait").stderr,
+        what="a heartbeat",
+    )
+    wait_until(lambda: (served.root / "started.flag").exists(), what="the job to start training")
+    joined = run_mloop("retrain", "churn", cwd=served.root, env=agent_env(served))
+    assert joined.returncode == 0, joined.stderr
+    running = json.loads(cli("jobs", "ls", "--kind", "retrain", "--json").stdout)[-1]
+    assert "status=coalesced" in joined.stdout
+    assert f"joined={running['id']}" in joined.stdout
+    assert f"joined job {running['id']} (running)" in joined.stdout
+
+
+def _log(process: Any) -> str:
+    from tests.loop.conftest import agent_log
+
+    return agent_log(process)
