@@ -62,7 +62,7 @@ def test_a_retrain_while_the_agent_runs_a_job_exits_0_naming_it(
     cli: Any, served: Workspace, start_agent: Any
 ) -> None:
     write_policy(served, policy_toml(model="slowmodel:slow"))
-    (served.root / "slow.flag").write_text("4")
+    (served.root / "slow.flag").write_text("20")  # killed at the end
     agent = start_agent()
     wait_until(lambda: "started" in _log(agent), what="the agent to start")
     wait_until(
