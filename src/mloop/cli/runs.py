@@ -54,18 +54,24 @@ def ls(
         ),
     ] = None,
     limit: Annotated[int, typer.Option("--limit", help="At most this many runs.")] = 50,
+    parent: Annotated[
+        str | None,
+        typer.Option("--parent", help="Only the child runs of this run (a sweep's trials)."),
+    ] = None,
     as_json: JsonOption = False,
 ) -> None:
-    """List runs, newest first, with their latest metrics."""
+    """List runs, newest first, with their latest metrics and parent run (a sweep's trials)."""
     from mloop.tracking.runs import list_runs
 
     with open_workspace(ctx) as ws:
-        found = list_runs(ws.store, experiment=experiment, status=status, limit=limit)
+        found = list_runs(
+            ws.store, experiment=experiment, status=status, limit=limit, parent=parent
+        )
     if as_json:
         print_json(found)
         return
     if not found:
-        filtered = experiment is not None or status is not None
+        filtered = experiment is not None or status is not None or parent is not None
         console().print(
             "No runs match these filters; `mloop runs ls` lists every run."
             if filtered
@@ -73,11 +79,12 @@ def ls(
         )
         return
     print_table(
-        ["run", "name", "experiment", "status", "started", "user", "metrics"],
+        ["run", "name", "parent", "experiment", "status", "started", "user", "metrics"],
         [
             (
                 r.id,
                 r.name or "",
+                r.parent_run_id or "",
                 r.experiment,
                 _status(r.status, r.process_gone),
                 fmt_time(r.started_at),
@@ -90,6 +97,30 @@ def ls(
 
 
 SERIES_SHOWN = 40
+CHILDREN_SHOWN = 1000
+
+
+def _seconds(run: Any) -> float | None:
+    if run.ended_at is None:
+        return None
+    return float((run.ended_at - run.started_at).total_seconds())
+
+
+def _trial_order(run: Any) -> tuple[int, Any]:
+    """trial-2 before trial-10; other children by when they started."""
+    name = run.name or ""
+    number = name.removeprefix("trial-")
+    return (int(number), run.started_at) if number.isdigit() else (10**9, run.started_at)
+
+
+def _child(run: Any) -> dict[str, Any]:
+    return {
+        "id": run.id,
+        "name": run.name,
+        "status": run.status,
+        "metrics": run.metrics,
+        "seconds": _seconds(run),
+    }
 
 
 def _show_series(ctx: typer.Context, run: str, key: str, as_json: bool) -> None:
@@ -137,7 +168,7 @@ def show(
     as_json: JsonOption = False,
 ) -> None:
     """Everything about one run: params, metrics, tags, artifacts, inputs, environment."""
-    from mloop.tracking.runs import get_run
+    from mloop.tracking.runs import get_run, list_runs
 
     if metric is not None:
         _show_series(ctx, run, metric, as_json)
@@ -145,8 +176,10 @@ def show(
 
     with open_workspace(ctx) as ws:
         found = get_run(ws.store, run)
+        children = list_runs(ws.store, parent=found.id, limit=CHILDREN_SHOWN)
+    children.sort(key=_trial_order)  # a sweep's trials in their grid order
     if as_json:
-        print_json(render.run(found))
+        print_json({**render.run(found), "children": [_child(c) for c in children]})
         return
     info, env = found.info, found.info.environment
     out = console()
@@ -200,6 +233,23 @@ def show(
             ["artifact", "kind", "bytes", "hash"],
             [(a.path, a.kind, a.size_bytes, a.blob_hash[:16]) for a in found.artifacts],
             title="artifacts",
+        )
+    if children:
+        best = found.tags.get("best_run")
+        ranked = found.tags.get("mloop.sweep.metric")
+        print_table(
+            ["run", "name", "status", *([ranked] if ranked else []), "duration"],
+            [
+                (
+                    c.id,
+                    c.name or "",
+                    c.status + (" (best)" if c.id == best else ""),
+                    *([fmt_number(c.metrics.get(ranked, ""))] if ranked else []),
+                    _duration(_seconds(c)),
+                )
+                for c in children
+            ],
+            title=f"children ({len(children)})",
         )
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -79,6 +79,15 @@ def train(
         list[str] | None,
         typer.Option("--drop", help="Leave this column out of the features (repeatable)."),
     ] = None,
+    sweep: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--sweep",
+            help="Sweep a model parameter (repeatable; several make a grid): NAME=v1,v2,… or "
+            "NAME=lo:hi:n, with :log for a log scale. Each trial is a child run, run in parallel "
+            "(MLOOP_EXECUTOR=ray for Ray); --register registers the best one.",
+        ),
+    ] = None,
     as_json: JsonOption = False,
 ) -> None:
     """Train on a dataset version, evaluate on a held-out split, store the model (skops) with lineage."""
@@ -87,6 +96,11 @@ def train(
     from mloop.training.train import train as run_training
 
     params = parse_params(param or [])
+    axes = None
+    if sweep:
+        from mloop.cli.sweeps import parse_sweeps
+
+        axes = parse_sweeps(sweep)
     _refuse_a_file_path(data)
     if register:
         from mloop.data.refs import NUMBERED
@@ -96,6 +110,23 @@ def train(
         check_name(register, fix=NUMBERED.replace("{command}", "--register"))
     if not 0 <= seed <= MAX_SEED:
         raise InvalidInput(f"--seed must be between 0 and {MAX_SEED}; got {seed}.")
+    if axes is not None:
+        _sweep(
+            ctx,
+            axes,
+            data,
+            target,
+            model,
+            task,
+            params,
+            test_size,
+            seed,
+            experiment,
+            register,
+            drop or [],
+            as_json,
+        )
+        return
     with (
         open_workspace(ctx) as ws,
         err_console().status("training") as spinner,
@@ -171,3 +202,66 @@ def train(
     typer.echo(f"artifact={display(result.model_hash)}")
     if registered is not None:
         typer.echo(f"model={registered.ref}")
+
+
+def _sweep(
+    ctx: typer.Context,
+    axes: dict[str, list[Any]],
+    data: str,
+    target: str,
+    model: str | None,
+    task: Task | None,
+    params: dict[str, Any],
+    test_size: float,
+    seed: int,
+    experiment: str,
+    register: str | None,
+    drop: list[str],
+    as_json: bool,
+) -> None:
+    """``--sweep``: the grid on the configured executor, then the best trial registered."""
+    from mloop.cli.sweeps import render_sweep
+    from mloop.executors import executor_settings, open_executor
+    from mloop.training.sweep import sweep
+
+    with open_workspace(ctx) as ws, chatter_to_stderr():
+        settings = executor_settings(ws.settings.raw)
+        if register:
+            from mloop.registry.register import check_target
+
+            check_target(ws.store, register, target)
+        with (
+            err_console().status(f"sweeping on the {settings.kind} executor"),
+            open_executor(settings) as executor,
+        ):
+            result = sweep(
+                ws.store,
+                ws.artifacts,
+                executor,
+                settings=ws.settings,
+                data=data,
+                target=target,
+                axes=axes,
+                model=model,
+                params=params,
+                test_size=test_size,
+                seed=seed,
+                experiment=experiment,
+                task=None if task is None else task.value,
+                drop=drop,
+            )
+        registered = None
+        if register and result.best_run_id is not None:
+            from mloop.registry.register import register_run
+
+            registered = register_run(
+                ws.store, ws.artifacts, run_id=result.best_run_id, name=register, actor=ws.user
+            )
+    for trial in result.failed:
+        err_console().print(
+            f"note: trial {trial.index + 1} failed ({(trial.error or '').splitlines()[0]}); "
+            f"`mloop runs show {trial.run_id}` has its error.",
+            highlight=False,
+            markup=False,
+        )
+    render_sweep(result, registered=registered, as_json=as_json)

@@ -97,7 +97,8 @@ def _start_local(ray: Any, num_cpus: int) -> None:
             include_dashboard=False,
             _node_ip_address=LOOPBACK,
             log_to_driver=False,
-            logging_level=logging.WARNING,
+            # ERROR: Ray's notice that it turned token authentication on is not the user's news
+            logging_level=logging.ERROR,
             configure_logging=True,
         )
     finally:

@@ -112,6 +112,7 @@ def _info(row: Any) -> RunInfo:
         error=row.error,
         environment=dict(row.environment or {}),
         process_gone=_process_gone(row),
+        parent_run_id=row.parent_run_id,
     )
 
 
@@ -181,9 +182,15 @@ def get_run(store: Store, run_id: str) -> Run:
 
 
 def list_runs(
-    store: Store, *, experiment: str | None = None, status: str | None = None, limit: int = 100
+    store: Store,
+    *,
+    experiment: str | None = None,
+    status: str | None = None,
+    limit: int = 100,
+    parent: str | None = None,
 ) -> list[RunSummary]:
-    """Runs, newest first, with their latest metrics.
+    """Runs, newest first, with their latest metrics; only ``parent``'s children when given
+    (a run id or a unique prefix of one).
 
     Raises ``NotFound`` when ``experiment`` names no experiment, ``InvalidInput`` for ``limit < 1``
     or an unknown ``status``.
@@ -196,6 +203,8 @@ def list_runs(
             raise InvalidInput(f"Run status {status!r} is not one of {', '.join(STATUSES)}.")
         query = query.where(t.runs.c.status == status.upper())
     with store.read() as conn:
+        if parent is not None:
+            query = query.where(t.runs.c.parent_run_id == resolve_run_id(conn, parent))
         if experiment is not None:
             known = conn.execute(
                 sa.select(t.experiments.c.id).where(t.experiments.c.name == experiment)
@@ -219,6 +228,7 @@ def list_runs(
             user=r.user,
             metrics=metrics.get(r.id, {}),
             process_gone=_process_gone(r),
+            parent_run_id=r.parent_run_id,
         )
         for r in rows
     ]

@@ -42,6 +42,7 @@ class RunInfo:
     error: str | None
     environment: dict[str, Any] = field(repr=False)
     process_gone: bool = False  # RUNNING, but its process on this host has died (SIGKILL, OOM)
+    parent_run_id: str | None = None  # a sweep's trial: the sweep's run
 
     @property
     def duration_s(self) -> float | None:
@@ -107,6 +108,7 @@ class RunSummary:
     user: str
     metrics: dict[str, float]
     process_gone: bool = False
+    parent_run_id: str | None = None
 
 
 @dataclass(frozen=True)

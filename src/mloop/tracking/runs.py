@@ -104,8 +104,10 @@ def create_run(
     user: str,
     environment: dict[str, Any],
     name: str | None = None,
+    parent_run_id: str | None = None,
 ) -> RunInfo:
-    """Start a RUNNING run in ``experiment`` (created on first use).
+    """Start a RUNNING run in ``experiment`` (created on first use), a child of
+    ``parent_run_id`` when given (a sweep's trial).
 
     Raises ``InvalidInput`` for an empty or over-long experiment or run name.
     """
@@ -126,9 +128,21 @@ def create_run(
                 started_at=started,
                 user=user,
                 environment=environment,
+                parent_run_id=parent_run_id,
             )
         )
-    return RunInfo(run_id, experiment, name, "RUNNING", started, None, user, None, environment)
+    return RunInfo(
+        run_id,
+        experiment,
+        name,
+        "RUNNING",
+        started,
+        None,
+        user,
+        None,
+        environment,
+        parent_run_id=parent_run_id,
+    )
 
 
 def merge_environment(store: Store, run_id: str, fields: Mapping[str, Any]) -> None:

@@ -76,11 +76,13 @@ def train(
     task: Task | str | None = None,
     drop: Sequence[str] = (),
     status: Callable[[str], None] | None = None,
+    run_name: str | None = None,
+    parent_run_id: str | None = None,
 ) -> TrainResult:
     """Train, evaluate on a held-out split and record everything as one run.
 
     ``model`` defaults to the task's linear model (logistic or ridge); ``task`` overrides the
-    inferred one. Raises ``NotFound`` for an unknown dataset, ``InvalidInput`` for a bad target,
+    inferred one; ``parent_run_id`` makes the run a child of that one (a sweep's trial). Raises ``NotFound`` for an unknown dataset, ``InvalidInput`` for a bad target,
     task, model, parameter or split. A failure after the run started ends the run as FAILED
     (Ctrl-C: KILLED) and re-raises.
     """
@@ -101,7 +103,12 @@ def train(
     estimator = make_estimator(prepared.model, prepared.task, params, seed=seed, root=root)
     version = prepared.version
     run = runs.create_run(
-        store, experiment=experiment, user=user, environment=capture_environment(root)
+        store,
+        experiment=experiment,
+        user=user,
+        environment=capture_environment(root),
+        name=run_name,
+        parent_run_id=parent_run_id,
     )
     try:
         runs.log_params(

@@ -1,0 +1,172 @@
+"""``mloop train --sweep``: trials as child runs of one parent, on the local pool and on Ray."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from mloop.tracking.runs import get_run, list_runs
+from mloop.workspace import Workspace
+from tests.conftest import run_mloop
+
+FLAKY = '''
+from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.linear_model import LogisticRegression
+
+
+class Flaky(ClassifierMixin, BaseEstimator):
+    """A logistic regression that refuses to fit when told to: a trial that fails."""
+
+    def __init__(self, C=1.0, fail=False):
+        self.C = C
+        self.fail = fail
+
+    def fit(self, X, y):
+        if self.fail:
+            raise RuntimeError("this trial was told to fail")
+        self.inner_ = LogisticRegression(C=self.C, max_iter=500).fit(X, y)
+        self.classes_ = self.inner_.classes_
+        return self
+
+    def predict(self, X):
+        return self.inner_.predict(X)
+
+    def predict_proba(self, X):
+        return self.inner_.predict_proba(X)
+'''
+
+SWEEP = ("--model", "logistic", "--sweep", "C=0.001:10:4:log", "--seed", "3")
+C_VALUES = [0.001, 0.0215443469003, 0.464158883361, 10.0]
+
+
+def _children(ws: Workspace, parent: str) -> list[Any]:
+    return sorted(list_runs(ws.store, parent=parent), key=lambda r: r.name or "")
+
+
+def _check_sweep(ws: Workspace, out: dict[str, Any], *, trials: int) -> None:
+    """One parent, ``trials`` children, and best_run naming the child with the top roc_auc."""
+    parent = get_run(ws.store, out["run"])
+    assert parent.info.parent_run_id is None and parent.info.status == "FINISHED"
+    children = _children(ws, parent.id)
+    assert len(children) == trials
+    assert {c.parent_run_id for c in children} == {parent.id}
+    assert out["metric"] == "roc_auc" and parent.tags["mloop.sweep.metric"] == "roc_auc"
+    top = max(children, key=lambda c: c.metrics["roc_auc"])
+    assert parent.tags["best_run"] == top.id == out["best_run"]
+    assert parent.metrics["roc_auc"] == top.metrics["roc_auc"]
+    assert [get_run(ws.store, c.id).params["C"] for c in children] == C_VALUES
+
+
+def test_a_local_sweep_makes_a_parent_a_child_per_trial_and_registers_the_best(
+    cli: Any, workspace: Workspace, churn_csv: Path
+) -> None:
+    cli("data", "add", "churn", churn_csv)
+    args = ("train", "--data", "churn", "--target", "churned", *SWEEP)
+    result = cli(*args, "--register", "churn", "--json")
+    assert result.exit_code == 0, result.stderr
+    out = json.loads(result.stdout)
+    assert out["executor"] == "local" and len(out["trials"]) == 4
+    assert [t["params"]["C"] for t in out["trials"]] == C_VALUES
+    assert all(t["status"] == "FINISHED" and t["seconds"] > 0 for t in out["trials"])
+    _check_sweep(workspace, out, trials=4)
+
+    assert out["registered"] == "churn@1"
+    version = json.loads(cli("models", "show", "churn@1", "--json").stdout)["version"]
+    assert version["run_id"] == out["best_run"]
+    assert cli("models", "show", "churn@2").exit_code == 2  # one version, not one per trial
+
+    shown = json.loads(cli("runs", "show", out["run"], "--json").stdout)
+    assert [c["name"] for c in shown["children"]] == ["trial-1", "trial-2", "trial-3", "trial-4"]
+    assert "(best)" in cli("runs", "show", out["run"]).stdout
+    listed = json.loads(cli("runs", "ls", "--json").stdout)
+    assert sum(r["parent_run_id"] == out["run"] for r in listed) == 4
+    assert len(json.loads(cli("runs", "ls", "--parent", out["run"], "--json").stdout)) == 4
+
+
+def test_a_failing_trial_is_a_failed_child_and_the_sweep_goes_on(
+    cli: Any, workspace: Workspace, churn_csv: Path
+) -> None:
+    (workspace.root / "sweep_flaky.py").write_text(FLAKY)
+    cli("data", "add", "churn", churn_csv)
+    args = ("train", "--data", "churn", "--target", "churned", "--model", "sweep_flaky:Flaky")
+    result = cli(*args, "--sweep", "fail=False,True", "--json")
+    assert result.exit_code == 0, result.stderr
+    out = json.loads(result.stdout)
+    statuses = [(t["params"]["fail"], t["status"]) for t in out["trials"]]
+    assert statuses == [(False, "FINISHED"), (True, "FAILED")]
+    assert out["best_run"] == out["trials"][0]["run"]
+    failed = get_run(workspace.store, out["trials"][1]["run"])
+    assert failed.info.status == "FAILED" and "told to fail" in (failed.info.error or "")
+    assert failed.info.parent_run_id == out["run"]
+    assert "trial 2 failed" in result.stderr
+
+    every = cli(*args, "--sweep", "fail=True")
+    assert every.exit_code == 1
+    assert "Every one of the 1 trial failed" in every.stderr
+    sweeps = [r for r in list_runs(workspace.store) if r.parent_run_id is None]
+    assert [r.status for r in sweeps] == ["FAILED", "FINISHED"]
+
+
+@pytest.mark.parametrize(
+    ("sweep", "says"),
+    [
+        ("C=1:10:0", "n must be at least 1"),
+        ("C=0:10:3:log", "log scale needs lo above 0"),
+        ("C=10:1:3", "is above hi"),
+        ("no_such_param=1,2", "no_such_param"),
+        ("C=-1,1", "C"),
+    ],
+)
+def test_a_bad_sweep_is_refused_before_any_run(
+    cli: Any, workspace: Workspace, churn_csv: Path, sweep: str, says: str
+) -> None:
+    cli("data", "add", "churn", churn_csv)
+    result = cli("train", "--data", "churn", "--target", "churned", "--sweep", sweep)
+    assert result.exit_code == 2
+    assert says in result.stderr and "Traceback" not in result.stderr
+    assert list_runs(workspace.store) == []
+
+
+def test_a_sweep_on_ray_records_the_same_story_and_leaves_no_ray_behind(
+    tmp_path: Path, churn_csv: Path
+) -> None:
+    pytest.importorskip("ray", reason="the Ray tests need mloop[ray]")
+    from tests.executors.test_ray_executor import ray_processes_of
+
+    env = {
+        "MLOOP_USER": "tester",
+        "MLOOP_EXECUTOR": "ray",
+        "PYTHONPATH": str(Path(__file__).resolve().parents[2] / "src"),
+    }
+    ws_dir = tmp_path / "ws"
+    ws_dir.mkdir()
+    assert run_mloop("init", cwd=ws_dir, env=env).returncode == 0
+    with (ws_dir / "mloop.toml").open("a") as config:
+        config.write("\n[executor]\nmax_workers = 2\n")
+    assert run_mloop("data", "add", "churn", str(churn_csv), cwd=ws_dir, env=env).returncode == 0
+    args = ["train", "--data", "churn", "--target", "churned", *SWEEP, "--json"]
+    with subprocess.Popen(
+        [sys.executable, "-m", "mloop", *args],
+        cwd=ws_dir,
+        env={**{k: v for k, v in os.environ.items() if not k.startswith("MLOOP_")}, **env},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    ) as command:
+        stdout, stderr = command.communicate(timeout=180)
+    assert command.returncode == 0, stderr
+    out = json.loads(stdout)
+    assert out["executor"] == "ray" and out["parallelism"] == 2
+    with Workspace.open(ws_dir, environ=env) as ws:
+        _check_sweep(ws, out, trials=4)
+    deadline = time.monotonic() + 10
+    while (left := ray_processes_of(command.pid)) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert left == [], left
