@@ -30,6 +30,7 @@ BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
         ("batch_predict.py", ["--rows", "3000"], "same predictions: yes"),
         ("drift.py", ["--smoke"], "numpy floor"),
         ("monitor.py", ["--records", "2000"], "in the window by duckdb"),
+        ("pipelines.py", ["--repeat", "1"], "per cached step"),
     ],
 )
 def test_benchmark_runs_at_toy_size(

@@ -15,9 +15,8 @@ The key is BLAKE3 over four parts:
 
 Code is hashed as its syntax tree (``ast.dump`` without positions), so a comment, a blank line
 or re-indentation does not re-run a step while any change to what runs (a docstring included)
-does. This is the point of difference with the tools users come from: ZenML keys a step by its
-import path, so an edited step is reused; KFP by artifact ids, so identical data re-runs; Flyte
-ignores code edits unless a version string is bumped by hand.
+does (docs/pipelines.md compares this with ZenML, KFP and Flyte: an import path in the key,
+artifact ids instead of content, code edits ignored unless a version string is bumped).
 """
 
 from __future__ import annotations

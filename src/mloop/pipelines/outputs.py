@@ -47,12 +47,13 @@ def _same_types(left: Any, right: Any) -> bool:
 
 def encode(value: Any) -> tuple[str, bytes]:
     """The format name and bytes that store ``value``."""
-    name = _type_name(value)
-    if name == "pandas.core.frame.DataFrame":
+    kind = type(value)
+    name = f"{kind.__module__.partition('.')[0]}.{kind.__qualname__}"  # pandas 3 says "pandas"
+    if name == "pandas.DataFrame":
         buffer = io.BytesIO()
         value.to_parquet(buffer, engine="pyarrow")
         return "parquet-pandas", buffer.getvalue()
-    if name == "pyarrow.lib.Table":
+    if name == "pyarrow.Table":
         import pyarrow.parquet as pq
 
         buffer = io.BytesIO()

@@ -49,7 +49,8 @@ class _State:
     key: str = ""
     output: dict[str, Any] | None = None
     status: str = "pending"
-    submitted_at: float = 0.0
+    # Every dataset version this step's result derives from, through its upstream steps too.
+    datasets: tuple[str, ...] = ()
 
 
 def _resume_source(ws: Workspace, resume: str, pipeline: str) -> tuple[str, dict[str, Any]]:
@@ -164,6 +165,10 @@ class _Runner:
         state.inputs = {
             name: input_record(value, outputs) for name, value in state.node.arguments.items()
         }
+        found = {r["dataset"] for r in state.inputs.values() if r["kind"] == "dataset"}
+        for node in state.node.upstream:
+            found.update(self.by_node[id(node)].datasets)
+        state.datasets = tuple(sorted(found))
         code = self.hasher.fingerprint(state.node.step)
         state.key = cache_key(code, state.inputs)
 
@@ -250,7 +255,7 @@ class _Runner:
                     model=str(result.output["model"]),
                     run_id=self.run_id,
                     step=state.node.name,
-                    inputs=state.inputs or {},
+                    datasets=state.datasets,
                 )
         self._changes.append((state.row_id, values))
 
