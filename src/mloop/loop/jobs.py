@@ -70,6 +70,10 @@ class RetrainJob:
     created_by: str
     model_version_id: str | None
 
+    def model_versions_made(self) -> list[str]:
+        """``NAME@N`` of every version this job registered, in order."""
+        return list(self.outputs.get("model_versions", []))
+
     @property
     def watching(self) -> bool:
         """Running with its rollout being watched (no lease: any agent drives it)."""

@@ -65,7 +65,7 @@ class DataSpec:
 
 @dataclass(frozen=True)
 class TrainSpec:
-    register: str
+    register: str | None  # the model the candidate joins (a pipeline's own, when it registers)
     target: str | None = None
     model: str | None = None
     seed: int = 0
@@ -217,11 +217,12 @@ def _train(endpoint: str, raw: Any) -> TrainSpec:
         raise _fail(endpoint, f"train must be an inline table: {fix}; got {raw!r}.")
     _unknown(endpoint, "train", raw, PIPELINE_KEYS if "pipeline" in raw else TRAIN_KEYS)
     register = raw.get("register")
-    if register is None:
+    if register is None and "pipeline" not in raw:
         raise _fail(
             endpoint, f'train needs register = "MODEL", the model the candidate joins: {fix}.'
         )
-    register = _name(endpoint, "train.register", register, "a model name")
+    if register is not None:
+        register = _name(endpoint, "train.register", register, "a model name")
     params = _params(endpoint, raw.get("params", {}))
     if "pipeline" in raw:
         _unknown(endpoint, "train", raw, PIPELINE_KEYS)

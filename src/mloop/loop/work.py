@@ -59,7 +59,7 @@ def _dataset(ws: Workspace, policy: Policy, job: jobs.RetrainJob, lease: Lease, 
         from mloop.loop.log_data import snapshot_log
 
         assert policy.data.dataset is not None and policy.train.target is not None
-        _, serving = _live_alias(ws, policy.endpoint, policy.train.register)
+        _, serving = _live_alias(ws, policy.endpoint, policy.train.register or "")
         version = snapshot_log(
             ws,
             policy.endpoint,
@@ -111,33 +111,43 @@ def _train(
     return result.run_id
 
 
-def _pipeline(ws: Workspace, policy: Policy, job: jobs.RetrainJob, lease: Lease, say: Say) -> str:
-    """Run the policy's pipeline; its run must have logged a model, which is registered."""
-    try:
-        pipelines = importlib.import_module("mloop.pipelines")
-        run_pipeline = pipelines.run_pipeline
-    except (ModuleNotFoundError, AttributeError):
-        raise InvalidInput(
-            f"[policies.{policy.endpoint}] trains with pipeline {policy.train.pipeline!r}, but this "
-            "mloop has no pipeline runner yet; train with target/model instead."
-        ) from None
-    result = run_pipeline(ws, policy.train.pipeline, dict(policy.train.params))
-    run_id = getattr(result, "model_run_id", None) or getattr(result, "run_id", None)
-    pipeline_run = getattr(result, "id", None)
-    if not run_id:
-        raise InvalidInput(
-            f"Pipeline {policy.train.pipeline!r} (run {pipeline_run}) logged no model run to register; "
-            "make its last step train a model."
-        )
-    say(f"pipeline {policy.train.pipeline} ran ({pipeline_run}); model from run {run_id}")
+def _pipeline(
+    ws: Workspace, policy: Policy, job: jobs.RetrainJob, lease: Lease, say: Say
+) -> ModelVersion:
+    """Run the policy's pipeline; the model version its steps registered is the candidate."""
+    from mloop.pipelines import run_pipeline
+
+    assert policy.train.pipeline is not None
+    run = run_pipeline(ws, policy.train.pipeline, dict(policy.train.params))
+    made = {"pipeline_runs": [run.id], "steps": ["pipeline"]}
+    made["runs"] = [
+        str(step.outputs.get("run_id")) for step in run.steps if step.outputs.get("run_id")
+    ]
+    if run.model:
+        made["model_versions"] = [run.model]
+    candidate = resolve(ws.store, run.model) if run.model else None
     jobs.record_outputs(
         ws.store,
         job.id,
         owner=lease.owner,
-        add={"runs": [str(run_id)], "pipeline_runs": [str(pipeline_run)], "steps": ["train"]},
+        add=made,
+        model_version_id=None if candidate is None else candidate.id,
     )
+    if run.status != "succeeded":
+        raise InvalidInput(f"Pipeline {run.pipeline} run {run.id} {run.status}: {run.error}")
+    if candidate is None:
+        raise InvalidInput(
+            f"Pipeline {run.pipeline} (run {run.id}) returned no registered model version; make a "
+            "step return the ModelVersion it registers (mloop.register_model)."
+        )
+    if policy.train.register and candidate.name != policy.train.register:
+        raise InvalidInput(
+            f"Pipeline {run.pipeline} registered {candidate.ref}, but [policies.{policy.endpoint}] "
+            f"train.register is {policy.train.register!r}; make them agree."
+        )
+    say(f"pipeline {run.pipeline} ran ({run.id}) and made {candidate.ref}")
     lease.check()
-    return str(run_id)
+    return candidate
 
 
 def _register(
@@ -145,6 +155,7 @@ def _register(
 ) -> ModelVersion:
     from mloop.registry.register import register_run
 
+    assert policy.train.register is not None  # required unless a pipeline registers
     version = register_run(
         ws.store, ws.artifacts, run_id=run_id, name=policy.train.register, actor=ws.user
     )
@@ -216,11 +227,11 @@ def run_job(
         say(f"resuming with {candidate.ref}, registered by the interrupted attempt")
     else:
         if policy.train.pipeline is not None:
-            run_id = _pipeline(ws, policy, job, lease, say)
+            candidate = _pipeline(ws, policy, job, lease, say)
         else:
             data = _dataset(ws, policy, job, lease, say)
             run_id = _train(ws, policy, job, data, lease, say)
-        candidate = _register(ws, policy, job, run_id, lease, say)
+            candidate = _register(ws, policy, job, run_id, lease, say)
     lease.check()
     alias, _ = _live_alias(ws, policy.endpoint, candidate.name)
     verdict_id = None
