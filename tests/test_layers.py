@@ -61,6 +61,8 @@ FORBIDDEN: dict[str, tuple[str, ...]] = {
     "mloop.pipelines": ("mloop.cli", "mloop.serving"),
     # the loop composes data, training, registry, endpoints, monitoring and rollouts; edges call it
     "mloop.loop": ("mloop.cli", "mloop.serving"),
+    # rollouts drive endpoints and the registry from monitoring's figures; the agent calls them
+    "mloop.rollouts": ("mloop.cli", "mloop.serving", "mloop.training"),
 }
 
 

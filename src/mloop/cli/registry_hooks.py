@@ -27,6 +27,7 @@ SUBCOMMANDS: list[tuple[str, str, str]] = [
     ("pipeline", "mloop.cli.pipeline", "app"),
     ("retrain", "mloop.cli.retrain", "retrain"),
     ("agent", "mloop.cli.agent", "agent"),
+    ("rollouts", "mloop.cli.rollouts", "app"),
 ]
 
 

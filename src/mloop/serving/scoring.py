@@ -129,8 +129,40 @@ async def score_request(
     if deployment is None:
         state.metrics.requests.labels(served.name, "", "", "", "503").inc()
         raise not_ready(served)
-    settings = served.settings
     role, scorer = deployment.pick(routing_key, state.rng)
+    if role == "canary":
+        answer = await _score_as(
+            state, served, deployment, role, scorer, table, request_id, routing_key, started
+        )
+        if answer is not None:
+            return answer
+        role, scorer = "primary", deployment.primary  # the canary raised: the champion answers
+    answer = await _score_as(
+        state, served, deployment, role, scorer, table, request_id, routing_key, started
+    )
+    assert answer is not None  # only a canary gives way
+    return answer
+
+
+async def _score_as(
+    state: ServingState,
+    served: Served,
+    deployment: Deployment,
+    role: str,
+    scorer: Scorer,
+    table: Table,
+    request_id: str,
+    routing_key: str | None,
+    started: float,
+) -> Answer | None:
+    """Score the request with ``scorer`` in ``role``; None when a canary raised on it.
+
+    A canary that fails on any row of a request answers none of it: its records are logged with
+    status 500 (so the canary's error rate counts them, and guardrails see it) and the caller
+    asks the primary, whose answer the client gets. A failing primary answers as before: the
+    rows it could not score carry their error.
+    """
+    settings = served.settings
 
     async def failed(error: ApiError) -> None:
         await log_failure(
@@ -159,6 +191,12 @@ async def score_request(
             )
             await failed(error)
             raise error from None
+        if role == "canary" and scores.failed:
+            first = next(e for e in scores.errors if e is not None)
+            await failed(
+                ApiError(500, "internal", f"the canary failed, the primary answered: {first}")
+            )
+            return None
         answer = Answer(
             scores,
             role,

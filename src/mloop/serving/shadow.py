@@ -67,6 +67,8 @@ async def _shadow(
         state.metrics.shadow_compared.labels(served.name, "agree").inc(same)
         state.metrics.shadow_compared.labels(served.name, "disagree").inc(len(scores) - same)
         latency = (time.perf_counter() - started) * 1000
+        # a shadow that raised on a row is logged 500, as a canary is: its error rate counts it
+        status = 500 if scores.failed else 200
         records = records_for(
             served,
             deployment,
@@ -76,14 +78,14 @@ async def _shadow(
             request_id,
             routing_key,
             latency,
-            200,
+            status,
             scores,
             None,
             dt.datetime.now(dt.UTC),
         )
         slot = shadow.slot
         state.metrics.requests.labels(
-            served.name, slot.model, str(slot.version), "shadow", "200"
+            served.name, slot.model, str(slot.version), "shadow", str(status)
         ).inc()
         state.metrics.latency.labels(served.name, "shadow").observe(latency / 1000)
         state.metrics.count_classes(
