@@ -28,6 +28,8 @@ import numpy as np
 class Flaky:
     """Scores like a rule, but raises on any row with monthly_charges over 60."""
 
+    classes_ = np.array([0, 1])  # a classifier of churned, as the champion
+
     def predict(self, frame):
         charges = np.asarray(frame["monthly_charges"], dtype=float)
         if (charges > 60).any():
@@ -59,10 +61,11 @@ def _log(workspace: Workspace, name: str, model: Any, example: pd.DataFrame) -> 
         return run.log_model(model, name=name, target="churned", input_example=example)
 
 
-def healthy(workspace: Workspace, name: str = "churn", *, c: float = 1.0) -> Any:
+def healthy(workspace: Workspace, name: str = "churn", *, c: float = 1.0, seed: int = 0) -> Any:
+    """A logistic regression on ``frame(seed=seed)``: another seed is a retrain on fresh rows."""
     from sklearn.linear_model import LogisticRegression
 
-    data = frame()
+    data = frame(seed=seed)
     model = LogisticRegression(C=c, max_iter=500).fit(data[FEATURES], data["churned"])
     return _log(workspace, name, model, data[FEATURES].head(5))
 

@@ -57,7 +57,11 @@ def start(ws: Workspace, **options: Any) -> Any:
 
 def test_start_serves_the_candidate_as_a_canary_beside_the_champion(champion: Workspace) -> None:
     rollout = start(champion, verdict_id=None)
-    assert (rollout.status, rollout.candidate, rollout.champion) == ("watching", "churn@2", "churn@1")
+    assert (rollout.status, rollout.candidate, rollout.champion) == (
+        "watching",
+        "churn@2",
+        "churn@1",
+    )
     assert (rollout.weight, rollout.min_sample, rollout.started_revision) == (30, 20, 2)
     live = get_endpoint(champion.store, "churn").live
     assert live is not None and live.number == 2 and live.action == "canary"
@@ -87,7 +91,9 @@ def test_refusals_write_nothing(champion: Workspace) -> None:
         start(champion, candidate="churn@9")
     assert len(history(champion.store, "churn")) == 1
     first = start(champion)
-    with pytest.raises(AlreadyExists, match=f"already rolling out churn@2 \\(rollout {first.id}\\)"):
+    with pytest.raises(
+        AlreadyExists, match=f"already rolling out churn@2 \\(rollout {first.id}\\)"
+    ):
         start(champion)
     deploy(champion.store, "manual", "churn@1", canary="churn@2", weight=10, actor="tester")
     with pytest.raises(InvalidInput, match="starts from the champion alone"):
