@@ -7,6 +7,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from mloop.workspace import Workspace
 from tests.conftest import run_mloop
 
@@ -78,6 +80,7 @@ def test_pipelines_file_from_mloop_toml_and_file_colon_name(
     assert {s["status"] for s in json.loads(by_file.stdout)["steps"]} == {"cached"}
 
 
+@pytest.mark.parametrize("store_url", ["sqlite"], indirect=True)
 def test_the_real_command_runs_a_pipeline_end_to_end(
     workspace: Workspace, write_flow: Callable[..., Path]
 ) -> None:
