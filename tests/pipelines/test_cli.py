@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -88,6 +91,19 @@ def test_the_real_command_runs_a_pipeline_end_to_end(
     first = run_mloop("pipeline", "run", "flow", cwd=workspace.root, env=env)
     assert first.returncode == 0, first.stderr
     assert first.stdout.startswith("pipeline_run=")
-    again = run_mloop("pipeline", "run", "flow", "--json", cwd=workspace.root, env=env)
-    assert again.returncode == 0
+    # The cached run through the same main, reporting which heavy libraries it had to import.
+    probe = (
+        "import sys; from mloop.cli.app import main; code = main(sys.argv[1:]); "
+        "print(sorted(m for m in HEAVY if m in sys.modules), file=sys.stderr); sys.exit(code)"
+    ).replace("HEAVY", repr(("pandas", "numpy", "pyarrow", "sklearn", "duckdb", "skops")))
+    again = subprocess.run(
+        [sys.executable, "-c", probe, "pipeline", "run", "flow", "--json"],
+        cwd=workspace.root,
+        env={**{k: v for k, v in os.environ.items() if not k.startswith("MLOOP_")}, **env},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert again.returncode == 0, again.stderr
     assert {s["status"] for s in json.loads(again.stdout)["steps"]} == {"cached"}
+    assert again.stderr.rstrip().splitlines()[-1] == "[]"  # a cached run loads no output

@@ -16,7 +16,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Generic, ParamSpec, TypeVar, overload
 
-from mloop.errors import InvalidInput
+from mloop.errors import InvalidInput, MloopError
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -143,7 +143,16 @@ class Pipeline(Generic[P, R]):
     def trace(self, params: dict[str, Any]) -> tuple[list[Node], Node | None]:
         """The graph the body builds with ``params``, and the node whose output it returned."""
         with tracing() as trace:
-            returned = self.fn(**params)  # type: ignore[call-arg]
+            try:
+                returned = self.fn(**params)  # type: ignore[call-arg]
+            except MloopError:
+                raise
+            except Exception as exc:
+                raise InvalidInput(
+                    f"The body of pipeline {self.name!r} raised {type(exc).__name__}: {exc}; "
+                    "a pipeline body only calls steps and passes their outputs on (the work "
+                    "goes in the steps)."
+                ) from exc
         final = returned.node if isinstance(returned, Output) else None
         if final is None and trace.nodes:
             final = trace.nodes[-1]
