@@ -172,3 +172,24 @@ def test_the_cli_lists_shows_and_checks(champion: Workspace, cli: Any) -> None:
     assert rollout.id in table.stdout and "rolled_back" in table.stdout
     missing = cli("rollouts", "show", "zzzz")
     assert missing.exit_code == 2 and "No rollout 'zzzz'" in missing.stderr
+
+
+def test_the_cli_starts_a_rollout_by_hand(champion: Workspace, cli: Any) -> None:
+    started = cli(
+        "rollouts", "start", "churn", "churn@2", "--weight", "40", "--min-sample", "30",
+        "--watch", "5m", "--guardrail", "error_rate <= 0.02", "--json",
+    )  # fmt: skip
+    assert started.exit_code == 0, started.stderr
+    body = json.loads(started.stdout)
+    assert body["status"] == "watching" and body["candidate"] == "churn@2"
+    assert body["weight"] == 40 and body["min_sample"] == 30
+    state = get_endpoint(champion.store, "churn")
+    assert state.live is not None and state.live.canary_weight == 40
+    again = cli("rollouts", "start", "churn", "churn@2")
+    assert again.exit_code == 2 and "already rolling out" in again.stderr
+
+
+def test_the_cli_refuses_a_bad_guardrail_and_starts_nothing(champion: Workspace, cli: Any) -> None:
+    bad = cli("rollouts", "start", "churn", "churn@2", "--guardrail", "errors are rare")
+    assert bad.exit_code == 2 and "METRIC OP NUMBER" in bad.stderr
+    assert active_rollout(champion, "churn") is None

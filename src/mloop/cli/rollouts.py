@@ -1,4 +1,7 @@
-"""`mloop rollouts ls|show|check`: guarded rollouts, for people (the agent drives them).
+"""`mloop rollouts start|ls|show|check`: guarded rollouts, for people (the agent drives them).
+
+``start`` puts a registered candidate live beside an endpoint's champion by hand (a policy's
+rollout does the same after its gate); ``mloop agent`` or ``check`` then decides it.
 
 ROLLOUT is a rollout id or a unique prefix of one. ``check`` measures the guardrails now and
 applies the verdict if there is one; it exits 1 when the rollout ends rolled back.
@@ -110,6 +113,56 @@ def _show(rollout: Rollout) -> None:
         )
     for note in rollout.figures.get("notes") or []:
         out.print(f"note: {escape(str(note))}", highlight=False)
+
+
+@app.command("start")
+def start(
+    ctx: typer.Context,
+    endpoint: Annotated[
+        str, typer.Argument(help="The endpoint whose champion it is tried beside.")
+    ],
+    candidate: Annotated[str, typer.Argument(help="The candidate, NAME@N.")],
+    strategy: Annotated[
+        str, typer.Option("--strategy", help="canary (a share of requests) or shadow (a copy).")
+    ] = "canary",
+    weight: Annotated[int, typer.Option("--weight", help="The canary's percent, 1 to 99.")] = 20,
+    min_sample: Annotated[
+        int, typer.Option("--min-sample", help="Requests the candidate answers before a verdict.")
+    ] = 200,
+    watch: Annotated[
+        str, typer.Option("--watch", help="When the verdict is due: 10m, 1h.")
+    ] = "10m",
+    guardrails: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--guardrail",
+            help='METRIC OP NUMBER, e.g. "error_rate <= 0.01" (repeatable; default: error and '
+            "rejection rates).",
+        ),
+    ] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Put CANDIDATE live beside ENDPOINT's champion, watched by guardrails."""
+    from mloop.rollouts import parse_rollout_config, start_rollout
+
+    table: dict[str, Any] = {
+        "strategy": strategy,
+        "weight": weight,
+        "min_sample": min_sample,
+        "watch": watch,
+    }
+    if guardrails:
+        table["guardrails"] = list(guardrails)
+    config = parse_rollout_config(table, where="rollout")
+    with open_workspace(ctx) as ws:
+        found = start_rollout(
+            ws, endpoint=endpoint, candidate=candidate, config=config, actor=ws.user
+        )
+    if as_json:
+        print_json(found.to_dict())
+        return
+    typer.echo(f"rollout={found.id}")
+    _show(found)
 
 
 @app.command("show")
