@@ -81,11 +81,15 @@ def run(
     from mloop.pipelines.runner import run_pipeline
 
     params = _params(param or [])
-    with open_workspace(ctx) as ws, chatter_to_stderr():
-        result = run_pipeline(ws, name, params, no_cache=no_cache, resume=resume)
     err = err_console()
-    for row in _step_rows(result):
-        err.print("  ".join(escape(cell) for cell in row if cell), highlight=False)
+
+    def tell(step: str, status: str, seconds: float | None, error: str | None) -> None:
+        took = "" if seconds is None else f"  {_seconds(seconds)}"
+        why = f"  {error}" if error else ""
+        err.print(escape(f"  {step}  {status}{took}{why}"), highlight=False)
+
+    with open_workspace(ctx) as ws, chatter_to_stderr():
+        result = run_pipeline(ws, name, params, no_cache=no_cache, resume=resume, progress=tell)
     if result.error:
         err.print(f"[bold red]failed:[/] {escape(result.error)}", highlight=False)
     if as_json:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from concurrent.futures import FIRST_COMPLETED, Future, wait
 from contextlib import ExitStack
 from dataclasses import dataclass
@@ -39,6 +39,9 @@ from mloop.pipelines.records import (
 )
 from mloop.pipelines.worker import StepResult, StepTask, file_hash, run_step
 from mloop.workspace import Workspace
+
+# step name, status, seconds (once known), the error's first line (for a failure)
+Progress = Callable[[str, str, float | None, str | None], None]
 
 
 @dataclass
@@ -73,13 +76,16 @@ def run_pipeline(
     no_cache: bool = False,
     resume: str | None = None,
     environ: Mapping[str, str] = os.environ,
+    progress: Progress | None = None,
 ) -> PipelineRun:
     """Run the pipeline ``target`` (``NAME`` from ``[pipelines] file``, or ``FILE:NAME``).
 
     ``params`` are values or ``--param`` text, read by the pipeline's annotations; with ``resume``
     (a run id or prefix) the new run takes that run's parameters under ``params`` and reuses the
     steps it finished. A failed step does not raise: the returned run says ``failed`` with the
-    step's error. Raises ``InvalidInput``/``NotFound`` for a bad file, name, parameter or run.
+    step's error. ``progress(step, status, seconds, error)`` is called as each step is reused,
+    started, finished or skipped. Raises ``InvalidInput``/``NotFound`` for a bad file, name,
+    parameter or run.
     """
     if no_cache and resume:
         raise InvalidInput(
@@ -115,6 +121,7 @@ def run_pipeline(
         states=[_State(node, row_ids[node.name]) for node in nodes],
         no_cache=no_cache,
         resumed_from=resumed_from,
+        progress=progress,
     )
     error: str | None = None
     try:
@@ -138,6 +145,7 @@ class _Runner:
         states: list[_State],
         no_cache: bool,
         resumed_from: str | None,
+        progress: Progress | None,
     ) -> None:
         self.ws = ws
         self.run_id = run_id
@@ -149,6 +157,11 @@ class _Runner:
         self.resumed_from = resumed_from
         self.hasher = CodeHasher((path.parent,))
         self.failed: str | None = None
+        self.progress = progress
+
+    def _tell(self, state: _State, seconds: float | None = None, error: str | None = None) -> None:
+        if self.progress is not None:
+            self.progress(state.node.name, state.status, seconds, error)
 
     def _upstream_done(self, state: _State) -> bool | None:
         """True when every upstream step finished, None when one failed or was skipped."""
@@ -202,6 +215,7 @@ class _Runner:
                 },
             )
         )
+        self._tell(state, time.perf_counter() - started)
         return True
 
     def _task(self, state: _State) -> StepTask:
@@ -258,6 +272,7 @@ class _Runner:
                     datasets=state.datasets,
                 )
         self._changes.append((state.row_id, values))
+        self._tell(state, seconds, result.error)
 
     def skip_unfinished(self) -> None:
         changes = [
@@ -268,6 +283,7 @@ class _Runner:
         for state in self.states:
             if state.status in ("pending", "running"):
                 state.status = "skipped"
+                self._tell(state)
         update_steps(self.ws.store, changes)
 
     def run(self, executor_factory: Any) -> str | None:
@@ -302,6 +318,7 @@ class _Runner:
                         )
                     )
                     running[executor.submit(run_step, self._task(state))] = state
+                    self._tell(state)
             update_steps(self.ws.store, self._changes)
             self._changes = []
             if not running:
