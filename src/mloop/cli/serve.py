@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -34,12 +37,21 @@ def serve(
         str | None, typer.Option("--log-durability", help=HELP["log_durability"])
     ] = None,
     on_invalid: Annotated[str | None, typer.Option("--on-invalid", help=HELP["on_invalid"])] = None,
+    agent: Annotated[
+        bool,
+        typer.Option(
+            "--agent",
+            help="Also run `mloop agent` (retraining policies and rollouts) beside the server, "
+            "as a child process stopped with it.",
+        ),
+    ] = False,
 ) -> None:
     """Serve every endpoint of the workspace (settings: [serving] in mloop.toml; flags win).
 
     Revisions written while it runs (deploy, switch, rollback, an alias move) are picked up
     within a second: new models are loaded and warmed before traffic moves. Stop with Ctrl-C or
     SIGTERM; in-flight requests are answered and the prediction log is flushed first.
+    With --agent, `mloop agent` runs beside it (see docs/loop.md) and stops with it.
     """
     from mloop.serving.server import Started
     from mloop.serving.server import serve as run_server
@@ -74,6 +86,28 @@ def serve(
                 )
             typer.echo("stop with Ctrl-C", err=False)
 
-        run_server(workspace, settings, on_started=started)
+        child = _start_agent(workspace.root) if agent else None
+        try:
+            run_server(workspace, settings, on_started=started)
+        finally:
+            if child is not None:
+                _stop_agent(child)
     finally:
         workspace.close()
+
+
+def _start_agent(root: Path) -> subprocess.Popen[bytes]:
+    """The agent in its own process: a training job's CPU and memory stay out of the server's,
+    and a crash in a user's model code cannot take the server down."""
+    return subprocess.Popen([sys.executable, "-m", "mloop", "--workspace", str(root), "agent"])
+
+
+def _stop_agent(child: subprocess.Popen[bytes]) -> None:
+    """SIGTERM: the agent hands its job back to the queue and exits 0."""
+    if child.poll() is None:
+        child.terminate()
+    try:
+        child.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        child.kill()
+        child.wait()
