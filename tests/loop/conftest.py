@@ -155,3 +155,14 @@ def wait_until(check: Callable[[], Any], *, timeout: float = 30.0, what: str = "
             return found
         time.sleep(0.1)
     raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what or check}")
+
+
+def wait_for_agent(ws: Workspace) -> None:
+    """Until an agent's heartbeat is in the store, so `mloop retrain` queues for it."""
+    from mloop.loop import jobs, state
+
+    def alive() -> bool:
+        with ws.store.read() as conn:
+            return bool(state.alive_agents(conn, jobs.now_utc()))
+
+    wait_until(alive, what="an agent's heartbeat")

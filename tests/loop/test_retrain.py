@@ -9,7 +9,7 @@ from typing import Any
 
 from mloop.workspace import Workspace
 from tests.conftest import run_mloop
-from tests.loop.conftest import agent_env, policy_toml, wait_until, write_policy
+from tests.loop.conftest import agent_env, policy_toml, wait_for_agent, wait_until, write_policy
 
 
 def _champion(cli: Any) -> int:
@@ -64,11 +64,10 @@ def test_a_retrain_while_the_agent_runs_a_job_exits_0_naming_it(
     write_policy(served, policy_toml(model="slowmodel:slow"))
     (served.root / "slow.flag").write_text("20")  # killed at the end
     agent = start_agent()
-    wait_until(lambda: "started" in _log(agent), what="the agent to start")
-    wait_until(
-        lambda: "queued for agent" in cli("retrain", "churn", "--no-wait").stderr,
-        what="a heartbeat",
-    )
+    wait_for_agent(served)
+    queued = cli("retrain", "churn", "--no-wait")
+    assert "queued for agent" in queued.stderr, queued.stderr
+    assert agent.poll() is None
     wait_until(lambda: (served.root / "started.flag").exists(), what="the job to start training")
     joined = run_mloop("retrain", "churn", cwd=served.root, env=agent_env(served))
     assert joined.returncode == 0, joined.stderr
@@ -76,9 +75,3 @@ def test_a_retrain_while_the_agent_runs_a_job_exits_0_naming_it(
     assert "status=coalesced" in joined.stdout
     assert f"joined={running['id']}" in joined.stdout
     assert f"joined job {running['id']} (running)" in joined.stdout
-
-
-def _log(process: Any) -> str:
-    from tests.loop.conftest import agent_log
-
-    return agent_log(process)
