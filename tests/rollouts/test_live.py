@@ -33,10 +33,11 @@ from mloop.registry.versions import resolve
 from mloop.rollouts import Rollout, RolloutConfig, check_rollout, start_rollout
 from mloop.serving.routing import goes_to_canary
 from mloop.workspace import Workspace
+from tests.conftest import mloop_here
 from tests.rollouts import models
-from tests.serving.server_harness import Server, mloop_env, running
+from tests.serving.server_harness import Server, running
 
-ENDPOINTS = ("healthy", "flaky", "drifty", "quiet", "labelled", "estimated")
+ENDPOINTS = ("healthy", "flaky", "drifty", "quiet", "labelled", "estimated", "shadowed")
 ROWS = models.rows(400)
 GUARDRAILS = (
     "error_rate <= 0.01",
@@ -228,6 +229,23 @@ def test_a_candidate_whose_predictions_drift_from_the_champions_is_rolled_back(
         assert [r.action for r in history(ws.store, "drifty")] == ["deploy", "canary", "revert"]
 
 
+def test_a_shadow_candidate_sees_every_request_and_is_promoted(live: Live) -> None:
+    config = RolloutConfig(strategy="shadow", min_sample=20, guardrails=GUARDRAILS)
+    rollout = _start(live, "shadowed", live.versions["healthy"], config)
+    answers = _send(live, "shadowed", 12)
+    assert {a["version"] for a in answers} == {1}  # a shadow's answers are never returned
+    decided = _check(live, rollout)
+    deadline = time.monotonic() + 10
+    while decided.status == "watching" and time.monotonic() < deadline:  # shadows log later
+        time.sleep(0.2)
+        decided = _check(live, rollout)
+    assert decided.status == "promoted", decided.figures
+    assert decided.figures["candidate"]["prediction_drift"] == 0.0
+    with _open(live.root) as ws:
+        actions = [r.action for r in history(ws.store, "shadowed")]
+    assert actions == ["deploy", "shadow", "promote"]
+
+
 def test_too_little_traffic_by_the_end_of_the_watch_rejects_the_candidate(live: Live) -> None:
     config = RolloutConfig(weight=50, min_sample=20, watch_seconds=600.0, guardrails=GUARDRAILS)
     rollout = _start(live, "quiet", live.versions["healthy"], config)
@@ -285,16 +303,7 @@ def test_without_labels_the_cbpe_estimate_stands_in_for_a_realised_guardrail(
 
 
 def _mloop(live: Live, *args: str) -> Any:
-    import subprocess
-    import sys
-
-    done = subprocess.run(
-        [sys.executable, "-m", "mloop", *args],
-        cwd=live.root,
-        env=mloop_env(live.root),
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    """``mloop ARGS`` through the real ``main`` in this process, in the workspace."""
+    done = mloop_here(*args, cwd=live.root)
     assert done.returncode == 0, done.stderr
     return json.loads(done.stdout)

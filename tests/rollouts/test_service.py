@@ -193,3 +193,28 @@ def test_the_cli_refuses_a_bad_guardrail_and_starts_nothing(champion: Workspace,
     bad = cli("rollouts", "start", "churn", "churn@2", "--guardrail", "errors are rare")
     assert bad.exit_code == 2 and "METRIC OP NUMBER" in bad.stderr
     assert active_rollout(champion, "churn") is None
+
+
+def test_two_checkers_racing_decide_the_rollout_once(champion: Workspace) -> None:
+    import concurrent.futures
+
+    rollout = start(champion)
+    due = rollout.due_at + dt.timedelta(seconds=1)
+
+    def check(_: int) -> str:
+        with Workspace.open(champion.root, environ=_environ(champion)) as ws:
+            decided = check_rollout(ws, rollout.id, now=due)
+        return f"{decided.status} r{decided.decided_revision}"
+
+    with concurrent.futures.ThreadPoolExecutor(4) as pool:
+        seen = set(pool.map(check, range(4)))
+    assert seen == {"rolled_back r3"}
+    assert [r.action for r in history(champion.store, "churn")] == ["deploy", "canary", "revert"]
+    verdicts = list_verdicts(champion.store, resolve(champion.store, "churn@2"))
+    assert len(verdicts) == 1
+    decided = [e for e in list_entries(champion.store) if e.action == "rollout_rolled_back"]
+    assert len(decided) == 1
+
+
+def _environ(ws: Workspace) -> dict[str, str]:
+    return {"MLOOP_STORE_URL": ws.settings.store_url, "MLOOP_USER": "checker"}
