@@ -43,6 +43,7 @@ def test_the_real_namespace_is_exactly_the_documented_api() -> None:
     assert "deploy" in documented  # mloop.deploy, the Python form of `mloop deploy`
     assert "predict" in documented
     assert "drift" in documented  # mloop.drift, the Python form of `mloop drift`
+    assert {"step", "pipeline"} <= documented  # @mloop.step, @mloop.pipeline
 
 
 def test_submodules_stay_importable() -> None:
