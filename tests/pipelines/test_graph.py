@@ -50,3 +50,14 @@ def test_what_a_body_cannot_do_is_refused_with_a_sentence(body: object, says: st
     flow = mloop.pipeline(body)  # type: ignore[arg-type]
     with pytest.raises(InvalidInput, match=says):
         flow.trace({})
+
+
+def test_a_step_defined_inside_a_function_is_refused_when_traced() -> None:
+    @mloop.step
+    def local(x: int) -> int:
+        return x
+
+    assert local(3) == 3  # still a plain function outside a pipeline
+    flow = mloop.pipeline(lambda: local(1))
+    with pytest.raises(InvalidInput, match="top level of a module"):
+        flow.trace({})

@@ -112,6 +112,11 @@ class Step(Generic[P, R]):
         trace = _TRACE.get()
         if trace is None:
             return self.fn(*args, **kwargs)
+        if "<locals>" in self.fn.__qualname__:
+            raise InvalidInput(
+                f"Step {self.name!r} is defined inside a function; define steps at the top level "
+                "of a module, where the processes that run them can import them."
+            )
         try:
             bound = self.signature.bind(*args, **kwargs)
         except TypeError as exc:
