@@ -23,6 +23,13 @@ cooldown = "1h"
 data = { dataset = "churn", version = "latest" }   # or { log = "7d" }: the log's inputs joined with their labels
 train = { target = "churned", model = "logistic", seed = 3, register = "churn", params = { C = 1.0 } }   # or { pipeline = "NAME" }
 gate = "production"
+
+[policies.churn.rollout]
+strategy = "canary"        # or "shadow"
+weight = 20
+min_sample = 200           # requests answered by the candidate before any verdict
+watch = "10m"              # the verdict is due by then; a window that ends short of min_sample ends rejected
+guardrails = ["error_rate <= 0.01", "rejection_rate <= 0.05", "latency_p99_ms <= 50", "prediction_drift <= 0.2", "realised.roc_auc >= 0.75"]
 """
 
 
@@ -38,6 +45,15 @@ def test_the_documented_example_loads() -> None:
     assert policy.data.dataset == "churn" and policy.data.version == "latest"
     assert policy.train.register == "churn" and policy.train.params == {"C": 1.0}
     assert policy.gate == "production"
+    assert policy.rollout is not None and policy.rollout.strategy == "canary"
+    assert policy.rollout.weight == 20 and policy.rollout.min_sample == 200
+    assert policy.rollout.watch_seconds == 600 and len(policy.rollout.guardrails) == 5
+
+
+def test_a_bad_rollout_value_is_refused_by_the_rollouts_own_rules() -> None:
+    with pytest.raises(InvalidInput) as refused:
+        _load(EXAMPLE.replace("weight = 20", "weight = 120"))
+    assert "policies.churn.rollout.weight" in refused.value.message
 
 
 def test_a_log_window_names_its_dataset() -> None:
@@ -95,3 +111,16 @@ def test_mloop_retrain_without_a_policy_says_how_to_declare_one(cli: Any) -> Non
     result = cli("retrain", "churn")
     assert result.exit_code == 2
     assert "No retraining policy for endpoint 'churn'" in result.stderr
+
+
+def test_the_docs_show_the_example_that_loads() -> None:
+    import re
+    from pathlib import Path
+
+    docs = (Path(__file__).resolve().parents[2] / "docs" / "loop.md").read_text()
+    blocks = re.findall(r"```toml\n(.*?)```", docs, flags=re.S)
+    assert EXAMPLE.strip() in [block.strip() for block in blocks]
+    assert "[docs/rollouts.md](rollouts.md)" in docs
+    for block in blocks:  # every toml block in the docs is a valid configuration
+        load_policies(tomllib.loads(DEFAULT_TOML + block))
+        agent_settings(tomllib.loads(block))

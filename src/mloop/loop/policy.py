@@ -10,7 +10,6 @@ policy never fails hours later in the middle of the night.
 from __future__ import annotations
 
 import datetime as dt
-import importlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -19,6 +18,7 @@ from mloop.data.refs import NAME_PATTERN
 from mloop.errors import InvalidInput, MloopError
 from mloop.loop.cron import parse_cron
 from mloop.predlog.timespec import parse_duration
+from mloop.rollouts import RolloutConfig, parse_rollout_config
 
 TriggerKind = Literal["manual", "schedule", "alert", "dataset"]
 POLICY_KEYS = ("triggers", "cooldown", "data", "train", "gate", "rollout")
@@ -99,7 +99,7 @@ class Policy:
     data: DataSpec
     train: TrainSpec
     gate: str | None
-    rollout: Any = None  # mloop.rollouts.RolloutConfig, or None: the gate's verdict moves the alias
+    rollout: RolloutConfig | None = None  # None: a candidate that passed the gate takes the alias
     raw: Mapping[str, Any] = field(default_factory=dict)
 
     def triggered_by(self, kind: TriggerKind) -> list[Trigger]:
@@ -113,7 +113,7 @@ class Policy:
             "data": self.data.to_dict(),
             "train": self.train.to_dict(),
             "gate": self.gate,
-            "rollout": dict(self.raw.get("rollout") or {}) or None,
+            "rollout": None if self.rollout is None else self.rollout.to_dict(),
         }
 
 
@@ -285,18 +285,14 @@ def _gate(endpoint: str, raw: Any, gates: Mapping[str, Any]) -> str | None:
     return raw
 
 
-def _rollout(endpoint: str, raw: Any) -> Any:
+def _rollout(endpoint: str, raw: Any) -> RolloutConfig | None:
     if raw is None:
         return None
     if not isinstance(raw, Mapping):
         raise _fail(
             endpoint, f"rollout must be a table ([policies.{endpoint}.rollout]), not {raw!r}."
         )
-    try:
-        rollouts = importlib.import_module("mloop.rollouts")
-    except ModuleNotFoundError:  # pragma: no cover - the rollouts package ships with the loop
-        raise _fail(endpoint, "rollout needs mloop.rollouts, which this install lacks.") from None
-    return rollouts.parse_rollout_config(raw, where=f"policies.{endpoint}.rollout")
+    return parse_rollout_config(raw, where=f"policies.{endpoint}.rollout")
 
 
 def parse_policy(endpoint: str, raw: Mapping[str, Any], *, gates: Mapping[str, Any]) -> Policy:

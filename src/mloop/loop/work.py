@@ -9,10 +9,9 @@ by another agent (after this one's lease lapsed) is not finished twice.
 from __future__ import annotations
 
 import datetime as dt
-import importlib
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Literal
 
 import sqlalchemy as sa
 
@@ -22,6 +21,7 @@ from mloop.loop.gating import check_gate
 from mloop.loop.lease import Lease
 from mloop.loop.policy import Policy
 from mloop.registry.versions import ModelVersion, resolve
+from mloop.rollouts import check_rollout, start_rollout
 from mloop.store import tables as t
 from mloop.workspace import Workspace
 
@@ -33,11 +33,6 @@ class Outcome:
     status: Literal["succeeded", "rejected", "failed", "watching"]
     reason: str
     rollout_id: str | None = None
-
-
-def rollouts_module() -> Any:
-    """``mloop.rollouts``, imported when a job first needs it."""
-    return importlib.import_module("mloop.rollouts")
 
 
 def _live_alias(ws: Workspace, endpoint: str, model: str) -> tuple[str, ModelVersion | None]:
@@ -253,7 +248,7 @@ def run_job(
         return Outcome(
             "succeeded", f"{candidate.ref} is {candidate.name}@{alias} (no rollout declared)"
         )
-    rollout = rollouts_module().start_rollout(
+    rollout = start_rollout(
         ws,
         endpoint=policy.endpoint,
         candidate=candidate.ref,
@@ -283,7 +278,7 @@ def drive_rollout(
     rollout_id = job.outputs.get("rollout_id")
     if not rollout_id:
         return Outcome("failed", f"job {job.id} is running without a lease or a rollout to watch")
-    rollout = rollouts_module().check_rollout(ws, rollout_id, now=now)
+    rollout = check_rollout(ws, rollout_id, now=now)
     if rollout.status == "watching":
         return Outcome("watching", f"watching rollout {rollout_id}", rollout_id)
     known = set(job.outputs.get("revisions", []))
