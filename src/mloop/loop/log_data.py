@@ -36,6 +36,8 @@ def labelled_rows(
     log = read_labelled(folder_for(ws.settings), endpoint, since=since, until=now)
     if "role" in log.column_names:  # a shadow repeats the primary's inputs
         log = log.filter(pc.fill_null(pc.not_equal(log.column("role"), "shadow"), True))
+    if "status" in log.column_names:  # a refused request's label teaches nothing: no inputs kept
+        log = log.filter(pc.fill_null(pc.less(log.column("status"), 400), False))
     if "label" in log.column_names:
         log = log.filter(pc.is_valid(log.column("label")))
     inputs = [n for n in log.column_names if n.startswith(INPUT_PREFIX)]
