@@ -12,14 +12,16 @@ from __future__ import annotations
 
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from mloop.artifacts import ArtifactStore
+from mloop.batch.folders import folder_hash, open_folder_chunks, parquet_files
 from mloop.batch.jobs import end_job, start_job
 from mloop.batch.outputs import InputColumns, default_rejects
 from mloop.batch.scorer import PREDICTION, REJECT_SCHEMA, Scorer, reject_table, scorer_for
@@ -28,6 +30,9 @@ from mloop.data.chunks import Chunks, open_chunks
 from mloop.errors import InvalidInput
 from mloop.hashing import display, hash_chunks
 from mloop.store import Store
+
+if TYPE_CHECKING:
+    from mloop.executors import Executor
 
 KIND = "predict"
 DEFAULT_CHUNK_ROWS = 100_000
@@ -95,6 +100,13 @@ def _check_paths(input: Path, output: Path, rejects: Path | None, chunk_rows: in
             "--input, --output and --rejects must be three different files; "
             "scoring never writes over its input."
         )
+    if input.is_dir() and any(
+        p is not None and p.resolve().parent == input.resolve() for p in (output, rejects)
+    ):
+        raise InvalidInput(
+            f"--output and --rejects must be outside the input folder {input}, "
+            "or the next run would read them as input; write them elsewhere."
+        )
 
 
 def score_file(
@@ -110,10 +122,13 @@ def score_file(
     sep: str | None = None,
     root: Path | None = None,
     progress: Callable[[Progress], None] | None = None,
+    executor: Executor | None = None,
 ) -> BatchResult:
-    """Score ``input`` (CSV or Parquet) with ``model_ref`` (``NAME@N``/``NAME@ALIAS``) into
-    ``output``, rows that break the model's rules into ``rejects`` (default: beside the output,
-    ``NAME.rejects.csv``, written only when there are any).
+    """Score ``input`` (CSV or Parquet, or a folder of Parquet files) with ``model_ref``
+    (``NAME@N``/``NAME@ALIAS``) into ``output``, rows that break the model's rules into
+    ``rejects`` (default: beside the output, ``NAME.rejects.csv``, written only when there are
+    any). A folder is scored through Ray Data when ``executor`` is a Ray executor (chunks in
+    parallel on the cluster, written here in input order); otherwise chunk after chunk here.
 
     Raises ``NotFound`` (model), ``InvalidInput`` (paths, file, columns; nothing written, no
     job), ``IntegrityError`` (model blob); an error while scoring fails the recorded job.
@@ -123,26 +138,43 @@ def score_file(
     rejects = Path(rejects).expanduser() if rejects is not None else default_rejects(output)
     _check_paths(input, output, rejects, chunk_rows)
     scorer = scorer_for(store, artifacts, model_ref, root=root)
-    with open_chunks(input, rows=chunk_rows, sep=sep) as chunks:
+    folder = input.is_dir()
+    ray_data = folder and executor is not None and executor.kind == "ray"
+    opened = open_folder_chunks(input, rows=chunk_rows) if folder else None
+    with opened or open_chunks(input, rows=chunk_rows, sep=sep) as chunks:
         scorer.check_columns(chunks.schema.names, where=str(input))
         started = time.perf_counter()
-        input_hash = hash_chunks(input)
+        input_hash = folder_hash(parquet_files(input)) if folder else hash_chunks(input)
         version = scorer.model.version
         job_id = start_job(
             store,
             kind=KIND,
             model_version_id=version.id,
-            params={"chunk_rows": chunk_rows, "model_ref": model_ref},
+            params={
+                "chunk_rows": chunk_rows,
+                "model_ref": model_ref,
+                "executor": "ray" if ray_data else "local",
+            },
             inputs={
                 "path": str(input.resolve()),
                 "hash": display(input_hash),
                 "format": chunks.format,
+                **({"files": len(parquet_files(input))} if folder else {}),
             },
             actor=actor,
         )
         run = _Run(scorer, chunks, output, rejects, named_rejects, progress)
         try:
-            run.all()
+            if ray_data:
+                from mloop.batch.ray_data import score_with_ray_data
+
+                run.all(
+                    score_with_ray_data(
+                        scorer, run.columns, parquet_files(input), chunks, rows=chunk_rows
+                    )
+                )
+            else:
+                run.all()
             output_hash, rejects_hash = run.commit()
         except BaseException as exc:
             run.abort()
@@ -178,6 +210,34 @@ def _reason(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
+@dataclass(frozen=True)
+class ChunkResult:
+    """One chunk scored: the rows to write (input columns, then predictions; None when none
+    are written), its rejects (rows numbered within the chunk, from 1), and its counts."""
+
+    rows: pa.Table | None
+    rejects: pa.Table | None
+    read: int
+    scored: int
+    warnings: Counter[tuple[str, str]]
+
+
+def score_chunk(
+    scorer: Scorer, columns: InputColumns, chunk: pa.Table, *, text_input: bool
+) -> ChunkResult:
+    """Validate and score one chunk into what the writers take: here, or on a Ray worker."""
+    scored = scorer.score(chunk, infer_types=text_input)
+    rows = None
+    if len(scored.kept) or scorer.output_schema() is not None:
+        kept = chunk if len(scored.kept) == chunk.num_rows else chunk.take(scored.kept)
+        rows = columns.table(kept)
+        predictions = scored.predictions
+        for field, column in zip(predictions.schema, predictions.columns, strict=True):
+            rows = rows.append_column(field, column)
+    rejects = reject_table(scored.rejects, 0) if scored.rejects else None
+    return ChunkResult(rows, rejects, chunk.num_rows, len(scored.kept), scored.warnings)
+
+
 class _Run:
     """One pass over the chunks: counts, and the two writers (opened on first use)."""
 
@@ -208,25 +268,30 @@ class _Run:
         self.read = self.scored = self.rejected = 0
         self.warnings: Counter[tuple[str, str]] = Counter()
 
-    def all(self) -> None:
-        for chunk in self.chunks:
-            offset = self.read
-            scored = self.scorer.score(chunk, infer_types=self.text_input)
-            if len(scored.kept) or self.scorer.output_schema() is not None:
-                kept = chunk if len(scored.kept) == chunk.num_rows else chunk.take(scored.kept)
-                rows = self.columns.table(kept)
-                predictions = scored.predictions
-                for field, column in zip(predictions.schema, predictions.columns, strict=True):
-                    rows = rows.append_column(field, column)
-                self._output(rows.schema).write(rows)
-            if scored.rejects:
-                self._rejects().write(reject_table(scored.rejects, offset))
-            self.read += chunk.num_rows
-            self.scored += len(scored.kept)
-            self.rejected += chunk.num_rows - len(scored.kept)
-            self.warnings.update(scored.warnings)
-            if self.progress is not None:
-                self.progress(self._progress())
+    def all(self, results: Iterable[ChunkResult] | None = None) -> None:
+        """Write every chunk's result in order: ``results`` scored elsewhere (Ray Data), else
+        the chunks scored here one after the other."""
+        if results is None:
+            results = (
+                score_chunk(self.scorer, self.columns, chunk, text_input=self.text_input)
+                for chunk in self.chunks
+            )
+        for result in results:
+            self._add(result)
+
+    def _add(self, result: ChunkResult) -> None:
+        offset = self.read
+        if result.rows is not None:
+            self._output(result.rows.schema).write(result.rows)
+        if result.rejects is not None:
+            shifted = pc.add(result.rejects.column("row"), pa.scalar(offset, pa.int64()))
+            self._rejects().write(result.rejects.set_column(0, "row", shifted))
+        self.read += result.read
+        self.scored += result.scored
+        self.rejected += result.read - result.scored
+        self.warnings.update(result.warnings)
+        if self.progress is not None:
+            self.progress(self._progress())
 
     def _progress(self) -> Progress:
         total = self.chunks.total_rows

@@ -56,7 +56,15 @@ def _progress_bar(label: str) -> Iterator[Callable[[Progress], None]]:
 def predict(
     ctx: typer.Context,
     model_ref: Annotated[str, typer.Argument(help="Model version: NAME@N or NAME@ALIAS.")],
-    input: Annotated[Path, typer.Option("--input", "-i", help="CSV or Parquet file to score.")],
+    input: Annotated[
+        Path,
+        typer.Option(
+            "--input",
+            "-i",
+            help="CSV or Parquet file to score, or a folder of Parquet files (scored through "
+            "Ray Data when MLOOP_EXECUTOR=ray).",
+        ),
+    ],
     output: Annotated[
         Path,
         typer.Option(
@@ -88,15 +96,23 @@ def predict(
     """Score a file with a registered model: predictions (and class probabilities) beside the
     input columns, rows that break the model's rules left out and listed in the rejects file,
     the job recorded with the model version and content hashes (`mloop jobs show`)."""
+    from contextlib import ExitStack
+
     from mloop.batch.files import score_file
     from mloop.data.io import parse_separator
+    from mloop.executors import executor_settings, open_executor
 
     separator = None if sep is None else parse_separator(sep)
     with (
         open_workspace(ctx) as ws,
-        _progress_bar(f"scoring {input.name} with {model_ref}") as progress,
-        chatter_to_stderr(),
+        ExitStack() as stack,
     ):
+        settings = executor_settings(ws.settings.raw)
+        executor = None
+        if settings.kind == "ray" and input.is_dir():  # Ray starts only for what it scales
+            executor = stack.enter_context(open_executor(settings))
+        progress = stack.enter_context(_progress_bar(f"scoring {input.name} with {model_ref}"))
+        stack.enter_context(chatter_to_stderr())
         result = score_file(
             ws.store,
             ws.artifacts,
@@ -109,6 +125,7 @@ def predict(
             actor=ws.user,
             root=ws.root,
             progress=progress,
+            executor=executor,
         )
     if result.warnings:
         shown = ", ".join(f"{key} {count:,}" for key, count in result.warnings.items())

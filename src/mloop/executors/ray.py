@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future
 from contextlib import contextmanager
@@ -96,6 +97,7 @@ def _start_local(ray: Any, num_cpus: int) -> None:
             num_cpus=num_cpus,
             include_dashboard=False,
             _node_ip_address=LOOPBACK,
+            runtime_env={"env_vars": {"PYTHONPATH": _driver_path()}},
             log_to_driver=False,
             # ERROR: Ray's notice that it turned token authentication on is not the user's news
             logging_level=logging.ERROR,
@@ -103,6 +105,13 @@ def _start_local(ray: Any, num_cpus: int) -> None:
         )
     finally:
         ray_constants.ENABLE_RAY_CLUSTER = clusters
+
+
+def _driver_path() -> str:
+    """This process's import path, absolute: the private Ray's workers import what the command
+    imports (its mloop, the workspace's model code), as forkserver pool workers do."""
+    seen = dict.fromkeys(os.path.abspath(p or os.curdir) for p in sys.path)
+    return os.pathsep.join(p for p in seen if os.path.isdir(p))
 
 
 @contextmanager
@@ -152,3 +161,5 @@ def _quiet_ray_data(ray: Any) -> None:
     context = DataContext.get_current()
     context.enable_progress_bars = False
     context.print_on_execution_start = False
+    # Ray Data logs its start, its finish and the switch above at INFO/WARNING on stderr
+    logging.getLogger("ray.data").setLevel(logging.ERROR)
