@@ -31,6 +31,7 @@ BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
         ("drift.py", ["--smoke"], "numpy floor"),
         ("monitor.py", ["--records", "2000"], "in the window by duckdb"),
         ("pipelines.py", ["--repeat", "1"], "per cached step"),
+        ("sweep.py", ["--smoke"], "same trial metrics on every executor: yes"),
     ],
 )
 def test_benchmark_runs_at_toy_size(

@@ -1,0 +1,138 @@
+"""An 8-trial sweep three ways: one trial at a time, the local process pool, and Ray.
+
+What is timed is what the user pays: the whole ``mloop train --sweep`` command, from start to
+exit (Python start-up, imports, the pool's or Ray's start-up and shutdown, every trial, the
+records). The sweep's own ``seconds`` (from the parent run's creation to the last trial) is
+printed beside it, so the start-up each executor costs can be read off.
+
+Each trial is a random forest on the churn table, fitted on one core (``--param n_jobs=1``), so
+one-at-a-time is truly sequential and the parallel runs gain only from running trials side by
+side. ``sequential`` is the same command with ``[executor] max_workers = 1``. All three use
+the same seeds, so their trials' metrics must agree: the script checks it.
+
+    python benchmarks/sweep.py                 # 20,000 rows, 8 trials, all three
+    python benchmarks/sweep.py --smoke         # toy size, no Ray
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _churn_file import write_churn
+
+SRC = Path(__file__).resolve().parents[1] / "src"
+SWEEP = ["--sweep", "max_depth=6,8,10,12", "--sweep", "min_samples_leaf=1,4"]  # 8 trials
+
+
+def _load() -> float:
+    return os.getloadavg()[0]
+
+
+def _mloop(args: list[str], cwd: Path, env: dict[str, str]) -> tuple[float, str]:
+    started = time.perf_counter()
+    done = subprocess.run(
+        [sys.executable, "-m", "mloop", *args],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=3600,
+    )
+    seconds = time.perf_counter() - started
+    if done.returncode != 0:
+        raise SystemExit(f"mloop {' '.join(args)} failed:\n{done.stderr[-3000:]}")
+    return seconds, done.stdout
+
+
+def _workspace(root: Path, rows: int, env: dict[str, str]) -> None:
+    root.mkdir()
+    _mloop(["init"], root, env)
+    write_churn(root / "churn.parquet", rows, seed=1, target=True)
+    _mloop(["data", "add", "churn", "churn.parquet"], root, env)
+
+
+def _set_workers(root: Path, workers: int) -> None:
+    config = root / "mloop.toml"
+    text = config.read_text().split("\n[executor]")[0]
+    config.write_text(text + f"\n[executor]\nmax_workers = {workers}\n")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, default=20_000)
+    parser.add_argument("--trees", type=int, default=100)
+    parser.add_argument("--executors", default="sequential,local,ray")
+    parser.add_argument("--smoke", action="store_true", help="2,000 rows, 10 trees, no Ray")
+    args = parser.parse_args()
+    if args.smoke:
+        args.rows, args.trees, args.executors = 2_000, 10, "sequential,local"
+    kinds = args.executors.split(",")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MLOOP_")}
+    env["PYTHONPATH"] = os.pathsep.join([str(SRC), env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
+    env["MLOOP_USER"] = "bench"
+
+    try:
+        import ray
+
+        ray_version = ray.__version__
+    except ImportError:
+        ray_version = "not installed"
+        kinds = [k for k in kinds if k != "ray"]
+    print(
+        f"sweep: {os.cpu_count()} cores, Python {platform.python_version()}, Ray {ray_version}; "
+        f"load {_load():.1f} (1-minute average; other sessions share the cores)"
+    )
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp) / "ws"
+        _workspace(root, args.rows, env)
+        command = [
+            "train", "--data", "churn", "--target", "churned", "--model", "random_forest",
+            "--param", f"n_estimators={args.trees}", "--param", "n_jobs=1", *SWEEP, "--json",
+        ]  # fmt: skip
+        print(
+            f"8 trials: random_forest ({args.trees} trees, one core each) on {args.rows:,} rows, "
+            "max_depth x min_samples_leaf"
+        )
+        print(f"{'way':<12} {'command (s)':>11} {'sweep (s)':>10} {'trial mean (s)':>15}  load")
+        results: dict[str, Any] = {}
+        for kind in kinds:
+            _set_workers(root, 1 if kind == "sequential" else 2)
+            run_env = {**env, "MLOOP_EXECUTOR": "ray" if kind == "ray" else "local"}
+            load = _load()
+            seconds, stdout = _mloop(command, root, run_env)
+            out = json.loads(stdout)
+            trial_mean = sum(t["seconds"] for t in out["trials"]) / len(out["trials"])
+            results[kind] = (seconds, out)
+            print(
+                f"{kind:<12} {seconds:>11.2f} {out['seconds']:>10.2f} {trial_mean:>15.2f}  "
+                f"{load:.1f}"
+            )
+    base = results["sequential"][0]
+    for kind in kinds[1:]:
+        seconds, out = results[kind]
+        print(
+            f"speed-up {kind} vs sequential: {base / seconds:.2f}x for the command "
+            f"(start-up included), {results['sequential'][1]['seconds'] / out['seconds']:.2f}x "
+            "for the sweep alone"
+        )
+    metrics = {
+        kind: [t["metrics"].get("roc_auc") for t in out["trials"]]
+        for kind, (_, out) in results.items()
+    }
+    same = len({json.dumps(v) for v in metrics.values()}) == 1
+    print(f"same trial metrics on every executor: {'yes' if same else 'NO'}")
+
+
+if __name__ == "__main__":
+    main()
