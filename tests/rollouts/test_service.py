@@ -170,6 +170,10 @@ def test_the_cli_lists_shows_and_checks(champion: Workspace, cli: Any) -> None:
     assert "rolled_back" in checked.stdout and "0 of 20 requests" in checked.stdout
     table = cli("rollouts", "ls", "--endpoint", "churn")
     assert rollout.id in table.stdout and "rolled_back" in table.stdout
+    model = cli("models", "show", "churn@2")  # the rejected verdict reads like any gate's
+    assert model.exit_code == 0, model.stderr
+    assert "gate guardrails" in model.stdout and "FAILED" in model.stdout
+    assert "error_rate <= 0.01" in model.stdout
     missing = cli("rollouts", "show", "zzzz")
     assert missing.exit_code == 2 and "No rollout 'zzzz'" in missing.stderr
 

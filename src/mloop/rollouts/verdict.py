@@ -90,7 +90,15 @@ def _check(guardrail: Threshold, measured: Measured, min_sample: int) -> dict[st
         )
     else:
         result = "pass" if enough else "waiting"
+    shown = "NaN" if value is not None and math.isnan(value) else _number(value)
+    beside = "" if champion is None else f" (champion {_number(champion)})"
     return {
+        # the keys of a gate's check (``registry.gates.CheckResult``), so the verdict stored on
+        # the candidate reads like any other in `mloop models show`
+        "check": "guardrail",
+        "name": str(guardrail),
+        "passed": result == "pass",
+        "detail": f"{shown}{beside}: {result}",
         "guardrail": str(guardrail),
         "metric": guardrail.metric,
         "value": plain(value),
