@@ -25,8 +25,8 @@ import datetime as dt
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
+import duckdb
 import pyarrow as pa
 
 from mloop.artifacts import ArtifactStore
@@ -40,6 +40,7 @@ from mloop.predlog.records import PROBA_PREFIX
 from mloop.registry.gate_config import Threshold
 from mloop.store import Store
 
+ATTEMPTS = 3  # reads of the log, when a compaction moves files under one
 MIN_LABELS = 30  # labelled candidate predictions before realised.METRIC is believed
 OPERATIONS = (
     "requests",
@@ -86,7 +87,9 @@ def _quote(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
-def _predictions(con: Any, side: Side, start: dt.datetime, end: dt.datetime) -> pa.Table:
+def _predictions(
+    con: duckdb.DuckDBPyConnection, side: Side, start: dt.datetime, end: dt.datetime
+) -> pa.Table:
     """``prediction`` and ``proba.*`` of the side's answered records in the window."""
     names = [row[0] for row in con.execute("DESCRIBE log").fetchall()]
     wanted = [n for n in names if n == "prediction" or n.startswith(PROBA_PREFIX)]
@@ -189,6 +192,29 @@ def _performance(
                     )
 
 
+def _operations(
+    con: duckdb.DuckDBPyConnection,
+    candidate: Side,
+    champion: Side,
+    guardrails: tuple[Threshold, ...],
+    start: dt.datetime,
+    end: dt.datetime,
+    found: Measured,
+) -> None:
+    operations = measure(con, start, end)
+    for side, into in ((candidate, found.candidate), (champion, found.champion)):
+        for point in operations.points:
+            where = (point.model, point.version, point.role)
+            if where == (side.model, side.version, side.role) and point.metric in OPERATIONS:
+                into[point.metric] = point.value
+    if any(g.metric == "prediction_drift" for g in guardrails):
+        found.candidate["prediction_drift"] = _drift(
+            _predictions(con, champion, start, end),
+            _predictions(con, candidate, start, end),
+            found.notes,
+        )
+
+
 def measure_rollout(
     store: Store,
     artifacts: ArtifactStore,
@@ -203,29 +229,25 @@ def measure_rollout(
 ) -> Measured:
     """The figures the guardrails read, for both sides, over ``start <= timestamp < end``."""
     found = Measured()
-    try:
-        con = connect(folder, endpoint, since=start, until=end)
-    except NotFound:
-        found.notes.append("nothing has been logged for this endpoint yet")
-        return found
-    try:
-        operations = measure(con, start, end)
-        for side, into in ((candidate, found.candidate), (champion, found.champion)):
-            for point in operations.points:
-                if (point.model, point.version, point.role) == (
-                    side.model,
-                    side.version,
-                    side.role,
-                ) and point.metric in OPERATIONS:
-                    into[point.metric] = point.value
-        if any(g.metric == "prediction_drift" for g in guardrails):
-            found.candidate["prediction_drift"] = _drift(
-                _predictions(con, champion, start, end),
-                _predictions(con, candidate, start, end),
-                found.notes,
-            )
-    finally:
-        con.close()
+    for attempt in range(ATTEMPTS):
+        try:
+            con = connect(folder, endpoint, since=start, until=end)
+        except NotFound:
+            found.notes.append("nothing has been logged for this endpoint yet")
+            return found
+        except FileNotFoundError:  # a live segment converted to Parquet since the listing
+            continue
+        try:
+            found = Measured()
+            _operations(con, candidate, champion, guardrails, start, end, found)
+            break
+        except (duckdb.IOException, FileNotFoundError):
+            # a compaction deleted a file between listing and reading: the records moved, list
+            # again (as ``predlog.read_log`` does)
+            if attempt == ATTEMPTS - 1:
+                raise
+        finally:
+            con.close()
     wanted = {g.metric for g in guardrails if g.metric.startswith(("realised.", "estimated."))}
     if wanted and found.records:
         _performance(
