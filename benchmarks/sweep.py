@@ -20,6 +20,7 @@ import argparse
 import json
 import os
 import platform
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -73,6 +74,9 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=20_000)
     parser.add_argument("--trees", type=int, default=100)
     parser.add_argument("--executors", default="sequential,local,ray")
+    parser.add_argument(
+        "--repeat", type=int, default=1, help="rounds of all three, interleaved; medians compared"
+    )
     parser.add_argument("--smoke", action="store_true", help="2,000 rows, 10 trees, no Ray")
     args = parser.parse_args()
     if args.smoke:
@@ -105,30 +109,33 @@ def main() -> None:
             "max_depth x min_samples_leaf"
         )
         print(f"{'way':<12} {'command (s)':>11} {'sweep (s)':>10} {'trial mean (s)':>15}  load")
-        results: dict[str, Any] = {}
-        for kind in kinds:
-            _set_workers(root, 1 if kind == "sequential" else 2)
-            run_env = {**env, "MLOOP_EXECUTOR": "ray" if kind == "ray" else "local"}
-            load = _load()
-            seconds, stdout = _mloop(command, root, run_env)
-            out = json.loads(stdout)
-            trial_mean = sum(t["seconds"] for t in out["trials"]) / len(out["trials"])
-            results[kind] = (seconds, out)
-            print(
-                f"{kind:<12} {seconds:>11.2f} {out['seconds']:>10.2f} {trial_mean:>15.2f}  "
-                f"{load:.1f}"
-            )
-    base = results["sequential"][0]
+        runs: dict[str, list[tuple[float, Any]]] = {kind: [] for kind in kinds}
+        for _ in range(args.repeat):
+            for kind in kinds:
+                _set_workers(root, 1 if kind == "sequential" else 2)
+                run_env = {**env, "MLOOP_EXECUTOR": "ray" if kind == "ray" else "local"}
+                load = _load()
+                seconds, stdout = _mloop(command, root, run_env)
+                out = json.loads(stdout)
+                trial_mean = sum(t["seconds"] for t in out["trials"]) / len(out["trials"])
+                runs[kind].append((seconds, out))
+                print(
+                    f"{kind:<12} {seconds:>11.2f} {out['seconds']:>10.2f} {trial_mean:>15.2f}  "
+                    f"{load:.1f}"
+                )
+    command_s = {k: statistics.median(s for s, _ in found) for k, found in runs.items()}
+    sweep_s = {k: statistics.median(o["seconds"] for _, o in found) for k, found in runs.items()}
     for kind in kinds[1:]:
-        seconds, out = results[kind]
         print(
-            f"speed-up {kind} vs sequential: {base / seconds:.2f}x for the command "
-            f"(start-up included), {results['sequential'][1]['seconds'] / out['seconds']:.2f}x "
-            "for the sweep alone"
+            f"speed-up {kind} vs sequential: {command_s['sequential'] / command_s[kind]:.2f}x "
+            f"for the command (start-up included), "
+            f"{sweep_s['sequential'] / sweep_s[kind]:.2f}x for the sweep alone"
+            + (f" (medians of {args.repeat})" if args.repeat > 1 else "")
         )
     metrics = {
         kind: [t["metrics"].get("roc_auc") for t in out["trials"]]
-        for kind, (_, out) in results.items()
+        for kind, found in runs.items()
+        for _, out in found[:1]
     }
     same = len({json.dumps(v) for v in metrics.values()}) == 1
     print(f"same trial metrics on every executor: {'yes' if same else 'NO'}")
