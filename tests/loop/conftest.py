@@ -73,16 +73,26 @@ def policy_toml(
     )
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Skip a whole-story test's PostgreSQL run before its set-up (a schema, a migration, a
+    trained model) is paid for."""
+    skip = pytest.mark.skip(
+        reason="a whole-story test: SQLite only (tests marked postgres cover PostgreSQL)"
+    )
+    for item in items:
+        params = getattr(item, "callspec", None)
+        on_postgres = params is not None and params.params.get("store_url") == "postgresql"
+        uses_served = "served" in getattr(item, "fixturenames", ())
+        if on_postgres and uses_served and not item.get_closest_marker("postgres"):
+            item.add_marker(skip)
+
+
 @pytest.fixture
-def served(
-    cli: Any, workspace: Workspace, tmp_path: Path, request: pytest.FixtureRequest
-) -> Workspace:
+def served(cli: Any, workspace: Workspace, tmp_path: Path) -> Workspace:
     """churn@1 is churn@champion, served by endpoint churn; the slow model module is in place.
 
     Whole-story tests run on SQLite; those marked ``postgres`` (two agents on one store) run on
-    PostgreSQL too, where the store's concurrency is what differs."""
-    if workspace.store.dialect == "postgresql" and not request.node.get_closest_marker("postgres"):
-        pytest.skip("a whole-story test: SQLite only (tests marked postgres cover PostgreSQL)")
+    PostgreSQL too, where the store's concurrency is what differs (see the hook below)."""
     month1 = tmp_path / "month1.csv"
     generate(1200, seed=3).to_csv(month1, index=False, date_format="%Y-%m-%d")
     assert cli("data", "add", "churn", month1).exit_code == 0
