@@ -26,17 +26,9 @@ from mloop.tracking.termination import TERMINATING_SIGNALS, Terminated
 
 INTERRUPTED = 130  # 128 + SIGINT, what shells report for Ctrl-C
 
-app = typer.Typer(
-    name="mloop",
-    help="mloop: data, training, registry, gates, serving and lineage in one tool.",
-    no_args_is_help=True,
-    pretty_exceptions_enable=False,
-    add_completion=False,
-    rich_markup_mode=None,
-)
+ROOT_OPTIONS_WITH_VALUES = ("--workspace", "-w")
 
 
-@app.callback()
 def _root(
     ctx: typer.Context,
     workspace: Annotated[
@@ -56,34 +48,73 @@ def _root(
     current.debug = debug
 
 
-app.command("init")(init)
-app.add_typer(artifacts_app, name="artifacts")
+def build_app(only: str | None = None) -> typer.Typer:
+    """The ``mloop`` Typer app; with ``only``, just that command beside the root options.
 
-
-def _register_subcommands() -> None:
+    A command run from a shell needs one sub-app: importing and building the other nineteen
+    (their modules, then Typer's evaluation of every signature) cost each command ~0.2 s of its
+    start-up. ``mloop --help`` and a mistyped command get the whole tree.
+    """
     from mloop.cli import registry_hooks
 
-    registry_hooks.register(app)
+    built = typer.Typer(
+        name="mloop",
+        help="mloop: data, training, registry, gates, serving and lineage in one tool.",
+        no_args_is_help=True,
+        pretty_exceptions_enable=False,
+        add_completion=False,
+        rich_markup_mode=None,
+    )
+    built.callback()(_root)
+    if only in (None, "init"):
+        built.command("init")(init)
+    if only in (None, "artifacts"):
+        built.add_typer(artifacts_app, name="artifacts")
+    registry_hooks.register(built, only=only)
+    return built
 
 
-_register_subcommands()
-_BUILT: dict[tuple[int, int], typer.core.TyperGroup] = {}
+def command_names() -> list[str]:
+    from mloop.cli import registry_hooks
+
+    return ["init", "artifacts", *(name for name, _, _ in registry_hooks.SUBCOMMANDS)]
 
 
-def _command() -> typer.core.TyperGroup:
-    """The command tree Typer builds from ``app``, built once per process.
+def _requested(args: Sequence[str]) -> str | None:
+    """The command ``args`` name (skipping the root options), if it is one of ours."""
+    skip = False
+    for arg in args:
+        if skip:
+            skip = False
+        elif arg in ROOT_OPTIONS_WITH_VALUES:
+            skip = True
+        elif not arg.startswith("-"):
+            return arg if arg in command_names() else None
+    return None
 
-    ``app()`` rebuilds it on every call (about 60 ms of signature and type-hint evaluation over
-    every command), which whatever calls ``main`` in-process, many times over (the test suite,
-    a notebook), paid on each call. Keyed on what is registered, so a command added later counts.
+
+_BUILT: dict[str | None, typer.core.TyperGroup] = {}
+
+
+def _command(only: str | None = None) -> typer.core.TyperGroup:
+    """The command tree Typer builds, once per process and per ``only``.
+
+    ``app()`` rebuilds it on every call (signature and type-hint evaluation over every command),
+    which whatever calls ``main`` in-process many times over (the test suite, a notebook) paid
+    on each call.
     """
-    shape = (len(app.registered_commands), len(app.registered_groups))
-    if shape not in _BUILT:
-        _BUILT.clear()
-        command = typer.main.get_command(app)
+    if only not in _BUILT:
+        command = typer.main.get_command(build_app(only))
         assert isinstance(command, typer.core.TyperGroup)  # app has sub-apps: always a group
-        _BUILT[shape] = command
-    return _BUILT[shape]
+        _BUILT[only] = command
+    return _BUILT[only]
+
+
+def __getattr__(name: str) -> typer.Typer:
+    """``app``: the whole Typer app (for tests, docs and tools that walk every command)."""
+    if name == "app":
+        return build_app()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def _exit_cleanly_on_sigterm() -> None:
@@ -110,7 +141,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     _exit_cleanly_on_sigterm()
     tolerate_narrow_encodings()
     try:
-        result = _command().main(args=args, prog_name="mloop", standalone_mode=False)
+        result = _command(_requested(args)).main(
+            args=args, prog_name="mloop", standalone_mode=False
+        )
         if result == INTERRUPTED:  # Typer returns Ctrl-C as exit code 130, silently
             err_console().print("Interrupted.")
         return result if isinstance(result, int) else 0

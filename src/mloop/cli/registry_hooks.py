@@ -31,8 +31,11 @@ SUBCOMMANDS: list[tuple[str, str, str]] = [
 ]
 
 
-def register(app: typer.Typer) -> None:
+def register(app: typer.Typer, *, only: str | None = None) -> None:
+    """Mount every sub-app on ``app``, or with ``only`` just the one of that name."""
     for name, module, attribute in SUBCOMMANDS:
+        if only is not None and name != only:
+            continue
         target = getattr(importlib.import_module(module), attribute)
         if isinstance(target, typer.Typer):
             app.add_typer(target, name=name)
