@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -397,10 +398,16 @@ def lineage(
     """The whole chain behind a model version: run, code, parameters, data (with hashes), approvals."""
     from rich.tree import Tree
 
+    from mloop.endpoints.usage import served
+    from mloop.predlog import folder_for
     from mloop.registry.lineage import lineage as build_lineage
 
     with open_workspace(ctx) as ws:
         graph = build_lineage(ws.store, ref)
+        name, _, number = str(graph["model"]).rpartition("@")
+        graph["served"] = [
+            s.to_dict() for s in served(ws.store, folder_for(ws.settings), name, int(number))
+        ]
     if as_json:
         print_json(graph)
         return
@@ -439,6 +446,16 @@ def lineage(
             f"gate {verdict['gate']} → {verdict['alias']}: {'passed' if verdict['passed'] else 'failed, FORCED past it' if verdict.get('forced') else 'failed'}"
             + (" (not applied: the alias moved meanwhile)" if verdict.get("conflict") else "")
         )
+    for use in graph["served"]:
+        revisions = ", ".join(f"r{r['revision']} {r['role']}" for r in use["revisions"])
+        node = root.add(f"served at endpoint {use['endpoint']}: {revisions}")
+        counts = use["predictions"]
+        if counts:
+            made = ", ".join(f"{n:,} as {role}" for role, n in counts.items())
+            first, last = (dt.datetime.fromisoformat(use[k]) for k in ("first", "last"))
+            node.add(f"predictions logged: {made}, {fmt_time(first)} to {fmt_time(last)} UTC")
+        else:
+            node.add("no predictions logged yet")
     console().print(root)
 
 
