@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from mloop.endpoints.service import history, list_endpoints
+from mloop.errors import NotFound
 from mloop.predlog import connect
 from mloop.predlog.reader import log_folder
 from mloop.store import Store
@@ -33,7 +34,9 @@ class Served:
 
 
 def _logged(log_root: Path, endpoint: str, model: str, version: int) -> tuple[Any, ...]:
-    if not log_folder(log_root, endpoint).exists():
+    try:
+        log_folder(log_root, endpoint)
+    except NotFound:  # served, but nothing logged yet
         return {}, None, None
     con = connect(log_root, endpoint)
     try:
