@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 DEMO_DIR ?= $(CURDIR)/.demo
 
-.PHONY: install browser demo test lint typecheck bench clean
+.PHONY: install browser demo tour test lint typecheck bench clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -16,8 +16,14 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
+# The whole loop as a narrated story (mloop demo): about 2-3 minutes on 2 cores once installed.
 demo: install
-	@bash examples/demo.sh "$(DEMO_DIR)"
+	@rm -rf "$(DEMO_DIR)"
+	@$(BIN)/mloop demo "$(DEMO_DIR)"
+
+# The feature tour: every command group once (gates, approvals, ONNX export, shadow, batch, drift).
+tour: install
+	@bash examples/tour.sh "$(DEMO_DIR)-tour"
 
 # Headless Chromium for the report tests (tests/monitoring/test_report_browser.py): Debian's
 # package, installed with apt-get when missing and we are root; elsewhere those tests skip and say why.
@@ -48,4 +54,4 @@ bench: install
 	$(BIN)/python benchmarks/hashing.py
 
 clean:
-	rm -rf $(VENV) .demo .mypy_cache .ruff_cache
+	rm -rf $(VENV) .demo .demo-tour .mypy_cache .ruff_cache

@@ -151,10 +151,10 @@ def test_the_webhook_receiver_example_is_down_first_then_prints_each_alert(
     assert "receiver: alert drift: 3 of 12 columns drifted" in out
 
 
-def test_the_demo_script_parses_and_always_stops_its_server() -> None:
-    """make demo takes minutes, so the suite checks its shape: valid bash, the server stopped on
+def test_the_tour_script_parses_and_always_stops_its_server() -> None:
+    """make tour takes minutes, so the suite checks its shape: valid bash, the server stopped on
     every way out (an EXIT trap), and the venv overridable for runs from a worktree."""
-    script = EXAMPLES.parent / "demo.sh"
+    script = EXAMPLES.parent / "tour.sh"
     assert subprocess.run(["bash", "-n", script], capture_output=True).returncode == 0
     text = script.read_text()
     assert "trap stop_server EXIT" in text and "serve --port 0" in text

@@ -25,6 +25,8 @@ def test_it_never_overwrites_a_file(tmp_path: Path) -> None:
     assert (tmp_path / "churn.csv").read_text() == "mine\n"
 
 
-def test_without_data_only_it_says_what_it_does(tmp_path: Path) -> None:
-    done = run_mloop("demo", cwd=tmp_path)
-    assert done.returncode == 2 and "--data-only" in done.stderr and "make demo" in done.stderr
+def test_the_story_refuses_a_folder_that_is_not_empty(tmp_path: Path) -> None:
+    (tmp_path / "mine.txt").write_text("keep me\n")
+    done = run_mloop("demo", str(tmp_path), cwd=tmp_path)
+    assert done.returncode == 2 and "not an empty folder" in done.stderr
+    assert [p.name for p in tmp_path.iterdir()] == ["mine.txt"]

@@ -1,7 +1,8 @@
-"""`mloop demo`: the files the README's tour uses, so a new user can follow it from the first line."""
+"""`mloop demo`: the whole loop as a narrated story in a new folder, or just the tour's data files."""
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import Annotated
 
@@ -11,24 +12,41 @@ from mloop.errors import InvalidInput
 
 
 def demo(
-    folder: Annotated[Path, typer.Argument(help="Where to write the files.")] = Path("."),
+    folder: Annotated[
+        Path | None,
+        typer.Argument(help="A new or empty folder (default: mloop-demo; with --data-only: .)."),
+    ] = None,
     data_only: Annotated[
         bool,
         typer.Option(
             "--data-only", help="Write the tour's data files (churn.csv, next-month.csv) and stop."
         ),
     ] = False,
-    rows: Annotated[int, typer.Option("--rows", min=1, help="Rows per file.")] = 5000,
+    rows: Annotated[
+        int | None, typer.Option("--rows", min=100, help="Rows per month's file.")
+    ] = None,
 ) -> None:
-    """Write the quick tour's data: churn.csv (month 1) and next-month.csv (a drifted month 2).
+    """Tell the whole loop on the embedded default: data, training, a gate, serving, drift, an
+    alert, a policy that retrains, a canary promoted by its guardrails, a rogue candidate blocked
+    and a failing canary rolled back (about 2-3 minutes on 2 cores).
 
-    The whole loop, scripted end to end, is `make demo` in a clone of the repository.
+    With --data-only, write the README tour's data (churn.csv, next-month.csv) and stop.
     """
-    if not data_only:
+    if data_only:
+        _write_tour_files(folder or Path("."), rows or 5000)
+        return
+    from mloop.demo.story import Story
+
+    folder = folder or Path("mloop-demo")
+    if folder.exists() and (not folder.is_dir() or any(folder.iterdir())):
         raise InvalidInput(
-            "`mloop demo` writes the tour's data with --data-only (`mloop demo --data-only DIR`); "
-            "the whole loop runs end to end with `make demo` in a clone of the repository."
+            f"{folder} is not an empty folder; give a new one (mloop demo NEW_FOLDER) "
+            "or remove it first."
         )
+    Story(folder.resolve(), color=sys.stdout.isatty(), rows=rows or 1500).run()
+
+
+def _write_tour_files(folder: Path, rows: int) -> None:
     from mloop.demo_data import TOUR_FILES, write_tour_files
 
     if folder.exists() and not folder.is_dir():

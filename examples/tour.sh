@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# The main job, end to end, on the embedded default (SQLite + a local folder): `make demo`.
+# The feature tour, end to end, on the embedded default (SQLite + a local folder): `make tour`.
+# (`make demo` tells the closed loop as a story: `mloop demo`.)
 # init → add data → validate → train → register → gate → approve → promote → rollback → lineage → audit
 # → deploy → serve → predict over HTTP → canary + shadow → endpoint rollback → batch predict → logs
 # → a drifted month of traffic → labels later → drift → monitor (estimate beside realised) → alert
@@ -9,7 +10,7 @@ HERE="$(cd "$(dirname "$0")/.." && pwd)"
 BIN="${MLOOP_DEMO_BIN:-$HERE/.venv/bin}"   # the venv `make demo` built (override to use another)
 PY="$BIN/python"
 MLOOP="$BIN/mloop"
-DIR="${1:-$HERE/.demo}"
+DIR="${1:-$HERE/.demo-tour}"
 rm -rf "$DIR"
 mkdir -p "$DIR/data"
 cd "$DIR"
