@@ -75,3 +75,36 @@ def test_a_retrain_while_the_agent_runs_a_job_exits_0_naming_it(
     assert "status=coalesced" in joined.stdout
     assert f"joined={running['id']}" in joined.stdout
     assert f"joined job {running['id']} (running)" in joined.stdout
+
+
+def test_a_killed_foreground_retrain_is_picked_up_by_the_next_one(
+    cli: Any, served: Workspace
+) -> None:
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from mloop.loop import jobs
+
+    write_policy(served, policy_toml(model="slowmodel:slow"))
+    (served.root / "slow.flag").write_text("60")
+    first = subprocess.Popen(
+        [sys.executable, "-m", "mloop", "retrain", "churn"],
+        cwd=served.root,
+        env=agent_env(served),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    wait_until(lambda: (served.root / "started.flag").exists(), what="the job to start training")
+    first.send_signal(signal.SIGKILL)
+    first.wait(timeout=10)
+    (served.root / "slow.flag").unlink()
+    [killed] = jobs.list_jobs(served.store)
+    time.sleep(2.5)  # the 2 s lease lapses
+    again = cli("retrain", "churn")
+    assert again.exit_code == 0, again.stderr
+    assert "status=coalesced" in again.stdout and f"joined={killed.id}" in again.stdout
+    retried = jobs.get_job(served.store, killed.id)
+    assert retried.status == "succeeded" and retried.attempts == 2, retried.reason
+    assert len(retried.to_dict()["interruptions"]) == 1

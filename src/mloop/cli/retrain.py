@@ -41,15 +41,17 @@ def retrain(
     with open_workspace(ctx) as ws, chatter_to_stderr():
         request = request_retrain(ws, endpoint, reason=reason)
         job = request.recorded.job
+        waiting = request.waiting
         if request.recorded.coalesced:
             _say(f"job {job.id} coalesced: {job.reason}")
-        elif request.agents:
+        if request.agents and not request.recorded.coalesced:
             _say(f"job {job.id} queued for agent {request.agents[0]}")
             if wait:
                 job = follow(ws, request.policy, job.id, say=_say)
-        else:
-            _say(f"job {job.id}: no agent is running; running it here")
-            job = run_foreground(ws, request.policy, job.id, wait=wait, say=_say)
+        elif waiting is not None:
+            _say(f"job {waiting.id}: no agent is running; running it here")
+            ran = run_foreground(ws, request.policy, waiting.id, wait=wait, say=_say)
+            job = ran if waiting.id == job.id else job
     if as_json:
         print_json(
             {

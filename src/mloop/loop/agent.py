@@ -218,10 +218,30 @@ class Agent:
             self.log(f"job {job.id} on {job.endpoint}: {job.status}: {job.reason}")
 
     def watch(self) -> None:
-        for job in jobs.watched(self.ws.store):
+        """Check every rollout being watched: a job's (ending the job when decided), and one a
+        person started with `mloop rollouts start`."""
+        from mloop.rollouts import check_rollout
+
+        watched = jobs.watched(self.ws.store)
+        for job in watched:
             outcome = check_watched(self.ws, job)
             if outcome.status != "watching":
                 self.log(f"job {job.id} on {job.endpoint}: {outcome.status}: {outcome.reason}")
+        with self.ws.store.read() as conn:
+            others = conn.execute(
+                sa.select(t.rollouts.c.id, t.rollouts.c.endpoint).where(
+                    t.rollouts.c.status == "watching",
+                    t.rollouts.c.job_id.is_(None),
+                )
+            ).all()
+        for row in others:
+            try:
+                rollout = check_rollout(self.ws, row.id)
+            except MloopError as exc:
+                self.log(f"rollout {row.id} on {row.endpoint}: {exc.message}")
+                continue
+            if rollout.status != "watching":
+                self.log(f"rollout {row.id} on {row.endpoint}: {rollout.status}: {rollout.reason}")
 
     def run_queued(self) -> int:
         """Claim and run every waiting job this agent wins; returns how many it ran."""

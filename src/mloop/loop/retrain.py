@@ -26,6 +26,19 @@ class Request:
     policy: Policy
     agents: list[str]  # the agents alive when it was recorded
 
+    @property
+    def waiting(self) -> jobs.RetrainJob | None:
+        """The job to run here: this one when queued, or the one it joined when that waits
+        for an agent that is not there (a foreground run that was stopped or killed)."""
+        if self.agents:
+            return None
+        joined = self.recorded.joined
+        if not self.recorded.coalesced:
+            return self.recorded.job
+        if joined is not None and joined.status in ("queued", "interrupted"):
+            return joined
+        return None
+
 
 def request_retrain(ws: Workspace, endpoint: str, *, reason: str | None = None) -> Request:
     """Record a manual trigger for ``endpoint``'s policy.
@@ -39,6 +52,8 @@ def request_retrain(ws: Workspace, endpoint: str, *, reason: str | None = None) 
             "triggers to allow `mloop retrain`."
         )
     trigger = {"kind": "manual", "by": ws.user, **({"reason": reason} if reason else {})}
+    # a job left running by a foreground retrain that was killed is not active any more
+    jobs.reclaim_lapsed(ws.store)
     with ws.store.transaction() as conn:
         recorded = jobs.record_trigger_in(
             conn,
