@@ -75,11 +75,12 @@ def score_with_ray_data(
 ) -> Iterator[ChunkResult]:
     """Each batch of ``rows`` rows' result, in input order, scored by Ray Data on the
     connected cluster."""
-    from mloop.executors.ray import import_ray
+    from mloop.executors.ray import import_ray, quiet_ray_data
 
     ray = import_ray()
     from ray.data import DataContext
 
+    quiet_ray_data()
     DataContext.get_current().execution_options.preserve_order = True  # row N stays row N
     dataset = ray.data.read_parquet([str(path) for path in files], file_extensions=None)
     scored = dataset.map_batches(
