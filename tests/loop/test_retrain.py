@@ -108,3 +108,26 @@ def test_a_killed_foreground_retrain_is_picked_up_by_the_next_one(
     retried = jobs.get_job(served.store, killed.id)
     assert retried.status == "succeeded" and retried.attempts == 2, retried.reason
     assert len(retried.to_dict()["interruptions"]) == 1
+
+
+def test_a_pipeline_policy_takes_the_version_its_steps_registered(
+    cli: Any, served: Workspace
+) -> None:
+    import shutil
+    from pathlib import Path
+
+    example = Path(__file__).resolve().parents[2] / "examples" / "pipelines" / "pipelines.py"
+    shutil.copy(example, served.root / "pipelines.py")
+    text = policy_toml(gate=None).replace(
+        'train = { target = "churned", model = "logistic", seed = 3, register = "churn", params = { C = 1.0 } }',
+        'train = { pipeline = "churn", params = { C = 0.5 } }',
+    )
+    write_policy(served, text)
+    result = cli("retrain", "churn", "--json")
+    assert result.exit_code == 0, result.stderr
+    job = json.loads(result.stdout)
+    assert job["status"] == "succeeded", job["reason"]
+    assert job["model_versions"] == ["churn-pipeline@1"]
+    assert job["steps"][0] == "pipeline"
+    runs = json.loads(cli("pipeline", "ls", "--json").stdout)
+    assert len(runs) == 1 and runs[0]["params"]["C"] == 0.5
