@@ -82,6 +82,24 @@ def test_a_rollout_short_of_min_sample_ends_the_job_rejected(
         listed = json.loads(cli("jobs", "show", job_id, "--json").stdout)
         assert listed["model_versions"] == ["churn@2"] and listed["rollout_id"]
         assert len(listed["revisions"]) == 2  # the canary, then the way back to the champion
+
+        # enough traffic this time (the agent re-reads the edited policy): promoted, succeeded
+        write_policy(
+            served, policy_toml(extra=LOW_TRAFFIC.replace("200", "10").replace('"4s"', '"60s"'))
+        )
+        again = cli("retrain", "churn", "--no-wait", "--json")
+        assert again.exit_code == 0, again.stderr
+        job_id = json.loads(again.stdout)["id"]
+        wait_until(live_rollout, timeout=60, what="the second candidate to go live")
+
+        def promoted() -> jobs.RetrainJob | None:
+            _predict(url, churn_rows(5, seed=6))
+            return ended()
+
+        job = wait_until(promoted, timeout=60, what="the guardrails to promote")
+        assert job.status == "succeeded", job.reason
+        shown = json.loads(cli("endpoints", "show", "churn", "--json").stdout)
+        assert shown["live"]["primary"]["ref"] == "churn@3" and shown["live"]["canary"] is None
     finally:
         server.send_signal(signal.SIGTERM)
         server.communicate(timeout=60)
