@@ -302,6 +302,10 @@ class Agent:
                     self.log(
                         f"tick: the store did not answer ({str(exc.orig or exc).splitlines()[0]}); trying again"
                     )
+                except Exception as exc:  # a durable agent logs what broke a tick and goes on
+                    self.log(
+                        f"tick: unexpected {type(exc).__name__}: {exc}; trying again next tick"
+                    )
                 if once:
                     return
                 pause = self.tick_seconds - (time.monotonic() - started)

@@ -505,3 +505,18 @@ def jobs_by_id(store: Store, ids: list[str]) -> dict[str, RetrainJob]:
     with store.read() as conn:
         rows = conn.execute(sa.select(t.jobs).where(_retrain(), t.jobs.c.id.in_(ids)))
         return {row.id: _to_job(row) for row in rows}
+
+
+def leasing_agents(conn: sa.Connection, now: dt.datetime) -> list[str]:
+    """Agents holding a live lease: busy with a long job, they are alive between their ticks."""
+    rows = conn.execute(
+        sa.select(t.jobs.c.lease_owner)
+        .where(
+            _retrain(),
+            t.jobs.c.status == "running",
+            t.jobs.c.lease_owner.startswith("agent@", autoescape=True),
+            t.jobs.c.lease_expires_at > now,
+        )
+        .distinct()
+    )
+    return [str(row.lease_owner) for row in rows]

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from typing import Any
 
 from mloop.errors import InvalidInput
 from mloop.loop import jobs, state
@@ -63,8 +64,14 @@ def request_retrain(ws: Workspace, endpoint: str, *, reason: str | None = None) 
             policy=policy.to_dict(),
             actor=ws.user,
         )
-        agents = [str(a["owner"]) for a in state.alive_agents(conn, jobs.now_utc())]
+        agents = _alive(conn)
     return Request(recorded, policy, agents)
+
+
+def _alive(conn: Any) -> list[str]:
+    now = jobs.now_utc()
+    ticking = [str(a["owner"]) for a in state.alive_agents(conn, now)]
+    return list(dict.fromkeys([*ticking, *jobs.leasing_agents(conn, now)]))
 
 
 def settings_of(ws: Workspace) -> AgentSettings:
@@ -94,7 +101,7 @@ def run_foreground(
 
 def agents_alive(ws: Workspace) -> list[str]:
     with ws.store.read() as conn:
-        return [str(a["owner"]) for a in state.alive_agents(conn, jobs.now_utc())]
+        return _alive(conn)
 
 
 def follow(ws: Workspace, policy: Policy, job_id: str, *, say: Say) -> jobs.RetrainJob:
