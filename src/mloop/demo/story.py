@@ -59,7 +59,7 @@ strategy = "canary"
 weight = 50
 min_sample = 150
 watch = "2m"
-guardrails = ["error_rate <= 0.01", "rejection_rate <= 0.25", "prediction_drift <= 0.3"]
+guardrails = ["error_rate <= 0.01", "rejection_rate <= 0.25", "realised.roc_auc >= 0.70"]
 
 [agent]
 tick = "1s"
@@ -68,12 +68,12 @@ tick = "1s"
 
 SCRIPT = """
 $ python -   # (run by the demo, in this workspace)
-import mloop
-from mloop.demo.models import AssumesSupportCalls
-champion = mloop.load_model("churn@production")
+import mloop, pandas as pd
+from mloop.demo.models import SpeedTierModel
+extract = pd.read_csv("data/churn-2026-01.csv", keep_default_na=False, na_values=[""])
 with mloop.start_run(experiment="churn", name="hand-made candidate") as run:
     run.log_input(mloop.get_dataset("churn@1"))
-    run.log_model(AssumesSupportCalls(champion.model), "churn", target="churned")
+    run.log_model(SpeedTierModel.fit(extract, "churned"), "churn", target="churned")
 """
 
 
@@ -83,14 +83,16 @@ def _json(done: Any) -> Any:
 
 def _register_flawed(folder: Path) -> str:
     import mloop
-    from mloop.demo.models import AssumesSupportCalls
+    from mloop.demo.models import SpeedTierModel
     from mloop.registry.versions import ModelVersion
 
-    with mloop.Workspace.open(folder) as ws:
-        champion = mloop.load_model("churn@production", workspace=ws)
-        with mloop.start_run(experiment="churn", name="hand-made candidate", workspace=ws) as run:
-            run.log_input(mloop.get_dataset("churn@1", workspace=ws))
-            version = run.log_model(AssumesSupportCalls(champion.model), "churn", target="churned")
+    extract = read_customers(folder / "data" / "churn-2026-01.csv")
+    with (
+        mloop.Workspace.open(folder) as ws,
+        mloop.start_run(experiment="churn", name="hand-made candidate", workspace=ws) as run,
+    ):
+        run.log_input(mloop.get_dataset("churn@1", workspace=ws))
+        version = run.log_model(SpeedTierModel.fit(extract, "churned"), "churn", target="churned")
     if not isinstance(version, ModelVersion):
         raise StoryFailed("log_model registered nothing; the hand-made candidate is missing.")
     return version.ref
@@ -138,7 +140,8 @@ class Story:
         n.note("[policies.churn] policy: on a drift alert, retrain on the log's labelled inputs,")
         n.note("gate, then a 50% canary promoted only if its guardrails hold on live traffic")
         n.note("(month 2 brings a payment method no model knows yet: champion and candidate alike")
-        n.note("refuse those requests, about 16%, so the rejection bar sits above that)")
+        n.note("refuse those requests, about 16%, so the rejection bar sits above that; labels")
+        n.note("come back by customer id, so the candidate's realised AUC is judged as it serves)")
         self.server = Server(self.folder, self.folder / "serve.log", agent=True)
         print(f"$ {self.server.command} &   (the agent runs beside the server)")
         print(f"serving {self.server.url}")
@@ -207,8 +210,8 @@ class Story:
     def failing_canary(self) -> None:
         n = self.n
         n.title("A canary that fails on live requests, rolled back by its guardrails")
-        n.say("A teammate registers a model from a script; its feature code assumes support_calls")
-        n.say("is never missing, which held in their extract but not in live traffic")
+        n.say("A teammate registers a model from a script. Its feature code looks up a speed tier")
+        n.say("per internet service; their extract held only internet customers, live traffic not")
         print(SCRIPT.strip())
         version = _register_flawed(self.folder)
         n.note(f"registered {version}")
