@@ -29,7 +29,7 @@ import os
 import sys
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 from mloop.errors import InvalidInput
@@ -85,13 +85,28 @@ class RayExecutor:
         return future
 
 
-def _start_local(ray: Any, num_cpus: int) -> None:
-    """``ray.init`` of a private Ray on loopback (see the module docstring for why each flag)."""
+@contextmanager
+def _on_loopback() -> Iterator[None]:
+    """Ray's clusters switch off while ``ray.init`` runs, so this node's address stays
+    127.0.0.1 instead of being "resolved" to the machine's routable one."""
     from ray._private import ray_constants
 
     clusters = ray_constants.ENABLE_RAY_CLUSTER
-    ray_constants.ENABLE_RAY_CLUSTER = False  # else 127.0.0.1 is "resolved" to the routable IP
+    ray_constants.ENABLE_RAY_CLUSTER = False
     try:
+        yield
+    finally:
+        ray_constants.ENABLE_RAY_CLUSTER = clusters
+
+
+def _is_loopback(address: str) -> bool:
+    host = address.split("://")[-1].rsplit(":", 1)[0].strip("[]")
+    return host == "localhost" or host.startswith("127.") or host == "::1"
+
+
+def _start_local(ray: Any, num_cpus: int) -> None:
+    """``ray.init`` of a private Ray on loopback (see the module docstring for why each flag)."""
+    with _on_loopback():
         ray.init(
             address="local",
             num_cpus=num_cpus,
@@ -103,8 +118,6 @@ def _start_local(ray: Any, num_cpus: int) -> None:
             logging_level=logging.ERROR,
             configure_logging=True,
         )
-    finally:
-        ray_constants.ENABLE_RAY_CLUSTER = clusters
 
 
 def _driver_path() -> str:
@@ -131,11 +144,14 @@ def open_ray_executor(settings: ExecutorSettings) -> Iterator[RayExecutor]:
         if owns:
             _start_local(ray, settings.max_workers or os.cpu_count() or 1)
         else:
-            ray.init(
-                address=settings.ray_address,
-                log_to_driver=False,
-                logging_level=logging.WARNING,
-            )
+            # a cluster on this machine's loopback: this driver must be on loopback too, or it
+            # waits for a node at the routable address that is not there
+            with _on_loopback() if _is_loopback(settings.ray_address or "") else nullcontext():
+                ray.init(
+                    address=settings.ray_address,
+                    log_to_driver=False,
+                    logging_level=logging.WARNING,
+                )
     except (ConnectionError, RuntimeError, ValueError) as exc:
         ray.shutdown()
         where = settings.ray_address or "a local Ray"
