@@ -9,6 +9,10 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import os
+import signal
+import threading
+import time
 from typing import Annotated
 
 import typer
@@ -21,6 +25,19 @@ def log_line(message: str) -> None:
     """One line per event on stderr, UTC time first, flushed (the agent runs for days)."""
     stamp = dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     typer.echo(f"{stamp} {message}", err=True)
+
+
+def _stop_with_parent(parent: int) -> None:
+    """A server started this agent (``mloop serve --agent``): when it dies, even by SIGKILL,
+    the agent must not live on as an orphan driving rollouts for nobody. Polled once a second;
+    the SIGTERM it sends itself releases the lease like any clean stop."""
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(1.0)
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    threading.Thread(target=watch, name="parent-watch", daemon=True).start()
 
 
 def agent(
@@ -36,6 +53,9 @@ def agent(
     """Run the retraining agent until stopped: triggers → jobs → gate → rollout → verdict."""
     from mloop.loop.agent import Agent
 
+    parent = os.environ.get("MLOOP_AGENT_PARENT", "")
+    if parent.isdigit():
+        _stop_with_parent(int(parent))
     with open_workspace(ctx) as ws, chatter_to_stderr():
         runner = Agent(ws, log=log_line, tick=tick)
         # Ctrl-C, SIGTERM: the lease is released and the heartbeat gone, a clean stop, exit 0

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -96,10 +97,16 @@ def serve(
         workspace.close()
 
 
+PARENT_ENV = "MLOOP_AGENT_PARENT"  # the agent stops when this process is gone
+
+
 def _start_agent(root: Path) -> subprocess.Popen[bytes]:
     """The agent in its own process: a training job's CPU and memory stay out of the server's,
     and a crash in a user's model code cannot take the server down."""
-    return subprocess.Popen([sys.executable, "-m", "mloop", "--workspace", str(root), "agent"])
+    env = {**os.environ, PARENT_ENV: str(os.getpid())}
+    return subprocess.Popen(
+        [sys.executable, "-m", "mloop", "--workspace", str(root), "agent"], env=env
+    )
 
 
 def _stop_agent(child: subprocess.Popen[bytes]) -> None:
