@@ -30,7 +30,7 @@ from mloop.data.profile_columns import (
 from mloop.data.refs import shortlist
 from mloop.errors import InvalidInput
 from mloop.monitoring import methods
-from mloop.monitoring.columns import ColumnDrift, evaluate, null_jump
+from mloop.monitoring.columns import ColumnDrift, evaluate, kind_of, null_jump
 
 DRIFT_SHARE = 0.5
 # Values a column's quantile sketch is fed from a big current side (a uniform sample): the
@@ -186,13 +186,22 @@ def profile_on(
     left out). A big table feeds each quantile sketch a uniform sample of ``sketch_values``
     values (``None``: every value, so the profile merges with the reference's like windows)."""
     kept = {n: c for n, c in reference.columns.items() if n in table.column_names}
-    profile = DatasetProfile(reference.rows, kept).like()
+    # free text (ids, sentences) is never compared: its nulls are counted, its values are not
+    # (a million distinct ids cost more than every other column together)
+    free = {n for n, c in kept.items() if kind_of(c, reference.distinct.get(n)) is None}
+    profile = DatasetProfile(reference.rows, {n: c for n, c in kept.items() if n not in free})
+    profile = profile.like()
     if sketch_values is not None and table.num_rows > sketch_values:
         rate = sketch_values / table.num_rows
         for column in profile.columns.values():
             if isinstance(column, NumericProfile):
                 column.sample_rate = rate
-    return profile.update(table)
+    profile.update(table)
+    for name in free:
+        nulls = kept[name].like()
+        nulls.rows, nulls.nulls = table.num_rows, table.column(name).null_count
+        profile.columns[name] = nulls
+    return profile
 
 
 def as_table(data: pa.Table | pd.DataFrame) -> pa.Table:

@@ -14,7 +14,7 @@ from __future__ import annotations
 import datetime as dt
 import math
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -29,7 +29,7 @@ from mloop.monitoring.drift import DriftReport
 from mloop.monitoring.feedback import connect_labelled
 from mloop.monitoring.kpis import load_kpis, measure_kpis
 from mloop.monitoring.monitor_config import MonitorConfig, metric_kind, monitor_config
-from mloop.monitoring.monitor_figures import drift_figures, performance_figures
+from mloop.monitoring.monitor_figures import Figures, drift_figures, performance_figures
 from mloop.monitoring.operations import Point, answered_predictions, measure, served_window
 from mloop.monitoring.summary import Check, check_thresholds, summarise
 from mloop.monitoring.webhooks import Delivery, deliver
@@ -327,27 +327,27 @@ def evaluate(
     lead: list[str] = []
     drift_report = None
     with ThreadPoolExecutor(max_workers=1) as pool:
+        # performance reads the window (and labels) on its own connection: it runs beside the
+        # operations and the drift, all mostly in numpy, pyarrow and DuckDB, which release the GIL
+        performance: Future[Figures] | None = pool.submit(
+            performance_figures,
+            ws.store,
+            ws.artifacts,
+            folder,
+            endpoint,
+            start=start,
+            end=end,
+            segments=config.segments,
+        )
         try:
             operations = measure(
                 con, start, end, segments=config.segments, max_segments=config.max_segments
             )
             points = list(operations.points)
-            # performance reads the window (and labels) on its own connection: it runs beside
-            # the drift, both mostly in numpy, pyarrow and DuckDB, which release the GIL
-            performance = (
-                pool.submit(
-                    performance_figures,
-                    ws.store,
-                    ws.artifacts,
-                    folder,
-                    endpoint,
-                    start=start,
-                    end=end,
-                    segments=config.segments,
-                )
-                if operations.records
-                else None
-            )
+            if not operations.records:
+                assert performance is not None
+                performance.cancel()
+                performance = None
             if operations.records:
                 table = (
                     _kpi_window(folder, endpoint, start, end, config)
