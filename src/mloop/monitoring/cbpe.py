@@ -30,13 +30,17 @@ def _ratio(top: float, bottom: float) -> float:
     return float(top / bottom) if bottom > 0 else 0.0
 
 
-def expected_auc(p: np.ndarray, score: np.ndarray) -> float | None:
-    """Expected ROC AUC of ranking by ``score`` when row i is positive with probability ``p[i]``."""
+def expected_auc(p: np.ndarray, score: np.ndarray, order: np.ndarray | None = None) -> float | None:
+    """Expected ROC AUC of ranking by ``score`` when row i is positive with probability ``p[i]``.
+
+    ``order``: ``argsort(-score, kind="stable")`` if the caller has it already (a segment's
+    ranking is its rows' subsequence of the whole window's, so one sort serves them all)."""
     positives = float(p.sum())
     negatives = float((1.0 - p).sum())
     if positives <= 0 or negatives <= 0:
         return None
-    order = np.argsort(-score, kind="stable")
+    if order is None:
+        order = np.argsort(-score, kind="stable")
     ranked, p_ranked = score[order], p[order]
     tp = np.cumsum(p_ranked)
     fp = np.cumsum(1.0 - p_ranked)
@@ -46,7 +50,9 @@ def expected_auc(p: np.ndarray, score: np.ndarray) -> float | None:
     return float(np.trapezoid(tpr, fpr))
 
 
-def binary_estimates(p: np.ndarray, predicted: np.ndarray, score: np.ndarray) -> dict[str, float]:
+def binary_estimates(
+    p: np.ndarray, predicted: np.ndarray, score: np.ndarray, order: np.ndarray | None = None
+) -> dict[str, float]:
     """``p``: calibrated P(positive); ``predicted``: the model said positive; ``score``: its raw score."""
     n = len(p)
     if n == 0:
@@ -62,20 +68,25 @@ def binary_estimates(p: np.ndarray, predicted: np.ndarray, score: np.ndarray) ->
         "recall": _ratio(tp, tp + fn),
         "f1": _ratio(2 * tp, 2 * tp + fp + fn),
     }
-    auc = expected_auc(p, score)
+    auc = expected_auc(p, score, order)
     if auc is not None:
         result["roc_auc"] = auc
     return result
 
 
-def estimates(calibrated: np.ndarray, raw: np.ndarray, predicted: np.ndarray) -> dict[str, float]:
+def estimates(
+    calibrated: np.ndarray,
+    raw: np.ndarray,
+    predicted: np.ndarray,
+    order: np.ndarray | None = None,
+) -> dict[str, float]:
     """Expected metrics of a window: ``calibrated`` and ``raw`` are n×k probabilities in the
     model's class order, ``predicted`` the index of each row's predicted class (-1: none of them)."""
     n, k = calibrated.shape
     if n == 0:
         return {}
     if k == 2:
-        return binary_estimates(calibrated[:, 1], predicted == 1, raw[:, 1])
+        return binary_estimates(calibrated[:, 1], predicted == 1, raw[:, 1], order)
     per_class = [binary_estimates(calibrated[:, c], predicted == c, raw[:, c]) for c in range(k)]
     result = {
         name: float(np.mean([m[name] for m in per_class])) for name in ("precision", "recall", "f1")

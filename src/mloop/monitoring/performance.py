@@ -228,14 +228,26 @@ def _realised(rows: pa.Table, task: str, classes: list[Any]) -> dict[str, float]
 
 
 def _estimated(
-    rows: pa.Table, classes: list[Any], calibrator: Calibrator | None
-) -> dict[str, float]:
+    rows: pa.Table,
+    classes: list[Any],
+    calibrator: Calibrator | None,
+    ranked: np.ndarray | None = None,
+    at: int = 0,
+) -> tuple[dict[str, float], np.ndarray | None]:
+    """The estimates, and a binary model's ranking of ``rows`` by score; ``ranked`` is the whole
+    group's ranking when ``rows`` are its slice from ``at`` (its order is a subsequence)."""
     raw = _proba(rows, classes)
     if raw is None or calibrator is None or len(classes) < 2:
-        return {}
+        return {}, None
     (predicted,) = _codes([rows.column("prediction")], classes)
     predicted[predicted >= len(classes)] = -1
-    return estimates(calibrator.apply(raw), raw, predicted)
+    order = None
+    if len(classes) == 2:
+        if ranked is None:
+            order = np.argsort(-raw[:, 1], kind="stable")
+        else:
+            order = ranked[(ranked >= at) & (ranked < at + rows.num_rows)] - at
+    return estimates(calibrator.apply(raw), raw, predicted, order), order
 
 
 def _runs(rows: pa.Table, keys: Sequence[str]) -> list[tuple[int, int]]:
@@ -254,16 +266,17 @@ def _runs(rows: pa.Table, keys: Sequence[str]) -> list[tuple[int, int]]:
     return [(int(a), int(b)) for a, b in zip(starts, lengths, strict=True)]
 
 
-def _groups(rows: pa.Table, segment_by: str | None) -> list[tuple[tuple[Any, ...], pa.Table]]:
-    """(model, version, role[, segment]) → its rows, whole groups first, then per segment.
+def _groups(rows: pa.Table, segment_by: str | None) -> list[tuple[tuple[Any, ...], pa.Table, int]]:
+    """(model, version, role[, segment]) → its rows and where they start in the whole group's;
+    whole groups first, then per segment.
 
     The window arrives sorted by these keys, so every group is a zero-copy slice.
     """
-    out: list[tuple[tuple[Any, ...], pa.Table]] = []
+    out: list[tuple[tuple[Any, ...], pa.Table, int]] = []
     for offset, length in _runs(rows, GROUP_KEYS):
         part = rows.slice(offset, length)
         model, version, role = (part.column(k)[0].as_py() for k in GROUP_KEYS)
-        out.append(((model, version, role, None), part))
+        out.append(((model, version, role, None), part, 0))
         if segment_by is None:
             continue
         runs = _runs(part, ["segment"])
@@ -274,7 +287,7 @@ def _groups(rows: pa.Table, segment_by: str | None) -> list[tuple[tuple[Any, ...
             )
         for at, size in runs:
             piece = part.slice(at, size)
-            out.append(((model, version, role, piece.column("segment")[0].as_py()), piece))
+            out.append(((model, version, role, piece.column("segment")[0].as_py()), piece, at))
     return out
 
 
@@ -296,7 +309,8 @@ def _report(
     signatures: dict[tuple[str, int], Signature | None] = {}
     calibrators: dict[tuple[str, int], Calibrator | None] = {}
     groups = []
-    for (model, version, role, segment), part in _groups(rows, segment_by):
+    rankings: dict[tuple[Any, ...], np.ndarray | None] = {}
+    for (model, version, role, segment), part, at in _groups(rows, segment_by):
         ref = (model, version)
         if ref not in signatures:
             signatures[ref] = _signature(store, model, version)
@@ -314,7 +328,12 @@ def _report(
             if ref not in calibrators:
                 calibrators[ref] = _calibrator(store, artifacts, root, model, version)
             calibrator = calibrators[ref]
-            estimated_metrics = _estimated(part, classes, calibrator)
+            whole = (model, version, role)
+            estimated_metrics, ranking = _estimated(
+                part, classes, calibrator, rankings.get(whole) if segment is not None else None, at
+            )
+            if segment is None:
+                rankings[whole] = ranking
             calibration = None if calibrator is None else calibrator.to_json()
         groups.append(
             GroupPerformance(

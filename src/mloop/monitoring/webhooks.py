@@ -26,7 +26,6 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-import httpx
 import orjson
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
@@ -147,6 +146,8 @@ def deliver(
     receiver is down (connection refused, a timeout, a 5xx, 408/425/429); another 4xx is final.
     ``on_attempt`` sees the delivery after each attempt, so its status can be recorded as it moves.
     """
+    import httpx  # only a run that raised an alert pays for it
+
     delivery = Delivery(url)
     payload = orjson.dumps(body)
     parts = urlsplit(url)
