@@ -122,3 +122,27 @@ def mloop_here(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
     with contextlib.chdir(cwd), contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
         code = main([str(a) for a in args])
     return subprocess.CompletedProcess(list(args), code, out.getvalue(), err.getvalue())
+
+
+# Files that take a minute or more run first: `--dist loadfile` hands files to the two workers in
+# collection order, and a long file collected last ran alone while the other worker sat idle.
+SLOW_FIRST = (
+    "tests/executors/test_ray_executor.py",
+    "tests/test_demo_story.py",
+    "tests/cli/test_environments.py",
+    "tests/batch/test_parquet_folders.py",
+    "tests/training/test_sweep.py",
+    "tests/loop/test_agent.py",
+    "tests/loop/test_retrain.py",
+    "tests/loop/test_rollout_job.py",
+    "tests/serving/test_feedback_route.py",
+    "tests/serving/test_reliability_swaps.py",
+    "tests/loop/test_closed_loop.py",
+    "tests/rollouts/test_live.py",
+    "tests/pipelines/test_ray.py",
+)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    rank = {path: i for i, path in enumerate(SLOW_FIRST)}
+    items.sort(key=lambda item: rank.get(item.nodeid.split("::", 1)[0], len(rank)))

@@ -47,17 +47,18 @@ def test_outside_a_repository_git_fields_are_none(tmp_path: Path) -> None:
     assert env["git_commit"] is None and env["git_dirty"] is None
 
 
-def test_an_installed_command_records_the_users_repository_not_its_own(git_repo: Path) -> None:
+def test_an_installed_command_records_the_users_repository_not_its_own(
+    git_repo: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """`.venv/bin/mloop` (or pytest) may live inside some repository; the user's code is in cwd's."""
     script = Path(sys.prefix) / "bin" / "tool"
-    main = sys.modules["__main__"]
-    original = getattr(main, "__file__", None)
     script.write_text("# an installed entry point\n")
+    # monkeypatch deletes the attribute again when the worker's __main__ had none: Ray reads a
+    # present-but-None __main__.__file__ as the driver's name and fails in CoreWorker start-up.
+    monkeypatch.setattr(sys.modules["__main__"], "__file__", str(script), raising=False)
     try:
-        main.__file__ = str(script)
         env = capture_environment(git_repo)
     finally:
-        main.__file__ = original  # type: ignore[assignment]
         script.unlink()
     assert env["script"] == str(script.resolve())
     assert env["git"]["root"] == str(git_repo)
