@@ -20,6 +20,7 @@ from rich.markup import escape
 
 from mloop.cli.context import state
 from mloop.cli.output import err_console, tolerate_narrow_encodings
+from mloop.cli.plain_params import lighten
 from mloop.cli.workspace_cmds import artifacts_app, init
 from mloop.errors import MloopError
 from mloop.tracking.termination import TERMINATING_SIGNALS, Terminated
@@ -106,6 +107,7 @@ def _command(only: str | None = None) -> typer.core.TyperGroup:
     if only not in _BUILT:
         command = typer.main.get_command(build_app(only))
         assert isinstance(command, typer.core.TyperGroup)  # app has sub-apps: always a group
+        lighten(command)
         _BUILT[only] = command
     return _BUILT[only]
 

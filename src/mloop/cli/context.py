@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import typer
 
-from mloop.workspace import Workspace
+if TYPE_CHECKING:
+    from mloop.workspace import Workspace
 
 
 @dataclass
@@ -23,4 +25,8 @@ def state(ctx: typer.Context) -> CliState:
 
 
 def open_workspace(ctx: typer.Context) -> Workspace:
+    # Imported here: the store (SQLAlchemy) is most of a command's start-up, and `--help`
+    # or a usage error never opens it.
+    from mloop.workspace import Workspace
+
     return Workspace.open(state(ctx).workspace)

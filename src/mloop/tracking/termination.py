@@ -9,8 +9,10 @@ and Ctrl-C stop a run that did nothing wrong. Both the tracking API and the ``ml
 from __future__ import annotations
 
 import signal
+from typing import TYPE_CHECKING
 
-from mloop.tracking.records import Status
+if TYPE_CHECKING:
+    from mloop.tracking.records import Status
 
 TERMINATING_SIGNALS = (signal.SIGTERM, signal.SIGHUP)
 
