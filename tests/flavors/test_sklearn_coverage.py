@@ -25,7 +25,7 @@ from sklearn import (
 )
 from sklearn.datasets import make_classification
 
-from mloop.flavors import flavor_for, get_flavor
+from mloop.flavors import flavor_for, get_flavor, save_model
 from mloop.flavors.sklearn import untrusted_types
 
 
@@ -104,6 +104,16 @@ def test_the_same_model_saved_twice_is_the_same_bytes() -> None:
     np.testing.assert_allclose(flavor.load(data).predict_proba(frame), first.predict_proba(frame))
 
 
+def test_save_model_writes_what_the_chosen_flavor_saves() -> None:
+    """``mloop train`` checks and saves a model with one skops dump: the same flavor and bytes as
+    choosing the flavor and then saving."""
+    frame, y = _frame()
+    model = MODELS["stacking"]().fit(frame, y)
+    flavor, data = save_model(model)
+    assert flavor is flavor_for(model) and flavor.name == "sklearn"
+    assert data == flavor.save(model)
+
+
 def test_k_nearest_neighbours_are_not_trusted_to_skops() -> None:
     """A crafted KDTree or distance metric restores unchecked index arrays and crashes the process
     at predict (skops refuses them by default): KNN is kept as a hash-guarded pickle instead."""
@@ -112,6 +122,7 @@ def test_k_nearest_neighbours_are_not_trusted_to_skops() -> None:
     frame, y = _frame()
     model = _on_numbers(KNeighborsClassifier()).fit(frame, y)
     assert flavor_for(model).name == "pyfunc"
+    assert save_model(model)[0].name == "pyfunc"
 
 
 def test_shared_references_stay_shared_after_canonical_ids() -> None:

@@ -56,6 +56,21 @@ def flavor_for(model: object) -> Flavor:
     raise InvalidInput(f"mloop cannot store a {type(model).__name__}: it has no predict() method.")
 
 
+def save_model(model: object) -> tuple[Flavor, bytes]:
+    """``flavor_for(model)`` and the model saved in it; a flavor whose check already writes the
+    file (``save_if_accepted``, as skops' trusted-type check does) writes it once."""
+    for name in _all_specs():
+        flavor = get_flavor(name)
+        save_if_accepted = getattr(flavor, "save_if_accepted", None)
+        if save_if_accepted is not None:
+            data: bytes | None = save_if_accepted(model)
+            if data is not None:
+                return flavor, data
+        elif flavor.accepts(model):
+            return flavor, flavor.save(model)
+    raise InvalidInput(f"mloop cannot store a {type(model).__name__}: it has no predict() method.")
+
+
 def pickle_note(model: object, flavor: Flavor) -> str | None:
     """What a user should know when their model could only be stored as a pickle."""
     if flavor.name != "pyfunc":
@@ -67,4 +82,4 @@ def pickle_note(model: object, flavor: Flavor) -> str | None:
     )
 
 
-__all__ = ["Flavor", "flavor_for", "get_flavor", "pickle_note"]
+__all__ = ["Flavor", "flavor_for", "get_flavor", "pickle_note", "save_model"]

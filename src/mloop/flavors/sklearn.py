@@ -69,23 +69,35 @@ def _refused(found: list[str]) -> list[str]:
 def storable(obj: object) -> bool:
     """Whether skops can write ``obj`` with only trusted types inside (a model, or the
     preprocessing steps of a booster pipeline)."""
+    return _trusted_dump(obj) is not None
+
+
+def _trusted_dump(obj: object) -> bytes | None:
+    """skops' bytes of ``obj`` when every type inside is trusted, else None."""
     try:
-        return not untrusted_types(sio.dumps(obj))
+        data = bytes(sio.dumps(obj))
+        return None if untrusted_types(data) else data
     except Exception:  # skops cannot represent it: not ours to store this way
-        return False
+        return None
 
 
 class SklearnFlavor:
     name = "sklearn"
 
     def accepts(self, model: object) -> bool:
-        module = type(model).__module__
-        if not module.startswith("sklearn.") or not hasattr(model, "predict"):
-            return False
-        return storable(model)
+        return self.save_if_accepted(model) is not None
 
     def save(self, model: object) -> bytes:
         return canonical_skops(bytes(sio.dumps(model)))
+
+    def save_if_accepted(self, model: object) -> bytes | None:
+        """``save(model)`` when ``accepts(model)``, else None, from one skops dump instead of
+        two (the check writes the file anyway: 0.3 s of a 100-tree forest's 1.2 s record)."""
+        module = type(model).__module__
+        if not module.startswith("sklearn.") or not hasattr(model, "predict"):
+            return None
+        data = _trusted_dump(model)
+        return None if data is None else canonical_skops(data)
 
     def load(self, data: bytes, *, expected_hash: str | None = None) -> object:
         try:

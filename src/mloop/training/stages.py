@@ -20,7 +20,7 @@ from sklearn.model_selection import train_test_split
 
 from mloop.artifacts import ArtifactStore
 from mloop.errors import InvalidInput
-from mloop.flavors import flavor_for
+from mloop.flavors import save_model
 from mloop.scoring.features import coerce
 from mloop.scoring.metrics import classification_metrics, regression_metrics
 from mloop.scoring.names import HOLDOUT_ARTIFACT, MODEL_ARTIFACT, SIGNATURE_ARTIFACT
@@ -135,14 +135,9 @@ def record(
 ) -> Recorded:
     """Metrics, the model (in its safe flavor), the held-out rows and the signature, on the run."""
     runs.log_metrics_rows(store, _metric_rows(run_id, metrics))
-    flavor = flavor_for(fitted.pipeline)
+    flavor, saved = save_model(fitted.pipeline)
     model = runs.log_artifact_bytes(
-        store,
-        artifacts,
-        run_id,
-        MODEL_ARTIFACT,
-        flavor.save(fitted.pipeline),
-        kind=f"model:{flavor.name}",
+        store, artifacts, run_id, MODEL_ARTIFACT, saved, kind=f"model:{flavor.name}"
     )
     holdout_bytes = io.BytesIO()
     data.holdout.to_parquet(holdout_bytes, index=False)
