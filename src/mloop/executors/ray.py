@@ -106,18 +106,36 @@ def _is_loopback(address: str) -> bool:
 
 def _start_local(ray: Any, num_cpus: int) -> None:
     """``ray.init`` of a private Ray on loopback (see the module docstring for why each flag)."""
-    with _on_loopback():
+    with _on_loopback(), _environ(PYTHONPATH=_driver_path()):
         ray.init(
             address="local",
             num_cpus=num_cpus,
             include_dashboard=False,
             _node_ip_address=LOOPBACK,
-            runtime_env={"env_vars": {"PYTHONPATH": _driver_path()}},
             log_to_driver=False,
             # ERROR: Ray's notice that it turned token authentication on is not the user's news
             logging_level=logging.ERROR,
             configure_logging=True,
         )
+
+
+@contextmanager
+def _environ(**values: str) -> Iterator[None]:
+    """``values`` in this process's environment while the private Ray starts: its raylet copies
+    the environment, and every worker it starts inherits it. The import path travels this way,
+    not as a ``runtime_env``: a job with a runtime environment cannot use the workers Ray starts
+    ahead of the first task and waits for new ones (first two tasks 6.4 s instead of 1.5 s,
+    2 cores at load 5)."""
+    saved = {key: os.environ.get(key) for key in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
 
 
 def _driver_path() -> str:
