@@ -64,6 +64,18 @@ def test_parallelism_is_the_clusters_cpus_and_two_calls_run_at_once(executor: Ex
     assert max(first_start, second_start) < min(first_end, second_end)
 
 
+def test_warming_imports_in_the_workers_and_a_missing_module_breaks_nothing(
+    executor: Executor,
+) -> None:
+    import ray
+
+    executor.warm(["xml.dom.minidom", "no_such_module_anywhere"])
+    warming = executor._warming  # type: ignore[attr-defined]
+    assert len(warming) == executor.parallelism
+    assert ray.get(warming, timeout=60) == [None] * executor.parallelism
+    assert executor.submit(square, 7).result(timeout=60) == 49
+
+
 def test_a_private_ray_listens_on_loopback_only(executor: Executor) -> None:
     """ShadowRay (CVE-2023-48022): whoever reaches a Ray port can run code; none may be open
     beyond this machine, and no dashboard or job API listens at all."""

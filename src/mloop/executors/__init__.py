@@ -13,7 +13,7 @@ returns, so the same code runs on one laptop or a Ray cluster. The choice is mad
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import Future
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -37,6 +37,11 @@ class Executor(Protocol):
     @property
     def parallelism(self) -> int:
         """How many submitted calls can run at once (cores of the pool or the cluster)."""
+        ...
+
+    def warm(self, modules: Sequence[str]) -> None:
+        """Start the workers importing ``modules`` now, without waiting, so the caller's own
+        work overlaps the start-up its first calls would otherwise pay."""
         ...
 
 

@@ -3,16 +3,19 @@
 Processes, not threads: steps and trials are CPU-bound Python (fitting, feature code) that the GIL
 would serialise. Workers start with ``forkserver`` so a parent holding DuckDB or BLAS threads never
 forks a half-locked copy of itself; a callable must therefore be importable by reference (a
-module-level function) or picklable by value.
+module-level function) or picklable by value. ``warm`` has the fork server import what the
+calls will need (scikit-learn for a sweep's trials) while the caller prepares their inputs, so
+each worker is forked ready instead of importing it all again.
 """
 
 from __future__ import annotations
 
 import multiprocessing
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from contextlib import contextmanager
+from multiprocessing import forkserver
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 if TYPE_CHECKING:
@@ -40,6 +43,18 @@ class LocalExecutor:
                 max_workers=self._workers, mp_context=multiprocessing.get_context("forkserver")
             )
         return self._pool.submit(fn, *args, **kwargs)
+
+    def warm(self, modules: Sequence[str]) -> None:
+        """Start the fork server now, importing ``modules`` once, while the caller goes on with
+        its own work; every worker forked from it starts with them imported. Returns at once.
+
+        The preload list is the process's fork server's, so it applies when this is the first
+        pool of the process (a command's); a fork server already running keeps its own."""
+        if self._pool is not None:
+            return
+        context = multiprocessing.get_context("forkserver")
+        context.set_forkserver_preload(list(modules))
+        forkserver.ensure_running()
 
     def shutdown(self) -> None:
         if self._pool is not None:

@@ -24,12 +24,13 @@ for the process pool; on a remote cluster mloop must be installed on the workers
 
 from __future__ import annotations
 
+import importlib
 import logging
 import os
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future
-from contextlib import contextmanager, nullcontext
+from contextlib import contextmanager, nullcontext, suppress
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 from mloop.errors import InvalidInput
@@ -63,6 +64,12 @@ def _invoke(fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> T:
     return fn(*args, **kwargs)
 
 
+def _import_all(modules: list[str]) -> None:
+    for name in modules:
+        with suppress(ImportError):  # as the fork server's preload: the call will say it
+            importlib.import_module(name)
+
+
 class RayExecutor:
     """Submits calls as Ray tasks of one CPU each; futures are ``ObjectRef.future()``."""
 
@@ -71,6 +78,7 @@ class RayExecutor:
         self.owns_cluster = owns_cluster
         # one CPU a call, as a pool process; not retried: a trial or step that failed, failed
         self._task = ray.remote(num_cpus=1, max_retries=0)(_invoke)
+        self._warming: list[Any] = []
 
     @property
     def kind(self) -> Literal["ray"]:
@@ -83,6 +91,13 @@ class RayExecutor:
     def submit(self, fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> Future[T]:
         future: Future[T] = self._task.remote(fn, *args, **kwargs).future()
         return future
+
+    def warm(self, modules: Sequence[str]) -> None:
+        """One import task per CPU: Ray's idle workers take them side by side (a worker that
+        takes two finds the modules there the second time)."""
+        self._warming = [
+            self._task.remote(_import_all, list(modules)) for _ in range(self.parallelism)
+        ]
 
 
 @contextmanager

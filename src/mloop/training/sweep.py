@@ -45,6 +45,14 @@ if TYPE_CHECKING:
     from mloop.executors import Executor
 
 MAX_TRIALS = 1000
+# What a trial imports (scikit-learn, skops, the store): the executor's workers import it while
+# the sweep reads the data and checks the grid, instead of after the first trial is handed out.
+TRIAL_MODULES = (
+    "mloop.training.sweep",
+    "mloop.training.train",
+    "mloop.flavors.sklearn",
+    "mloop.workspace",
+)
 BEST_RUN_TAG = "best_run"
 METRIC_TAG = "mloop.sweep.metric"
 SOURCE = "mloop train --sweep"
@@ -298,6 +306,7 @@ def sweep(
     if clash:
         raise InvalidInput(f"{clash[0]!r} is given both as --param and --sweep; keep one of them.")
     grid = expand_grid(axes)
+    executor.warm(TRIAL_MODULES)
     chosen_model, task_name, version = _check_trials(
         store,
         artifacts,
