@@ -29,7 +29,12 @@ from mloop.monitoring.drift import DriftReport
 from mloop.monitoring.feedback import connect_labelled
 from mloop.monitoring.kpis import load_kpis, measure_kpis
 from mloop.monitoring.monitor_config import MonitorConfig, metric_kind, monitor_config
-from mloop.monitoring.monitor_figures import Figures, drift_figures, performance_figures
+from mloop.monitoring.monitor_figures import (
+    Figures,
+    drift_figures,
+    drift_reference,
+    performance_figures,
+)
 from mloop.monitoring.operations import Point, answered_predictions, measure, served_window
 from mloop.monitoring.summary import Check, check_thresholds, summarise
 from mloop.monitoring.webhooks import Delivery, deliver
@@ -349,16 +354,19 @@ def evaluate(
                 performance.cancel()
                 performance = None
             if operations.records:
+                reference = drift_reference(
+                    ws.store, folder, reference=config.reference, endpoint=endpoint
+                )
                 table = (
                     _kpi_window(folder, endpoint, start, end, config)
                     if kpis
-                    else served_window(con, start, end, inputs_only=True)
+                    else served_window(
+                        con, start, end, inputs_only=True, nulls_only=reference.free_text
+                    )
                 )
                 previous = answered_predictions(con, previous_start, start)
                 drift = drift_figures(
-                    ws.store,
-                    folder,
-                    reference=config.reference,
+                    reference,
                     endpoint=endpoint,
                     window=table,
                     predictions=answered_predictions(con, start, end),

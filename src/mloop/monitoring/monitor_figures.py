@@ -28,6 +28,7 @@ import sqlalchemy as sa
 
 from mloop.artifacts import ArtifactStore
 from mloop.errors import InvalidInput, NotFound
+from mloop.monitoring.columns import kind_of
 from mloop.monitoring.drift import DriftReport, Side, compare, prediction_drift, profile_on
 from mloop.monitoring.operations import Point
 from mloop.monitoring.performance import GroupPerformance, PerformanceReport, performance
@@ -76,11 +77,41 @@ def _drift_share_threshold(thresholds: Sequence[Threshold]) -> float:
     return 0.5
 
 
+@dataclass(frozen=True)
+class DriftReference:
+    """The side a window's inputs are compared with: ``NAME@V`` (or a file, or a log window)
+    and its profile; ``text`` None when the live model records no training dataset."""
+
+    text: str | None
+    side: Side | None
+
+    @property
+    def free_text(self) -> list[str]:
+        """Inputs drift never compares (ids, sentences): only their nulls are counted, so a
+        window need not carry their values."""
+        if self.side is None:
+            return []
+        profile = self.side.profile
+        return [
+            name
+            for name, column in profile.columns.items()
+            if kind_of(column, profile.distinct.get(name)) is None
+        ]
+
+
+def drift_reference(
+    store: Store, log_folder: Path, *, reference: str | None, endpoint: str
+) -> DriftReference:
+    """The monitor's ``reference``, else the training data of the model ``endpoint`` serves."""
+    from mloop.monitoring.sources import resolve
+
+    text = reference or training_reference(store, endpoint)
+    return DriftReference(text, None if text is None else resolve(text, store, log_folder))
+
+
 def drift_figures(
-    store: Store,
-    log_folder: Path,
+    reference: DriftReference,
     *,
-    reference: str | None,
     endpoint: str,
     window: pa.Table,
     predictions: pa.Table,
@@ -89,9 +120,8 @@ def drift_figures(
     label: str,
 ) -> Figures:
     """Drift of the window's answered inputs (``window``: ``status`` and ``input.*`` columns)
-    and of its ``predictions`` against the ``previous`` window's; see the module docstring."""
-    from mloop.monitoring.sources import resolve
-
+    against ``reference``, and of its ``predictions`` against the ``previous`` window's; see
+    the module docstring."""
     found = Figures()
     status = window.column("status")
     worst = pc.max(status).as_py() if window.num_rows else None
@@ -102,8 +132,8 @@ def drift_figures(
         else window.filter(pc.fill_null(pc.less(status, 400), False))
     )
     inputs = [n for n in answered.column_names if n.startswith(INPUT_PREFIX)]
-    ref_text = reference or training_reference(store, endpoint)
-    if ref_text is None:
+    ref_text = reference.text
+    if ref_text is None or reference.side is None:
         found.notes.append(
             "drift not measured: the live model records no training dataset; set "
             f'reference = "NAME@V" in [monitors.{endpoint}]'
@@ -111,7 +141,7 @@ def drift_figures(
     elif answered.num_rows == 0 or not inputs:
         found.notes.append("drift not measured: no answered requests with inputs in the window")
     else:
-        ref: Side = resolve(ref_text, store, log_folder)
+        ref = reference.side
         current = answered.select(inputs).rename_columns([n[len(INPUT_PREFIX) :] for n in inputs])
         columns = [c for c in ref.profile.columns if c in current.column_names]
         if not columns:

@@ -72,26 +72,6 @@ def _quote(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
-def _figures(with_nulls: Sequence[str]) -> str:
-    """The aggregates every group computes, over rows ``r`` of the window."""
-    parts = [
-        "count(*) AS predictions",
-        # a request's first record: its id is the request id (one row) or REQUEST_ID:0
-        "count(*) FILTER (WHERE r.prediction_id IS NULL OR r.prediction_id = r.request_id "
-        "OR suffix(r.prediction_id, ':0')) AS requests",
-        "quantile_cont(r.latency_ms, [0.5, 0.95, 0.99]) AS latency",
-        "avg(CASE WHEN r.status >= 500 THEN 1.0 ELSE 0.0 END) AS error_rate",
-        "avg(CASE WHEN r.status >= 400 AND r.status < 500 THEN 1.0 ELSE 0.0 END) AS rejection_rate",
-        "avg(r.disagree::DOUBLE) AS shadow_disagreement_rate",
-        "count(*) FILTER (WHERE r.status < 400) AS accepted",
-    ]
-    parts += [
-        f"count(r.{_quote(INPUT_PREFIX + c)}) FILTER (WHERE r.status < 400) AS {_quote('n.' + c)}"
-        for c in with_nulls
-    ]
-    return ", ".join(parts)
-
-
 def _window_sql(
     names: Sequence[str],
     inputs: Sequence[str],
@@ -153,6 +133,7 @@ def served_window(
     segments: Sequence[str] = (),
     max_segments: int = 20,
     inputs_only: bool = False,
+    nulls_only: Sequence[str] = (),
     source: str = "log",
 ) -> pa.Table:
     """Every column of the records clients were answered with in the window (no shadow records),
@@ -161,12 +142,25 @@ def served_window(
     ``inputs_only``: just ``status`` and the ``input.*`` columns of the records answered
     (status < 400), which is what drift reads; ids and timestamps cost more to hand over than
     everything else together. ``source`` is the view to read: ``labelled`` (feedback's, with
-    a ``label`` column) for KPIs.
+    a ``label`` column) for KPIs. ``nulls_only``: input columns read as empty text where a value
+    was logged (free text drift never compares: a million ids cost more than the rest together).
     """
     names = [row[0] for row in con.execute("DESCRIBE log").fetchall()]
     inputs = input_columns(con, segments)
     if inputs_only:
-        picked = ", ".join(["status", *(_quote(INPUT_PREFIX + c) for c in inputs)])
+        blank = set(nulls_only)
+        picked = ", ".join(
+            [
+                "status",
+                *(
+                    f"CASE WHEN {_quote(INPUT_PREFIX + c)} IS NOT NULL THEN '' END "
+                    f"AS {_quote(INPUT_PREFIX + c)}"
+                    if c in blank
+                    else _quote(INPUT_PREFIX + c)
+                    for c in inputs
+                ),
+            ]
+        )
         relation: Any = con.sql(
             f"SELECT {picked} FROM log WHERE timestamp >= $start AND timestamp < $end "
             "AND role <> 'shadow' AND status < 400",
@@ -188,6 +182,115 @@ def served_window(
     return arrow_of(con.sql(sql, params={"start": start, "end": end}))
 
 
+def _measured_sql(
+    inputs: Sequence[str], segments: Sequence[str], max_segments: int, *, shadowed: bool
+) -> tuple[str, str]:
+    """The two queries of ``measure`` over one slim relation ``r`` of the window.
+
+    The first counts per (model, version, role, segment values): every figure but the latency
+    quantiles is a count, so the whole window, each segment and each version are sums of these
+    few rows. The second takes the quantiles of each of those groupings. The window's input
+    columns enter only as null flags: carrying a million ids through the grouping was most of
+    the cost.
+    """
+    flags = [
+        f"({_quote(INPUT_PREFIX + c)} IS NOT NULL AND status < 400) AS {_quote('n.' + c)}"
+        for c in inputs
+    ]
+    raw = [f"{_quote(INPUT_PREFIX + c)} AS s{i}" for i, c in enumerate(segments)]
+    ids = ", prediction_id, prediction" if shadowed else ""
+    window = (
+        "w AS (SELECT model, version, role, status, latency_ms, "
+        # a request's first record: its id is the request id (one row) or REQUEST_ID:0
+        "(prediction_id IS NULL OR prediction_id = request_id OR suffix(prediction_id, ':0')) "
+        f"AS first{ids}{''.join(', ' + f for f in [*flags, *raw])} "
+        "FROM log WHERE timestamp >= $start AND timestamp < $end)"
+    )
+    ctes = [window]
+    labels = []
+    for i in range(len(segments)):
+        ctes.append(
+            f"top{i} AS (SELECT s{i} AS v FROM w WHERE role <> 'shadow' GROUP BY 1 "
+            f"ORDER BY count(*) DESC, 1 LIMIT {int(max_segments)})"
+        )
+        labels.append(
+            f"CASE WHEN w.status >= 400 AND w.status < 500 THEN '{REFUSED}' "
+            f"WHEN w.s{i} IS NULL THEN 'null' "
+            f"WHEN w.s{i} IN (SELECT v FROM top{i}) THEN CAST(w.s{i} AS VARCHAR) "
+            f"ELSE '{OTHER}' END AS seg{i}"
+        )
+    if shadowed:
+        # a shadow record's own answer against the primary's; a served record disagrees when
+        # any of its shadows did (one row each, however many shadow versions ran)
+        ctes.append(
+            "pairs AS (SELECT s.prediction_id, s.model, s.version, "
+            "(s.prediction IS DISTINCT FROM p.prediction) AS disagree "
+            "FROM w s JOIN w p ON p.prediction_id = s.prediction_id AND p.role <> 'shadow' "
+            "WHERE s.role = 'shadow' AND s.status < 400 AND p.status < 400)"
+        )
+        ctes.append(
+            "served_pairs AS (SELECT prediction_id, bool_or(disagree) AS disagree "
+            "FROM pairs GROUP BY 1)"
+        )
+        joined = (
+            "w LEFT JOIN served_pairs sp ON sp.prediction_id = w.prediction_id "
+            "AND w.role <> 'shadow' LEFT JOIN pairs sh ON sh.prediction_id = w.prediction_id "
+            "AND sh.model = w.model AND sh.version = w.version AND w.role = 'shadow'"
+        )
+        disagree = "CASE WHEN w.role = 'shadow' THEN sh.disagree ELSE sp.disagree END"
+    else:
+        joined, disagree = "w", "NULL::BOOLEAN"
+    ctes.append(
+        "r AS (SELECT w.model, w.version, w.role, w.status, w.latency_ms, w.first, "
+        f"{disagree} AS disagree"
+        + "".join(f", w.{_quote('n.' + c)}" for c in inputs)
+        + "".join(", " + label for label in labels)
+        + f" FROM {joined})"
+    )
+    keys = ["model", "version", "role", *(f"seg{i}" for i in range(len(segments)))]
+    counts = ", ".join(
+        [
+            "count(*) AS predictions",
+            "count(*) FILTER (WHERE first) AS requests",
+            "count(*) FILTER (WHERE status >= 500) AS errors",
+            "count(*) FILTER (WHERE status >= 400 AND status < 500) AS rejected",
+            "count(*) FILTER (WHERE status < 400) AS accepted",
+            "count(disagree) AS paired",
+            "count(*) FILTER (WHERE disagree) AS disagreed",
+            *(f"count(*) FILTER (WHERE {_quote('n.' + c)}) AS {_quote('n.' + c)}" for c in inputs),
+        ]
+    )
+    head = "WITH " + ", ".join(ctes)
+    by_group = f"{head} SELECT {', '.join(keys)}, {counts} FROM r GROUP BY ALL"
+    seg_keys = keys[3:]
+    sets = ", ".join(["()", *[f"({k})" for k in seg_keys]])
+    which = (
+        "CASE "
+        + " ".join(f"WHEN grouping({k}) = 0 THEN {i}" for i, k in enumerate(seg_keys))
+        + " ELSE -1 END"
+        if seg_keys
+        else "-1"
+    )
+    value = (
+        "COALESCE(" + ", ".join(f"CASE WHEN grouping({k}) = 0 THEN {k} END" for k in seg_keys) + ")"
+        if seg_keys
+        else "NULL"
+    )
+    latency = "quantile_cont(latency_ms, [0.5, 0.95, 0.99]) AS latency"
+    quantiles = (
+        f"{head} SELECT {which} AS seg, {value} AS seg_value, NULL AS model, NULL AS version, "
+        f"NULL AS role, {latency} FROM r WHERE role <> 'shadow' GROUP BY GROUPING SETS ({sets}) "
+        "UNION ALL BY NAME "
+        f"SELECT -2 AS seg, NULL AS seg_value, model, version, role, {latency} "
+        "FROM r GROUP BY model, version, role"
+    )
+    return by_group, quantiles
+
+
+def _sum(rows: Sequence[dict[str, Any]], names: Sequence[str]) -> dict[str, Any]:
+    return {n: sum(int(row[n]) for row in rows) for n in names}
+
+
 def measure(
     con: duckdb.DuckDBPyConnection,
     start: dt.datetime,
@@ -200,85 +303,64 @@ def measure(
 
     Raises ``InvalidInput`` when a segment column is not an input column of the window.
     """
-    names = [row[0] for row in con.execute("DESCRIBE log").fetchall()]
     inputs = input_columns(con, segments)
-    window, seg_ctes, seg_columns = _window_sql(names, inputs, segments, max_segments)
-    window = window.replace("w AS (", "w AS MATERIALIZED (", 1)
+    params = {"start": start, "end": end}
     found = con.execute(
         "SELECT count(*) FROM log WHERE timestamp >= $start AND timestamp < $end "
         "AND role = 'shadow'",
-        {"start": start, "end": end},
+        params,
     ).fetchone()
-    shadowed = bool(found and found[0])
-    shadow = (
-        "pairs AS (SELECT s.prediction_id, s.model, s.version, "
-        "(s.prediction IS DISTINCT FROM p.prediction) AS disagree "
-        "FROM w s JOIN w p ON p.prediction_id = s.prediction_id AND p.role <> 'shadow' "
-        "WHERE s.role = 'shadow' AND s.status < 400 AND p.status < 400)"
+    by_group, quantiles = _measured_sql(
+        inputs, segments, max_segments, shadowed=bool(found and found[0])
     )
-    if shadowed:
-        served = (
-            "served AS (SELECT w.*, pairs.disagree"
-            + "".join(", " + c for c in seg_columns)
-            + " FROM w LEFT JOIN pairs ON pairs.prediction_id = w.prediction_id "
-            "WHERE w.role <> 'shadow')"
-        )
-        tagged = (
-            "tagged AS (SELECT w.*, CASE WHEN w.role = 'shadow' THEN pairs.disagree END "
-            "AS disagree FROM w LEFT JOIN pairs ON pairs.prediction_id = w.prediction_id "
-            "AND w.role = 'shadow')"
-        )
-    else:  # no shadow in the window: no join to pay for
-        served = (
-            "served AS (SELECT w.*, NULL::BOOLEAN AS disagree"
-            + "".join(", " + c for c in seg_columns)
-            + " FROM w WHERE w.role <> 'shadow')"
-        )
-        tagged = "tagged AS (SELECT w.*, NULL::BOOLEAN AS disagree FROM w)"
-    seg_keys = [f"seg{i}" for i in range(len(segments))]
-    sets = ", ".join(["()", *[f"({k})" for k in seg_keys]])
-    which = (
-        "CASE "
-        + " ".join(f"WHEN grouping(seg{i}) = 0 THEN {i}" for i in range(len(segments)))
-        + " ELSE -1 END"
-        if segments
-        else "-1"
-    )
-    value = (
-        "COALESCE(" + ", ".join(f"CASE WHEN grouping({k}) = 0 THEN {k} END" for k in seg_keys) + ")"
-        if segments
-        else "NULL"
-    )
-    nulls = _figures(inputs)
-    sql = (
-        "WITH "
-        + ", ".join([window, *seg_ctes, *([shadow] if shadowed else []), served, tagged])
-        + f" SELECT {which} AS seg, {value} AS seg_value, NULL AS model, NULL AS version, "
-        f"NULL AS role, {nulls} FROM served r GROUP BY GROUPING SETS ({sets}) "
-        "UNION ALL BY NAME "
-        f"SELECT -2 AS seg, NULL AS seg_value, r.model, r.version, r.role, {_figures([])} "
-        "FROM tagged r GROUP BY r.model, r.version, r.role"
-    )
-    rows = con.execute(sql, {"start": start, "end": end}).fetchall()
-    columns = [d[0] for d in con.description or []]
+    rows = _records(con, by_group, params)
+    latencies = {
+        (q["seg"], q["seg_value"], q["model"], q["version"], q["role"]): q["latency"]
+        for q in _records(con, quantiles, params)
+    }
+    counted = [
+        "predictions",
+        "requests",
+        "errors",
+        "rejected",
+        "accepted",
+        "paired",
+        "disagreed",
+        *("n." + c for c in inputs),
+    ]
+    served = [row for row in rows if row["role"] != "shadow"]
+    figures: list[tuple[dict[str, Any], dict[str, Any], tuple[Any, ...], Sequence[str]]] = [
+        ({}, _sum(served, counted), (-1, None, None, None, None), inputs)
+    ]
+    for i, column in enumerate(segments):
+        for value in sorted({row[f"seg{i}"] for row in served}):
+            same = [row for row in served if row[f"seg{i}"] == value]
+            figures.append(
+                (
+                    {"segment": f"{column}={value}"},
+                    _sum(same, counted),
+                    (i, value, None, None, None),
+                    inputs,
+                )
+            )
+    for model, version, role in sorted(
+        {(row["model"], row["version"], row["role"]) for row in rows},
+        key=lambda k: tuple("" if v is None else str(v) for v in k),
+    ):
+        same = [r for r in rows if (r["model"], r["version"], r["role"]) == (model, version, role)]
+        where = {"model": model, "version": version, "role": role}
+        counts = _sum(same, counted)
+        if role != "shadow":  # a version's disagreement is the shadow's own
+            counts["paired"] = 0
+        figures.append((where, counts, (-2, None, model, version, role), []))
     seconds = max((end - start).total_seconds(), 1e-9)
     points: list[Point] = []
-    total = 0
-    for row in rows:
-        record = dict(zip(columns, row, strict=True))
-        seg = record["seg"]
-        if seg == -2:
-            where: dict[str, Any] = {
-                "model": record["model"],
-                "version": record["version"],
-                "role": record["role"],
-            }
-        elif seg == -1:
-            where = {}
-            total = int(record["predictions"])
-        else:
-            where = {"segment": f"{segments[seg]}={record['seg_value']}"}
-        points += _points(record, where, seconds, inputs if seg != -2 else [])
+    for where, counts, key, with_nulls in figures:
+        if not counts["predictions"]:
+            continue
+        counts["latency"] = latencies.get(key)
+        points += _points(counts, where, seconds, with_nulls)
+    total = figures[0][1]["predictions"]
     if total == 0:
         points = [p for p in points if p.segment is None and p.model is None] or [
             Point("predictions", 0.0),
@@ -288,26 +370,33 @@ def measure(
     return Operations(points=points, input_columns=inputs, records=total)
 
 
-def _points(
-    record: dict[str, Any], where: dict[str, Any], seconds: float, inputs: Sequence[str]
-) -> list[Point]:
-    def num(value: Any) -> float | None:
-        return None if value is None else float(value)
+def _records(
+    con: duckdb.DuckDBPyConnection, sql: str, params: dict[str, Any]
+) -> list[dict[str, Any]]:
+    rows = con.execute(sql, params).fetchall()
+    columns = [d[0] for d in con.description or []]
+    return [dict(zip(columns, row, strict=True)) for row in rows]
 
-    latency = record["latency"] or [None, None, None]
+
+def _points(
+    counts: dict[str, Any], where: dict[str, Any], seconds: float, inputs: Sequence[str]
+) -> list[Point]:
+    predictions = counts["predictions"]
+    latency = counts["latency"] or [None, None, None]
+    paired = counts["paired"]
     values: dict[str, float | None] = {
-        "predictions": float(record["predictions"]),
-        "requests": float(record["requests"]),
-        "throughput_rps": record["requests"] / seconds,
-        "error_rate": num(record["error_rate"]),
-        "rejection_rate": num(record["rejection_rate"]),
-        "shadow_disagreement_rate": num(record["shadow_disagreement_rate"]),
+        "predictions": float(predictions),
+        "requests": float(counts["requests"]),
+        "throughput_rps": counts["requests"] / seconds,
+        "error_rate": counts["errors"] / predictions,
+        "rejection_rate": counts["rejected"] / predictions,
+        "shadow_disagreement_rate": counts["disagreed"] / paired if paired else None,
     }
     for (name, _), quantile in zip(QUANTILES, latency, strict=True):
-        values[name] = num(quantile)
-    accepted = record["accepted"]
+        values[name] = None if quantile is None else float(quantile)
+    accepted = counts["accepted"]
     if inputs and accepted:
-        rates = {c: 1.0 - record["n." + c] / accepted for c in inputs}
+        rates = {c: 1.0 - counts["n." + c] / accepted for c in inputs}
         values["null_rate"] = max(rates.values())
         values.update({f"null_rate.{c}": rate for c, rate in rates.items()})
     return [Point(metric, value, **where) for metric, value in values.items()]

@@ -139,14 +139,30 @@ def _window(
             select += (
                 f", coalesce(CAST({_quoted(source)} AS VARCHAR), '{MISSING_SEGMENT}') AS segment"
             )
-        order = ", ".join([*GROUP_KEYS, *(["segment"] if segment_by is not None else [])])
         return (
             f"SELECT {select} FROM labelled "
-            "WHERE status = 200 AND prediction IS NOT NULL AND model IS NOT NULL "
-            f"ORDER BY {order}"
+            "WHERE status = 200 AND prediction IS NOT NULL AND model IS NOT NULL"
         )
 
-    return query_labelled(log_root, endpoint, build, since=since, until=until)
+    rows = query_labelled(log_root, endpoint, build, since=since, until=until)
+    keys = [*GROUP_KEYS, *(["segment"] if segment_by is not None else [])]
+    return rows.take(_order_by(rows, keys))
+
+
+def _order_by(rows: pa.Table, keys: Sequence[str]) -> np.ndarray:
+    """The row order that sorts ``rows`` by ``keys`` (ascending, nulls last), stable.
+
+    The keys have few distinct values (versions, roles, segments): each becomes its rank among
+    them and one integer sort orders the rows, cheaper than a database sort of every column.
+    """
+    code = np.zeros(rows.num_rows, dtype=np.int64)
+    for key in keys:
+        column = rows.column(key)
+        distinct = pc.unique(column).drop_null()
+        ranked = distinct.take(pc.sort_indices(distinct))
+        rank = pc.index_in(column, value_set=ranked).fill_null(len(ranked))
+        code = code * (len(ranked) + 1) + np.asarray(rank.to_numpy(), dtype=np.int64)
+    return np.argsort(code, kind="stable")
 
 
 def _signature(store: Store, model: str, version: int) -> Signature | None:
@@ -270,7 +286,7 @@ def _groups(rows: pa.Table, segment_by: str | None) -> list[tuple[tuple[Any, ...
     """(model, version, role[, segment]) → its rows and where they start in the whole group's;
     whole groups first, then per segment.
 
-    The window arrives sorted by these keys, so every group is a zero-copy slice.
+    The window arrives sorted by these keys (``_order_by``), so every group is a zero-copy slice.
     """
     out: list[tuple[tuple[Any, ...], pa.Table, int]] = []
     for offset, length in _runs(rows, GROUP_KEYS):
