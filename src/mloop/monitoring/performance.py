@@ -243,27 +243,35 @@ def _realised(rows: pa.Table, task: str, classes: list[Any]) -> dict[str, float]
     return coded_classification_metrics(y_true, y_pred, _proba(labelled, classes), len(classes))
 
 
-def _estimated(
-    rows: pa.Table,
-    classes: list[Any],
-    calibrator: Calibrator | None,
-    ranked: np.ndarray | None = None,
-    at: int = 0,
-) -> tuple[dict[str, float], np.ndarray | None]:
-    """The estimates, and a binary model's ranking of ``rows`` by score; ``ranked`` is the whole
-    group's ranking when ``rows`` are its slice from ``at`` (its order is a subsequence)."""
+@dataclass(frozen=True)
+class _Scored:
+    """A group's logged probabilities, calibrated, its predicted class codes and (binary) its
+    ranking by score; a segment is a slice of its group, so these are computed once."""
+
+    classes: tuple[Any, ...]
+    raw: np.ndarray
+    calibrated: np.ndarray
+    predicted: np.ndarray
+    order: np.ndarray | None
+
+    def estimates(self, at: int, size: int) -> dict[str, float]:
+        if at == 0 and size == len(self.raw):
+            return estimates(self.calibrated, self.raw, self.predicted, self.order)
+        order = None
+        if self.order is not None:  # the slice's ranking is a subsequence of the group's
+            order = self.order[(self.order >= at) & (self.order < at + size)] - at
+        end = at + size
+        return estimates(self.calibrated[at:end], self.raw[at:end], self.predicted[at:end], order)
+
+
+def _scored(rows: pa.Table, classes: list[Any], calibrator: Calibrator | None) -> _Scored | None:
     raw = _proba(rows, classes)
     if raw is None or calibrator is None or len(classes) < 2:
-        return {}, None
+        return None
     (predicted,) = _codes([rows.column("prediction")], classes)
     predicted[predicted >= len(classes)] = -1
-    order = None
-    if len(classes) == 2:
-        if ranked is None:
-            order = np.argsort(-raw[:, 1], kind="stable")
-        else:
-            order = ranked[(ranked >= at) & (ranked < at + rows.num_rows)] - at
-    return estimates(calibrator.apply(raw), raw, predicted, order), order
+    order = np.argsort(-raw[:, 1], kind="stable") if len(classes) == 2 else None
+    return _Scored(tuple(classes), raw, calibrator.apply(raw), predicted, order)
 
 
 def _runs(rows: pa.Table, keys: Sequence[str]) -> list[tuple[int, int]]:
@@ -325,7 +333,7 @@ def _report(
     signatures: dict[tuple[str, int], Signature | None] = {}
     calibrators: dict[tuple[str, int], Calibrator | None] = {}
     groups = []
-    rankings: dict[tuple[Any, ...], np.ndarray | None] = {}
+    scores: dict[tuple[Any, ...], _Scored | None] = {}
     for (model, version, role, segment), part, at in _groups(rows, segment_by):
         ref = (model, version)
         if ref not in signatures:
@@ -345,11 +353,12 @@ def _report(
                 calibrators[ref] = _calibrator(store, artifacts, root, model, version)
             calibrator = calibrators[ref]
             whole = (model, version, role)
-            estimated_metrics, ranking = _estimated(
-                part, classes, calibrator, rankings.get(whole) if segment is not None else None, at
-            )
+            scored = scores.get(whole) if segment is not None else None
+            if scored is None or scored.classes != tuple(classes):
+                scored, at = _scored(part, classes, calibrator), 0
             if segment is None:
-                rankings[whole] = ranking
+                scores[whole] = scored
+            estimated_metrics = {} if scored is None else scored.estimates(at, part.num_rows)
             calibration = None if calibrator is None else calibrator.to_json()
         groups.append(
             GroupPerformance(
