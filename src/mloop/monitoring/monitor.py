@@ -17,7 +17,7 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 import sqlalchemy as sa
@@ -25,16 +25,8 @@ import sqlalchemy as sa
 from mloop.errors import InvalidInput
 from mloop.ids import new_id
 from mloop.monitoring.alerts import Alert, open_crossing, read_alerts
-from mloop.monitoring.drift import DriftReport
-from mloop.monitoring.feedback import connect_labelled
 from mloop.monitoring.kpis import load_kpis, measure_kpis
 from mloop.monitoring.monitor_config import MonitorConfig, metric_kind, monitor_config
-from mloop.monitoring.monitor_figures import (
-    Figures,
-    drift_figures,
-    drift_reference,
-    performance_figures,
-)
 from mloop.monitoring.operations import Point, answered_predictions, measure, served_window
 from mloop.monitoring.summary import Check, check_thresholds, summarise
 from mloop.monitoring.webhooks import Delivery, deliver
@@ -43,6 +35,11 @@ from mloop.predlog.timespec import as_utc, parse_duration, parse_when
 from mloop.store import Store
 from mloop.store import tables as t
 from mloop.workspace import Workspace
+
+if TYPE_CHECKING:
+    from mloop.artifacts import ArtifactStore
+    from mloop.monitoring.drift import DriftReport
+    from mloop.monitoring.monitor_figures import Figures
 
 
 @dataclass(frozen=True)
@@ -286,6 +283,8 @@ def _kpi_window(
     folder: Path, endpoint: str, start: dt.datetime, end: dt.datetime, config: MonitorConfig
 ) -> pa.Table:
     """The served records with their ``label`` (null until feedback came) and segments."""
+    from mloop.monitoring.feedback import connect_labelled
+
     con = connect_labelled(folder, endpoint, since=start, until=end)
     try:
         return served_window(
@@ -298,6 +297,25 @@ def _kpi_window(
         )
     finally:
         con.close()
+
+
+def _performance(
+    store: Store,
+    artifacts: ArtifactStore,
+    folder: Path,
+    endpoint: str,
+    *,
+    start: dt.datetime,
+    end: dt.datetime,
+    segments: Sequence[str],
+) -> Figures:
+    # imported in this thread: loading the drift and performance stack (pandas, the profiles)
+    # takes a core for a while, and the operations query runs meanwhile in DuckDB's threads
+    from mloop.monitoring.monitor_figures import performance_figures
+
+    return performance_figures(
+        store, artifacts, folder, endpoint, start=start, end=end, segments=segments
+    )
 
 
 def evaluate(
@@ -335,7 +353,7 @@ def evaluate(
         # performance reads the window (and labels) on its own connection: it runs beside the
         # operations and the drift, all mostly in numpy, pyarrow and DuckDB, which release the GIL
         performance: Future[Figures] | None = pool.submit(
-            performance_figures,
+            _performance,
             ws.store,
             ws.artifacts,
             folder,
@@ -354,6 +372,8 @@ def evaluate(
                 performance.cancel()
                 performance = None
             if operations.records:
+                from mloop.monitoring.monitor_figures import drift_figures, drift_reference
+
                 reference = drift_reference(
                     ws.store, folder, reference=config.reference, endpoint=endpoint
                 )
