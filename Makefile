@@ -39,7 +39,7 @@ browser:
 test: install browser
 	$(BIN)/ruff check src tests benchmarks examples
 	$(BIN)/mypy
-	$(BIN)/python -m pytest -q -p no:cacheprovider -n 2 --dist loadfile
+	$(BIN)/python -m pytest -q -p no:cacheprovider -n 2 --dist loadfile --durations=40
 
 lint: install
 	$(BIN)/ruff check src tests benchmarks examples
