@@ -43,7 +43,9 @@ def demo(
             f"{folder} is not an empty folder; give a new one (mloop demo NEW_FOLDER) "
             "or remove it first."
         )
-    Story(folder.resolve(), color=sys.stdout.isatty(), rows=rows or 1500).run()
+    from mloop.cli.app import main
+
+    Story(folder.resolve(), color=sys.stdout.isatty(), rows=rows or 1500, cli=main).run()
 
 
 def _write_tour_files(folder: Path, rows: int) -> None:

@@ -15,6 +15,7 @@ import json
 import threading
 import time
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -99,11 +100,18 @@ def _register_flawed(folder: Path) -> str:
 
 
 class Story:
-    def __init__(self, folder: Path, *, color: bool, rows: int = 1500) -> None:
+    def __init__(
+        self,
+        folder: Path,
+        *,
+        color: bool,
+        rows: int = 1500,
+        cli: Callable[[list[str]], int] | None = None,
+    ) -> None:
         self.folder = folder
         self.data = folder / "data"
         self.rows = rows
-        self.n = Narrator(folder, color=color)
+        self.n = Narrator(folder, color=color, cli=cli)
         self.server: Server | None = None
 
     # --- chapters -----------------------------------------------------------------------------
