@@ -9,8 +9,9 @@ two branches of four steps each → join), run once so every step has a cached r
 Timed:
 * the whole ``mloop pipeline run bench`` command as a user runs it, interpreter start-up
   included (wall time, CPU and peak RSS from wait4), beside ``mloop --version``-like start-up
-  (``mloop pipeline --help``: the same imports and command tree, no pipeline) so what the
-  pipeline itself adds is visible;
+  (``mloop pipeline --help``: the command tree, no workspace, no pipeline) and beside a bare
+  ``python -c "import sqlalchemy, sqlalchemy.dialects.sqlite"``: the metadata store's import,
+  which every command that opens a workspace pays and no change to mloop removes;
 * in-process: ``run_pipeline`` of the ten-step pipeline and of a one-step pipeline, all cached;
   the difference over nine is the overhead of one cached step (loading nothing, starting no
   process: a cache key, one lookup, one row written).
@@ -31,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 MLOOP = [sys.executable, "-m", "mloop"]
+STORE_IMPORT = [sys.executable, "-c", "import sqlalchemy, sqlalchemy.dialects.sqlite"]
 TARGET_S = 0.5
 TARGET_STEP_MS = 20.0
 
@@ -117,9 +119,9 @@ def load() -> str:
         return "?"
 
 
-def timed_process(ws: Path, *args: str) -> dict[str, Any]:
+def timed_process(ws: Path, *args: str, argv: list[str] | None = None) -> dict[str, Any]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("MLOOP_")}
-    argv = [*MLOOP, "--workspace", str(ws), *args]
+    argv = argv or [*MLOOP, "--workspace", str(ws), *args]
     start = time.perf_counter()
     process = subprocess.Popen(
         argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, cwd=ws
@@ -162,8 +164,10 @@ def main() -> None:
         command = [timed_process(root, "pipeline", "run", "bench") for _ in range(args.repeat)]
         assert all(c["err"].count("cached") == 10 for c in command), command[0]["err"]
         startup = [timed_process(root, "pipeline", "--help") for _ in range(args.repeat)]
+        store = [timed_process(root, argv=STORE_IMPORT) for _ in range(args.repeat)]
         whole = statistics.median(c["wall_s"] for c in command)
         bare = statistics.median(c["wall_s"] for c in startup)
+        floor = statistics.median(c["wall_s"] for c in store)
         print(
             "`mloop pipeline run bench`, all 10 cached, from command to exit: "
             + ", ".join(f"{c['wall_s']:.3f}" for c in command)
@@ -174,6 +178,11 @@ def main() -> None:
         print(
             f"`mloop pipeline --help` (start-up, no pipeline): median {bare:.3f} s;"
             f" the pipeline adds {whole - bare:.3f} s"
+        )
+        print(
+            f"python -c 'import sqlalchemy' (+ its SQLite dialect) alone: median {floor:.3f} s"
+            f" (CPU {statistics.median(c['cpu_s'] for c in store):.3f} s);"
+            f" the command spends {whole - floor:.3f} s beyond it"
         )
         print(f"ratio command / target {TARGET_S} s: {whole / TARGET_S:.2f}")
 
