@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Annotated
 
 import typer
+from rich.markup import escape
 
 from mloop.cli.context import open_workspace
 from mloop.cli.output import (
@@ -16,7 +17,6 @@ from mloop.cli.output import (
     chatter_to_stderr,
     console,
     err_console,
-    err_line,
     fmt_time,
     print_json,
     print_table,
@@ -81,18 +81,17 @@ def run(
     from mloop.pipelines.runner import run_pipeline
 
     params = _params(param or [])
+    err = err_console()
 
     def tell(step: str, status: str, seconds: float | None, error: str | None) -> None:
         took = "" if seconds is None else f"  {_seconds(seconds)}"
         why = f"  {error}" if error else ""
-        err_line(f"  {step}  {status}{took}{why}")
+        err.print(escape(f"  {step}  {status}{took}{why}"), highlight=False)
 
     with open_workspace(ctx) as ws, chatter_to_stderr():
         result = run_pipeline(ws, name, params, no_cache=no_cache, resume=resume, progress=tell)
     if result.error:
-        from rich.markup import escape
-
-        err_console().print(f"[bold red]failed:[/] {escape(result.error)}", highlight=False)
+        err.print(f"[bold red]failed:[/] {escape(result.error)}", highlight=False)
     if as_json:
         print_json(result.to_dict())
     else:
@@ -146,8 +145,6 @@ def show(
     as_json: JsonOption = False,
 ) -> None:
     """One pipeline run: its parameters and each step's status, inputs, outputs and error."""
-    from rich.markup import escape
-
     from mloop.pipelines.records import get_run
 
     with open_workspace(ctx) as ws:
