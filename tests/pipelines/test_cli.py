@@ -95,7 +95,9 @@ def test_the_real_command_runs_a_pipeline_end_to_end(
     probe = (
         "import sys; from mloop.cli.app import main; code = main(sys.argv[1:]); "
         "print(sorted(m for m in HEAVY if m in sys.modules), file=sys.stderr); sys.exit(code)"
-    ).replace("HEAVY", repr(("pandas", "numpy", "pyarrow", "sklearn", "duckdb", "skops")))
+    ).replace(
+        "HEAVY", repr(("pandas", "numpy", "pyarrow", "sklearn", "duckdb", "skops", "pydantic"))
+    )
     again = subprocess.run(
         [sys.executable, "-c", probe, "pipeline", "run", "flow", "--json"],
         cwd=workspace.root,
