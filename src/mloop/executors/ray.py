@@ -188,9 +188,17 @@ def open_ray_executor(settings: ExecutorSettings) -> Iterator[RayExecutor]:
     except (ConnectionError, RuntimeError, ValueError) as exc:
         ray.shutdown()
         where = settings.ray_address or "a local Ray"
+        # Ray sends a token only to a cluster it found itself ("auto"), never to an address it
+        # was given, unless told to: the usual reason a running cluster refuses this driver.
+        token = (
+            ""
+            if owns or os.environ.get("RAY_AUTH_MODE", "").lower() == "token"
+            else ", and if the cluster uses token authentication (a new Ray's default), "
+            "set RAY_AUTH_MODE=token with its token in RAY_AUTH_TOKEN or ~/.ray/auth_token"
+        )
         raise InvalidInput(
             f"Could not start or reach {where} ({str(exc).splitlines()[0] if str(exc) else type(exc).__name__}); "
-            "check MLOOP_RAY_ADDRESS (or [executor] ray_address) and that the cluster is up."
+            f"check MLOOP_RAY_ADDRESS (or [executor] ray_address) and that the cluster is up{token}."
         ) from exc
     try:
         yield RayExecutor(ray, owns_cluster=owns)
