@@ -10,7 +10,13 @@ one-at-a-time is truly sequential and the parallel runs gain only from running t
 side. ``sequential`` is the same command with ``[executor] max_workers = 1``. All three use
 the same seeds, so their trials' metrics must agree: the script checks it.
 
-    python benchmarks/sweep.py                 # 20,000 rows, 8 trials, all three
+Ray is measured two ways. ``ray`` is a private Ray that the command starts and stops itself
+(what ``MLOOP_EXECUTOR=ray`` does alone), so its start-up and shutdown are in the command's
+time. ``ray-joined`` joins a Ray cluster that is already running (``MLOOP_RAY_ADDRESS``), as a
+team with a cluster would: the script starts one with ``ray start --head`` on loopback before
+that command and stops it after, neither of which is timed.
+
+    python benchmarks/sweep.py                 # 20,000 rows, 8 trials, all four
     python benchmarks/sweep.py --smoke         # toy size, no Ray
 """
 
@@ -20,11 +26,16 @@ import argparse
 import json
 import os
 import platform
+import secrets
+import signal
+import socket
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -69,11 +80,50 @@ def _set_workers(root: Path, workers: int) -> None:
     config.write_text(text + f"\n[executor]\nmax_workers = {workers}\n")
 
 
+@contextmanager
+def _ray_cluster(env: dict[str, str]) -> Iterator[dict[str, str]]:
+    """A running Ray (``ray start --head --block``) on loopback with token authentication; yields
+    the environment that joins it. Stopped with the signal ``--block`` waits for."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    auth = {"RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": secrets.token_hex(32)}
+    command = [
+        sys.executable, "-c", "from ray.scripts.scripts import main; main()",
+        "start", "--head", "--block", "--node-ip-address", "127.0.0.1", "--port", str(port),
+        "--num-cpus", "2", "--include-dashboard", "false", "--disable-usage-stats",
+    ]  # fmt: skip
+    head_env = {**env, **auth, "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0"}  # bind loopback only
+    head = subprocess.Popen(
+        command, env=head_env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
+    assert head.stdout is not None
+    try:
+        seen = []
+        for line in head.stdout:
+            seen.append(line)
+            if "Ray runtime started" in line:
+                break
+        else:
+            raise SystemExit("ray start --head failed:\n" + "".join(seen[-20:]))
+        time.sleep(5)  # a running cluster is idle when a command joins it, not starting up
+        yield {**auth, "MLOOP_RAY_ADDRESS": f"127.0.0.1:{port}"}
+    finally:
+        head.send_signal(signal.SIGTERM)
+        head.wait(timeout=60)
+        head.stdout.close()
+
+
+@contextmanager
+def _no_cluster() -> Iterator[dict[str, str]]:
+    yield {}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=20_000)
     parser.add_argument("--trees", type=int, default=100)
-    parser.add_argument("--executors", default="sequential,local,ray")
+    parser.add_argument("--executors", default="sequential,local,ray,ray-joined")
     parser.add_argument(
         "--repeat", type=int, default=1, help="rounds of all three, interleaved; medians compared"
     )
@@ -92,7 +142,7 @@ def main() -> None:
         ray_version = ray.__version__
     except ImportError:
         ray_version = "not installed"
-        kinds = [k for k in kinds if k != "ray"]
+        kinds = [k for k in kinds if not k.startswith("ray")]
     print(
         f"sweep: {os.cpu_count()} cores, Python {platform.python_version()}, Ray {ray_version}; "
         f"load {_load():.1f} (1-minute average; other sessions share the cores)"
@@ -108,14 +158,25 @@ def main() -> None:
             f"8 trials: random_forest ({args.trees} trees, one core each) on {args.rows:,} rows, "
             "max_depth x min_samples_leaf"
         )
+        if "ray" in kinds:
+            print("ray: a private Ray the command starts and stops (both timed)")
+        if "ray-joined" in kinds:
+            print(
+                "ray-joined: a running cluster (ray start --head on loopback, started before "
+                "the command and stopped after, untimed) joined with MLOOP_RAY_ADDRESS"
+            )
         print(f"{'way':<12} {'command (s)':>11} {'sweep (s)':>10} {'trial mean (s)':>15}  load")
         runs: dict[str, list[tuple[float, Any]]] = {kind: [] for kind in kinds}
         for _ in range(args.repeat):
             for kind in kinds:
                 _set_workers(root, 1 if kind == "sequential" else 2)
-                run_env = {**env, "MLOOP_EXECUTOR": "ray" if kind == "ray" else "local"}
-                load = _load()
-                seconds, stdout = _mloop(command, root, run_env)
+                run_env = {
+                    **env,
+                    "MLOOP_EXECUTOR": "ray" if kind.startswith("ray") else "local",
+                }
+                with _ray_cluster(env) if kind == "ray-joined" else _no_cluster() as joined:
+                    load = _load()
+                    seconds, stdout = _mloop(command, root, {**run_env, **joined})
                 out = json.loads(stdout)
                 trial_mean = sum(t["seconds"] for t in out["trials"]) / len(out["trials"])
                 runs[kind].append((seconds, out))
