@@ -18,6 +18,13 @@ def _champion(cli: Any) -> int:
 def test_promote_fail_approve_promote_rollback_audit_lineage(
     cli: Any, train_version: Any, workspace: Workspace
 ) -> None:
+    # the story is about the registry's moves; the production gate's single-row latency bar
+    # (100 ms p99, tested on its own in test_gates.py) is loosened so a loaded CI machine cannot
+    # fail the story on a timing
+    toml = workspace.root / "mloop.toml"
+    text = toml.read_text()
+    assert "latency_p99_ms = 100" in text
+    toml.write_text(text.replace("latency_p99_ms = 100", "latency_p99_ms = 5000"))
     assert train_version(*DECENT)["model"] == "churn@1"
     first = cli("models", "promote", "churn", "1", "--to", "champion", "--reason", "first model")
     assert first.exit_code == 0, first.stderr
