@@ -33,6 +33,7 @@ import duckdb
 from mloop.predlog.segments import (
     MERGE_SUFFIX,
     ROW_GROUP_ROWS,
+    STREAM_SUFFIX,
     ParquetFile,
     convert_stream,
     fsync_dir,
@@ -127,7 +128,7 @@ def recover_streams(root: Path, own_writer: str) -> int:
             if writer and writer != own_writer and not writer_alive(root, writer):
                 with contextlib.suppress(FileNotFoundError):
                     path.unlink()
-        _, streams = visible_files(folder)
+        parquet, streams = visible_files(folder)
         for stream in streams:
             if stream.writer == own_writer:
                 continue
@@ -135,6 +136,17 @@ def recover_streams(root: Path, own_writer: str) -> int:
                 dead.add(stream.writer)
                 convert_stream(stream)
                 done += 1
+        # a writer killed between publishing a conversion and deleting its stream leaves the
+        # stream behind, hidden by the Parquet file that holds its records: delete it
+        converted = {p.uid for p in parquet}
+        for path in folder.glob("*" + STREAM_SUFFIX):
+            leftover = parse_stream(path)
+            if leftover is None or leftover.writer == own_writer or leftover.uid not in converted:
+                continue
+            if leftover.writer in dead or not writer_alive(root, leftover.writer):
+                dead.add(leftover.writer)
+                with contextlib.suppress(FileNotFoundError):
+                    path.unlink()
     for writer in dead:
         with contextlib.suppress(FileNotFoundError):
             (root / WRITERS_DIR / f"{writer}.lock").unlink()
