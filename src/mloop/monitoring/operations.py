@@ -72,6 +72,22 @@ def _quote(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
+def _segment_sql(i: int, value: str, max_segments: int) -> tuple[str, str]:
+    """Segment column ``i`` (``value``, a column of ``w``): the ``top<i>`` CTE of its most common
+    values and the ``seg<i>`` label of a record; the rest are one ``(other)`` segment."""
+    cte = (
+        f"top{i} AS (SELECT {value} AS v FROM w WHERE role <> 'shadow' GROUP BY 1 "
+        f"ORDER BY count(*) DESC, 1 LIMIT {int(max_segments)})"
+    )
+    label = (
+        f"CASE WHEN w.status >= 400 AND w.status < 500 THEN '{REFUSED}' "
+        f"WHEN w.{value} IS NULL THEN 'null' "
+        f"WHEN w.{value} IN (SELECT v FROM top{i}) THEN CAST(w.{value} AS VARCHAR) "
+        f"ELSE '{OTHER}' END AS seg{i}"
+    )
+    return cte, label
+
+
 def _window_sql(
     names: Sequence[str],
     inputs: Sequence[str],
@@ -90,17 +106,9 @@ def _window_sql(
     seg_ctes = []
     seg_columns = []
     for i, column in enumerate(segments):
-        value = _quote(INPUT_PREFIX + column)
-        seg_ctes.append(
-            f"top{i} AS (SELECT {value} AS v FROM w WHERE role <> 'shadow' GROUP BY 1 "
-            f"ORDER BY count(*) DESC, 1 LIMIT {int(max_segments)})"
-        )
-        seg_columns.append(
-            f"CASE WHEN w.status >= 400 AND w.status < 500 THEN '{REFUSED}' "
-            f"WHEN w.{value} IS NULL THEN 'null' "
-            f"WHEN w.{value} IN (SELECT v FROM top{i}) THEN CAST(w.{value} AS VARCHAR) "
-            f"ELSE '{OTHER}' END AS seg{i}"
-        )
+        cte, label = _segment_sql(i, _quote(INPUT_PREFIX + column), max_segments)
+        seg_ctes.append(cte)
+        seg_columns.append(label)
     picked = (
         "*"
         if every_column
@@ -209,16 +217,9 @@ def _measured_sql(
     ctes = [window]
     labels = []
     for i in range(len(segments)):
-        ctes.append(
-            f"top{i} AS (SELECT s{i} AS v FROM w WHERE role <> 'shadow' GROUP BY 1 "
-            f"ORDER BY count(*) DESC, 1 LIMIT {int(max_segments)})"
-        )
-        labels.append(
-            f"CASE WHEN w.status >= 400 AND w.status < 500 THEN '{REFUSED}' "
-            f"WHEN w.s{i} IS NULL THEN 'null' "
-            f"WHEN w.s{i} IN (SELECT v FROM top{i}) THEN CAST(w.s{i} AS VARCHAR) "
-            f"ELSE '{OTHER}' END AS seg{i}"
-        )
+        cte, label = _segment_sql(i, f"s{i}", max_segments)
+        ctes.append(cte)
+        labels.append(label)
     if shadowed:
         # a shadow record's own answer against the primary's; a served record disagrees when
         # any of its shadows did (one row each, however many shadow versions ran)
