@@ -21,6 +21,7 @@ from mloop.monitoring.performance import estimated, performance, realised
 from mloop.predlog import PredictionLog, folder_for
 from mloop.registry.loading import LoadedModel
 from mloop.scoring.metrics import classification_metrics, regression_metrics
+from mloop.scoring.names import CALIBRATION_ARTIFACT
 from mloop.workspace import Workspace
 from tests.predlog.conftest import T0, make_records
 
@@ -298,6 +299,45 @@ def test_a_calibrated_model_keeps_its_own_probabilities() -> None:
     assert calibration_error(p, truth.astype(float)) < 0.05
 
 
+def _stored_calibration(workspace: Workspace, version: Any) -> Path:
+    from mloop.tracking.runs import get_run
+
+    run = get_run(workspace.store, version.run_id)
+    stored = next(a for a in run.artifacts if a.path == CALIBRATION_ARTIFACT)
+    return workspace.artifacts.local_path(stored.blob_hash)
+
+
+def test_training_stores_the_calibration_the_monitor_would_fit_by_rescoring(
+    workspace: Workspace, tmp_path: Path
+) -> None:
+    from mloop.monitoring.calibration import _from_run
+    from mloop.registry.gates import score
+    from mloop.registry.holdout import load_holdout
+    from mloop.registry.loading import load_version
+
+    served = _serve_shifted(workspace, tmp_path, train_rows=3000, rows=300)
+    version = served.model.version
+    stored = _from_run(workspace.store, workspace.artifacts, version)
+    assert stored is not None
+    holdout = load_holdout(workspace.store, workspace.artifacts, version, None)
+    scored = score(load_version(workspace.artifacts, version), holdout)
+    assert scored.proba is not None
+    refit = fit_calibrator(scored.proba, scored.y_true, [0, 1], holdout.source)
+    assert (stored.rows, stored.source) == (refit.rows, refit.source) == (600, stored.source)
+    assert "held-out split of run" in stored.source
+    assert (stored.curves is None) == (refit.curves is None)
+    raw = scored.proba
+    assert stored.apply(raw) == pytest.approx(refit.apply(raw))
+    # the monitor reads it from the run and caches it: the model is never loaded for it
+    blob = workspace.artifacts.local_path(version.artifact_hash)
+    blob.chmod(0o644)
+    blob.write_bytes(blob.read_bytes()[:-5])
+    found = estimated(workspace.store, workspace.artifacts, served.root, "shift").group()
+    assert found is not None and found.calibration is not None
+    assert found.calibration["source"] == stored.source
+    assert len(list((served.root / CALIBRATION_DIR).glob("*.json"))) == 1
+
+
 def test_a_model_that_cannot_be_rescored_is_estimated_raw_and_fitted_again_later(
     workspace: Workspace, tmp_path: Path
 ) -> None:
@@ -306,6 +346,10 @@ def test_a_model_that_cannot_be_rescored_is_estimated_raw_and_fitted_again_later
     good = blob.read_bytes()
     blob.chmod(0o644)
     blob.write_bytes(good[:-5])
+    calibration = _stored_calibration(workspace, served.model.version)
+    stored = calibration.read_bytes()
+    calibration.chmod(0o644)
+    calibration.write_bytes(stored[:-5])  # the run's curves unreadable: the model is re-scored
     found = estimated(workspace.store, workspace.artifacts, served.root, "shift").group()
     assert found is not None and set(found.estimated) == set(METRICS)
     assert found.calibration is not None and "fails its hash check" in found.calibration["source"]

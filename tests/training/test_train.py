@@ -87,6 +87,7 @@ def test_the_run_records_lineage(cli: Any, churn_csv: Path, workspace: Workspace
     assert [i.dataset_ref for i in run.inputs] == ["churn@1"]
     kinds = {a.path: a.kind for a in run.artifacts}
     assert kinds["model"] == "model:sklearn" and kinds["holdout.parquet"] == "holdout"
+    assert kinds["calibration.json"] == "calibration"  # CBPE's curves: no re-scoring to monitor
     assert "python" in run.info.environment
 
 

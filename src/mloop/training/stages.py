@@ -21,9 +21,15 @@ from sklearn.model_selection import train_test_split
 from mloop.artifacts import ArtifactStore
 from mloop.errors import InvalidInput
 from mloop.flavors import save_model
+from mloop.scoring.calibration import Calibrator, fit_calibrator, to_doc
 from mloop.scoring.features import coerce
 from mloop.scoring.metrics import classification_metrics, regression_metrics
-from mloop.scoring.names import HOLDOUT_ARTIFACT, MODEL_ARTIFACT, SIGNATURE_ARTIFACT
+from mloop.scoring.names import (
+    CALIBRATION_ARTIFACT,
+    HOLDOUT_ARTIFACT,
+    MODEL_ARTIFACT,
+    SIGNATURE_ARTIFACT,
+)
 from mloop.scoring.targets import Task
 from mloop.signature import Signature
 from mloop.store import Store
@@ -103,17 +109,24 @@ def fit(prepared: Prepared, data: Split, estimator: Any) -> Fitted:
     return Fitted(pipeline, label_codes, y_train, y_test)
 
 
-def evaluate(pipeline: Any, features: pd.DataFrame, y: np.ndarray, task: Task) -> dict[str, float]:
+@dataclass(frozen=True)
+class Scores:
+    metrics: dict[str, float]
+    proba: np.ndarray | None  # a classifier's held-out probabilities, for calibration
+
+
+def evaluate(pipeline: Any, features: pd.DataFrame, y: np.ndarray, task: Task) -> Scores:
     predictions = pipeline.predict(features)
     if task == Task.REGRESSION:
-        return regression_metrics(y, predictions)
+        return Scores(regression_metrics(y, predictions), None)
     proba = pipeline.predict_proba(features) if hasattr(pipeline, "predict_proba") else None
     classes = np.asarray(getattr(pipeline, "classes_", np.unique(y)))
-    return classification_metrics(y, predictions, proba, classes)
+    return Scores(classification_metrics(y, predictions, proba, classes), proba)
 
 
-def score(prepared: Prepared, data: Split, fitted: Fitted) -> dict[str, float]:
-    """The held-out metrics; undefined ones (roc_auc on one class) are left out."""
+def score(prepared: Prepared, data: Split, fitted: Fitted) -> Scores:
+    """The held-out metrics (undefined ones, roc_auc on one class, are left out) and, for a
+    classifier, its held-out probabilities."""
     try:
         return evaluate(fitted.pipeline, data.x_test, fitted.y_test, prepared.task)
     except _user_errors(prepared.model) as exc:  # e.g. a regressor's numbers scored as classes
@@ -131,10 +144,11 @@ def record(
     prepared: Prepared,
     data: Split,
     fitted: Fitted,
-    metrics: Mapping[str, float],
+    scores: Scores,
 ) -> Recorded:
-    """Metrics, the model (in its safe flavor), the held-out rows and the signature, on the run."""
-    runs.log_metrics_rows(store, _metric_rows(run_id, metrics))
+    """Metrics, the model (in its safe flavor), the held-out rows, the signature and a
+    classifier's calibration curves (so a monitor need not re-score the held-out rows), on the run."""
+    runs.log_metrics_rows(store, _metric_rows(run_id, scores.metrics))
     flavor, saved = save_model(fitted.pipeline)
     model = runs.log_artifact_bytes(
         store, artifacts, run_id, MODEL_ARTIFACT, saved, kind=f"model:{flavor.name}"
@@ -153,7 +167,30 @@ def record(
         json.dumps(signature.to_stored(), indent=2).encode(),
         kind="signature",
     )
+    calibrator = _calibrator(
+        prepared, data, fitted, scores, source=f"held-out split of run {run_id}"
+    )
+    if calibrator is not None:
+        runs.log_artifact_bytes(
+            store,
+            artifacts,
+            run_id,
+            CALIBRATION_ARTIFACT,
+            json.dumps(to_doc(calibrator)).encode(),
+            kind="calibration",
+        )
     return Recorded(model, flavor.name, signature)
+
+
+def _calibrator(
+    prepared: Prepared, data: Split, fitted: Fitted, scores: Scores, *, source: str
+) -> Calibrator | None:
+    """The isotonic curves CBPE uses, from the held-out probabilities and labels as read."""
+    classes = fitted.classes
+    if scores.proba is None or classes is None or scores.proba.shape[1] != len(classes):
+        return None
+    truth = data.holdout[prepared.target].to_numpy()
+    return fit_calibrator(scores.proba, truth, list(classes), source)
 
 
 def _user_errors(model: str) -> tuple[type[BaseException], ...]:

@@ -140,9 +140,10 @@ def train(
         say(f"fitting {prepared.model} on {plural(len(held.x_train), 'row')}")
         fitted = stages.fit(prepared, held, estimator)
         say(f"evaluating on {plural(len(held.x_test), 'held-out row')}")
-        metrics = stages.score(prepared, held, fitted)
+        scores = stages.score(prepared, held, fitted)
+        metrics = scores.metrics
         for_prediction(prepared.model, estimator, params)  # n_jobs back to 1 before it is saved
-        recorded = stages.record(store, artifacts, run.id, prepared, held, fitted, metrics)
+        recorded = stages.record(store, artifacts, run.id, prepared, held, fitted, scores)
     except BaseException as exc:
         tail = "".join(traceback.format_exception(exc)[-3:])
         # Ctrl-C, SIGTERM, SIGHUP: the run did not fail, it was stopped (as for start_run()).
