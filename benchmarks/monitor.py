@@ -226,6 +226,10 @@ def main() -> None:
         "--keep", type=Path, help="build the workspace in this new folder and leave it there"
     )
     args = parser.parse_args()
+    # A pip-installed mloop has its bytecode compiled at install. With this variable set (some
+    # sandboxes set it) every timed command would recompile mloop's sources: no user pays that.
+    os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
+    sys.dont_write_bytecode = False
     print(
         f"monitor: {os.cpu_count()} cores, Python {platform.python_version()}; "
         f"load {os.getloadavg()[0]:.1f} (1-minute average; other sessions share the cores)"

@@ -146,6 +146,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=5)
     args = parser.parse_args()
+    # A pip-installed mloop has its bytecode compiled at install. With this variable set (some
+    # sandboxes set it) every timed command would recompile mloop's sources: no user pays that.
+    os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
+    sys.dont_write_bytecode = False
     from mloop.pipelines import run_pipeline
     from mloop.workspace import Workspace
 

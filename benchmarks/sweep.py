@@ -129,6 +129,10 @@ def main() -> None:
     )
     parser.add_argument("--smoke", action="store_true", help="2,000 rows, 10 trees, no Ray")
     args = parser.parse_args()
+    # A pip-installed mloop has its bytecode compiled at install. With this variable set (some
+    # sandboxes set it) every timed command would recompile mloop's sources: no user pays that.
+    os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
+    sys.dont_write_bytecode = False
     if args.smoke:
         args.rows, args.trees, args.executors = 2_000, 10, "sequential,local"
     kinds = args.executors.split(",")
