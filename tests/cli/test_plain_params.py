@@ -1,4 +1,4 @@
-"""mloop's direct coercion of plain options gives Typer's own values and errors, without pydantic."""
+"""mloop's plain paths give what Typer and Rich would: option values and errors, progress lines."""
 
 from __future__ import annotations
 
@@ -7,10 +7,12 @@ import sys
 from pathlib import Path
 from typing import Annotated, Any
 
+import pytest
 import typer
 from typer._click import Context
 from typer._coercion import build_runtime_param
 
+from mloop.cli.output import err_console, err_line
 from mloop.cli.plain_params import lighten
 
 VALUES: list[Any] = [
@@ -124,3 +126,19 @@ def test_a_cached_pipeline_command_and_help_do_not_import_pydantic(tmp_path: Pat
             timeout=120,
         )
         assert done.stderr.rstrip().splitlines()[-1] == "False", (args, done.stderr)
+
+
+def test_a_plain_progress_line_prints_as_rich_prints_it(capsys: pytest.CaptureFixture[str]) -> None:
+    from rich.markup import escape
+
+    for text in [
+        "  parse  cached  0.01s",
+        "  train  failed  0.20s  ValueError: bad [input] at C:\\data :smile: x",
+        "  tab\there  ünïcode → ok",
+        "",
+        "trailing backslash \\",
+    ]:
+        err_line(text)
+        ours = capsys.readouterr().err
+        err_console().print(escape(text), highlight=False)
+        assert ours == capsys.readouterr().err, text

@@ -96,7 +96,8 @@ def test_the_real_command_runs_a_pipeline_end_to_end(
         "import sys; from mloop.cli.app import main; code = main(sys.argv[1:]); "
         "print(sorted(m for m in HEAVY if m in sys.modules), file=sys.stderr); sys.exit(code)"
     ).replace(
-        "HEAVY", repr(("pandas", "numpy", "pyarrow", "sklearn", "duckdb", "skops", "pydantic"))
+        "HEAVY",
+        repr(("pandas", "numpy", "pyarrow", "sklearn", "duckdb", "skops", "pydantic", "rich")),
     )
     again = subprocess.run(
         [sys.executable, "-c", probe, "pipeline", "run", "flow", "--json"],

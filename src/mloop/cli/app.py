@@ -16,7 +16,6 @@ from collections.abc import Sequence
 from typing import Annotated
 
 import typer
-from rich.markup import escape
 
 from mloop.cli.context import state
 from mloop.cli.output import err_console, tolerate_narrow_encodings
@@ -191,6 +190,13 @@ def main(argv: Sequence[str] | None = None) -> int:
                 emoji=False,
             )
         return 1
+
+
+def escape(text: str) -> str:
+    """Rich's markup escape, loading Rich only when an error is printed."""
+    from rich.markup import escape as rich_escape
+
+    return rich_escape(text)
 
 
 def run() -> None:

@@ -1,6 +1,7 @@
 """Rendering shared by every command: Rich tables for people, ``--json`` for programs.
 
-Commands import services lazily (inside the command body) so ``mloop --help`` stays fast.
+Commands import services lazily (inside the command body) so ``mloop --help`` stays fast; Rich
+loads when something is drawn with it (a command that prints only plain lines never loads it).
 """
 
 from __future__ import annotations
@@ -13,15 +14,15 @@ import os
 import re
 import sys
 from collections.abc import Iterable, Iterator, Sequence
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import orjson
 import typer
-from rich.console import Console
-from rich.table import Table
-from rich.text import Text
 
 from mloop import render
+
+if TYPE_CHECKING:
+    from rich.console import Console
 
 JsonOption = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
 
@@ -66,13 +67,35 @@ NARROW_WIDTH = 60
 
 
 def console() -> Console:
+    from rich.console import Console
+
     if not sys.stdout.isatty() and "COLUMNS" not in os.environ:
         return Console(soft_wrap=False, width=PIPED_WIDTH)
     return Console(soft_wrap=False)
 
 
 def err_console() -> Console:
+    from rich.console import Console
+
     return Console(stderr=True, soft_wrap=True)
+
+
+# Text Rich prints exactly as given (no markup, emoji code, escape, tab or control character).
+_PLAIN = re.compile(r"[ -9;-Z^-~]*")
+
+
+def err_line(text: str) -> None:
+    """Print ``text`` literally and a newline on stderr, as ``err_console()`` would print it escaped.
+
+    Plain ASCII goes straight to the stream, so progress lines cost no Rich import.
+    """
+    if _PLAIN.fullmatch(text):
+        sys.stderr.write(text + "\n")
+        sys.stderr.flush()
+        return
+    from rich.markup import escape
+
+    err_console().print(escape(text), highlight=False)
 
 
 def to_json(data: Any) -> str:
@@ -133,6 +156,9 @@ def print_table(
     if len(rows) > PLAIN_LAYOUT_ABOVE or out.width < NARROW_WIDTH:
         print_plain_table(columns, rows, title=title)
         return
+    from rich.table import Table
+    from rich.text import Text
+
     table = Table(title=title, show_lines=False, header_style="bold")
     for index, column in enumerate(columns):
         # The first column is the row's identity (a run id, a NAME@N): never broken across lines.

@@ -9,7 +9,6 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.markup import escape
 
 from mloop.cli.context import open_workspace
 from mloop.cli.output import (
@@ -17,6 +16,7 @@ from mloop.cli.output import (
     chatter_to_stderr,
     console,
     err_console,
+    err_line,
     fmt_time,
     print_json,
     print_table,
@@ -81,17 +81,18 @@ def run(
     from mloop.pipelines.runner import run_pipeline
 
     params = _params(param or [])
-    err = err_console()
 
     def tell(step: str, status: str, seconds: float | None, error: str | None) -> None:
         took = "" if seconds is None else f"  {_seconds(seconds)}"
         why = f"  {error}" if error else ""
-        err.print(escape(f"  {step}  {status}{took}{why}"), highlight=False)
+        err_line(f"  {step}  {status}{took}{why}")
 
     with open_workspace(ctx) as ws, chatter_to_stderr():
         result = run_pipeline(ws, name, params, no_cache=no_cache, resume=resume, progress=tell)
     if result.error:
-        err.print(f"[bold red]failed:[/] {escape(result.error)}", highlight=False)
+        from rich.markup import escape
+
+        err_console().print(f"[bold red]failed:[/] {escape(result.error)}", highlight=False)
     if as_json:
         print_json(result.to_dict())
     else:
@@ -145,6 +146,8 @@ def show(
     as_json: JsonOption = False,
 ) -> None:
     """One pipeline run: its parameters and each step's status, inputs, outputs and error."""
+    from rich.markup import escape
+
     from mloop.pipelines.records import get_run
 
     with open_workspace(ctx) as ws:
