@@ -14,12 +14,13 @@ import pytest
 from sklearn import metrics as skm
 
 from mloop.errors import InvalidInput
-from mloop.monitoring.calibration import CALIBRATION_DIR, calibration_error, fit_calibrator
+from mloop.monitoring.calibration import CALIBRATION_DIR
 from mloop.monitoring.cbpe import estimates
 from mloop.monitoring.feedback import record_labels
 from mloop.monitoring.performance import estimated, performance, realised
 from mloop.predlog import PredictionLog, folder_for
 from mloop.registry.loading import LoadedModel
+from mloop.scoring.calibration import calibration_error, fit_calibrator
 from mloop.scoring.metrics import classification_metrics, regression_metrics
 from mloop.scoring.names import CALIBRATION_ARTIFACT
 from mloop.workspace import Workspace

@@ -18,7 +18,7 @@ from typing import Annotated
 import typer
 
 from mloop.cli.context import state
-from mloop.cli.output import err_console, tolerate_narrow_encodings
+from mloop.cli.output import err_console, escape, tolerate_narrow_encodings
 from mloop.cli.plain_params import lighten
 from mloop.cli.workspace_cmds import artifacts_app, init
 from mloop.errors import MloopError
@@ -190,13 +190,6 @@ def main(argv: Sequence[str] | None = None) -> int:
                 emoji=False,
             )
         return 1
-
-
-def escape(text: str) -> str:
-    """Rich's markup escape, loading Rich only when an error is printed."""
-    from rich.markup import escape as rich_escape
-
-    return rich_escape(text)
 
 
 def run() -> None:

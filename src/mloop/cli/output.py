@@ -80,6 +80,13 @@ def err_console() -> Console:
     return Console(stderr=True, soft_wrap=True)
 
 
+def escape(text: str) -> str:
+    """Rich's markup escape, loading Rich only when something is printed through it."""
+    from rich.markup import escape as rich_escape
+
+    return rich_escape(text)
+
+
 # Text Rich prints exactly as given (no markup, emoji code, escape, tab or control character).
 _PLAIN = re.compile(r"[ -9;-Z^-~]*")
 
@@ -93,8 +100,6 @@ def err_line(text: str) -> None:
         sys.stderr.write(text + "\n")
         sys.stderr.flush()
         return
-    from rich.markup import escape
-
     err_console().print(escape(text), highlight=False)
 
 

@@ -17,6 +17,7 @@ from mloop.cli.output import (
     console,
     err_console,
     err_line,
+    escape,
     fmt_time,
     print_json,
     print_table,
@@ -90,8 +91,6 @@ def run(
     with open_workspace(ctx) as ws, chatter_to_stderr():
         result = run_pipeline(ws, name, params, no_cache=no_cache, resume=resume, progress=tell)
     if result.error:
-        from rich.markup import escape
-
         err_console().print(f"[bold red]failed:[/] {escape(result.error)}", highlight=False)
     if as_json:
         print_json(result.to_dict())
@@ -146,8 +145,6 @@ def show(
     as_json: JsonOption = False,
 ) -> None:
     """One pipeline run: its parameters and each step's status, inputs, outputs and error."""
-    from rich.markup import escape
-
     from mloop.pipelines.records import get_run
 
     with open_workspace(ctx) as ws:

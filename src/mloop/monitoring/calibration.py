@@ -19,17 +19,7 @@ import orjson
 from mloop.artifacts import ArtifactStore
 from mloop.errors import InvalidInput, MloopError
 from mloop.registry.versions import ModelVersion
-from mloop.scoring.calibration import (
-    BINS,
-    FOLDS,
-    MIN_ROWS,
-    Calibrator,
-    brier,
-    calibration_error,
-    fit_calibrator,
-    from_doc,
-    to_doc,
-)
+from mloop.scoring.calibration import Calibrator, fit_calibrator, from_doc, to_doc
 from mloop.scoring.names import CALIBRATION_ARTIFACT
 from mloop.store import Store
 
@@ -107,16 +97,3 @@ def calibrator_for(
             calibrator = fit_calibrator(scored.proba, scored.y_true, classes, holdout.source)
     _save(path, calibrator)
     return calibrator
-
-
-__all__ = [
-    "BINS",
-    "CALIBRATION_DIR",
-    "FOLDS",
-    "MIN_ROWS",
-    "Calibrator",
-    "brier",
-    "calibration_error",
-    "calibrator_for",
-    "fit_calibrator",
-]

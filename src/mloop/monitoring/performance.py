@@ -36,11 +36,12 @@ import pyarrow.compute as pc
 from mloop.artifacts import ArtifactStore
 from mloop.data.schema import category_text
 from mloop.errors import InvalidInput, NotFound
-from mloop.monitoring.calibration import Calibrator, calibrator_for
+from mloop.monitoring.calibration import calibrator_for
 from mloop.monitoring.cbpe import estimates
 from mloop.monitoring.coded_metrics import coded_classification_metrics
 from mloop.monitoring.feedback import query_labelled
 from mloop.predlog.records import FIXED_NAMES, INPUT_PREFIX, PROBA_PREFIX
+from mloop.scoring.calibration import Calibrator
 from mloop.signature import Signature
 from mloop.store import Store
 
