@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 import typer
 
-from mloop.cli.context import open_workspace
+from mloop.cli.context import open_workspace, state
 from mloop.cli.output import JsonOption, chatter_to_stderr, err_console, print_json
 from mloop.cli.params import parse_params
 from mloop.errors import InvalidInput, NotFound
@@ -91,10 +91,6 @@ def train(
     as_json: JsonOption = False,
 ) -> None:
     """Train on a dataset version, evaluate on a held-out split, store the model (skops) with lineage."""
-    from mloop import render
-    from mloop.hashing import display
-    from mloop.training.train import train as run_training
-
     params = parse_params(param or [])
     axes = None
     if sweep:
@@ -127,6 +123,10 @@ def train(
             as_json,
         )
         return
+    from mloop import render
+    from mloop.hashing import display
+    from mloop.training.train import train as run_training
+
     with (
         open_workspace(ctx) as ws,
         err_console().status("training") as spinner,
@@ -221,19 +221,27 @@ def _sweep(
 ) -> None:
     """``--sweep``: the grid on the configured executor, then the best trial registered."""
     from mloop.cli.sweeps import render_sweep
+    from mloop.config import find_workspace, load_settings
     from mloop.executors import executor_settings, open_executor
-    from mloop.training.sweep import sweep
+    from mloop.training.sweep import TRIAL_MODULES
 
-    with open_workspace(ctx) as ws, chatter_to_stderr():
-        settings = executor_settings(ws.settings.raw)
-        if register:
-            from mloop.registry.register import check_target
+    found = load_settings(find_workspace(state(ctx).workspace))
+    chosen = executor_settings(found.raw)
+    with chatter_to_stderr(), open_executor(chosen) as executor:
+        # First of all, so the workers import scikit-learn while this process opens the store
+        # and reads and checks the data: a trial can start as soon as the checks pass.
+        executor.warm(TRIAL_MODULES)
+        from mloop.training.sweep import sweep
+        from mloop.workspace import Workspace
 
-            check_target(ws.store, register, target)
         with (
-            err_console().status(f"sweeping on the {settings.kind} executor"),
-            open_executor(settings) as executor,
+            Workspace.from_settings(found) as ws,
+            err_console().status(f"sweeping on the {chosen.kind} executor"),
         ):
+            if register:
+                from mloop.registry.register import check_target
+
+                check_target(ws.store, register, target)
             result = sweep(
                 ws.store,
                 ws.artifacts,
@@ -250,13 +258,13 @@ def _sweep(
                 task=None if task is None else task.value,
                 drop=drop,
             )
-        registered = None
-        if register and result.best_run_id is not None:
-            from mloop.registry.register import register_run
+            registered = None
+            if register and result.best_run_id is not None:
+                from mloop.registry.register import register_run
 
-            registered = register_run(
-                ws.store, ws.artifacts, run_id=result.best_run_id, name=register, actor=ws.user
-            )
+                registered = register_run(
+                    ws.store, ws.artifacts, run_id=result.best_run_id, name=register, actor=ws.user
+                )
     for trial in result.failed:
         err_console().print(
             f"note: trial {trial.index + 1} failed ({(trial.error or '').splitlines()[0]}); "

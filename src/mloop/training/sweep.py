@@ -33,7 +33,6 @@ from typing import TYPE_CHECKING, Any
 
 from mloop.errors import InvalidInput, MloopError
 from mloop.plural import plural
-from mloop.scoring.metrics import LOWER_IS_BETTER
 from mloop.store import Store
 from mloop.tracking import runs
 from mloop.tracking.environment import capture_environment
@@ -307,6 +306,8 @@ def sweep(
         raise InvalidInput(f"{clash[0]!r} is given both as --param and --sweep; keep one of them.")
     grid = expand_grid(axes)
     executor.warm(TRIAL_MODULES)
+    from mloop.scoring.metrics import LOWER_IS_BETTER  # scikit-learn, once the workers are at it
+
     chosen_model, task_name, version = _check_trials(
         store,
         artifacts,
@@ -439,6 +440,8 @@ def _outcome(job: TrialTask, future: Future[Trial]) -> Trial:
 
 
 def _best(task: str, trials: list[Trial]) -> tuple[str, Trial | None]:
+    from mloop.scoring.metrics import LOWER_IS_BETTER
+
     finished = [trial for trial in trials if trial.status == "FINISHED"]
     metric = primary_metric(task, finished[0].metrics if finished else {})
     scored = [t for t in finished if metric in t.metrics and not math.isnan(t.metrics[metric])]
