@@ -49,3 +49,23 @@ def _in_a_fresh_process(warm: bool) -> bool:
 def test_warm_workers_start_with_the_modules_imported() -> None:
     assert _in_a_fresh_process(warm=True)
     assert not _in_a_fresh_process(warm=False)
+
+
+def test_a_script_read_from_stdin_can_use_the_pool() -> None:
+    """``python - <<EOF``: its ``__main__`` names a file that does not exist (``<stdin>``), which
+    multiprocessing's workers would try to run again and die on."""
+    script = (
+        "import os\n"
+        "from mloop.executors import ExecutorSettings, open_executor\n"
+        "from tests.executors.test_local_executor import loaded\n"
+        "with open_executor(ExecutorSettings(max_workers=2)) as executor:\n"
+        "    print(executor.submit(loaded, 'os').result(timeout=60)[0] != os.getpid())\n"
+        "import __main__\n"
+        "print(__main__.__file__)\n"
+    )
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT / "src"), str(ROOT)])}
+    done = subprocess.run(
+        [sys.executable, "-"], input=script, env=env, capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["True", "<stdin>"]  # the answer, and __main__ left as it was

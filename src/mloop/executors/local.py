@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import sys
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from contextlib import contextmanager
@@ -42,7 +43,8 @@ class LocalExecutor:
             self._pool = ProcessPoolExecutor(
                 max_workers=self._workers, mp_context=multiprocessing.get_context("forkserver")
             )
-        return self._pool.submit(fn, *args, **kwargs)
+        with _main_without_a_missing_file():  # workers start inside submit
+            return self._pool.submit(fn, *args, **kwargs)
 
     def warm(self, modules: Sequence[str]) -> None:
         """Start the fork server now, importing ``modules`` once, while the caller goes on with
@@ -60,6 +62,24 @@ class LocalExecutor:
         if self._pool is not None:
             self._pool.shutdown(wait=True, cancel_futures=True)
             self._pool = None
+
+
+@contextmanager
+def _main_without_a_missing_file() -> Iterator[None]:
+    """A script read from stdin (``python - <<EOF``) has ``__main__.__file__ == "<stdin>"``;
+    each new worker would try to run that path as its ``__main__`` and die before its first
+    call (BrokenProcessPool). Calls reach the workers by reference to importable modules, so the
+    workers start without the caller's ``__main__`` instead, as they do for ``python -c``."""
+    main = sys.modules.get("__main__")
+    path = getattr(main, "__file__", None)
+    if main is None or not isinstance(path, str) or os.path.exists(path):
+        yield
+        return
+    del main.__file__
+    try:
+        yield
+    finally:
+        main.__file__ = path
 
 
 @contextmanager
