@@ -91,6 +91,25 @@ def test_a_bad_key_or_value_is_refused_naming_it(change: tuple[str, str], expect
     assert expected in refused.value.message
 
 
+PIPELINE_TRAIN = 'train = { target = "churned", model = "logistic", seed = 3, register = "churn", params = { C = 1.0 } }'
+
+
+def test_a_pipeline_policy_takes_its_data_once_and_a_log_needs_a_target() -> None:
+    with_data = EXAMPLE.replace(PIPELINE_TRAIN, 'train = { pipeline = "churn" }')
+    assert _load(with_data)["churn"].data.dataset == "churn"
+    twice = EXAMPLE.replace(
+        PIPELINE_TRAIN, 'train = { pipeline = "churn", params = { data = "churn@1" } }'
+    )
+    with pytest.raises(InvalidInput) as refused:
+        _load(twice)
+    assert "given twice, as data and as train.params.data" in refused.value.message
+    from_log = with_data.replace('{ dataset = "churn", version = "latest" }', '{ log = "7d" }')
+    with pytest.raises(InvalidInput, match='add target = "churned"'):
+        _load(from_log)
+    policy = _load(from_log.replace('pipeline = "churn"', 'pipeline = "churn", target = "churned"'))
+    assert policy["churn"].train.target == "churned" and policy["churn"].data.log == "7d"
+
+
 def test_agent_settings_refuse_a_heartbeat_as_long_as_the_lease() -> None:
     assert agent_settings({}).lease == 30.0  # lapses within a minute by default
     with pytest.raises(InvalidInput, match="heartbeat"):

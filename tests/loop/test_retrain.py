@@ -128,6 +128,33 @@ def test_a_pipeline_policy_takes_the_version_its_steps_registered(
     job = json.loads(result.stdout)
     assert job["status"] == "succeeded", job["reason"]
     assert job["model_versions"] == ["churn-pipeline@1"]
-    assert job["steps"][0] == "pipeline"
+    assert job["steps"][:2] == ["data", "pipeline"] and job["dataset"] == "churn@1"
     runs = json.loads(cli("pipeline", "ls", "--json").stdout)
     assert len(runs) == 1 and runs[0]["params"]["C"] == 0.5
+    assert runs[0]["params"]["data"] == "churn@1"  # the policy's data, as the pipeline's data
+
+
+def test_a_pipeline_without_a_data_parameter_is_refused_before_any_data_is_made(
+    cli: Any, served: Workspace
+) -> None:
+    (served.root / "pipelines.py").write_text(
+        "import mloop\n\n"
+        "@mloop.step\n"
+        "def fit(C: float) -> float:\n"
+        "    return C\n\n"
+        "@mloop.pipeline\n"
+        "def churn(C: float = 1.0):\n"
+        "    return fit(C)\n"
+    )
+    text = policy_toml(gate=None, data='{ log = "7d" }').replace(
+        'train = { target = "churned", model = "logistic", seed = 3, register = "churn", params = { C = 1.0 } }',
+        'train = { pipeline = "churn", target = "churned" }',
+    )
+    write_policy(served, text)
+    result = cli("retrain", "churn", "--json")
+    assert result.exit_code == 1
+    job = json.loads(result.stdout)
+    assert job["status"] == "failed"
+    assert "passed to pipeline 'churn' as its 'data' parameter, and it has none" in job["reason"]
+    datasets = json.loads(cli("data", "ls", "--json").stdout)
+    assert [d["name"] for d in datasets] == ["churn"]  # no churn-log snapshot was made

@@ -29,7 +29,8 @@ TRIGGER_KEYS: dict[str, tuple[str, ...]] = {
     "dataset": ("dataset",),
 }
 TRAIN_KEYS = ("target", "model", "seed", "register", "params", "test_size", "drop", "experiment")
-PIPELINE_KEYS = ("pipeline", "params", "register")
+PIPELINE_KEYS = ("pipeline", "params", "register", "target")
+PIPELINE_DATA_PARAM = "data"  # the pipeline parameter a policy's ``data`` is passed as
 DEFAULT_COOLDOWN = "1h"
 EXAMPLE = (
     'triggers = [{ kind = "manual" }, { kind = "schedule", cron = "0 3 * * 1" }, '
@@ -81,6 +82,7 @@ class TrainSpec:
                 "pipeline": self.pipeline,
                 "params": dict(self.params),
                 "register": self.register,
+                **({"target": self.target} if self.target is not None else {}),
             }
         return {
             "target": self.target,
@@ -231,7 +233,10 @@ def _train(endpoint: str, raw: Any) -> TrainSpec:
             raise _fail(
                 endpoint, f"train.pipeline must name a pipeline in quotes, not {pipeline!r}."
             )
-        return TrainSpec(register, params=params, pipeline=pipeline)
+        target = raw.get("target")
+        if target is not None and (not isinstance(target, str) or not target):
+            raise _fail(endpoint, f"train.target must name the label column, in quotes: {fix}.")
+        return TrainSpec(register, params=params, pipeline=pipeline, target=target)
     _unknown(endpoint, "train", raw, TRAIN_KEYS)
     target = raw.get("target")
     if not isinstance(target, str) or not target:
@@ -318,6 +323,8 @@ def parse_policy(endpoint: str, raw: Mapping[str, Any], *, gates: Mapping[str, A
         )
     train = _train(endpoint, raw["train"])
     data = _data(endpoint, raw["data"]) if "data" in raw else DataSpec(None)
+    if train.pipeline is not None and "data" in raw:
+        _check_pipeline_data(endpoint, train, data)
     return Policy(
         endpoint=endpoint,
         triggers=triggers,
@@ -328,6 +335,23 @@ def parse_policy(endpoint: str, raw: Mapping[str, Any], *, gates: Mapping[str, A
         rollout=_rollout(endpoint, raw.get("rollout")),
         raw=dict(raw),
     )
+
+
+def _check_pipeline_data(endpoint: str, train: TrainSpec, data: DataSpec) -> None:
+    """``data`` beside a pipeline is passed as its ``data`` parameter, so it is given once, and a
+    log window needs the name its labels take in the snapshot."""
+    if PIPELINE_DATA_PARAM in train.params:
+        raise _fail(
+            endpoint,
+            "the dataset is given twice, as data and as train.params.data; keep one of them "
+            "(data is passed to the pipeline as its data parameter).",
+        )
+    if data.log is not None and train.target is None:
+        raise _fail(
+            endpoint,
+            f'data = {{ log = "{data.log}" }} snapshots the labelled log for the pipeline, and '
+            'the label column needs a name: add target = "churned" (your target) to train.',
+        )
 
 
 def load_policies(raw_settings: Mapping[str, Any]) -> dict[str, Policy]:

@@ -19,7 +19,7 @@ from mloop.errors import InvalidInput, NotFound
 from mloop.loop import jobs
 from mloop.loop.gating import check_gate
 from mloop.loop.lease import Lease
-from mloop.loop.policy import Policy
+from mloop.loop.policy import PIPELINE_DATA_PARAM, Policy
 from mloop.registry.versions import ModelVersion, resolve
 from mloop.rollouts import check_rollout, start_rollout
 from mloop.store import tables as t
@@ -49,12 +49,26 @@ def _live_alias(ws: Workspace, endpoint: str, model: str) -> tuple[str, ModelVer
     return live.primary.alias or "champion", resolve(ws.store, live.primary.ref)
 
 
+def _served_model(ws: Workspace, endpoint: str) -> str:
+    """The model the endpoint's live primary serves ("" when none): a pipeline policy names no
+    model, and the log's rows are still checked against the schema of what answered them."""
+    from mloop.endpoints.service import get_endpoint
+
+    try:
+        live = get_endpoint(ws.store, endpoint).live
+    except NotFound:
+        return ""
+    return "" if live is None else live.primary.model
+
+
 def _dataset(ws: Workspace, policy: Policy, job: jobs.RetrainJob, lease: Lease, say: Say) -> str:
     if policy.data.log is not None:
         from mloop.loop.log_data import snapshot_log
 
         assert policy.data.dataset is not None and policy.train.target is not None
-        _, serving = _live_alias(ws, policy.endpoint, policy.train.register or "")
+        _, serving = _live_alias(
+            ws, policy.endpoint, policy.train.register or _served_model(ws, policy.endpoint)
+        )
         version = snapshot_log(
             ws,
             policy.endpoint,
@@ -113,7 +127,11 @@ def _pipeline(
     from mloop.pipelines import run_pipeline
 
     assert policy.train.pipeline is not None
-    run = run_pipeline(ws, policy.train.pipeline, dict(policy.train.params))
+    params = dict(policy.train.params)
+    if policy.data.dataset is not None:
+        _check_takes_data(ws, policy.train.pipeline)
+        params[PIPELINE_DATA_PARAM] = _dataset(ws, policy, job, lease, say)
+    run = run_pipeline(ws, policy.train.pipeline, params)
     made = {"pipeline_runs": [run.id], "steps": ["pipeline"]}
     made["runs"] = [
         str(step.outputs.get("run_id")) for step in run.steps if step.outputs.get("run_id")
@@ -143,6 +161,19 @@ def _pipeline(
     say(f"pipeline {run.pipeline} ran ({run.id}) and made {candidate.ref}")
     lease.check()
     return candidate
+
+
+def _check_takes_data(ws: Workspace, target: str) -> None:
+    """Before any snapshot is made: the pipeline must have a parameter to receive ``data``."""
+    from mloop.pipelines.runner import pipeline_parameters
+
+    if PIPELINE_DATA_PARAM not in pipeline_parameters(ws, target):
+        raise InvalidInput(
+            f"The policy gives data, which is passed to pipeline {target!r} as its "
+            f"{PIPELINE_DATA_PARAM!r} parameter, and it has none; add `{PIPELINE_DATA_PARAM}: "
+            "str` to the pipeline's parameters (a dataset ref like churn@4 arrives there), or "
+            "remove data from the policy."
+        )
 
 
 def _register(

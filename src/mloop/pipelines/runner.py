@@ -68,6 +68,13 @@ def _resume_source(ws: Workspace, resume: str, pipeline: str) -> tuple[str, dict
     return run_id, previous.params
 
 
+def pipeline_parameters(ws: Workspace, target: str) -> list[str]:
+    """The parameter names of the pipeline ``target`` (``NAME`` or ``FILE:NAME``), its file
+    loaded as ``run_pipeline`` loads it; raises ``InvalidInput``/``NotFound`` as it does."""
+    path, name = split_target(target, root=ws.root, raw=ws.settings.raw)
+    return list(find_pipeline(load_file(path), name, path).signature.parameters)
+
+
 def run_pipeline(
     ws: Workspace,
     target: str,
