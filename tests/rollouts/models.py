@@ -4,11 +4,13 @@
 ``lazy`` fits labels that are almost all 0 under heavy regularisation, so it answers 0 to every
 request (a candidate whose predictions drift from the champion's); ``flaky`` is a plain Python
 model (pickled, from ``flaky_model.py`` written into the workspace so a server started there
-imports it) that raises on every row whose ``monthly_charges`` is over 60.
+imports it) that raises on every row whose ``monthly_charges`` is over 60; ``slow`` is one that
+takes 3 s over those rows.
 """
 
 from __future__ import annotations
 
+import importlib
 import sys
 import warnings
 from pathlib import Path
@@ -34,6 +36,24 @@ class Flaky:
         charges = np.asarray(frame["monthly_charges"], dtype=float)
         if (charges > 60).any():
             raise RuntimeError("flaky model: cannot score charges over 60")
+        return (charges > 40).astype(int)
+'''
+
+SLOW_SOURCE = '''
+import time
+
+import numpy as np
+
+
+class Slow:
+    """Scores like a rule, but takes 3 s over any row with monthly_charges over 60."""
+
+    classes_ = np.array([0, 1])
+
+    def predict(self, frame):
+        charges = np.asarray(frame["monthly_charges"], dtype=float)
+        if (charges > 60).any():
+            time.sleep(3)
         return (charges > 40).astype(int)
 '''
 
@@ -81,18 +101,25 @@ def lazy(workspace: Workspace, name: str = "churn") -> Any:
 
 
 def flaky(workspace: Workspace, name: str = "churn") -> Any:
-    path = workspace.root / "flaky_model.py"
-    path.write_text(FLAKY_SOURCE, encoding="utf-8")
+    return _custom(workspace, name, "flaky_model", FLAKY_SOURCE, "Flaky")
+
+
+def _custom(workspace: Workspace, name: str, module: str, source: str, cls: str) -> Any:
+    """A model class written into the workspace (the server imports it from there), logged."""
+    (workspace.root / f"{module}.py").write_text(source, encoding="utf-8")
     if str(workspace.root) not in sys.path:
         sys.path.insert(0, str(workspace.root))
-    sys.modules.pop("flaky_model", None)
-    import flaky_model  # type: ignore[import-not-found]
-
+    sys.modules.pop(module, None)
+    model = getattr(importlib.import_module(module), cls)()
     example = frame()[FEATURES]
     example = example[example["monthly_charges"] <= 60].head(5)  # it warms up on these
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)  # the pickle note: expected here
-        return _log(workspace, name, flaky_model.Flaky(), example)
+        return _log(workspace, name, model, example)
+
+
+def slow(workspace: Workspace, name: str = "churn") -> Any:
+    return _custom(workspace, name, "slow_model", SLOW_SOURCE, "Slow")
 
 
 def workspace_at(root: Path) -> Workspace:

@@ -37,7 +37,8 @@ from tests.conftest import mloop_here
 from tests.rollouts import models
 from tests.serving.server_harness import Server, running
 
-ENDPOINTS = ("healthy", "flaky", "drifty", "quiet", "labelled", "estimated", "shadowed")
+ENDPOINTS = ("healthy", "flaky", "slow", "drifty", "quiet", "labelled", "estimated", "shadowed")
+SLOW_TIMEOUT_S = 0.5
 ROWS = models.rows(400)
 GUARDRAILS = (
     "error_rate <= 0.01",
@@ -52,7 +53,7 @@ CONFIG = RolloutConfig(weight=50, min_sample=20, watch_seconds=120.0, guardrails
 class Live:
     root: Path
     server: Server
-    versions: dict[str, int]  # healthy, lazy, flaky -> version number of churn
+    versions: dict[str, int]  # healthy, lazy, flaky, slow -> version number of churn
 
 
 def _open(root: Path) -> Workspace:
@@ -65,12 +66,14 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
     ws = models.workspace_at(root)
     with (root / "mloop.toml").open("a") as config:
         config.write('\n[serving]\nlog_durability = "always"\n')
+        config.write(f"\n[serving.endpoints.slow]\ntimeout_s = {SLOW_TIMEOUT_S}\n")
     try:
         models.healthy(ws, c=1.0)  # churn@1, the champion everywhere
         versions = {
             "healthy": models.healthy(ws, seed=1).version,  # a retrain on fresh rows
             "lazy": models.lazy(ws).version,
             "flaky": models.flaky(ws).version,
+            "slow": models.slow(ws).version,
         }
         for endpoint in ENDPOINTS:
             alias = f"prod-{endpoint}"
@@ -181,6 +184,36 @@ def test_a_healthy_candidate_is_promoted_once_min_sample_is_reached(live: Live) 
     shown = _mloop(live, "endpoints", "history", "healthy", "--json")
     assert [r["action"] for r in shown] == ["deploy", "canary", "promote"]
     assert _mloop(live, "rollouts", "show", rollout.id, "--json")["status"] == "promoted"
+
+
+def test_a_canary_too_slow_to_answer_is_answered_for_by_the_champion(live: Live) -> None:
+    """Past ``timeout_s`` a canary gives way as one that raised: the client gets the champion's
+    answer, and the canary's record says 504, which its error rate counts."""
+    version = live.versions["slow"]
+    rollout = _start(live, "slow", version)
+    slow_rows = [i for i, row in enumerate(ROWS) if row["monthly_charges"] > 60][:3]
+    by_request = {}
+    with httpx.Client(base_url=live.server.url, timeout=30) as http:
+        for i in slow_rows:
+            canary_key = _keys(i)[0]
+            started = time.monotonic()
+            answer = http.post(
+                "/v1/endpoints/slow/predict",
+                json={"instances": [ROWS[i]]},
+                headers={"X-Routing-Key": canary_key},
+            )
+            assert answer.status_code == 200, answer.text
+            assert time.monotonic() - started < 2.5  # not the canary's 3 s
+            body = answer.json()
+            assert body["version"] == 1 and body["predictions"][0] is not None
+            by_request[body["request_id"]] = body
+    with _open(live.root) as ws:
+        log = read_log(folder_for(ws.settings), "slow", since=rollout.started_at, role="canary")
+    timed_out = log.filter(pc.equal(log.column("status"), 504)).to_pylist()
+    assert {r["request_id"] for r in timed_out} >= set(by_request)
+    assert all(r["version"] == version and "did not answer" in r["error"] for r in timed_out)
+    decided = _check(live, rollout)
+    assert decided.figures["candidate"]["error_rate"] > 0.01
 
 
 def test_a_raising_canary_is_answered_by_the_champion_and_rolled_back(live: Live) -> None:

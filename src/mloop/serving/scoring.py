@@ -155,7 +155,8 @@ async def _score_as(
     routing_key: str | None,
     started: float,
 ) -> Answer | None:
-    """Score the request with ``scorer`` in ``role``; None when a canary raised on it.
+    """Score the request with ``scorer`` in ``role``; None when a canary raised on it (or did
+    not answer within ``timeout_s``).
 
     A canary that fails on any row of a request answers none of it: its records are logged with
     status 500 (so the canary's error rate counts them, and guardrails see it) and the caller
@@ -183,6 +184,16 @@ async def _score_as(
         try:
             scores = await asyncio.wait_for(scorer.score(table), settings.timeout_s)
         except TimeoutError:
+            if role == "canary":  # a canary too slow to answer gives way, as one that raised
+                await failed(
+                    ApiError(
+                        504,
+                        "timeout",
+                        f"the canary did not answer within {settings.timeout_s:g} s, "
+                        "the primary answered",
+                    )
+                )
+                return None
             error = ApiError(
                 504,
                 "timeout",
