@@ -167,3 +167,27 @@ def test_a_file_that_breaks_midway_leaves_no_output_and_a_failed_job(
 def test_jobs_show_refuses_an_unknown_id(cli: Any) -> None:
     result = cli("jobs", "show", "zzzz")
     assert result.exit_code == 2 and "No job 'zzzz'" in result.stderr
+
+
+def test_a_european_excel_export_scores_as_its_utf8_twin(
+    cli: Any, churn_model: str, tmp_path: Path
+) -> None:
+    """cp1252, ``;`` between fields, decimal commas and day-first dates: what Excel writes in
+    much of Europe. Scored in chunks, it reads as the same file saved as UTF-8 with dots."""
+    frame = to_score(300)
+    frame["Anmerkung"] = np.where(frame.index % 3 == 0, "Kündigung geprüft – „dringend“", "")
+    plain, excel = tmp_path / "plain.csv", tmp_path / "excel.csv"
+    frame.to_csv(plain, index=False, date_format="%Y-%m-%d")
+    frame.to_csv(
+        excel, index=False, sep=";", decimal=",", date_format="%d.%m.%Y", encoding="cp1252"
+    )
+    answers = []
+    for path in (plain, excel):
+        out = tmp_path / f"{path.stem}-scored.csv"
+        result = cli("predict", churn_model, "--input", path, "--output", out, "--chunk-rows", 64)
+        assert result.exit_code == 0, result.stderr
+        assert _summary(result.stdout)["rejected"] == "0"
+        answers.append(pd.read_csv(out, keep_default_na=False, na_values=[""]))
+    assert answers[1]["Anmerkung"].fillna("").tolist() == frame["Anmerkung"].tolist()
+    assert answers[0]["prediction"].tolist() == answers[1]["prediction"].tolist()
+    np.testing.assert_allclose(answers[0]["proba_True"], answers[1]["proba_True"])

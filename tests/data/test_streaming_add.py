@@ -137,9 +137,10 @@ def test_a_streamed_profile_is_json_and_merges_with_a_window(
 def test_a_bad_byte_late_in_a_streamed_file_is_one_sentence_and_stores_nothing(
     workspace: Workspace, tmp_path: Path, stream_small_files: None
 ) -> None:
-    path = numeric_csv(tmp_path / "latin1.csv")
-    with path.open("ab") as handle:
-        handle.write(b"30001,1\xe9,2,0.1,False,2026-02-01 00:00:00\n")
+    path = numeric_csv(tmp_path / "mixed.csv")
+    with path.open("ab") as handle:  # a UTF-8 "é", then a latin-1 one: no one reading fits both
+        handle.write(b"30001,1\xc3\xa9,2,0.1,False,2026-02-01 00:00:00\n")
+        handle.write(b"30002,1\xe9,2,0.1,False,2026-02-01 00:00:00\n")
     with pytest.raises(InvalidInput, match="not UTF-8"):
         add_version(workspace.store, workspace.artifacts, name="bad", path=path, actor="t")
     assert list(workspace.artifacts.hashes()) == []

@@ -223,10 +223,15 @@ class ChunkResult:
 
 
 def score_chunk(
-    scorer: Scorer, columns: InputColumns, chunk: pa.Table, *, text_input: bool
+    scorer: Scorer,
+    columns: InputColumns,
+    chunk: pa.Table,
+    *,
+    text_input: bool,
+    delimiter: str = ",",
 ) -> ChunkResult:
     """Validate and score one chunk into what the writers take: here, or on a Ray worker."""
-    scored = scorer.score(chunk, infer_types=text_input)
+    scored = scorer.score(chunk, infer_types=text_input, delimiter=delimiter)
     rows = None
     if len(scored.kept) or scorer.output_schema() is not None:
         kept = chunk if len(scored.kept) == chunk.num_rows else chunk.take(scored.kept)
@@ -273,7 +278,13 @@ class _Run:
         the chunks scored here one after the other."""
         if results is None:
             results = (
-                score_chunk(self.scorer, self.columns, chunk, text_input=self.text_input)
+                score_chunk(
+                    self.scorer,
+                    self.columns,
+                    chunk,
+                    text_input=self.text_input,
+                    delimiter=self.chunks.delimiter,
+                )
                 for chunk in self.chunks
             )
         for result in results:

@@ -151,20 +151,26 @@ class Scorer:
             )
 
     def score(
-        self, table: pa.Table, *, infer_types: bool = False, frame: pd.DataFrame | None = None
+        self,
+        table: pa.Table,
+        *,
+        infer_types: bool = False,
+        frame: pd.DataFrame | None = None,
+        delimiter: str = ",",
     ) -> Scored:
-        """Validate and score one chunk. ``infer_types`` for CSV text (``typed_columns``);
-        ``frame``, the pandas frame ``table`` was made from, is what the model then reads."""
+        """Validate and score one chunk. ``infer_types`` for CSV text (``typed_columns``, with
+        the file's ``delimiter``); ``frame``, the pandas frame ``table`` was made from, is what
+        the model then reads."""
         # Custom checks read every column; otherwise only the model's columns need their types.
         names = None if self.rules.checks else {*self.inputs, *self.reads}
-        typed = typed_columns(table, names) if infer_types else table
+        typed = typed_columns(table, names, delimiter=delimiter) if infer_types else table
         found = self.rules.table_errors(typed, duplicates=False)
         rejects = [e for e in found.errors if e.row is not None]
         bad = np.unique(np.array([e.row for e in rejects], dtype=np.int64)) - 1
         keep = np.ones(table.num_rows, dtype=bool)
         keep[bad] = False
         kept = np.flatnonzero(keep)
-        predictions, failed = self._predict(typed, kept, frame)
+        predictions, failed = self._predict(typed, kept, frame, delimiter)
         if failed:
             rejects += failed
             keep[[e.row - 1 for e in failed if e.row is not None]] = False
@@ -172,7 +178,9 @@ class Scorer:
         warnings = Counter((w.column, w.rule) for w in found.warnings)
         return Scored(kept, predictions, rejects, warnings)
 
-    def _frame(self, typed: pa.Table, rows: np.ndarray, given: pd.DataFrame | None) -> pd.DataFrame:
+    def _frame(
+        self, typed: pa.Table, rows: np.ndarray, given: pd.DataFrame | None, delimiter: str
+    ) -> pd.DataFrame:
         present = [n for n in self.reads if n in typed.column_names]
         if given is not None:
             frame = given.iloc[rows][present]
@@ -180,7 +188,7 @@ class Scorer:
             picked = typed.select(present)
             if len(rows) < picked.num_rows:
                 # valid rows only: a text column whose bad values were rejected reads as numbers
-                picked = typed_columns(picked.take(pa.array(rows)))
+                picked = typed_columns(picked.take(pa.array(rows)), delimiter=delimiter)
             frame = _model_frame(picked)
         absent = [name for name in self.reads if name not in frame.columns]
         # an optional input the file lacks: all missing
@@ -205,9 +213,9 @@ class Scorer:
         return out
 
     def _predict(
-        self, typed: pa.Table, kept: np.ndarray, given: pd.DataFrame | None
+        self, typed: pa.Table, kept: np.ndarray, given: pd.DataFrame | None, delimiter: str = ","
     ) -> tuple[pa.Table, list[FieldError]]:
-        frame = self._frame(typed, kept, given)
+        frame = self._frame(typed, kept, given, delimiter)
         failures: list[tuple[int, Exception]] = []
         parts: list[tuple[np.ndarray, dict[str, np.ndarray]]] = []
         try:

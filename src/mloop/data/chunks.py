@@ -39,9 +39,11 @@ from mloop.data.io import (
     _flat_columns,
     _head,
     _parse_options,
+    _refine_text_columns,
     _split_on_whitespace,
     csv_error,
     detect_format,
+    legacy_encoding,
     sniff_delimiter,
 )
 from mloop.errors import InvalidInput
@@ -98,6 +100,7 @@ class Chunks:
     _raw: IO[bytes] | None = None
     _size: int = 0
     _closer: ExitStack = field(default_factory=ExitStack)
+    delimiter: str = ","  # a CSV's (its local numbers read by it, as read_arrow reads them)
 
     def __iter__(self) -> Iterator[pa.Table]:
         return self.tables
@@ -186,6 +189,9 @@ def _csv_chunks(path: Path, rows: int, sep: str | None) -> Chunks:
     if split:
         delimiter = "\t"
     encoding = "utf-16" if head.startswith(_UTF16_BOMS) else "utf8"
+    legacy = None if encoding != "utf8" or _utf8_so_far(head) else legacy_encoding(head)
+    if legacy is not None:  # Arrow transcodes as it reads; the header is sniffed from the text
+        encoding, decoded = legacy, head.decode(legacy, "ignore").encode("utf-8")
     closer = ExitStack()
     try:
         raw = closer.enter_context(path.open("rb"))
@@ -230,6 +236,7 @@ def _csv_chunks(path: Path, rows: int, sep: str | None) -> Chunks:
         path, "csv", schema, None, _rebatched(batches(), schema, rows), raw, path.stat().st_size
     )
     chunks._closer = closer
+    chunks.delimiter = parse.delimiter if not split else WHITESPACE
     return chunks
 
 
@@ -254,17 +261,28 @@ def _header(path: Path, head: bytes, parse: pacsv.ParseOptions, split: bool) -> 
     return list(names)
 
 
+def _utf8_so_far(head: bytes) -> bool:
+    """Whether a file's first bytes are UTF-8, a character cut off at their end aside."""
+    try:
+        head.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        return exc.reason == "unexpected end of data" and exc.start >= len(head) - 3
+    return True
+
+
 def _csv_problem(path: Path, exc: pa.ArrowException) -> InvalidInput:
     message = str(exc)
     if "invalid UTF8" in message:
         return InvalidInput(
-            f"{path} is not UTF-8 ({message.splitlines()[0]}); re-save it as UTF-8, "
-            "e.g. `iconv -f cp1252 -t utf-8`."
+            f"{path} is not UTF-8 past its first lines ({message.splitlines()[0]}); re-save it "
+            "as UTF-8, e.g. `iconv -f cp1252 -t utf-8`."
         )
     return csv_error(path, exc)
 
 
-def typed_columns(table: pa.Table, names: Collection[str] | None = None) -> pa.Table:
+def typed_columns(
+    table: pa.Table, names: Collection[str] | None = None, *, delimiter: str = ","
+) -> pa.Table:
     """Text columns (``names``, else all) as the types ``read_arrow`` would infer for them:
     integers, then floats, then truth values, then timestamps. A column stays text when any
     value is not of the type; the validator then names the rows that are not, as it does for
@@ -276,6 +294,11 @@ def typed_columns(table: pa.Table, names: Collection[str] | None = None) -> pa.T
         if not pa.types.is_string(field_.type) or column.null_count == len(column):
             continue
         typed = _inferred(column)
+        if (
+            typed is None
+        ):  # local numbers (7418,12) and dates (06.06.2021), as read_arrow reads them
+            refined = _refine_text_columns(table.select([index]), delimiter).column(0)
+            typed = None if pa.types.is_string(refined.type) else refined
         if typed is not None:
             table = table.set_column(index, field_.name, typed)
     return table

@@ -165,15 +165,75 @@ def _decode(path: Path, raw: bytes) -> bytes:
     try:
         raw.decode("utf-8")
     except UnicodeDecodeError as exc:
+        codec = legacy_encoding(raw)
+        if codec is not None:
+            return raw.decode(codec).encode("utf-8")
         line = raw[: exc.start].count(b"\n") + 1
-        # Bytes 0x80-0x9f are control codes in latin-1 but curly quotes, dashes and the euro
-        # sign in cp1252 (what Excel on Windows writes): converting from latin-1 would lose them.
-        codec = "cp1252" if re.search(rb"[\x80-\x9f]", raw) else "latin1"
         raise InvalidInput(
-            f"{path} is not UTF-8 (byte 0x{raw[exc.start]:02x} at offset {exc.start}, line {line}); "
-            f"re-save it as UTF-8, e.g. `iconv -f {codec} -t utf-8`."
+            f"{path} is not UTF-8 (byte 0x{raw[exc.start]:02x} at offset {exc.start}, line {line}) "
+            "and its encoding could not be told; re-save it as UTF-8, e.g. "
+            "`iconv -f ENCODING -t utf-8`."
         ) from exc
     return raw[3:] if raw.startswith(b"\xef\xbb\xbf") else raw
+
+
+_UTF8_SEQUENCE = re.compile(
+    rb"[\xc2-\xdf][\x80-\xbf]|[\xe0-\xef][\x80-\xbf]{2}|[\xf0-\xf4][\x80-\xbf]{3}"
+)
+# The encodings tables are written in when not UTF-8, most common first; charset-normalizer
+# picks among these only (out of all it knows, a few accented words read "best" as Urdu).
+LEGACY_ENCODINGS = (
+    "cp1252", "latin_1", "cp1250", "cp1251", "cp1253", "cp1254", "cp1257", "iso8859_15",
+    "koi8_r", "shift_jis", "euc_jp", "gb18030", "big5", "euc_kr", "cp1255", "cp1256", "cp874",
+    "mac_roman",
+)  # fmt: skip
+WESTERN = ("cp1252", "latin_1", "iso8859_15", "mac_roman")
+# A letter beside a symbol that is not one ("£ód", "³ó") is text read in the wrong code page.
+_LETTER_BY_SYMBOL = re.compile(
+    r"[^\W\d_][^\x00-\x7f\w“”‘’„‚«»‹›–—…·¿¡°\xa0]|[^\x00-\x7f\w“”‘’„‚«»‹›–—…·¿¡°\xa0][^\W\d_]"
+)
+
+
+def legacy_encoding(raw: bytes) -> str | None:
+    """The 8-bit or multi-byte encoding a file that is not UTF-8 was written in (cp1252 from
+    Excel on Windows, latin-1, cp1250, cp1251, Shift-JIS…), told from the lines holding
+    non-ASCII bytes, when the whole file decodes with it; else None.
+
+    Public tables still come this way, and ``iconv`` is one more step that loses users. Western
+    European text (cp1252) is the most common and the hardest to tell apart by statistics from a
+    few accented words, so it wins whenever its reading is plausible: its accented letters sit
+    among plain ones, and no letter touches a symbol. The guess depends on the bytes alone, so
+    every reader of a file (a snapshot re-read at training, a prediction file) reads it alike."""
+    lines = re.finditer(rb"[^\n]*[\x80-\xff][^\n]*\n?", raw)
+    sample = b"".join(match.group() for _, match in zip(range(2000), lines, strict=False))
+    valid = len(_UTF8_SEQUENCE.findall(sample))
+    if valid and valid >= sample.decode("utf-8", "replace").count("\ufffd"):
+        return None  # UTF-8 text with a few stray bytes: any one reading would garble the rest
+    for western in WESTERN[:2]:
+        try:
+            text = sample.decode(western)
+        except UnicodeDecodeError:
+            continue
+        letters = [c for c in text if c.isalpha()]
+        accented = sum(1 for c in letters if not c.isascii())
+        if accented <= 0.5 * len(letters) and not _LETTER_BY_SYMBOL.search(text):
+            return _whole(raw, western)
+        break
+    from charset_normalizer import from_bytes
+
+    others = [e for e in LEGACY_ENCODINGS if e not in WESTERN]  # its reading was implausible
+    for match in from_bytes(sample[: 1 << 20], cp_isolation=others):  # the likeliest first
+        if not _LETTER_BY_SYMBOL.search(str(match)):
+            return _whole(raw, str(match.encoding))
+    return None
+
+
+def _whole(raw: bytes, codec: str) -> str | None:
+    try:
+        raw.decode(codec)
+    except (UnicodeDecodeError, LookupError):
+        return None
+    return codec
 
 
 def _check_columns(path: Path, names: list[str]) -> None:
