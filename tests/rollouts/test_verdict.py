@@ -93,3 +93,24 @@ def test_latency_over_the_bar_before_min_sample_waits() -> None:
 )
 def test_durations_read_as_written(seconds: float, text: str) -> None:
     assert duration_text(seconds) == text
+
+
+def test_a_rejection_rate_the_champion_shares_is_the_inputs_not_the_candidate() -> None:
+    """10% of the traffic breaks the input rules: both sides reject it. Only what the candidate
+    rejects beyond the champion counts against it."""
+    rules = RolloutConfig(guardrails=("rejection_rate <= 0.05",)).thresholds()
+
+    def verdict(candidate: float, champion: float | None) -> tuple[str, str]:
+        found = Measured(
+            candidate={"requests": 400.0, "predictions": 400.0, "rejection_rate": candidate},
+            champion={} if champion is None else {"rejection_rate": champion},
+        )
+        judgement = judge(rules, found, min_sample=200, elapsed_s=60.0, watch_s=600.0)
+        return judgement.outcome, judgement.checks[0]["detail"]
+
+    outcome, detail = verdict(0.11, 0.10)
+    assert outcome == "pass"
+    assert detail == "0.11 (champion 0.1: the inputs, not the candidate): pass"
+    assert verdict(0.18, 0.10)[0] == "fail"  # 8 points more than the champion
+    assert verdict(0.11, None)[0] == "fail"  # nothing to compare with: the bar as written
+    assert verdict(0.11, float("nan"))[0] == "fail"

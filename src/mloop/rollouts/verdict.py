@@ -11,6 +11,9 @@ The rules (docs/rollouts.md explains them to users):
 - From ``min_sample`` on: any failing guardrail fails the rollout at once; every guardrail
   passing promotes it at once; a guardrail with no figure yet (no labels, nothing to compare)
   keeps it watching.
+- A ``rejection_rate`` over its bar fails only when the candidate's excess over the champion's
+  rate on the same traffic breaks the bar too: rows that break the input rules are the clients'
+  (both sides reject them), and a candidate is judged by what it adds.
 - NaN is a failure (a figure that exists but is undefined never passes a bar, as
   ``Threshold.holds`` says); no data is never a pass (flagger#1035, spinnaker#5622).
 - When ``watch`` ends: short of ``min_sample`` the candidate is rejected ("12 of 200 requests in
@@ -77,13 +80,30 @@ def _early_bound(guardrail: Threshold, measured: Measured, min_sample: int) -> f
     return value * records / (records + still_to_come)
 
 
+def _shared_with_champion(
+    guardrail: Threshold, value: float | None, champion: float | None
+) -> bool:
+    """A rejection rate the champion shows as well on the same traffic: rows that break the
+    endpoint's input rules are the clients', so the candidate answers for its excess only."""
+    return (
+        guardrail.metric == "rejection_rate"
+        and guardrail.op in ("<=", "<")
+        and value is not None
+        and champion is not None
+        and not math.isnan(value)
+        and not math.isnan(champion)
+        and guardrail.holds(value - champion)
+    )
+
+
 def _check(guardrail: Threshold, measured: Measured, min_sample: int) -> dict[str, Any]:
     value = measured.candidate.get(guardrail.metric)
     champion = measured.champion.get(guardrail.metric)
     enough = measured.requests >= min_sample
+    shared = _shared_with_champion(guardrail, value, champion)
     if value is None:
         result = "no data"
-    elif not guardrail.holds(value):
+    elif not guardrail.holds(value) and not shared:
         bound = None if enough else _early_bound(guardrail, measured, min_sample)
         result = (
             "fail" if enough or (bound is not None and not guardrail.holds(bound)) else "waiting"
@@ -92,6 +112,8 @@ def _check(guardrail: Threshold, measured: Measured, min_sample: int) -> dict[st
         result = "pass" if enough else "waiting"
     shown = "NaN" if value is not None and math.isnan(value) else _number(value)
     beside = "" if champion is None else f" (champion {_number(champion)})"
+    if shared and not guardrail.holds(value or 0.0):
+        beside = f" (champion {_number(champion)}: the inputs, not the candidate)"
     return {
         # the keys of a gate's check (``registry.gates.CheckResult``), so the verdict stored on
         # the candidate reads like any other in `mloop models show`
