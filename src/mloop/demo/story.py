@@ -63,7 +63,7 @@ watch = "2m"
 guardrails = ["error_rate <= 0.01", "rejection_rate <= 0.25", "realised.roc_auc >= 0.70"]
 
 [agent]
-tick = "1s"
+tick = "0.25s"
 """
 
 
@@ -185,7 +185,15 @@ class Story:
     def retraining(self) -> None:
         n = self.n
         n.title("The loop closes: the policy retrains, gates and canaries a candidate")
-        job = self.wait_job(lambda j: j.get("trigger", {}).get("kind") == "alert", "alert")
+        # Live traffic starts once the job has snapshotted the labelled log it trains on (its
+        # dataset), so the canary's requests are not in its training data.
+        job = self.wait_job(
+            lambda j: (
+                j.get("trigger", {}).get("kind") == "alert"
+                and (j.get("dataset") is not None or self._ended(j))
+            ),
+            "alert",
+        )
         n.note(f"the agent took the drift alert: job {job['id']}")
         stop = threading.Event()
         counts: Counter[str] = Counter()
@@ -238,7 +246,7 @@ class Story:
                 done = n.mloop("rollouts", "check", rollout, "--json", expect=(0, 1), quiet=True)
                 if _json(done)["status"] != "watching":
                     break
-                time.sleep(1.0)
+                time.sleep(0.25)
         finally:
             stop.set()
             feeder.join()
@@ -275,7 +283,7 @@ class Story:
                 return dict(found[0])
             if self.server is not None and self.server.process.poll() is not None:
                 raise StoryFailed(f"the server and its agent stopped: {self.server.tail()}")
-            time.sleep(1.0)
+            time.sleep(0.2)
         raise StoryFailed(f"no retraining job reached {what} in {timeout_s:.0f} s.")
 
     # --- the whole story ----------------------------------------------------------------------
