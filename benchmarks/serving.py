@@ -175,9 +175,11 @@ def _python_load(url: str, body: bytes, clients: int, seconds: float) -> Cell:
     return Cell("", clients, len(latencies) / elapsed, pick(0.5), pick(0.99), failed)
 
 
-def load(url: str, body: bytes, clients: int, seconds: float, scratch: Path) -> Cell:
+def load(
+    url: str, body: bytes, clients: int, seconds: float, scratch: Path, warmup: int = 20
+) -> Cell:
     # A short warm-up so first-request costs (imports, caches) are not timed.
-    for _ in range(20):
+    for _ in range(warmup):
         httpx.post(url, content=body, headers={"Content-Type": "application/json"}, timeout=30)
     if shutil.which("wrk"):
         return _wrk(url, body, clients, seconds, scratch)
@@ -363,8 +365,12 @@ def main() -> None:
     parser.add_argument("--smoke", action="store_true", help="toy sizes: checks the script runs")
     parser.add_argument("--skip-mlflow", action="store_true")
     args = parser.parse_args()
+    warmup = 20
     if args.smoke:
-        args.seconds, args.clients, args.rows, args.n, args.skip_mlflow = 0.5, "1,4", 600, 50, True
+        args.seconds, args.clients, args.rows, args.n, args.skip_mlflow = 0.25, "1,4", 600, 50, True
+        # Each warm-up request is a fresh httpx client (~30 ms of TLS context alone): 20 a cell
+        # were a quarter of the smoke run. Two still send the first requests untimed.
+        warmup = 2
     clients = [int(c) for c in args.clients.split(",")]
 
     scratch = Path(tempfile.mkdtemp(prefix="mloop-serving-bench-"))
@@ -380,7 +386,7 @@ def main() -> None:
 
         def run(name: str, url: str, payload: bytes) -> None:
             for c in clients:
-                cell = load(url, payload, c, args.seconds, scratch)
+                cell = load(url, payload, c, args.seconds, scratch, warmup)
                 cell.server = name
                 cells.append(cell)
                 print(f"  {name:<34} {c:>3} clients {cell.rps:8.0f} req/s", file=sys.stderr)
