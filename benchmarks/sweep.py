@@ -23,6 +23,7 @@ that command and stops it after, neither of which is timed.
 from __future__ import annotations
 
 import argparse
+import importlib.metadata
 import json
 import os
 import platform
@@ -45,6 +46,8 @@ from _churn_file import write_churn
 
 SRC = Path(__file__).resolve().parents[1] / "src"
 SWEEP = ["--sweep", "max_depth=6,8,10,12", "--sweep", "min_samples_leaf=1,4"]  # 8 trials
+# --smoke: 4 trials, still both axes and two trials for each of the pool's two workers
+SMOKE_SWEEP = ["--sweep", "max_depth=6,8", "--sweep", "min_samples_leaf=1,4"]
 
 
 def _load() -> float:
@@ -127,24 +130,32 @@ def main() -> None:
     parser.add_argument(
         "--repeat", type=int, default=1, help="rounds of all three, interleaved; medians compared"
     )
-    parser.add_argument("--smoke", action="store_true", help="2,000 rows, 10 trees, no Ray")
+    parser.add_argument("--smoke", action="store_true", help="500 rows, 5 trees, 4 trials, no Ray")
     args = parser.parse_args()
     # A pip-installed mloop has its bytecode compiled at install. With this variable set (some
     # sandboxes set it) every timed command would recompile mloop's sources: no user pays that.
     os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
     sys.dont_write_bytecode = False
+    grid = SWEEP
     if args.smoke:
-        args.rows, args.trees, args.executors = 2_000, 10, "sequential,local"
+        args.rows, args.trees, args.executors = 500, 5, "sequential,local"
+        grid = SMOKE_SWEEP
     kinds = args.executors.split(",")
+    trials = 1
+    for axis in grid[1::2]:
+        trials *= len(axis.split("=", 1)[1].split(","))
     env = {k: v for k, v in os.environ.items() if not k.startswith("MLOOP_")}
     env["PYTHONPATH"] = os.pathsep.join([str(SRC), env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
     env["MLOOP_USER"] = "bench"
 
     try:
-        import ray
+        if any(k.startswith("ray") for k in kinds):
+            import ray
 
-        ray_version = ray.__version__
-    except ImportError:
+            ray_version = ray.__version__
+        else:  # only the version is printed: no need to import Ray (0.6-0.8 s) for it
+            ray_version = importlib.metadata.version("ray")
+    except ImportError:  # PackageNotFoundError is one
         ray_version = "not installed"
         kinds = [k for k in kinds if not k.startswith("ray")]
     print(
@@ -156,11 +167,11 @@ def main() -> None:
         _workspace(root, args.rows, env)
         command = [
             "train", "--data", "churn", "--target", "churned", "--model", "random_forest",
-            "--param", f"n_estimators={args.trees}", "--param", "n_jobs=1", *SWEEP, "--json",
+            "--param", f"n_estimators={args.trees}", "--param", "n_jobs=1", *grid, "--json",
         ]  # fmt: skip
         print(
-            f"8 trials: random_forest ({args.trees} trees, one core each) on {args.rows:,} rows, "
-            "max_depth x min_samples_leaf"
+            f"{trials} trials: random_forest ({args.trees} trees, one core each) on "
+            f"{args.rows:,} rows, max_depth x min_samples_leaf"
         )
         if "ray" in kinds:
             print("ray: a private Ray the command starts and stops (both timed)")
