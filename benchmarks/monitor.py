@@ -4,14 +4,14 @@
     python benchmarks/monitor.py --records 20000      # smoke run
     python benchmarks/monitor.py --repeat 3           # the command three times; each shown
 
-Set up first, not timed: a workspace with the churn example's logistic regression trained on
-5,000 rows (`mloop train ... --register churn`), deployed at the endpoint ``churn``, and a
-``[monitors.churn]`` table (window 24h, drift and latency thresholds, segments by contract).
-Then ``--records`` requests of drifted churn traffic (tenure down 30%, monthly charges up 8;
-the columns, types and nulls of benchmarks/_churn_file.py), scored by the registered model in
-one batch, are written through the project's own ``PredictionLog`` (the writer the server uses,
-one record per prediction as the server builds them, timestamps spread over the last 23 hours)
-and sealed into its Parquet segments by ``close()``.
+Set up first, not timed, in this process through mloop's own CLI entry point: a workspace with the
+churn example's logistic regression trained on 5,000 rows (`mloop train ... --register churn`),
+deployed at the endpoint ``churn``, and a ``[monitors.churn]`` table (window 24h, drift and latency
+thresholds, segments by contract). Then ``--records`` requests of drifted churn traffic (tenure
+down 30%, monthly charges up 8; the columns, types and nulls of benchmarks/_churn_file.py), scored
+by the registered model in one batch, are written through the project's own ``PredictionLog`` (the
+writer the server uses, one record per prediction as the server builds them, timestamps spread over
+the last 23 hours) and sealed into its Parquet segments by ``close()``.
 
 Timed: the whole ``mloop monitor churn --window 24h --json`` command as a user runs it,
 interpreter start-up included: reading the window's segments, profiles and drift against the
@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import datetime as dt
+import io
 import json
 import os
 import platform
@@ -41,7 +42,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _churn_file import _block
 
-HERE = Path(__file__).resolve().parents[1]
 MLOOP = [sys.executable, "-m", "mloop"]
 ENDPOINT = "churn"
 TARGET_S = 3.0
@@ -55,23 +55,26 @@ segments = ["contract"]
 
 
 def mloop(ws: Path, *args: str, ok: tuple[int, ...] = (0,)) -> str:
-    done = subprocess.run(
-        [*MLOOP, "--workspace", str(ws), *args], capture_output=True, text=True, check=False
-    )
-    if done.returncode not in ok:
-        raise SystemExit(f"mloop {' '.join(args)} failed: {done.stderr.strip() or done.stdout}")
-    return done.stdout
+    """``mloop ARGS`` in this process, output captured: set-up is never timed, and an interpreter
+    start per step (scikit-learn imported twice more) was half of the smoke run."""
+    from mloop.cli.app import main
+
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        code = main(["--workspace", str(ws), *args])
+    if code not in ok:
+        raise SystemExit(
+            f"mloop {' '.join(args)} failed: {err.getvalue().strip() or out.getvalue()}"
+        )
+    return out.getvalue()
 
 
 def build_workspace(ws: Path) -> None:
+    from mloop.demo_data import generate, write  # what examples/churn/generate.py writes
+
     data = ws / "churn.csv"
     ws.mkdir(parents=True)
-    generate = HERE / "examples/churn/generate.py"
-    subprocess.run(
-        [sys.executable, str(generate), "--rows", "5000", "--out", str(data)],
-        check=True,
-        capture_output=True,
-    )
+    write(generate(5000), data)
     mloop(ws, "init", str(ws))
     mloop(ws, "data", "add", "churn", str(data))
     mloop(
