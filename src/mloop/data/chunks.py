@@ -294,9 +294,8 @@ def typed_columns(
         if not pa.types.is_string(field_.type) or column.null_count == len(column):
             continue
         typed = _inferred(column)
-        if (
-            typed is None
-        ):  # local numbers (7418,12) and dates (06.06.2021), as read_arrow reads them
+        # local numbers (7418,12) and dates (06.06.2021), as read_arrow reads them
+        if typed is None:
             refined = _refine_text_columns(table.select([index]), delimiter).column(0)
             typed = None if pa.types.is_string(refined.type) else refined
         if typed is not None:

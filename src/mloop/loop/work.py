@@ -35,8 +35,9 @@ class Outcome:
     rollout_id: str | None = None
 
 
-def _live_alias(ws: Workspace, endpoint: str, model: str) -> tuple[str, ModelVersion | None]:
-    """The alias the endpoint's live primary follows for ``model`` (``champion`` by default),
+def _live_alias(ws: Workspace, endpoint: str, model: str | None) -> tuple[str, ModelVersion | None]:
+    """The alias the endpoint's live primary follows for ``model`` (any, when None;
+    ``champion`` by default),
     and the version it serves."""
     from mloop.endpoints.service import get_endpoint
 
@@ -44,21 +45,9 @@ def _live_alias(ws: Workspace, endpoint: str, model: str) -> tuple[str, ModelVer
         live = get_endpoint(ws.store, endpoint).live
     except NotFound:
         return "champion", None
-    if live is None or live.primary.model != model:
+    if live is None or (model is not None and live.primary.model != model):
         return "champion", None
     return live.primary.alias or "champion", resolve(ws.store, live.primary.ref)
-
-
-def _served_model(ws: Workspace, endpoint: str) -> str:
-    """The model the endpoint's live primary serves ("" when none): a pipeline policy names no
-    model, and the log's rows are still checked against the schema of what answered them."""
-    from mloop.endpoints.service import get_endpoint
-
-    try:
-        live = get_endpoint(ws.store, endpoint).live
-    except NotFound:
-        return ""
-    return "" if live is None else live.primary.model
 
 
 def _dataset(ws: Workspace, policy: Policy, job: jobs.RetrainJob, lease: Lease, say: Say) -> str:
@@ -66,9 +55,8 @@ def _dataset(ws: Workspace, policy: Policy, job: jobs.RetrainJob, lease: Lease, 
         from mloop.loop.log_data import snapshot_log
 
         assert policy.data.dataset is not None and policy.train.target is not None
-        _, serving = _live_alias(
-            ws, policy.endpoint, policy.train.register or _served_model(ws, policy.endpoint)
-        )
+        # a pipeline policy names no model: the log is checked against what answered it
+        _, serving = _live_alias(ws, policy.endpoint, policy.train.register)
         version = snapshot_log(
             ws,
             policy.endpoint,
