@@ -36,9 +36,8 @@ class Outcome:
 
 
 def _live_alias(ws: Workspace, endpoint: str, model: str | None) -> tuple[str, ModelVersion | None]:
-    """The alias the endpoint's live primary follows for ``model`` (any, when None;
-    ``champion`` by default),
-    and the version it serves."""
+    """The alias the endpoint's live primary follows for ``model`` (any model when None;
+    ``champion`` by default), and the version it serves."""
     from mloop.endpoints.service import get_endpoint
 
     try:
