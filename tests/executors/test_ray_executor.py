@@ -88,6 +88,21 @@ def test_a_private_ray_listens_on_loopback_only(executor: Executor) -> None:
     assert not [listener for listener in found if listener.port in (8265, 52365)], found
 
 
+def test_a_private_ray_starts_no_dashboard_head_and_no_monitors(executor: Executor) -> None:
+    """What one command's Ray has no use for is not started: each was one more Python process
+    importing Ray on the command's cores, and the dashboard head held ``ray.init`` ~0.9 s."""
+    executor.submit(square, 2).result(timeout=60)
+    commands = []
+    for pid in descendants(os.getpid()):
+        try:
+            commands.append(Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode())
+        except OSError:
+            continue
+    assert any("raylet" in command for command in commands), commands  # the check sees Ray
+    for script in ("dashboard/dashboard.py", "autoscaler/_private/monitor.py", "log_monitor.py"):
+        assert not [command for command in commands if script in command], (script, commands)
+
+
 def test_a_ray_in_this_process_already_is_refused() -> None:
     import ray
 

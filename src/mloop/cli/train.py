@@ -227,7 +227,7 @@ def _sweep(
 
     found = load_settings(find_workspace(state(ctx).workspace))
     chosen = executor_settings(found.raw)
-    with chatter_to_stderr(), open_executor(chosen) as executor:
+    with chatter_to_stderr(), open_executor(chosen, meanwhile=TRIAL_MODULES) as executor:
         # First of all, so the workers import scikit-learn while this process opens the store
         # and reads and checks the data: a trial can start as soon as the checks pass.
         executor.warm(TRIAL_MODULES)

@@ -85,13 +85,17 @@ def executor_settings(
 
 
 @contextmanager
-def open_executor(settings: ExecutorSettings | None = None) -> Iterator[Executor]:
-    """The executor ``settings`` name, shut down (a Ray mloop started, stopped) on exit."""
+def open_executor(
+    settings: ExecutorSettings | None = None, meanwhile: Sequence[str] = ()
+) -> Iterator[Executor]:
+    """The executor ``settings`` name, shut down (a Ray mloop started, stopped) on exit.
+    ``meanwhile``: modules the caller will import next, imported while a Ray starts (the
+    process pool starts at once, so there is nothing to overlap)."""
     settings = settings or ExecutorSettings()
     if settings.kind == "ray":
         from mloop.executors.ray import open_ray_executor
 
-        with open_ray_executor(settings) as ray_executor:
+        with open_ray_executor(settings, meanwhile) as ray_executor:
             yield ray_executor
         return
     from mloop.executors.local import open_local_executor

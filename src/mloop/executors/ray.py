@@ -12,8 +12,8 @@ API has no authentication by design, and exposed dashboards were mined for month
   routable address unless clusters are disabled (as it does itself on macOS and Windows), so the
   start-up runs with that switch off; the GCS, raylet, object manager, workers and agents then
   listen on 127.0.0.1 only (tests/executors/test_ray_executor.py checks every listening socket);
-- no dashboard and so no job submission API (``include_dashboard=False``; the minimal head
-  process Ray keeps serves nothing);
+- no dashboard and so no job submission API: not even the minimal head process Ray keeps
+  with ``include_dashboard=False`` is started;
 - ``address="local"``: always a new Ray, never one another user started on this machine;
 - no usage statistics sent anywhere (``RAY_USAGE_STATS_ENABLED=0``), logging quiet, workers'
   output kept in Ray's session logs rather than the command's stderr.
@@ -28,6 +28,7 @@ import importlib
 import logging
 import os
 import sys
+import threading
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future
 from contextlib import contextmanager, nullcontext, suppress
@@ -141,11 +142,15 @@ def _without_monitors() -> Iterator[None]:
     arguments): one fixed node scales nothing, and with ``log_to_driver=False`` no log is
     streamed, so both were two more Python processes importing Ray beside the command (2.1 s
     of CPU at start), polling while the trials ran, and slow to stop (``ray.shutdown`` took
-    1.3-1.6 s with them, 0.2-0.3 s without)."""
+    1.3-1.6 s with them, 0.2-0.3 s without). Nor does it start the dashboard's head process,
+    which ``include_dashboard=False`` only trims to a usage-statistics module (sent nowhere
+    here): ``ray.init`` waited 0.9 s for it, and took 1.8 s instead of 2.9 s without it."""
     try:
+        from ray._private.node import Node
         from ray._private.parameter import RayParams
 
         init = RayParams.__init__
+        api_server = Node.start_api_server
     except (ImportError, AttributeError):  # another Ray: it starts with its monitors, as before
         yield
         return
@@ -155,11 +160,16 @@ def _without_monitors() -> Iterator[None]:
         self.no_monitor = True
         self.include_log_monitor = False
 
+    def no_api_server(self: Any, **_: Any) -> None:
+        return None
+
     RayParams.__init__ = lean  # type: ignore[method-assign]
+    Node.start_api_server = no_api_server  # type: ignore[method-assign]
     try:
         yield
     finally:
         RayParams.__init__ = init  # type: ignore[method-assign]
+        Node.start_api_server = api_server  # type: ignore[method-assign]
 
 
 @contextmanager
@@ -188,13 +198,27 @@ def _driver_path() -> str:
     return os.pathsep.join(p for p in seen if os.path.isdir(p))
 
 
+def _import_meanwhile(modules: Sequence[str]) -> None:
+    """Import ``modules`` on a thread of this process. ``ray.init`` spends most of its seconds
+    waiting for the processes it starts (a third of two cores stood idle), so what the caller
+    needs next (scikit-learn for a sweep's checks) is imported by then instead of after."""
+    if modules:
+        threading.Thread(
+            target=_import_all, args=(list(modules),), name="mloop-imports", daemon=True
+        ).start()
+
+
 @contextmanager
-def open_ray_executor(settings: ExecutorSettings) -> Iterator[RayExecutor]:
+def open_ray_executor(
+    settings: ExecutorSettings, meanwhile: Sequence[str] = ()
+) -> Iterator[RayExecutor]:
     """A Ray executor for the length of the ``with``: ``settings.ray_address``'s cluster (left
     running), else a private local Ray on loopback with ``max_workers`` (or every core) CPUs,
-    shut down at exit. Raises ``InvalidInput`` when Ray is not installed, the cluster cannot be
-    reached, or a Ray is already running in this process."""
+    shut down at exit. ``meanwhile``: modules this process imports while Ray starts. Raises
+    ``InvalidInput`` when Ray is not installed, the cluster cannot be reached, or a Ray is
+    already running in this process."""
     ray = import_ray()
+    _import_meanwhile(meanwhile)  # after Ray's own import: the two share no import lock then
     if ray.is_initialized():
         raise InvalidInput(
             "Ray is already initialised in this process; mloop starts (or connects to) its own, "
