@@ -16,8 +16,15 @@ time. ``ray-joined`` joins a Ray cluster that is already running (``MLOOP_RAY_AD
 team with a cluster would: the script starts one with ``ray start --head`` on loopback before
 that command and stops it after, neither of which is timed.
 
-    python benchmarks/sweep.py                 # 20,000 rows, 8 trials, all four
-    python benchmarks/sweep.py --smoke         # toy size, no Ray
+Two table sizes by default, because the answer depends on how long a trial is. Every way pays
+a few seconds that no executor can share out (start-up, imports, the pool's or Ray's start, the
+records): against 8 trials of 1.5 s (20,000 rows) that is a third of the command, so on 2 cores
+no executor reaches 1.7x there; against trials of 6 s (100,000 rows) it is a tenth. Both are
+printed, with the speed-ups for each.
+
+    python benchmarks/sweep.py                       # 20,000 and 100,000 rows, 8 trials, all four
+    python benchmarks/sweep.py --rows 200000         # one size
+    python benchmarks/sweep.py --smoke               # toy size, no Ray
 """
 
 from __future__ import annotations
@@ -138,7 +145,9 @@ def _no_cluster() -> Iterator[dict[str, str]]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rows", type=int, default=20_000)
+    parser.add_argument(
+        "--rows", default="20000,100000", help="table sizes, comma-separated: one round each"
+    )
     parser.add_argument("--trees", type=int, default=100)
     parser.add_argument("--executors", default="sequential,local,ray,ray-joined")
     parser.add_argument(
@@ -152,7 +161,7 @@ def main() -> None:
     sys.dont_write_bytecode = False
     grid = SWEEP
     if args.smoke:
-        args.rows, args.trees, args.executors = 500, 5, "sequential,local"
+        args.rows, args.trees, args.executors = "500", 5, "sequential,local"
         grid = SMOKE_SWEEP
     kinds = args.executors.split(",")
     trials = 1
@@ -178,27 +187,46 @@ def main() -> None:
         f"sweep: {os.cpu_count()} cores, Python {platform.python_version()}, Ray {ray_version}; "
         f"load {_load():.1f} (1-minute average; other sessions share the cores)"
     )
+    sizes = [int(size) for size in args.rows.split(",")]
+    if "ray" in kinds:
+        print("ray: a private Ray the command starts and stops (both timed)")
+    if "ray-joined" in kinds:
+        print(
+            "ray-joined: a running cluster (ray start --head on loopback, started before "
+            "the command and stopped after, untimed) joined with MLOOP_RAY_ADDRESS"
+        )
+    summary = []
+    for rows in sizes:
+        summary += _one_size(rows, args.trees, grid, trials, kinds, args.repeat, env)
+    if len(sizes) > 1:
+        print("\n".join(["", "speed-ups vs sequential, by table size:", *summary]))
+
+
+def _one_size(
+    rows: int,
+    trees: int,
+    grid: list[str],
+    trials: int,
+    kinds: list[str],
+    repeat: int,
+    env: dict[str, str],
+) -> list[str]:
+    """Every way on one table, ``repeat`` interleaved rounds; prints the rounds and the
+    speed-ups, returns the speed-up lines for the summary."""
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp) / "ws"
-        _workspace(root, args.rows)
+        _workspace(root, rows)
         command = [
             "train", "--data", "churn", "--target", "churned", "--model", "random_forest",
-            "--param", f"n_estimators={args.trees}", "--param", "n_jobs=1", *grid, "--json",
+            "--param", f"n_estimators={trees}", "--param", "n_jobs=1", *grid, "--json",
         ]  # fmt: skip
         print(
-            f"{trials} trials: random_forest ({args.trees} trees, one core each) on "
-            f"{args.rows:,} rows, max_depth x min_samples_leaf"
+            f"\n{trials} trials: random_forest ({trees} trees, one core each) on "
+            f"{rows:,} rows, max_depth x min_samples_leaf"
         )
-        if "ray" in kinds:
-            print("ray: a private Ray the command starts and stops (both timed)")
-        if "ray-joined" in kinds:
-            print(
-                "ray-joined: a running cluster (ray start --head on loopback, started before "
-                "the command and stopped after, untimed) joined with MLOOP_RAY_ADDRESS"
-            )
         print(f"{'way':<12} {'command (s)':>11} {'sweep (s)':>10} {'trial mean (s)':>15}  load")
         runs: dict[str, list[tuple[float, Any]]] = {kind: [] for kind in kinds}
-        for _ in range(args.repeat):
+        for _ in range(repeat):
             for kind in kinds:
                 _set_workers(root, 1 if kind == "sequential" else 2)
                 run_env = {
@@ -217,13 +245,16 @@ def main() -> None:
                 )
     command_s = {k: statistics.median(s for s, _ in found) for k, found in runs.items()}
     sweep_s = {k: statistics.median(o["seconds"] for _, o in found) for k, found in runs.items()}
+    lines = []
     for kind in kinds[1:]:
-        print(
-            f"speed-up {kind} vs sequential: {command_s['sequential'] / command_s[kind]:.2f}x "
+        line = (
+            f"{kind} vs sequential: {command_s['sequential'] / command_s[kind]:.2f}x "
             f"for the command (start-up included), "
             f"{sweep_s['sequential'] / sweep_s[kind]:.2f}x for the sweep alone"
-            + (f" (medians of {args.repeat})" if args.repeat > 1 else "")
+            + (f" (medians of {repeat})" if repeat > 1 else "")
         )
+        print(f"speed-up {line}")
+        lines.append(f"  {rows:>9,} rows: {line}")
     metrics = {
         kind: [t["metrics"].get("roc_auc") for t in out["trials"]]
         for kind, found in runs.items()
@@ -231,6 +262,7 @@ def main() -> None:
     }
     same = len({json.dumps(v) for v in metrics.values()}) == 1
     print(f"same trial metrics on every executor: {'yes' if same else 'NO'}")
+    return lines
 
 
 if __name__ == "__main__":
