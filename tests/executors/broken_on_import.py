@@ -1,0 +1,3 @@
+"""Raises while imported: ``_import_meanwhile`` must keep that off the command's stderr."""
+
+raise RuntimeError("broken on import")
