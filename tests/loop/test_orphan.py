@@ -1,7 +1,10 @@
-"""`mloop serve --agent` killed with SIGKILL: its agent must not live on driving rollouts alone."""
+"""`mloop serve --agent`: the agent's life follows the server's. Killed with SIGKILL, the server
+leaves no agent driving rollouts alone; stopped with SIGTERM, it stops its agent at once, not
+after its own graceful shutdown."""
 
 from __future__ import annotations
 
+import concurrent.futures
 import os
 import signal
 import subprocess
@@ -9,8 +12,13 @@ import sys
 import time
 from pathlib import Path
 
+import httpx
+
+from mloop.endpoints.service import deploy
+from mloop.registry.promotion import promote
 from mloop.workspace import Workspace
 from tests.loop.conftest import agent_env, policy_toml, wait_until, write_policy
+from tests.rollouts import models
 
 
 def _children(pid: int) -> list[int]:
@@ -48,6 +56,54 @@ def test_the_agent_stops_when_its_server_is_killed(served: Workspace) -> None:
         started = time.monotonic()
         wait_until(lambda: not _alive(agents[0]), timeout=15, what="the orphaned agent to stop")
         assert time.monotonic() - started < 15
+    finally:
+        if server.poll() is None:
+            server.kill()
+        server.wait()
+        if server.stdout is not None:
+            server.stdout.close()
+
+
+def test_sigterm_stops_the_agent_while_the_server_still_answers(served: Workspace) -> None:
+    """A request in flight keeps the server draining for seconds (a rolling update's SIGTERM);
+    the agent, which would hand its job back on SIGTERM, must not wait for that to end."""
+    slow = models.slow(served, "slow")  # 3 s for a row with monthly_charges over 60
+    promote(
+        served.store, served.artifacts, name="slow", version=slow.version, alias="live",
+        gate=None, actor="tester",
+    )  # fmt: skip
+    deploy(served.store, "slow", "slow@live", actor="tester")
+    server = subprocess.Popen(
+        [sys.executable, "-m", "mloop", "serve", "--port", "0", "--agent"],
+        cwd=served.root,
+        env=agent_env(served),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    try:
+        assert server.stdout is not None
+        url = server.stdout.readline().split()[-1]
+        agents = wait_until(lambda: _children(server.pid), what="the agent process")
+        with httpx.Client(base_url=url, timeout=30) as http:
+            wait_until(
+                lambda: http.get("/health/ready").status_code == 200, what="both endpoints loaded"
+            )
+            started = time.monotonic()
+            with concurrent.futures.ThreadPoolExecutor(1) as pool:
+                answer = pool.submit(
+                    http.post,
+                    "/v1/endpoints/slow/predict",
+                    json={"instances": [{"tenure_months": 3, "monthly_charges": 80.0}]},
+                )
+                time.sleep(1)  # the request is in the model's 3 s
+                os.kill(server.pid, signal.SIGTERM)
+                wait_until(lambda: not _alive(agents[0]), timeout=10, what="the agent to stop")
+                assert server.poll() is None, "the server was gone before its agent"
+                assert not answer.done(), "the request was answered before the agent stopped"
+                assert answer.result().status_code == 200
+        assert server.wait(timeout=30) == 0
+        assert time.monotonic() - started >= 3  # the server did drain the request
     finally:
         if server.poll() is None:
             server.kill()

@@ -89,7 +89,12 @@ def serve(
 
         child = _start_agent(workspace.root) if agent else None
         try:
-            run_server(workspace, settings, on_started=started)
+            run_server(
+                workspace,
+                settings,
+                on_started=started,
+                on_stopping=None if child is None else child.terminate,
+            )
         finally:
             if child is not None:
                 _stop_agent(child)

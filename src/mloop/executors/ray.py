@@ -202,6 +202,7 @@ def _import_meanwhile(modules: Sequence[str]) -> None:
     """Import ``modules`` on a thread of this process. ``ray.init`` spends most of its seconds
     waiting for the processes it starts (a third of two cores stood idle), so what the caller
     needs next (scikit-learn for a sweep's checks) is imported by then instead of after."""
+
     def quietly() -> None:
         for name in modules:
             with suppress(Exception):  # the caller imports it again itself, and says what failed

@@ -41,8 +41,17 @@ STATUS_S = 1.0
 
 
 class _Server(uvicorn.Server):
+    def __init__(
+        self, config: uvicorn.Config, on_stopping: Callable[[], None] | None = None
+    ) -> None:
+        super().__init__(config)
+        self._on_stopping = on_stopping
+
     def handle_exit(self, sig: int, frame: FrameType | None) -> None:
         super().handle_exit(sig, frame)
+        if self._on_stopping is not None:
+            on_stopping, self._on_stopping = self._on_stopping, None
+            on_stopping()
         # Asked to stop (SIGTERM, or Ctrl-C, the documented way to stop): after the graceful
         # shutdown that is a clean exit 0, not death by the re-raised signal.
         self._captured_signals = [
@@ -93,8 +102,11 @@ def serve(
     settings: ServingSettings,
     *,
     on_started: Callable[[Started], None] | None = None,
+    on_stopping: Callable[[], None] | None = None,
 ) -> None:
-    """Serve every endpoint of ``workspace`` until SIGTERM or Ctrl-C; returns after a clean stop."""
+    """Serve every endpoint of ``workspace`` until SIGTERM or Ctrl-C; returns after a clean stop.
+    ``on_stopping`` is called once, as soon as the signal arrives: what stops beside the server
+    (``--agent``) then stops during its graceful shutdown, not after it."""
     disable_created_metrics()  # type: ignore[no-untyped-call]  # *_created series: noise
     sock = bind(settings.host, settings.port)
     url = url_of(sock)
@@ -128,7 +140,7 @@ def serve(
         lifespan="on",
         server_header=False,
     )
-    server = _Server(config)
+    server = _Server(config, on_stopping)
     if on_started is not None:
         on_started(Started(url=url, endpoints=names))
     try:
