@@ -4,6 +4,8 @@ same outputs, reject rows, counts and job record."""
 from __future__ import annotations
 
 import json
+import shutil
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -103,3 +105,44 @@ def test_ray_data_scores_a_folder_exactly_as_the_local_path(
     import ray as ray_module
 
     assert not ray_module.is_initialized()  # the command stopped the Ray it started
+
+
+def test_a_refused_folder_command_never_starts_ray(
+    cli: Any,
+    churn_model: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    store_url: str,
+    request: pytest.FixtureRequest,
+) -> None:
+    """Bad paths, an unknown model and mismatched columns are refused as fast as without Ray:
+    the private Ray, and its seconds of start-up, come only once every check has passed."""
+    pytest.importorskip("ray", reason="the Ray tests need mloop[ray]")
+    if not store_url.startswith("sqlite"):
+        pytest.skip("one Ray start is enough: the store is not what this test is about")
+    folder = _folder(tmp_path)
+    # where a Ray started by the command keeps its session: a short path (Ray's sockets live
+    # there, and a socket's path is limited to 107 bytes)
+    ray_files = Path(tempfile.mkdtemp(prefix="mloop-", dir="/tmp")) / "ray"
+    request.addfinalizer(lambda: shutil.rmtree(ray_files.parent, ignore_errors=True))
+    monkeypatch.setenv("RAY_TMPDIR", str(ray_files))
+    monkeypatch.setenv("MLOOP_EXECUTOR", "ray")
+    refused = {
+        "needs a file name ending": (churn_model, tmp_path / "scored"),
+        "outside the input folder": (churn_model, folder / "scored.parquet"),
+        "has no version 9": ("churn@9", tmp_path / "scored.parquet"),
+    }
+    for message, (model, out) in refused.items():
+        result = cli("predict", model, "-i", folder, "-o", out)
+        assert result.exit_code == 2 and message in result.stderr, (message, result.stderr)
+        assert not ray_files.exists(), message
+    to_score(5).drop(columns=["region"]).to_parquet(tmp_path / "other.parquet", index=False)
+    other = tmp_path / "other"
+    other.mkdir()
+    (tmp_path / "other.parquet").rename(other / "part-0.parquet")
+    missing = cli("predict", churn_model, "-i", other, "-o", tmp_path / "scored.parquet")
+    assert missing.exit_code == 2 and "region" in missing.stderr, missing.stderr
+    assert not ray_files.exists()
+    scored = cli("predict", churn_model, "-i", folder, "-o", tmp_path / "scored.parquet")
+    assert scored.exit_code == 1, scored.stderr  # two rows rejected: scored through Ray
+    assert ray_files.exists()  # the check above would have seen a Ray start

@@ -122,13 +122,15 @@ def score_file(
     sep: str | None = None,
     root: Path | None = None,
     progress: Callable[[Progress], None] | None = None,
-    executor: Executor | None = None,
+    start_executor: Callable[[], Executor] | None = None,
 ) -> BatchResult:
     """Score ``input`` (CSV or Parquet, or a folder of Parquet files) with ``model_ref``
     (``NAME@N``/``NAME@ALIAS``) into ``output``, rows that break the model's rules into
     ``rejects`` (default: beside the output, ``NAME.rejects.csv``, written only when there are
-    any). A folder is scored through Ray Data when ``executor`` is a Ray executor (chunks in
-    parallel on the cluster, written here in input order); otherwise chunk after chunk here.
+    any). A folder is scored through Ray Data when ``start_executor`` gives a Ray executor
+    (chunks in parallel on the cluster, written here in input order); otherwise chunk after chunk
+    here. It is called for a folder only, once the paths, the model and the columns have
+    passed their checks: a refused command never waits for a Ray to start.
 
     Raises ``NotFound`` (model), ``InvalidInput`` (paths, file, columns; nothing written, no
     job), ``IntegrityError`` (model blob); an error while scoring fails the recorded job.
@@ -139,10 +141,11 @@ def score_file(
     _check_paths(input, output, rejects, chunk_rows)
     scorer = scorer_for(store, artifacts, model_ref, root=root)
     folder = input.is_dir()
-    ray_data = folder and executor is not None and executor.kind == "ray"
     opened = open_folder_chunks(input, rows=chunk_rows) if folder else None
     with opened or open_chunks(input, rows=chunk_rows, sep=sep) as chunks:
         scorer.check_columns(chunks.schema.names, where=str(input))
+        executor = start_executor() if folder and start_executor is not None else None
+        ray_data = executor is not None and executor.kind == "ray"
         started = time.perf_counter()
         input_hash = folder_hash(parquet_files(input)) if folder else hash_chunks(input)
         version = scorer.model.version

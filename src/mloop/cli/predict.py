@@ -100,7 +100,7 @@ def predict(
 
     from mloop.batch.files import score_file
     from mloop.data.io import parse_separator
-    from mloop.executors import executor_settings, open_executor
+    from mloop.executors import Executor, executor_settings, open_executor
 
     separator = None if sep is None else parse_separator(sep)
     with (
@@ -108,9 +108,10 @@ def predict(
         ExitStack() as stack,
     ):
         settings = executor_settings(ws.settings.raw)
-        executor = None
-        if settings.kind == "ray" and input.is_dir():  # Ray starts only for what it scales
-            executor = stack.enter_context(open_executor(settings))
+
+        def start_ray() -> Executor:
+            return stack.enter_context(open_executor(settings))
+
         progress = stack.enter_context(_progress_bar(f"scoring {input.name} with {model_ref}"))
         stack.enter_context(chatter_to_stderr())
         result = score_file(
@@ -125,7 +126,7 @@ def predict(
             actor=ws.user,
             root=ws.root,
             progress=progress,
-            executor=executor,
+            start_executor=start_ray if settings.kind == "ray" else None,  # for a folder only
         )
     if result.warnings:
         shown = ", ".join(f"{key} {count:,}" for key, count in result.warnings.items())
