@@ -122,7 +122,7 @@ def _is_loopback(address: str) -> bool:
 
 def _start_local(ray: Any, num_cpus: int) -> None:
     """``ray.init`` of a private Ray on loopback (see the module docstring for why each flag)."""
-    with _on_loopback(), _without_monitors(), _environ(PYTHONPATH=_driver_path()):
+    with _on_loopback(), _without_extras(), _environ(PYTHONPATH=_driver_path()):
         ray.init(
             address="local",
             num_cpus=num_cpus,
@@ -136,7 +136,7 @@ def _start_local(ray: Any, num_cpus: int) -> None:
 
 
 @contextmanager
-def _without_monitors() -> Iterator[None]:
+def _without_extras() -> Iterator[None]:
     """The private Ray starts without its autoscaler monitor and its log monitor (what ``ray
     start --no-monitor --include-log-monitor=False`` leaves out; ``ray.init`` has no such
     arguments): one fixed node scales nothing, and with ``log_to_driver=False`` no log is
@@ -151,7 +151,7 @@ def _without_monitors() -> Iterator[None]:
 
         init = RayParams.__init__
         api_server = Node.start_api_server
-    except (ImportError, AttributeError):  # another Ray: it starts with its monitors, as before
+    except (ImportError, AttributeError):  # another Ray: it starts with them all, as before
         yield
         return
 
