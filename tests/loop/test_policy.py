@@ -4,6 +4,7 @@ load with the key and the fix (exit 2), before any job starts."""
 from __future__ import annotations
 
 import datetime as dt
+import json
 import tomllib
 from typing import Any
 
@@ -13,6 +14,8 @@ from mloop.config import DEFAULT_TOML
 from mloop.errors import InvalidInput
 from mloop.loop.policy import load_policies
 from mloop.loop.settings import agent_settings
+from mloop.training.defaults import DEFAULTS
+from mloop.training.estimators import BUILTIN
 from mloop.workspace import Workspace
 from tests.loop.conftest import write_policy
 
@@ -76,6 +79,10 @@ def test_a_log_window_names_its_dataset() -> None:
         (('alert = "drift"', 'alrt = "drift"'), "unknown key(s) alrt in triggers[2]"),
         (('gate = "production"', 'gate = "strict"'), "gate 'strict' is not a gate in [gates]"),
         (("seed = 3", "seed = -1"), "train.seed must be a whole number"),
+        (
+            ('model = "logistic"', 'model = "logistc"'),
+            "train.model 'logistc' is not a model; use one of logistic, ridge",
+        ),
         (('register = "churn"', 'registr = "churn"'), "unknown key(s) registr in train"),
         (
             ('version = "latest"', 'version = "newest"'),
@@ -124,6 +131,18 @@ def test_mloop_retrain_refuses_a_bad_policy_with_exit_2(cli: Any, workspace: Wor
     assert result.exit_code == 2
     assert "[policies.churn] in mloop.toml: unknown key(s) modle in train" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_an_unknown_model_is_refused_before_any_job_is_recorded(
+    cli: Any, workspace: Workspace
+) -> None:
+    write_policy(workspace, EXAMPLE.replace('model = "logistic"', 'model = "logistc"'))
+    result = cli("retrain", "churn")
+    assert result.exit_code == 2, result.stderr
+    assert "train.model 'logistc' is not a model" in result.stderr
+    assert json.loads(cli("jobs", "ls", "--json").stdout) == []
+    # the policy checks names against the defaults' table (no scikit-learn import at load)
+    assert list(DEFAULTS) == list(BUILTIN)
 
 
 def test_mloop_retrain_without_a_policy_says_how_to_declare_one(cli: Any) -> None:

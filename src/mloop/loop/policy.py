@@ -19,6 +19,7 @@ from mloop.errors import InvalidInput, MloopError
 from mloop.loop.cron import parse_cron
 from mloop.predlog.timespec import parse_duration
 from mloop.rollouts import RolloutConfig, parse_rollout_config
+from mloop.training.defaults import DEFAULTS
 
 TriggerKind = Literal["manual", "schedule", "alert", "dataset"]
 POLICY_KEYS = ("triggers", "cooldown", "data", "train", "gate", "rollout")
@@ -244,6 +245,12 @@ def _train(endpoint: str, raw: Any) -> TrainSpec:
     model = raw.get("model")
     if model is not None and (not isinstance(model, str) or not model):
         raise _fail(endpoint, f'train.model must be a model name like "logistic", not {model!r}.')
+    if model is not None and model not in DEFAULTS and ":" not in model:
+        raise _fail(
+            endpoint,
+            f"train.model {model!r} is not a model; use one of {', '.join(DEFAULTS)} "
+            "or MODULE:CALLABLE.",
+        )
     seed = raw.get("seed", 0)
     if not isinstance(seed, int) or isinstance(seed, bool) or not 0 <= seed < 2**32:
         raise _fail(
