@@ -169,6 +169,23 @@ def test_jobs_show_refuses_an_unknown_id(cli: Any) -> None:
     assert result.exit_code == 2 and "No job 'zzzz'" in result.stderr
 
 
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (("--kind", "retrian"), "--kind must be predict or retrain, not 'retrian'"),
+        (("--endpoint", "churn", "--limit", "0"), "--limit must be 1 or more; got 0"),
+        (("--endpoint", "churn", "--limit", "-1"), "--limit must be 1 or more; got -1"),
+        (("--endpoint", "churn", "--kind", "predict"), "--endpoint lists retraining jobs"),
+    ],
+)
+def test_jobs_ls_refuses_a_filter_that_cannot_match(
+    cli: Any, args: tuple[str, ...], expected: str
+) -> None:
+    result = cli("jobs", "ls", *args)
+    assert result.exit_code == 2, result.stdout
+    assert expected in result.stderr and "Traceback" not in result.stderr
+
+
 def test_a_european_excel_export_scores_as_its_utf8_twin(
     cli: Any, churn_model: str, tmp_path: Path
 ) -> None:

@@ -63,7 +63,17 @@ def ls(
 ) -> None:
     """List jobs, newest first."""
     from mloop.batch.jobs import list_jobs
+    from mloop.errors import InvalidInput
 
+    if kind not in (None, "predict", "retrain"):
+        raise InvalidInput(f"--kind must be predict or retrain, not {kind!r}.")
+    if limit < 1:
+        raise InvalidInput(f"--limit must be 1 or more; got {limit}.")
+    if endpoint is not None and kind == "predict":
+        raise InvalidInput(
+            "--endpoint lists retraining jobs, and --kind predict asks for batch ones; "
+            "drop one of them."
+        )
     with open_workspace(ctx) as ws:
         if endpoint is not None:
             from mloop.loop.jobs import list_jobs as list_retraining
