@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+import json
 import os
+import signal
+import subprocess
+import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -94,3 +100,53 @@ def test_resume_reuses_the_failed_runs_finished_steps_and_links_to_it(
         "combine": "succeeded",
     }
     assert resumed.step("total").cached_from == failed.step("total").id
+
+
+STOPPED = """\
+import time
+from pathlib import Path
+
+import mloop
+
+
+@mloop.step
+def slow() -> int:
+    Path("started.flag").touch()
+    time.sleep(2)
+    return 42
+
+
+@mloop.pipeline
+def stopped():
+    return slow()
+"""
+
+
+@pytest.mark.parametrize("store_url", ["sqlite"], indirect=True)
+def test_a_step_that_finishes_while_the_run_is_stopped_is_kept(
+    cli: Any, workspace: Workspace
+) -> None:
+    (workspace.root / "pipelines.py").write_text(STOPPED, encoding="utf-8")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MLOOP_")}
+    env["MLOOP_STORE_URL"] = workspace.settings.store_url
+    process = subprocess.Popen(
+        [sys.executable, "-m", "mloop", "pipeline", "run", "stopped"],
+        cwd=workspace.root,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.monotonic() + 30
+    while not (workspace.root / "started.flag").exists():
+        assert time.monotonic() < deadline and process.poll() is None, "the step never started"
+        time.sleep(0.05)
+    process.send_signal(signal.SIGTERM)  # the parent only: the step runs on and finishes
+    process.communicate(timeout=30)
+    run = json.loads(cli("pipeline", "ls", "--json").stdout)[0]
+    assert run["status"] == "failed" and "SIGTERM" in run["error"]
+    assert statuses(cli("pipeline", "show", run["id"], "--json")) == {"slow": "succeeded"}
+    # its result is not thrown away: the next run reuses it instead of running it again
+    again = cli("pipeline", "run", "stopped", "--json")
+    assert again.exit_code == 0, again.stderr
+    assert statuses(again) == {"slow": "cached"}

@@ -14,7 +14,7 @@ import os
 import time
 from collections.abc import Callable, Mapping
 from concurrent.futures import FIRST_COMPLETED, Future, wait
-from contextlib import ExitStack
+from contextlib import ExitStack, suppress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -136,6 +136,7 @@ def run_pipeline(
             error = runner.run(lambda: stack.enter_context(open_executor(settings)))
     except BaseException as exc:  # Ctrl-C, or the store went away: the run must not stay running
         end_run(ws.store, run_id, status="failed", error=f"{type(exc).__name__}: {exc}")
+        runner.keep_finished()  # steps that ran on to the end while the executor shut down
         runner.skip_unfinished()
         raise
     end_run(ws.store, run_id, status="failed" if error else "succeeded", error=error)
@@ -165,6 +166,8 @@ class _Runner:
         self.hasher = CodeHasher((path.parent,))
         self.failed: str | None = None
         self.progress = progress
+        self._running: dict[Future[StepResult], _State] = {}
+        self._changes: list[tuple[str, dict[str, Any]]] = []
 
     def _tell(self, state: _State, seconds: float | None = None, error: str | None = None) -> None:
         if self.progress is not None:
@@ -281,6 +284,16 @@ class _Runner:
         self._changes.append((state.row_id, values))
         self._tell(state, seconds, result.error)
 
+    def keep_finished(self) -> None:
+        """Record the steps whose worker finished after the run was stopped (their outputs, and
+        any model they registered, are kept and reused, not thrown away as skipped)."""
+        for future, state in self._running.items():
+            if state.status == "running" and future.done() and not future.cancelled():
+                with suppress(Exception):
+                    self._finish(state, future.result())
+        update_steps(self.ws.store, self._changes)
+        self._changes = []
+
     def skip_unfinished(self) -> None:
         changes = [
             (s.row_id, {"status": "skipped"})
@@ -295,8 +308,8 @@ class _Runner:
 
     def run(self, executor_factory: Any) -> str | None:
         executor: Executor | None = None
-        running: dict[Future[StepResult], _State] = {}
-        self._changes: list[tuple[str, dict[str, Any]]] = []
+        running = self._running
+        self._changes = []
         while True:
             progressed = True
             while progressed and self.failed is None:
