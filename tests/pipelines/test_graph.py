@@ -18,6 +18,11 @@ def halve(x: int) -> float:
     return x / 2
 
 
+@mloop.step
+def total(*values: int, **named: int) -> int:
+    return sum(values) + sum(named.values())
+
+
 def test_a_step_called_outside_a_pipeline_is_its_function() -> None:
     assert add(2) == 3
     assert halve(add(3, y=5)) == 4.0
@@ -42,6 +47,8 @@ def test_tracing_records_each_call_with_its_upstream_and_a_unique_name() -> None
         (lambda: add(1) if add(2) else None, "move the decision into a step"),
         (lambda: [add(v) for v in add(2)], "return one value and pass it whole"),
         (lambda: add([add(1)]), "inside a container"),
+        (lambda: total(add(1), add(2)), r"through \*values; give total a parameter of its own"),
+        (lambda: total(a=add(1)), r"through \*\*named; give total a parameter of its own"),
         (lambda: add(1, 2, 3), "wrong arguments"),
         (lambda: 1 / 0, "raised ZeroDivisionError"),
     ],

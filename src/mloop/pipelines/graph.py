@@ -125,11 +125,19 @@ class Step(Generic[P, R]):
             ) from None
         bound.apply_defaults()
         for key, value in bound.arguments.items():
-            if _nested_output(value):
+            if not _nested_output(value):
+                continue
+            kind = self.signature.parameters[key].kind
+            if kind in (inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.VAR_KEYWORD):
+                stars = "*" if kind is inspect.Parameter.VAR_POSITIONAL else "**"
                 raise InvalidInput(
-                    f"Step {self.name!r} got a step output inside a container ({key}=…); "
-                    "pass each step's output as an argument of its own."
+                    f"Step {self.name!r} was given a step output through {stars}{key}; give "
+                    f"{self.name} a parameter of its own for each output (def {self.name}(a, b))."
                 )
+            raise InvalidInput(
+                f"Step {self.name!r} got a step output inside a container ({key}=…); "
+                "pass each step's output as an argument of its own."
+            )
         return trace.add(self, dict(bound.arguments))  # type: ignore[return-value]
 
     def __repr__(self) -> str:
