@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
+
+from tests.pipelines.conftest import FLOW
 
 # Refused before anything is written: SQLite is enough.
 pytestmark = pytest.mark.parametrize("store_url", ["sqlite"], indirect=True)
@@ -48,3 +51,39 @@ def test_a_broken_pipelines_file_is_exit_2(
     result = cli("pipeline", "run", "flow")
     assert result.exit_code == 2
     assert says in result.stderr and "Traceback" not in result.stderr
+
+
+LISTED = """
+
+@mloop.pipeline
+def listed(values: list = [1], limit: int | None = None, share: float | None = None):
+    return total(values)
+"""
+
+
+@pytest.mark.parametrize(
+    ("param", "says"),
+    [
+        ("values=notalist", "--param values='notalist' is not a Python literal of type list"),
+        ("values={'a': 1}", "is not a Python literal of type list"),
+        ("limit=abc", "--param limit='abc' is not a Python literal of type int or None"),
+        ("share='x'", "is not a Python literal of type float or None"),
+    ],
+)
+def test_a_literal_of_the_wrong_type_is_refused(
+    cli: Any, write_flow: Callable[..., Path], param: str, says: str
+) -> None:
+    write_flow(FLOW + LISTED)
+    result = cli("pipeline", "run", "listed", "--param", param)
+    assert result.exit_code == 2, result.stderr
+    assert says in result.stderr and "Traceback" not in result.stderr
+
+
+def test_a_literal_of_the_declared_type_runs(cli: Any, write_flow: Callable[..., Path]) -> None:
+    write_flow(FLOW + LISTED)
+    params = ("values=[2, 3]", "limit=None", "share=1")
+    result = cli(
+        "pipeline", "run", "listed", *(a for p in params for a in ("--param", p)), "--json"
+    )
+    assert result.exit_code == 0, result.stderr
+    assert json.loads(result.stdout)["params"] == {"values": "[2, 3]", "limit": None, "share": 1}

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ast
 import inspect
+import types
 import typing
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -111,9 +112,31 @@ def _convert(pipeline: str, name: str, raw: str, kind: Any, store: Store) -> Any
     if kind is DatasetRef:
         return resolve_dataset(store, raw)
     try:  # unannotated or another type: a Python literal, else the text
-        return ast.literal_eval(raw)
+        value = ast.literal_eval(raw)
     except (ValueError, SyntaxError):
-        return raw
+        value = raw
+    declared = _declared_types(kind)
+    if declared and not isinstance(value, declared):
+        names = " or ".join("None" if t is type(None) else t.__name__ for t in declared)
+        raise refuse(f"a Python literal of type {names}")
+    return value
+
+
+LITERAL_TYPES = (int, float, complex, bool, str, bytes, list, tuple, dict, set, type(None))
+
+
+def _declared_types(kind: Any) -> tuple[type, ...]:
+    """The classes an annotation such as ``list``, ``dict[str, int]`` or ``int | None`` allows
+    (an int where a float is), or none to check: no annotation, ``Any``, text, or a class no
+    Python literal makes."""
+    union = typing.get_origin(kind) in (typing.Union, types.UnionType)
+    found: list[type] = []
+    for part in typing.get_args(kind) if union else (kind,):
+        part = typing.get_origin(part) or part
+        if part not in LITERAL_TYPES:
+            return ()
+        found.append(part)
+    return (*found, int) if float in found else tuple(found)
 
 
 def bind_params(
