@@ -102,6 +102,24 @@ def test_resume_reuses_the_failed_runs_finished_steps_and_links_to_it(
     assert resumed.step("total").cached_from == failed.step("total").id
 
 
+@pytest.mark.parametrize("store_url", ["sqlite"], indirect=True)
+def test_resume_of_a_run_whose_parameter_was_removed_says_so(
+    cli: Any, write_flow: Callable[..., Path]
+) -> None:
+    write_flow(**{"return max(values)": "raise ValueError('broken')"})
+    failed = cli("pipeline", "run", "flow", "--param", "offset=1.5", "--json")
+    assert failed.exit_code == 1, failed.stderr
+    run_id = json.loads(failed.stdout)["id"]
+    write_flow(**{", offset: float = 0.0):": "):\n    offset = 0.0"})  # fixed by dropping it
+    result = cli("pipeline", "run", "flow", "--resume", run_id)
+    assert result.exit_code == 2, result.stderr
+    assert (
+        f"Run {run_id} was started with offset=1.5, a parameter pipeline 'flow' no longer has"
+        in result.stderr
+    )
+    assert "Traceback" not in result.stderr
+
+
 STOPPED = """\
 import time
 from pathlib import Path

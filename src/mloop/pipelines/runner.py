@@ -106,6 +106,13 @@ def run_pipeline(
     resumed_from = None
     if resume:
         resumed_from, previous = _resume_source(ws, resume, pipeline.name)
+        for key, value in previous.items():
+            if key not in pipeline.signature.parameters:
+                raise InvalidInput(
+                    f"Run {resumed_from} was started with {key}={value!r}, a parameter pipeline "
+                    f"{pipeline.name!r} no longer has; run it without --resume (its finished "
+                    "steps are still reused when their code and inputs are unchanged)."
+                )
         given.update(previous)
     given.update(params or {})
     values = bind_params(pipeline, given, store=ws.store, root=ws.root)
