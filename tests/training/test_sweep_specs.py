@@ -46,6 +46,11 @@ def test_a_log_range_is_evenly_spaced_in_powers() -> None:
         ("C", "does not start with a parameter name"),
         ("=1,2", "does not start with a parameter name"),
         ("C=1,,2", "has an empty value"),
+        ("C=1:1:3", "lo and hi are both 1, so every trial would be the same"),
+        ("C=0.5:0.5:2:log", "lo and hi are both 0.5"),
+        ("C=1,2,1", "gives 1 twice, so two trials would be the same"),
+        ("C=0.5,5e-1", "gives 0.5 twice"),
+        ("class_weight=None,None", "gives None twice"),
     ],
 )
 def test_a_bad_spec_is_one_sentence_naming_it(spec: str, says: str) -> None:

@@ -69,6 +69,11 @@ def parse_range(name: str, spec: str) -> list[Any] | None:
             f"{where}: a log scale needs lo above 0 (got {lo_text}); use a linear range or "
             "start above 0."
         )
+    if lo == hi and n > 1:
+        raise InvalidInput(
+            f"{where}: lo and hi are both {lo_text}, so every trial would be the same; "
+            "widen the range or make n 1."
+        )
     if n == 1:
         points = [lo]
     elif scale == "log":
@@ -91,7 +96,8 @@ def parse_range(name: str, spec: str) -> list[Any] | None:
 
 def parse_sweeps(specs: list[str]) -> dict[str, list[Any]]:
     """``--sweep`` flags into parameter -> values, in the order given; raises ``InvalidInput``
-    (one sentence) for a spec without ``NAME=``, an empty value, a bad range or a repeated name."""
+    (one sentence) for a spec without ``NAME=``, an empty value, a bad range, or a repeated name
+    or value."""
     axes: dict[str, list[Any]] = {}
     for spec in specs:
         key, sep, raw = spec.partition("=")
@@ -108,6 +114,14 @@ def parse_sweeps(specs: list[str]) -> dict[str, list[Any]]:
             if any(not part.strip() for part in parts):
                 raise InvalidInput(f"--sweep {name}={raw} has an empty value; {_HOW}.")
             values = [parse_value(part) for part in parts]
+        seen: set[str] = set()
+        for value in values:
+            if repr(value) in seen:
+                raise InvalidInput(
+                    f"--sweep {name}={raw.strip()} gives {value!r} twice, so two trials would be "
+                    "the same; drop the repeat."
+                )
+            seen.add(repr(value))
         axes[name] = values
     return axes
 
