@@ -59,6 +59,14 @@ def test_a_bad_rollout_value_is_refused_by_the_rollouts_own_rules() -> None:
     assert "policies.churn.rollout.weight" in refused.value.message
 
 
+@pytest.mark.parametrize(
+    "alert", ["performance", "drift_share", "estimated.roc_auc", "kpi.revenue"]
+)
+def test_an_alert_trigger_takes_a_kind_or_a_metric(alert: str) -> None:
+    policy = _load(EXAMPLE.replace('alert = "drift"', f'alert = "{alert}"'))["churn"]
+    assert policy.triggers[2].alert == alert
+
+
 def test_a_log_window_names_its_dataset() -> None:
     policy = _load(EXAMPLE.replace('{ dataset = "churn", version = "latest" }', '{ log = "7d" }'))
     assert policy["churn"].data.log == "7d"
@@ -77,6 +85,12 @@ def test_a_log_window_names_its_dataset() -> None:
             "triggers[0].kind must be one of manual, schedule, alert, dataset",
         ),
         (('alert = "drift"', 'alrt = "drift"'), "unknown key(s) alrt in triggers[2]"),
+        (
+            ('alert = "drift"', 'alert = "drfit"'),
+            "triggers[2].alert 'drfit' is neither an alert kind (drift, kpi, latency, null_rate, "
+            "operations, performance) nor a metric a monitor measures",
+        ),
+        (('alert = "drift"', 'alert = "estimated.auc"'), "triggers[2].alert 'estimated.auc'"),
         (('gate = "production"', 'gate = "strict"'), "gate 'strict' is not a gate in [gates]"),
         (("seed = 3", "seed = -1"), "train.seed must be a whole number"),
         (

@@ -17,6 +17,7 @@ from typing import Any, Literal
 from mloop.data.refs import NAME_PATTERN
 from mloop.errors import InvalidInput, MloopError
 from mloop.loop.cron import parse_cron
+from mloop.monitoring.monitor_config import METRICS, PERFORMANCE_METRICS, PREFIXES, metric_kind
 from mloop.predlog.timespec import parse_duration
 from mloop.rollouts import RolloutConfig, parse_rollout_config
 from mloop.training.defaults import DEFAULTS
@@ -141,6 +142,19 @@ def _name(endpoint: str, key: str, value: Any, what: str) -> str:
     return value
 
 
+ALERT_KINDS = tuple(sorted(set(METRICS.values()) | set(PREFIXES.values())))
+
+
+def _alert_can_fire(alert: str) -> bool:
+    """A kind, or a metric a monitor's threshold may name (so an alert may carry it)."""
+    if alert in ALERT_KINDS:
+        return True
+    prefix, _, rest = alert.partition(".")
+    if prefix in ("estimated", "realised") and rest not in PERFORMANCE_METRICS:
+        return False
+    return metric_kind(alert) is not None
+
+
 def _trigger(endpoint: str, position: int, raw: Any) -> Trigger:
     where = f"triggers[{position}]"
     if not isinstance(raw, Mapping):
@@ -169,6 +183,13 @@ def _trigger(endpoint: str, position: int, raw: Any) -> Trigger:
                 endpoint,
                 f"{where}.alert must name an alert kind or metric in quotes "
                 f"(drift, performance, latency, operations, drift_share, …), not {alert!r}.",
+            )
+        if not _alert_can_fire(alert):
+            raise _fail(
+                endpoint,
+                f"{where}.alert {alert!r} is neither an alert kind ({', '.join(ALERT_KINDS)}) "
+                "nor a metric a monitor measures (drift_share, estimated.roc_auc, kpi.NAME, …), "
+                "so it would never fire; name one of them.",
             )
         return Trigger("alert", alert=alert)
     if kind == "dataset":
