@@ -51,6 +51,9 @@ def test_tracing_records_each_call_with_its_upstream_and_a_unique_name() -> None
         (lambda: total(a=add(1)), r"through \*\*named; give total a parameter of its own"),
         (lambda: add(1, 2, 3), "wrong arguments"),
         (lambda: 1 / 0, "raised ZeroDivisionError"),
+        (lambda: (add(1), add(2)), "returned step outputs inside a tuple"),
+        (lambda: {"x": add(1)}, "returned step outputs inside a dict"),
+        (lambda: [add(1), 5][1], "returned 5, which is not a step's output"),
     ],
 )
 def test_what_a_body_cannot_do_is_refused_with_a_sentence(body: object, says: str) -> None:

@@ -166,6 +166,16 @@ class Pipeline(Generic[P, R]):
                     "a pipeline body only calls steps and passes their outputs on (the work "
                     "goes in the steps)."
                 ) from exc
+        if _nested_output(returned):
+            raise InvalidInput(
+                f"Pipeline {self.name!r} returned step outputs inside a "
+                f"{type(returned).__name__}; return one step's output (a step can combine them)."
+            )
+        if returned is not None and not isinstance(returned, Output):
+            raise InvalidInput(
+                f"Pipeline {self.name!r} returned {returned!r}, which is not a step's output; "
+                "return a step's output, or nothing (its last step's output is then the result)."
+            )
         final = returned.node if isinstance(returned, Output) else None
         if final is None and trace.nodes:
             final = trace.nodes[-1]
