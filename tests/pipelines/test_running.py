@@ -141,8 +141,9 @@ def stopped():
 
 
 @pytest.mark.parametrize("store_url", ["sqlite"], indirect=True)
+@pytest.mark.parametrize(("stop", "said"), [(signal.SIGTERM, "SIGTERM"), (signal.SIGINT, "Ctrl-C")])
 def test_a_step_that_finishes_while_the_run_is_stopped_is_kept(
-    cli: Any, workspace: Workspace
+    cli: Any, workspace: Workspace, stop: signal.Signals, said: str
 ) -> None:
     (workspace.root / "pipelines.py").write_text(STOPPED, encoding="utf-8")
     env = {k: v for k, v in os.environ.items() if not k.startswith("MLOOP_")}
@@ -159,10 +160,10 @@ def test_a_step_that_finishes_while_the_run_is_stopped_is_kept(
     while not (workspace.root / "started.flag").exists():
         assert time.monotonic() < deadline and process.poll() is None, "the step never started"
         time.sleep(0.05)
-    process.send_signal(signal.SIGTERM)  # the parent only: the step runs on and finishes
+    process.send_signal(stop)  # the parent only: the step runs on and finishes
     process.communicate(timeout=30)
     run = json.loads(cli("pipeline", "ls", "--json").stdout)[0]
-    assert run["status"] == "failed" and "SIGTERM" in run["error"]
+    assert run["status"] == "failed" and said in run["error"] and "--resume" in run["error"]
     assert statuses(cli("pipeline", "show", run["id"], "--json")) == {"slow": "succeeded"}
     # its result is not thrown away: the next run reuses it instead of running it again
     again = cli("pipeline", "run", "stopped", "--json")

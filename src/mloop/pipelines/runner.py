@@ -38,6 +38,7 @@ from mloop.pipelines.records import (
     update_steps,
 )
 from mloop.pipelines.worker import StepResult, StepTask, file_hash, run_step
+from mloop.tracking.termination import Terminated
 from mloop.workspace import Workspace
 
 # step name, status, seconds (once known), the error's first line (for a failure)
@@ -142,12 +143,21 @@ def run_pipeline(
         with ExitStack() as stack:
             error = runner.run(lambda: stack.enter_context(open_executor(settings)))
     except BaseException as exc:  # Ctrl-C, or the store went away: the run must not stay running
-        end_run(ws.store, run_id, status="failed", error=f"{type(exc).__name__}: {exc}")
+        end_run(ws.store, run_id, status="failed", error=_stopped_by(exc))
         runner.keep_finished()  # steps that ran on to the end while the executor shut down
         runner.skip_unfinished()
         raise
     end_run(ws.store, run_id, status="failed" if error else "succeeded", error=error)
     return get_run(ws.store, run_id, final_step=final.name if final else None)
+
+
+def _stopped_by(exc: BaseException) -> str:
+    """What ended the run, in words: Ctrl-C raises a KeyboardInterrupt with no message."""
+    if isinstance(exc, KeyboardInterrupt):
+        return "stopped: KeyboardInterrupt (Ctrl-C); `--resume` reuses the steps that finished"
+    if isinstance(exc, Terminated):
+        return f"stopped: {exc}; `--resume` reuses the steps that finished"
+    return f"{type(exc).__name__}: {exc}"
 
 
 class _Runner:
