@@ -23,6 +23,7 @@ pytestmark = pytest.mark.parametrize("store_url", ["sqlite"], indirect=True)
         (["flow", "--param", "offset=fast"], "is not a number"),
         (["flow", "--param", "data=missing.txt"], "does not exist"),
         (["flow", "--param", "offset"], "KEY=VALUE"),
+        (["flow", "--param", "offset=1", "--param", "offset=2"], "--param offset is given twice"),
         (["flow", "--no-cache", "--resume", "abc"], "give one of them"),
         (["flow", "--resume", "zzzz"], "No pipeline run 'zzzz'"),
         (["other.py:flow"], "No pipelines file"),

@@ -120,6 +120,7 @@ def test_a_custom_model_callable_is_used(cli: Any, churn_csv: Path, workspace: W
         (("--target", "churned", "--test-size", "1.5"), "--test-size must be between 0 and 1"),
         (("--target", "churned", "--param", "bogus=1"), "--param for logistic"),
         (("--target", "churned", "--param", "novalue"), "is not KEY=VALUE"),
+        (("--target", "churned", "--param", "C=1", "--param", "C=2"), "--param C is given twice"),
         (("--target", "churned", "--seed", str(2**32)), "--seed must be between 0 and 4294967295"),
         (("--target", "churned", "--model", "no_such_module:f"), "cannot import 'no_such_module'"),
         (

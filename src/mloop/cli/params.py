@@ -47,7 +47,8 @@ def parse_value(raw: str) -> Any:
 
 
 def parse_params(pairs: list[str]) -> dict[str, Any]:
-    """``KEY=VALUE`` pairs into a dict; raises ``InvalidInput`` for a pair without ``=`` or a key."""
+    """``KEY=VALUE`` pairs into a dict; raises ``InvalidInput`` for a pair without ``=`` or a key,
+    and for a key given twice (the last one would win without a word)."""
     params: dict[str, Any] = {}
     for pair in pairs:
         key, sep, raw = pair.partition("=")
@@ -57,5 +58,7 @@ def parse_params(pairs: list[str]) -> dict[str, Any]:
                 f"--param {pair!r} is not KEY=VALUE with a parameter name as KEY; write e.g. "
                 f"--param C=0.5 ({HOW})."
             )
+        if key in params:
+            raise InvalidInput(f"--param {key} is given twice; keep one of them.")
         params[key] = parse_value(raw)
     return params

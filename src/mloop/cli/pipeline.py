@@ -42,6 +42,8 @@ def _params(raw: list[str]) -> dict[str, str]:
         key, sep, value = item.partition("=")
         if not sep or not key.strip():
             raise InvalidInput(f"--param {item!r} must be KEY=VALUE (--param C=0.5).")
+        if key.strip() in params:
+            raise InvalidInput(f"--param {key.strip()} is given twice; keep one of them.")
         params[key.strip()] = value
     return params
 
