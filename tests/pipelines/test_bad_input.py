@@ -88,3 +88,12 @@ def test_a_literal_of_the_declared_type_runs(cli: Any, write_flow: Callable[...,
     )
     assert result.exit_code == 0, result.stderr
     assert json.loads(result.stdout)["params"] == {"values": "[2, 3]", "limit": None, "share": 1}
+
+
+def test_a_folder_named_as_the_pipelines_file_is_refused(
+    cli: Any, write_flow: Callable[..., Path], workspace: Any
+) -> None:
+    (workspace.root / "flows").mkdir()
+    result = cli("pipeline", "run", "flows:flow")
+    assert result.exit_code == 2, result.stderr
+    assert "is a folder, not a pipelines file" in result.stderr

@@ -95,6 +95,11 @@ def load_file(path: Path) -> ModuleType:
         raise NotFound(
             f"No pipelines file {path}; create it or set [pipelines] file in mloop.toml."
         ) from None
+    except IsADirectoryError:
+        raise InvalidInput(
+            f"{path} is a folder, not a pipelines file; name the Python file that defines the "
+            "pipeline (FILE.py:NAME), or set [pipelines] file in mloop.toml."
+        ) from None
     except UnicodeDecodeError:
         raise InvalidInput(
             f"The pipelines file {path} is not UTF-8 text; save it as UTF-8."
