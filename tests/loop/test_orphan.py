@@ -10,6 +10,8 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -37,8 +39,10 @@ def _alive(pid: int) -> bool:
     return state != "Z"
 
 
-def test_the_agent_stops_when_its_server_is_killed(served: Workspace) -> None:
-    write_policy(served, policy_toml())
+@contextmanager
+def _serve_with_agent(served: Workspace) -> Iterator[tuple[subprocess.Popen[str], str, int]]:
+    """``mloop serve --port 0 --agent``: the server, its URL and its agent's pid; killed if it
+    is still running at the end."""
     server = subprocess.Popen(
         [sys.executable, "-m", "mloop", "serve", "--port", "0", "--agent"],
         cwd=served.root,
@@ -49,19 +53,25 @@ def test_the_agent_stops_when_its_server_is_killed(served: Workspace) -> None:
     )
     try:
         assert server.stdout is not None
-        server.stdout.readline()  # serving URL: the agent has been started
+        url = server.stdout.readline().split()[-1]  # serving URL: the agent has been started
         agents = wait_until(lambda: _children(server.pid), what="the agent process")
-        os.kill(server.pid, signal.SIGKILL)
-        server.wait(timeout=10)
-        started = time.monotonic()
-        wait_until(lambda: not _alive(agents[0]), timeout=15, what="the orphaned agent to stop")
-        assert time.monotonic() - started < 15
+        yield server, url, agents[0]
     finally:
         if server.poll() is None:
             server.kill()
         server.wait()
         if server.stdout is not None:
             server.stdout.close()
+
+
+def test_the_agent_stops_when_its_server_is_killed(served: Workspace) -> None:
+    write_policy(served, policy_toml())
+    with _serve_with_agent(served) as (server, _, agent):
+        os.kill(server.pid, signal.SIGKILL)
+        server.wait(timeout=10)
+        started = time.monotonic()
+        wait_until(lambda: not _alive(agent), timeout=15, what="the orphaned agent to stop")
+        assert time.monotonic() - started < 15
 
 
 def test_sigterm_stops_the_agent_while_the_server_still_answers(served: Workspace) -> None:
@@ -73,40 +83,23 @@ def test_sigterm_stops_the_agent_while_the_server_still_answers(served: Workspac
         gate=None, actor="tester",
     )  # fmt: skip
     deploy(served.store, "slow", "slow@live", actor="tester")
-    server = subprocess.Popen(
-        [sys.executable, "-m", "mloop", "serve", "--port", "0", "--agent"],
-        cwd=served.root,
-        env=agent_env(served),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        text=True,
-    )
-    try:
-        assert server.stdout is not None
-        url = server.stdout.readline().split()[-1]
-        agents = wait_until(lambda: _children(server.pid), what="the agent process")
-        with httpx.Client(base_url=url, timeout=30) as http:
-            wait_until(
-                lambda: http.get("/health/ready").status_code == 200, what="both endpoints loaded"
+    with (
+        _serve_with_agent(served) as (server, url, agent),
+        httpx.Client(base_url=url, timeout=30) as http,
+    ):
+        wait_until(lambda: http.get("/health/ready").status_code == 200, what="both endpoints")
+        started = time.monotonic()
+        with concurrent.futures.ThreadPoolExecutor(1) as pool:
+            answer = pool.submit(
+                http.post,
+                "/v1/endpoints/slow/predict",
+                json={"instances": [{"tenure_months": 3, "monthly_charges": 80.0}]},
             )
-            started = time.monotonic()
-            with concurrent.futures.ThreadPoolExecutor(1) as pool:
-                answer = pool.submit(
-                    http.post,
-                    "/v1/endpoints/slow/predict",
-                    json={"instances": [{"tenure_months": 3, "monthly_charges": 80.0}]},
-                )
-                time.sleep(1)  # the request is in the model's 3 s
-                os.kill(server.pid, signal.SIGTERM)
-                wait_until(lambda: not _alive(agents[0]), timeout=10, what="the agent to stop")
-                assert server.poll() is None, "the server was gone before its agent"
-                assert not answer.done(), "the request was answered before the agent stopped"
-                assert answer.result().status_code == 200
+            time.sleep(1)  # the request is in the model's 3 s
+            os.kill(server.pid, signal.SIGTERM)
+            wait_until(lambda: not _alive(agent), timeout=10, what="the agent to stop")
+            assert server.poll() is None, "the server was gone before its agent"
+            assert not answer.done(), "the request was answered before the agent stopped"
+            assert answer.result().status_code == 200
         assert server.wait(timeout=30) == 0
         assert time.monotonic() - started >= 3  # the server did drain the request
-    finally:
-        if server.poll() is None:
-            server.kill()
-        server.wait()
-        if server.stdout is not None:
-            server.stdout.close()
