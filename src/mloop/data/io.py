@@ -382,6 +382,9 @@ def _keep_leading_zeros(data: bytes, table: pa.Table, parse: pacsv.ParseOptions)
     return table
 
 
+# Missing values as people type them in a column of numbers (see _numbers_with_placeholders).
+_PLACEHOLDERS = pa.array(["-", "--", "?", "None"])
+_LEADING_ZERO = r"^[+-]?0[0-9]"
 _THOUSANDS = r"^[+-]?\d{1,3}(,\d{3})+(\.\d+)?$|^[+-]?\d+(\.\d+)?$"
 _DECIMAL_COMMA = r"^[+-]?\d{1,3}(\.\d{3})+(,\d+)?$|^[+-]?\d+(,\d+)?$"
 _NUMERIC_DATE = r"^\d{1,4}[-/.]\d{1,2}[-/.]\d{1,4}([ T]\d{1,2}:\d{2}(:\d{2})?)?$"
@@ -408,6 +411,10 @@ def _refine_text_columns(table: pa.Table, delimiter: str) -> pa.Table:
         column = table.column(index)
         if not is_text(field.type) or column.null_count == len(column):
             continue
+        numbers = _numbers_with_placeholders(column)
+        if numbers is not None:
+            table = table.set_column(index, field.name, numbers)
+            continue
         commas = pc.any(pc.match_substring(column, ",")).as_py()
         if not commas and not any(
             pc.all(pc.match_substring_regex(column, p)).as_py() for p in _LIKE_DATES
@@ -417,6 +424,27 @@ def _refine_text_columns(table: pa.Table, delimiter: str) -> pa.Table:
         if frame[field.name].dtype != object:
             table = table.set_column(index, field.name, pa.Array.from_pandas(frame[field.name]))
     return table
+
+
+def _numbers_with_placeholders(column: pa.ChunkedArray) -> pa.ChunkedArray | None:
+    """A column of numbers whose missing values are spelled ``-``, ``?`` or ``None``, as numbers
+    with nulls. Only in a column whose every other value is a number: elsewhere (a category
+    "None", a strand "-") these spellings are values."""
+    placeholder = pc.is_in(column, value_set=_PLACEHOLDERS)
+    if not pc.any(placeholder).as_py():
+        return None
+    rest = pc.if_else(placeholder, pa.scalar(None, column.type), column)
+    if (
+        rest.null_count == len(rest)
+        or pc.any(pc.match_substring_regex(rest, _LEADING_ZERO)).as_py()
+    ):
+        return None
+    for kind in (pa.int64(), pa.float64()):
+        try:
+            return rest.cast(kind)
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+            continue
+    return None
 
 
 def refine_text_columns(frame: pd.DataFrame, *, delimiter: str = ",") -> pd.DataFrame:
