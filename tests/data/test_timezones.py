@@ -88,3 +88,24 @@ def test_a_schema_may_mix_a_naive_and_a_zoned_bound(cli: Any, tmp_path: Path) ->
         result = cli("data", "schema", "d", "--import", schema)
         assert result.exit_code == (0 if ok else 2), result.stderr
         assert ok or "is above max" in result.stderr
+
+
+def test_stamps_ending_in_utc_or_gmt_are_utc_datetimes(cli: Any, tmp_path: Path) -> None:
+    """BigQuery and many logs write ``2024-01-05 10:00:00 UTC``: the same instants as ``...Z``."""
+    suffixed = tmp_path / "export.csv"
+    suffixed.write_text(
+        "at,n\n2024-01-05 10:00:00 UTC,1\n,2\n2024-03-05 12:00:00.25 UTC,3\n2024-03-06 09:30 GMT,4\n"
+    )
+    assert cli("data", "add", "export", suffixed).exit_code == 0
+    types = {
+        c["name"]: c["type"] for c in json.loads(cli("data", "schema", "export").stdout)["columns"]
+    }
+    assert types == {"at": "datetime", "n": "integer"}
+    zulu = tmp_path / "zulu.csv"
+    zulu.write_text(
+        "at,n\n2024-01-05T10:00:00Z,1\n2024-02-05T10:00:00Z,2\n2024-03-06T09:30:00Z,4\n"
+    )
+    assert cli("data", "add", "zulu", zulu).exit_code == 0
+    checked = cli("data", "validate", "zulu", suffixed)
+    assert "type" not in checked.stdout, checked.stdout
+    assert "nullable" in checked.stdout, "only the missing stamp breaks zulu's rules"

@@ -385,6 +385,7 @@ def _keep_leading_zeros(data: bytes, table: pa.Table, parse: pacsv.ParseOptions)
 # Missing values as people type them in a column of numbers (see _numbers_with_placeholders).
 _PLACEHOLDERS = pa.array(["-", "--", "?", "None"])
 _LEADING_ZERO = r"^[+-]?0[0-9]"
+_UTC_SUFFIXED = r"^\d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}(:\d{2}(\.\d+)?)? ?(UTC|GMT)$"
 _THOUSANDS = r"^[+-]?\d{1,3}(,\d{3})+(\.\d+)?$|^[+-]?\d+(\.\d+)?$"
 _DECIMAL_COMMA = r"^[+-]?\d{1,3}(\.\d{3})+(,\d+)?$|^[+-]?\d+(,\d+)?$"
 _NUMERIC_DATE = r"^\d{1,4}[-/.]\d{1,2}[-/.]\d{1,4}([ T]\d{1,2}:\d{2}(:\d{2})?)?$"
@@ -415,6 +416,10 @@ def _refine_text_columns(table: pa.Table, delimiter: str) -> pa.Table:
         if numbers is not None:
             table = table.set_column(index, field.name, numbers)
             continue
+        stamps = _utc_suffixed_stamps(column)
+        if stamps is not None:
+            table = table.set_column(index, field.name, stamps)
+            continue
         commas = pc.any(pc.match_substring(column, ",")).as_py()
         if not commas and not any(
             pc.all(pc.match_substring_regex(column, p)).as_py() for p in _LIKE_DATES
@@ -442,6 +447,23 @@ def _numbers_with_placeholders(column: pa.ChunkedArray) -> pa.ChunkedArray | Non
     for kind in (pa.int64(), pa.float64()):
         try:
             return rest.cast(kind)
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+            continue
+    return None
+
+
+def _utc_suffixed_stamps(column: pa.ChunkedArray) -> pa.ChunkedArray | None:
+    """ISO date-times ending in `` UTC`` or `` GMT`` (as BigQuery and many logs write them), as
+    UTC timestamps like those ending in ``Z``. The first value is looked at before the column."""
+    first = next((c.drop_null()[0].as_py() for c in column.chunks if c.null_count < len(c)), None)
+    if first is None or not re.fullmatch(_UTC_SUFFIXED, first):
+        return None
+    if not pc.all(pc.match_substring_regex(column, _UTC_SUFFIXED)).as_py():
+        return None
+    zoned = pc.replace_substring_regex(column, r"\s*(UTC|GMT)$", "Z")
+    for unit in ("s", "ns"):
+        try:
+            return zoned.cast(pa.timestamp(unit, "UTC"))
         except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
             continue
     return None
