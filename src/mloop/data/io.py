@@ -385,6 +385,7 @@ def _keep_leading_zeros(data: bytes, table: pa.Table, parse: pacsv.ParseOptions)
 # Missing values as people type them in a column of numbers (see _numbers_with_placeholders).
 _PLACEHOLDERS = pa.array(["-", "--", "?", "None"])
 _LEADING_ZERO = r"^[+-]?0[0-9]"
+_PLACEHOLDER_TYPES = (pa.int64(), pa.float64(), pa.timestamp("s"), pa.timestamp("ns"))
 _UTC_SUFFIXED = r"^\d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}(:\d{2}(\.\d+)?)? ?(UTC|GMT)$"
 _THOUSANDS = r"^[+-]?\d{1,3}(,\d{3})+(\.\d+)?$|^[+-]?\d+(\.\d+)?$"
 _DECIMAL_COMMA = r"^[+-]?\d{1,3}(\.\d{3})+(,\d+)?$|^[+-]?\d+(,\d+)?$"
@@ -407,34 +408,43 @@ _TIMES = ("", " %H:%M", " %H:%M:%S", "T%H:%M", "T%H:%M:%S")
 def _refine_text_columns(table: pa.Table, delimiter: str) -> pa.Table:
     """``refine_text_columns`` on the few text columns Arrow cannot rule out at once: only a
     column with a comma may be a local number, only one whose every value looks like a date may
-    be a date, so a big file's ids and codes are never copied into Python strings."""
+    be a date, so a big file's ids and codes are never copied into Python strings. A column
+    with ``-``, ``?`` or ``None`` among its values is tried without them first."""
     for index, field in enumerate(table.schema):
         column = table.column(index)
         if not is_text(field.type) or column.null_count == len(column):
             continue
-        numbers = _numbers_with_placeholders(column)
-        if numbers is not None:
-            table = table.set_column(index, field.name, numbers)
-            continue
-        stamps = _utc_suffixed_stamps(column)
-        if stamps is not None:
-            table = table.set_column(index, field.name, stamps)
-            continue
-        commas = pc.any(pc.match_substring(column, ",")).as_py()
-        if not commas and not any(
-            pc.all(pc.match_substring_regex(column, p)).as_py() for p in _LIKE_DATES
-        ):
-            continue
-        frame = refine_text_columns(to_pandas(table.select([index])), delimiter=delimiter)
-        if frame[field.name].dtype != object:
-            table = table.set_column(index, field.name, pa.Array.from_pandas(frame[field.name]))
+        typed = None
+        masked = _without_placeholders(column)
+        if masked is not None:
+            typed = _cast(masked, _PLACEHOLDER_TYPES) or _refined(masked, delimiter)
+        if typed is None:
+            typed = _refined(column, delimiter)
+        if typed is not None:
+            table = table.set_column(index, field.name, typed)
     return table
 
 
-def _numbers_with_placeholders(column: pa.ChunkedArray) -> pa.ChunkedArray | None:
-    """A column of numbers whose missing values are spelled ``-``, ``?`` or ``None``, as numbers
-    with nulls. Only in a column whose every other value is a number: elsewhere (a category
-    "None", a strand "-") these spellings are values."""
+def _refined(column: pa.ChunkedArray, delimiter: str) -> pa.Array | pa.ChunkedArray | None:
+    """The text column as UTC stamps, local numbers or local dates, or None."""
+    stamps = _utc_suffixed_stamps(column)
+    if stamps is not None:
+        return stamps
+    commas = pc.any(pc.match_substring(column, ",")).as_py()
+    if not commas and not any(
+        pc.all(pc.match_substring_regex(column, p)).as_py() for p in _LIKE_DATES
+    ):
+        return None
+    frame = refine_text_columns(to_pandas(pa.table({"c": column})), delimiter=delimiter)
+    if frame["c"].dtype == object:
+        return None
+    return pa.Array.from_pandas(frame["c"])
+
+
+def _without_placeholders(column: pa.ChunkedArray) -> pa.ChunkedArray | None:
+    """The column with ``-``, ``?`` and ``None`` as nulls, when it has any and something else
+    (zip codes with a leading zero stay text). Used only if the rest then reads as numbers or
+    dates: elsewhere (a category "None", a strand "-") these spellings are values."""
     placeholder = pc.is_in(column, value_set=_PLACEHOLDERS)
     if not pc.any(placeholder).as_py():
         return None
@@ -444,9 +454,13 @@ def _numbers_with_placeholders(column: pa.ChunkedArray) -> pa.ChunkedArray | Non
         or pc.any(pc.match_substring_regex(rest, _LEADING_ZERO)).as_py()
     ):
         return None
-    for kind in (pa.int64(), pa.float64()):
+    return rest
+
+
+def _cast(column: pa.ChunkedArray, kinds: tuple[pa.DataType, ...]) -> pa.ChunkedArray | None:
+    for kind in kinds:
         try:
-            return rest.cast(kind)
+            return column.cast(kind)
         except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
             continue
     return None
@@ -461,12 +475,7 @@ def _utc_suffixed_stamps(column: pa.ChunkedArray) -> pa.ChunkedArray | None:
     if not pc.all(pc.match_substring_regex(column, _UTC_SUFFIXED)).as_py():
         return None
     zoned = pc.replace_substring_regex(column, r"\s*(UTC|GMT)$", "Z")
-    for unit in ("s", "ns"):
-        try:
-            return zoned.cast(pa.timestamp(unit, "UTC"))
-        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
-            continue
-    return None
+    return _cast(zoned, (pa.timestamp("s", "UTC"), pa.timestamp("ns", "UTC")))
 
 
 def refine_text_columns(frame: pd.DataFrame, *, delimiter: str = ",") -> pd.DataFrame:
