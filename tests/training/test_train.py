@@ -268,3 +268,26 @@ def test_row_numbers_and_dropped_columns_are_not_features(
     assert get_run(workspace.store, json.loads(chosen.stdout)["run"]).params["drop"] == ["depth"]
     typo = cli("train", "--data", "diamonds", "--target", "price", "--drop", "dept")
     assert typo.exit_code == 2 and "--drop names no column of the dataset: dept" in typo.stderr
+
+
+def test_unique_integer_ids_are_not_features(cli: Any, tmp_path: Path) -> None:
+    """customer_id 100000..999999 handed out at random, id from 1000: no feature, as the note says."""
+    rng = np.random.default_rng(4)
+    rows = 200
+    frame = pd.DataFrame(
+        {
+            "customer_id": rng.choice(np.arange(100_000, 999_999), rows, replace=False),
+            "orderId": np.arange(1000, 1000 + rows),
+            "income": rng.choice(np.arange(20_000, 90_000), rows, replace=False),
+            "age": rng.integers(18, 80, rows),
+            "churned": rng.choice(["yes", "no"], rows),
+        }
+    )
+    path = tmp_path / "customers.csv"
+    frame.to_csv(path, index=False)
+    assert cli("data", "add", "customers", path).exit_code == 0
+    result = cli("train", "--data", "customers", "--target", "churned", "--json")
+    assert result.exit_code == 0, result.stderr
+    features = json.loads(result.stdout)["features"]
+    assert features["dropped"] == ["customer_id", "orderId"], "a unique income stays a feature"
+    assert features["numeric"] == ["income", "age"]

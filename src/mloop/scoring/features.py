@@ -11,6 +11,7 @@ Datetimes and high-cardinality strings (ids, free text) are left out: they memor
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -25,6 +26,7 @@ NUMERIC_TYPES = {"integer", "float"}
 CATEGORICAL_TYPES = {"categorical", "boolean"}
 MISSING = "__missing__"
 ROW_NUMBERS_MIN_ROWS = 20
+_ID_NAME = re.compile(r"(?i:(^|[\W_])(id|uuid|guid|key))$|[a-z0-9](Id|ID|Key)$")
 
 
 @dataclass(frozen=True)
@@ -68,6 +70,17 @@ def _row_numbers(name: str, profile: Mapping[str, Any]) -> bool:
     return low in (0, 1) and high == low + count - 1
 
 
+def _named_id(name: str, profile: Mapping[str, Any]) -> bool:
+    """A column named as an identifier (``id``, ``customer_id``, ``orderId``, ``user key``) whose
+    every value is distinct: numbers handed out in order, which track when a row was made (and
+    often the target) rather than anything about it. A unique ``income`` stays a feature."""
+    stats = profile.get(name) or {}
+    count = stats.get("count")
+    if not count or count < ROW_NUMBERS_MIN_ROWS or stats.get("distinct") != count:
+        return False
+    return _ID_NAME.search(name) is not None
+
+
 def feature_spec(
     schema: Schema,
     *,
@@ -93,7 +106,8 @@ def feature_spec(
         if column.name == target:
             continue
         if column.name in drop or (
-            column.type == "integer" and _row_numbers(column.name, profile or {})
+            column.type == "integer"
+            and (_row_numbers(column.name, profile or {}) or _named_id(column.name, profile or {}))
         ):
             dropped.append(column.name)
         elif column.type in NUMERIC_TYPES:
