@@ -45,6 +45,7 @@ from mloop.data.io import (
     detect_format,
     legacy_encoding,
     sniff_delimiter,
+    trailing_named,
 )
 from mloop.errors import InvalidInput
 
@@ -210,6 +211,7 @@ def _csv_chunks(path: Path, rows: int, sep: str | None) -> Chunks:
             parse_options=parse,
             convert_options=pacsv.ConvertOptions(
                 column_types=dict.fromkeys(names, pa.string()),
+                include_columns=names,
                 null_values=NULL_VALUES,
                 strings_can_be_null=True,
             ),
@@ -257,6 +259,7 @@ def _header(path: Path, head: bytes, parse: pacsv.ParseOptions, split: bool) -> 
         ).column_names
     except pa.ArrowException as exc:
         raise csv_error(path, exc) from exc
+    names = trailing_named(names)  # data past them is ignored, as extra columns are
     _check_columns(path, names)
     return list(names)
 

@@ -236,6 +236,24 @@ def _whole(raw: bytes, codec: str) -> str | None:
     return codec
 
 
+def _without_trailing_blank_columns(table: pa.Table) -> pa.Table:
+    """A delimiter at the end of every line (Excel and many exports write ``a,b,,``) makes
+    unnamed columns with no values at the end of the table: they are not columns. An unnamed
+    column holding values stays, for ``_check_columns`` to name."""
+    named = len(trailing_named(table.column_names))
+    if any(table.column(i).null_count < len(table) for i in range(named, table.num_columns)):
+        return table
+    return table.select(range(named))
+
+
+def trailing_named(names: list[str]) -> list[str]:
+    """``names`` without the unnamed ones at the end (from a delimiter ending every line)."""
+    keep = len(names)
+    while keep and not str(names[keep - 1]).strip():
+        keep -= 1
+    return names[:keep]
+
+
 def _check_columns(path: Path, names: list[str]) -> None:
     seen: set[str] = set()
     for name in names:
@@ -298,6 +316,7 @@ def _read_csv(path: Path, sep: str | None = None) -> pa.Table:
         )
     except pa.ArrowInvalid as exc:
         raise csv_error(path, exc) from exc
+    table = _without_trailing_blank_columns(table)
     _check_columns(path, table.column_names)
     table = _keep_leading_zeros(data, table, parse)
     del data  # the file's bytes are not needed once parsed: a lower peak for big files
