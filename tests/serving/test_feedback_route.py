@@ -134,3 +134,19 @@ def test_the_route_is_published_in_openapi(client: httpx.Client) -> None:
     document = client.get("/openapi.json").json()
     route = document["paths"]["/v1/endpoints/{name}/feedback"]["post"]
     assert "labels" in str(route["requestBody"]) and "200" in route["responses"]
+
+
+def test_unreadable_json_is_answered_with_a_feedback_example(client: httpx.Client) -> None:
+    """The hint is a labels body, not the predict route's dataframe_records."""
+    for body in (b"", b'{"labels": ['):
+        error = assert_error(
+            client.post(
+                "/v1/endpoints/churn/feedback",
+                content=body,
+                headers={"Content-Type": "application/json"},
+            ),
+            400,
+            "malformed_json",
+        )
+        assert '{"labels": [' in error["message"]
+        assert "dataframe_records" not in error["message"]

@@ -248,3 +248,15 @@ def test_a_schemathesis_pass_finds_no_5xx_and_no_response_off_schema(
     )
     assert done.returncode == 0, done.stdout[-4000:]
     assert "Server error" not in done.stdout
+
+
+def test_unreadable_json_on_v2_infer_is_answered_with_a_v2_example(client: httpx.Client) -> None:
+    """The hint is a V2 inputs body, not the /v1 route's dataframe_records."""
+    for body in (b"", b'{"inputs": ['):
+        answer = client.post(
+            "/v2/models/churn/infer", content=body, headers={"Content-Type": "application/json"}
+        )
+        assert answer.status_code == 400, answer.text
+        error = answer.json()
+        assert error["code"] == "malformed_json"
+        assert '"inputs"' in error["error"] and "dataframe_records" not in error["error"]

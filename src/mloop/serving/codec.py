@@ -88,8 +88,11 @@ def _int(text: str) -> int | float:
     return int(text) if len(text.lstrip("-")) <= MAX_INT_DIGITS else float(text)
 
 
-def loads(body: bytes | memoryview) -> Any:
-    """Parse JSON; raises ``ApiError`` 400 ``malformed_json`` (never anything else) when it cannot."""
+def loads(body: bytes | memoryview, *, example: str = EXAMPLE) -> Any:
+    """Parse JSON; raises ``ApiError`` 400 ``malformed_json`` (never anything else) when it cannot.
+
+    ``example`` is the body the message suggests: the route's own shape.
+    """
     try:
         return orjson.loads(body)
     except orjson.JSONDecodeError as exc:
@@ -107,7 +110,7 @@ def loads(body: bytes | memoryview) -> Any:
         except ValueError as exc:  # JSONDecodeError, UnicodeDecodeError, too many digits
             problem = str(exc)
     raise malformed(
-        f"The body is not valid JSON ({problem}); send a JSON object such as {EXAMPLE}."
+        f"The body is not valid JSON ({problem}); send a JSON object such as {example}."
     )
 
 

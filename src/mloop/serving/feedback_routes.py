@@ -148,7 +148,7 @@ def add_feedback_routes(app: FastAPI, state: ServingState) -> None:
         served = endpoint_of(state, name)
         require_type(request, (JSON,))
         body = await read_body(request, state.settings.max_body_bytes)
-        ids, keys, labels = parse_labels(codec.loads(body))
+        ids, keys, labels = parse_labels(codec.loads(body, example=EXAMPLE))
         log = state.log
         if log is None:
             raise ApiError(

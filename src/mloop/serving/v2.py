@@ -28,6 +28,7 @@ from mloop.serving.scores import Scores
 
 HEADER = "Inference-Header-Content-Length"
 BINARY_CONTENT_TYPE = "application/octet-stream"
+EXAMPLE = '{"inputs": [{"name": "column", "shape": [1], "datatype": "FP64", "data": [value]}]}'
 DATATYPES: dict[str, np.dtype[Any] | None] = {
     "BOOL": np.dtype("u1"),
     "UINT8": np.dtype("<u1"),
@@ -185,7 +186,7 @@ def parse_infer(
         raise invalid_body(f"{HEADER} is {header_length}, longer than the {len(body)}-byte body.")
     cut = len(body) if header_length is None else header_length
     view = memoryview(body)
-    doc = loads(view[:cut])
+    doc = loads(view[:cut], example=EXAMPLE)
     rest = view[cut:]
     if not isinstance(doc, dict) or not isinstance(doc.get("inputs"), list) or not doc["inputs"]:
         raise invalid_body(
