@@ -193,3 +193,27 @@ def test_alerts_ls_shows_each_alert_and_its_deliveries(
     assert listed.exit_code == 0
     assert "error_rate <= 0.001" in listed.stdout and "delivered (1)" in listed.stdout
     assert "operations" in listed.stdout
+
+
+def test_a_field_the_model_does_not_read_has_no_null_rate(tmp_path: Path) -> None:
+    """A client that once sent an extra field (ignored, named in X-Ignored-Fields) made
+    ``null_rate`` (the worst input column's) near 1, so ``null_rate <= 0.1`` alerted."""
+    from tests.serving.server_harness import build_workspace, churn_rows, running
+
+    root = build_workspace(tmp_path / "ws")
+    rows = churn_rows(40)
+    with running(root) as server, server.client() as client:
+        for body in ({"instances": rows}, {"instances": [dict(rows[0], note="vip")]}):
+            answer = client.post("/v1/endpoints/churn/predict", json=body)
+            assert answer.status_code == 200, answer.text
+    with Workspace.open(root, environ={"MLOOP_USER": "tester"}) as ws:
+        result = evaluate(ws, "churn", window="24h")
+    assert result.point("predictions") == 41
+    assert result.point("null_rate.note") is None
+    per_column = [
+        p.value
+        for p in result.points
+        if p.metric.startswith("null_rate.") and p.segment is None and p.model is None
+    ]
+    assert len(per_column) == 10  # the model's features only
+    assert result.point("null_rate") == max(per_column) < 0.5

@@ -318,6 +318,29 @@ def _performance(
     )
 
 
+def _features(store: Store, con: Any, start: dt.datetime, end: dt.datetime) -> set[str] | None:
+    """The columns the model versions logged in the window read (None when one is unknown):
+    a field a client sent that none of them reads has no null rate."""
+    from mloop.errors import NotFound
+    from mloop.registry.versions import resolve
+
+    logged = con.execute(
+        "SELECT DISTINCT model, version FROM log WHERE timestamp >= $start AND timestamp < $end "
+        "AND model IS NOT NULL AND version IS NOT NULL",
+        {"start": start, "end": end},
+    ).fetchall()
+    found: set[str] = set()
+    for model, version in logged:
+        try:
+            names = resolve(store, f"{model}@{version}").signature.input_names
+        except NotFound:
+            return None
+        if not names:
+            return None
+        found.update(names)
+    return found or None
+
+
 def evaluate(
     ws: Workspace,
     endpoint: str,
@@ -364,7 +387,12 @@ def evaluate(
         )
         try:
             operations = measure(
-                con, start, end, segments=config.segments, max_segments=config.max_segments
+                con,
+                start,
+                end,
+                segments=config.segments,
+                max_segments=config.max_segments,
+                features=_features(ws.store, con, start, end),
             )
             points = list(operations.points)
             if not operations.records:

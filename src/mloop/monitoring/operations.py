@@ -24,7 +24,7 @@ the per-version figures count each role's own records, the shadow's included.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -299,12 +299,16 @@ def measure(
     *,
     segments: Sequence[str] = (),
     max_segments: int = 20,
+    features: Collection[str] | None = None,
 ) -> Operations:
     """The operations figures of the ``log`` view's records with ``start <= timestamp < end``.
 
+    ``features``: the columns the models read; null rates are measured for those alone (a field
+    a client sent that no model reads is logged, for segments, but is not a missing input).
     Raises ``InvalidInput`` when a segment column is not an input column of the window.
     """
     inputs = input_columns(con, segments)
+    rated = inputs if features is None else [c for c in inputs if c in features]
     params = {"start": start, "end": end}
     found = con.execute(
         "SELECT count(*) FROM log WHERE timestamp >= $start AND timestamp < $end "
@@ -331,7 +335,7 @@ def measure(
     ]
     served = [row for row in rows if row["role"] != "shadow"]
     figures: list[tuple[dict[str, Any], dict[str, Any], tuple[Any, ...], Sequence[str]]] = [
-        ({}, _sum(served, counted), (-1, None, None, None, None), inputs)
+        ({}, _sum(served, counted), (-1, None, None, None, None), rated)
     ]
     for i, column in enumerate(segments):
         for value in sorted({row[f"seg{i}"] for row in served}):
@@ -341,7 +345,7 @@ def measure(
                     {"segment": f"{column}={value}"},
                     _sum(same, counted),
                     (i, value, None, None, None),
-                    inputs,
+                    rated,
                 )
             )
     for model, version, role in sorted(
