@@ -260,3 +260,24 @@ def test_unreadable_json_on_v2_infer_is_answered_with_a_v2_example(client: httpx
         error = answer.json()
         assert error["code"] == "malformed_json"
         assert '"inputs"' in error["error"] and "dataframe_records" not in error["error"]
+
+
+def test_a_malformed_request_id_is_refused_not_silently_replaced(client: httpx.Client) -> None:
+    """A replaced id answered 200 under a made-up id, so labels sent later under the caller's
+    own id never joined its predictions."""
+    for bad in ("order 17", "a" * 129, "é"):
+        answer = client.post(
+            "/v1/endpoints/churn/predict",
+            json={"instances": ROWS},
+            headers={"X-Request-ID": bad.encode()},
+        )
+        error = assert_error(answer, 400, "bad_request")
+        assert "X-Request-ID" in error["message"]
+    v2 = client.post(
+        "/v2/models/churn/infer", json={"inputs": []}, headers={"X-Request-ID": "order 17"}
+    )
+    assert v2.status_code == 400 and "X-Request-ID" in v2.json()["error"]
+    good = client.post(
+        "/v1/endpoints/churn/predict", json={"instances": ROWS}, headers={"X-Request-ID": "o-17"}
+    )
+    assert good.status_code == 200 and good.json()["request_id"] == "o-17"

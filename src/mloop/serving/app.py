@@ -89,7 +89,6 @@ class RequestIdMiddleware:
                 break
         request_id = given if given is not None and REQUEST_ID.fullmatch(given) else new_id()
         scope.setdefault("state", {})["request_id"] = request_id
-        scope["state"]["bad_request_id"] = given is not None and given != request_id
         header = (b"x-request-id", request_id.encode())
 
         async def send_with_id(message: Message) -> None:
@@ -97,6 +96,17 @@ class RequestIdMiddleware:
                 message["headers"] = [*message.get("headers", []), header]
             await send(message)
 
+        if given is not None and given != request_id:
+            # a replaced id would silently break the join of the labels the caller sends later
+            shown = given if len(given) <= 40 else given[:40] + "…"
+            error = ApiError(
+                400,
+                "bad_request",
+                f"X-Request-ID {shown!r} is not a usable request id; send 1 to 128 letters, "
+                "digits, '.', '_', ':' or '-', or leave the header out and one is made.",
+            )
+            await error_response(error, scope.get("path", ""))(scope, receive, send_with_id)
+            return
         await self.app(scope, receive, send_with_id)
 
 
