@@ -537,3 +537,26 @@ def test_mangled_bodies_only_ever_raise_api_errors() -> None:
                 parse_infer(bytes(mangled), header_length=min(length, len(mangled)))
         except ApiError as error:
             assert 400 <= error.status < 500
+
+
+@pytest.mark.parametrize(
+    ("datatype", "value"),
+    [("INT8", 1000), ("UINT8", -1), ("UINT16", 70000), ("INT32", -(2**31) - 1), ("FP16", 1e10)],
+)
+def test_a_json_value_its_v2_datatype_cannot_hold_is_a_400(datatype: str, value: Any) -> None:
+    """Before, 1000 declared INT8 (or 1e10 as FP16) was scored as if it fitted: 200."""
+    tensor = {"name": "tenure_months", "shape": [2], "datatype": datatype, "data": [1, value]}
+    error = rejected(parse_infer, orjson.dumps({"inputs": [tensor]}))
+    assert (error.status, error.code) == (400, "invalid_body")
+    assert f"does not fit its datatype {datatype}" in error.message
+    assert error.message.endswith(".")
+
+
+def test_the_edges_of_a_v2_datatype_are_accepted() -> None:
+    tensors = [
+        {"name": "a", "shape": [2], "datatype": "INT8", "data": [-128, 127]},
+        {"name": "b", "shape": [2], "datatype": "UINT64", "data": [0, 2**64 - 1]},
+        {"name": "c", "shape": [2], "datatype": "FP16", "data": [65504.0, math.inf]},
+    ]
+    table = parse_infer(orjson.dumps({"inputs": tensors})).table
+    assert values(table, "a") == [-128, 127]

@@ -16,6 +16,7 @@ NaN or "") and the response gains a BYTES ``error`` output, empty for the rows t
 
 from __future__ import annotations
 
+import math
 import struct
 from dataclasses import dataclass, field
 from typing import Any
@@ -84,6 +85,25 @@ def header_length(value: str | None) -> int | None:
     return length
 
 
+def _check_range(name: str, datatype: str, data: list[Any]) -> None:
+    """A JSON number the declared datatype cannot hold (1000 as INT8, -1 as UINT8, 1e10 as FP16)
+    is refused, as a binary tensor could not carry it."""
+    bad: Any = None
+    if datatype.startswith(("INT", "UINT")):
+        info = np.iinfo(datatype.lower())
+        span = f"{info.min} to {info.max}"
+        bad = next((v for v in data if not info.min <= v <= info.max), None)
+    elif datatype in ("FP16", "FP32"):
+        top = float(np.finfo(datatype.replace("FP", "float").lower()).max)
+        span = f"{-top:g} to {top:g}"
+        bad = next((v for v in data if v is not None and math.isfinite(v) and abs(v) > top), None)
+    if bad is not None:
+        raise invalid_body(
+            f"Input {name!r}: {bad!r} does not fit its datatype {datatype} ({span}); "
+            "declare a wider datatype or send values in range."
+        )
+
+
 def _json_values(name: str, datatype: str, data: Any, rows: int) -> list[Any]:
     """A tensor's JSON ``data`` flattened to one value per row, checked against its datatype."""
     if not isinstance(data, list):
@@ -105,6 +125,7 @@ def _json_values(name: str, datatype: str, data: Any, rows: int) -> list[Any]:
     if not ok:
         check_scalars({name: data})
         raise invalid_body(f"Input {name!r}: data does not match its datatype {datatype}.")
+    _check_range(name, datatype, data)
     values: list[Any] = data
     return values
 
