@@ -49,3 +49,16 @@ def test_a_stored_version_against_a_file_matches_the_cli(
     assert report.column("plan").method == "psi"
     mixed = mloop.drift("churn@1", cur, workspace=workspace)
     assert mixed.drifted_columns == ["tenure"] and mixed.current == "current"
+
+
+def test_a_constant_reference_column_has_no_spread_to_divide_by() -> None:
+    """105.73 ten thousand times has a float mean a hair off 105.73, so its sd came out 2.8e-14:
+    a 0.01 move was a normalised Wasserstein of 3.5e11 (DRIFT), and the explanation read
+    "sd 2.84e-14 → 0"."""
+    reference = pd.DataFrame({"x": [105.73] * 10_000})
+    current = pd.DataFrame({"x": [105.74] * 300})
+    assert profile_frame(reference).columns["x"].std == 0.0
+    report = mloop.drift(reference, current, column_methods={"x": "wasserstein"})
+    column = report.columns[0]
+    assert column.score < 0.1 and not column.drifted
+    assert "sd" not in column.explanation

@@ -342,7 +342,9 @@ class NumericProfile(ColumnProfile):
 
     @property
     def std(self) -> float:
-        return math.sqrt(self.m2 / (self.finite - 1)) if self.finite > 1 else 0.0
+        if self.finite < 2 or self.min == self.max:  # one value: m2 holds only rounding error
+            return 0.0
+        return math.sqrt(self.m2 / (self.finite - 1))
 
     def histogram(self) -> dict[str, Any]:
         """Edges, the counts between them, and the counts below and above them."""
