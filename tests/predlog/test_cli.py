@@ -91,6 +91,9 @@ def test_an_unknown_endpoint_is_one_sentence(logged: Workspace, cli: Cli) -> Non
         (["--until", "soon"], "--until 'soon' is neither a duration"),
         (["--role", "blue"], "--role 'blue' is not one of primary, canary, shadow"),
         (["--export", "out.xlsx"], "name a .parquet or .csv file"),
+        # before: "No records ... match." and exit 0 (an empty file with --export)
+        (["--since", "1h", "--until", "2h"], "--until '2h' is not after --since '1h'"),
+        (["--since", "2026-03-02", "--until", "2026-03-02", "--export", "w.csv"], "not after"),
     ],
 )
 def test_bad_options_exit_2_with_one_sentence(
@@ -99,7 +102,7 @@ def test_bad_options_exit_2_with_one_sentence(
     result = cli("logs", "churn", *args)
     assert result.exit_code == 2
     assert message in result.stderr
-    assert not list(logged.root.glob("*.xlsx*"))
+    assert not list(logged.root.glob("*.xlsx*")) and not list(logged.root.glob("w.csv*"))
 
 
 def test_an_empty_window(logged: Workspace, cli: Cli) -> None:

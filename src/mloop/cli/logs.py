@@ -98,6 +98,12 @@ def logs(
     from mloop.predlog import export_log, folder_for, nested, read_log
 
     start, end = _when(since, "--since"), _when(until, "--until")
+    if start is not None and end is not None and end <= start:
+        raise InvalidInput(
+            f"--until {until!r} is not after --since {since!r}, so no record can match; "
+            "give the earlier time to --since (a duration counts back from now: --since 2h "
+            "--until 1h)."
+        )
     if role is not None and role not in ("primary", "canary", "shadow"):
         raise InvalidInput(f"--role {role!r} is not one of primary, canary, shadow.")
     folder = folder_for(_settings(ctx))
