@@ -103,25 +103,6 @@ def test_a_private_ray_starts_no_dashboard_head_and_no_monitors(executor: Execut
         assert not [command for command in commands if script in command], (script, commands)
 
 
-def test_what_the_caller_needs_next_is_imported_on_a_thread_while_ray_starts(
-    capfd: pytest.CaptureFixture[str],
-) -> None:
-    """A module that raises on import is left for the caller to import and report itself:
-    nothing reaches stderr from the thread."""
-    from mloop.executors.ray import _import_meanwhile
-
-    _import_meanwhile(["tests.executors.broken_on_import", "tests.executors.imported_meanwhile"])
-    deadline = time.monotonic() + 30
-    while "tests.executors.imported_meanwhile" not in sys.modules:
-        assert time.monotonic() < deadline, "the module was never imported"
-        time.sleep(0.01)
-    from tests.executors.imported_meanwhile import IMPORTED_ON
-
-    assert IMPORTED_ON == "mloop-imports"
-    time.sleep(0.2)
-    assert capfd.readouterr().err == ""
-
-
 def test_a_ray_in_this_process_already_is_refused() -> None:
     import ray
 

@@ -170,3 +170,42 @@ def test_a_sweep_on_ray_records_the_same_story_and_leaves_no_ray_behind(
     while (left := ray_processes_of(command.pid)) and time.monotonic() < deadline:
         time.sleep(0.2)
     assert left == [], left
+
+
+def test_a_sweep_on_ray_refused_for_a_bad_parameter_records_nothing_and_stops_ray(
+    tmp_path: Path, churn_csv: Path
+) -> None:
+    """The grid is checked while Ray starts: the refusal is the same sentence and exit 2,
+    with no run recorded and no Ray process left."""
+    pytest.importorskip("ray", reason="the Ray tests need mloop[ray]")
+    from tests.executors.test_ray_executor import ray_processes_of
+
+    env = {
+        "MLOOP_USER": "tester",
+        "MLOOP_EXECUTOR": "ray",
+        "PYTHONPATH": str(Path(__file__).resolve().parents[2] / "src"),
+    }
+    ws_dir = tmp_path / "ws"
+    ws_dir.mkdir()
+    assert run_mloop("init", cwd=ws_dir, env=env).returncode == 0
+    with (ws_dir / "mloop.toml").open("a") as config:
+        config.write("\n[executor]\nmax_workers = 1\n")
+    assert run_mloop("data", "add", "churn", str(churn_csv), cwd=ws_dir, env=env).returncode == 0
+    args = ["train", "--data", "churn", "--target", "churned", "--sweep", "no_such_param=1,2"]
+    with subprocess.Popen(
+        [sys.executable, "-m", "mloop", *args],
+        cwd=ws_dir,
+        env={**{k: v for k, v in os.environ.items() if not k.startswith("MLOOP_")}, **env},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    ) as command:
+        _, stderr = command.communicate(timeout=120)
+    assert command.returncode == 2, stderr
+    assert "no_such_param" in stderr and "Traceback" not in stderr
+    with Workspace.open(ws_dir, environ=env) as ws:
+        assert list_runs(ws.store) == []
+    deadline = time.monotonic() + 10
+    while (left := ray_processes_of(command.pid)) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert left == [], left

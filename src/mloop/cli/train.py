@@ -222,30 +222,28 @@ def _sweep(
     """``--sweep``: the grid on the configured executor, then the best trial registered."""
     from mloop.cli.sweeps import render_sweep
     from mloop.config import find_workspace, load_settings
-    from mloop.executors import executor_settings, open_executor
-    from mloop.training.sweep import TRIAL_MODULES
+    from mloop.executors import Meanwhile, executor_settings, open_executor
+    from mloop.training.sweep import TRIAL_MODULES, plan_sweep, run_sweep
+    from mloop.workspace import Workspace
 
     found = load_settings(find_workspace(state(ctx).workspace))
     chosen = executor_settings(found.raw)
-    with chatter_to_stderr(), open_executor(chosen, meanwhile=TRIAL_MODULES) as executor:
-        # First of all, so the workers import scikit-learn while this process opens the store
-        # and reads and checks the data: a trial can start as soon as the checks pass.
-        executor.warm(TRIAL_MODULES)
-        from mloop.training.sweep import sweep
-        from mloop.workspace import Workspace
+    with (
+        chatter_to_stderr(),
+        Workspace.from_settings(found) as ws,
+        err_console().status(f"sweeping on the {chosen.kind} executor"),
+    ):
+        if register:
+            from mloop.registry.register import check_target
 
-        with (
-            Workspace.from_settings(found) as ws,
-            err_console().status(f"sweeping on the {chosen.kind} executor"),
-        ):
-            if register:
-                from mloop.registry.register import check_target
-
-                check_target(ws.store, register, target)
-            result = sweep(
+            check_target(ws.store, register, target)
+        # The data is read and every combination checked while the executor starts (a Ray
+        # takes seconds): a trial can start as soon as both are done, and a refused sweep
+        # costs no more than the start it overlapped.
+        planning = Meanwhile(
+            lambda: plan_sweep(
                 ws.store,
                 ws.artifacts,
-                executor,
                 settings=ws.settings,
                 data=data,
                 target=target,
@@ -254,17 +252,26 @@ def _sweep(
                 params=params,
                 test_size=test_size,
                 seed=seed,
-                experiment=experiment,
                 task=None if task is None else task.value,
                 drop=drop,
             )
-            registered = None
-            if register and result.best_run_id is not None:
-                from mloop.registry.register import register_run
-
-                registered = register_run(
-                    ws.store, ws.artifacts, run_id=result.best_run_id, name=register, actor=ws.user
+        )
+        try:
+            with open_executor(chosen, meanwhile=planning.start) as executor:
+                executor.warm(TRIAL_MODULES)  # the workers import scikit-learn meanwhile too
+                plan = planning.result()
+                result = run_sweep(
+                    ws.store, executor, plan, settings=ws.settings, experiment=experiment
                 )
+        finally:
+            planning.settle()  # never close the store under the planning thread
+        registered = None
+        if register and result.best_run_id is not None:
+            from mloop.registry.register import register_run
+
+            registered = register_run(
+                ws.store, ws.artifacts, run_id=result.best_run_id, name=register, actor=ws.user
+            )
     for trial in result.failed:
         err_console().print(
             f"note: trial {trial.index + 1} failed ({(trial.error or '').splitlines()[0]}); "

@@ -28,7 +28,6 @@ import importlib
 import logging
 import os
 import sys
-import threading
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future
 from contextlib import contextmanager, nullcontext, suppress
@@ -198,36 +197,23 @@ def _driver_path() -> str:
     return os.pathsep.join(p for p in seen if os.path.isdir(p))
 
 
-def _import_meanwhile(modules: Sequence[str]) -> None:
-    """Import ``modules`` on a thread of this process. ``ray.init`` spends most of its seconds
-    waiting for the processes it starts (a third of two cores stood idle), so what the caller
-    needs next (scikit-learn for a sweep's checks) is imported by then instead of after."""
-
-    def quietly() -> None:
-        for name in modules:
-            with suppress(Exception):  # the caller imports it again itself, and says what failed
-                importlib.import_module(name)
-
-    if modules:
-        threading.Thread(target=quietly, name="mloop-imports", daemon=True).start()
-
-
 @contextmanager
 def open_ray_executor(
-    settings: ExecutorSettings, meanwhile: Sequence[str] = ()
+    settings: ExecutorSettings, meanwhile: Callable[[], object] | None = None
 ) -> Iterator[RayExecutor]:
     """A Ray executor for the length of the ``with``: ``settings.ray_address``'s cluster (left
     running), else a private local Ray on loopback with ``max_workers`` (or every core) CPUs,
-    shut down at exit. ``meanwhile``: modules this process imports while Ray starts. Raises
+    shut down at exit. ``meanwhile`` is called once Ray is imported, before it starts. Raises
     ``InvalidInput`` when Ray is not installed, the cluster cannot be reached, or a Ray is
     already running in this process."""
     ray = import_ray()
-    _import_meanwhile(meanwhile)  # after Ray's own import: the two share no import lock then
     if ray.is_initialized():
         raise InvalidInput(
             "Ray is already initialised in this process; mloop starts (or connects to) its own, "
             "so call ray.shutdown() first."
         )
+    if meanwhile is not None:  # after Ray's own import: a thread it starts races no import lock
+        meanwhile()
     owns = settings.ray_address is None
     try:
         if owns:

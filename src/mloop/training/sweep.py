@@ -41,6 +41,7 @@ from mloop.training.defaults import defaults_for
 if TYPE_CHECKING:
     from mloop.artifacts import ArtifactStore
     from mloop.config import Settings
+    from mloop.data.datasets import DatasetVersion
     from mloop.executors import Executor
 
 MAX_TRIALS = 1000
@@ -245,7 +246,7 @@ def _check_trials(
     seed: int,
     grid: list[dict[str, Any]],
     fixed: Mapping[str, Any],
-) -> tuple[str, str, Any]:
+) -> tuple[str, str, DatasetVersion]:
     """Every combination built before any run: (model, task, dataset version)."""
     from mloop.training.estimators import make_estimator
     from mloop.training.prepare import prepare
@@ -277,6 +278,73 @@ def _check_trials(
     return prepared.model, prepared.task.value, prepared.version
 
 
+@dataclass(frozen=True)
+class SweepPlan:
+    """A sweep checked and ready to run: every combination built, the data version resolved."""
+
+    grid: list[dict[str, Any]]
+    axes: dict[str, list[Any]]
+    fixed: dict[str, Any]  # the --param set every trial shares
+    model: str
+    task: str
+    version: DatasetVersion  # what every trial reads
+    target: str
+    test_size: float
+    seed: int
+    drop: tuple[str, ...]
+
+
+def plan_sweep(
+    store: Store,
+    artifacts: ArtifactStore,
+    *,
+    settings: Settings,
+    data: str,
+    target: str,
+    axes: Mapping[str, Sequence[Any]],
+    model: str | None = None,
+    params: Mapping[str, Any] | None = None,
+    test_size: float = 0.2,
+    seed: int = 0,
+    task: str | None = None,
+    drop: Sequence[str] = (),
+) -> SweepPlan:
+    """Everything checked before any run: the grid, the data, and every combination built with
+    scikit-learn's own check. Raises ``InvalidInput`` and ``NotFound``; records nothing, so it
+    can run while an executor starts (``mloop train --sweep`` runs it beside Ray's start-up)."""
+    fixed = dict(params or {})
+    clash = sorted(set(fixed) & set(axes))
+    if clash:
+        raise InvalidInput(f"{clash[0]!r} is given both as --param and --sweep; keep one of them.")
+    grid = expand_grid(axes)
+    chosen_model, task_name, version = _check_trials(
+        store,
+        artifacts,
+        settings=settings,
+        data=data,
+        target=target,
+        model=model,
+        task=task,
+        test_size=test_size,
+        drop=drop,
+        seed=seed,
+        grid=grid,
+        fixed=fixed,
+    )
+    return SweepPlan(
+        grid=grid,
+        axes={name: list(values) for name, values in axes.items()},
+        fixed=fixed,
+        model=chosen_model,
+        task=task_name,
+        version=version,
+        target=target,
+        test_size=test_size,
+        seed=seed,
+        drop=tuple(drop),
+    )
+
+
 def sweep(
     store: Store,
     artifacts: ArtifactStore,
@@ -300,33 +368,41 @@ def sweep(
     and ``NotFound`` (the dataset) before any run. The result lists every trial, failed ones
     included; the parent run is FAILED only when every trial failed.
     """
-    fixed = dict(params or {})
-    clash = sorted(set(fixed) & set(axes))
-    if clash:
-        raise InvalidInput(f"{clash[0]!r} is given both as --param and --sweep; keep one of them.")
-    grid = expand_grid(axes)
-    executor.warm(TRIAL_MODULES)
-    from mloop.scoring.metrics import LOWER_IS_BETTER  # scikit-learn, once the workers are at it
-
-    chosen_model, task_name, version = _check_trials(
+    executor.warm(TRIAL_MODULES)  # the workers import scikit-learn while the plan is checked
+    plan = plan_sweep(
         store,
         artifacts,
         settings=settings,
         data=data,
         target=target,
+        axes=axes,
         model=model,
-        task=task,
+        params=params,
         test_size=test_size,
-        drop=drop,
         seed=seed,
-        grid=grid,
-        fixed=fixed,
+        task=task,
+        drop=drop,
     )
+    return run_sweep(store, executor, plan, settings=settings, experiment=experiment)
+
+
+def run_sweep(
+    store: Store,
+    executor: Executor,
+    plan: SweepPlan,
+    *,
+    settings: Settings,
+    experiment: str = "default",
+) -> SweepResult:
+    """The planned trials on ``executor`` as child runs of a new parent run."""
+    from mloop.scoring.metrics import LOWER_IS_BETTER
+
+    fixed = dict(plan.fixed)
     if (
         executor.parallelism > 1
-        and "n_jobs" in defaults_for(chosen_model)
+        and "n_jobs" in defaults_for(plan.model)
         and "n_jobs" not in fixed
-        and "n_jobs" not in axes
+        and "n_jobs" not in plan.axes
     ):
         fixed["n_jobs"] = 1  # trials side by side, one core each (see the module docstring)
     started = time.perf_counter()
@@ -341,14 +417,14 @@ def sweep(
             store,
             parent.id,
             {
-                "model": chosen_model,
-                "target": target,
-                "task": task_name,
-                "test_size": test_size,
-                "seed": seed,
-                **({"drop": sorted(drop)} if drop else {}),
+                "model": plan.model,
+                "target": plan.target,
+                "task": plan.task,
+                "test_size": plan.test_size,
+                "seed": plan.seed,
+                **({"drop": sorted(plan.drop)} if plan.drop else {}),
                 **fixed,
-                **{f"sweep.{name}": list(values) for name, values in axes.items()},
+                **{f"sweep.{name}": values for name, values in plan.axes.items()},
             },
         )
         runs.set_tags(
@@ -356,12 +432,12 @@ def sweep(
             parent.id,
             {
                 "mloop.source": SOURCE,
-                "mloop.dataset": version.ref,
-                "mloop.sweep.trials": str(len(grid)),
+                "mloop.dataset": plan.version.ref,
+                "mloop.sweep.trials": str(len(plan.grid)),
                 "mloop.executor": executor.kind,
             },
         )
-        runs.log_input(store, parent.id, version.id, role="train")
+        runs.log_input(store, parent.id, plan.version.id, role="train")
         jobs = [
             TrialTask(
                 settings=settings,
@@ -369,20 +445,20 @@ def sweep(
                 parent_run_id=parent.id,
                 params={**fixed, **combo},
                 swept=combo,
-                data=version.ref,
-                target=target,
-                model=chosen_model,
-                task=task_name,
-                test_size=test_size,
-                seed=seed,
+                data=plan.version.ref,
+                target=plan.target,
+                model=plan.model,
+                task=plan.task,
+                test_size=plan.test_size,
+                seed=plan.seed,
                 experiment=experiment,
-                drop=tuple(drop),
+                drop=plan.drop,
             )
-            for index, combo in enumerate(grid)
+            for index, combo in enumerate(plan.grid)
         ]
         futures = [executor.submit(run_trial, job) for job in jobs]
         trials = [_outcome(job, future) for job, future in zip(jobs, futures, strict=True)]
-        metric, best = _best(task_name, trials)
+        metric, best = _best(plan.task, trials)
         if best is None:
             first = trials[0].error or "unknown error"
             raise SweepFailed(
@@ -417,9 +493,9 @@ def sweep(
         executor=executor.kind,
         parallelism=executor.parallelism,
         seconds=time.perf_counter() - started,
-        dataset=version.ref,
-        task=task_name,
-        model=chosen_model,
+        dataset=plan.version.ref,
+        task=plan.task,
+        model=plan.model,
         fixed=fixed,
     )
 
