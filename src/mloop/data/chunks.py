@@ -46,6 +46,7 @@ from mloop.data.io import (
     legacy_encoding,
     sniff_delimiter,
     trailing_named,
+    with_index_named,
 )
 from mloop.errors import InvalidInput
 
@@ -222,7 +223,10 @@ def _csv_chunks(path: Path, rows: int, sep: str | None) -> Chunks:
     except BaseException:
         closer.close()
         raise
-    schema = reader.schema
+    # read by the file's names, handed on with a blank index column named
+    schema = pa.schema(
+        [f.with_name(n) for f, n in zip(reader.schema, with_index_named(names), strict=True)]
+    )
 
     def batches() -> Iterator[pa.RecordBatch]:
         while True:
@@ -232,7 +236,7 @@ def _csv_chunks(path: Path, rows: int, sep: str | None) -> Chunks:
                 return
             except pa.ArrowException as exc:
                 raise _csv_problem(path, exc) from exc
-            yield batch
+            yield pa.RecordBatch.from_arrays(batch.columns, schema=schema)
 
     chunks = Chunks(
         path, "csv", schema, None, _rebatched(batches(), schema, rows), raw, path.stat().st_size
@@ -260,7 +264,7 @@ def _header(path: Path, head: bytes, parse: pacsv.ParseOptions, split: bool) -> 
     except pa.ArrowException as exc:
         raise csv_error(path, exc) from exc
     names = trailing_named(names)  # data past them is ignored, as extra columns are
-    _check_columns(path, names)
+    _check_columns(path, with_index_named(names))
     return list(names)
 
 

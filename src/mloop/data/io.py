@@ -254,6 +254,22 @@ def trailing_named(names: list[str]) -> list[str]:
     return names[:keep]
 
 
+INDEX_COLUMN = "index"
+
+
+def with_index_named(names: list[str]) -> list[str]:
+    """``names`` with a blank first one named ``index``: the header pandas' ``to_csv`` writes
+    for a frame's index (and R's ``write.csv`` for its row names) leaves that column unnamed.
+    Its values are kept: an index of dates or keys is data, and one of row numbers is left out
+    of a model's features like any other row-number column."""
+    if len(names) < 2 or str(names[0]).strip() or not all(str(n).strip() for n in names[1:]):
+        return names
+    name, suffix = INDEX_COLUMN, 1
+    while name in names:
+        name, suffix = f"{INDEX_COLUMN}_{suffix}", suffix + 1
+    return [name, *names[1:]]
+
+
 def _check_columns(path: Path, names: list[str]) -> None:
     seen: set[str] = set()
     for name in names:
@@ -317,8 +333,9 @@ def _read_csv(path: Path, sep: str | None = None) -> pa.Table:
     except pa.ArrowInvalid as exc:
         raise csv_error(path, exc) from exc
     table = _without_trailing_blank_columns(table)
-    _check_columns(path, table.column_names)
-    table = _keep_leading_zeros(data, table, parse)
+    names = with_index_named(table.column_names)
+    _check_columns(path, names)
+    table = _keep_leading_zeros(data, table, parse).rename_columns(names)
     del data  # the file's bytes are not needed once parsed: a lower peak for big files
     return _refine_text_columns(table, delimiter)
 
