@@ -40,3 +40,13 @@ def test_train_register_with_a_version_says_registering_numbers_versions(
     assert result.exit_code == 2
     message = " ".join(result.stderr.split())
     assert "--register numbers the versions it makes" in message
+
+
+def test_did_you_mean_catches_spelling_case_and_spaces_and_stays_quiet_otherwise() -> None:
+    from mloop.data.refs import did_you_mean
+
+    names = ["customer_id", "Monthly Charges", "churned", "region"]
+    assert did_you_mean("monthly charges ", names) == "did you mean 'Monthly Charges'?"
+    assert did_you_mean("churnd", names) == "did you mean 'churned'?"
+    assert did_you_mean("REGION", names) == "did you mean 'region'?"
+    assert did_you_mean("tenure", names) is None

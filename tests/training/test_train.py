@@ -268,6 +268,9 @@ def test_row_numbers_and_dropped_columns_are_not_features(
     assert get_run(workspace.store, json.loads(chosen.stdout)["run"]).params["drop"] == ["depth"]
     typo = cli("train", "--data", "diamonds", "--target", "price", "--drop", "dept")
     assert typo.exit_code == 2 and "--drop names no column of the dataset: dept" in typo.stderr
+    assert "did you mean 'depth'?" in typo.stderr
+    cased = cli("train", "--data", "diamonds", "--target", "price", "--drop", " Carat")
+    assert cased.exit_code == 2 and "did you mean 'carat'?" in cased.stderr
 
 
 def test_unique_integer_ids_are_not_features(cli: Any, tmp_path: Path) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 import re
 from dataclasses import dataclass
 
@@ -20,6 +21,17 @@ def shortlist(names: list[str], *, total: int | None = None, limit: int = SHORTL
     shown = ", ".join(names[:limit])
     more = total - min(len(names), limit)
     return f"{shown} and {more} more" if more > 0 else shown
+
+
+def did_you_mean(name: str, names: list[str]) -> str | None:
+    """``did you mean 'a' or 'b'?`` for the names closest to ``name`` (spelling, case, spaces
+    around it), or None when none is close."""
+    close = difflib.get_close_matches(name, names, n=3, cutoff=0.6)
+    folded = name.strip().casefold()
+    close += [n for n in names if n.strip().casefold() == folded and n not in close]
+    if not close:
+        return None
+    return "did you mean " + " or ".join(repr(n) for n in close[:3]) + "?"
 
 
 @dataclass(frozen=True)

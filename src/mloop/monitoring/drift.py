@@ -27,7 +27,7 @@ from mloop.data.profile_columns import (
     ColumnProfile,
     NumericProfile,
 )
-from mloop.data.refs import shortlist
+from mloop.data.refs import did_you_mean, shortlist
 from mloop.errors import InvalidInput
 from mloop.monitoring import methods
 from mloop.monitoring.columns import ColumnDrift, evaluate, kind_of, null_jump
@@ -239,9 +239,10 @@ def _column_values(side: Side, name: str) -> pa.ChunkedArray | None:
 def _check_names(names: Sequence[str], known: Mapping[str, Any], what: str) -> None:
     unknown = [n for n in names if n != "*" and n not in known]
     if unknown:
+        hint = did_you_mean(unknown[0], list(known))
         raise InvalidInput(
-            f"{what} {unknown[0]!r} is not a column of the reference; its columns are "
-            f"{shortlist(list(known))}."
+            f"{what} {unknown[0]!r} is not a column of the reference; "
+            + (hint or f"its columns are {shortlist(list(known))}.")
         )
 
 

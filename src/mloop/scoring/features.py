@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from mloop.data.refs import did_you_mean
 from mloop.data.schema import Schema, category_text, read_truth
 from mloop.errors import InvalidInput
 
@@ -94,9 +95,10 @@ def feature_spec(
     names = {c.name for c in schema.columns}
     unknown = [c for c in drop if c not in names]
     if unknown:
+        hint = did_you_mean(unknown[0], sorted(names))
         raise InvalidInput(
             f"--drop names no column of the dataset: {', '.join(unknown)}; "
-            "`mloop data show` lists the columns."
+            + (hint or "`mloop data show` lists the columns.")
         )
     numeric: list[str] = []
     categorical: list[str] = []

@@ -8,7 +8,6 @@ them). A bad target, task, model or split is refused here, so no run is left beh
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -24,6 +23,7 @@ from mloop.data.datasets import (
     get_version,
     load_frame,
 )
+from mloop.data.refs import did_you_mean
 from mloop.data.schema import ColumnType, Schema
 from mloop.data.validation import ValidationReport, validate_frame
 from mloop.errors import InvalidInput
@@ -175,10 +175,9 @@ def _check_model(model: str, task: Task, target: str, *, overridden: bool) -> No
 def _columns_hint(target: str, names: list[str]) -> str:
     """The closest column names, or all of them when there are few: a wide table's 1,500 names
     in an error message bury the one that matters."""
-    close = difflib.get_close_matches(target, names, n=3, cutoff=0.6)
-    close += [n for n in names if n.lower() == target.strip().lower() and n not in close]
+    close = did_you_mean(target, names)
     if close:
-        return "did you mean " + " or ".join(repr(n) for n in close[:3]) + "?"
+        return close
     if len(names) <= MAX_COLUMNS_LISTED:
         return f"columns are: {', '.join(names)}."
     shown = ", ".join(names[:MAX_COLUMNS_LISTED])
