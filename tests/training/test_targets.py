@@ -116,3 +116,40 @@ def test_columns_left_out_of_the_features_are_named(cli: Any, people_csv: Path) 
     assert result.exit_code == 0, result.stderr
     assert "note: not used as features: name, boarded" in result.stderr
     assert json.loads(result.stdout)["features"]["dropped"] == ["name", "boarded"]
+
+
+def test_a_question_mark_target_is_an_unknown_label_not_a_class(cli: Any, tmp_path: Path) -> None:
+    """UCI-style exports write " ?" for an unknown value: those rows are left out of training
+    and of the gate's holdout, so the model answers only the real classes."""
+    rng = np.random.default_rng(5)
+    rows = 300
+    age = rng.integers(18, 80, rows)
+    income = np.where(age + rng.normal(0, 10, rows) > 45, " >50K", " <=50K").astype(object)
+    income[::20] = " ?"
+    frame = pd.DataFrame(
+        {
+            "age": age,
+            "hours": rng.normal(40, 8, rows).round(3),
+            "workclass": rng.choice([" Private", " ?"], rows),
+            "income": income,
+        }
+    )
+    frame.to_csv(tmp_path / "adult.csv", index=False)
+    assert cli("data", "add", "adult", tmp_path / "adult.csv").exit_code == 0
+    trained = cli("train", "--data", "adult", "--target", "income", "--register", "adult")
+    assert trained.exit_code == 0, trained.stderr
+    shown = json.loads(cli("models", "show", "adult@1", "--json").stdout)
+    assert shown["version"]["signature"]["output"]["classes"] == [" <=50K", " >50K"]
+    # the whole table as holdout: the rows the model did not train on, its " ?" ones among
+    # them, which are not scored
+    gated = cli(
+        "models", "promote", "adult", "1", "--to", "champion", "--holdout", "adult@1", "--json"
+    )
+    assert gated.exit_code == 0, gated.stderr
+    out = json.loads(gated.stdout)
+    trained_on = 285 - 57  # the 285 labelled rows, less the 20% held out
+    assert (
+        out["holdout"]
+        == f"adult@1: 72 of 300 rows, {trained_on} left out because the candidate trained on them"
+    )
+    assert out["checks"][0]["values"]["rows"] == 57  # the 15 " ?" rows are not scored

@@ -32,7 +32,7 @@ from mloop.scoring.metrics import (
     classification_metrics,
     regression_metrics,
 )
-from mloop.scoring.targets import Task, target_values
+from mloop.scoring.targets import Task, labelled, target_values
 from mloop.store import Store
 from mloop.tracking.runs import get_run
 
@@ -93,7 +93,7 @@ def score(model: LoadedModel, holdout: Holdout) -> Scored:
         raise InvalidInput(
             f"The holdout ({holdout.source}) has no target column {target!r} for {model.version.ref}."
         )
-    frame = holdout.frame[holdout.frame[target].notna()]
+    frame = holdout.frame[labelled(holdout.frame[target])]
     y_true = target_values(frame[target], str(signature.target_type or ""), task, signature.classes)
     y_pred = np.asarray(model.predict(frame))
     if task == "regression":
@@ -156,7 +156,7 @@ def _threshold_checks(
 
 
 def holdout_size_check(minimum: int, holdout: Holdout, target: str) -> CheckResult:
-    rows = int(holdout.frame[target].notna().sum()) if target in holdout.frame else 0
+    rows = int(labelled(holdout.frame[target]).sum()) if target in holdout.frame else 0
     passed = rows >= minimum
     detail = f"{rows} labelled holdout rows (at least {minimum})"
     if not passed:
@@ -184,6 +184,14 @@ def _no_regression_check(
 ) -> CheckResult:
     metric = resolve_metric(policy.metric, cand.task, has_proba=cand.proba is not None)
     if metric not in cand_metrics:
+        classes = list(np.unique(cand.y_true)) if cand.task == "classification" else [None] * 2
+        if cand.proba is not None and len(classes) < 2:
+            raise InvalidInput(
+                f"Gate {gate.name!r} compares {metric!r}, which is undefined on this holdout: its "
+                f"{plural(len(cand.y_true), 'labelled row')} ({holdout.description}) hold "
+                f"{'no class' if not len(classes) else f'only the class {classes[0]!r}'}; pass "
+                "--holdout NAME@V with rows of every class."
+            )
         raise InvalidInput(
             f"Gate {gate.name!r} compares {metric!r}, which cannot be computed for a {cand.task} model; "
             f"available: {', '.join(sorted(cand_metrics))}."
@@ -278,7 +286,7 @@ def _latency_check(budget_ms: float, model: LoadedModel, holdout: Holdout) -> Ch
 
 
 def _segment_checks(gate: Gate, cand: Scored, holdout: Holdout, target: str) -> list[CheckResult]:
-    frame = holdout.frame[holdout.frame[target].notna()].reset_index(drop=True)
+    frame = holdout.frame[labelled(holdout.frame[target])].reset_index(drop=True)
     results = []
     overall = cand.metrics()
     for parity in gate.segment_parity:

@@ -23,6 +23,7 @@ from mloop.data.datasets import get_version, load_frame
 from mloop.errors import InvalidInput
 from mloop.registry.versions import ModelVersion
 from mloop.scoring.names import HOLDOUT_ARTIFACT
+from mloop.scoring.targets import labelled
 from mloop.store import Store
 from mloop.tracking.runs import get_run
 
@@ -80,7 +81,7 @@ def require_columns(
             f"The holdout ({holdout.source}) has no target column {target!r} for {candidate.ref}; "
             "pass --holdout NAME@V with labelled data."
         )
-    if target and not holdout.frame[target].notna().any():
+    if target and not labelled(holdout.frame[target]).any():
         raise InvalidInput(
             f"The holdout ({holdout.source}) has no labelled rows: every {target!r} is empty; "
             "pass --holdout NAME@V with labelled data."
@@ -114,7 +115,7 @@ def unseen_by(
     for role, model in zip(("the candidate", "the current holder"), models, strict=False):
         if model is None or not model.run_id or model.run_id == holdout.split_of_run:
             continue
-        seen = _trained_on(store, artifacts, model.run_id, frame)
+        seen = _trained_on(store, artifacts, model.run_id, frame, model.signature.target)
         if bool(seen.any()):
             excluders.append(role)
         keep &= ~seen
@@ -144,9 +145,15 @@ def _run_holdout(store: Store, artifacts: ArtifactStore, run_id: str) -> pd.Data
 
 
 def _trained_on(
-    store: Store, artifacts: ArtifactStore, run_id: str, holdout: pd.DataFrame
+    store: Store,
+    artifacts: ArtifactStore,
+    run_id: str,
+    holdout: pd.DataFrame,
+    target: str | None,
 ) -> pd.Series:
-    """A boolean per holdout row: does it appear among the run's training rows?"""
+    """A boolean per holdout row: does it appear among the run's training rows? Those are the
+    training table's labelled rows outside the run's held-out split: a row without a label (or
+    with ``?``) was never trained on."""
     seen = pd.Series(False, index=holdout.index)
     run = get_run(store, run_id)
     inputs = [i for i in run.inputs if i.role == "train" and i.dataset_ref]
@@ -155,6 +162,8 @@ def _trained_on(
     held_out = _run_holdout(store, artifacts, run_id)
     for ref in [i.dataset_ref for i in inputs if i.dataset_ref]:
         training = load_frame(store, artifacts, get_version(store, ref))
+        if target and target in training.columns:
+            training = training[labelled(training[target])]
         columns = [c for c in holdout.columns if c in training.columns]
         if not columns:
             continue

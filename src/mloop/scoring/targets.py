@@ -19,6 +19,20 @@ from mloop.scoring.task import Task
 __all__ = ["Task", "target_values"]
 
 
+UNKNOWN_LABELS = frozenset({"?"})
+
+
+def labelled(values: pd.Series) -> pd.Series:
+    """Which rows have a label: a value, and not ``?``, which exports write for an unknown one
+    (UCI's tables among them; " ?" with their spaces). Unlabelled rows are left out of training
+    and scoring alike, so ``?`` never becomes a class a model can answer."""
+    known = values.notna()
+    if values.dtype == object or isinstance(values.dtype, pd.StringDtype | pd.CategoricalDtype):
+        text = values.astype(str).str.strip()
+        known &= ~text.isin(UNKNOWN_LABELS)
+    return known
+
+
 def target_values(
     values: pd.Series, kind: str, task: str, classes: Sequence[Any] | None = None
 ) -> np.ndarray:

@@ -29,7 +29,7 @@ from mloop.data.validation import ValidationReport, validate_frame
 from mloop.errors import InvalidInput
 from mloop.plural import plural
 from mloop.scoring.features import FeatureSpec, feature_spec
-from mloop.scoring.targets import Task, target_values
+from mloop.scoring.targets import Task, labelled, target_values
 from mloop.signature import Signature
 from mloop.store import Store
 from mloop.training.estimators import BUILTIN, DEFAULT_MODEL, models_for
@@ -109,7 +109,7 @@ def prepare(
     chosen = _check_task(task, kind, target)
     say(f"reading {version.ref}")
     frame = load_frame(store, artifacts, version)
-    frame = frame[frame[target].notna()].reset_index(drop=True)
+    frame = frame[labelled(frame[target])].reset_index(drop=True)
     if len(frame) < 2:
         raise InvalidInput(
             f"{version.ref} has {plural(len(frame), 'row')} with a value in {target!r}; at least 2 are needed."
