@@ -119,6 +119,19 @@ def test_refusals_have_one_error_shape(client: httpx.Client) -> None:
         "unsupported_media_type",
     )
     assert "uncompressed" in error["message"]
+    latin = json.dumps({"instances": ROWS}).encode("latin-1")
+    error = assert_error(
+        client.post(
+            predict,
+            content=latin,
+            headers={"Content-Type": "application/json; charset=ISO-8859-1"},
+        ),
+        415,
+        "unsupported_media_type",
+    )
+    assert "UTF-8" in error["message"] and error["detail"]["charset"] == "iso-8859-1"
+    declared = {"Content-Type": 'application/json; charset="UTF-8"'}
+    assert client.post(predict, content=latin, headers=declared).status_code == 200
     big = {"instances": ROWS * 200}  # over max_body_bytes
     assert_error(client.post(predict, json=big), 413, "payload_too_large")
     many = {"inputs": {"tenure_months": list(range(MAX_ROWS + 1))}}

@@ -37,6 +37,8 @@ def require_type(request: Request, accepted: tuple[str, ...]) -> str:
     if not kind:
         return accepted[0]
     if kind in accepted or (JSON in accepted and kind.endswith("+json")):
+        if kind == JSON or kind.endswith("+json"):
+            _require_utf8(request)
         return kind
     shown = kind
     raise ApiError(
@@ -45,6 +47,27 @@ def require_type(request: Request, accepted: tuple[str, ...]) -> str:
         f"Content-Type {shown} is not accepted here; send {' or '.join(accepted)}.",
         {"content_type": kind, "accepted": list(accepted)},
     )
+
+
+UTF8_NAMES = ("utf-8", "utf8", "us-ascii", "ascii")
+
+
+def _require_utf8(request: Request) -> None:
+    """JSON travels as UTF-8 (RFC 8259 section 8.1): a body declared in another charset would
+    otherwise fail as malformed JSON, or be read as the wrong characters, so it is a 415 that
+    says what to send."""
+    params = request.headers.get("content-type", "").split(";")[1:]
+    for param in params:
+        key, _, value = param.partition("=")
+        charset = value.strip().strip('"').lower()
+        if key.strip().lower() == "charset" and charset not in UTF8_NAMES:
+            raise ApiError(
+                415,
+                "unsupported_media_type",
+                f"JSON in charset {charset or '(empty)'} is not accepted; send it as UTF-8 "
+                "(charset=utf-8, or no charset).",
+                {"charset": charset, "accepted": ["utf-8"]},
+            )
 
 
 def too_large(limit: int) -> ApiError:
