@@ -81,6 +81,7 @@ def test_an_unknown_endpoint_is_one_sentence(logged: Workspace, cli: Cli) -> Non
     result = cli("logs", "fraud")
     assert result.exit_code == 2
     assert "No prediction log for endpoint 'fraud'" in result.stderr
+    assert "`mloop serve`" in result.stderr and "`mloop endpoints ls`" in result.stderr
     assert "Traceback" not in result.stderr and result.stderr.count("\n") == 1
 
 

@@ -45,8 +45,9 @@ def log_folder(folder: str | os.PathLike[str], endpoint: str) -> Path:
     path = endpoint_folder(Path(folder), endpoint)
     if not path.is_dir():
         raise NotFound(
-            f"No prediction log for endpoint {endpoint!r} in {folder}: nothing has been logged "
-            "for it yet; check the name with `mloop endpoints ls`."
+            f"No prediction log for endpoint {endpoint!r} in {folder} yet: it is written as "
+            "`mloop serve` answers the endpoint's requests, so serve it and send traffic "
+            "first, or check the name with `mloop endpoints ls`."
         )
     return path
 
