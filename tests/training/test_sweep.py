@@ -134,42 +134,54 @@ def test_a_bad_sweep_is_refused_before_any_run(
     assert list_runs(workspace.store) == []
 
 
-def test_a_sweep_on_ray_records_the_same_story_and_leaves_no_ray_behind(
-    tmp_path: Path, churn_csv: Path
-) -> None:
+RAY_ENV = {
+    "MLOOP_USER": "tester",
+    "MLOOP_EXECUTOR": "ray",
+    "PYTHONPATH": str(Path(__file__).resolve().parents[2] / "src"),
+}
+
+
+def _ray_sweep(
+    tmp_path: Path, churn_csv: Path, workers: int, sweep: list[str]
+) -> tuple[Path, subprocess.CompletedProcess[str]]:
+    """``mloop train --sweep`` in a new workspace with MLOOP_EXECUTOR=ray, as a user runs it;
+    waits until the private Ray the command started is gone (a test fails if it stays)."""
     pytest.importorskip("ray", reason="the Ray tests need mloop[ray]")
     from tests.executors.test_ray_executor import ray_processes_of
 
-    env = {
-        "MLOOP_USER": "tester",
-        "MLOOP_EXECUTOR": "ray",
-        "PYTHONPATH": str(Path(__file__).resolve().parents[2] / "src"),
-    }
     ws_dir = tmp_path / "ws"
     ws_dir.mkdir()
-    assert run_mloop("init", cwd=ws_dir, env=env).returncode == 0
+    assert run_mloop("init", cwd=ws_dir, env=RAY_ENV).returncode == 0
     with (ws_dir / "mloop.toml").open("a") as config:
-        config.write("\n[executor]\nmax_workers = 2\n")
-    assert run_mloop("data", "add", "churn", str(churn_csv), cwd=ws_dir, env=env).returncode == 0
-    args = ["train", "--data", "churn", "--target", "churned", *SWEEP, "--json"]
+        config.write(f"\n[executor]\nmax_workers = {workers}\n")
+    added = run_mloop("data", "add", "churn", str(churn_csv), cwd=ws_dir, env=RAY_ENV)
+    assert added.returncode == 0
+    args = ["train", "--data", "churn", "--target", "churned", *sweep]
     with subprocess.Popen(
         [sys.executable, "-m", "mloop", *args],
         cwd=ws_dir,
-        env={**{k: v for k, v in os.environ.items() if not k.startswith("MLOOP_")}, **env},
+        env={**{k: v for k, v in os.environ.items() if not k.startswith("MLOOP_")}, **RAY_ENV},
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
     ) as command:
         stdout, stderr = command.communicate(timeout=180)
-    assert command.returncode == 0, stderr
-    out = json.loads(stdout)
-    assert out["executor"] == "ray" and out["parallelism"] == 2
-    with Workspace.open(ws_dir, environ=env) as ws:
-        _check_sweep(ws, out, trials=4)
     deadline = time.monotonic() + 10
     while (left := ray_processes_of(command.pid)) and time.monotonic() < deadline:
         time.sleep(0.2)
     assert left == [], left
+    return ws_dir, subprocess.CompletedProcess(args, command.returncode, stdout, stderr)
+
+
+def test_a_sweep_on_ray_records_the_same_story_and_leaves_no_ray_behind(
+    tmp_path: Path, churn_csv: Path
+) -> None:
+    ws_dir, done = _ray_sweep(tmp_path, churn_csv, 2, [*SWEEP, "--json"])
+    assert done.returncode == 0, done.stderr
+    out = json.loads(done.stdout)
+    assert out["executor"] == "ray" and out["parallelism"] == 2
+    with Workspace.open(ws_dir, environ=RAY_ENV) as ws:
+        _check_sweep(ws, out, trials=4)
 
 
 def test_a_sweep_on_ray_refused_for_a_bad_parameter_records_nothing_and_stops_ray(
@@ -177,35 +189,8 @@ def test_a_sweep_on_ray_refused_for_a_bad_parameter_records_nothing_and_stops_ra
 ) -> None:
     """The grid is checked while Ray starts: the refusal is the same sentence and exit 2,
     with no run recorded and no Ray process left."""
-    pytest.importorskip("ray", reason="the Ray tests need mloop[ray]")
-    from tests.executors.test_ray_executor import ray_processes_of
-
-    env = {
-        "MLOOP_USER": "tester",
-        "MLOOP_EXECUTOR": "ray",
-        "PYTHONPATH": str(Path(__file__).resolve().parents[2] / "src"),
-    }
-    ws_dir = tmp_path / "ws"
-    ws_dir.mkdir()
-    assert run_mloop("init", cwd=ws_dir, env=env).returncode == 0
-    with (ws_dir / "mloop.toml").open("a") as config:
-        config.write("\n[executor]\nmax_workers = 1\n")
-    assert run_mloop("data", "add", "churn", str(churn_csv), cwd=ws_dir, env=env).returncode == 0
-    args = ["train", "--data", "churn", "--target", "churned", "--sweep", "no_such_param=1,2"]
-    with subprocess.Popen(
-        [sys.executable, "-m", "mloop", *args],
-        cwd=ws_dir,
-        env={**{k: v for k, v in os.environ.items() if not k.startswith("MLOOP_")}, **env},
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    ) as command:
-        _, stderr = command.communicate(timeout=120)
-    assert command.returncode == 2, stderr
-    assert "no_such_param" in stderr and "Traceback" not in stderr
-    with Workspace.open(ws_dir, environ=env) as ws:
+    ws_dir, done = _ray_sweep(tmp_path, churn_csv, 1, ["--sweep", "no_such_param=1,2"])
+    assert done.returncode == 2, done.stderr
+    assert "no_such_param" in done.stderr and "Traceback" not in done.stderr
+    with Workspace.open(ws_dir, environ=RAY_ENV) as ws:
         assert list_runs(ws.store) == []
-    deadline = time.monotonic() + 10
-    while (left := ray_processes_of(command.pid)) and time.monotonic() < deadline:
-        time.sleep(0.2)
-    assert left == [], left

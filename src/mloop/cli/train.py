@@ -222,8 +222,8 @@ def _sweep(
     """``--sweep``: the grid on the configured executor, then the best trial registered."""
     from mloop.cli.sweeps import render_sweep
     from mloop.config import find_workspace, load_settings
-    from mloop.executors import Meanwhile, executor_settings, open_executor
-    from mloop.training.sweep import TRIAL_MODULES, plan_sweep, run_sweep
+    from mloop.executors import executor_settings
+    from mloop.training.sweep import sweep
     from mloop.workspace import Workspace
 
     found = load_settings(find_workspace(state(ctx).workspace))
@@ -237,34 +237,23 @@ def _sweep(
             from mloop.registry.register import check_target
 
             check_target(ws.store, register, target)
-        # The data is read and every combination checked while the executor starts (a Ray
-        # takes seconds): a trial can start as soon as both are done, and a refused sweep
-        # costs no more than the start it overlapped.
-        planning = Meanwhile(
-            lambda: plan_sweep(
-                ws.store,
-                ws.artifacts,
-                settings=ws.settings,
-                data=data,
-                target=target,
-                axes=axes,
-                model=model,
-                params=params,
-                test_size=test_size,
-                seed=seed,
-                task=None if task is None else task.value,
-                drop=drop,
-            )
+        # opened by the sweep, which reads and checks the data while it starts
+        result = sweep(
+            ws.store,
+            ws.artifacts,
+            chosen,
+            settings=ws.settings,
+            data=data,
+            target=target,
+            axes=axes,
+            model=model,
+            params=params,
+            test_size=test_size,
+            seed=seed,
+            experiment=experiment,
+            task=None if task is None else task.value,
+            drop=drop,
         )
-        try:
-            with open_executor(chosen, meanwhile=planning.start) as executor:
-                executor.warm(TRIAL_MODULES)  # the workers import scikit-learn meanwhile too
-                plan = planning.result()
-                result = run_sweep(
-                    ws.store, executor, plan, settings=ws.settings, experiment=experiment
-                )
-        finally:
-            planning.settle()  # never close the store under the planning thread
         registered = None
         if register and result.best_run_id is not None:
             from mloop.registry.register import register_run

@@ -42,7 +42,7 @@ if TYPE_CHECKING:
     from mloop.artifacts import ArtifactStore
     from mloop.config import Settings
     from mloop.data.datasets import DatasetVersion
-    from mloop.executors import Executor
+    from mloop.executors import Executor, ExecutorSettings
 
 MAX_TRIALS = 1000
 # What a trial imports (scikit-learn, skops, the store): the executor's workers import it while
@@ -348,7 +348,7 @@ def plan_sweep(
 def sweep(
     store: Store,
     artifacts: ArtifactStore,
-    executor: Executor,
+    executor: Executor | ExecutorSettings,
     *,
     settings: Settings,
     data: str,
@@ -362,28 +362,43 @@ def sweep(
     task: str | None = None,
     drop: Sequence[str] = (),
 ) -> SweepResult:
-    """Run the grid of ``axes`` (parameter -> values) as child runs of one parent run.
+    """Run the grid of ``axes`` (parameter -> values) as child runs of one parent run, on an
+    open ``executor``, or on the one ``ExecutorSettings`` name, opened for the sweep and closed
+    after it (the plan is then checked while it starts: a Ray takes seconds).
 
     Raises ``InvalidInput`` (a bad grid, a parameter a trial's model refuses; nothing recorded)
     and ``NotFound`` (the dataset) before any run. The result lists every trial, failed ones
     included; the parent run is FAILED only when every trial failed.
     """
-    executor.warm(TRIAL_MODULES)  # the workers import scikit-learn while the plan is checked
-    plan = plan_sweep(
-        store,
-        artifacts,
-        settings=settings,
-        data=data,
-        target=target,
-        axes=axes,
-        model=model,
-        params=params,
-        test_size=test_size,
-        seed=seed,
-        task=task,
-        drop=drop,
+    from mloop.executors import ExecutorSettings, Meanwhile, open_executor
+
+    planning = Meanwhile(
+        lambda: plan_sweep(
+            store,
+            artifacts,
+            settings=settings,
+            data=data,
+            target=target,
+            axes=axes,
+            model=model,
+            params=params,
+            test_size=test_size,
+            seed=seed,
+            task=task,
+            drop=drop,
+        )
     )
-    return run_sweep(store, executor, plan, settings=settings, experiment=experiment)
+    if not isinstance(executor, ExecutorSettings):
+        executor.warm(TRIAL_MODULES)  # the workers import scikit-learn while the plan is checked
+        plan = planning.result()
+        return run_sweep(store, executor, plan, settings=settings, experiment=experiment)
+    try:
+        with open_executor(executor, meanwhile=planning.start) as opened:
+            opened.warm(TRIAL_MODULES)
+            plan = planning.result()
+            return run_sweep(store, opened, plan, settings=settings, experiment=experiment)
+    finally:
+        planning.settle()  # never let the caller close the store under the planning thread
 
 
 def run_sweep(
