@@ -155,6 +155,9 @@ def test_a_step_that_finishes_while_the_run_is_stopped_is_kept(
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
         text=True,
+        # a suite started in the background (`./.ci/run &`) inherits SIGINT ignored, and Python
+        # keeps an ignored SIGINT ignored: the child must have it as a terminal would give it
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     deadline = time.monotonic() + 30
     while not (workspace.root / "started.flag").exists():
