@@ -88,6 +88,15 @@ def test_a_private_ray_listens_on_loopback_only(executor: Executor) -> None:
     assert not [listener for listener in found if listener.port in (8265, 52365)], found
 
 
+def niceness() -> int:
+    return os.nice(0)
+
+
+def test_a_private_rays_workers_run_at_the_commands_priority(executor: Executor) -> None:
+    """Ray nices its workers to 15; a command's trials run at its own priority, as on the pool."""
+    assert executor.submit(niceness).result(timeout=60) == os.nice(0)
+
+
 def test_a_private_ray_starts_no_dashboard_head_and_no_monitors(executor: Executor) -> None:
     """What one command's Ray has no use for is not started: each was one more Python process
     importing Ray on the command's cores, and the dashboard head held ``ray.init`` ~0.9 s."""

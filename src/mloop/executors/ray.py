@@ -131,6 +131,10 @@ def _start_local(ray: Any, num_cpus: int) -> None:
             # ERROR: Ray's notice that it turned token authentication on is not the user's news
             logging_level=logging.ERROR,
             configure_logging=True,
+            # Ray runs its workers at nice 15 so a shared node's daemons stay responsive; the
+            # trials of one command then lose CPU to every other process on the machine,
+            # the command's own driver included, where the pool's workers run at its priority
+            _system_config={"worker_niceness": 0},
         )
 
 
