@@ -132,8 +132,8 @@ def _start_local(ray: Any, num_cpus: int) -> None:
             logging_level=logging.ERROR,
             configure_logging=True,
             # Ray runs its workers at nice 15 so a shared node's daemons stay responsive; the
-            # trials of one command then lose CPU to every other process on the machine,
-            # the command's own driver included, where the pool's workers run at its priority
+            # trials of one command then lose CPU to every other process on the machine first,
+            # where the pool's workers run at the command's priority
             _system_config={"worker_niceness": 0},
         )
 
