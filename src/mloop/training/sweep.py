@@ -372,8 +372,8 @@ def sweep(
     """
     from mloop.executors import ExecutorSettings, Meanwhile, open_executor
 
-    planning = Meanwhile(
-        lambda: plan_sweep(
+    def plan() -> SweepPlan:
+        return plan_sweep(
             store,
             artifacts,
             settings=settings,
@@ -387,16 +387,16 @@ def sweep(
             task=task,
             drop=drop,
         )
-    )
+
     if not isinstance(executor, ExecutorSettings):
         executor.warm(TRIAL_MODULES)  # the workers import scikit-learn while the plan is checked
-        plan = planning.result()
-        return run_sweep(store, executor, plan, settings=settings, experiment=experiment)
+        return run_sweep(store, executor, plan(), settings=settings, experiment=experiment)
+    planning = Meanwhile(plan)
     try:
         with open_executor(executor, meanwhile=planning.start) as opened:
             opened.warm(TRIAL_MODULES)
-            plan = planning.result()
-            return run_sweep(store, opened, plan, settings=settings, experiment=experiment)
+            checked = planning.result()
+            return run_sweep(store, opened, checked, settings=settings, experiment=experiment)
     finally:
         planning.settle()  # never let the caller close the store under the planning thread
 
