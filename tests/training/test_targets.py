@@ -139,7 +139,7 @@ def test_a_question_mark_target_is_an_unknown_label_not_a_class(cli: Any, tmp_pa
     trained = cli("train", "--data", "adult", "--target", "income", "--register", "adult")
     assert trained.exit_code == 0, trained.stderr
     shown = json.loads(cli("models", "show", "adult@1", "--json").stdout)
-    assert shown["version"]["signature"]["output"]["classes"] == [" <=50K", " >50K"]
+    assert shown["version"]["signature"]["output"]["classes"] == ["<=50K", ">50K"]
     # the whole table as holdout: the rows the model did not train on, its " ?" ones among
     # them, which are not scored
     gated = cli(

@@ -43,10 +43,11 @@ from mloop.data.io import (
     _split_on_whitespace,
     csv_error,
     detect_format,
+    header_names,
     legacy_encoding,
     sniff_delimiter,
     trailing_named,
-    with_index_named,
+    trimmed_text,
 )
 from mloop.errors import InvalidInput
 
@@ -225,7 +226,7 @@ def _csv_chunks(path: Path, rows: int, sep: str | None) -> Chunks:
         raise
     # read by the file's names, handed on with a blank index column named
     schema = pa.schema(
-        [f.with_name(n) for f, n in zip(reader.schema, with_index_named(names), strict=True)]
+        [f.with_name(n) for f, n in zip(reader.schema, header_names(names), strict=True)]
     )
 
     def batches() -> Iterator[pa.RecordBatch]:
@@ -264,7 +265,7 @@ def _header(path: Path, head: bytes, parse: pacsv.ParseOptions, split: bool) -> 
     except pa.ArrowException as exc:
         raise csv_error(path, exc) from exc
     names = trailing_named(names)  # data past them is ignored, as extra columns are
-    _check_columns(path, with_index_named(names))
+    _check_columns(path, header_names(names))
     return list(names)
 
 
@@ -300,6 +301,10 @@ def typed_columns(
         column = table.column(index)
         if not pa.types.is_string(field_.type) or column.null_count == len(column):
             continue
+        trimmed = trimmed_text(column)
+        if trimmed is not None:
+            column = trimmed
+            table = table.set_column(index, field_.name, column)
         typed = _inferred(column)
         # local numbers (7418,12) and dates (06.06.2021), as read_arrow reads them
         if typed is None:

@@ -257,6 +257,13 @@ def trailing_named(names: list[str]) -> list[str]:
 INDEX_COLUMN = "index"
 
 
+def header_names(names: list[str]) -> list[str]:
+    """The column names a CSV header gives, as mloop names them: without the spaces around
+    them (``age, workclass`` is how UCI files and ``", ".join`` write a header, and no one
+    types ``--target " income"``), and a blank first one named (``with_index_named``)."""
+    return with_index_named([str(name).strip() for name in names])
+
+
 def with_index_named(names: list[str]) -> list[str]:
     """``names`` with a blank first one named ``index``: the header pandas' ``to_csv`` writes
     for a frame's index (and R's ``write.csv`` for its row names) leaves that column unnamed.
@@ -333,7 +340,7 @@ def _read_csv(path: Path, sep: str | None = None) -> pa.Table:
     except pa.ArrowInvalid as exc:
         raise csv_error(path, exc) from exc
     table = _without_trailing_blank_columns(table)
-    names = with_index_named(table.column_names)
+    names = header_names(table.column_names)
     _check_columns(path, names)
     table = _keep_leading_zeros(data, table, parse).rename_columns(names)
     del data  # the file's bytes are not needed once parsed: a lower peak for big files
@@ -450,15 +457,42 @@ def _refine_text_columns(table: pa.Table, delimiter: str) -> pa.Table:
         column = table.column(index)
         if not is_text(field.type) or column.null_count == len(column):
             continue
+        trimmed = trimmed_text(column)
+        if trimmed is not None:
+            column = trimmed
+            table = table.set_column(index, field.name, column)
+            if column.null_count == len(column):
+                continue
         typed = None
         masked = _without_placeholders(column)
         if masked is not None:
             typed = _cast(masked, _PLACEHOLDER_TYPES) or _refined(masked, delimiter)
+        if typed is None and trimmed is not None and not _has_leading_zero(column):
+            typed = _cast(column, _PLACEHOLDER_TYPES)  # what Arrow infers for untrimmed values
         if typed is None:
             typed = _refined(column, delimiter)
         if typed is not None:
             table = table.set_column(index, field.name, typed)
     return table
+
+
+_NULLS = pa.array(NULL_VALUES)
+
+
+def trimmed_text(column: pa.ChunkedArray) -> pa.ChunkedArray | None:
+    """The column without the spaces around its values, the null spellings among them as
+    nulls, when every value starts with a space: a file separated by ``", "`` (UCI's adult,
+    ``", ".join``) gives categories `` Private`` a request spelling ``Private`` would break,
+    and a missing `` ?`` or `` NA`` that keeps a number column text. Else None: a value's own
+    leading space, in a column of others without one, is the value's."""
+    if not pc.all(pc.match_substring_regex(column, r"^\s")).as_py():
+        return None
+    trimmed = pc.utf8_trim_whitespace(column)
+    return pc.if_else(pc.is_in(trimmed, value_set=_NULLS), pa.scalar(None, column.type), trimmed)
+
+
+def _has_leading_zero(column: pa.ChunkedArray) -> bool:
+    return bool(pc.any(pc.match_substring_regex(column, _LEADING_ZERO)).as_py())
 
 
 def _refined(column: pa.ChunkedArray, delimiter: str) -> pa.Array | pa.ChunkedArray | None:
