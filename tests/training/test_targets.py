@@ -153,3 +153,18 @@ def test_a_question_mark_target_is_an_unknown_label_not_a_class(cli: Any, tmp_pa
         == f"adult@1: 72 of 300 rows, {trained_on} left out because the candidate trained on them"
     )
     assert out["checks"][0]["values"]["rows"] == 57  # the 15 " ?" rows are not scored
+
+
+def test_rows_without_a_target_value_are_counted(cli: Any, tmp_path: Path) -> None:
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame(
+        {"x": rng.normal(size=100), "flag": pd.array([True, False, None, True] * 25)}
+    )
+    path = tmp_path / "flags.parquet"
+    frame.to_parquet(path)
+    cli("data", "add", "flags", path)
+    result = cli("train", "--data", "flags", "--target", "flag")
+    assert result.exit_code == 0, result.stderr
+    assert "note: 25 rows of flags@1 with no label in 'flag' (empty or ?) left out" in result.stderr
+    labelled = cli("train", "--data", "flags", "--target", "x")
+    assert "left out;" not in labelled.stderr

@@ -11,6 +11,7 @@ from mloop.cli.context import open_workspace, state
 from mloop.cli.output import JsonOption, chatter_to_stderr, err_console, print_json
 from mloop.cli.params import parse_params
 from mloop.errors import InvalidInput, NotFound
+from mloop.plural import plural
 from mloop.scoring.task import Task
 from mloop.training.defaults import describe
 
@@ -169,6 +170,15 @@ def train(
         err_console().print(
             f"note: the {result.model} pipeline is stored as a pickle (pyfunc flavor): no safe format can "
             "hold it, so it loads only from blobs this workspace wrote, checked against their hash.",
+            highlight=False,
+            markup=False,
+        )
+    unlabelled = result.dataset.row_count - result.train_rows - result.test_rows
+    if unlabelled > 0:
+        err_console().print(
+            f"note: {plural(unlabelled, 'row')} of {result.dataset.ref} with no label in "
+            f"{target!r} (empty or ?) left out; a model learns from labelled rows, "
+            "`mloop predict` scores the others.",
             highlight=False,
             markup=False,
         )
