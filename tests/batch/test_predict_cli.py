@@ -28,6 +28,7 @@ def test_predict_writes_predictions_beside_the_input_columns(
     assert result.exit_code == 0, result.stderr
     summary = _summary(result.stdout)
     assert summary["scored"] == "500" and summary["rejected"] == "0"
+    assert "" not in result.stderr.splitlines()  # no bar, nor the blank line it leaves
     assert summary["model"] == "churn@1" and summary["output"] == str(out)
 
     # "None" is a category of internet_service (no internet), not a missing value, to mloop

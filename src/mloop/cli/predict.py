@@ -25,16 +25,22 @@ if TYPE_CHECKING:
 
 @contextmanager
 def _progress_bar(label: str) -> Iterator[Callable[[Progress], None]]:
-    """A Rich bar on stderr: rows done (of the total when the file says), share of the file read."""
+    """A Rich bar on stderr: rows done (of the total when the file says), share of the file read.
+    None where stderr is not a terminal: a script's or a scheduler's log would get the blank
+    line Rich ends a bar it cannot redraw with."""
     from rich.progress import BarColumn, TaskProgressColumn, TextColumn, TimeElapsedColumn
     from rich.progress import Progress as Bar
 
+    console = err_console()
+    if not console.is_terminal:
+        yield lambda done: None
+        return
     with Bar(
         TextColumn("{task.description}"),
         BarColumn(),
         TaskProgressColumn(),
         TimeElapsedColumn(),
-        console=err_console(),
+        console=console,
         transient=True,
     ) as bar:
         task = bar.add_task(label, total=None)
