@@ -1,5 +1,6 @@
 """A CSV written with its index (pandas' ``to_csv()``, R's ``write.csv``) has a blank first
-header: that column is read as ``index``, by the whole-file reader and the streamed one."""
+header: that column is read as ``index``, by the whole-file reader and the streamed one. A
+Parquet file keeps the index pandas stored in it as a column, as its CSV twin would."""
 
 from __future__ import annotations
 
@@ -65,3 +66,20 @@ def test_a_pandas_export_goes_from_data_add_to_predict(cli: Any, tmp_path: Path)
     scored = cli("predict", "c@1", "--input", batch, "--output", tmp_path / "out.csv")
     assert scored.exit_code == 0, scored.stderr
     assert "scored=30 rejected=0" in scored.stdout
+
+
+def test_a_parquet_index_is_a_column_and_its_row_numbers_are_not(cli: Any, tmp_path: Path) -> None:
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame({"x": rng.normal(size=120), "store": rng.choice(["north", "south"], 120)})
+    named = tmp_path / "by_store.parquet"
+    frame.set_index("store").to_parquet(named)
+    filtered = tmp_path / "filtered.parquet"
+    frame[frame["x"] > 0].to_parquet(filtered)  # leaves __index_level_0__: row numbers
+
+    assert list(read_table(named).columns) == ["x", "store"]
+    assert list(read_table(filtered).columns) == ["x", "store"]
+    assert cli("data", "add", "by_store", named).exit_code == 0
+    schema = json.loads(cli("data", "schema", "by_store", "--json").stdout)
+    assert [c["name"] for c in schema["columns"]] == ["x", "store"]
+    trained = cli("train", "--data", "by_store", "--target", "store")
+    assert trained.exit_code == 0, trained.stderr

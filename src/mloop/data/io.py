@@ -7,6 +7,7 @@ nothing here writes anything.
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -670,8 +671,32 @@ def _read_parquet(path: Path, *, text_as_dictionary: bool = False) -> pa.Table:
         raise InvalidInput(
             f"{path} looks like Parquet but cannot be read ({str(exc).splitlines()[0]})."
         ) from exc
+    table = _index_as_columns(table)
     _check_columns(path, table.column_names)
     return _flat_columns(path, table)
+
+
+_UNNAMED_INDEX = re.compile(r"__index_level_\d+__")
+
+
+def _index_as_columns(table: pa.Table) -> pa.Table:
+    """A frame's index that pandas' ``to_parquet`` stored is a column like the others: a named
+    one (``set_index("store")``, a time series' dates) would otherwise vanish into the frame's
+    index, and with it from the schema, the features and ``--target`` while the file has it, as
+    a CSV's index column does not. An unnamed one (the row numbers left by a filter) is not the
+    user's data and is dropped."""
+    meta = table.schema.pandas_metadata
+    if not meta or not meta.get("index_columns"):
+        return table
+    unnamed = [n for n in table.column_names if _UNNAMED_INDEX.fullmatch(n)]
+    meta = {
+        **meta,
+        "index_columns": [],
+        "columns": [c for c in meta.get("columns", []) if c.get("field_name") not in unnamed],
+    }
+    return table.drop_columns(unnamed).replace_schema_metadata(
+        {**(table.schema.metadata or {}), b"pandas": json.dumps(meta).encode()}
+    )
 
 
 def _flat_columns(path: Path, table: pa.Table) -> pa.Table:
