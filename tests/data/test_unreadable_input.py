@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import gzip
+import io
+import zipfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -62,6 +64,26 @@ CASES: list[tuple[str, Callable[[Path], Path], str]] = [
     ("xml", _write("feed.csv", b'<?xml version="1.0"?>\n<rows><r a="1"/></rows>\n'), "XML"),
     ("utf-16, no BOM", _write("u16.csv", "name,n\nJos\u00e9,1\n".encode("utf-16-le")), "UTF-16"),
     ("bare CR in a field", _write("cr.csv", b"a,b,c\n1,x\ry,2\n"), "quote"),
+]
+
+
+def _zipped(*members: str) -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        for name in members:
+            archive.writestr(name, "a,b\n1,2\n")
+    return buffer.getvalue()
+
+
+CASES += [
+    ("zip of a csv", _write("titanic.zip", _zipped("titanic.csv")), "holding titanic.csv"),
+    ("zip as .csv", _write("t.csv", _zipped("a.csv", "b.csv")), "holding a.csv and 1 more"),
+    (
+        "xlsx",
+        _write("book.xlsx", _zipped("[Content_Types].xml", "xl/workbook.xml")),
+        "Excel workbook",
+    ),
+    ("zip of images", _write("imgs.zip", _zipped("a.png")), "is a ZIP archive"),
 ]
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import re
+import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Literal
@@ -22,6 +23,7 @@ import pyarrow.parquet as pq
 
 from mloop.data.compression import compression_of, decompressed
 from mloop.errors import InvalidInput
+from mloop.plural import plural
 
 Format = Literal["csv", "parquet"]
 NULL_VALUES = ["", "NA", "N/A", "n/a", "NaN", "nan", "null", "NULL", "#N/A", "<NA>"]
@@ -30,12 +32,13 @@ _SNIFF = 64 * 1024
 # scikit-learn's and statsmodels' bundled data): one or more of them is one separator.
 WHITESPACE = " "
 _SEP_NAMES = {"\t": "tab", WHITESPACE: "space"}
+_ZIP = b"PK\x03\x04"
 _BINARY_MAGIC = {
     b"\x89PNG": "a PNG image",
     b"\xff\xd8\xff": "a JPEG image",
     b"GIF8": "a GIF image",
     b"%PDF": "a PDF document",
-    b"PK\x03\x04": "a ZIP archive (or an Excel .xlsx file)",
+    _ZIP: "a ZIP archive (or an Excel .xlsx file)",
     b"\x7fELF": "a program",
     b"SQLite format 3": "a SQLite database",
     b"\xd0\xcf\x11\xe0": "an old Excel/Office file",
@@ -110,6 +113,8 @@ def separator_of(fmt: str) -> str | None:
 def _check_text_table(path: Path, head: bytes) -> None:
     if not head.strip():
         raise InvalidInput(f"{path} is empty; a table needs at least a header row.")
+    if head.startswith(_ZIP):
+        raise _zip_problem(path)
     for magic, what in _BINARY_MAGIC.items():
         if head.startswith(magic):
             raise InvalidInput(f"{path} is {what}, not a CSV or Parquet table.")
@@ -135,6 +140,30 @@ def _check_text_table(path: Path, head: bytes) -> None:
             f"{path} looks like JSON, not a CSV or Parquet table; convert it first, "
             "e.g. `pandas.read_json(path).to_parquet('table.parquet')`."
         )
+
+
+def _zip_problem(path: Path) -> InvalidInput:
+    """The sentence for a ZIP file, from its list of members: an Excel workbook (.xlsx is a
+    ZIP) says how to convert it, an archive names the table inside to unzip, where "a ZIP
+    archive (or an Excel file)" left the user to find out which."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            members = [i.filename for i in archive.infolist() if not i.is_dir()]
+    except (zipfile.BadZipFile, OSError):
+        members = []
+    if any(name.startswith("xl/") for name in members):
+        return InvalidInput(
+            f"{path} is an Excel workbook, not a CSV or Parquet table; save the sheet as CSV, "
+            "or convert it: `pandas.read_excel(path).to_parquet('table.parquet')`."
+        )
+    tables = [n for n in members if n.lower().endswith((".csv", ".tsv", ".txt", ".parquet"))]
+    if tables:
+        more = f" and {plural(len(tables) - 1, 'more table')}" if len(tables) > 1 else ""
+        return InvalidInput(
+            f"{path} is a ZIP archive holding {tables[0]}{more}, not a table itself; unzip it "
+            "and give the file inside."
+        )
+    return InvalidInput(f"{path} is {_BINARY_MAGIC[_ZIP]}, not a CSV or Parquet table.")
 
 
 def _looks_like_utf16(head: bytes) -> bool:
