@@ -280,3 +280,23 @@ def test_a_long_list_of_dataset_names_says_how_many_more(
     assert "datasets are: d00, d01," in message and "d19 and 3 more;" in message
     assert "d20" not in message
     assert message.endswith("`mloop data ls` lists them.")
+
+
+def test_a_version_that_drops_or_retypes_a_column_is_added_with_a_warning(
+    workspace: Workspace, tmp_path: Path
+) -> None:
+    def add(text: str) -> tuple[str, ...]:
+        path = tmp_path / f"v{len(list(tmp_path.iterdir()))}.csv"
+        path.write_text(text)
+        return add_version(
+            workspace.store, workspace.artifacts, name="d", path=path, actor="t"
+        ).warnings
+
+    assert add("age,plan,paid\n31,pro,1\n40,basic,0\n") == ()
+    # whole numbers where there were fractions, a category read as text: the same data
+    assert add("age,plan,paid\n31.5,pro,1\n40,a b c,0\n") == ()
+    (warning,) = add("age,plan\nunknown,pro\n40,basic\n")
+    assert (
+        "differs from d's schema (no column 'paid'; 'age' is categorical (was integer))" in warning
+    )
+    assert "--validate refuses such a version" in warning

@@ -382,6 +382,8 @@ def add_version(
         schema, profile = infer_and_profile(table)
         shape = table.shape
     warning = warning or header_warning(path, [column.name for column in schema.columns])
+    if has_dataset and not must_validate:
+        warning = warning or _drift_from_schema(current_schema(store, name), schema, name, path)
     report = None
     if must_validate:
         report = _validator(store, name, root).validate_table(table)
@@ -402,6 +404,31 @@ def add_version(
         True,
         report,
         () if warning is None else (warning,),
+    )
+
+
+# Types one file may infer and the next not, with the same data: neither breaks the rules.
+_KIN = {"integer": "number", "float": "number", "categorical": "text", "string": "text"}
+
+
+def _drift_from_schema(current: Schema, inferred: Schema, name: str, path: Path) -> str | None:
+    """A sentence when a new version lacks a required column of the dataset's schema or gives
+    one another type (a number column now text): added without ``--validate``, it is recorded
+    as it is, and training on it or scoring against the schema fails later, far from the cause."""
+    found = {c.name: c.type for c in inferred.columns}
+    gone = [c.name for c in current.columns if c.required and c.name not in found]
+    retyped = [
+        f"{c.name!r} is {found[c.name]} (was {c.type})"
+        for c in current.columns
+        if c.name in found and _KIN.get(found[c.name], found[c.name]) != _KIN.get(c.type, c.type)
+    ]
+    if not gone and not retyped:
+        return None
+    parts = ([f"no column {shortlist([repr(n) for n in gone])}"] if gone else []) + retyped
+    return (
+        f"{path} differs from {name}'s schema ({'; '.join(parts[:3])}"
+        f"{'; …' if len(parts) > 3 else ''}); added anyway: `mloop data validate {name} {path}` "
+        "lists what breaks, and --validate refuses such a version."
     )
 
 
