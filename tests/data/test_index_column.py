@@ -83,3 +83,12 @@ def test_a_parquet_index_is_a_column_and_its_row_numbers_are_not(cli: Any, tmp_p
     assert [c["name"] for c in schema["columns"]] == ["x", "store"]
     trained = cli("train", "--data", "by_store", "--target", "store")
     assert trained.exit_code == 0, trained.stderr
+
+
+def test_the_streamed_parquet_reader_leaves_out_pandas_row_numbers_too(tmp_path: Path) -> None:
+    frame = pd.DataFrame({"x": [0.5, -1.0, 2.0, 3.0], "y": [1, 0, 1, 0]})
+    path = tmp_path / "filtered.parquet"
+    frame[frame["x"] > 0].to_parquet(path)
+    with open_chunks(path, rows=2) as chunks:
+        assert chunks.schema.names == ["x", "y"]
+        assert [t.column_names for t in chunks] == [["x", "y"], ["x", "y"]]

@@ -30,6 +30,7 @@ import pyarrow.parquet as pq
 from mloop.data.compiled import is_number_text
 from mloop.data.compression import compression_of
 from mloop.data.io import (
+    _UNNAMED_INDEX,
     NULL_VALUES,
     STREAM_BLOCK,
     WHITESPACE,
@@ -166,11 +167,15 @@ def _parquet_chunks(path: Path, rows: int) -> Chunks:
             f"{path} looks like Parquet but cannot be read ({str(exc).splitlines()[0]})."
         ) from exc
     _check_columns(path, arrow_schema.names)
-    flat = _flat_columns(path, arrow_schema.empty_table()).schema
+    # pandas' unnamed index (a filter's row numbers) is not the user's column, as in read_arrow
+    columns = [n for n in arrow_schema.names if not _UNNAMED_INDEX.fullmatch(n)]
+    flat = _flat_columns(path, arrow_schema.empty_table().select(columns)).schema
 
     def batches() -> Iterator[pa.RecordBatch]:
         try:
-            for batch in file.iter_batches(batch_size=rows, use_pandas_metadata=False):
+            for batch in file.iter_batches(
+                batch_size=rows, columns=columns, use_pandas_metadata=False
+            ):
                 yield from _flat_columns(path, pa.Table.from_batches([batch])).to_batches()
         except (pa.ArrowInvalid, OSError) as exc:
             raise InvalidInput(
