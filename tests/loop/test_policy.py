@@ -176,3 +176,16 @@ def test_the_docs_show_the_example_that_loads() -> None:
     for block in blocks:  # every toml block in the docs is a valid configuration
         load_policies(tomllib.loads(DEFAULT_TOML + block))
         agent_settings(tomllib.loads(block))
+
+
+def test_listing_the_jobs_or_rollouts_of_an_unknown_endpoint_is_refused(
+    cli: Any, workspace: Workspace
+) -> None:
+    write_policy(workspace, EXAMPLE)
+    for command in (("jobs", "ls"), ("rollouts", "ls")):
+        typo = cli(*command, "--endpoint", "chrun")
+        assert typo.exit_code == 2, typo.stdout
+        assert "No endpoint named 'chrun'" in typo.stderr
+        assert "Traceback" not in typo.stderr
+        # an endpoint with a policy but no job (nor deploy) yet is an empty listing
+        assert json.loads(cli(*command, "--endpoint", "churn", "--json").stdout) == []

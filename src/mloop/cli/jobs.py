@@ -49,6 +49,13 @@ def _with_retraining(store: Any, jobs: list[Any]) -> list[Any]:
     return [full.get(job.id, job) for job in jobs]
 
 
+def _check_endpoint(ws: Any, endpoint: str) -> None:
+    from mloop.endpoints.service import check_listed_endpoint
+
+    policies = ws.settings.raw.get("policies")
+    check_listed_endpoint(ws.store, endpoint, policies if isinstance(policies, dict) else ())
+
+
 @app.command("ls")
 def ls(
     ctx: typer.Context,
@@ -79,6 +86,8 @@ def ls(
             from mloop.loop.jobs import list_jobs as list_retraining
 
             jobs: list[Any] = list_retraining(ws.store, endpoint=endpoint)[:limit]
+            if not jobs:
+                _check_endpoint(ws, endpoint)
         else:
             jobs = _with_retraining(ws.store, list_jobs(ws.store, kind=kind, limit=limit))
     if as_json:

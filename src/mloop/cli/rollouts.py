@@ -46,6 +46,13 @@ def ls(
 
     with open_workspace(ctx) as ws:
         found = list_rollouts(ws.store, endpoint=endpoint, limit=limit)
+        if not found and endpoint is not None:
+            from mloop.endpoints.service import check_listed_endpoint
+
+            policies = ws.settings.raw.get("policies")
+            check_listed_endpoint(
+                ws.store, endpoint, policies if isinstance(policies, dict) else ()
+            )
     if as_json:
         print_json([r.to_dict() for r in found])
         return

@@ -24,6 +24,7 @@ before anything is written, in one sentence.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Collection
 
 import sqlalchemy as sa
 
@@ -56,6 +57,7 @@ from mloop.store.inserts import insert_if_absent
 
 __all__ = [
     "change_token",
+    "check_listed_endpoint",
     "delete",
     "deploy",
     "follow_aliases",
@@ -342,6 +344,22 @@ def list_endpoints(store: Store) -> list[EndpointState]:
     """Every endpoint not deleted, by name, with its live and staged revisions."""
     with store.read() as conn:
         return endpoint_states(conn, t.endpoints.c.deleted_at.is_(None))
+
+
+def check_listed_endpoint(store: Store, name: str, policies: Collection[str] = ()) -> None:
+    """``NotFound`` when ``name`` was never an endpoint of this store nor has a policy.
+
+    A listing filtered by an endpoint (``jobs ls --endpoint``, ``rollouts ls --endpoint``) that
+    matches nothing is ambiguous: a typo must not read as "nothing happened there yet".
+    Deleted endpoints count, as their history is still listed.
+    """
+    check_endpoint_name(name)
+    if name in policies:
+        return
+    with store.read() as conn:
+        found = conn.execute(sa.select(t.endpoints.c.id).where(t.endpoints.c.name == name)).scalar()
+        if found is None:
+            raise unknown_endpoint(conn, name)
 
 
 def get_endpoint(store: Store, name: str) -> EndpointState:
