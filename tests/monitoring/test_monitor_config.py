@@ -55,6 +55,7 @@ def test_an_endpoint_without_a_table_gets_the_defaults() -> None:
         ({"thresholds": ["drift_share = 0.3"]}, "is not 'METRIC OP NUMBER'"),
         ({"thresholds": ["latency_p42_ms <= 3"]}, "names no metric a monitor measures"),
         ({"thresholds": ["estimated.auc >= 0.7"]}, "'auc' is not a performance metric"),
+        ({"thresholds": ["estimated.r2 >= 0.5"]}, "'r2' is not estimated without labels"),
         ({"thresholds": ["kpi.revenue >= 1"]}, "names KPI 'revenue', which kpis does not declare"),
         ({"kpis": {"revenue": "kpis.revenue"}}, 'kpis.revenue must be "MODULE:FUNCTION"'),
         ({"reference": "churn-train"}, 'reference must be a dataset version "NAME@VERSION"'),

@@ -65,6 +65,7 @@ def test_an_empty_table_gives_the_defaults() -> None:
         ({"guardrails": ["error_rate below 0.01"]}, "guardrails", "METRIC OP NUMBER"),
         ({"guardrails": ["drift_share <= 0.3"]}, "guardrails", "prediction_drift"),
         ({"guardrails": ["realised.auc >= 0.7"]}, "guardrails", "roc_auc"),
+        ({"guardrails": ["estimated.mae <= 3"]}, "guardrails", "use realised.mae"),
         ({"guardrails": ["error_rate <= 1e999"]}, "guardrails", "finite number"),
         ({"guardrails": [0.01]}, "guardrails", "METRIC OP NUMBER"),
     ],

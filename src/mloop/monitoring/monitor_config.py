@@ -59,6 +59,9 @@ PREFIXES: dict[str, str] = {
     "null_rate": "null_rate",
 }
 PERFORMANCE_METRICS = ("accuracy", "precision", "recall", "f1", "roc_auc", "mae", "rmse", "r2")
+# CBPE estimates from class probabilities: a regression model has no estimate, so a bar on
+# one would never be measured (a rollout guarded by it could only end rejected).
+ESTIMATED_METRICS = ("accuracy", "precision", "recall", "f1", "roc_auc")
 KNOWN_KEYS = {
     "window",
     "reference",
@@ -138,6 +141,12 @@ def _threshold(endpoint: str, text: str, kpis: Mapping[str, str]) -> Threshold:
             endpoint,
             f"threshold {text!r}: {rest!r} is not a performance metric; "
             f"use one of {', '.join(PERFORMANCE_METRICS)}.",
+        )
+    if prefix == "estimated" and rest not in ESTIMATED_METRICS:
+        raise _fail(
+            endpoint,
+            f"threshold {text!r}: {rest!r} is not estimated without labels (the estimate is of "
+            f"classification metrics: {', '.join(ESTIMATED_METRICS)}); use realised.{rest}.",
         )
     if prefix == "kpi" and rest not in kpis:
         declared = ", ".join(sorted(kpis)) or "none are declared"

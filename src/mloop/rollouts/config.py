@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from mloop.errors import InvalidInput
-from mloop.monitoring.monitor_config import PERFORMANCE_METRICS
+from mloop.monitoring.monitor_config import ESTIMATED_METRICS, PERFORMANCE_METRICS
 from mloop.predlog.timespec import parse_duration
 from mloop.registry.gate_config import Threshold, parse_threshold
 
@@ -83,6 +83,11 @@ def parse_guardrail(text: Any, where: str) -> Threshold:
             raise InvalidInput(
                 f"{where}: {text!r} names {rest!r}, not a performance metric; use "
                 f"{prefix}.METRIC with one of {', '.join(PERFORMANCE_METRICS)}."
+            )
+        if prefix == "estimated" and rest not in ESTIMATED_METRICS:
+            raise InvalidInput(
+                f"{where}: {text!r} can never be measured: only classification metrics are "
+                f"estimated without labels ({', '.join(ESTIMATED_METRICS)}); use realised.{rest}."
             )
     elif found.metric not in GUARDRAIL_METRICS:
         raise InvalidInput(
