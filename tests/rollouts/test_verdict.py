@@ -114,3 +114,20 @@ def test_a_rejection_rate_the_champion_shares_is_the_inputs_not_the_candidate() 
     assert verdict(0.18, 0.10)[0] == "fail"  # 8 points more than the champion
     assert verdict(0.11, None)[0] == "fail"  # nothing to compare with: the bar as written
     assert verdict(0.11, float("nan"))[0] == "fail"
+
+
+def test_a_rejection_rate_fails_early_only_when_its_excess_cannot_recover() -> None:
+    """4 of 17 requests rejected against the champion's 13%, min_sample 30: at best 4/30 = 13%
+    at min_sample, no more than the champion, so it keeps watching (a live canary was rolled back
+    here on the clients' bad rows); against a champion that rejects nothing it is hopeless."""
+    rules = RolloutConfig(guardrails=("rejection_rate <= 0.05",)).thresholds()
+
+    def outcome(champion: float) -> str:
+        found = Measured(
+            candidate={"requests": 17.0, "predictions": 17.0, "rejection_rate": 4 / 17},
+            champion={"rejection_rate": champion},
+        )
+        return judge(rules, found, min_sample=30, elapsed_s=5.0, watch_s=120.0).outcome
+
+    assert outcome(2 / 15) == "watching"
+    assert outcome(0.0) == "fail"

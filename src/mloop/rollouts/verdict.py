@@ -13,7 +13,8 @@ The rules (docs/rollouts.md explains them to users):
   keeps it watching.
 - A ``rejection_rate`` over its bar fails only when the candidate's excess over the champion's
   rate on the same traffic breaks the bar too: rows that break the input rules are the clients'
-  (both sides reject them), and a candidate is judged by what it adds.
+  (both sides reject them), and a candidate is judged by what it adds. Before min_sample, so
+  does the early bound: it fails only when its excess over the champion cannot recover either.
 - NaN is a failure (a figure that exists but is undefined never passes a bar, as
   ``Threshold.holds`` says); no data is never a pass (flagger#1035, spinnaker#5622).
 - When ``watch`` ends: short of ``min_sample`` the candidate is rejected ("12 of 200 requests in
@@ -105,9 +106,12 @@ def _check(guardrail: Threshold, measured: Measured, min_sample: int) -> dict[st
         result = "no data"
     elif not guardrail.holds(value) and not shared:
         bound = None if enough else _early_bound(guardrail, measured, min_sample)
-        result = (
-            "fail" if enough or (bound is not None and not guardrail.holds(bound)) else "waiting"
+        hopeless = (
+            bound is not None
+            and not guardrail.holds(bound)
+            and not _shared_with_champion(guardrail, bound, champion)
         )
+        result = "fail" if enough or hopeless else "waiting"
     else:
         result = "pass" if enough else "waiting"
     shown = "NaN" if value is not None and math.isnan(value) else _number(value)
