@@ -258,7 +258,7 @@ def check_rollout(ws: Workspace, rollout_id: str, *, now: dt.datetime | None = N
         (current,) = read_rollouts(conn, t.rollouts.c.id == rollout.id)
         if current.decided:
             return current
-        if judgement.outcome == "watching":
+        if judgement.outcome == "watching" and _serves_candidate(conn, row, current):
             conn.execute(
                 t.rollouts.update()
                 .where(t.rollouts.c.id == rollout.id)
@@ -303,6 +303,21 @@ def _store_verdict(
     return verdict_id
 
 
+def _serves_candidate(conn: sa.Connection, row: Any, rollout: Rollout) -> bool:
+    """Whether the endpoint's live revision still has the candidate beside its primary.
+
+    Checked at every check, not only when a verdict is due: an endpoint changed by hand
+    mid-watch ends the rollout at once, rather than holding off every other rollout and
+    retraining of the endpoint until the watch runs out on figures the candidate never made.
+    """
+    live = _live(conn, row) if row.deleted_at is None else None
+    slots = {} if live is None else live.slots()
+    return any(
+        role != "primary" and slot.version_id == rollout.candidate_version_id
+        for role, slot in slots.items()
+    )
+
+
 def _decide(
     conn: sa.Connection,
     store: Store,
@@ -315,11 +330,7 @@ def _decide(
 ) -> None:
     """Apply a verdict inside the caller's transaction (the endpoint row is locked)."""
     live = _live(conn, row) if row.deleted_at is None else None
-    slots = {} if live is None else live.slots()
-    serving = any(
-        role != "primary" and slot.version_id == rollout.candidate_version_id
-        for role, slot in slots.items()
-    )
+    serving = _serves_candidate(conn, row, rollout)
     passed = judgement.outcome == "pass"
     now = dt.datetime.now(dt.UTC)
     decided_revision = None
