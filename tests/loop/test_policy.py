@@ -189,3 +189,18 @@ def test_listing_the_jobs_or_rollouts_of_an_unknown_endpoint_is_refused(
         assert "Traceback" not in typo.stderr
         # an endpoint with a policy but no job (nor deploy) yet is an empty listing
         assert json.loads(cli(*command, "--endpoint", "churn", "--json").stdout) == []
+
+
+def test_a_retrain_whose_rollout_has_no_endpoint_is_refused_before_any_job(
+    cli: Any, workspace: Workspace
+) -> None:
+    """Otherwise the job trains, registers and gates a candidate, then fails at the rollout."""
+    write_policy(workspace, EXAMPLE)
+    result = cli("retrain", "churn")
+    assert result.exit_code == 2, result.stdout
+    assert (
+        "[policies.churn] rolls its candidate out on endpoint 'churn', which is not served: "
+        in (result.stderr)
+    )
+    assert "Traceback" not in result.stderr
+    assert json.loads(cli("jobs", "ls", "--json").stdout) == []

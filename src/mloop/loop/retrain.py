@@ -12,7 +12,8 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from mloop.errors import InvalidInput
+from mloop.endpoints.service import get_endpoint
+from mloop.errors import InvalidInput, NotFound
 from mloop.loop import jobs, state
 from mloop.loop.policy import Policy, policy_for
 from mloop.loop.runner import check_watched, new_owner, run_claimed
@@ -44,7 +45,9 @@ class Request:
 def request_retrain(ws: Workspace, endpoint: str, *, reason: str | None = None) -> Request:
     """Record a manual trigger for ``endpoint``'s policy.
 
-    Raises ``NotFound`` when there is no policy, ``InvalidInput`` when it has no manual trigger.
+    Raises ``NotFound`` when there is no policy, or when its rollout names an endpoint that is
+    not deployed (the job would train, register and gate a candidate only to fail at the
+    rollout); ``InvalidInput`` when it has no manual trigger.
     """
     policy = policy_for(ws.settings.raw, endpoint)
     if not policy.triggered_by("manual"):
@@ -52,6 +55,14 @@ def request_retrain(ws: Workspace, endpoint: str, *, reason: str | None = None) 
             f'[policies.{endpoint}] has no manual trigger; add {{ kind = "manual" }} to its '
             "triggers to allow `mloop retrain`."
         )
+    if policy.rollout is not None:
+        try:
+            get_endpoint(ws.store, endpoint)
+        except NotFound as exc:
+            raise NotFound(
+                f"[policies.{endpoint}] rolls its candidate out on endpoint {endpoint!r}, "
+                f"which is not served: {exc.message[0].lower()}{exc.message[1:]}"
+            ) from exc
     trigger = {"kind": "manual", "by": ws.user, **({"reason": reason} if reason else {})}
     # a job left running by a foreground retrain that was killed is not active any more
     jobs.reclaim_lapsed(ws.store)
