@@ -168,6 +168,8 @@ def test_a_file_that_breaks_midway_leaves_no_output_and_a_failed_job(
 def test_jobs_show_refuses_an_unknown_id(cli: Any) -> None:
     result = cli("jobs", "show", "zzzz")
     assert result.exit_code == 2 and "No job 'zzzz'" in result.stderr
+    blank = cli("jobs", "show", " ")
+    assert blank.exit_code == 2 and "' ' is not a job id" in blank.stderr
 
 
 @pytest.mark.parametrize(

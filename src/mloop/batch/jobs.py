@@ -167,7 +167,13 @@ def list_jobs(store: Store, *, kind: str | None = None, limit: int = LIST_LIMIT)
 
 
 def get_job(store: Store, job_id: str) -> Job:
-    """One job by id (or a unique prefix of it); raises ``NotFound``."""
+    """One job by id (or a unique prefix of it); raises ``NotFound``.
+
+    A blank id is refused as such: as a prefix it matches every job, and "matches more than one
+    job; give more of it" would not say what is wrong.
+    """
+    if not job_id.strip():
+        raise InvalidInput(f"{job_id!r} is not a job id; `mloop jobs ls` lists them.")
     with store.read() as conn:
         rows = conn.execute(
             _select().where(t.jobs.c.id.startswith(job_id, autoescape=True)).limit(2)
