@@ -38,6 +38,9 @@ GUARDRAIL_METRICS = (
     "prediction_drift",
 )
 PERFORMANCE_PREFIXES = ("realised", "estimated")
+# figures that are fractions of the candidate's requests (or of its prediction columns): a bar
+# outside 0..1 is a percent written as a number, and would pass (or fail) whatever happens
+SHARES = ("error_rate", "rejection_rate", "prediction_drift")
 # Watching the candidate on live traffic at all is the point: errors and refusals are the
 # figures no healthy candidate should move, whatever the model. Latency and prediction drift
 # depend on the model and the machine, so a policy states its own bars for them.
@@ -96,6 +99,16 @@ def parse_guardrail(text: Any, where: str) -> Threshold:
         )
     if not math.isfinite(found.value):
         raise InvalidInput(f"{where}: {text!r} needs a finite number to compare with.")
+    if found.metric in SHARES and not 0.0 <= found.value <= 1.0:
+        raise InvalidInput(
+            f"{where}: {text!r} compares a share with {found.value:g}, which it can never "
+            f'cross; write the bar as a fraction from 0 to 1 (e.g. "{found.metric} <= 0.05").'
+        )
+    if found.metric.startswith("latency_") and found.value <= 0:
+        raise InvalidInput(
+            f"{where}: {text!r} needs a positive number of milliseconds, like "
+            f'"{found.metric} <= 50".'
+        )
     return found
 
 
