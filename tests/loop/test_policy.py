@@ -189,6 +189,9 @@ def test_listing_the_jobs_or_rollouts_of_an_unknown_endpoint_is_refused(
         assert "Traceback" not in typo.stderr
         # an endpoint with a policy but no job (nor deploy) yet is an empty listing
         assert json.loads(cli(*command, "--endpoint", "churn", "--json").stdout) == []
+    # and its empty table has the retraining columns, not the batch ones
+    assert "trigger" in cli("jobs", "ls", "--endpoint", "churn").stdout
+    assert "trigger" in cli("jobs", "ls", "--kind", "retrain").stdout
 
 
 def test_a_retrain_whose_rollout_has_no_endpoint_is_refused_before_any_job(

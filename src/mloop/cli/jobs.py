@@ -93,7 +93,8 @@ def ls(
     if as_json:
         print_json([job.to_dict() for job in jobs])
         return
-    if any(job.to_dict()["kind"] == "retrain" for job in jobs):
+    retraining = endpoint is not None or kind == "retrain"
+    if retraining or any(job.to_dict()["kind"] == "retrain" for job in jobs):
         _retraining_table(jobs)
         return
     print_table(
