@@ -137,6 +137,20 @@ def test_a_new_dataset_version_triggers_a_retraining_on_it(
     assert "trigger dataset" in ran.stderr and "queued" in ran.stderr
 
 
+def test_a_dataset_trigger_on_a_name_not_found_is_said_and_still_waits(
+    served: Workspace,
+) -> None:
+    write_policy(served, policy_toml(triggers='[{ kind = "dataset", dataset = "chrun" }]'))
+    lines: list[str] = []
+    agent = Agent(served, log=lines.append)
+    assert lines == [
+        "config: [policies.churn] watches dataset 'chrun', which has no version yet; it "
+        "triggers when one is added (did you mean 'churn'?)."
+    ]
+    agent.scan(dt.datetime.now(dt.UTC))
+    assert jobs.list_jobs(served.store) == []
+
+
 def test_a_bad_config_edit_keeps_the_last_good_one(served: Workspace) -> None:
     write_policy(served, policy_toml(cooldown="1h"))
     lines: list[str] = []

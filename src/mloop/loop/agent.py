@@ -29,6 +29,8 @@ from typing import Any
 import sqlalchemy as sa
 
 from mloop.config import CONFIG_FILE, load_settings
+from mloop.data.datasets import list_datasets
+from mloop.data.refs import did_you_mean
 from mloop.errors import MloopError
 from mloop.loop import jobs, state
 from mloop.loop.cron import due
@@ -85,6 +87,29 @@ class Agent:
         self.policies, self.settings = policies, agent
         if not first:
             self.log(f"config: reloaded {CONFIG_FILE} ({len(policies)} policies)")
+        self._note_unknown_datasets()
+
+    def _note_unknown_datasets(self) -> None:
+        """A dataset trigger may name a dataset not added yet (it fires on its first version),
+        but a misspelt one would wait forever in silence: say which names are not found."""
+        watched = [
+            (policy.endpoint, trigger.dataset)
+            for policy in self.policies.values()
+            for trigger in policy.triggered_by("dataset")
+            if trigger.dataset
+        ]
+        if not watched:
+            return
+        known = [summary.name for summary in list_datasets(self.ws.store)]
+        for endpoint, name in watched:
+            if name not in known:
+                hint = did_you_mean(name, known)
+                self.log(
+                    f"config: [policies.{endpoint}] watches dataset {name!r}, which has no "
+                    "version yet; it triggers when one is added"
+                    + (f" ({hint})" if hint else "")
+                    + "."
+                )
 
     @property
     def tick_seconds(self) -> float:
