@@ -258,14 +258,15 @@ def check_rollout(ws: Workspace, rollout_id: str, *, now: dt.datetime | None = N
         (current,) = read_rollouts(conn, t.rollouts.c.id == rollout.id)
         if current.decided:
             return current
-        if judgement.outcome == "watching" and _serves_candidate(conn, row, current):
+        live = _live(conn, row) if row.deleted_at is None else None
+        if judgement.outcome == "watching" and _serves_candidate(live, current):
             conn.execute(
                 t.rollouts.update()
                 .where(t.rollouts.c.id == rollout.id)
                 .values(figures=figures, reason=judgement.reason)
             )
         else:
-            _decide(conn, store, row, current, judgement, figures, actor=ws.user)
+            _decide(conn, store, row, live, current, judgement, figures, actor=ws.user)
         (result,) = read_rollouts(conn, t.rollouts.c.id == rollout.id)
     return result
 
@@ -303,14 +304,14 @@ def _store_verdict(
     return verdict_id
 
 
-def _serves_candidate(conn: sa.Connection, row: Any, rollout: Rollout) -> bool:
-    """Whether the endpoint's live revision still has the candidate beside its primary.
+def _serves_candidate(live: Revision | None, rollout: Rollout) -> bool:
+    """Whether the endpoint's live revision (None: deleted or nothing live) still has the
+    candidate beside its primary.
 
     Checked at every check, not only when a verdict is due: an endpoint changed by hand
     mid-watch ends the rollout at once, rather than holding off every other rollout and
     retraining of the endpoint until the watch runs out on figures the candidate never made.
     """
-    live = _live(conn, row) if row.deleted_at is None else None
     slots = {} if live is None else live.slots()
     return any(
         role != "primary" and slot.version_id == rollout.candidate_version_id
@@ -322,15 +323,16 @@ def _decide(
     conn: sa.Connection,
     store: Store,
     row: Any,
+    live: Revision | None,
     rollout: Rollout,
     judgement: Judgement,
     figures: dict[str, Any],
     *,
     actor: str,
 ) -> None:
-    """Apply a verdict inside the caller's transaction (the endpoint row is locked)."""
-    live = _live(conn, row) if row.deleted_at is None else None
-    serving = _serves_candidate(conn, row, rollout)
+    """Apply a verdict inside the caller's transaction (the endpoint row is locked; ``live``
+    is its live revision, read under that lock)."""
+    serving = _serves_candidate(live, rollout)
     passed = judgement.outcome == "pass"
     now = dt.datetime.now(dt.UTC)
     decided_revision = None
