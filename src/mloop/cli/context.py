@@ -30,3 +30,12 @@ def open_workspace(ctx: typer.Context) -> Workspace:
     from mloop.workspace import Workspace
 
     return Workspace.open(state(ctx).workspace)
+
+
+def check_endpoint_filter(ws: Workspace, endpoint: str) -> None:
+    """For a listing filtered by ``--endpoint`` that found nothing: ``NotFound`` when the name is
+    neither an endpoint of the store nor a policy of mloop.toml (a typo, not an empty history)."""
+    from mloop.endpoints.service import check_listed_endpoint
+
+    policies = ws.settings.raw.get("policies")
+    check_listed_endpoint(ws.store, endpoint, policies if isinstance(policies, dict) else ())

@@ -12,7 +12,7 @@ from typing import Annotated, Any
 import typer
 from rich.markup import escape
 
-from mloop.cli.context import open_workspace
+from mloop.cli.context import check_endpoint_filter, open_workspace
 from mloop.cli.output import JsonOption, console, fmt_time, print_json, print_table
 
 app = typer.Typer(
@@ -49,13 +49,6 @@ def _with_retraining(store: Any, jobs: list[Any]) -> list[Any]:
     return [full.get(job.id, job) for job in jobs]
 
 
-def _check_endpoint(ws: Any, endpoint: str) -> None:
-    from mloop.endpoints.service import check_listed_endpoint
-
-    policies = ws.settings.raw.get("policies")
-    check_listed_endpoint(ws.store, endpoint, policies if isinstance(policies, dict) else ())
-
-
 @app.command("ls")
 def ls(
     ctx: typer.Context,
@@ -87,7 +80,7 @@ def ls(
 
             jobs: list[Any] = list_retraining(ws.store, endpoint=endpoint)[:limit]
             if not jobs:
-                _check_endpoint(ws, endpoint)
+                check_endpoint_filter(ws, endpoint)
         else:
             jobs = _with_retraining(ws.store, list_jobs(ws.store, kind=kind, limit=limit))
     if as_json:

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 from rich.markup import escape
 
-from mloop.cli.context import open_workspace
+from mloop.cli.context import check_endpoint_filter, open_workspace
 from mloop.cli.output import JsonOption, console, fmt_number, fmt_time, print_json, print_table
 
 if TYPE_CHECKING:
@@ -47,12 +47,7 @@ def ls(
     with open_workspace(ctx) as ws:
         found = list_rollouts(ws.store, endpoint=endpoint, limit=limit)
         if not found and endpoint is not None:
-            from mloop.endpoints.service import check_listed_endpoint
-
-            policies = ws.settings.raw.get("policies")
-            check_listed_endpoint(
-                ws.store, endpoint, policies if isinstance(policies, dict) else ()
-            )
+            check_endpoint_filter(ws, endpoint)
     if as_json:
         print_json([r.to_dict() for r in found])
         return
