@@ -44,6 +44,7 @@ from mloop.data.io import (
     _split_on_whitespace,
     csv_error,
     detect_format,
+    has_leading_zero,
     header_names,
     legacy_encoding,
     sniff_delimiter,
@@ -320,7 +321,6 @@ def typed_columns(
     return table
 
 
-_LEADING_ZERO = r"^[+-]?0[0-9]"
 _DATE_START = re.compile(r"\s*\d{4}-\d{2}-\d{2}")
 _TRUTH_SPELLINGS = {"true", "false"}
 
@@ -346,10 +346,7 @@ def _inferred(column: pa.ChunkedArray) -> pa.ChunkedArray | None:
                 typed = column.cast(kind)
             except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
                 continue
-            if (
-                pa.types.is_integer(kind)
-                and pc.any(pc.match_substring_regex(column, _LEADING_ZERO)).as_py()
-            ):
+            if pa.types.is_integer(kind) and has_leading_zero(column):
                 return None  # zip codes and ids with leading zeros stay text, as in read_arrow
             return typed
         return None

@@ -450,7 +450,7 @@ def _keep_leading_zeros(data: bytes, table: pa.Table, parse: pacsv.ParseOptions)
     )
     for name in integer_columns:
         text = raw.column(name)
-        if pc.any(pc.match_substring_regex(text, r"^[+-]?0[0-9]")).as_py():
+        if has_leading_zero(text):
             table = table.set_column(table.schema.get_field_index(name), name, text)
     return table
 
@@ -497,7 +497,7 @@ def _refine_text_columns(table: pa.Table, delimiter: str) -> pa.Table:
         masked = _without_placeholders(column)
         if masked is not None:
             typed = _cast(masked, _PLACEHOLDER_TYPES) or _refined(masked, delimiter)
-        if typed is None and trimmed is not None and not _has_leading_zero(column):
+        if typed is None and trimmed is not None and not has_leading_zero(column):
             typed = _cast(column, _PLACEHOLDER_TYPES)  # what Arrow infers for untrimmed values
         if typed is None:
             typed = _refined(column, delimiter)
@@ -521,7 +521,8 @@ def trimmed_text(column: pa.ChunkedArray) -> pa.ChunkedArray | None:
     return pc.if_else(pc.is_in(trimmed, value_set=_NULLS), pa.scalar(None, column.type), trimmed)
 
 
-def _has_leading_zero(column: pa.ChunkedArray) -> bool:
+def has_leading_zero(column: pa.ChunkedArray | pa.Array) -> bool:
+    """A value like ``007`` or ``-01``: a zip code or an id, which stays text."""
     return bool(pc.any(pc.match_substring_regex(column, _LEADING_ZERO)).as_py())
 
 
@@ -549,10 +550,7 @@ def _without_placeholders(column: pa.ChunkedArray) -> pa.ChunkedArray | None:
     if not pc.any(placeholder).as_py():
         return None
     rest = pc.if_else(placeholder, pa.scalar(None, column.type), column)
-    if (
-        rest.null_count == len(rest)
-        or pc.any(pc.match_substring_regex(rest, _LEADING_ZERO)).as_py()
-    ):
+    if rest.null_count == len(rest) or has_leading_zero(rest):
         return None
     return rest
 
