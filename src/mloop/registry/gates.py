@@ -184,8 +184,8 @@ def _no_regression_check(
 ) -> CheckResult:
     metric = resolve_metric(policy.metric, cand.task, has_proba=cand.proba is not None)
     if metric not in cand_metrics:
-        classes = list(np.unique(cand.y_true)) if cand.task == "classification" else [None] * 2
-        if cand.proba is not None and len(classes) < 2:
+        classes = np.unique(cand.y_true) if cand.task == "classification" else None
+        if classes is not None and cand.proba is not None and len(classes) < 2:
             raise InvalidInput(
                 f"Gate {gate.name!r} compares {metric!r}, which is undefined on this holdout: its "
                 f"{plural(len(cand.y_true), 'labelled row')} ({holdout.description}) hold "
