@@ -180,6 +180,27 @@ def test_a_holdout_the_model_almost_wholly_trained_on_is_refused(cli: Any, tmp_p
     assert "Only 8 of the 40 rows in tiny@1 were not used to train" in result.stderr
 
 
+def test_a_holdout_whose_unseen_rows_have_no_label_is_refused_not_scored_on_nothing(
+    cli: Any, tmp_path: Path
+) -> None:
+    """Rows without a label were never trained on, so they stay "unseen"; they are not scored
+    either, so they do not count towards enough rows (with none labelled, scikit-learn crashed
+    on 0 rows)."""
+    frame = generate(200, seed=3)
+    frame["churned"] = frame["churned"].astype(object)
+    frame.loc[frame.index[-20:], "churned"] = None
+    data = tmp_path / "half_known.csv"
+    frame.to_csv(data, index=False)
+    assert cli("data", "add", "known", data).exit_code == 0
+    train = ("train", "--data", "known", "--target", "churned", "--test-size", "0.01")
+    assert cli(*train, "--register", "known").exit_code == 0
+    result = cli("models", "promote", "known", "1", "--to", "champion", "--holdout", "known@1")
+    assert result.exit_code == 2, result.stderr
+    said = "Only 2 of the 200 rows in known@1 were not used to train the models compared and have"
+    assert said in " ".join(result.stderr.split())
+    assert "Traceback" not in result.stderr and "unexpected error" not in result.stderr
+
+
 @pytest.mark.parametrize(
     ("raw", "message"),
     [

@@ -112,6 +112,7 @@ def unseen_by(
     frame = holdout.frame.reset_index(drop=True)
     keep = pd.Series(True, index=frame.index)
     excluders = []
+    models = list(models)
     for role, model in zip(("the candidate", "the current holder"), models, strict=False):
         if model is None or not model.run_id or model.run_id == holdout.split_of_run:
             continue
@@ -122,10 +123,14 @@ def unseen_by(
     excluded = int((~keep).sum())
     if not excluded:
         return holdout
-    if int(keep.sum()) < MIN_UNSEEN_ROWS:
+    # the rows left are scored only where they have a label: those are what must be enough
+    target = next((m.signature.target for m in models if m is not None), None)
+    scored = keep & labelled(frame[target]) if target and target in frame else keep
+    if int(scored.sum()) < MIN_UNSEEN_ROWS:
         raise InvalidInput(
-            f"Only {int(keep.sum())} of the {len(frame)} rows in {holdout.source} were not used to "
-            f"train the models compared; pass --holdout NAME@V with labelled data none of them saw."
+            f"Only {int(scored.sum())} of the {len(frame)} rows in {holdout.source} were not used "
+            "to train the models compared and have a label; pass --holdout NAME@V with "
+            "labelled data none of them saw."
         )
     return replace(
         holdout,
@@ -182,7 +187,8 @@ def _fingerprints(frame: pd.DataFrame, columns: list[str]) -> pd.Series:
             name: (
                 pd.to_numeric(frame[name], errors="coerce").to_numpy("float64", na_value=np.nan)
                 if pd.api.types.is_numeric_dtype(frame[name])
-                or pd.api.types.is_bool_dtype(frame[name])
+                and not pd.api.types.is_bool_dtype(frame[name])
+                # booleans as text: a column with a gap holds True/False/None as objects
                 else frame[name].astype("string")
             )
             for name in columns
