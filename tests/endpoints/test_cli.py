@@ -66,6 +66,10 @@ def test_a_deploy_story_through_the_cli(cli: Any, models: Workspace) -> None:
     ]
     table = cli("endpoints", "history", "churn-api").stdout
     assert "rollback r2" in table and "green is warm" in table
+    assert "never live" in table, "r3 was staged, then switched: it never served itself"
+    refused = cli("endpoints", "rollback", "churn-api", "--to", "3")
+    assert refused.exit_code == 2 and "was staged and never served traffic" in refused.stderr
+    assert "can be rolled back to (they were live) are r1-r2, r4" in refused.stderr
 
     audit = run_json(cli, "audit", "--model", "churn")
     assert [e["action"] for e in audit if e["subject"].startswith("endpoint")] == [
@@ -138,6 +142,7 @@ BAD = [
     (["endpoints", "switch", "other"], "No endpoint named 'other'; endpoints are: api"),
     (["endpoints", "rollback", "api"], "no live revision before r1"),
     (["endpoints", "rollback", "api", "--to", "7"], "has no revision 7"),
+    (["endpoints", "rollback", "api", "--to", "2"], "is staged and has never served traffic"),
     (["endpoints", "history", "nope"], "No endpoint named 'nope'"),
 ]
 

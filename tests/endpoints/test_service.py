@@ -89,6 +89,36 @@ def test_rollback_reapplies_an_earlier_revision_pinned_and_walks_back_like_a_sta
     assert state.staged is not None and state.staged.number == 3, "the staged one stays staged"
 
 
+def test_rollback_to_a_staged_revision_is_refused_naming_the_ones_that_were_live(
+    models: Workspace,
+) -> None:
+    store = models.store
+    service.deploy(store, "api", "churn@1", actor="t")  # r1
+    service.deploy(store, "api", "churn@2", stage=True, actor="t")  # r2 staged, never live
+    with pytest.raises(InvalidInput, match="no revision but the live r1 was ever live"):
+        service.rollback(store, "api", to=2, actor="t")
+    service.deploy(store, "api", "churn@2", actor="t")  # r3
+    service.deploy(store, "api", "churn@3", actor="t")  # r4
+    service.deploy(store, "api", "churn@3", stage=True, actor="t")  # r5 staged, replacing r2
+    service.deploy(store, "api", "churn@1", actor="t")  # r6
+    before = service.history(store, "api")
+    with pytest.raises(InvalidInput) as staged_now:
+        service.rollback(store, "api", to=5, actor="t")
+    assert str(staged_now.value) == (
+        "Revision 5 of 'api' is staged and has never served traffic, so it cannot be rolled "
+        "back to; `mloop endpoints switch api` makes it live, and the ones that can be rolled back "
+        "to (they were live) are r1, r3-r4."
+    )
+    with pytest.raises(InvalidInput, match=r"Revision 2 of 'api' was staged and never served"):
+        service.rollback(store, "api", to=2, actor="t")
+    assert service.history(store, "api") == before, "a refused rollback writes nothing"
+    state = service.get_endpoint(store, "api")
+    assert state.live is not None and state.live.number == 6
+    assert state.staged is not None and state.staged.number == 5
+    back = service.rollback(store, "api", to=4, actor="t")  # a revision that was live is fine
+    assert (back.number, back.source_revision, back.primary.ref) == (7, 4, "churn@3")
+
+
 def test_delete_then_deploy_again_continues_the_numbers(models: Workspace) -> None:
     store = models.store
     service.deploy(store, "api", "churn@1", actor="t")

@@ -135,7 +135,11 @@ def show(ctx: typer.Context, name: NameArgument, as_json: JsonOption = False) ->
 
 @app.command("history")
 def history(ctx: typer.Context, name: NameArgument, as_json: JsonOption = False) -> None:
-    """Every revision of an endpoint, oldest first, marking the live and the staged one."""
+    """Every revision of an endpoint, oldest first, marking the live and the staged one.
+
+    Staged revisions that are no longer staged read "never live": they got no traffic, and
+    `endpoints rollback` refuses them, so the table says which revisions can be rolled back to.
+    """
     from mloop.endpoints.service import history as list_history
     from mloop.endpoints.service import list_endpoints
 
@@ -151,6 +155,10 @@ def history(ctx: typer.Context, name: NameArgument, as_json: JsonOption = False)
     if as_json:
         print_json([{**r.to_dict(), "current": now(r)} for r in revisions])
         return
+
+    def marked(revision: Revision) -> str:
+        return now(revision) or ("never live" if revision.staged else "")
+
     print_table(
         ["revision", "when", "action", "serves", "runtime", "by", "reason", "now"],
         [
@@ -162,7 +170,7 @@ def history(ctx: typer.Context, name: NameArgument, as_json: JsonOption = False)
                 r.runtime,
                 r.created_by,
                 r.reason or "",
-                now(r) or "",
+                marked(r),
             )
             for r in revisions
         ],

@@ -16,6 +16,8 @@ before anything is written, in one sentence.
   version being rolled away from, when the alias still holds it). Deploy ``NAME@ALIAS`` again to
   resume following. Without ``to`` it walks back like a stack: the live revision's predecessor,
   where a rollback counts as the revision it re-applied, so rolling back twice goes two back.
+  Only a revision that was live can be re-applied: a staged one never served traffic, so it
+  is skipped by the walk and refused as ``to``.
 - ``delete`` marks the endpoint deleted; deploying the name again starts it anew with the next
   revision number.
 - ``follow_aliases`` (``endpoints.following``) writes a revision when a followed alias moved.
@@ -25,6 +27,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Collection
+from typing import Any
 
 import sqlalchemy as sa
 
@@ -276,6 +279,51 @@ def _previous(conn: sa.Connection, name: str, endpoint_id: str, live: Revision) 
     return everything[max(earlier)]
 
 
+def _numbers(numbers: list[int]) -> str:
+    """``r1, r3-r5, r7`` for sorted revision numbers: short however long the history."""
+    runs: list[list[int]] = []
+    for number in numbers:
+        if runs and number == runs[-1][-1] + 1:
+            runs[-1].append(number)
+        else:
+            runs.append([number])
+    return ", ".join(f"r{run[0]}" if len(run) == 1 else f"r{run[0]}-r{run[-1]}" for run in runs)
+
+
+def _never_served(conn: sa.Connection, row: Any, target: Revision, live: Revision) -> InvalidInput:
+    """The refusal of a rollback to a staged revision, naming the revisions that were live.
+
+    A staged revision got no traffic, so nothing about it is known to work: re-applying it would
+    put untested models live under the name of a rollback (and leave the staged slot pointing
+    at a revision that is live too). Only revisions that were live can be rolled back to.
+    """
+    r = t.endpoint_revisions
+    listed = list(
+        conn.execute(
+            sa.select(r.c.number)
+            .where(r.c.endpoint_id == str(row.id), r.c.staged.is_(False), r.c.number != live.number)
+            .order_by(r.c.number)
+        ).scalars()
+    )
+    name = str(row.name)
+    if not listed:
+        options = f"no revision but the live r{live.number} was ever live"
+    elif len(listed) == 1:
+        options = f"the one that can be rolled back to is {_numbers(listed)}"
+    else:
+        options = f"the ones that can be rolled back to (they were live) are {_numbers(listed)}"
+    if target.id == row.staged_revision_id:
+        return InvalidInput(
+            f"Revision {target.number} of {name!r} is staged and has never served traffic, so "
+            f"it cannot be rolled back to; `mloop endpoints switch {name}` makes it live, and "
+            f"{options}."
+        )
+    return InvalidInput(
+        f"Revision {target.number} of {name!r} was staged and never served traffic, so it "
+        f"cannot be rolled back to; {options} (`mloop endpoints history {name}`)."
+    )
+
+
 def rollback(
     store: Store, name: str, *, to: int | None = None, reason: str | None = None, actor: str
 ) -> Revision:
@@ -283,7 +331,8 @@ def rollback(
 
     The new revision is pinned to the versions that revision served (see the module docstring).
     Raises ``NotFound`` for an unknown endpoint or revision, ``InvalidInput`` when there is
-    nothing to go back to or ``to`` is already live.
+    nothing to go back to, ``to`` is already live, or ``to`` is a staged revision (it never
+    served traffic; the message names the revisions that were live).
     """
     r = t.endpoint_revisions
     with store.transaction() as conn:
@@ -305,6 +354,8 @@ def rollback(
                     f"{highest} (`mloop endpoints history {name}` lists them)."
                 )
             target = found[0]
+            if target.staged:
+                raise _never_served(conn, row, target, live)
         if target.id == live.id:
             raise InvalidInput(f"Revision {to} of {name!r} is the live one already; nothing to do.")
         new = _copy(target, action="rollback", staged=False, reason=reason, pin=True)
