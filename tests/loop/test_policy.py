@@ -202,8 +202,9 @@ def test_a_retrain_whose_rollout_has_no_endpoint_is_refused_before_any_job(
     result = cli("retrain", "churn")
     assert result.exit_code == 2, result.stdout
     assert (
-        "[policies.churn] rolls its candidate out on endpoint 'churn', which is not served: "
-        in (result.stderr)
+        "[policies.churn] in mloop.toml retrains endpoint 'churn', which is not deployed (this "
+        "workspace has no endpoints yet); deploy it first (`mloop deploy churn MODEL_REF`)."
+        in " ".join(result.stderr.split())
     )
     assert "Traceback" not in result.stderr
     assert json.loads(cli("jobs", "ls", "--json").stdout) == []

@@ -4,6 +4,7 @@ its gate blocks."""
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from typing import Any
 
@@ -47,6 +48,43 @@ def test_a_candidate_the_gate_blocks_is_registered_and_never_deployed(
     version = json.loads(cli("models", "show", "churn@2", "--json").stdout)
     assert [v["gate"] for v in version["verdicts"]] == ["human"]
     assert version["verdicts"][0]["passed"] is False
+
+
+def test_a_policy_naming_no_endpoint_never_moves_the_alias_real_endpoints_follow(
+    cli: Any, served: Workspace
+) -> None:
+    """[policies.ghost] with a gate and no rollout would gate against churn@champion (the default
+    alias) and move it, so endpoint churn, following it, would serve the candidate."""
+    from mloop.loop import jobs
+    from mloop.loop.agent import Agent
+
+    write_policy(served, policy_toml().replace("[policies.churn]", "[policies.ghost]"))
+    said = (
+        "[policies.ghost] in mloop.toml retrains endpoint 'ghost', which is not deployed "
+        "(endpoints are: churn); a policy is named after the endpoint it retrains, so rename the "
+        "table (e.g. [policies.churn]) or deploy it first (`mloop deploy ghost MODEL_REF`)."
+    )
+    result = cli("retrain", "ghost")
+    assert result.exit_code == 2, result.stdout
+    assert said in " ".join(result.stderr.split()) and "Traceback" not in result.stderr
+    assert jobs.list_jobs(served.store) == []
+    # a job recorded anyway (a schedule, or before the endpoint was deleted) fails before training
+    queued = jobs.record_trigger(
+        served.store,
+        endpoint="ghost",
+        trigger={"kind": "manual", "by": "tester"},
+        cooldown=dt.timedelta(0),
+        policy={},
+        actor="tester",
+    )
+    lines: list[str] = []
+    agent = Agent(served, log=lines.append)
+    assert lines == [f"config: {said}"]
+    agent.run(once=True)
+    job = jobs.get_job(served.store, queued.job.id)
+    assert (job.status, job.reason, job.outputs.get("runs")) == ("failed", said, None)
+    assert _champion(cli) == 1
+    assert cli("models", "show", "churn@2").exit_code == 2, "nothing was trained or registered"
 
 
 def test_within_the_cooldown_a_retrain_joins_the_last_job(cli: Any, served: Workspace) -> None:

@@ -37,6 +37,7 @@ from mloop.loop.cron import due
 from mloop.loop.policy import Policy, load_policies
 from mloop.loop.runner import check_watched, new_owner, run_claimed
 from mloop.loop.settings import AgentSettings, agent_settings
+from mloop.loop.work import unserved_policy
 from mloop.store import tables as t
 from mloop.workspace import Workspace
 
@@ -87,7 +88,16 @@ class Agent:
         self.policies, self.settings = policies, agent
         if not first:
             self.log(f"config: reloaded {CONFIG_FILE} ({len(policies)} policies)")
+        self._note_unserved()
         self._note_unknown_datasets()
+
+    def _note_unserved(self) -> None:
+        """A policy naming no deployed endpoint is said at load; its jobs fail before training
+        (``work.check_served``), so it never moves an alias, but the user hears why at once."""
+        for endpoint in self.policies:
+            problem = unserved_policy(self.ws, endpoint)
+            if problem is not None:
+                self.log(f"config: {problem}")
 
     def _note_unknown_datasets(self) -> None:
         """A dataset trigger may name a dataset not added yet (it fires on its first version),

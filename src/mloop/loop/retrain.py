@@ -12,13 +12,12 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from mloop.endpoints.service import get_endpoint
-from mloop.errors import InvalidInput, NotFound
+from mloop.errors import InvalidInput
 from mloop.loop import jobs, state
 from mloop.loop.policy import Policy, policy_for
 from mloop.loop.runner import check_watched, new_owner, run_claimed
 from mloop.loop.settings import AgentSettings, agent_settings
-from mloop.loop.work import Say
+from mloop.loop.work import Say, check_served
 from mloop.workspace import Workspace
 
 
@@ -45,9 +44,10 @@ class Request:
 def request_retrain(ws: Workspace, endpoint: str, *, reason: str | None = None) -> Request:
     """Record a manual trigger for ``endpoint``'s policy.
 
-    Raises ``NotFound`` when there is no policy, or when its rollout names an endpoint that is
-    not deployed (the job would train, register and gate a candidate only to fail at the
-    rollout); ``InvalidInput`` when it has no manual trigger.
+    Raises ``NotFound`` when there is no policy, or when its endpoint is not deployed (the job
+    would train and gate a candidate only to fail at the rollout or, with no rollout, to move
+    the ``champion`` alias that other endpoints follow); ``InvalidInput`` when it has no manual
+    trigger.
     """
     policy = policy_for(ws.settings.raw, endpoint)
     if not policy.triggered_by("manual"):
@@ -55,14 +55,7 @@ def request_retrain(ws: Workspace, endpoint: str, *, reason: str | None = None) 
             f'[policies.{endpoint}] has no manual trigger; add {{ kind = "manual" }} to its '
             "triggers to allow `mloop retrain`."
         )
-    if policy.rollout is not None:
-        try:
-            get_endpoint(ws.store, endpoint)
-        except NotFound as exc:
-            raise NotFound(
-                f"[policies.{endpoint}] rolls its candidate out on endpoint {endpoint!r}, "
-                f"which is not served: {exc.message[0].lower()}{exc.message[1:]}"
-            ) from exc
+    check_served(ws, policy)
     trigger = {"kind": "manual", "by": ws.user, **({"reason": reason} if reason else {})}
     # a job left running by a foreground retrain that was killed is not active any more
     jobs.reclaim_lapsed(ws.store)

@@ -35,6 +35,42 @@ class Outcome:
     rollout_id: str | None = None
 
 
+def unserved_policy(ws: Workspace, endpoint: str) -> str | None:
+    """Why ``[policies.ENDPOINT]`` cannot run (one sentence: the name and the fix), or None.
+
+    A policy is named after the endpoint it retrains: the endpoint's live revision says which
+    alias the candidate is gated against and takes, and its log and rollout are the endpoint's.
+    A policy naming no endpoint would fall back to ``champion`` and move the alias that real
+    endpoints follow, so it is refused before anything is trained, let alone promoted.
+    """
+    import difflib
+
+    from mloop.data.refs import shortlist
+    from mloop.endpoints.service import list_endpoints
+
+    names = [state.name for state in list_endpoints(ws.store)]
+    if endpoint in names:
+        return None
+    head = (
+        f"[policies.{endpoint}] in mloop.toml retrains endpoint {endpoint!r}, which is not deployed"
+    )
+    deploy = f"deploy it first (`mloop deploy {endpoint} MODEL_REF`)"
+    if not names:
+        return f"{head} (this workspace has no endpoints yet); {deploy}."
+    example = (difflib.get_close_matches(endpoint, names, n=1, cutoff=0.6) or names)[0]
+    return (
+        f"{head} (endpoints are: {shortlist(names)}); a policy is named after the endpoint it "
+        f"retrains, so rename the table (e.g. [policies.{example}]) or {deploy}."
+    )
+
+
+def check_served(ws: Workspace, policy: Policy) -> None:
+    """``NotFound`` when the policy names no deployed endpoint (see ``unserved_policy``)."""
+    problem = unserved_policy(ws, policy.endpoint)
+    if problem is not None:
+        raise NotFound(problem)
+
+
 def _live_alias(ws: Workspace, endpoint: str, model: str | None) -> tuple[str, ModelVersion | None]:
     """The alias the endpoint's live primary follows for ``model`` (any model when None;
     ``champion`` by default), and the version it serves."""
@@ -235,6 +271,7 @@ def run_job(
     ws: Workspace, policy: Policy, job: jobs.RetrainJob, *, lease: Lease, say: Say
 ) -> Outcome:
     """Do ``job``'s work under ``lease``, up to a live rollout (``watching``) or an end."""
+    check_served(ws, policy)  # a trigger may have been recorded before the endpoint went away
     candidate = _candidate(ws, job)
     if candidate is not None:
         say(f"resuming with {candidate.ref}, registered by the interrupted attempt")
