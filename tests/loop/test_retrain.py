@@ -87,6 +87,40 @@ def test_a_policy_naming_no_endpoint_never_moves_the_alias_real_endpoints_follow
     assert cli("models", "show", "churn@2").exit_code == 2, "nothing was trained or registered"
 
 
+ROLLOUT = """
+[policies.churn.rollout]
+strategy = "canary"
+weight = 20
+min_sample = 200
+watch = "1h"
+"""
+
+
+def test_no_wait_without_an_agent_says_nothing_will_decide_the_live_rollout(
+    cli: Any, served: Workspace
+) -> None:
+    from mloop.loop import jobs, state
+
+    write_policy(served, policy_toml(extra=ROLLOUT))
+    result = cli("retrain", "churn", "--no-wait", "--json")
+    assert result.exit_code == 0, result.stderr
+    job = json.loads(result.stdout)
+    assert job["status"] == "running" and job["rollout_id"]
+    notice = (
+        f"No agent is running, so nothing decides rollout {job['rollout_id']} of churn@2 on "
+        f"'churn': it stays live, undecided, and job {job['id']} waits until `mloop agent` (or "
+        "`mloop serve --agent`) runs."
+    )
+    assert notice in " ".join(result.stderr.split())
+    joined = cli("retrain", "churn", "--no-wait")  # joins the watched job: still nobody decides
+    assert joined.exit_code == 0 and "status=coalesced" in joined.stdout
+    assert notice in " ".join(joined.stderr.split())
+    with served.store.transaction() as conn:  # an agent's fresh heartbeat: it will decide
+        state.put(conn, "agent:agent@elsewhere", {"tick": 5.0}, jobs.now_utc())
+    attended = cli("retrain", "churn", "--no-wait")
+    assert attended.exit_code == 0 and "No agent is running" not in attended.stderr
+
+
 def test_within_the_cooldown_a_retrain_joins_the_last_job(cli: Any, served: Workspace) -> None:
     write_policy(served, policy_toml(cooldown="1h"))
     first = json.loads(cli("retrain", "churn", "--json").stdout)

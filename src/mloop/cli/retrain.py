@@ -3,6 +3,8 @@
 Joined to the active job (or the cool-down) when there is one: exit 0, naming it. Otherwise the
 job waits for a running `mloop agent`, or, with none running, runs here in the foreground.
 Exit 0 when the job succeeded, was queued or coalesced; 1 when it was rejected or failed.
+When it returns with the job (or the one it joined) not over and no agent running (`--no-wait`
+leaves a live rollout behind), stderr says that nothing will decide it until an agent runs.
 """
 
 from __future__ import annotations
@@ -36,7 +38,7 @@ def retrain(
     as_json: JsonOption = False,
 ) -> None:
     """Retrain ENDPOINT now: data → train → register → gate → rollout, as its policy says."""
-    from mloop.loop.retrain import follow, request_retrain, run_foreground
+    from mloop.loop.retrain import follow, request_retrain, run_foreground, unattended
 
     with open_workspace(ctx) as ws, chatter_to_stderr():
         request = request_retrain(ws, endpoint, reason=reason)
@@ -52,6 +54,9 @@ def retrain(
             _say(f"job {waiting.id}: no agent is running; running it here")
             ran = run_foreground(ws, request.policy, waiting.id, wait=wait, say=_say)
             job = ran if waiting.id == job.id else job
+        notice = unattended(ws, job.joined_job_id or job.id)
+        if notice is not None:
+            _say(notice)
     if as_json:
         print_json(
             {

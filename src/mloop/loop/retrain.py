@@ -108,6 +108,30 @@ def agents_alive(ws: Workspace) -> list[str]:
         return _alive(conn)
 
 
+AGENT_COMMANDS = "`mloop agent` (or `mloop serve --agent`)"
+
+
+def unattended(ws: Workspace, job_id: str) -> str | None:
+    """One sentence when ``job_id`` is not over and no agent is running on the store, else None.
+
+    Only an agent drives a queued job or a watched rollout once the command that made it has
+    returned (``--no-wait``, or a retrain that joined such a job): without one, the rollout
+    stays live and undecided, and the job waits, however long, so the user is told.
+    """
+    job = jobs.get_job(ws.store, job_id)
+    if job.status in jobs.ENDED or job.status == "coalesced" or agents_alive(ws):
+        return None
+    if job.watching:
+        rollout = job.outputs.get("rollout_id")
+        made = job.outputs.get("model_versions") or ["the candidate"]
+        return (
+            f"No agent is running, so nothing decides rollout {rollout} of {made[-1]} on "
+            f"{job.endpoint!r}: it stays live, undecided, and job {job.id} waits until "
+            f"{AGENT_COMMANDS} runs."
+        )
+    return f"No agent is running, so job {job.id} ({job.status}) waits until {AGENT_COMMANDS} runs."
+
+
 def follow(ws: Workspace, policy: Policy, job_id: str, *, say: Say) -> jobs.RetrainJob:
     """Wait for an agent to end ``job_id``; run it here instead if every agent has gone."""
     settings = settings_of(ws)
