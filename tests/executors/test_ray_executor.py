@@ -162,3 +162,22 @@ def test_the_command_leaves_no_ray_process_behind() -> None:
     while (left := ray_processes_of(command.pid)) and time.monotonic() < deadline:
         time.sleep(0.2)
     assert left == [], left
+
+
+def test_a_private_rays_workers_import_the_preload_before_their_first_call() -> None:
+    script = (
+        "import sys\n"
+        "from mloop.executors import ExecutorSettings, open_executor\n"
+        "def imported(names):\n"
+        "    import sys\n"
+        "    return [name in sys.modules for name in names]\n"
+        "settings = ExecutorSettings(kind='ray', max_workers=1)\n"
+        "with open_executor(settings, preload=['wave', 'no_such_module_anywhere']) as ex:\n"
+        "    print(ex.submit(imported, ['wave', 'tabnanny']).result(timeout=60))\n"
+    )
+    env = {**os.environ, "PYTHONPATH": str(SRC)}
+    done = subprocess.run(
+        [sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[True, False]"  # the preload, and a module nobody imported

@@ -129,17 +129,22 @@ class Meanwhile(Generic[T]):
 
 @contextmanager
 def open_executor(
-    settings: ExecutorSettings | None = None, meanwhile: Callable[[], object] | None = None
+    settings: ExecutorSettings | None = None,
+    meanwhile: Callable[[], object] | None = None,
+    preload: Sequence[str] = (),
 ) -> Iterator[Executor]:
     """The executor ``settings`` name, shut down (a Ray mloop started, stopped) on exit.
     ``meanwhile`` is called as the executor starts, once the modules it needs are imported (so
     work it starts on a thread, a ``Meanwhile``, does not race that import): the caller's own
-    work then overlaps a Ray's start-up. The process pool starts at once."""
+    work then overlaps a Ray's start-up. The process pool starts at once. The workers start
+    importing ``preload`` at once too (``Executor.warm``); a private Ray's, as they start."""
     settings = settings or ExecutorSettings()
     if settings.kind == "ray":
         from mloop.executors.ray import open_ray_executor
 
-        with open_ray_executor(settings, meanwhile) as ray_executor:
+        with open_ray_executor(settings, meanwhile, preload) as ray_executor:
+            if preload and not ray_executor.owns_cluster:  # a cluster's workers are its own
+                ray_executor.warm(preload)
             yield ray_executor
         return
     from mloop.executors.local import open_local_executor
@@ -147,4 +152,6 @@ def open_executor(
     if meanwhile is not None:
         meanwhile()
     with open_local_executor(settings) as executor:
+        if preload:
+            executor.warm(preload)
         yield executor

@@ -119,8 +119,10 @@ def _is_loopback(address: str) -> bool:
     return host == "localhost" or host.startswith("127.") or host == "::1"
 
 
-def _start_local(ray: Any, num_cpus: int) -> None:
-    """``ray.init`` of a private Ray on loopback (see the module docstring for why each flag)."""
+def _start_local(ray: Any, num_cpus: int, preload: Sequence[str] = ()) -> None:
+    """``ray.init`` of a private Ray on loopback (see the module docstring for why each flag).
+    Its workers import ``preload`` as they start (Ray's ``preload_python_modules``), while the
+    driver is still connecting, rather than once the first call is handed to them."""
     with _on_loopback(), _without_extras(), _environ(PYTHONPATH=_driver_path()):
         ray.init(
             address="local",
@@ -134,7 +136,7 @@ def _start_local(ray: Any, num_cpus: int) -> None:
             # Ray runs its workers at nice 15 so a shared node's daemons stay responsive; the
             # trials of one command then lose CPU to every other process on the machine first,
             # where the pool's workers run at the command's priority
-            _system_config={"worker_niceness": 0},
+            _system_config={"worker_niceness": 0, "preload_python_modules": list(preload)},
         )
 
 
@@ -203,11 +205,14 @@ def _driver_path() -> str:
 
 @contextmanager
 def open_ray_executor(
-    settings: ExecutorSettings, meanwhile: Callable[[], object] | None = None
+    settings: ExecutorSettings,
+    meanwhile: Callable[[], object] | None = None,
+    preload: Sequence[str] = (),
 ) -> Iterator[RayExecutor]:
     """A Ray executor for the length of the ``with``: ``settings.ray_address``'s cluster (left
     running), else a private local Ray on loopback with ``max_workers`` (or every core) CPUs,
-    shut down at exit. ``meanwhile`` is called once Ray is imported, before it starts. Raises
+    whose workers import ``preload`` as they start, shut down at exit. ``meanwhile`` is called
+    once Ray is imported, before it starts. Raises
     ``InvalidInput`` when Ray is not installed, the cluster cannot be reached, or a Ray is
     already running in this process."""
     ray = import_ray()
@@ -221,7 +226,7 @@ def open_ray_executor(
     owns = settings.ray_address is None
     try:
         if owns:
-            _start_local(ray, settings.max_workers or os.cpu_count() or 1)
+            _start_local(ray, settings.max_workers or os.cpu_count() or 1, preload)
         else:
             # a cluster on this machine's loopback: this driver must be on loopback too, or it
             # waits for a node at the routable address that is not there

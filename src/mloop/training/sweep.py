@@ -393,8 +393,7 @@ def sweep(
         return run_sweep(store, executor, plan(), settings=settings, experiment=experiment)
     planning = Meanwhile(plan)
     try:
-        with open_executor(executor, meanwhile=planning.start) as opened:
-            opened.warm(TRIAL_MODULES)
+        with open_executor(executor, meanwhile=planning.start, preload=TRIAL_MODULES) as opened:
             checked = planning.result()
             return run_sweep(store, opened, checked, settings=settings, experiment=experiment)
     finally:
