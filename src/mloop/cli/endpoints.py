@@ -137,14 +137,17 @@ def show(ctx: typer.Context, name: NameArgument, as_json: JsonOption = False) ->
 def history(ctx: typer.Context, name: NameArgument, as_json: JsonOption = False) -> None:
     """Every revision of an endpoint, oldest first, marking the live and the staged one.
 
-    Staged revisions that are no longer staged read "never live": they got no traffic, and
-    `endpoints rollback` refuses them, so the table says which revisions can be rolled back to.
+    Staged revisions that are no longer staged read "never live": they got no traffic. The
+    steps of a guarded rollout (the candidate beside the champion) that are not live read
+    "rollout step": they were safe to serve only while watched. `endpoints rollback` skips and
+    refuses both, so the table says which revisions can be rolled back to.
     """
     from mloop.endpoints.service import history as list_history
-    from mloop.endpoints.service import list_endpoints
+    from mloop.endpoints.service import list_endpoints, rollout_steps
 
     with open_workspace(ctx) as ws:
         revisions = list_history(ws.store, name)
+        steps = rollout_steps(ws.store, name)
         current = next((s for s in list_endpoints(ws.store) if s.name == name), None)
     live_id = current.live.id if current and current.live else None
     staged_id = current.staged.id if current and current.staged else None
@@ -153,11 +156,20 @@ def history(ctx: typer.Context, name: NameArgument, as_json: JsonOption = False)
         return {live_id: "live", staged_id: "staged"}.get(revision.id)
 
     if as_json:
-        print_json([{**r.to_dict(), "current": now(r)} for r in revisions])
+        print_json(
+            [
+                {**r.to_dict(), "current": now(r), "rollout_step": steps.get(r.number)}
+                for r in revisions
+            ]
+        )
         return
 
     def marked(revision: Revision) -> str:
-        return now(revision) or ("never live" if revision.staged else "")
+        if (live := now(revision)) is not None:
+            return live
+        if revision.staged:
+            return "never live"
+        return "rollout step" if revision.number in steps else ""
 
     print_table(
         ["revision", "when", "action", "serves", "runtime", "by", "reason", "now"],
@@ -202,7 +214,11 @@ def rollback(
     name: NameArgument,
     to: Annotated[
         int | None,
-        typer.Option("--to", help="Revision to re-apply (default: the one before the live one)."),
+        typer.Option(
+            "--to",
+            help="Revision to re-apply (default: the one live before the last change; a "
+            "rollout counts as one change, so after one it is the revision live before it began).",
+        ),
     ] = None,
     reason: ReasonOption = None,
     as_json: JsonOption = False,

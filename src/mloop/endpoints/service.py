@@ -17,7 +17,11 @@ before anything is written, in one sentence.
   resume following. Without ``to`` it walks back like a stack: the live revision's predecessor,
   where a rollback counts as the revision it re-applied, so rolling back twice goes two back.
   Only a revision that was live can be re-applied: a staged one never served traffic, so it
-  is skipped by the walk and refused as ``to``.
+  is skipped by the walk and refused as ``to``. A guarded rollout counts as one change: the
+  walk from its verdict (or from a revision it is still watched on) lands on the revision live
+  before it began, and its steps (the candidate beside the champion, safe to serve only while
+  its guardrails watched) are skipped by the walk and refused as ``to``: re-applied, they
+  would serve the candidate, often a rejected one, with nothing watching it.
 - ``delete`` marks the endpoint deleted; deploying the name again starts it anew with the next
   revision number.
 - ``follow_aliases`` (``endpoints.following``) writes a revision when a followed alias moved.
@@ -25,8 +29,10 @@ before anything is written, in one sentence.
 
 from __future__ import annotations
 
+import bisect
 import datetime as dt
 from collections.abc import Collection
+from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
@@ -68,6 +74,7 @@ __all__ = [
     "history",
     "list_endpoints",
     "rollback",
+    "rollout_steps",
     "serving_snapshot",
     "switch",
 ]
@@ -256,27 +263,139 @@ def switch(store: Store, name: str, *, reason: str | None = None, actor: str) ->
         return write_revision(conn, row, new, actor=actor, previous=found.get(live_id))
 
 
-def _previous(conn: sa.Connection, name: str, endpoint_id: str, live: Revision) -> Revision:
-    """The revision before ``live``; a rollback stands for the revision it re-applied."""
+@dataclass(frozen=True)
+class RolloutSteps:
+    """The revisions one guarded rollout of an endpoint wrote or kept live while it was watched.
+
+    ``steps`` are the rollout's start (the candidate beside the champion) and the revisions that
+    followed it while the candidate stayed beside (an alias the champion follows moving writes
+    one), up to its verdict; ``decided`` is the revision the verdict wrote (``promote`` or
+    ``revert``), None while it is watched or when it ended on a change made by hand.
+    """
+
+    rollout: str
+    candidate: str  # the candidate's version id
+    started: int
+    decided: int | None
+    steps: tuple[int, ...]
+
+    def candidate_in(self, revision: Revision) -> str:
+        """The candidate's ``NAME@N`` as ``revision`` (one of the steps) serves it."""
+        for role, slot in revision.slots().items():
+            if role != "primary" and slot.version_id == self.candidate:
+                return slot.ref
+        return "the candidate"
+
+
+def _rollout_steps(
+    conn: sa.Connection, name: str, everything: dict[int, Revision]
+) -> list[RolloutSteps]:
+    """Every rollout of ``name`` with the revisions it was watched on (see ``RolloutSteps``).
+
+    Read from the ``rollouts`` rows and the revisions themselves: a step is a live revision from
+    the rollout's start on that still serves its candidate beside the primary, so a change made
+    by hand mid-watch (which ends the rollout without a verdict revision) ends the steps too.
+    """
+    ro = t.rollouts
+    rows = conn.execute(
+        sa.select(
+            ro.c.id, ro.c.candidate_version_id, ro.c.started_revision, ro.c.decided_revision
+        ).where(ro.c.endpoint == name, ro.c.started_revision.is_not(None))
+    ).all()
+    numbers = sorted(everything)
+    found = []
+    for row in rows:
+        started, decided = int(row.started_revision), row.decided_revision
+        steps: list[int] = []
+        for number in numbers[bisect.bisect_left(numbers, started) :]:
+            if decided is not None and number >= decided:
+                break
+            revision = everything[number]
+            if revision.staged:
+                continue  # written beside the rollout, never live: not one of its steps
+            if not any(
+                role != "primary" and slot.version_id == row.candidate_version_id
+                for role, slot in revision.slots().items()
+            ):
+                break
+            steps.append(number)
+        found.append(
+            RolloutSteps(
+                rollout=str(row.id),
+                candidate=str(row.candidate_version_id),
+                started=started,
+                decided=None if decided is None else int(decided),
+                steps=tuple(steps),
+            )
+        )
+    return found
+
+
+def rollout_steps(store: Store, name: str) -> dict[int, str]:
+    """Revision number → rollout id, for each revision of ``name`` that is a rollout's step.
+
+    Those revisions were only safe to serve while the rollout's guardrails watched them, so
+    ``rollback`` walks past them and refuses them as ``to``; ``endpoints history`` marks them.
+    """
+    check_endpoint_name(name)
+    with store.read() as conn:
+        endpoint_id = conn.execute(
+            sa.select(t.endpoints.c.id).where(t.endpoints.c.name == name)
+        ).scalar()
+        if endpoint_id is None:
+            raise unknown_endpoint(conn, name)
+        everything = _everything(conn, str(endpoint_id))
+        return {n: s.rollout for s in _rollout_steps(conn, name, everything) for n in s.steps}
+
+
+def _everything(conn: sa.Connection, endpoint_id: str) -> dict[int, Revision]:
     r = t.endpoint_revisions
-    everything = {rev.number: rev for rev in read_revisions(conn, r.c.endpoint_id == endpoint_id)}
+    return {rev.number: rev for rev in read_revisions(conn, r.c.endpoint_id == endpoint_id)}
+
+
+def _live_before(
+    everything: dict[int, Revision], steps: dict[int, RolloutSteps], position: int
+) -> Revision | None:
+    """The newest revision before ``position`` that can be rolled back to: one that was live,
+    not a rollout's step."""
+    earlier = [
+        n for n, rev in everything.items() if n < position and not rev.staged and n not in steps
+    ]
+    return everything[max(earlier)] if earlier else None
+
+
+def _previous(
+    name: str,
+    everything: dict[int, Revision],
+    rollouts: list[RolloutSteps],
+    live: Revision,
+) -> Revision:
+    """The revision live before the change that made ``live``.
+
+    A rollback stands for the revision it re-applied, and a rollout, from its start to its
+    verdict, is one change: the walk lands on the revision live before the rollout began
+    (the champion alone), never on a step of it, which would put the candidate back at its
+    share with nothing watching it.
+    """
+    steps = {n: rollout for rollout in rollouts for n in rollout.steps}
+    ends = {rollout.decided: rollout for rollout in rollouts if rollout.decided is not None}
     position = live.number
     seen: set[int] = set()
-    while (
-        (current := everything.get(position)) is not None
-        and current.action == "rollback"
-        and current.source_revision is not None
-        and position not in seen
-    ):
+    while position not in seen:
         seen.add(position)
-        position = current.source_revision
-    earlier = [n for n, rev in everything.items() if n < position and not rev.staged]
-    if not earlier:
+        current = everything.get(position)
+        rollout = steps.get(position) or ends.get(position)
+        if current is not None and current.action == "rollback" and current.source_revision:
+            position = current.source_revision
+        elif rollout is not None:
+            position = rollout.started
+    found = _live_before(everything, steps, position)
+    if found is None:
         raise InvalidInput(
             f"Endpoint {name!r} has no live revision before r{position} to roll back to; "
             f"`mloop endpoints history {name}` lists its revisions (pick one with --to N)."
         )
-    return everything[max(earlier)]
+    return found
 
 
 def _numbers(numbers: list[int]) -> str:
@@ -290,28 +409,29 @@ def _numbers(numbers: list[int]) -> str:
     return ", ".join(f"r{run[0]}" if len(run) == 1 else f"r{run[0]}-r{run[-1]}" for run in runs)
 
 
-def _never_served(conn: sa.Connection, row: Any, target: Revision, live: Revision) -> InvalidInput:
+def _can_roll_back_to(
+    everything: dict[int, Revision], steps: Collection[int], live: Revision
+) -> str:
+    """The revisions that can be rolled back to, for a refusal: those that were live, but the
+    live one and the steps of rollouts."""
+    listed = sorted(
+        n for n, rev in everything.items() if not rev.staged and n != live.number and n not in steps
+    )
+    if not listed:
+        return f"no revision but the live r{live.number} was ever live"
+    if len(listed) == 1:
+        return f"the one that can be rolled back to is {_numbers(listed)}"
+    return f"the ones that can be rolled back to (they were live) are {_numbers(listed)}"
+
+
+def _never_served(row: Any, target: Revision, live: Revision, options: str) -> InvalidInput:
     """The refusal of a rollback to a staged revision, naming the revisions that were live.
 
     A staged revision got no traffic, so nothing about it is known to work: re-applying it would
     put untested models live under the name of a rollback (and leave the staged slot pointing
     at a revision that is live too). Only revisions that were live can be rolled back to.
     """
-    r = t.endpoint_revisions
-    listed = list(
-        conn.execute(
-            sa.select(r.c.number)
-            .where(r.c.endpoint_id == str(row.id), r.c.staged.is_(False), r.c.number != live.number)
-            .order_by(r.c.number)
-        ).scalars()
-    )
     name = str(row.name)
-    if not listed:
-        options = f"no revision but the live r{live.number} was ever live"
-    elif len(listed) == 1:
-        options = f"the one that can be rolled back to is {_numbers(listed)}"
-    else:
-        options = f"the ones that can be rolled back to (they were live) are {_numbers(listed)}"
     if target.id == row.staged_revision_id:
         return InvalidInput(
             f"Revision {target.number} of {name!r} is staged and has never served traffic, so "
@@ -324,38 +444,71 @@ def _never_served(conn: sa.Connection, row: Any, target: Revision, live: Revisio
     )
 
 
+def _mid_rollout(
+    name: str,
+    target: Revision,
+    rollout: RolloutSteps,
+    everything: dict[int, Revision],
+    steps: dict[int, RolloutSteps],
+) -> InvalidInput:
+    """The refusal of a rollback to a rollout's step, naming the revision live before it began.
+
+    A step served the candidate beside the champion only because the rollout's guardrails
+    watched it and would pull it at the first failure; re-applied by a rollback, it would serve
+    the candidate (often one its guardrails rejected) at its share, pinned, with nothing
+    watching. Serving the candidate again is a new rollout, or a deploy that says so.
+    """
+    candidate = rollout.candidate_in(target)
+    before = _live_before(everything, steps, rollout.started)
+    back = (
+        ""
+        if before is None
+        else f"r{before.number} was live before that rollout began "
+        f"(`mloop endpoints rollback {name} --to {before.number}`), and "
+    )
+    return InvalidInput(
+        f"Revision {target.number} of {name!r} ({target.describe()}) served {candidate} only "
+        f"while rollout {rollout.rollout} watched it, so it cannot be rolled back to (nothing "
+        f"would watch it now); {back}`mloop rollouts start {name} {candidate}` watches the "
+        "candidate again."
+    )
+
+
 def rollback(
     store: Store, name: str, *, to: int | None = None, reason: str | None = None, actor: str
 ) -> Revision:
     """Re-apply revision ``to`` (default: the one before the live one) as a new live revision.
 
     The new revision is pinned to the versions that revision served (see the module docstring).
-    Raises ``NotFound`` for an unknown endpoint or revision, ``InvalidInput`` when there is
-    nothing to go back to, ``to`` is already live, or ``to`` is a staged revision (it never
-    served traffic; the message names the revisions that were live).
+    Without ``to``, a rollout counts as one change: the walk lands on the revision live before
+    it began. Raises ``NotFound`` for an unknown endpoint or revision, ``InvalidInput`` when
+    there is nothing to go back to, ``to`` is already live, ``to`` is a staged revision (it
+    never served traffic; the message names the revisions that were live), or ``to`` is a
+    rollout's step (it served its candidate only while watched; the message names the revision
+    live before that rollout).
     """
-    r = t.endpoint_revisions
     with store.transaction() as conn:
         row = locked_endpoint(conn, name)
         endpoint_id, live_id = str(row.id), row.live_revision_id
         live = revisions_by_id(conn, [live_id]).get(live_id) if live_id else None
         if live is None:
             raise InvalidInput(f"Endpoint {name!r} has nothing live to roll back.")
+        everything = _everything(conn, endpoint_id)
+        rollouts = _rollout_steps(conn, name, everything)
+        steps = {n: rollout for rollout in rollouts for n in rollout.steps}
         if to is None:
-            target = _previous(conn, name, endpoint_id, live)
+            target = _previous(name, everything, rollouts, live)
         else:
-            found = read_revisions(conn, r.c.endpoint_id == endpoint_id, r.c.number == to)
-            if not found:
-                highest = conn.execute(
-                    sa.select(sa.func.max(r.c.number)).where(r.c.endpoint_id == endpoint_id)
-                ).scalar_one()
+            if to not in everything:
                 raise NotFound(
                     f"Endpoint {name!r} has no revision {to}; its revisions are numbered 1 to "
-                    f"{highest} (`mloop endpoints history {name}` lists them)."
+                    f"{max(everything)} (`mloop endpoints history {name}` lists them)."
                 )
-            target = found[0]
+            target = everything[to]
             if target.staged:
-                raise _never_served(conn, row, target, live)
+                raise _never_served(row, target, live, _can_roll_back_to(everything, steps, live))
+            if target.id != live.id and to in steps:
+                raise _mid_rollout(name, target, steps[to], everything, steps)
         if target.id == live.id:
             raise InvalidInput(f"Revision {to} of {name!r} is the live one already; nothing to do.")
         new = _copy(target, action="rollback", staged=False, reason=reason, pin=True)
