@@ -111,7 +111,10 @@ def test_no_wait_without_an_agent_says_nothing_will_decide_the_live_rollout(
         f"'churn': it stays live, undecided, and job {job['id']} waits until `mloop agent` (or "
         "`mloop serve --agent`) runs."
     )
-    assert notice in " ".join(result.stderr.split())
+    said = " ".join(result.stderr.split())
+    returned = f"is live --no-wait: returning without watching it {notice}"
+    assert f"rollout {job['rollout_id']} of churn@2 on 'churn' {returned}" in said
+    assert "watching it until" not in said, "it says it returns, never that it watches"
     joined = cli("retrain", "churn", "--no-wait")  # joins the watched job: still nobody decides
     assert joined.exit_code == 0 and "status=coalesced" in joined.stdout
     assert notice in " ".join(joined.stderr.split())
@@ -119,6 +122,17 @@ def test_no_wait_without_an_agent_says_nothing_will_decide_the_live_rollout(
         state.put(conn, "agent:agent@elsewhere", {"tick": 5.0}, jobs.now_utc())
     attended = cli("retrain", "churn", "--no-wait")
     assert attended.exit_code == 0 and "No agent is running" not in attended.stderr
+
+
+def test_a_waiting_retrain_says_it_watches_the_rollout_and_does(
+    cli: Any, served: Workspace
+) -> None:
+    write_policy(served, policy_toml(extra=ROLLOUT.replace('"1h"', '"1s"')))
+    result = cli("retrain", "churn")  # no traffic in 1s: the guardrails reject the candidate
+    assert result.exit_code == 1 and "status=rejected" in result.stdout, result.stderr
+    said = " ".join(result.stderr.split())
+    assert "on 'churn' is live watching it until its guardrails decide" in said
+    assert "--no-wait" not in said and "No agent is running" not in said
 
 
 def test_within_the_cooldown_a_retrain_joins_the_last_job(cli: Any, served: Workspace) -> None:

@@ -94,6 +94,13 @@ def run_foreground(
     if claimed is None:
         return jobs.get_job(ws.store, job_id)  # an agent started meanwhile and took it
     outcome = run_claimed(ws, policy, claimed, owner=owner, settings=settings, say=say)
+    if outcome.status == "watching":
+        # say what happens next, truthfully: without wait nothing here watches the rollout
+        say(
+            "watching it until its guardrails decide"
+            if wait
+            else "--no-wait: returning without watching it"
+        )
     while outcome.status == "watching" and wait:
         time.sleep(settings.tick)
         job = jobs.get_job(ws.store, job_id)

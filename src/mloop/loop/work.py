@@ -322,7 +322,8 @@ def run_job(
             "steps": ["rollout"],
         },
     )
-    say(f"rollout {rollout.id} of {candidate.ref} on {policy.endpoint!r} is live; watching it")
+    # who watches it is the caller's to say: an agent or a waiting retrain does, --no-wait not
+    say(f"rollout {rollout.id} of {candidate.ref} on {policy.endpoint!r} is live")
     return Outcome("watching", f"watching rollout {rollout.id} of {candidate.ref}", rollout.id)
 
 
