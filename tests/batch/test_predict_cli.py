@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import json
 from pathlib import Path
 from typing import Any
@@ -51,6 +52,44 @@ def test_predict_writes_predictions_beside_the_input_columns(
     assert job["outputs"]["hash"] == f"blake3:{hash_file(out)}"
     assert job["counts"]["rows_read"] == 500 and job["counts"]["rows_rejected"] == 0
     assert job["ended_at"] >= job["started_at"] and job["error"] is None
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".parquet"])
+def test_a_csv_output_carries_the_input_cells_as_a_csv_writer_writes_them(
+    cli: Any, churn_model: str, tmp_path: Path, suffix: str
+) -> None:
+    """Arrow's CSV writer quoted every text cell, so a CSV's ``3`` came out as ``"3"``: the
+    input columns of a scored CSV must be the user's cells, quoted only where CSV needs it."""
+    frame = to_score(40)
+    frame.loc[[3, 20], "support_calls"] = pd.NA  # an integer column the model reads, with gaps
+    frame["note"] = "plain"
+    frame.loc[1, "note"] = 'says "call me", twice'
+    source, out = tmp_path / f"in{suffix}", tmp_path / "out.csv"
+    if suffix == ".csv":
+        frame.to_csv(source, index=False, date_format="%Y-%m-%d")
+    else:
+        frame.to_parquet(source, index=False)  # support_calls: int64 with nulls
+    result = cli("predict", churn_model, "-i", source, "-o", out, "--chunk-rows", 16)
+    assert result.exit_code == 0, result.stderr
+
+    lines = out.read_text().splitlines()
+    assert lines[0].startswith("customer_id,signup_date,tenure_months,")  # no quotes
+    assert lines[1].startswith(f"{frame.loc[0, 'customer_id']},")
+    assert ',"says ""call me"", twice",' in lines[2]  # quoted because it must be
+    if suffix == ".csv":  # each input line is copied as it was, predictions after it
+        given = source.read_text().splitlines()
+        assert [line[: len(g) + 1] for line, g in zip(lines, given, strict=True)] == [
+            g + "," for g in given
+        ]
+    with out.open(newline="") as handle:
+        cells = list(csv.DictReader(handle))
+    assert [row["support_calls"] for row in cells] == [
+        "" if pd.isna(v) else str(v) for v in frame["support_calls"]
+    ]
+    assert cells[3]["support_calls"] == "" and cells[0]["support_calls"].isdigit()
+    assert [row["tenure_months"] for row in cells] == [str(v) for v in frame["tenure_months"]]
+    assert [row["note"] for row in cells] == frame["note"].tolist()
+    assert [row["customer_id"] for row in cells] == frame["customer_id"].tolist()
 
 
 def test_rows_that_break_the_rules_are_left_out_and_listed_with_reasons(

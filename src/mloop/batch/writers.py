@@ -5,6 +5,13 @@ final rename is atomic on one file system), fsyncs it, and renames it over the d
 by ``publish``; ``abort`` (any failure, Ctrl-C) deletes it. A half-written output that a later
 step could mistake for a complete one never exists. The format follows the file name: ``.csv``
 (``.csv.gz``, ``.csv.zst`` compressed; ``.tsv`` tab-separated) or ``.parquet``.
+
+A CSV is written as Python's ``csv`` module and spreadsheets write one: a value is quoted only
+when it holds the delimiter, a quote or a line end (or is an empty text, which unquoted would
+read back as missing). Arrow's own CSV writer quotes every text value, so an input column read
+as text (``54``, ``2.50``) came out as ``"54"``, ``"2.50"``: no longer the file the user gave.
+The cells are rendered with Arrow's casts (numbers, dates, timestamps spelled as its writer
+spells them), vectorised, so a chunk still costs a few passes over its columns.
 """
 
 from __future__ import annotations
@@ -16,7 +23,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import pyarrow as pa
-import pyarrow.csv as pacsv
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from mloop.errors import InvalidInput
@@ -64,22 +71,27 @@ class TableWriter:
         self.temp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
         self.rows = 0
         self._stream: Any = None
-        self._writer: Any
+        self._writer: Any = None
+        self._delimiter = delimiter
         if kind == "parquet":
             self._writer = pq.ParquetWriter(self.temp, schema, compression="zstd")
         else:
             self._stream = pa.output_stream(str(self.temp), compression=compression)
-            self._writer = pacsv.CSVWriter(
-                self._stream, schema, write_options=pacsv.WriteOptions(delimiter=delimiter)
-            )
+            header = delimiter.join(_quoted(name, delimiter) for name in schema.names)
+            self._stream.write((header + "\n").encode())
 
     def write(self, table: pa.Table) -> None:
         if table.num_rows:
-            self._writer.write_table(table.cast(self.schema))
+            table = table.cast(self.schema)
+            if self._writer is not None:
+                self._writer.write_table(table)
+            else:
+                self._stream.write(_csv_lines(table, self._delimiter))
             self.rows += table.num_rows
 
     def _close(self) -> None:
-        self._writer.close()
+        if self._writer is not None:
+            self._writer.close()
         if self._stream is not None:
             self._stream.close()
 
@@ -100,3 +112,68 @@ class TableWriter:
             self._close()
         with contextlib.suppress(FileNotFoundError):
             self.temp.unlink()
+
+
+_BYTES = pa.large_binary()  # 64-bit offsets: a chunk of long rows may pass 2 GiB of text
+_QUOTE, _NONE, _EOL = (pa.scalar(b, _BYTES) for b in (b'"', b"", b"\n"))
+
+
+def _quoted(text: str, delimiter: str) -> str:
+    """One header name as a CSV cell: quoted only when it must be."""
+    if not text or any(c in text for c in (delimiter, '"', "\r", "\n")):
+        return '"' + text.replace('"', '""') + '"'
+    return text
+
+
+def _csv_cells(column: pa.ChunkedArray, delimiter: str) -> pa.ChunkedArray:
+    """A column as CSV cells (bytes): Arrow's text for each value, quoted only when it holds
+    the delimiter, a quote or a line end, or is empty (unquoted, it would read back as
+    missing); a missing value is an empty cell."""
+    kind = column.type
+    if not _is_text(kind):  # numbers, dates, times, truth values: never a character to quote
+        return column.cast(pa.large_string()).cast(_BYTES).fill_null(_NONE)  # type: ignore[no-any-return]
+    if pa.types.is_dictionary(kind):
+        column = column.cast(kind.value_type)
+    cells = column.cast(_BYTES)
+    needs = pc.equal(pc.binary_length(cells), 0)
+    special = (delimiter, '"', "\r", "\n")
+    if any(c.encode() in data for data in _data(cells) for c in special):  # memchr, not a regex
+        pattern = f'[{delimiter}"\r\n]'  # the delimiter is a comma or a tab: literal in a class
+        needs = pc.or_(needs, pc.match_substring_regex(cells, pattern))
+    if not pc.any(needs).as_py():  # the common case: no cell of the column needs quotes
+        return cells.fill_null(_NONE)  # type: ignore[no-any-return]
+    quoted = pc.binary_join_element_wise(
+        _QUOTE, pc.replace_substring(cells, '"', '""'), _QUOTE, _NONE
+    )
+    return pc.if_else(needs, quoted, cells).fill_null(_NONE)  # type: ignore[no-any-return]
+
+
+def _is_text(kind: pa.DataType) -> bool:
+    if pa.types.is_dictionary(kind):
+        return _is_text(kind.value_type)
+    return bool(
+        pa.types.is_string(kind)
+        or pa.types.is_large_string(kind)
+        or pa.types.is_binary(kind)
+        or pa.types.is_large_binary(kind)
+    )
+
+
+def _data(cells: pa.ChunkedArray) -> list[bytes]:
+    """The value bytes of each chunk (a chunk's buffer may hold more than its slice: a test on
+    it can only say yes too often, which the exact test after it corrects)."""
+    return [
+        b"" if chunk.buffers()[2] is None else chunk.buffers()[2].to_pybytes()
+        for chunk in cells.chunks
+    ]
+
+
+def _csv_lines(table: pa.Table, delimiter: str) -> pa.Buffer:
+    """``table``'s rows as CSV lines, each ended by ``\\n``, in one buffer to write."""
+    cells = [_csv_cells(column, delimiter) for column in table.columns]
+    rows = pc.binary_join_element_wise(*cells, pa.scalar(delimiter.encode(), _BYTES))
+    lines = pc.binary_join_element_wise(rows, _NONE, _EOL).combine_chunks()
+    _, offsets, data = lines.buffers()
+    ends = pa.Array.from_buffers(pa.int64(), len(lines) + 1, [None, offsets], offset=lines.offset)
+    start, end = ends[0].as_py(), ends[-1].as_py()
+    return data.slice(start, end - start)  # the lines' bytes, back to back
