@@ -61,6 +61,7 @@ def validation(report: ValidationReport) -> dict[str, Any]:
     return {
         "ok": report.ok,
         "rows_checked": report.rows_checked,
+        "empty_rows": report.empty_rows,
         "violations": plain(report.violations),
         "warnings": plain(report.warnings),
     }

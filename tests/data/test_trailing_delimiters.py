@@ -6,6 +6,15 @@ import json
 from pathlib import Path
 from typing import Any
 
+import pytest
+
+from mloop.data import datasets
+from mloop.data.datasets import add_version
+from mloop.data.io import read_arrow
+from mloop.workspace import Workspace
+from tests.data.test_streaming_add import numeric_csv
+from tests.data.test_streaming_add import stream_small_files as stream_small_files  # fixture
+
 
 def test_trailing_unnamed_empty_columns_are_not_columns(cli: Any, tmp_path: Path) -> None:
     rows = "".join(
@@ -35,3 +44,80 @@ def test_an_unnamed_column_with_values_is_still_refused(cli: Any, tmp_path: Path
     assert refused.exit_code == 2
     assert "columns named ''" in refused.stderr
     assert "t@1" not in cli("data", "ls").stdout, "nothing is left behind"
+
+
+EXCEL = "age,plan,churned\r\n" + "".join(
+    f"{20 + i},{'pro' if i % 3 else 'basic'},{'yes' if i % 2 else 'no'}\r\n" for i in range(40)
+)
+
+
+def test_rows_of_only_delimiters_below_an_excel_table_are_left_out(
+    cli: Any, tmp_path: Path
+) -> None:
+    """Excel writes ``,,`` for the cleared rows below a table: they were read as rows of nulls
+    (more rows than the file has, every column partly missing) and now are left out, once said."""
+    path = tmp_path / "export.csv"
+    path.write_text(EXCEL + ",,\r\n,,\r\n", newline="")
+    added = cli("data", "add", "export", path)
+    assert added.exit_code == 0, added.stderr
+    assert "rows=40 columns=3" in added.stdout
+    assert added.stderr.count("skipped 2 empty rows") == 1
+    columns = json.loads(cli("data", "schema", "export").stdout)["columns"]
+    assert [c["nullable"] for c in columns] == [False, False, False]  # no row of gaps counted
+
+    checked = cli("data", "validate", "export", path)
+    assert checked.exit_code == 0, checked.stdout
+    assert "40 rows, no violations" in checked.stdout
+    assert checked.stderr.count("skipped 2 empty rows") == 1
+    assert json.loads(cli("data", "validate", "export", path, "--json").stdout)["empty_rows"] == 2
+
+
+def test_a_row_with_one_value_is_kept(cli: Any, tmp_path: Path) -> None:
+    path = tmp_path / "export.csv"
+    path.write_text(EXCEL + ",pro,\r\n,,\r\n", newline="")
+    added = cli("data", "add", "export", path)
+    assert added.exit_code == 0, added.stderr
+    assert "rows=41 columns=3" in added.stdout
+    assert "skipped 1 empty row " in added.stderr
+
+
+def test_a_file_of_only_empty_rows_has_no_data_rows(cli: Any, tmp_path: Path) -> None:
+    path = tmp_path / "cleared.csv"
+    path.write_text("age,plan,churned\n,,\n,,\n")
+    refused = cli("data", "add", "cleared", path)
+    assert refused.exit_code == 2
+    assert "has a header but no data rows" in refused.stderr
+
+
+def test_predict_leaves_empty_rows_out_instead_of_rejecting_them(cli: Any, tmp_path: Path) -> None:
+    train = tmp_path / "train.csv"
+    train.write_text(EXCEL, newline="")
+    assert cli("data", "add", "t", train).exit_code == 0
+    assert cli("train", "--data", "t", "--target", "churned", "--register", "m").exit_code == 0
+    batch = tmp_path / "batch.csv"
+    batch.write_text("age,plan\r\n30,pro\r\n,\r\n41,basic\r\n,\r\n,\r\n", newline="")
+    out = tmp_path / "out.csv"
+    scored = cli("predict", "m@1", "--input", batch, "--output", out, "--chunk-rows", 2)
+    assert scored.exit_code == 0, scored.stderr
+    assert "scored=2 rejected=0" in scored.stdout
+    assert scored.stderr.count("skipped 3 empty rows") == 1
+    assert [line.split(",")[:2] for line in out.read_text().splitlines()[1:]] == [
+        ["30", "pro"],
+        ["41", "basic"],
+    ]
+    assert not (tmp_path / "out.rejects.csv").exists()
+
+
+def test_a_streamed_add_leaves_empty_rows_out_as_the_whole_file_reader_does(
+    workspace: Workspace,
+    tmp_path: Path,
+    stream_small_files: None,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    path = numeric_csv(tmp_path / "numbers.csv", rows=3000, tail=",,,,,\n,,,,,\n")
+    with monkeypatch.context() as patched:  # the streamed path, not the whole-file reader
+        patched.setattr(datasets, "read_arrow", None)
+        result = add_version(workspace.store, workspace.artifacts, name="n", path=path, actor="t")
+    assert result.version.row_count == 3000
+    assert result.notes == (f"{path}: skipped 2 empty rows (no value between the separators)",)
+    assert len(read_arrow(path)) == 3000  # the whole-file reader, and so training, agrees

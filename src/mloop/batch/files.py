@@ -59,6 +59,7 @@ class BatchResult:
     rows_scored: int
     rows_rejected: int
     warnings: dict[str, int]  # "column:rule" -> values flagged but scored (outliers)
+    empty_rows: int  # a CSV's rows with no value, left out (not counted in rows_read)
     input_hash: str
     output_hash: str
     rejects_hash: str | None
@@ -82,6 +83,7 @@ class BatchResult:
             "rows_scored": self.rows_scored,
             "rows_rejected": self.rows_rejected,
             "warnings": self.warnings,
+            "empty_rows": self.empty_rows,
             "seconds": round(self.seconds, 3),
         }
 
@@ -199,6 +201,7 @@ def score_file(
         rows_scored=run.scored,
         rows_rejected=run.rejected,
         warnings=run.warning_counts(),
+        empty_rows=chunks.empty.count,
         input_hash=input_hash,
         output_hash=output_hash,
         rejects_hash=rejects_hash,

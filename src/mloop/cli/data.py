@@ -104,6 +104,8 @@ def add(
     version = result.version
     for warning in result.warnings:
         err_console().print(f"warning: {warning}", highlight=False, markup=False)
+    for note in result.notes:
+        err_console().print(f"note: {note}", highlight=False, markup=False)
     if as_json:
         print_json(
             {
@@ -318,12 +320,15 @@ def validate(
     """Check a file against a dataset's schema: exit 0 clean, 1 with every violation, 2 unreadable."""
     from mloop import render
     from mloop.data.datasets import validate_file
-    from mloop.data.io import parse_separator
+    from mloop.data.io import empty_rows_note, parse_separator
 
     _refuse_swapped("validate", name, path)
     separator = None if sep is None else parse_separator(sep)
     with open_workspace(ctx) as ws, err_console().status(f"checking {path}"):
         report = validate_file(ws.store, name, path, root=ws.root, sep=separator)
+    note = empty_rows_note(path, report.empty_rows)
+    if note is not None:
+        err_console().print(f"note: {note}", highlight=False, markup=False)
     if as_json:
         print_json(render.validation(report))
         if not report.ok:

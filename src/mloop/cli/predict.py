@@ -105,7 +105,7 @@ def predict(
     from contextlib import ExitStack
 
     from mloop.batch.files import score_file
-    from mloop.data.io import parse_separator
+    from mloop.data.io import empty_rows_note, parse_separator
     from mloop.executors import Executor, executor_settings, open_executor
 
     separator = None if sep is None else parse_separator(sep)
@@ -134,6 +134,9 @@ def predict(
             progress=progress,
             start_executor=start_ray if settings.kind == "ray" else None,  # for a folder only
         )
+    note = empty_rows_note(result.input, result.empty_rows)
+    if note is not None:
+        err_console().print(f"note: {note}", highlight=False, markup=False)
     if result.warnings:
         shown = ", ".join(f"{key} {count:,}" for key, count in result.warnings.items())
         err_console().print(

@@ -3,8 +3,9 @@
 Batch scoring reads files of any size in bounded memory, so it cannot use ``io.read_arrow`` (one
 whole-file read) and cannot use ``io.stream_csv`` (which gives up on text columns, the common
 case). This is the same reader with the same rules, streamed: the same format sniffing, separator
-sniffing, null spellings, BOM handling, compression (by magic bytes), and the same sentences for
-a file that is not a table (``io`` owns all of them; this module only feeds them block by block).
+sniffing, null spellings, empty rows left out, BOM handling, compression (by magic bytes), and
+the same sentences for a file that is not a table (``io`` owns all of them; this module only
+feeds them block by block).
 
 Every CSV value is read as text: a streamed reader that guesses types from its first block fails
 on a later block that disagrees (a number column whose millionth value is ``"n/a!"``), where a
@@ -34,6 +35,7 @@ from mloop.data.io import (
     NULL_VALUES,
     STREAM_BLOCK,
     WHITESPACE,
+    EmptyRows,
     Format,
     _check_columns,
     _decoded_head,
@@ -106,6 +108,7 @@ class Chunks:
     _size: int = 0
     _closer: ExitStack = field(default_factory=ExitStack)
     delimiter: str = ","  # a CSV's (its local numbers read by it, as read_arrow reads them)
+    empty: EmptyRows = field(default_factory=EmptyRows)  # a CSV's rows of no value, left out
 
     def __iter__(self) -> Iterator[pa.Table]:
         return self.tables
@@ -235,6 +238,8 @@ def _csv_chunks(path: Path, rows: int, sep: str | None) -> Chunks:
         [f.with_name(n) for f, n in zip(reader.schema, header_names(names), strict=True)]
     )
 
+    empty = EmptyRows()
+
     def batches() -> Iterator[pa.RecordBatch]:
         while True:
             try:
@@ -243,11 +248,12 @@ def _csv_chunks(path: Path, rows: int, sep: str | None) -> Chunks:
                 return
             except pa.ArrowException as exc:
                 raise _csv_problem(path, exc) from exc
-            yield pa.RecordBatch.from_arrays(batch.columns, schema=schema)
+            yield empty.drop(pa.RecordBatch.from_arrays(batch.columns, schema=schema))
 
     chunks = Chunks(
         path, "csv", schema, None, _rebatched(batches(), schema, rows), raw, path.stat().st_size
     )
+    chunks.empty = empty
     chunks._closer = closer
     chunks.delimiter = parse.delimiter if not split else WHITESPACE
     return chunks

@@ -25,6 +25,7 @@ from mloop.data.compression import compression_of
 from mloop.data.io import (
     _SNIFF,
     WHITESPACE,
+    EmptyRows,
     _check_columns,
     _convert_options,
     _may_have_leading_zeros,
@@ -49,7 +50,12 @@ class NeedsWholeRead(Exception):
 
 
 def stream_csv(
-    path: Path, source: FileIO, sink: Sink, *, sep: str | None = None
+    path: Path,
+    source: FileIO,
+    sink: Sink,
+    *,
+    sep: str | None = None,
+    empty: EmptyRows | None = None,
 ) -> tuple[pa.Schema, Iterator[pa.RecordBatch]] | None:
     """The batches of a big CSV of numbers, dates and booleans, read from ``source`` (``path``
     opened unbuffered) once, in memory bounded by a few blocks; ``None`` when the file needs
@@ -58,7 +64,7 @@ def stream_csv(
     reads on from ``source`` for what the parse did not need. The iterator raises
     ``NeedsWholeRead`` when a later block does not parse as the first did: the caller starts
     again with ``read_arrow``. ``sep`` as for ``read_arrow`` (runs of spaces need the whole-file
-    reader)."""
+    reader); empty rows are left out as it leaves them out, counted in ``empty``."""
     with path.open("rb") as handle:
         head = handle.read(_SNIFF)
     if compression_of(head) or head.startswith((b"\xef\xbb\xbf", b"\xff\xfe", b"\xfe\xff")):
@@ -82,7 +88,7 @@ def stream_csv(
         data = np.memmap(path, dtype=np.uint8, mode="r")
         if _may_have_leading_zeros(data, delimiter):
             return None
-    return schema, _parsed_in_order(first, blocks, parse)
+    return schema, map((empty or EmptyRows()).drop, _parsed_in_order(first, blocks, parse))
 
 
 def _line_blocks(source: FileIO, sink: Sink, size: int | None = None) -> Iterator[memoryview]:

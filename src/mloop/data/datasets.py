@@ -9,6 +9,7 @@ transaction, so a failed add leaves nothing behind.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,6 +24,8 @@ from mloop.config import readable
 from mloop.data.compiled import CompiledSchema
 from mloop.data.csv_stream import STREAM_FROM
 from mloop.data.io import (
+    EmptyRows,
+    empty_rows_note,
     header_warning,
     one_column_warning,
     read_arrow,
@@ -87,6 +90,8 @@ class AddResult:
     validation: ValidationReport | None = None
     # What the caller should tell the user about how the file was read (a likely misread separator).
     warnings: tuple[str, ...] = ()
+    # What it read, said once without alarm (the empty rows it left out).
+    notes: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -226,8 +231,10 @@ def validate_file(
 ) -> ValidationReport:
     """Check a CSV or Parquet file against ``name``'s current schema, on Arrow (no pandas frame),
     with outlier fences from the newest version's profile. ``sep`` as for ``io.read_arrow``."""
-    table = read_arrow(Path(path).expanduser(), sep=sep, text_as_dictionary=True)
-    return _validator(store, name, root).validate_table(table)
+    empty = EmptyRows()
+    table = read_arrow(Path(path).expanduser(), sep=sep, text_as_dictionary=True, empty=empty)
+    report = _validator(store, name, root).validate_table(table)
+    return dataclasses.replace(report, empty_rows=empty.count)
 
 
 @dataclass(frozen=True)
@@ -372,12 +379,14 @@ def add_version(
     )
     warning = None
     if snapshot is not None:
-        schema, profile, shape, blob = snapshot
+        schema, profile, shape, blob, empty_rows = snapshot
         digest = digest or blob.hash  # what was parsed is what was stored: the same read
     else:
         # The whole-file reader reads the file apart from the copy: both must be these bytes.
         digest = digest or hash_chunks(path)
-        table = read_arrow(path, sep=separator)
+        empty = EmptyRows()
+        table = read_arrow(path, sep=separator, empty=empty)
+        empty_rows = empty.count
         warning = one_column_warning(path, table)
         schema, profile = infer_and_profile(table)
         shape = table.shape
@@ -404,6 +413,7 @@ def add_version(
         True,
         report,
         () if warning is None else (warning,),
+        tuple(filter(None, [empty_rows_note(path, empty_rows)])),
     )
 
 

@@ -7,12 +7,13 @@ nothing here writes anything.
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 import zipfile
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Literal
+from typing import Literal, TypeVar
 
 import numpy as np
 import pandas as pd
@@ -284,6 +285,36 @@ def trailing_named(names: list[str]) -> list[str]:
     return names[:keep]
 
 
+_Rows = TypeVar("_Rows", pa.Table, pa.RecordBatch)
+
+
+class EmptyRows:
+    """Counts the empty rows left out of a CSV: rows whose every cell is empty (``,,,``, which
+    Excel writes below a table whose last rows were cleared) or a missing-value spelling. Such a
+    row holds no value to learn from, profile or score, yet it was read as a row of nulls: a
+    4-row export read as 6 rows, each column a third missing, and ``mloop predict`` rejected
+    them as rows missing required values. A row with any value is kept as it is."""
+
+    def __init__(self) -> None:
+        self.count = 0
+
+    def drop(self, rows: _Rows) -> _Rows:
+        """``rows`` without the empty ones, which are counted."""
+        if not rows.num_rows or any(column.null_count == 0 for column in rows.columns):
+            return rows  # a column without a gap: no row can be empty (the common case)
+        some = functools.reduce(pc.or_, [pc.is_valid(column) for column in rows.columns])
+        kept = rows.filter(some)
+        self.count += rows.num_rows - kept.num_rows
+        return kept
+
+
+def empty_rows_note(path: Path, count: int) -> str | None:
+    """What a command tells the user, once, of the empty rows it left out; ``None`` for none."""
+    if not count:
+        return None
+    return f"{path}: skipped {plural(count, 'empty row')} (no value between the separators)"
+
+
 INDEX_COLUMN = "index"
 
 
@@ -352,7 +383,7 @@ def _split_on_whitespace(data: bytes) -> bytes:
     return re.sub(rb"[ \t]+", b"\t", data)
 
 
-def _read_csv(path: Path, sep: str | None = None) -> pa.Table:
+def _read_csv(path: Path, sep: str | None = None, empty: EmptyRows | None = None) -> pa.Table:
     data = _decode(path, _file_bytes(path))
     if b"\n" not in data and b"\r" not in data:
         data += b"\n"  # a lone header line: Arrow reads it as an empty file otherwise
@@ -374,6 +405,8 @@ def _read_csv(path: Path, sep: str | None = None) -> pa.Table:
     _check_columns(path, names)
     table = _keep_leading_zeros(data, table, parse).rename_columns(names)
     del data  # the file's bytes are not needed once parsed: a lower peak for big files
+    # before refining: a "-" placeholder made missing there was still typed by someone
+    table = (empty or EmptyRows()).drop(table)
     return _refine_text_columns(table, delimiter)
 
 
@@ -742,10 +775,17 @@ def _flat_columns(path: Path, table: pa.Table) -> pa.Table:
     return table
 
 
-def read_arrow(path: Path, *, sep: str | None = None, text_as_dictionary: bool = False) -> pa.Table:
+def read_arrow(
+    path: Path,
+    *,
+    sep: str | None = None,
+    text_as_dictionary: bool = False,
+    empty: EmptyRows | None = None,
+) -> pa.Table:
     """Read a CSV or Parquet file as the Arrow table that ``to_pandas`` makes mloop's frame of;
     raises ``InvalidInput`` with one sentence for anything that is not a table. ``sep``: the
     CSV separator (``WHITESPACE`` for runs of spaces); sniffed from the header when ``None``.
+    A CSV's empty rows are left out (``EmptyRows``), counted in ``empty`` when given.
 
     ``text_as_dictionary`` keeps Parquet's dictionary-encoded text as it is stored (codes and a
     small dictionary) instead of one string per row: faster to read, and the validator checks
@@ -756,7 +796,7 @@ def read_arrow(path: Path, *, sep: str | None = None, text_as_dictionary: bool =
     if fmt == "parquet":
         table = _read_parquet(path, text_as_dictionary=text_as_dictionary)
     else:
-        table = _read_csv(path, sep)
+        table = _read_csv(path, sep, empty)
     _check_shape(path, table.num_columns, table.num_rows)
     return table
 

@@ -17,6 +17,7 @@ from typing import NamedTuple
 
 from mloop.artifacts import ArtifactStore, BlobRef
 from mloop.data.csv_stream import STREAM_FROM, NeedsWholeRead, stream_csv
+from mloop.data.io import EmptyRows
 from mloop.data.profile import DatasetProfile, infer_and_profile, sketch_rate
 from mloop.data.schema import Schema
 
@@ -63,6 +64,7 @@ class Snapshot(NamedTuple):
     profile: DatasetProfile
     shape: tuple[int, int]
     blob: BlobRef
+    empty_rows: int  # left out of the profile and the shape (io.EmptyRows)
 
 
 def snapshot_csv(
@@ -88,13 +90,14 @@ def snapshot_csv(
             while not isinstance(blocks.get(), BaseException):  # until the caller aborts
                 pass
 
+    empty = EmptyRows()
     with path.open("rb", buffering=0) as source:
         sink = _Sink(blocks)
         writer = threading.Thread(target=store, name="mloop-store", daemon=True)
         writer.start()
         committed = False
         try:
-            stream = stream_csv(path, source, sink, sep=sep)
+            stream = stream_csv(path, source, sink, sep=sep, empty=empty)
             if stream is None:
                 return None
             arrow_schema, batches = stream
@@ -117,4 +120,4 @@ def snapshot_csv(
             writer.join()
     if failed:
         raise failed[0]
-    return Snapshot(schema, profile, (profile.rows, len(arrow_schema)), stored[0])
+    return Snapshot(schema, profile, (profile.rows, len(arrow_schema)), stored[0], empty.count)

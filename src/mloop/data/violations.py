@@ -69,6 +69,7 @@ class ValidationReport:
     rows_checked: int
     violations: list[Violation]
     warnings: list[Violation] = field(default_factory=list)
+    empty_rows: int = 0  # a CSV's rows with no value, left out (not in rows_checked)
 
     @property
     def ok(self) -> bool:
