@@ -141,8 +141,11 @@ def test_a_new_revision_with_a_tampered_model_keeps_the_old_one_serving(server: 
     assert answer.status_code == 200 and answer.json()["version"] == 1
 
     def shown() -> tuple[str, dict[str, Any]] | None:
+        # the server writes its status file every few seconds, and the text and the JSON are
+        # two commands: the first may still read the file from before the failed load
         text, as_json = _show(server.root, "good")
-        return (text, as_json) if as_json["server"] and as_json["server"]["reason"] else None
+        said = as_json["server"] and as_json["server"]["reason"] and "cannot load" in text
+        return (text, as_json) if said else None
 
     text, as_json = _wait_for("endpoints show naming it", shown, 10)
     assert as_json["live"]["number"] == wanted and as_json["server"]["revision"] == wanted - 1
