@@ -339,13 +339,18 @@ def rollout_steps(store: Store, name: str) -> dict[int, str]:
     """
     check_endpoint_name(name)
     with store.read() as conn:
-        endpoint_id = conn.execute(
-            sa.select(t.endpoints.c.id).where(t.endpoints.c.name == name)
-        ).scalar()
-        if endpoint_id is None:
-            raise unknown_endpoint(conn, name)
-        everything = _everything(conn, str(endpoint_id))
+        everything = _everything(conn, _endpoint_id(conn, name))
         return {n: s.rollout for s in _rollout_steps(conn, name, everything) for n in s.steps}
+
+
+def _endpoint_id(conn: sa.Connection, name: str) -> str:
+    """The id of the endpoint called ``name``, deleted or not; ``NotFound`` naming the others."""
+    endpoint_id = conn.execute(
+        sa.select(t.endpoints.c.id).where(t.endpoints.c.name == name)
+    ).scalar()
+    if endpoint_id is None:
+        raise unknown_endpoint(conn, name)
+    return str(endpoint_id)
 
 
 def _everything(conn: sa.Connection, endpoint_id: str) -> dict[int, Revision]:
@@ -561,9 +566,7 @@ def check_listed_endpoint(store: Store, name: str, policies: Collection[str] = (
     if name in policies:
         return
     with store.read() as conn:
-        found = conn.execute(sa.select(t.endpoints.c.id).where(t.endpoints.c.name == name)).scalar()
-        if found is None:
-            raise unknown_endpoint(conn, name)
+        _endpoint_id(conn, name)
 
 
 def get_endpoint(store: Store, name: str) -> EndpointState:
@@ -587,11 +590,7 @@ def history(store: Store, name: str) -> list[Revision]:
     """Every revision of ``name``, oldest first (a deleted endpoint's too)."""
     check_endpoint_name(name)
     with store.read() as conn:
-        endpoint_id = conn.execute(
-            sa.select(t.endpoints.c.id).where(t.endpoints.c.name == name)
-        ).scalar()
-        if endpoint_id is None:
-            raise unknown_endpoint(conn, name)
+        endpoint_id = _endpoint_id(conn, name)
         return read_revisions(conn, t.endpoint_revisions.c.endpoint_id == endpoint_id)
 
 
