@@ -127,6 +127,12 @@ def test_labels_of_any_scalar_type_compare_to_the_model_predictions(
         (BOOL_CLASSES, [2], "true or false"),
         (Output(type="number"), [True], "numbers"),
         (INT_CLASSES, [None], "empty"),
+        (INT_CLASSES, [1, 2], "not one of the model's classes \\(0, 1; the first: 2\\)"),
+        (
+            Output(type="class", classes=["benign", "malignant"]),
+            ["benign", "Benign", "maybe"],
+            "2 labels are not one of the model's classes \\('benign', 'malignant'; the first: 'Benign'\\)",
+        ),
     ],
 )
 def test_a_label_the_model_could_not_predict_is_refused_and_nothing_stored(

@@ -278,7 +278,10 @@ def record_labels(
         row = pc.index(both, True).as_py()
         raise InvalidInput(f"Label {row} {where}has both an id and a key; give one of them.")
     text = canonical_labels(
-        labels.column("label").combine_chunks(), label_kind(output), where=where
+        labels.column("label").combine_chunks(),
+        label_kind(output),
+        where=where,
+        classes=output.classes if output is not None and output.type == "class" else None,
     )
     batch = pa.table({"id": ids, "key": keys, "label": text, "row": pa.array(range(len(text)))})
     for attempt in range(ATTEMPTS):

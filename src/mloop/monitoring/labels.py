@@ -15,6 +15,7 @@ the spelling training and serving use for categories.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Literal
 
 import pyarrow as pa
@@ -110,12 +111,38 @@ def _parse_float(text: str | None) -> float | None:
         return None
 
 
-def canonical_labels(values: pa.Array, kind: Kind | None, *, where: str = "") -> pa.Array:
+def canonical_labels(
+    values: pa.Array,
+    kind: Kind | None,
+    *,
+    where: str = "",
+    classes: Sequence[object] | None = None,
+) -> pa.Array:
     """``values`` as the canonical text of ``kind``; raises ``InvalidInput`` naming a bad one.
 
     ``where`` places the labels in the message (``"in column 'churned' "``). Nulls are refused:
-    a missing label is not a label.
+    a missing label is not a label. With the model's ``classes``, a label that is none of them
+    (``"Benign"`` for ``["benign", "malignant"]``, ``2`` for ``[0, 1]``) is refused too: stored,
+    it would count as a wrong prediction in every realised metric.
     """
+    text = _canonical(values, kind, where)
+    if classes:
+        known = _canonical(as_array(list(classes)), kind, "")
+        bad = pc.invert(pc.is_in(text, known))
+        if pc.any(bad).as_py():
+            count = int(pc.sum(bad).as_py() or 0)
+            shown = ", ".join(repr(c) for c in classes[:8])
+            more = f" and {len(classes) - 8} more" if len(classes) > 8 else ""
+            raise InvalidInput(
+                f"{count} label{'' if count == 1 else 's'} {where}"
+                f"{'is' if count == 1 else 'are'} not one of the model's classes "
+                f"({shown}{more}; the first: {_first_bad(values, bad)}); "
+                "send labels the model could predict."
+            )
+    return text
+
+
+def _canonical(values: pa.Array, kind: Kind | None, where: str) -> pa.Array:
     if values.null_count:
         raise InvalidInput(
             f"{values.null_count} label{'' if values.null_count == 1 else 's'} {where}"
