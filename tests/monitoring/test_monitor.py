@@ -217,3 +217,23 @@ def test_a_field_the_model_does_not_read_has_no_null_rate(tmp_path: Path) -> Non
     ]
     assert len(per_column) == 10  # the model's features only
     assert result.point("null_rate") == max(per_column) < 0.5
+
+
+def test_drift_compares_only_the_columns_the_model_reads(tmp_path: Path) -> None:
+    """Clients send the whole row, dates and ids included; the model reads neither. A later
+    month's dates always differ from the training data's, so counting them made
+    ``drift_share`` cross on every window for a column that cannot change a prediction."""
+    from tests.serving.server_harness import build_workspace, churn_rows, running
+
+    root = build_workspace(tmp_path / "ws")
+    rows = [dict(row, signup_date="2031-06-01T00:00:00.000") for row in churn_rows(60)]
+    with running(root) as server, server.client() as client:
+        answer = client.post("/v1/endpoints/churn/predict", json={"instances": rows})
+        assert answer.status_code == 200, answer.text
+    with Workspace.open(root, environ={"MLOOP_USER": "tester"}) as ws:
+        result = evaluate(ws, "churn", window="24h")
+    assert result.drift is not None
+    compared = {c.column for c in result.drift.columns}
+    assert "signup_date" not in compared and "customer_id" not in compared
+    assert len(compared) == 10  # the model's features
+    assert result.point("drift.signup_date") is None

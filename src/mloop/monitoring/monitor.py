@@ -386,13 +386,14 @@ def evaluate(
             segments=config.segments,
         )
         try:
+            features = _features(ws.store, con, start, end)
             operations = measure(
                 con,
                 start,
                 end,
                 segments=config.segments,
                 max_segments=config.max_segments,
-                features=_features(ws.store, con, start, end),
+                features=features,
             )
             points = list(operations.points)
             if not operations.records:
@@ -421,6 +422,7 @@ def evaluate(
                     previous=previous if previous.num_rows else None,
                     thresholds=config.thresholds,
                     label=f"{endpoint}:{start.isoformat()}/{end.isoformat()}",
+                    features=features,
                 )
                 points += drift.points
                 notes += drift.notes

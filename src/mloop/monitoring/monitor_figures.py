@@ -18,7 +18,7 @@ labels), which the summary shows rather than leaving a threshold silently unchec
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -118,10 +118,15 @@ def drift_figures(
     previous: pa.Table | None,
     thresholds: Sequence[Threshold],
     label: str,
+    features: Collection[str] | None = None,
 ) -> Figures:
     """Drift of the window's answered inputs (``window``: ``status`` and ``input.*`` columns)
     against ``reference``, and of its ``predictions`` against the ``previous`` window's; see
-    the module docstring."""
+    the module docstring.
+
+    ``features`` (the columns the logged model versions read; None when unknown) limits the
+    compared columns: a field the model ignores (a date, an id a client also sends) cannot
+    drift the model's inputs, and a date always moves on."""
     found = Figures()
     status = window.column("status")
     worst = pc.max(status).as_py() if window.num_rows else None
@@ -143,7 +148,11 @@ def drift_figures(
     else:
         ref = reference.side
         current = answered.select(inputs).rename_columns([n[len(INPUT_PREFIX) :] for n in inputs])
-        columns = [c for c in ref.profile.columns if c in current.column_names]
+        columns = [
+            c
+            for c in ref.profile.columns
+            if c in current.column_names and (features is None or c in features)
+        ]
         if not columns:
             found.notes.append(
                 f"drift not measured: {ref_text} shares no column with the logged inputs"
