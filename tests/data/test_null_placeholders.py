@@ -19,6 +19,10 @@ from mloop.workspace import Workspace
         (["1.5", "?", "2.25", "4"], "float"),
         (["None", "2", "3", "?"], "integer"),
         (["10", "--", "30", "40"], "integer"),
+        # IBM's Telco churn: TotalCharges is " " for customers in their first month
+        (["29.85", " ", "1889.5", "108.15"], "float"),
+        (["1", "  ", "3", "\t"], "integer"),
+        (["2024-01-05", " ", "2024-03-05", "2024-04-05"], "datetime"),
         (["2024-01-05", "-", "2024-03-05", "?"], "datetime"),
         (["25/01/2024", "?", "26/02/2024", "27/03/2024"], "datetime"),
         (['"1,5"', "-", '"2,25"', '"3,0"'], "float"),
@@ -26,6 +30,7 @@ from mloop.workspace import Workspace
         # a category or a strand spelled - stays a value where the other values are not numbers
         (["None", "DSL", "Fiber", "DSL"], "categorical"),
         (["+", "-", "+", "-"], "categorical"),
+        ([" ", "DSL", "Fiber", "DSL"], "categorical"),
         # zip codes with a leading zero stay text, placeholders or not
         (["02134", "-", "10001", "94105"], "categorical"),
     ],

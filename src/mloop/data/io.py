@@ -488,8 +488,10 @@ def _keep_leading_zeros(data: bytes, table: pa.Table, parse: pacsv.ParseOptions)
     return table
 
 
-# Missing values as people type them in a column of numbers (see _numbers_with_placeholders).
+# Missing values as people type them in a column of numbers (see _numbers_with_placeholders),
+# and a value of spaces only (IBM's Telco churn writes " " for a new customer's TotalCharges).
 _PLACEHOLDERS = pa.array(["-", "--", "?", "None"])
+_BLANK = r"^\s+$"
 _LEADING_ZERO = r"^[+-]?0[0-9]"
 _PLACEHOLDER_TYPES = (pa.int64(), pa.float64(), pa.timestamp("s"), pa.timestamp("ns"))
 _UTC_SUFFIXED = r"^\d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}(:\d{2}(\.\d+)?)? ?(UTC|GMT)$"
@@ -576,10 +578,12 @@ def _refined(column: pa.ChunkedArray, delimiter: str) -> pa.Array | pa.ChunkedAr
 
 
 def _without_placeholders(column: pa.ChunkedArray) -> pa.ChunkedArray | None:
-    """The column with ``-``, ``?`` and ``None`` as nulls, when it has any and something else
-    (zip codes with a leading zero stay text). Used only if the rest then reads as numbers or
-    dates: elsewhere (a category "None", a strand "-") these spellings are values."""
-    placeholder = pc.is_in(column, value_set=_PLACEHOLDERS)
+    """The column with ``-``, ``?``, ``None`` and values of spaces only as nulls, when it has
+    any and something else (zip codes with a leading zero stay text). Used only if the rest then
+    reads as numbers or dates: elsewhere (a category "None", a strand "-") these are values."""
+    placeholder = pc.or_(
+        pc.is_in(column, value_set=_PLACEHOLDERS), pc.match_substring_regex(column, _BLANK)
+    )
     if not pc.any(placeholder).as_py():
         return None
     rest = pc.if_else(placeholder, pa.scalar(None, column.type), column)
