@@ -173,3 +173,34 @@ def test_per_task_thresholds_apply_to_their_task_only() -> None:
     assert [str(t) for t in gate.thresholds_for("classification")] == ["roc_auc >= 0.7"]
     plain = parse_gate("g", {"thresholds": ["f1 >= 0.5"]})
     assert [str(t) for t in plain.thresholds_for("regression")] == ["f1 >= 0.5"]
+
+
+def test_a_rare_class_missing_from_the_holdout_does_not_block_the_default_gate(
+    cli: Any, workspace: Workspace, tmp_path: Path
+) -> None:
+    """Three classes' roc_auc needs a row of each; with a rare class only in the training rows
+    `auto` compares f1 and says why, instead of refusing a first promotion outright."""
+    from sklearn.datasets import load_wine
+
+    frame = load_wine(as_frame=True).frame
+    frame["target"] = frame["target"].map({0: "barolo", 1: "grignolino", 2: "barbera"})
+    frame.loc[frame.index[:2], "target"] = "nebbiolo"  # two rows: both train, as it happens
+    frame.to_csv(tmp_path / "wine.csv", index=False)
+    assert cli("data", "add", "wine", tmp_path / "wine.csv").exit_code == 0
+    args = ("train", "--data", "wine", "--target", "target", "--register", "wine")
+    assert cli(*args).exit_code == 0
+    code, verdict = _promote(cli, "wine", 1)
+    check = _check(verdict, "no_regression")
+    assert check["name"] == "f1" and "no holdout row of the class 'nebbiolo'" in check["detail"]
+    assert code == 0, verdict
+    assert cli(*args, "--model", "random_forest").exit_code == 0
+    code, verdict = _promote(cli, "wine", 2)
+    check = _check(verdict, "no_regression")
+    assert check["name"] == "f1" and check["values"]["incumbent_version"] == 1
+    config = workspace.root / "mloop.toml"
+    config.write_text(
+        config.read_text() + '\n[gates.auc]\nno_regression = { metric = "roc_auc" }\n'
+    )
+    refused = cli("models", "promote", "wine", "2", "--to", "stable", "--gate", "auc")
+    assert refused.exit_code == 2
+    assert "hold no row of the class 'nebbiolo'; pass --holdout NAME@V" in refused.stderr

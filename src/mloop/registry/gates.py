@@ -183,6 +183,7 @@ def _no_regression_check(
     holdout: Holdout,
 ) -> CheckResult:
     metric = resolve_metric(policy.metric, cand.task, has_proba=cand.proba is not None)
+    why = ""  # why ``auto`` compares another metric than it names
     if metric not in cand_metrics:
         classes = np.unique(cand.y_true) if cand.task == "classification" else None
         if classes is not None and cand.proba is not None and len(classes) < 2:
@@ -192,6 +193,28 @@ def _no_regression_check(
                 f"{'no class' if not len(classes) else f'only the class {classes[0]!r}'}; pass "
                 "--holdout NAME@V with rows of every class."
             )
+        absent = (
+            []
+            if classes is None or cand.classes is None
+            else [c for c in cand.classes if c not in set(classes)]
+        )
+        if absent and metric == "roc_auc":
+            # the roc_auc of several classes needs a row of each: a rare class can miss the
+            # holdout, which says nothing about either model, so ``auto`` compares f1 instead
+            missing = ("class " if len(absent) == 1 else "classes ") + ", ".join(
+                repr(str(c)) for c in absent
+            )
+            if policy.metric == "auto":
+                metric = resolve_metric("auto", cand.task, has_proba=False)
+                why = f" (roc_auc is undefined: no holdout row of the {missing})"
+            else:
+                raise InvalidInput(
+                    f"Gate {gate.name!r} compares 'roc_auc', which is undefined on this holdout: "
+                    f"its {plural(len(cand.y_true), 'labelled row')} ({holdout.description}) "
+                    f"hold no row of the {missing}; pass --holdout NAME@V with rows of "
+                    'every class, or compare another metric (metric = "f1").'
+                )
+    if metric not in cand_metrics:
         raise InvalidInput(
             f"Gate {gate.name!r} compares {metric!r}, which cannot be computed for a {cand.task} model; "
             f"available: {', '.join(sorted(cand_metrics))}."
@@ -201,7 +224,7 @@ def _no_regression_check(
             "no_regression",
             metric,
             True,
-            "no current holder: nothing to regress against",
+            f"no current holder: nothing to regress against{why}",
             {"metric": metric},
         )
     inc = score(incumbent, holdout)
@@ -233,7 +256,7 @@ def _no_regression_check(
     passed = gain >= -policy.tolerance
     detail = (
         f"{metric} {cand_metrics[metric]:.4g} vs {incumbent.version.ref} {inc_metrics[metric]:.4g} "
-        f"(gain {gain:+.4g}, tolerance {policy.tolerance:g})"
+        f"(gain {gain:+.4g}, tolerance {policy.tolerance:g}){why}"
     )
     if policy.bootstrap > 0 and len(cand.y_true) == len(inc.y_true):
         low, high = paired_bootstrap(cand, inc, metric, policy.bootstrap, policy.confidence)
