@@ -179,7 +179,8 @@ def test_a_rare_class_missing_from_the_holdout_does_not_block_the_default_gate(
     cli: Any, workspace: Workspace, tmp_path: Path
 ) -> None:
     """Three classes' roc_auc needs a row of each; with a rare class only in the training rows
-    `auto` compares f1 and says why, instead of refusing a first promotion outright."""
+    `auto` compares f1 and says why, instead of refusing a first promotion outright, and a
+    roc_auc threshold is not met, saying why, instead of "never logged" (exit 2)."""
     from sklearn.datasets import load_wine
 
     frame = load_wine(as_frame=True).frame
@@ -191,7 +192,10 @@ def test_a_rare_class_missing_from_the_holdout_does_not_block_the_default_gate(
     assert cli(*args).exit_code == 0
     code, verdict = _promote(cli, "wine", 1)
     check = _check(verdict, "no_regression")
-    assert check["name"] == "f1" and "no holdout row of the class 'nebbiolo'" in check["detail"]
+    assert (
+        check["name"] == "f1"
+        and "the holdout has no row of the class 'nebbiolo'" in check["detail"]
+    )
     assert code == 0, verdict
     assert cli(*args, "--model", "random_forest").exit_code == 0
     code, verdict = _promote(cli, "wine", 2)
@@ -203,4 +207,11 @@ def test_a_rare_class_missing_from_the_holdout_does_not_block_the_default_gate(
     )
     refused = cli("models", "promote", "wine", "2", "--to", "stable", "--gate", "auc")
     assert refused.exit_code == 2
-    assert "hold no row of the class 'nebbiolo'; pass --holdout NAME@V" in refused.stderr
+    assert "have no row of the class 'nebbiolo'; pass --holdout NAME@V" in refused.stderr
+    assert cli("models", "approve", "wine", "2", "--note", "ok").exit_code == 0
+    result = cli("models", "promote", "wine", "2", "--to", "prod", "--gate", "production", "--json")
+    code, verdict = result.exit_code, json.loads(result.stdout)
+    [threshold] = [c for c in verdict["checks"] if c["check"] == "threshold"]
+    assert not threshold["passed"], "a bar the rows cannot measure is not met"
+    assert "(they have no row of the class 'nebbiolo')" in threshold["detail"]
+    assert code == 1

@@ -114,11 +114,27 @@ def resolve_metric(name: str, task: str, *, has_proba: bool = True) -> str:
     return "rmse"
 
 
+def undefined_on_holdout(cand: Scored, metrics: dict[str, float]) -> dict[str, str]:
+    """Metrics the candidate has but these rows cannot score, with why: the roc_auc of several
+    classes needs a row of each, and a rare class can miss a holdout entirely."""
+    if cand.task != "classification" or cand.proba is None or cand.classes is None:
+        return {}
+    present = set(np.unique(cand.y_true).tolist())
+    absent = [str(c) for c in cand.classes if c not in present]
+    if "roc_auc" in metrics or len(present) < 2 or not absent:
+        return {}
+    names = ", ".join(repr(c) for c in absent)
+    return {"roc_auc": f"no row of the class{'es' if len(absent) > 1 else ''} {names}"}
+
+
 def _threshold_checks(
-    gate: Gate, candidate: ModelVersion, task: str, fresh: dict[str, float]
+    gate: Gate, candidate: ModelVersion, cand: Scored, fresh: dict[str, float]
 ) -> list[CheckResult]:
     results = []
-    for threshold in gate.thresholds_for(task):
+    undefined = undefined_on_holdout(cand, fresh)
+    for threshold in gate.thresholds_for(cand.task):
+        if threshold.metric in undefined:
+            fresh = {**fresh, threshold.metric: float("nan")}
         if threshold.metric not in candidate.metrics and threshold.metric not in fresh:
             logged = ", ".join(sorted(candidate.metrics)) or "none"
             hint = (
@@ -138,6 +154,8 @@ def _threshold_checks(
         detail = f"{threshold.metric} = {observed:.4g} ({source})"
         if math.isnan(observed):
             detail += "; undefined on these rows, so it cannot show the threshold is met"
+            if threshold.metric in undefined:
+                detail += f" (they have {undefined[threshold.metric]})"
         results.append(
             CheckResult(
                 "threshold",
@@ -193,26 +211,19 @@ def _no_regression_check(
                 f"{'no class' if not len(classes) else f'only the class {classes[0]!r}'}; pass "
                 "--holdout NAME@V with rows of every class."
             )
-        absent = (
-            []
-            if classes is None or cand.classes is None
-            else [c for c in cand.classes if c not in set(classes)]
-        )
-        if absent and metric == "roc_auc":
-            # the roc_auc of several classes needs a row of each: a rare class can miss the
-            # holdout, which says nothing about either model, so ``auto`` compares f1 instead
-            missing = ("class " if len(absent) == 1 else "classes ") + ", ".join(
-                repr(str(c)) for c in absent
-            )
+        missing = undefined_on_holdout(cand, cand_metrics).get(metric)
+        if missing:
+            # a rare class can miss the holdout, which says nothing about either model, so
+            # ``auto`` compares f1 instead
             if policy.metric == "auto":
                 metric = resolve_metric("auto", cand.task, has_proba=False)
-                why = f" (roc_auc is undefined: no holdout row of the {missing})"
+                why = f" (roc_auc is undefined: the holdout has {missing})"
             else:
                 raise InvalidInput(
                     f"Gate {gate.name!r} compares 'roc_auc', which is undefined on this holdout: "
                     f"its {plural(len(cand.y_true), 'labelled row')} ({holdout.description}) "
-                    f"hold no row of the {missing}; pass --holdout NAME@V with rows of "
-                    'every class, or compare another metric (metric = "f1").'
+                    f"have {missing}; pass --holdout NAME@V with rows of every class, or "
+                    'compare another metric (metric = "f1").'
                 )
     if metric not in cand_metrics:
         raise InvalidInput(
@@ -463,7 +474,7 @@ def evaluate_gate(
     if gate.thresholds_for(task) or gate.no_regression or gate.segment_parity:
         cand = score(loaded, holdout)
         fresh = cand.metrics()
-        results += _threshold_checks(gate, candidate, cand.task, fresh)
+        results += _threshold_checks(gate, candidate, cand, fresh)
         if gate.no_regression:
             broken = None if incumbent is None else artifacts.verify(incumbent.artifact_hash)
             if incumbent is not None and broken is not None:
