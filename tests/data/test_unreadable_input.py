@@ -52,6 +52,11 @@ CASES: list[tuple[str, Callable[[Path], Path], str]] = [
         "is not UTF-8",
     ),
     ("ragged", _write("ragged.csv", b"a,b\n1,2\n3,4,5\n"), "different number of fields"),
+    (
+        "title above the header",
+        _write("report.csv", b"Sales report 2024\n\nregion,amount\nEast,1\n"),
+        "delete those lines so the header is the first line",
+    ),
     ("duplicate header", _write("dup.csv", b"a,a\n1,2\n"), "two columns named 'a'"),
     ("broken parquet", _write("bad.parquet", b"PAR1" + b"\x00garbage" * 10), "cannot be read"),
     ("header only", _write("header.csv", b"a,b,c\n"), "has a header but no data rows"),

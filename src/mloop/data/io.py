@@ -413,6 +413,15 @@ def _read_csv(path: Path, sep: str | None = None, empty: EmptyRows | None = None
 def csv_error(path: Path, exc: pa.ArrowException) -> InvalidInput:
     """The sentence for a CSV Arrow cannot parse (also for one read in chunks, data/chunks.py)."""
     message = str(exc).split("\n")[0]
+    counts = re.search(r"Expected 1 columns, got (\d+)", message)
+    if counts:
+        # a header of one field above wider rows: a title or a note above the table (as
+        # spreadsheets export a report), not rows with a stray delimiter
+        return InvalidInput(
+            f"{path} has one field in its first line and {counts.group(1)} in later rows "
+            f"({message}); if a title or notes sit above the header, delete those lines so "
+            "the header is the first line (else quote values that hold the delimiter)."
+        )
     if "Expected" in message and "columns" in message:
         return InvalidInput(
             f"{path} has rows with a different number of fields than the header ({message}); "
