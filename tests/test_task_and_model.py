@@ -75,6 +75,27 @@ def test_text_cannot_be_regressed_on(cli: Any, table: pd.DataFrame) -> None:
     assert "--task classification" in refused.stderr
 
 
+def test_an_id_is_refused_as_a_target_before_a_run_exists(cli: Any, tmp_path: Path) -> None:
+    """Kaggle's PassengerId is left out as a feature; as a target it trained a meaningless
+    regression (r2 about 0) and registered it."""
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame(
+        {"PassengerId": np.arange(892, 1092), "Fare": rng.exponential(30, 200).round(2)}
+    )
+    frame["Survived"] = (frame["Fare"] > 25).astype(int)
+    frame.to_csv(tmp_path / "titanic.csv", index=False)
+    assert cli("data", "add", "titanic", tmp_path / "titanic.csv").exit_code == 0
+    refused = cli("train", "--data", "titanic", "--target", "PassengerId", "--register", "t")
+    assert refused.exit_code == 2
+    assert refused.stderr.strip() == (
+        "error: Target 'PassengerId' is an id (named as one, a distinct integer in every row); "
+        "choose the column you mean to predict."
+    )
+    assert json.loads(cli("runs", "ls", "--json").stdout) == []
+    fare = cli("train", "--data", "titanic", "--target", "Fare")
+    assert fare.exit_code == 0, fare.stderr  # a unique float is a fine target
+
+
 def test_lineage_records_the_real_estimator(cli: Any, table: pd.DataFrame) -> None:
     trained = _train(
         cli, "--target", "score", "--task", "regression", "--model", "random_forest",

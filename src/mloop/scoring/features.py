@@ -71,7 +71,7 @@ def _row_numbers(name: str, profile: Mapping[str, Any]) -> bool:
     return low in (0, 1) and high == low + count - 1
 
 
-def _named_id(name: str, profile: Mapping[str, Any]) -> bool:
+def named_id(name: str, profile: Mapping[str, Any]) -> bool:
     """A column named as an identifier (``id``, ``customer_id``, ``orderId``, ``user key``) whose
     every value is distinct: numbers handed out in order, which track when a row was made (and
     often the target) rather than anything about it. A unique ``income`` stays a feature."""
@@ -109,7 +109,7 @@ def feature_spec(
             continue
         if column.name in drop or (
             column.type == "integer"
-            and (_row_numbers(column.name, profile or {}) or _named_id(column.name, profile or {}))
+            and (_row_numbers(column.name, profile or {}) or named_id(column.name, profile or {}))
         ):
             dropped.append(column.name)
         elif column.type in NUMERIC_TYPES:

@@ -28,7 +28,7 @@ from mloop.data.schema import ColumnType, Schema
 from mloop.data.validation import ValidationReport, validate_frame
 from mloop.errors import InvalidInput
 from mloop.plural import plural
-from mloop.scoring.features import FeatureSpec, feature_spec
+from mloop.scoring.features import FeatureSpec, feature_spec, named_id
 from mloop.scoring.targets import Task, labelled, target_values
 from mloop.signature import Signature
 from mloop.store import Store
@@ -115,6 +115,12 @@ def prepare(
             f"{version.ref} has {plural(len(frame), 'row')} with a value in {target!r}; at least 2 are needed."
         )
     chosen = chosen or infer_task(schema, target, frame[target])
+    if kind == "integer" and named_id(target, version.profile.get("columns", {})):
+        # as a feature it is left out; as a target there is nothing to learn, whatever r2 says
+        raise InvalidInput(
+            f"Target {target!r} is an id (named as one, a distinct integer in every row); "
+            "choose the column you mean to predict."
+        )
     model = model or DEFAULT_MODEL[chosen]
     _check_model(model, chosen, target, overridden=task is not None)
     spec = feature_spec(
