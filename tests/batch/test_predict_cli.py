@@ -160,6 +160,9 @@ def test_parquet_and_compressed_files_and_an_alias(
         (("churn@1", "in.csv", "out.txt"), "needs a file name ending in"),
         (("churn@1", "in.csv", "in.csv"), "never writes over its input"),
         (("churn@1", "no-contract.csv", "out.csv"), "has no column 'contract'"),
+        # another file than meant: its own columns, not the model's twice over
+        (("churn@1", "other.csv", "out.csv"), "reads (tenure_months, "),
+        (("churn@1", "other.csv", "out.csv"), "; its columns are: area, amount."),
         (("churn@1", "picture.csv", "out.csv"), "PNG image"),
         (("churn@1", "in.csv", "nowhere/out.csv"), "does not exist; create it first"),
     ],
@@ -171,6 +174,7 @@ def test_bad_input_exits_2_with_one_sentence_and_writes_nothing(
     folder.mkdir()
     to_score(20).to_csv(folder / "in.csv", index=False)
     to_score(20).drop(columns=["contract"]).to_csv(folder / "no-contract.csv", index=False)
+    (folder / "other.csv").write_text("area,amount\nEast,1.5\n")
     (folder / "picture.csv").write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(64))
     before = sorted(p.name for p in folder.iterdir())
     model, source, out = args

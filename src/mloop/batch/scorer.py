@@ -41,6 +41,7 @@ PROBA_PREFIX = "proba_"
 MODEL_RULE = "model"
 # Past this many rows of one chunk that the model raises on, the model is broken, not the rows.
 MAX_MODEL_FAILURES = 100
+MAX_NAMES_SHOWN = 20  # of a file that has none of the columns a model reads
 REJECT_SCHEMA = pa.schema(
     [
         ("row", pa.int64()),
@@ -138,6 +139,15 @@ class Scorer:
     def check_columns(self, names: list[str], *, where: str) -> None:
         """Refuse a table lacking a column the model reads, or one with an output column's name."""
         missing = [n for n in self.reads if n not in names and n not in self.optional]
+        if missing and len(missing) == len(self.reads) > 1:
+            # none at all: another file than meant; its own columns say which
+            shown = ", ".join(names[:MAX_NAMES_SHOWN]) + (
+                f", … ({len(names)} in all)" if len(names) > MAX_NAMES_SHOWN else ""
+            )
+            raise InvalidInput(
+                f"{where} has none of the {len(self.reads)} columns {self.model.version.ref} "
+                f"reads ({', '.join(self.reads)}); its columns are: {shown}."
+            )
         if missing:
             raise InvalidInput(
                 f"{where} has no column {', '.join(repr(n) for n in missing)}, which "
