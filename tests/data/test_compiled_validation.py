@@ -255,3 +255,22 @@ def test_records_that_are_not_objects_are_one_sentence() -> None:
 
     with pytest.raises(InvalidInput, match="Record 2 is list"):
         _schema().compile().validate_records([{"x": 1.0}, [1.0]])  # type: ignore[list-item]
+
+
+@pytest.mark.parametrize("kind", ["float", "integer"])
+def test_a_json_boolean_is_not_a_number(kind: str) -> None:
+    """A client sending ``true`` for a number has a bug: scored as 1.0 it would go unnoticed."""
+    compiled = _schema(type=kind).compile()
+    found = compiled.validate_records([{"x": 1}, {"x": True}, {"x": False}, {"x": "0"}])
+    assert [(e.row, e.rule, e.value) for e in found.errors] == [
+        (2, "type", True),
+        (3, "type", False),
+    ]
+    assert {e.message for e in found.errors} == {
+        compiled.validate_records([{"x": "a"}]).errors[0].message
+    }
+    assert compiled.validate_records([{"x": True}]).errors, "one record takes the fast filter"
+    # a file's 0/1 flag column read as Arrow booleans (batch_checks) is not JSON, and stays valid
+    assert compiled.table_errors(pa.table({"x": [True, False]})).ok
+    boolean = _schema(type="boolean").compile()
+    assert boolean.validate_records([{"x": True}, {"x": "1"}, {"x": "0"}, {"x": "true"}]).ok

@@ -224,6 +224,11 @@ def test_each_bad_value_is_named_by_row_column_and_rule(trained: Trained) -> Non
     assert all(row == 2 for row, *_ in found)
 
 
+def test_a_json_boolean_for_a_number_is_a_type_error(trained: Trained) -> None:
+    found = check(trained, one_row(trained, tenure_months=True, monthly_charges=False))
+    assert found == [(1, "tenure_months", "type", True), (1, "monthly_charges", "type", False)]
+
+
 def test_a_422_lists_the_bad_values(trained: Trained) -> None:
     runner = ModelRunner.from_loaded(trained.classifier)
     table = parse_predict(orjson.dumps({"dataframe_records": [one_row(trained, tenure_months=-3)]}))

@@ -4,7 +4,8 @@ A pydantic-core validator built once from the compiled schema accepts a clean re
 microseconds; it is built to accept only what the exact checks below accept, so a record it passes
 has nothing to report. A record it refuses, and anything it cannot express (dates, custom checks,
 rules across records), goes through the exact checks, which give the same ``FieldError``s as the
-batch validator (data/batch_checks.py) for the same values.
+batch validator (data/batch_checks.py) for the same values; a JSON boolean in a numeric column is
+the one value they judge apart (``as_number``): Arrow has no JSON ``true`` to confuse with ``1``.
 """
 
 from __future__ import annotations
@@ -44,8 +45,16 @@ def _missing(value: Any) -> bool:
 
 
 def as_number(value: Any) -> float | None:
-    """The number a value stands for in a numeric column; None when it is not one."""
-    if isinstance(value, bool | int | float | np.integer | np.floating | np.bool_):
+    """The number a value stands for in a numeric column; None when it is not one.
+
+    A boolean is not one: JSON keeps ``true`` apart from ``1``, so a client sending ``true`` for
+    a number has a bug that scoring it as 1.0 would hide (a 422 ``type`` names it instead). Text
+    stays the text of a number (``"72"``), as a CSV file writes it. An Arrow table's boolean
+    column, which ``batch_checks`` reads (a file's 0/1 flag column), is not a JSON value.
+    """
+    if isinstance(value, bool | np.bool_):
+        return None
+    if isinstance(value, int | float | np.integer | np.floating):
         return float(value)
     if isinstance(value, str) and is_number_text(value):
         return float(value)
