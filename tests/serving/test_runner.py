@@ -229,6 +229,24 @@ def test_a_json_boolean_for_a_number_is_a_type_error(trained: Trained) -> None:
     assert found == [(1, "tenure_months", "type", True), (1, "monthly_charges", "type", False)]
 
 
+def test_the_log_gets_numbers_sent_as_text_as_the_numbers_the_model_scored(
+    trained: Trained,
+) -> None:
+    runner = ModelRunner.from_loaded(trained.classifier)
+    rows = [
+        one_row(trained, tenure_months="12", monthly_charges=" 70.5"),
+        one_row(trained, tenure_months=3, monthly_charges=None),
+        one_row(trained, tenure_months=True, monthly_charges="x"),  # as on_invalid = "warn" scores
+    ]
+    logged = runner.scored_inputs(parse_predict(orjson.dumps({"dataframe_records": rows})))
+    assert logged["tenure_months"] == [12, 3, 1]  # an integer column keeps integers
+    assert all(type(v) is int for v in logged["tenure_months"])
+    assert logged["monthly_charges"][:2] == [70.5, None]  # missing stays null
+    assert math.isnan(logged["monthly_charges"][2])  # what the model saw
+    plain = parse_predict(orjson.dumps({"dataframe_records": [one_row(trained)]}))
+    assert runner.scored_inputs(plain) == {}, "numbers as sent are logged as sent"
+
+
 def test_a_422_lists_the_bad_values(trained: Trained) -> None:
     runner = ModelRunner.from_loaded(trained.classifier)
     table = parse_predict(orjson.dumps({"dataframe_records": [one_row(trained, tenure_months=-3)]}))

@@ -16,7 +16,7 @@ import httpx
 import pytest
 
 from mloop.endpoints.service import deploy, rollback, switch
-from mloop.predlog import folder_for, read_log
+from mloop.predlog import folder_for, nested, read_log
 from mloop.registry.versions import resolve
 from mloop.workspace import Workspace
 from tests.serving.server_harness import Server, build_workspace, churn_rows, start_server
@@ -162,6 +162,27 @@ def test_warn_scores_invalid_rows_and_counts_them(server: Server) -> None:
     (logged,) = [row for row in log if row["request_id"] == "warned-1"]
     assert logged["status"] == 200 and "contract allowed" in logged["error"]
     assert_error(predict(server, "churn", {"instances": [bad]}), 422, "invalid_input")
+
+
+def test_the_log_keeps_a_number_sent_as_text_numeric(server: Server) -> None:
+    """``"12"`` is accepted for a number and scored as 12; logged as sent it made its segment's
+    column text, and every read across segments then gave the column's numbers as text."""
+    texted = dict(ROWS[0], tenure_months="12")
+    for request_id, row in (("texted-1", texted), ("plain-1", ROWS[1])):
+        response = predict(server, "tiny", {"instances": [row]}, {"X-Request-ID": request_id})
+        assert response.status_code == 200, response.text
+    refused = dict(texted, contract="Weekly")
+    headers = {"X-Request-ID": "refused-1"}
+    assert predict(server, "churn", {"instances": [refused]}, headers).status_code == 422
+    time.sleep(1.5)  # churn logs with durability "everysec"
+    with _open(server.root) as ws:
+        tiny = read_log(folder_for(ws.settings), "tiny").to_pylist()
+        churn = read_log(folder_for(ws.settings), "churn").to_pylist()
+    logged = {row["request_id"]: nested(row)["inputs"] for row in tiny}
+    assert logged["texted-1"]["tenure_months"] == 12
+    assert logged["plain-1"]["tenure_months"] == ROWS[1]["tenure_months"]
+    (kept,) = [row for row in churn if row["request_id"] == "refused-1"]
+    assert json.loads(kept["refused_inputs"])["tenure_months"] == "12", "refused: kept as sent"
 
 
 def test_canary_is_sticky_and_the_shadow_is_logged_never_returned(server: Server) -> None:

@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from mloop.data.schema import FALSE_STRINGS, TRUE_STRINGS, category_text
 from mloop.scoring.features import MISSING, FeatureSpec, coerce
@@ -101,6 +102,45 @@ def coerce_columns(
         else:
             out[name] = _slow(name, values, spec)
     return out
+
+
+def _numbers_already(values: Column) -> bool:
+    """Whether ``values`` are JSON numbers (or missing) as sent: typed by Arrow in C++, no pass
+    in Python. Text, booleans, a mix of them, and integers past int64 are not."""
+    if isinstance(values, np.ndarray):
+        return values.dtype.kind in "iuf"
+    try:
+        kind = pa.array(values).type
+    except (pa.ArrowException, OverflowError, TypeError):
+        return False
+    return bool(pa.types.is_integer(kind) or pa.types.is_floating(kind) or pa.types.is_null(kind))
+
+
+def scored_numbers(
+    name: str, values: Column, spec: FeatureSpec, *, integer: bool = False
+) -> list[Any] | None:
+    """A numeric feature column as the numbers the model scored, for the prediction log; None
+    when the request sent numbers already (the log keeps those as sent).
+
+    The row validator accepts the text of a number (``"72"``) and ``on_invalid = "warn"`` scores
+    anything; logged as sent, such a value would make the log's column text (or bool) in that
+    segment, and every merged read would see the column's numbers as text. Missing values stay
+    null; an ``integer`` column stays integral when every value is, so its column keeps its type.
+    """
+    if _numbers_already(values):
+        return None
+    found = numbers(values)
+    scored = found if found is not None else _slow(name, values, spec)
+    missing = pd.isna(np.asarray(values, dtype=object))
+    present = scored[~missing]
+    integral = np.isfinite(present) & (np.floor(present) == present) & (abs(present) < 2.0**63)
+    whole = integer and bool(np.all(integral))
+    out = np.array(
+        (np.where(missing, 0, scored).astype(np.int64) if whole else scored).tolist(), dtype=object
+    )
+    out[missing] = None
+    result: list[Any] = out.tolist()
+    return result
 
 
 def slice_columns(columns: Mapping[str, Column], start: int, stop: int) -> dict[str, Column]:

@@ -36,7 +36,7 @@ from mloop.registry.loading import LoadedModel
 from mloop.registry.versions import ModelVersion
 from mloop.serving.codec import Table
 from mloop.serving.errors import ApiError, invalid_input
-from mloop.serving.inputs import Column, coerce_columns, slice_columns
+from mloop.serving.inputs import Column, coerce_columns, scored_numbers, slice_columns
 from mloop.serving.scores import Scores
 from mloop.signature import Signature
 
@@ -118,6 +118,7 @@ class ModelRunner:
         self.features = self.signature.features
         self.inputs = self.signature.input_names
         self._known = set(self.inputs)
+        self._integers = {c.name for c in self.signature.inputs if c.type == "integer"}
         self.rules: CompiledSchema | None = (
             serving_rules(self.signature).compile(profile, root=root)
             if self.signature.inputs
@@ -201,6 +202,22 @@ class ModelRunner:
             return Checked(unknown=unknown)
         found = self.rules.validate_records(table.records())
         return Checked(found.errors, found.warnings, unknown)
+
+    def scored_inputs(self, table: Table) -> dict[str, list[Any]]:
+        """The numeric feature columns the request sent as something other than numbers
+        (``"72"``, ``true``), as the numbers this model scored: what the prediction log keeps,
+        so a numeric column stays numeric in every segment. Empty for most requests."""
+        if self.features is None:  # the model reads the values as sent
+            return {}
+        out: dict[str, list[Any]] = {}
+        for name in self.features.numeric:
+            values = table.columns.get(name)
+            if values is None:
+                continue
+            found = scored_numbers(name, values, self.features, integer=name in self._integers)
+            if found is not None:
+                out[name] = found
+        return out
 
     # --- scoring -------------------------------------------------------------------------------
 

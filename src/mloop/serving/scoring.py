@@ -240,13 +240,22 @@ def records_for(
     error: str | None,
     when: dt.datetime,
     notes: Mapping[int, str] | None = None,
+    scored: Mapping[str, list[Any]] | None = None,
 ) -> list[dict[str, Any]]:
-    """One log record per row; ``notes`` adds a row's own remark (by 0-based row) to ``error``."""
+    """One log record per row; ``notes`` adds a row's own remark (by 0-based row) to ``error``.
+
+    ``scored`` replaces input columns by the values the model scored (``ModelRunner
+    .scored_inputs``): the log keeps what the model saw, so ``"72"`` sent for a number does not
+    turn the log's column into text. A request refused for its inputs passes none: those are
+    kept as sent (``refused_inputs``), being what it was refused for.
+    """
     rows = table.records()
     ids = prediction_ids(request_id, len(rows))
     probabilities = None if scores is None else scores.probability_dicts()
     out = []
     for i, inputs in enumerate(rows):
+        if scored:  # new dicts: the request's own rows are the table's, shared with the shadow
+            inputs = {**inputs, **{name: values[i] for name, values in scored.items()}}
         out.append(
             {
                 "timestamp": when,
@@ -345,6 +354,7 @@ async def log_answer(
         note,
         answer.timestamp,
         notes,
+        answer.scorer.runner.scored_inputs(table),
     )
     await _submit(state, served, records)
     slot = answer.scorer.slot
@@ -387,6 +397,8 @@ async def log_failure(
         None,
         error.message,
         dt.datetime.now(dt.UTC),
+        # a 4xx was refused for its inputs: kept as sent; a 5xx or 504 was accepted, converted
+        scored=None if 400 <= error.status < 500 else scorer.runner.scored_inputs(table),
     )
     slot = scorer.slot
     state.metrics.requests.labels(

@@ -82,6 +82,7 @@ async def _shadow(
             scores,
             None,
             dt.datetime.now(dt.UTC),
+            scored=shadow.runner.scored_inputs(table),
         )
         slot = shadow.slot
         state.metrics.requests.labels(
