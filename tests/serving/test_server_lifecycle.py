@@ -164,6 +164,29 @@ def test_warn_scores_invalid_rows_and_counts_them(server: Server) -> None:
     assert_error(predict(server, "churn", {"instances": [bad]}), 422, "invalid_input")
 
 
+def test_warn_tells_the_client_how_many_rows_broke_rules(server: Server) -> None:
+    """A 200 under on_invalid = "warn" looked like any other: only the log knew."""
+    bad = dict(ROWS[0], contract="Weekly", tenure_months=-3)
+    rows = [bad, ROWS[1], dict(ROWS[2], contract="Weekly")]
+    response = predict(server, "tiny", {"instances": rows})
+    assert response.status_code == 200 and response.headers["x-rule-violations"] == "2"
+    assert set(response.json()) >= {"predictions", "ids"} and "errors" not in response.json()
+    assert "x-rule-violations" not in predict(server, "tiny", {"instances": ROWS[:2]}).headers
+    missing = [{k: v for k, v in row.items() if k != "contract"} for row in ROWS[:3]]
+    assert predict(server, "tiny", {"instances": missing}).headers["x-rule-violations"] == "3"
+    metadata = httpx.get(f"{server.url}/v2/models/tiny", timeout=30).json()
+    row = dict(ROWS[0], contract="Weekly")
+    v2 = {
+        "inputs": [
+            {"name": t["name"], "shape": [1], "datatype": t["datatype"], "data": [row[t["name"]]]}
+            for t in metadata["inputs"]
+        ]
+    }
+    answer = httpx.post(f"{server.url}/v2/models/tiny/infer", json=v2, timeout=30)
+    assert answer.status_code == 200, answer.text
+    assert answer.headers["x-rule-violations"] == "1"
+
+
 def test_the_log_keeps_a_number_sent_as_text_numeric(server: Server) -> None:
     """``"12"`` is accepted for a number and scored as 12; logged as sent it made its segment's
     column text, and every read across segments then gave the column's numbers as text."""

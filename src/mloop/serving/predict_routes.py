@@ -102,7 +102,7 @@ def add_predict_routes(app: FastAPI, state: ServingState) -> None:
         }
         if scores.failed:
             content["errors"] = scores.errors
-        headers = {}
+        headers = answer.headers
         if table.ignored or answer.unknown:
             headers[IGNORED_HEADER] = header_text(
                 codec.ignored_header([*table.ignored, *answer.unknown])

@@ -30,6 +30,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("mloop.serving")
 RETRY_AFTER_S = "1"
+VIOLATIONS_HEADER = "X-Rule-Violations"
 
 
 @dataclass
@@ -39,8 +40,16 @@ class Answer:
     scorer: Scorer
     deployment: Deployment
     timestamp: dt.datetime
-    warnings: int = 0
+    violation_rows: int = 0  # rows scored despite breaking a rule (on_invalid = "warn")
     unknown: list[str] = field(default_factory=list)  # columns sent that the model does not read
+
+    @property
+    def headers(self) -> dict[str, str]:
+        """Response headers every route adds: under ``on_invalid = "warn"`` the body of a 200 is
+        unchanged, so only ``X-Rule-Violations`` tells the client its rows broke rules."""
+        if not self.violation_rows:
+            return {}
+        return {VIOLATIONS_HEADER: str(self.violation_rows)}
 
     @property
     def model(self) -> str:
@@ -214,7 +223,7 @@ async def _score_as(
             scorer,
             deployment,
             dt.datetime.now(dt.UTC),
-            len(violations),
+            rows_breaking(violations, table.n_rows),
             checked.unknown,
         )
         from mloop.serving.shadow import shadow_copy
@@ -279,6 +288,16 @@ def records_for(
             }
         )
     return out
+
+
+def rows_breaking(violations: list[FieldError], n_rows: int) -> int:
+    """How many rows break a rule; a violation without a row (a column missing from every
+    row) is broken by all of them."""
+    if not violations:
+        return 0
+    if any(v.row is None for v in violations):
+        return n_rows
+    return len({v.row for v in violations})
 
 
 def _joined(first: str | None, second: str | None) -> str | None:

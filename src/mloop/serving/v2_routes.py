@@ -123,5 +123,6 @@ def add_v2_routes(app: FastAPI, state: ServingState) -> None:
             request=parsed,
         )
         if head is None:
-            return Response(content, media_type=JSON)
-        return Response(content, media_type=OCTETS, headers={v2.HEADER: str(head)})
+            return Response(content, media_type=JSON, headers=answer.headers)
+        headers = {**answer.headers, v2.HEADER: str(head)}
+        return Response(content, media_type=OCTETS, headers=headers)
