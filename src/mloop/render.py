@@ -64,6 +64,7 @@ def validation(report: ValidationReport) -> dict[str, Any]:
         "empty_rows": report.empty_rows,
         "violations": plain(report.violations),
         "warnings": plain(report.warnings),
+        "new_columns": list(report.new_columns),
     }
 
 

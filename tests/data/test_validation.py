@@ -283,3 +283,22 @@ def test_a_boolean_column_accepts_what_feature_coercion_reads() -> None:
     assert [(v.rule, v.examples) for v in report.violations] == [("type", [4])]
     spec = FeatureSpec(numeric=(), categorical=("x",), dropped=(), boolean=("x",))
     assert list(coerce(frame.head(2), spec)["x"]) == ["True", "False"]
+
+
+def test_validate_notes_a_column_the_file_adds_once_without_failing(
+    cli: Any, tmp_path: Path
+) -> None:
+    first = tmp_path / "m1.csv"
+    first.write_text("plan,price\nbasic,10\npro,20\n")
+    assert cli("data", "add", "plans", first).exit_code == 0
+    later = tmp_path / "m2.csv"
+    later.write_text("plan,price,new_col\nbasic,10,0.5\npro,20,0.7\n")
+    result = cli("data", "validate", "plans", later)
+    assert result.exit_code == 0 and "no violations" in result.stdout
+    assert result.stderr.count("new_col") == 1 and "not a violation" in result.stderr
+    assert "--import" in result.stderr
+    body = json.loads(cli("data", "validate", "plans", later, "--json").stdout)
+    assert body["ok"] and body["new_columns"] == ["new_col"] and body["violations"] == []
+    clean = cli("data", "validate", "plans", first)
+    assert "schema" not in clean.stderr
+    assert json.loads(cli("data", "validate", "plans", first, "--json").stdout)["new_columns"] == []

@@ -326,8 +326,8 @@ def validate(
     separator = None if sep is None else parse_separator(sep)
     with open_workspace(ctx) as ws, err_console().status(f"checking {path}"):
         report = validate_file(ws.store, name, path, root=ws.root, sep=separator)
-    note = empty_rows_note(path, report.empty_rows)
-    if note is not None:
+    notes = [empty_rows_note(path, report.empty_rows), _new_columns_note(name, report.new_columns)]
+    for note in filter(None, notes):
         err_console().print(f"note: {note}", highlight=False, markup=False)
     if as_json:
         print_json(render.validation(report))
@@ -351,6 +351,21 @@ def validate(
         )
     if not report.ok:
         raise typer.Exit(1)
+
+
+def _new_columns_note(name: str, columns: list[str]) -> str | None:
+    """A column the file adds is not a violation (``data add`` takes it as it is, without a
+    warning), but no rule looked at it: said once, so "no violations" is not read as "checked"."""
+    from mloop.data.refs import shortlist
+
+    if not columns:
+        return None
+    it = "it" if len(columns) == 1 else "them"
+    return (
+        f"{plural(len(columns), 'column')} not in {name}'s schema, so no rule checked "
+        f"{it}: {shortlist([repr(c) for c in columns])} (a new column is not a violation; to give "
+        f"{it} rules, add {it} to `mloop data schema {name} --export FILE` and --import FILE)."
+    )
 
 
 def _rule_value(value: Any) -> str:

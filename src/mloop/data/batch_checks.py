@@ -528,7 +528,9 @@ def validate_table(compiled: CompiledSchema, table: pa.Table) -> ValidationRepor
             _values(table, finding, examples),
         )
         (errors if finding.severity == "error" else warnings).append(violation)
-    return ValidationReport(table.num_rows, errors, warnings)
+    named = {column.name for column in compiled.columns}
+    new = [name for name in table.column_names if name not in named]
+    return ValidationReport(table.num_rows, errors, warnings, new_columns=new)
 
 
 def table_errors(

@@ -70,6 +70,10 @@ class ValidationReport:
     violations: list[Violation]
     warnings: list[Violation] = field(default_factory=list)
     empty_rows: int = 0  # a CSV's rows with no value, left out (not in rows_checked)
+    # Columns of the data the schema does not name: no rule checks them, and a column added since
+    # the schema was written is not a violation (only a missing required one is), but a reader
+    # told "no violations" would otherwise never learn the rules skipped it.
+    new_columns: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
