@@ -254,3 +254,25 @@ def test_a_european_excel_export_scores_as_its_utf8_twin(
     assert answers[1]["Anmerkung"].fillna("").tolist() == frame["Anmerkung"].tolist()
     assert answers[0]["prediction"].tolist() == answers[1]["prediction"].tolist()
     np.testing.assert_allclose(answers[0]["proba_True"], answers[1]["proba_True"])
+
+
+def test_rows_rejected_for_a_missing_value_say_once_how_to_allow_them(
+    cli: Any, churn_model: str, tmp_path: Path
+) -> None:
+    """A blank in a column that had no gaps in training is rejected (rule nullable), rightly;
+    the command says once, not per row, which schema edit and retrain lets such rows score."""
+    frame = to_score(60)
+    frame.loc[[3, 40], "contract"] = None
+    source = tmp_path / "in.csv"
+    frame.to_csv(source, index=False, date_format="%Y-%m-%d")
+    result = cli("predict", churn_model, "-i", source, "-o", tmp_path / "out.csv")
+    assert result.exit_code == 1 and _summary(result.stdout)["rejected"] == "2"
+    notes = [line for line in result.stderr.splitlines() if "nullable" in line]
+    assert len(notes) == 1, result.stderr
+    assert "contract" in notes[0] and '"nullable": true' in notes[0]
+    assert "`mloop data schema churn --export FILE`" in notes[0]
+    assert "`mloop data schema churn --import FILE`" in notes[0] and "train again" in notes[0]
+
+    as_json = cli("predict", churn_model, "-i", source, "-o", tmp_path / "o2.csv", "--json")
+    assert "nullable" in as_json.stderr  # --json keeps the note on stderr, stdout stays JSON
+    json.loads(as_json.stdout)

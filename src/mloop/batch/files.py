@@ -33,6 +33,7 @@ from mloop.store import Store
 
 if TYPE_CHECKING:
     from mloop.executors import Executor
+    from mloop.signature import Signature
 
 KIND = "predict"
 DEFAULT_CHUNK_ROWS = 100_000
@@ -64,6 +65,9 @@ class BatchResult:
     output_hash: str
     rejects_hash: str | None
     seconds: float
+    # Sentences for the person who ran the job, said once (not per rejected row): how to get
+    # rows a rule rejected scored when the rule, not the row, is what should change.
+    notes: tuple[str, ...] = ()
 
     @property
     def ok(self) -> bool:
@@ -206,6 +210,30 @@ def score_file(
         output_hash=output_hash,
         rejects_hash=rejects_hash,
         seconds=seconds,
+        notes=tuple(filter(None, [_nullable_note(run.nullable_rejects, version.signature)])),
+    )
+
+
+def _nullable_note(columns: set[str], signature: Signature) -> str | None:
+    """How to score rows rejected for a missing value: the signature says "nullable": false for
+    a column that had no gaps in training (an inferred rule, not a judgement on the data), and a
+    model keeps the rules it was trained with, so the schema is edited and the model retrained
+    (README: "nulls that are now allowed … edit the exported schema and --import it")."""
+    if not columns:
+        return None
+    names = sorted(columns)
+    listed = ", ".join(names[:5]) + (f" and {len(names) - 5} more" if len(names) > 5 else "")
+    fix = f'set "nullable": true for {listed} in the schema'
+    if signature.dataset:
+        name = signature.dataset.partition("@")[0]
+        fix = (
+            f"export the rules (`mloop data schema {name} --export FILE`), {fix}, import it "
+            f"(`mloop data schema {name} --import FILE`)"
+        )
+    return (
+        f"rows missing a value in {listed} were rejected (rule nullable: the model's rules, "
+        f"inferred from training data with none missing there, allow none); to score such "
+        f"rows, {fix} and train again: a model keeps the rules it was trained with."
     )
 
 
@@ -278,6 +306,7 @@ class _Run:
         self.reject_writer: TableWriter | None = None
         self.read = self.scored = self.rejected = 0
         self.warnings: Counter[tuple[str, str]] = Counter()
+        self.nullable_rejects: set[str] = set()  # columns with a row rejected for a missing value
 
     def all(self, results: Iterable[ChunkResult] | None = None) -> None:
         """Write every chunk's result in order: ``results`` scored elsewhere (Ray Data), else
@@ -303,6 +332,8 @@ class _Run:
         if result.rejects is not None:
             shifted = pc.add(result.rejects.column("row"), pa.scalar(offset, pa.int64()))
             self._rejects().write(result.rejects.set_column(0, "row", shifted))
+            missing = pc.filter(result.rejects, pc.equal(result.rejects.column("rule"), "nullable"))
+            self.nullable_rejects.update(missing.column("column").unique().to_pylist())
         self.read += result.read
         self.scored += result.scored
         self.rejected += result.read - result.scored
