@@ -112,6 +112,7 @@ def train_result(result: TrainResult, *, registered: ModelVersion | None) -> dic
         "run": result.run_id,
         "task": result.task.value,
         "metrics": plain(result.metrics),
+        "unscored_metrics": dict(result.unscored),
         "artifact": display(result.model_hash),
         "flavor": result.flavor,
         "estimator": result.estimator,

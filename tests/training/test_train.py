@@ -294,3 +294,29 @@ def test_unique_integer_ids_are_not_features(cli: Any, tmp_path: Path) -> None:
     features = json.loads(result.stdout)["features"]
     assert features["dropped"] == ["customer_id", "orderId"], "a unique income stays a feature"
     assert features["numeric"] == ["income", "age"]
+
+
+def test_a_rare_class_with_no_held_out_row_says_why_roc_auc_is_missing(
+    cli: Any, tmp_path: Path
+) -> None:
+    """Three classes' roc_auc needs a held-out row of each: with a rare class only in the
+    training rows the metric was left out and nothing said why; the output says it once."""
+    from sklearn.datasets import load_wine
+
+    frame = load_wine(as_frame=True).frame
+    frame["target"] = frame["target"].map({0: "barolo", 1: "grignolino", 2: "barbera"})
+    frame.loc[frame.index[:2], "target"] = "nebbiolo"  # two rows: both train, as it happens
+    frame.to_csv(tmp_path / "wine.csv", index=False)
+    assert cli("data", "add", "wine", tmp_path / "wine.csv").exit_code == 0
+    result = cli("train", "--data", "wine", "--target", "target")
+    assert result.exit_code == 0, result.stderr
+    assert "metric.f1=" in result.stdout and "metric.roc_auc" not in result.stdout
+    [note] = [line for line in result.stderr.splitlines() if "roc_auc" in line]
+    assert note.startswith("note: metric.roc_auc not computed")
+    assert "no row of the class 'nebbiolo' (2 rows in all)" in note
+    assert "f1 is computed" in note and "--test-size" in note
+    body = json.loads(cli("train", "--data", "wine", "--target", "target", "--json").stdout)
+    assert "roc_auc" not in body["metrics"] and "'nebbiolo'" in body["unscored_metrics"]["roc_auc"]
+
+    wider = cli("train", "--data", "wine", "--target", "target", "--test-size", "0.4")
+    assert "metric.roc_auc=" in wider.stdout and "not computed" not in wider.stderr

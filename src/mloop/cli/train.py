@@ -192,6 +192,10 @@ def train(
             highlight=False,
             markup=False,
         )
+    for metric, why in result.unscored.items():
+        err_console().print(
+            f"note: metric.{metric} not computed: {why}", highlight=False, markup=False
+        )
     if not result.validation.ok:
         from mloop.training.train import validation_summary
 

@@ -21,6 +21,7 @@ from sklearn.model_selection import train_test_split
 from mloop.artifacts import ArtifactStore
 from mloop.errors import InvalidInput
 from mloop.flavors import save_model
+from mloop.plural import plural
 from mloop.scoring.calibration import Calibrator, fit_calibrator, to_doc
 from mloop.scoring.features import coerce
 from mloop.scoring.metrics import classification_metrics, regression_metrics
@@ -135,6 +136,46 @@ def score(prepared: Prepared, data: Split, fitted: Fitted) -> Scores:
             f"{prepared.model}'s predictions cannot be scored as {prepared.task} of "
             f"{prepared.target!r} ({_reason(exc)}); use a {wanted}."
         ) from exc
+
+
+def unscored(prepared: Prepared, data: Split, fitted: Fitted, scores: Scores) -> dict[str, str]:
+    """Metrics a classifier with probabilities has but its held-out rows cannot score, with why.
+
+    roc_auc over several classes needs a held-out row of each class the model knows, and a rare
+    class can miss the split (or have too few rows to be stratified into it); ``score`` leaves
+    the metric out, and without this the train output would just lack a line, saying nothing.
+    """
+    classes = fitted.classes
+    if (
+        prepared.task != Task.CLASSIFICATION
+        or scores.proba is None
+        or classes is None
+        or "roc_auc" in scores.metrics
+    ):
+        return {}
+    present = set(np.asarray(data.y_test).tolist())
+    absent = [c for c in np.asarray(classes).tolist() if c not in present]
+    if not absent:
+        return {}
+    totals = pd.Series(np.asarray(prepared.y)).value_counts()
+    rows = {c: int(totals.get(c, 0)) for c in absent}
+    named = ", ".join(f"{c!r} ({plural(rows[c], 'row')} in all)" for c in absent[:5])
+    more = f" and {len(absent) - 5} more" if len(absent) > 5 else ""
+    those = "that class" if len(absent) == 1 else "those classes"
+    # A class of one row is trained on or held out, never both: only more rows help.
+    fix = (
+        f"more rows of {those}"
+        if min(rows.values()) < 2
+        else f"a larger --test-size, or more rows of {those},"
+    )
+    return {
+        "roc_auc": (
+            f"the {plural(len(data.y_test), 'held-out row')} have no row of the "
+            f"class{'' if len(absent) == 1 else 'es'} {named}{more}, and roc_auc needs one of "
+            f"each class; f1 is computed. {fix[0].upper()}{fix[1:]} "
+            "gives roc_auc."
+        )
+    }
 
 
 def record(

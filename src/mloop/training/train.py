@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import traceback
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -58,6 +58,9 @@ class TrainResult:
     validation: ValidationReport  # the training rows against the signature's rules
     model: str  # the --model name (or MODULE:CALLABLE)
     estimator: str  # the estimator's real class, module-qualified
+    # Metrics left out because the held-out rows cannot score them -> why (roc_auc when a
+    # rare class has no held-out row), so the output can say so instead of just lacking them.
+    unscored: dict[str, str] = field(default_factory=dict)
 
 
 def train(
@@ -142,6 +145,7 @@ def train(
         say(f"evaluating on {plural(len(held.x_test), 'held-out row')}")
         scores = stages.score(prepared, held, fitted)
         metrics = scores.metrics
+        unscored = stages.unscored(prepared, held, fitted, scores)
         for_prediction(prepared.model, estimator, params)  # n_jobs back to 1 before it is saved
         recorded = stages.record(store, artifacts, run.id, prepared, held, fitted, scores)
     except BaseException as exc:
@@ -166,6 +170,7 @@ def train(
         validation=prepared.validation,
         model=prepared.model,
         estimator=estimator_name(estimator),
+        unscored=unscored,
     )
 
 
