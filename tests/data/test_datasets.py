@@ -234,8 +234,42 @@ def test_error_text_is_printed_verbatim(cli: Any, tmp_path: Path) -> None:
             "d\nJan 1 2000\nFeb 12 2001\n",
             {"d": [pd.Timestamp("2000-01-01"), pd.Timestamp("2001-02-12")]},
         ),
+        (
+            "d\n05/18/2024 01:48 AM\n06/02/2024 12:37 PM\n06/03/2024 12:05 am\n",
+            {
+                "d": [
+                    pd.Timestamp("2024-05-18 01:48"),
+                    pd.Timestamp("2024-06-02 12:37"),
+                    pd.Timestamp("2024-06-03 00:05"),
+                ]
+            },
+        ),
+        (
+            "d\n05/06/2024 01:48 AM\n06/05/2024 02:37 PM\n",
+            {"d": ["05/06/2024 01:48 AM", "06/05/2024 02:37 PM"]},
+        ),
+        (
+            "d\n18-May-2024\n02-Jun-2024\n1-Sep-2023\n",
+            {
+                "d": [
+                    pd.Timestamp("2024-05-18"),
+                    pd.Timestamp("2024-06-02"),
+                    pd.Timestamp("2023-09-01"),
+                ]
+            },
+        ),
     ],
-    ids=["decimal-comma", "thousands", "dotted-thousands", "day-first", "ambiguous", "month-names"],
+    ids=[
+        "decimal-comma",
+        "thousands",
+        "dotted-thousands",
+        "day-first",
+        "ambiguous",
+        "month-names",
+        "12-hour-clock",
+        "12-hour-clock-ambiguous",
+        "day-month-name-year",
+    ],
 )
 def test_local_numbers_and_dates_read_one_way_per_column(
     tmp_path: Path, text: str, expected: dict[str, list[Any]]
@@ -300,3 +334,25 @@ def test_a_version_that_drops_or_retypes_a_column_is_added_with_a_warning(
         "differs from d's schema (no column 'paid'; 'age' is categorical (was integer))" in warning
     )
     assert "--validate refuses such a version" in warning
+
+
+def test_12_hour_times_and_day_month_name_years_are_dates_the_schema_checks(
+    cli: Any, workspace: Workspace, tmp_path: Path
+) -> None:
+    """``05/18/2024 01:48 AM`` (US spreadsheets) and ``18-May-2024`` (DD-MON-YYYY) stayed text:
+    a column of distinct dates inferred as a string, checked as one and left for free text."""
+    path = tmp_path / "t.csv"
+    path.write_text(
+        "seen,harvest,n\n05/18/2024 01:48 AM,18-May-2024,1\n"
+        "06/02/2024 02:37 PM,02-Jun-2024,2\n06/13/2024 11:59 PM,13-Jun-2024,3\n"
+    )
+    version = add_version(workspace.store, workspace.artifacts, name="t", path=path, actor="t")
+    types = {c.name: c.type for c in version.version.schema.columns}
+    assert types == {"seen": "datetime", "harvest": "datetime", "n": "integer"}
+    later = tmp_path / "later.csv"
+    later.write_text("seen,harvest,n\n07/01/2024 09:15 AM,01-Jul-2024,4\nsoon,32-Jul-2024,5\n")
+    body = json.loads(cli("data", "validate", "t", later, "--json").stdout)
+    assert [(v["column"], v["rule"], v["examples"]) for v in body["violations"]] == [
+        ("seen", "type", [2]),
+        ("harvest", "type", [2]),
+    ]

@@ -506,8 +506,13 @@ _PLACEHOLDER_TYPES = (pa.int64(), pa.float64(), pa.timestamp("s"), pa.timestamp(
 _UTC_SUFFIXED = r"^\d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}(:\d{2}(\.\d+)?)? ?(UTC|GMT)$"
 _THOUSANDS = r"^[+-]?\d{1,3}(,\d{3})+(\.\d+)?$|^[+-]?\d+(\.\d+)?$"
 _DECIMAL_COMMA = r"^[+-]?\d{1,3}(\.\d{3})+(,\d+)?$|^[+-]?\d+(,\d+)?$"
-_NUMERIC_DATE = r"^\d{1,4}[-/.]\d{1,2}[-/.]\d{1,4}([ T]\d{1,2}:\d{2}(:\d{2})?)?$"
-_NAMED_MONTH_DATE = r"^([A-Za-z]{3,9}\.? \d{1,2},? \d{4}|\d{1,2} [A-Za-z]{3,9}\.? \d{4})$"
+# A time may be on a 12-hour clock (``05/18/2024 01:48 AM``, as US spreadsheets export it), and a
+# month name may sit between dashes (``18-May-2024``, Oracle's and Excel's DD-MON-YYYY).
+_NUMERIC_DATE = r"^\d{1,4}[-/.]\d{1,2}[-/.]\d{1,4}([ T]\d{1,2}:\d{2}(:\d{2})?( ?[AaPp][Mm])?)?$"
+_NAMED_MONTH_DATE = (
+    r"^([A-Za-z]{3,9}\.? \d{1,2},? \d{4}|\d{1,2} [A-Za-z]{3,9}\.? \d{4}"
+    r"|\d{1,2}-[A-Za-z]{3,9}-\d{4})$"
+)
 # The date patterns for Arrow's RE2, loosened to a superset of what pandas matches after a strip:
 # any Unicode digit for \d, any space or control character around the value.
 _AROUND = r"[\s\p{Z}\p{Cc}]*"
@@ -518,8 +523,13 @@ _LIKE_DATES = tuple(
 _DAY_MONTH_YEAR = ("%d/%m/%Y", "%d.%m.%Y", "%d-%m-%Y", "%d/%m/%y", "%d.%m.%y")
 _MONTH_DAY_YEAR = ("%m/%d/%Y", "%m-%d-%Y", "%m/%d/%y")
 _YEAR_FIRST = ("%Y-%m-%d", "%Y/%m/%d", "%Y.%m.%d")
-_NAMED_MONTH = ("%b %d %Y", "%b %d, %Y", "%B %d %Y", "%B %d, %Y", "%d %b %Y", "%d %B %Y")
+_NAMED_MONTH = (
+    *("%b %d %Y", "%b %d, %Y", "%B %d %Y", "%B %d, %Y", "%d %b %Y", "%d %B %Y"),
+    *("%d-%b-%Y", "%d-%B-%Y"),
+)
 _TIMES = ("", " %H:%M", " %H:%M:%S", "T%H:%M", "T%H:%M:%S")
+_TIMES_AM_PM = (" %I:%M %p", " %I:%M:%S %p", " %I:%M%p", " %I:%M:%S%p")
+_AM_PM = r"[AaPp][Mm]$"
 
 
 def _refine_text_columns(table: pa.Table, delimiter: str) -> pa.Table:
@@ -673,10 +683,13 @@ def _one_format_dates(text: pd.Series) -> pd.Series | None:
         return None
     distinct = pd.Series(text.unique())
     sample = distinct.head(1000)
+    # One format per column: a 12-hour clock is on every value or on none, so the first value
+    # says which clock to try (and a 24-hour file tries no more formats than before).
+    times = _TIMES_AM_PM if re.search(_AM_PM, str(distinct.iloc[0])) else _TIMES
     candidates = [
         d + t
         for d in dates
-        for t in _TIMES
+        for t in times
         if pd.to_datetime(sample, format=d + t, errors="coerce").notna().all()
     ]
     readings: list[pd.Series] = []
