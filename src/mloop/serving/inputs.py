@@ -104,11 +104,22 @@ def coerce_columns(
     return out
 
 
+FEW_ROWS = 16  # a request's usual size: a type check per value costs less than an Arrow array
+INT64 = (-(2**63), 2**63)
+
+
 def _numbers_already(values: Column) -> bool:
-    """Whether ``values`` are JSON numbers (or missing) as sent: typed by Arrow in C++, no pass
-    in Python. Text, booleans, a mix of them, and integers past int64 are not."""
+    """Whether ``values`` are JSON numbers (or missing) as sent: a few rows by their Python
+    types (0.3 µs for one, where building an Arrow array took 7-9 µs, paid per numeric column
+    per request), more by Arrow in C++. Text, booleans, a mix of them, and integers past int64
+    are not."""
     if isinstance(values, np.ndarray):
         return values.dtype.kind in "iuf"
+    if len(values) <= FEW_ROWS:
+        return all(
+            v is None or type(v) is float or (type(v) is int and INT64[0] <= v < INT64[1])
+            for v in values
+        )
     try:
         kind = pa.array(values).type
     except (pa.ArrowException, OverflowError, TypeError):
