@@ -148,6 +148,8 @@ def test_a_full_queue_answers_429_with_retry_after(server: Server) -> None:
     refused = next(a for a in answers if a.status_code == 429)
     assert_error(refused, 429, "overloaded")
     assert int(refused.headers["retry-after"]) >= 1
+    metrics = httpx.get(f"{server.url}/metrics").text
+    assert 'endpoint="tiny",model="",role="",status="429",version=""}' in metrics
 
 
 def test_warn_scores_invalid_rows_and_counts_them(server: Server) -> None:
@@ -156,7 +158,6 @@ def test_warn_scores_invalid_rows_and_counts_them(server: Server) -> None:
     assert response.status_code == 200 and len(response.json()["predictions"]) == 1
     metrics = httpx.get(f"{server.url}/metrics").text
     assert 'mloop_validation_warnings_total{column="contract",endpoint="tiny"' in metrics
-    assert 'endpoint="tiny",model="",role="",status="429",version=""}' in metrics
     with _open(server.root) as ws:  # tiny logs with durability "always"
         log = read_log(folder_for(ws.settings), "tiny").to_pylist()
     (logged,) = [row for row in log if row["request_id"] == "warned-1"]
