@@ -29,6 +29,7 @@ from mloop.registry.loading import LoadedModel, load_version
 from mloop.registry.versions import ModelVersion
 from mloop.scoring.metrics import (
     LOWER_IS_BETTER,
+    classes_without_rows,
     classification_metrics,
     regression_metrics,
 )
@@ -119,9 +120,8 @@ def undefined_on_holdout(cand: Scored, metrics: dict[str, float]) -> dict[str, s
     classes needs a row of each, and a rare class can miss a holdout entirely."""
     if cand.task != "classification" or cand.proba is None or cand.classes is None:
         return {}
-    present = set(np.unique(cand.y_true).tolist())
-    absent = [str(c) for c in cand.classes if c not in present]
-    if "roc_auc" in metrics or len(present) < 2 or not absent:
+    absent = [str(c) for c in classes_without_rows(cand.classes, cand.y_true)]
+    if "roc_auc" in metrics or len(np.unique(cand.y_true)) < 2 or not absent:
         return {}
     names = ", ".join(repr(c) for c in absent)
     return {"roc_auc": f"no row of the class{'es' if len(absent) > 1 else ''} {names}"}

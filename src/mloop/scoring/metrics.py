@@ -47,6 +47,13 @@ def classification_metrics(
     return result
 
 
+def classes_without_rows(classes: Any, y_true: Any) -> list[Any]:
+    """The model's ``classes`` no row of ``y_true`` has, in the model's order: why a multi-class
+    roc_auc (which needs a row of each) is left out of ``classification_metrics``."""
+    present = set(np.asarray(y_true).tolist())
+    return [c for c in np.asarray(classes).tolist() if c not in present]
+
+
 def regression_metrics(y_true: np.ndarray, y_pred: np.ndarray) -> dict[str, float]:
     return {
         "mae": float(skm.mean_absolute_error(y_true, y_pred)),

@@ -24,7 +24,11 @@ from mloop.flavors import save_model
 from mloop.plural import plural
 from mloop.scoring.calibration import Calibrator, fit_calibrator, to_doc
 from mloop.scoring.features import coerce
-from mloop.scoring.metrics import classification_metrics, regression_metrics
+from mloop.scoring.metrics import (
+    classes_without_rows,
+    classification_metrics,
+    regression_metrics,
+)
 from mloop.scoring.names import (
     CALIBRATION_ARTIFACT,
     HOLDOUT_ARTIFACT,
@@ -153,8 +157,7 @@ def unscored(prepared: Prepared, data: Split, fitted: Fitted, scores: Scores) ->
         or "roc_auc" in scores.metrics
     ):
         return {}
-    present = set(np.asarray(data.y_test).tolist())
-    absent = [c for c in np.asarray(classes).tolist() if c not in present]
+    absent = classes_without_rows(classes, data.y_test)
     if not absent:
         return {}
     totals = pd.Series(np.asarray(prepared.y)).value_counts()
