@@ -82,6 +82,13 @@ class Revision:
         found = {"primary": self.primary, "canary": self.canary, "shadow": self.shadow}
         return {role: slot for role, slot in found.items() if slot is not None}
 
+    def beside_primary(self, version_id: str) -> ModelSlot | None:
+        """The canary or shadow slot serving ``version_id`` (a rollout's candidate), or None."""
+        return next(
+            (s for s in (self.canary, self.shadow) if s is not None and s.version_id == version_id),
+            None,
+        )
+
     def describe(self) -> str:
         """One line: ``churn@2 (champion)``, then the canary's share and the shadow."""
 

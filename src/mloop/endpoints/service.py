@@ -281,10 +281,8 @@ class RolloutSteps:
 
     def candidate_in(self, revision: Revision) -> str:
         """The candidate's ``NAME@N`` as ``revision`` (one of the steps) serves it."""
-        for role, slot in revision.slots().items():
-            if role != "primary" and slot.version_id == self.candidate:
-                return slot.ref
-        return "the candidate"
+        slot = revision.beside_primary(self.candidate)
+        return "the candidate" if slot is None else slot.ref
 
 
 def _rollout_steps(
@@ -313,10 +311,7 @@ def _rollout_steps(
             revision = everything[number]
             if revision.staged:
                 continue  # written beside the rollout, never live: not one of its steps
-            if not any(
-                role != "primary" and slot.version_id == row.candidate_version_id
-                for role, slot in revision.slots().items()
-            ):
+            if revision.beside_primary(str(row.candidate_version_id)) is None:
                 break
             steps.append(number)
         found.append(

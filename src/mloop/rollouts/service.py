@@ -312,11 +312,7 @@ def _serves_candidate(live: Revision | None, rollout: Rollout) -> bool:
     mid-watch ends the rollout at once, rather than holding off every other rollout and
     retraining of the endpoint until the watch runs out on figures the candidate never made.
     """
-    slots = {} if live is None else live.slots()
-    return any(
-        role != "primary" and slot.version_id == rollout.candidate_version_id
-        for role, slot in slots.items()
-    )
+    return live is not None and live.beside_primary(rollout.candidate_version_id) is not None
 
 
 def _decide(
