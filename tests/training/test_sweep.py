@@ -134,6 +134,43 @@ def test_a_bad_sweep_is_refused_before_any_run(
     assert list_runs(workspace.store) == []
 
 
+def test_a_sweep_of_a_dataset_that_does_not_exist_says_so_and_records_nothing(
+    cli: Any, workspace: Workspace
+) -> None:
+    result = cli("train", "--data", "nosuch", "--target", "churned", "--sweep", "C=1,2")
+    assert result.exit_code == 2
+    assert "nosuch" in result.stderr and "Traceback" not in result.stderr
+    assert list_runs(workspace.store) == []
+
+
+def test_the_sweep_command_leaves_scikit_learn_and_pandas_to_its_workers(
+    tmp_path: Path, churn_csv: Path
+) -> None:
+    """A worker checks the plan, so the command's own process never imports them: on 2 cores
+    its 2 s of imports competed with a private Ray's two workers importing the same."""
+    ws_dir = tmp_path / "ws"
+    ws_dir.mkdir()
+    env = {"MLOOP_USER": "tester", "PYTHONPATH": str(Path(__file__).resolve().parents[2] / "src")}
+    assert run_mloop("init", cwd=ws_dir, env=env).returncode == 0
+    assert run_mloop("data", "add", "churn", str(churn_csv), cwd=ws_dir, env=env).returncode == 0
+    script = (
+        "import sys\n"
+        "from mloop.cli.app import main\n"
+        "code = main(['train', '--data', 'churn', '--target', 'churned', '--model', 'logistic',"
+        " '--sweep', 'C=0.1,1', '--json'])\n"
+        "print('exit', code, sorted(m for m in ('sklearn', 'pandas') if m in sys.modules))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script],
+        cwd=ws_dir,
+        env={**{k: v for k, v in os.environ.items() if not k.startswith("MLOOP_")}, **env},
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+    assert done.stdout.splitlines()[-1] == "exit 0 []", done.stdout + done.stderr
+
+
 RAY_ENV = {
     "MLOOP_USER": "tester",
     "MLOOP_EXECUTOR": "ray",
@@ -187,8 +224,8 @@ def test_a_sweep_on_ray_records_the_same_story_and_leaves_no_ray_behind(
 def test_a_sweep_on_ray_refused_for_a_bad_parameter_records_nothing_and_stops_ray(
     tmp_path: Path, churn_csv: Path
 ) -> None:
-    """The grid is checked while Ray starts: the refusal is the same sentence and exit 2,
-    with no run recorded and no Ray process left."""
+    """The grid is checked by a worker once Ray is up: the refusal is the same sentence and
+    exit 2, with no run recorded and no Ray process left."""
     ws_dir, done = _ray_sweep(tmp_path, churn_csv, 1, ["--sweep", "no_such_param=1,2"])
     assert done.returncode == 2, done.stderr
     assert "no_such_param" in done.stderr and "Traceback" not in done.stderr

@@ -251,7 +251,7 @@ def _sweep(
             from mloop.registry.register import check_target
 
             check_target(ws.store, register, target)
-        # opened by the sweep, which reads and checks the data while it starts
+        # opened by the sweep, whose first worker reads and checks the data
         result = sweep(
             ws.store,
             ws.artifacts,

@@ -13,12 +13,11 @@ returns, so the same code runs on one laptop or a Ray cluster. The choice is mad
 from __future__ import annotations
 
 import os
-import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import Future
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any, Generic, Literal, Protocol, TypeVar
+from typing import Any, Literal, Protocol, TypeVar
 
 from mloop.errors import InvalidInput
 
@@ -85,72 +84,25 @@ def executor_settings(
     return ExecutorSettings(kind=kind, max_workers=workers, ray_address=address or None)
 
 
-class Meanwhile(Generic[T]):
-    """The caller's own work, run on a thread while an executor starts: pass ``start`` as
-    ``open_executor``'s ``meanwhile``, then ``result()`` waits for it and raises what it raised.
-
-    A private Ray takes seconds to start, most of them waiting for its processes; a sweep reads
-    and checks its data in that time instead of after it, and a sweep refused for a typo is
-    refused as soon as Ray is up rather than after both."""
-
-    def __init__(self, work: Callable[[], T]) -> None:
-        self._work = work
-        self._done = threading.Event()
-        self._value: T | None = None
-        self._error: BaseException | None = None
-        self._thread: threading.Thread | None = None
-
-    def _run(self) -> None:
-        try:
-            self._value = self._work()
-        except BaseException as exc:  # handed to the caller's thread by result()
-            self._error = exc
-        finally:
-            self._done.set()
-
-    def start(self) -> None:
-        if self._thread is None:
-            self._thread = threading.Thread(target=self._run, name="mloop-meanwhile", daemon=True)
-            self._thread.start()
-
-    def result(self) -> T:
-        """The work's value (started here if nobody started it); re-raises its exception."""
-        self.start()
-        self._done.wait()
-        if self._error is not None:
-            raise self._error
-        return self._value  # type: ignore[return-value]
-
-    def settle(self) -> None:
-        """Wait for the work to end, whatever it did (so what it uses is not closed under it)."""
-        if self._thread is not None:
-            self._done.wait()
-
-
 @contextmanager
 def open_executor(
     settings: ExecutorSettings | None = None,
-    meanwhile: Callable[[], object] | None = None,
     preload: Sequence[str] = (),
 ) -> Iterator[Executor]:
-    """The executor ``settings`` name, shut down (a Ray mloop started, stopped) on exit.
-    ``meanwhile`` is called as the executor starts, once the modules it needs are imported (so
-    work it starts on a thread, a ``Meanwhile``, does not race that import): the caller's own
-    work then overlaps a Ray's start-up. The process pool starts at once. The workers start
-    importing ``preload`` at once too (``Executor.warm``); a private Ray's, as they start."""
+    """The executor ``settings`` name, shut down (a Ray mloop started, stopped) on exit. The
+    workers start importing ``preload`` at once (``Executor.warm``); a private Ray's, as they
+    start."""
     settings = settings or ExecutorSettings()
     if settings.kind == "ray":
         from mloop.executors.ray import open_ray_executor
 
-        with open_ray_executor(settings, meanwhile, preload) as ray_executor:
+        with open_ray_executor(settings, preload) as ray_executor:
             if preload and not ray_executor.owns_cluster:  # a cluster's workers are its own
                 ray_executor.warm(preload)
             yield ray_executor
         return
     from mloop.executors.local import open_local_executor
 
-    if meanwhile is not None:
-        meanwhile()
     with open_local_executor(settings) as executor:
         if preload:
             executor.warm(preload)

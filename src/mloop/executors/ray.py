@@ -206,13 +206,11 @@ def _driver_path() -> str:
 @contextmanager
 def open_ray_executor(
     settings: ExecutorSettings,
-    meanwhile: Callable[[], object] | None = None,
     preload: Sequence[str] = (),
 ) -> Iterator[RayExecutor]:
     """A Ray executor for the length of the ``with``: ``settings.ray_address``'s cluster (left
     running), else a private local Ray on loopback with ``max_workers`` (or every core) CPUs,
-    whose workers import ``preload`` as they start, shut down at exit. ``meanwhile`` is called
-    once Ray is imported, before it starts. Raises
+    whose workers import ``preload`` as they start, shut down at exit. Raises
     ``InvalidInput`` when Ray is not installed, the cluster cannot be reached, or a Ray is
     already running in this process."""
     ray = import_ray()
@@ -221,8 +219,6 @@ def open_ray_executor(
             "Ray is already initialised in this process; mloop starts (or connects to) its own, "
             "so call ray.shutdown() first."
         )
-    if meanwhile is not None:  # after Ray's own import: a thread it starts races no import lock
-        meanwhile()
     owns = settings.ray_address is None
     try:
         if owns:

@@ -28,11 +28,11 @@ from mloop.registry.holdout import Holdout
 from mloop.registry.loading import LoadedModel, load_version
 from mloop.registry.versions import ModelVersion
 from mloop.scoring.metrics import (
-    LOWER_IS_BETTER,
     classes_without_rows,
     classification_metrics,
     regression_metrics,
 )
+from mloop.scoring.ranking import LOWER_IS_BETTER, resolve_metric
 from mloop.scoring.targets import Task, labelled, target_values
 from mloop.store import Store
 from mloop.tracking.runs import get_run
@@ -104,15 +104,6 @@ def score(model: LoadedModel, holdout: Holdout) -> Scored:
     if classes.dtype != y_true.dtype:
         classes = classes.astype(y_true.dtype)
     return Scored(y_true, y_pred, None if proba is None else np.asarray(proba), classes, task)
-
-
-def resolve_metric(name: str, task: str, *, has_proba: bool = True) -> str:
-    """``auto``: roc_auc for classifiers (f1 for those without probabilities), rmse for regressors."""
-    if name != "auto":
-        return name
-    if task == "classification":
-        return "roc_auc" if has_proba else "f1"
-    return "rmse"
 
 
 def undefined_on_holdout(cand: Scored, metrics: dict[str, float]) -> dict[str, str]:

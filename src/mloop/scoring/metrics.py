@@ -7,10 +7,6 @@ from typing import Any
 import numpy as np
 from sklearn import metrics as skm
 
-CLASSIFICATION = ("accuracy", "precision", "recall", "f1", "roc_auc", "log_loss")
-REGRESSION = ("mae", "rmse", "r2")
-LOWER_IS_BETTER = {"log_loss", "mae", "rmse"}
-
 
 def classification_metrics(
     y_true: np.ndarray, y_pred: np.ndarray, proba: np.ndarray | None, classes: np.ndarray

@@ -12,7 +12,7 @@ reveals fails that trial alone: it is a FAILED child run with its error, the oth
 the parent fails only when every trial did.
 
 The best trial is chosen by the task's primary metric, the one the gates use by default
-(``registry.gates.resolve_metric("auto")``: roc_auc for classifiers, f1 for those without
+(``scoring.ranking.resolve_metric("auto")``: roc_auc for classifiers, f1 for those without
 probabilities, rmse for regressors), and named by the parent's ``best_run`` tag; the parent
 also carries that trial's value of the metric, so ``mloop runs ls`` shows what the sweep reached.
 
@@ -159,7 +159,7 @@ def expand_grid(axes: Mapping[str, Sequence[Any]]) -> list[dict[str, Any]]:
 def primary_metric(task: str, metrics: Mapping[str, float]) -> str:
     """The metric trials are ranked by (``gates``' ``auto``), f1 for a classifier without
     probabilities."""
-    from mloop.registry.gates import resolve_metric
+    from mloop.scoring.ranking import resolve_metric
 
     return resolve_metric("auto", task, has_proba=task != "classification" or "roc_auc" in metrics)
 
@@ -287,7 +287,10 @@ class SweepPlan:
     fixed: dict[str, Any]  # the --param set every trial shares
     model: str
     task: str
-    version: DatasetVersion  # what every trial reads
+    # what every trial reads: its id and NAME@V, not the DatasetVersion, whose module (pandas,
+    # the schema's pydantic models) the command would import to unpickle a worker's plan
+    version_id: str
+    dataset: str
     target: str
     test_size: float
     seed: int
@@ -310,8 +313,8 @@ def plan_sweep(
     drop: Sequence[str] = (),
 ) -> SweepPlan:
     """Everything checked before any run: the grid, the data, and every combination built with
-    scikit-learn's own check. Raises ``InvalidInput`` and ``NotFound``; records nothing, so it
-    can run while an executor starts (``mloop train --sweep`` runs it beside Ray's start-up)."""
+    scikit-learn's own check. Raises ``InvalidInput`` and ``NotFound``; records nothing, so a
+    worker can run it (``sweep`` does: ``plan_in_worker``)."""
     fixed = dict(params or {})
     clash = sorted(set(fixed) & set(axes))
     if clash:
@@ -337,7 +340,8 @@ def plan_sweep(
         fixed=fixed,
         model=chosen_model,
         task=task_name,
-        version=version,
+        version_id=version.id,
+        dataset=version.ref,
         target=target,
         test_size=test_size,
         seed=seed,
@@ -364,40 +368,89 @@ def sweep(
 ) -> SweepResult:
     """Run the grid of ``axes`` (parameter -> values) as child runs of one parent run, on an
     open ``executor``, or on the one ``ExecutorSettings`` name, opened for the sweep and closed
-    after it (the plan is then checked while it starts: a Ray takes seconds).
+    after it.
+
+    The plan is checked by a worker, not here: it is the only part of a sweep outside the
+    trials that needs scikit-learn and pandas, which the workers import anyway. This process
+    then imports neither, and on a machine with as many cores as workers its 2 s of imports no
+    longer compete with theirs (a private Ray starts two fresh workers beside it, where the
+    process pool forks both from one).
 
     Raises ``InvalidInput`` (a bad grid, a parameter a trial's model refuses; nothing recorded)
     and ``NotFound`` (the dataset) before any run. The result lists every trial, failed ones
     included; the parent run is FAILED only when every trial failed.
     """
-    from mloop.executors import ExecutorSettings, Meanwhile, open_executor
+    from mloop.executors import ExecutorSettings, open_executor
 
-    def plan() -> SweepPlan:
-        return plan_sweep(
-            store,
-            artifacts,
-            settings=settings,
-            data=data,
-            target=target,
-            axes=axes,
-            model=model,
-            params=params,
-            test_size=test_size,
-            seed=seed,
-            task=task,
-            drop=drop,
-        )
-
+    job = PlanTask(
+        settings=settings,
+        data=data,
+        target=target,
+        axes={name: list(values) for name, values in axes.items()},
+        model=model,
+        params=dict(params or {}),
+        test_size=test_size,
+        seed=seed,
+        task=task,
+        drop=tuple(drop),
+    )
     if not isinstance(executor, ExecutorSettings):
-        executor.warm(TRIAL_MODULES)  # the workers import scikit-learn while the plan is checked
-        return run_sweep(store, executor, plan(), settings=settings, experiment=experiment)
-    planning = Meanwhile(plan)
+        executor.warm(TRIAL_MODULES)
+        checked = _checked(executor.submit(plan_in_worker, job))
+        return run_sweep(store, executor, checked, settings=settings, experiment=experiment)
+    with open_executor(executor, preload=TRIAL_MODULES) as opened:
+        checked = _checked(opened.submit(plan_in_worker, job))
+        return run_sweep(store, opened, checked, settings=settings, experiment=experiment)
+
+
+@dataclass(frozen=True)
+class PlanTask:
+    """``plan_sweep``'s arguments, sent by value to a worker."""
+
+    settings: Settings
+    data: str
+    target: str
+    axes: dict[str, list[Any]]
+    model: str | None
+    params: dict[str, Any]
+    test_size: float
+    seed: int
+    task: str | None
+    drop: tuple[str, ...]
+
+
+def plan_in_worker(job: PlanTask) -> SweepPlan | MloopError:
+    """``plan_sweep`` in a worker. A refusal is returned rather than raised, so the command
+    raises the error itself, without the worker's traceback that Ray wraps a raised one in."""
+    from mloop.workspace import Workspace
+
+    ws = Workspace.from_settings(job.settings)
     try:
-        with open_executor(executor, meanwhile=planning.start, preload=TRIAL_MODULES) as opened:
-            checked = planning.result()
-            return run_sweep(store, opened, checked, settings=settings, experiment=experiment)
+        return plan_sweep(
+            ws.store,
+            ws.artifacts,
+            settings=job.settings,
+            data=job.data,
+            target=job.target,
+            axes=job.axes,
+            model=job.model,
+            params=job.params,
+            test_size=job.test_size,
+            seed=job.seed,
+            task=job.task,
+            drop=job.drop,
+        )
+    except MloopError as exc:
+        return exc
     finally:
-        planning.settle()  # never let the caller close the store under the planning thread
+        ws.close()
+
+
+def _checked(planned: Future[SweepPlan | MloopError]) -> SweepPlan:
+    plan = planned.result()
+    if isinstance(plan, MloopError):
+        raise plan
+    return plan
 
 
 def run_sweep(
@@ -409,7 +462,7 @@ def run_sweep(
     experiment: str = "default",
 ) -> SweepResult:
     """The planned trials on ``executor`` as child runs of a new parent run."""
-    from mloop.scoring.metrics import LOWER_IS_BETTER
+    from mloop.scoring.ranking import LOWER_IS_BETTER
 
     fixed = dict(plan.fixed)
     if (
@@ -446,12 +499,12 @@ def run_sweep(
             parent.id,
             {
                 "mloop.source": SOURCE,
-                "mloop.dataset": plan.version.ref,
+                "mloop.dataset": plan.dataset,
                 "mloop.sweep.trials": str(len(plan.grid)),
                 "mloop.executor": executor.kind,
             },
         )
-        runs.log_input(store, parent.id, plan.version.id, role="train")
+        runs.log_input(store, parent.id, plan.version_id, role="train")
         jobs = [
             TrialTask(
                 settings=settings,
@@ -459,7 +512,7 @@ def run_sweep(
                 parent_run_id=parent.id,
                 params={**fixed, **combo},
                 swept=combo,
-                data=plan.version.ref,
+                data=plan.dataset,
                 target=plan.target,
                 model=plan.model,
                 task=plan.task,
@@ -507,7 +560,7 @@ def run_sweep(
         executor=executor.kind,
         parallelism=executor.parallelism,
         seconds=time.perf_counter() - started,
-        dataset=plan.version.ref,
+        dataset=plan.dataset,
         task=plan.task,
         model=plan.model,
         fixed=fixed,
@@ -530,7 +583,7 @@ def _outcome(job: TrialTask, future: Future[Trial]) -> Trial:
 
 
 def _best(task: str, trials: list[Trial]) -> tuple[str, Trial | None]:
-    from mloop.scoring.metrics import LOWER_IS_BETTER
+    from mloop.scoring.ranking import LOWER_IS_BETTER
 
     finished = [trial for trial in trials if trial.status == "FINISHED"]
     metric = primary_metric(task, finished[0].metrics if finished else {})
