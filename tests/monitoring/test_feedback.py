@@ -30,6 +30,8 @@ from tests.predlog.conftest import make_records
 Cli = Callable[..., CliResult]
 INT_CLASSES = Output(type="class", classes=[0, 1], proba=True)
 BOOL_CLASSES = Output(type="class", classes=[False, True], proba=True)
+TUMOUR = Output(type="class", classes=["benign", "malignant"], proba=True)
+CANDIDATE = Output(type="class", classes=["atypical", "benign", "malignant"], proba=True)
 
 
 def _log(root: Path, count: int = 40, **overrides: object) -> None:
@@ -43,8 +45,8 @@ def _labels(ids: list[str], labels: list[object], kind: str = "id") -> pa.Table:
     return pa.table({kind: pa.array(ids, pa.string()), "label": as_array(labels)})
 
 
-def _label_of(root: Path) -> dict[str, object]:
-    table = read_labelled(root, "churn", columns="prediction_id, label")
+def _label_of(root: Path, endpoint: str = "churn") -> dict[str, object]:
+    table = read_labelled(root, endpoint, columns="prediction_id, label")
     return {r["prediction_id"]: r["label"] for r in table.to_pylist()}
 
 
@@ -127,12 +129,13 @@ def test_labels_of_any_scalar_type_compare_to_the_model_predictions(
         (BOOL_CLASSES, [2], "true or false"),
         (Output(type="number"), [True], "numbers"),
         (INT_CLASSES, [None], "empty"),
-        (INT_CLASSES, [1, 2], "not one of the model's classes \\(0, 1; the first: 2\\)"),
         (
-            Output(type="class", classes=["benign", "malignant"]),
-            ["benign", "Benign", "maybe"],
-            "2 labels are not one of the model's classes \\('benign', 'malignant'; the first: 'Benign'\\)",
+            TUMOUR,
+            ["benign", "Benign", " malignant ", "atypical"],
+            "2 labels in the file are known classes spelt otherwise "
+            "\\(the first: 'Benign', probably 'benign'\\); send 'benign'",
         ),
+        (Output(type="class", classes=["0", "1"]), ["1.0"], "probably '1'"),
     ],
 )
 def test_a_label_the_model_could_not_predict_is_refused_and_nothing_stored(
@@ -142,9 +145,89 @@ def test_a_label_the_model_could_not_predict_is_refused_and_nothing_stored(
     _log(root)
     with pytest.raises(InvalidInput, match=words):
         record_labels(
-            root, "churn", _labels([f"req-{i}" for i in range(len(sent))], sent), output=output
+            root,
+            "churn",
+            _labels([f"req-{i}" for i in range(len(sent))], sent),
+            output=output,
+            where="in the file ",
         )
     assert label_files(labels_folder(root, "churn")) == []
+
+
+@pytest.mark.parametrize(
+    ("output", "sent", "new"),
+    [
+        (TUMOUR, ["benign", "atypical", "cyst", "atypical"], ["atypical", "cyst"]),
+        (INT_CLASSES, [1, 2, 0], [2]),
+    ],
+)
+def test_a_class_no_model_knows_is_stored_and_reported_as_new(
+    tmp_path: Path, output: Output, sent: list[object], new: list[object]
+) -> None:
+    root = tmp_path / "predictions"
+    _log(root)
+    ids = [f"req-{i}" for i in range(len(sent))]
+    result = record_labels(root, "churn", _labels(ids, sent), output=output)
+    assert result.stored == len(sent) and result.new_classes == new
+    assert result.to_json()["new_classes"] == new
+    assert [_label_of(root)[i] for i in ids] == [str(v) for v in sent]
+    known = record_labels(root, "churn", _labels(ids[:1], sent[:1]), output=output)
+    assert known.new_classes == []
+
+
+@pytest.mark.parametrize("batches", [[["atypical", "Atypical"]], [["atypical"], [" ATYPICAL"]]])
+def test_a_new_class_spelt_two_ways_is_refused_naming_the_first_spelling(
+    tmp_path: Path, batches: list[list[str]]
+) -> None:
+    root = tmp_path / "predictions"
+    _log(root)
+    *before, last = batches
+    for batch in before:
+        assert record_labels(root, "churn", _labels(["req-1"], batch), output=TUMOUR).stored
+    ids = [f"req-{i}" for i in range(len(last))]
+    with pytest.raises(InvalidInput, match=r"1 label is a known class .* probably 'atypical'"):
+        record_labels(root, "churn", _labels(ids, last), output=TUMOUR)
+    assert len(label_files(labels_folder(root, "churn"))) == len(before)
+
+
+def test_unmatched_labels_are_not_reported_as_new_classes(tmp_path: Path) -> None:
+    root = tmp_path / "predictions"
+    _log(root)
+    result = record_labels(root, "churn", _labels(["ghost"], ["atypical"]), output=TUMOUR)
+    assert (result.stored, result.new_classes) == (0, [])
+
+
+def test_during_a_canary_the_classes_of_both_models_are_known(tmp_path: Path) -> None:
+    root = tmp_path / "predictions"
+    with PredictionLog(root) as log:
+        log.submit("churn", make_records(20, prediction="benign", probabilities=None))
+        canary = make_records(
+            20, start=20, role="canary", version=2, prediction="atypical", probabilities=None
+        )
+        log.submit("churn", canary)
+    outputs = {("churn", 1): TUMOUR, ("churn", 2): CANDIDATE}
+    seen: list[tuple[str, int]] = []
+
+    def output_of(model: str, version: int) -> Output | None:
+        seen.append((model, version))
+        return outputs.get((model, version))
+
+    by_canary = record_labels(
+        root, "churn", _labels(["req-25"], ["atypical"]), output=TUMOUR, output_of=output_of
+    )
+    assert (by_canary.stored, by_canary.new_classes) == (1, [])
+    assert seen == [("churn", 2)]  # the versions behind the labelled predictions only
+    with pytest.raises(InvalidInput, match="probably 'atypical'"):
+        record_labels(
+            root, "churn", _labels(["req-26"], ["Atypical"]), output=TUMOUR, output_of=output_of
+        )
+    # a champion's prediction, labelled with a class the candidate it serves beside knows
+    by_champion = record_labels(
+        root, "churn", _labels(["req-3"], ["atypical"]), output=TUMOUR, served=[CANDIDATE]
+    )
+    assert (by_champion.stored, by_champion.new_classes) == (1, [])
+    alone = record_labels(root, "churn", _labels(["req-4"], ["atypical"]), output=TUMOUR)
+    assert alone.new_classes == ["atypical"]
 
 
 def test_rows_need_exactly_one_of_id_and_key_and_the_endpoint_must_exist(tmp_path: Path) -> None:
@@ -302,6 +385,57 @@ def test_cli_bad_input_exits_2_and_stores_nothing(
     assert result.exit_code == 2, result.stdout + result.stderr
     assert words in result.stderr and "Traceback" not in result.stderr
     assert label_files(labels_folder(root, "churn")) == []
+
+
+def _register_tumour(ws: Workspace, classes: list[str]) -> None:
+    import pandas as pd
+    from sklearn.tree import DecisionTreeClassifier
+
+    import mloop
+
+    x = pd.DataFrame({"size": [float(i) for i in range(4 * len(classes))]})
+    y = [classes[i % len(classes)] for i in range(len(x))]
+    with mloop.start_run(experiment="tumour", workspace=ws) as run:
+        model = DecisionTreeClassifier(random_state=0).fit(x, y)
+        run.log_model(model, name="tumour", target="diagnosis", input_example=x.head(3))
+
+
+def test_cli_during_a_canary_knows_both_models_classes_and_notes_a_new_one(
+    workspace: Workspace, cli: Cli
+) -> None:
+    from mloop.endpoints.service import deploy
+
+    _register_tumour(workspace, ["benign", "malignant"])
+    _register_tumour(workspace, ["atypical", "benign", "malignant"])
+    deploy(workspace.store, "tumour", "tumour@1", canary="tumour@2", weight=10, actor="tester")
+    root = folder_for(workspace.settings)
+    with PredictionLog(root) as log:  # the champion answered every request so far
+        log.submit(
+            "tumour",
+            make_records(
+                5, endpoint="tumour", model="tumour", prediction="benign", probabilities=None
+            ),
+        )
+    path = workspace.root / "labels.csv"
+    path.write_text("prediction_id,diagnosis\nreq-1,benign\nreq-2,atypical\nreq-3,cyst\n")
+    result = cli("feedback", "tumour", "--input", path, "--label-column", "diagnosis", "--json")
+    assert result.exit_code == 0, result.stderr
+    assert orjson.loads(result.stdout)["new_classes"] == ["cyst"]
+    assert "note: 'cyst' is none of the classes the endpoint's models know" in result.stderr
+    path.write_text("prediction_id,diagnosis\nreq-4,Malignant \n")
+    slip = cli("feedback", "tumour", "--input", path, "--label-column", "diagnosis")
+    assert slip.exit_code == 2, slip.stdout
+    assert (
+        "1 label in column 'diagnosis' is a known class spelt otherwise (the first: "
+        "'Malignant ', probably 'malignant'); send 'malignant'" in slip.stderr
+    )
+    assert _label_of(root, "tumour") == {
+        "req-0": None,
+        "req-1": "benign",
+        "req-2": "atypical",
+        "req-3": "cyst",
+        "req-4": None,
+    }
 
 
 def test_cli_unknown_endpoint_exits_2(workspace: Workspace, cli: Cli) -> None:

@@ -69,7 +69,8 @@ def feedback(
 
     from mloop.data.io import read_arrow
     from mloop.errors import InvalidInput
-    from mloop.monitoring.feedback import endpoint_output, record_labels
+    from mloop.monitoring.feedback import record_labels
+    from mloop.monitoring.model_outputs import endpoint_output, registry_output_of, served_outputs
     from mloop.predlog import folder_for
 
     if id_column is not None and key_column is not None:
@@ -90,9 +91,14 @@ def feedback(
     labels = pa.table({kind: table.column(column), "label": table.column(label_column)})
     with open_workspace(ctx) as ws:
         root = folder_for(ws.settings)
-        output = endpoint_output(ws.store, root, endpoint)
         result = record_labels(
-            root, endpoint, labels, output=output, where=f"in column {label_column!r} "
+            root,
+            endpoint,
+            labels,
+            output=endpoint_output(ws.store, root, endpoint),
+            served=served_outputs(ws.store, endpoint),
+            output_of=registry_output_of(ws.store),
+            where=f"in column {label_column!r} ",
         )
     if as_json:
         print_json(result.to_json())
@@ -107,6 +113,15 @@ def feedback(
             f"Stored {result.stored:,} label{'' if result.stored == 1 else 's'} for {endpoint}"
             + (f" ({result.replaced:,} replaced an earlier label)" if result.replaced else "")
             + "."
+        )
+    if result.new_classes:
+        err_console().print(
+            f"note: {', '.join(repr(c) for c in result.new_classes)} "
+            f"{'is' if len(result.new_classes) == 1 else 'are'} none of the classes the "
+            f"endpoint's models know; stored as new, counted as wrong predictions until a model "
+            "learns them (retrain on the labelled rows).",
+            markup=False,
+            highlight=False,
         )
     if result.unmatched:
         shown = ", ".join(result.unmatched_ids)

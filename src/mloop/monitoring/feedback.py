@@ -31,10 +31,10 @@ import datetime as dt
 import os
 import secrets
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import duckdb
 import pyarrow as pa
@@ -43,14 +43,16 @@ import pyarrow.parquet as pq
 
 from mloop.errors import InvalidInput
 from mloop.ids import new_id
-from mloop.monitoring.labels import canonical_labels, label_kind
+from mloop.monitoring.labels import Kind, canonical_labels, label_kind, new_classes
 from mloop.predlog.compaction import try_lock
 from mloop.predlog.paths import endpoint_folder
 from mloop.predlog.reader import connect, log_folder
 from mloop.predlog.segments import MERGE_SUFFIX, fsync_dir, read_intent, write_intent
 from mloop.predlog.timespec import as_utc
 from mloop.signature import Output
-from mloop.store import Store
+
+if TYPE_CHECKING:
+    from mloop.monitoring.model_outputs import OutputOf
 
 LABELS_DIR = ".labels"
 MAX_FILES = 32
@@ -72,7 +74,11 @@ SCHEMA = pa.schema(
 @dataclass(frozen=True)
 class FeedbackResult:
     """What one batch of labels did: how many matched a logged prediction, replaced an earlier
-    label, or matched nothing (not stored; ``unmatched_ids`` shows the first few)."""
+    label, or matched nothing (not stored; ``unmatched_ids`` shows the first few).
+
+    ``new_classes``: stored labels that are none of the classes of the models behind the
+    endpoint (an outcome no model knows yet), once each; they count as wrong predictions.
+    """
 
     endpoint: str
     received: int
@@ -81,6 +87,7 @@ class FeedbackResult:
     replaced: int
     stored: int
     unmatched_ids: list[str] = field(default_factory=list)
+    new_classes: list[str | int | float] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -91,6 +98,7 @@ class FeedbackResult:
             "replaced": self.replaced,
             "stored": self.stored,
             "unmatched_ids": list(self.unmatched_ids),
+            "new_classes": list(self.new_classes),
         }
 
 
@@ -251,16 +259,23 @@ def record_labels(
     labels: pa.Table,
     *,
     output: Output | None = None,
+    served: Sequence[Output] = (),
+    output_of: OutputOf | None = None,
     where: str = "",
     now: dt.datetime | None = None,
 ) -> FeedbackResult:
     """Store ``labels`` (columns ``label`` and ``id`` and/or ``key``, one of them per row) for
     ``endpoint``'s predictions; returns the counts.
 
-    ``output`` is the model's signature output: labels are converted to its type (see
-    ``labels``). ``where`` names the labels' source in messages. Raises ``InvalidInput`` for a
-    row with neither or both of id and key, an empty label or one the model could not predict,
-    and ``NotFound`` when the endpoint never logged a prediction; then nothing is stored.
+    ``output`` is the primary model's signature output: labels are converted to its type (see
+    ``labels``). The known classes are those of ``output``, of ``served`` (the other models
+    the endpoint serves: canary, shadow, staged) and, through ``output_of``, of every model
+    version the log names for the labelled predictions; so during a rollout a class only the
+    candidate knows is known. A label that is none of them is stored and listed in
+    ``new_classes``; one that is a known class spelt otherwise is refused. ``where`` names the
+    labels' source in messages. Raises ``InvalidInput`` for a row with neither or both of id
+    and key, an empty label, one the model could not predict or a misspelt class, and
+    ``NotFound`` when the endpoint never logged a prediction; then nothing is stored.
     """
     root = Path(log_root)
     log_folder(root, endpoint)  # NotFound before anything else
@@ -277,12 +292,9 @@ def record_labels(
     if pc.any(both).as_py():
         row = pc.index(both, True).as_py()
         raise InvalidInput(f"Label {row} {where}has both an id and a key; give one of them.")
-    text = canonical_labels(
-        labels.column("label").combine_chunks(),
-        label_kind(output),
-        where=where,
-        classes=output.classes if output is not None and output.type == "class" else None,
-    )
+    values = labels.column("label").combine_chunks()
+    kind = label_kind(output if output is not None else next(iter(served), None))
+    text = canonical_labels(values, kind, where=where)
     batch = pa.table({"id": ids, "key": keys, "label": text, "row": pa.array(range(len(text)))})
     for attempt in range(ATTEMPTS):
         try:
@@ -292,7 +304,17 @@ def record_labels(
             if attempt == ATTEMPTS - 1:
                 raise
             time.sleep(RETRY_PAUSE_S * (attempt + 1))
-    matched_rows, unmatched_ids, replaced, matched = counted
+    matched_rows, unmatched_ids, replaced, matched, versions = counted
+    outputs = [output, *served]
+    if output_of is not None:
+        outputs += [output_of(model, version) for model, version in versions]
+    classes = [c for o in outputs if o is not None and o.type == "class" for c in o.classes or []]
+    fresh = new_classes(text, values, classes, kind, where=where)
+    if fresh:  # a new class may have been labelled before: its spelling is known too
+        earlier = _stored_labels(labels_folder(root, endpoint))
+        fresh = new_classes(text, values, classes, kind, where=where, earlier=earlier)
+        kept = set(matched_rows.column("label").to_pylist())
+        fresh = [t for t in fresh if t in kept]
     stored = 0
     if matched_rows.num_rows:
         stored = _write(labels_folder(root, endpoint), matched_rows, now=now)
@@ -306,7 +328,38 @@ def record_labels(
         replaced=replaced,
         stored=stored,
         unmatched_ids=unmatched_ids,
+        new_classes=[_typed(t, kind) for t in fresh],
     )
+
+
+def _stored_labels(folder: Path) -> list[str]:
+    """The distinct labels stored so far, oldest file first."""
+    for attempt in range(ATTEMPTS):
+        files = label_files(folder)
+        if not files:
+            return []
+        con = duckdb.connect()
+        try:
+            rows = con.execute(
+                f"SELECT label FROM {_labels_source(files)} GROUP BY label ORDER BY min(seq)"
+            ).fetchall()
+            return [str(r[0]) for r in rows]
+        except (duckdb.IOException, FileNotFoundError):
+            if attempt == ATTEMPTS - 1:
+                raise
+            time.sleep(RETRY_PAUSE_S * (attempt + 1))
+        finally:
+            con.close()
+    raise AssertionError("unreachable")
+
+
+def _typed(text: str, kind: Kind | None) -> str | int | float:
+    """A canonical label as the value the model's predictions are (``2``, not ``"2"``)."""
+    if kind == "integer":
+        return int(text)
+    if kind == "float":
+        return float(text)
+    return text
 
 
 def _text_column(labels: pa.Table, name: str) -> pa.Array:
@@ -324,9 +377,12 @@ def _text_column(labels: pa.Table, name: str) -> pa.Array:
     return pc.if_else(pc.equal(column, ""), pa.scalar(None, pa.string()), column)
 
 
-def _match(root: Path, endpoint: str, batch: pa.Table) -> tuple[pa.Table, list[str], int, int]:
+def _match(
+    root: Path, endpoint: str, batch: pa.Table
+) -> tuple[pa.Table, list[str], int, int, list[tuple[str, int]]]:
     """The newest row of each id (or key) the log holds, the first unmatched ids, how many rows
-    replace a label (one stored before, or an earlier row of this batch) and how many matched."""
+    replace a label (one stored before, or an earlier row of this batch), how many matched, and
+    the model versions that made the matched predictions (any role)."""
     con = connect(root, endpoint)
     try:
         add_label_views(con, root, endpoint)
@@ -355,9 +411,30 @@ def _match(root: Path, endpoint: str, batch: pa.Table) -> tuple[pa.Table, list[s
             "(SELECT count(DISTINCT key) FROM flagged WHERE matched AND key IN (SELECT key FROM key_labels)), "
             "(SELECT count(*) FROM flagged WHERE matched)"
         ).fetchone()
+        versions = _versions(con)
     finally:
         con.close()
-    return matched, [str(r[0]) for r in shown], int(row[0]) if row else 0, int(row[1]) if row else 0
+    return (
+        matched,
+        [str(r[0]) for r in shown],
+        int(row[0]) if row else 0,
+        int(row[1]) if row else 0,
+        versions,
+    )
+
+
+def _versions(con: duckdb.DuckDBPyConnection) -> list[tuple[str, int]]:
+    """The distinct (model, version) of the logged predictions the ``flagged`` labels matched."""
+    columns = {str(r[0]) for r in con.execute("DESCRIBE log").fetchall()}
+    if not {"model", "version"} <= columns:  # a log of failed requests only
+        return []
+    rows = con.execute(
+        "SELECT DISTINCT model, version FROM log WHERE model IS NOT NULL AND version IS NOT NULL "
+        "AND (prediction_id IN (SELECT id FROM flagged WHERE matched AND id IS NOT NULL) "
+        "OR routing_key IN (SELECT key FROM flagged WHERE matched AND key IS NOT NULL)) "
+        "ORDER BY model, version"
+    ).fetchall()
+    return [(str(r[0]), int(r[1])) for r in rows]
 
 
 def _publish(folder: Path, table: pa.Table, name: str) -> Path:
@@ -463,38 +540,3 @@ def labels_for(kind: Literal["id", "key"], values: list[str], labels: list[Any])
     from mloop.monitoring.labels import as_array
 
     return pa.table({kind: pa.array(values, pa.string()), "label": as_array(labels)})
-
-
-def logged_model(log_root: str | os.PathLike[str], endpoint: str) -> tuple[str, int] | None:
-    """The model and version that answered the endpoint's newest primary prediction."""
-    for attempt in range(ATTEMPTS):
-        try:
-            con = connect(Path(log_root), endpoint)
-            try:
-                row = con.execute(
-                    "SELECT model, version FROM log WHERE role = 'primary' AND model IS NOT NULL "
-                    "ORDER BY timestamp DESC LIMIT 1"
-                ).fetchone()
-            finally:
-                con.close()
-            return None if row is None else (str(row[0]), int(row[1]))
-        except (duckdb.IOException, FileNotFoundError):
-            if attempt == ATTEMPTS - 1:
-                raise
-            time.sleep(RETRY_PAUSE_S * (attempt + 1))
-    raise AssertionError("unreachable")
-
-
-def endpoint_output(store: Store, log_root: str | os.PathLike[str], endpoint: str) -> Output | None:
-    """What the endpoint's primary model predicts (its signature's output), for converting labels;
-    None when the log names no model the registry still holds."""
-    from mloop.errors import NotFound
-    from mloop.registry.versions import resolve
-
-    logged = logged_model(log_root, endpoint)
-    if logged is None:
-        return None
-    try:
-        return resolve(store, f"{logged[0]}@{logged[1]}").signature.output
-    except NotFound:
-        return None

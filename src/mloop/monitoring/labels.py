@@ -11,10 +11,15 @@ refused with its value named, before anything is stored.
 
 Class labels of text classes follow ``category_text`` (``True`` is ``"True"``, ``3.0`` is ``"3"``),
 the spelling training and serving use for categories.
+
+A label that is none of the model's classes is either a slip (``"Benign"`` for ``"benign"``:
+refused, naming the class meant) or a new outcome (kept, and reported by ``new_classes``): the
+world may grow a class no model knows, and monitoring must see it rather than refuse it.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import Literal
 
@@ -111,35 +116,82 @@ def _parse_float(text: str | None) -> float | None:
         return None
 
 
-def canonical_labels(
-    values: pa.Array,
-    kind: Kind | None,
-    *,
-    where: str = "",
-    classes: Sequence[object] | None = None,
-) -> pa.Array:
+def canonical_labels(values: pa.Array, kind: Kind | None, *, where: str = "") -> pa.Array:
     """``values`` as the canonical text of ``kind``; raises ``InvalidInput`` naming a bad one.
 
     ``where`` places the labels in the message (``"in column 'churned' "``). Nulls are refused:
-    a missing label is not a label. With the model's ``classes``, a label that is none of them
-    (``"Benign"`` for ``["benign", "malignant"]``, ``2`` for ``[0, 1]``) is refused too: stored,
-    it would count as a wrong prediction in every realised metric.
+    a missing label is not a label.
     """
-    text = _canonical(values, kind, where)
-    if classes:
-        known = _canonical(as_array(list(classes)), kind, "")
-        bad = pc.invert(pc.is_in(text, known))
-        if pc.any(bad).as_py():
-            count = int(pc.sum(bad).as_py() or 0)
-            shown = ", ".join(repr(c) for c in classes[:8])
-            more = f" and {len(classes) - 8} more" if len(classes) > 8 else ""
-            raise InvalidInput(
-                f"{count} label{'' if count == 1 else 's'} {where}"
-                f"{'is' if count == 1 else 'are'} not one of the model's classes "
-                f"({shown}{more}; the first: {_first_bad(values, bad)}); "
-                "send labels the model could predict."
-            )
-    return text
+    return _canonical(values, kind, where)
+
+
+def class_texts(classes: Sequence[object], kind: Kind | None) -> dict[str, object]:
+    """Each class by its canonical text (the spelling labels are compared in). A class that is
+    not of ``kind`` (a candidate with text classes beside a champion with integer ones) keeps
+    its category text rather than failing the labels of the other model."""
+    found: dict[str, object] = {}
+    for value in classes:
+        try:
+            text = _canonical(as_array([value]), kind, "")[0].as_py()
+        except InvalidInput:
+            text = category_text(value)
+        found.setdefault(str(text), value)
+    return found
+
+
+def _spelling(text: str) -> str:
+    """What two spellings of one class share: case, spaces around it and the number form
+    (``"1.0"`` is ``"1"``, as ``category_text`` spells a category) do not count."""
+    folded = text.strip().casefold()
+    try:
+        number = float(folded)
+    except ValueError:
+        return folded
+    return category_text(number) if math.isfinite(number) else folded
+
+
+def new_classes(
+    text: pa.Array,
+    values: pa.Array,
+    classes: Sequence[object],
+    kind: Kind | None,
+    *,
+    where: str = "",
+    earlier: Sequence[str] = (),
+) -> list[str]:
+    """The labels (canonical ``text`` of ``values``) that are none of ``classes``, once each in
+    order of arrival: outcomes no model knows, which monitoring must see rather than refuse.
+
+    A label that is a known spelling written otherwise is a slip, not a new outcome: stored, it
+    would count as a wrong prediction in every realised metric. The known spellings are the
+    ``classes`` (``"Benign"`` or ``" benign"`` for ``"benign"``, ``"1.0"`` for ``"1"``), then the
+    ``earlier`` labels already stored, then the new labels in order of arrival (``"Atypical"``
+    after ``"atypical"``). Raises ``InvalidInput`` naming the first slip and what it probably
+    meant.
+    """
+    known = class_texts(classes, kind)
+    if not known:
+        return []
+    unknown = pc.invert(pc.is_in(text, pa.array(list(known), pa.string())))
+    if not pc.any(unknown).as_py():
+        return []
+    fresh = [str(t) for t in pc.unique(pc.filter(text, unknown)).to_pylist()]
+    spellings: dict[str, tuple[str, object]] = {}
+    for spelt, value in [*known.items(), *((e, e) for e in earlier), *((f, f) for f in fresh)]:
+        spellings.setdefault(_spelling(spelt), (spelt, value))
+    slips = [t for t in fresh if spellings[_spelling(t)][0] != t]
+    if slips:
+        bad = pc.is_in(text, pa.array(slips, pa.string()))
+        count = int(pc.sum(bad).as_py() or 0)
+        meant = spellings[_spelling(text[pc.index(bad, True).as_py()].as_py())][1]
+        raise InvalidInput(
+            f"{count} label{'' if count == 1 else 's'} {where}"
+            f"{'is a known class' if count == 1 else 'are known classes'} spelt otherwise "
+            f"(the first: {_first_bad(values, bad)}, probably {meant!r}); send {meant!r}, the "
+            "spelling already known (a genuinely new class differs by more than case, spaces "
+            "or number form)."
+        )
+    return fresh
 
 
 def _canonical(values: pa.Array, kind: Kind | None, where: str) -> pa.Array:
