@@ -62,6 +62,7 @@ def test_labels_for_the_ids_a_predict_answer_gave(server: Server, client: httpx.
     counts = answer.json()
     assert (counts["received"], counts["matched"], counts["unmatched"]) == (4, 3, 1)
     assert counts["unmatched_ids"] == ["no-such-prediction"] and counts["replaced"] == 0
+    assert counts["new_classes"] == []  # true/false, "false" and 1 are the model's classes
     labels = _labels(server)
     assert labels[many["ids"][0]] is True and labels[many["ids"][1]] is False
     assert labels[one["request_id"]] is True and labels[many["ids"][2]] is None

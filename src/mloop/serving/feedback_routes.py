@@ -4,7 +4,9 @@ The body is ``{"labels": [{"id": PREDICTION_ID, "label": VALUE}, {"key": ROUTING
 VALUE}, ...]}``; the answer counts what matched, what replaced an earlier label and what matched
 no logged prediction (see ``mloop.monitoring.feedback``). The server's log is flushed first, so a
 label sent right after its prediction's answer finds it. A malformed body is a 400, a label the
-model could not predict a 422; nothing is stored then.
+model could not predict or a known class spelt otherwise (``"Benign"`` for ``"benign"``) a 422;
+nothing is stored then. A label that is none of the classes of the models behind the endpoint is
+a new outcome: stored, and listed in ``new_classes``.
 """
 
 from __future__ import annotations
@@ -53,6 +55,11 @@ class FeedbackResponse(BaseModel):
     replaced: int = Field(description="Labels that replaced an earlier label of their id or key.")
     stored: int
     unmatched_ids: list[str] = Field(description="The first unmatched ids (keys as 'key K').")
+    new_classes: list[str | int | float] = Field(
+        default_factory=list,
+        description="Stored labels that are none of the classes of the endpoint's models "
+        "(a new outcome), once each; they count as wrong predictions.",
+    )
 
 
 def _problem(index: int, message: str) -> dict[str, Any]:
@@ -154,7 +161,9 @@ def add_feedback_routes(app: FastAPI, state: ServingState) -> None:
             raise ApiError(
                 503, "not_ready", "This server keeps no prediction log yet; retry shortly."
             )
-        output = served.live.primary.signature.output if served.live is not None else None
+        live, staged = served.live, served.staged
+        output = live.primary.signature.output if live is not None else None
+        others = [s for d in (live, staged) if d is not None for s in d.scorers()]
         table = pa.table(
             {
                 "id": pa.array(ids, pa.string()),
@@ -165,7 +174,14 @@ def add_feedback_routes(app: FastAPI, state: ServingState) -> None:
         await asyncio.to_thread(log.flush, FLUSH_TIMEOUT_S)
         try:
             result = await asyncio.to_thread(
-                record_labels, log.folder, name, table, output=output, where="in the body "
+                record_labels,
+                log.folder,
+                name,
+                table,
+                output=output,
+                served=[s.signature.output for s in others],
+                output_of=state.output_of,
+                where="in the body ",
             )
         except NotFound:  # nothing logged for the endpoint yet: every label is unmatched
             shown = [i if i is not None else f"key {k}" for i, k in zip(ids, keys, strict=True)]

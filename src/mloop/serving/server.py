@@ -107,10 +107,13 @@ def serve(
     """Serve every endpoint of ``workspace`` until SIGTERM or Ctrl-C; returns after a clean stop.
     ``on_stopping`` is called once, as soon as the signal arrives: what stops beside the server
     (``--agent``) then stops during its graceful shutdown, not after it."""
+    from mloop.monitoring.model_outputs import registry_output_of
+
     disable_created_metrics()  # type: ignore[no-untyped-call]  # *_created series: noise
     sock = bind(settings.host, settings.port)
     url = url_of(sock)
     state = ServingState(settings=settings)
+    state.output_of = registry_output_of(workspace.store)
     loader = Loader(workspace, state, url=url, pid=os.getpid())
     names = loader.discover()
     tasks: list[asyncio.Task[Any]] = []

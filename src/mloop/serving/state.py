@@ -28,7 +28,7 @@ if TYPE_CHECKING:
     from mloop.serving.codec import Table
     from mloop.serving.runner import Checked, ModelRunner
     from mloop.serving.scores import Scores
-    from mloop.signature import Signature
+    from mloop.signature import Output, Signature
 
 
 INLINE_ROWS = 64  # validated on the event loop up to this many rows, in a thread beyond
@@ -126,6 +126,9 @@ class ServingState:
     # Set by the server: starts the poller on startup, drains and closes the log on shutdown.
     on_startup: Callable[[], Any] | None = None
     on_shutdown: Callable[[], Any] | None = None
+    # Set by the server: a logged model version's signature output, from the registry, so the
+    # feedback route knows the classes of versions no longer loaded (called in a thread).
+    output_of: Callable[[str, int], Output | None] | None = None
 
     def served(self, name: str) -> Served | None:
         return self.endpoints.get(name)
