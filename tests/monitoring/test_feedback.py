@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import time
 from collections.abc import Callable
@@ -25,7 +26,7 @@ from mloop.predlog import PredictionLog, folder_for, read_log
 from mloop.signature import Output
 from mloop.workspace import Workspace
 from tests.conftest import CliResult
-from tests.predlog.conftest import make_records
+from tests.predlog.conftest import T0, make_records
 
 Cli = Callable[..., CliResult]
 INT_CLASSES = Output(type="class", classes=[0, 1], proba=True)
@@ -488,3 +489,72 @@ def test_a_merge_killed_after_publishing_hides_its_inputs_until_the_next_finishe
     assert len(list(folder.glob("*.parquet"))) == 1 and not list(folder.glob("*.merge"))
     labels = _label_of(root)
     assert (labels["req-0"], labels["req-5"], labels["req-9"]) == ("yes", "no", "v2")
+
+
+# --- an id reused by a retry or a careless client ---------------------------------------------
+
+
+def test_a_reused_id_labels_only_its_newest_answer(tmp_path: Path) -> None:
+    root = tmp_path / "predictions"
+    first = make_records(1, role="canary", version=2, prediction="yes")  # timed out at the client
+    retry = make_records(1, at=T0 + dt.timedelta(seconds=5), prediction="no")  # the champion's
+    _log(root, 3, start=1)
+    with PredictionLog(root) as log:
+        log.submit("churn", first + retry)
+    result = record_labels(root, "churn", _labels(["req-0"], ["no"]))
+    assert (result.matched, result.stored) == (1, 1)
+    rows = read_labelled(root, "churn", columns="role, prediction_id, label").to_pylist()
+    labelled = [r for r in rows if r["label"] is not None]
+    assert labelled == [{"role": "primary", "prediction_id": "req-0", "label": "no"}]
+
+
+def test_a_reused_id_labels_one_served_and_one_shadow_record(tmp_path: Path) -> None:
+    root = tmp_path / "predictions"
+    later = T0 + dt.timedelta(seconds=5)
+    with PredictionLog(root) as log:
+        log.submit(
+            "churn",
+            make_records(1, status=504, prediction=None)  # the server timed out, then answered
+            + make_records(1, at=later)
+            + make_records(1, at=later - dt.timedelta(seconds=4), role="shadow", version=2)
+            + make_records(1, at=later + dt.timedelta(seconds=1), role="shadow", version=2),
+        )
+    record_labels(root, "churn", _labels(["req-0"], ["no"]))
+    rows = read_labelled(root, "churn", columns="timestamp, role, status, label").to_pylist()
+    labelled = [(r["role"], r["timestamp"] - T0) for r in rows if r["label"] is not None]
+    assert sorted(labelled) == [
+        ("primary", dt.timedelta(seconds=5)),
+        ("shadow", dt.timedelta(seconds=6)),
+    ]
+
+
+def test_a_prediction_logged_after_its_id_was_labelled_does_not_take_the_label(
+    tmp_path: Path,
+) -> None:
+    root = tmp_path / "predictions"
+    _log(root, 1)
+    record_labels(root, "churn", _labels(["req-0"], ["yes"]))
+    _log(root, 1, at=T0 + dt.timedelta(hours=1))  # a client sending one id for every request
+    rows = read_labelled(root, "churn", columns="timestamp, label").to_pylist()
+    assert [(r["timestamp"], r["label"]) for r in rows] == [
+        (T0, "yes"),
+        (T0 + dt.timedelta(hours=1), None),
+    ]
+
+
+def test_a_reused_multi_row_request_labels_each_row_once(tmp_path: Path) -> None:
+    root = tmp_path / "predictions"
+
+    def request(at: dt.datetime, prediction: str) -> list[dict[str, object]]:
+        rows = make_records(3, at=at, step_s=0, prediction=prediction)
+        for i, r in enumerate(rows):
+            r["request_id"], r["prediction_id"] = "batch-7", f"batch-7:{i}"
+        return rows
+
+    with PredictionLog(root) as log:
+        log.submit("churn", request(T0, "yes") + request(T0 + dt.timedelta(seconds=3), "no"))
+    result = record_labels(root, "churn", _labels(["batch-7:0", "batch-7:2"], ["no", "yes"]))
+    assert (result.matched, result.stored) == (2, 2)
+    rows = read_labelled(root, "churn", columns="prediction_id, prediction, label").to_pylist()
+    labelled = sorted((r["prediction_id"], r["prediction"], r["label"]) for r in rows if r["label"])
+    assert labelled == [("batch-7:0", "no", "no"), ("batch-7:2", "no", "yes")]

@@ -370,3 +370,19 @@ def test_a_window_without_answers_has_no_groups(workspace: Workspace) -> None:
     _log_classifier(root)
     late = realised(workspace.store, root, "churn", since=T0 + dt.timedelta(days=3))
     assert late.groups == () and late.group() is None
+
+
+def test_a_retry_answered_by_the_canary_then_the_champion_counts_once_for_the_champion(
+    workspace: Workspace,
+) -> None:
+    root = folder_for(workspace.settings)
+    primary = make_records(40, start=1)
+    canary = make_records(1, role="canary", model="churn", version=2, prediction="yes")
+    retry = make_records(1, at=T0 + dt.timedelta(seconds=50), prediction="no")
+    with PredictionLog(root) as log:
+        log.submit("churn", primary + canary + retry)
+    _label(root, "churn", ["req-0", "req-1"], ["no", "yes"])
+    report = realised(workspace.store, root, "churn")
+    champion, trial = report.group(role="primary"), report.group(role="canary")
+    assert champion is not None and (champion.rows, champion.labelled) == (41, 2)
+    assert trial is not None and (trial.rows, trial.labelled) == (1, 0)

@@ -7,7 +7,8 @@ endpoint name may, so the prediction log's readers and compactor never list it.
 
 A file's rows are ``id`` (a prediction id) or ``key`` (a routing key), ``label`` (canonical text,
 see ``labels``), ``seq`` (``<batch>:<row>``, sortable, so the newest label of an id wins at read:
-a label sent twice is replaced, never counted twice) and ``received_at``. When more than
+a label sent twice is replaced, never counted twice), ``received_at``, and for an id label
+``served_at`` and ``shadow_at``, the log times of the records it labels (below). When more than
 ``MAX_FILES`` files pile up, they are merged into one holding only each id's and key's newest
 label, under a lock file. A merge writes an intent (``<output>.merge``, naming its inputs) before
 publishing its output, and ``label_files`` skips the inputs of a published merge, so readers
@@ -15,9 +16,16 @@ listing while the inputs are deleted never miss a file, and a merge killed half-
 by the next one.
 
 How labels join (``connect_labelled``): a prediction's label is the newest label of its
-``prediction_id``; failing that, the newest label of its ``routing_key``. A key label therefore
-applies to every prediction logged with that key (a customer's outcome labels each prediction
-made for that customer), shadow and canary rows included, since they share the request's ids.
+``prediction_id``; failing that, the newest label of its ``routing_key``. Clients reuse request
+ids (a retry of a timed-out request, a constant ``X-Request-ID``), so one id may name several
+records: an id label counts once, against the most recent answered prediction with that id when
+the label was recorded (a retry's answer is the one the client got), and once for the shadow,
+against the id's most recent shadow record; the id's other records get no label, not even their
+key's. Pinning when the label is recorded keeps a later request reusing the id from taking it,
+and reading a window needs no scan of the rest of the log. Labels stored before ``served_at``
+existed label every record of their id. A key label applies to every prediction logged with
+that key (a customer's outcome labels each prediction made for that customer), shadow and
+canary rows included, since they share the request's ids.
 
 Ids (or keys) that match no logged prediction are counted and returned (a few shown) and not
 stored: send them again once their prediction is in the log. The match is against the whole log
@@ -67,7 +75,14 @@ SCHEMA = pa.schema(
         ("label", pa.string()),
         ("seq", pa.string()),
         ("received_at", pa.timestamp("us", tz="UTC")),
+        ("served_at", pa.timestamp("us", tz="UTC")),
+        ("shadow_at", pa.timestamp("us", tz="UTC")),
     ]
+)
+NO_LABELS = (
+    "SELECT NULL::VARCHAR AS id, NULL::VARCHAR AS key, NULL::VARCHAR AS label, "
+    "NULL::VARCHAR AS seq, NULL::TIMESTAMPTZ AS received_at, NULL::TIMESTAMPTZ AS served_at, "
+    "NULL::TIMESTAMPTZ AS shadow_at WHERE false"
 )
 
 
@@ -135,22 +150,25 @@ def label_files(folder: Path) -> list[Path]:
 
 
 def _labels_source(files: list[Path]) -> str:
+    """Every column of ``SCHEMA``, null where a file predates it."""
     if not files:
-        return (
-            "(SELECT NULL::VARCHAR AS id, NULL::VARCHAR AS key, NULL::VARCHAR AS label, "
-            "NULL::VARCHAR AS seq WHERE false)"
-        )
+        return f"({NO_LABELS})"
     listed = ", ".join(_sql_text(str(f)) for f in files)
-    return f"read_parquet([{listed}])"
+    return (
+        f"(SELECT * FROM read_parquet([{listed}], union_by_name = true) "
+        f"UNION ALL BY NAME {NO_LABELS})"
+    )
 
 
 def add_label_views(con: duckdb.DuckDBPyConnection, log_root: Path, endpoint: str) -> None:
-    """Views ``id_labels(id, label)`` and ``key_labels(key, label)``: the newest label of each."""
+    """Views ``id_labels(id, label, served_at, shadow_at)`` and ``key_labels(key, label)``: the
+    newest label of each."""
     files = label_files(labels_folder(log_root, endpoint))
     source = _labels_source(files)
     if len(files) == 1:  # a file holds one label per id and key: no newest to pick
         con.execute(
-            f"CREATE OR REPLACE VIEW id_labels AS SELECT id, label FROM {source} WHERE id IS NOT NULL"
+            "CREATE OR REPLACE VIEW id_labels AS SELECT id, label, served_at, shadow_at "
+            f"FROM {source} WHERE id IS NOT NULL"
         )
         con.execute(
             f"CREATE OR REPLACE VIEW key_labels AS SELECT key, label FROM {source} "
@@ -158,7 +176,8 @@ def add_label_views(con: duckdb.DuckDBPyConnection, log_root: Path, endpoint: st
         )
         return
     con.execute(
-        f"CREATE OR REPLACE VIEW id_labels AS SELECT id, arg_max(label, seq) AS label "
+        "CREATE OR REPLACE VIEW id_labels AS SELECT id, arg_max(label, seq) AS label, "
+        "arg_max(served_at, seq) AS served_at, arg_max(shadow_at, seq) AS shadow_at "
         f"FROM {source} WHERE id IS NOT NULL GROUP BY id"
     )
     con.execute(
@@ -186,7 +205,9 @@ def connect_labelled(
     """A DuckDB connection with views ``log`` (the endpoint's records in files overlapping the
     window), ``id_labels``, ``key_labels`` and ``labelled``: the records with
     ``since <= timestamp < until`` and a ``label`` column, cast to the type of ``prediction``
-    (null where no label came yet). Raises ``NotFound`` when the endpoint never logged.
+    (null where no label came yet, and on the records of a reused id other than the one its
+    label was pinned to: see the module docstring). Raises ``NotFound`` when the endpoint never
+    logged.
     """
     root = Path(log_root)
     con = connect(root, endpoint, since=since, until=until)
@@ -202,7 +223,10 @@ def connect_labelled(
         con.execute(
             "CREATE VIEW labelled AS SELECT l.*, "
             + ("NULL::VARCHAR AS prediction, " if kind is None else "")
-            + f"TRY_CAST(coalesce(i.label, k.label) AS {kind or 'VARCHAR'}) AS label "
+            + "TRY_CAST(CASE WHEN i.id IS NULL THEN k.label "
+            "WHEN i.served_at IS NULL OR l.timestamp = "
+            "CASE WHEN l.role = 'shadow' THEN i.shadow_at ELSE i.served_at END THEN i.label END "
+            f"AS {kind or 'VARCHAR'}) AS label "
             "FROM log l LEFT JOIN id_labels i ON i.id = l.prediction_id "
             f"LEFT JOIN key_labels k ON k.key = l.routing_key{where}"
         )
@@ -377,26 +401,49 @@ def _text_column(labels: pa.Table, name: str) -> pa.Array:
     return pc.if_else(pc.equal(column, ""), pa.scalar(None, pa.string()), column)
 
 
+def _pins_sql(con: duckdb.DuckDBPyConnection) -> str:
+    """Per incoming id, the log time of its newest served and newest shadow record, answered
+    ones first (a failed retry did not give the client an answer to label)."""
+    answered = "status = 200" + (
+        "" if _prediction_type(con) is None else " AND prediction IS NOT NULL"
+    )
+
+    def newest(side: str) -> str:
+        return (
+            f"coalesce(max(timestamp) FILTER (WHERE {side} AND {answered}), "
+            f"max(timestamp) FILTER (WHERE {side}))"
+        )
+
+    served, shadow = newest("role IS DISTINCT FROM 'shadow'"), newest("role = 'shadow'")
+    return (
+        f"SELECT prediction_id AS id, {served} AS served_at, {shadow} AS shadow_at FROM log "
+        "WHERE prediction_id IN (SELECT id FROM incoming WHERE id IS NOT NULL) GROUP BY 1"
+    )
+
+
 def _match(
     root: Path, endpoint: str, batch: pa.Table
 ) -> tuple[pa.Table, list[str], int, int, list[tuple[str, int]]]:
-    """The newest row of each id (or key) the log holds, the first unmatched ids, how many rows
-    replace a label (one stored before, or an earlier row of this batch), how many matched, and
-    the model versions that made the matched predictions (any role)."""
+    """The newest row of each id (or key) the log holds, pinned to the records it labels, the
+    first unmatched ids, how many rows replace a label (one stored before, or an earlier row of
+    this batch), how many matched, and the model versions that made the matched predictions
+    (any role)."""
     con = connect(root, endpoint)
     try:
         add_label_views(con, root, endpoint)
         con.register("incoming", batch)
         con.execute(
-            "CREATE TEMP TABLE flagged AS SELECT b.*, "
+            f"CREATE TEMP TABLE flagged AS WITH pins AS ({_pins_sql(con)}) "
+            "SELECT b.*, p.served_at, p.shadow_at, "
             # IN over a column holding NULLs is NULL, not false, when the value is absent
-            "coalesce(b.id IN (SELECT prediction_id FROM log WHERE prediction_id IS NOT NULL) "
+            "coalesce(p.id IS NOT NULL "
             "OR b.key IN (SELECT routing_key FROM log WHERE routing_key IS NOT NULL), false) "
             "AS matched "
-            "FROM incoming b"
+            "FROM incoming b LEFT JOIN pins p ON p.id = b.id"
         )
         matched = con.sql(  # the last label of an id within the batch is the one kept
-            "SELECT id, key, arg_max(label, row) AS label, max(row) AS row FROM flagged "
+            "SELECT id, key, arg_max(label, row) AS label, max(row) AS row, "
+            "any_value(served_at) AS served_at, any_value(shadow_at) AS shadow_at FROM flagged "
             "WHERE matched GROUP BY id, key ORDER BY row"
         ).to_arrow_table()
         shown = con.execute(
@@ -469,6 +516,8 @@ def _write(folder: Path, rows: pa.Table, *, now: dt.datetime | None) -> int:
             rows.column("label"),
             seq,
             pa.array([stamp] * count, SCHEMA.field("received_at").type),
+            rows.column("served_at").cast(SCHEMA.field("served_at").type),
+            rows.column("shadow_at").cast(SCHEMA.field("shadow_at").type),
         ],
         schema=SCHEMA,
     )
@@ -505,7 +554,8 @@ def compact(folder: Path, *, max_files: int = MAX_FILES, force: bool = False) ->
             source = _labels_source(files)
             newest = con.sql(
                 f"SELECT id, key, arg_max(label, seq) AS label, max(seq) AS seq, "
-                f"arg_max(received_at, seq) AS received_at FROM {source} "
+                "arg_max(received_at, seq) AS received_at, arg_max(served_at, seq) AS served_at, "
+                f"arg_max(shadow_at, seq) AS shadow_at FROM {source} "
                 "GROUP BY id, key ORDER BY seq"
             ).to_arrow_table()
         finally:
