@@ -151,3 +151,29 @@ def test_unreadable_json_is_answered_with_a_feedback_example(client: httpx.Clien
         )
         assert '{"labels": [' in error["message"]
         assert "dataframe_records" not in error["message"]
+
+
+def _reused_count(client: httpx.Client) -> float:
+    for line in client.get("/metrics").text.splitlines():
+        if line.startswith('mloop_request_ids_reused_total{endpoint="churn"}'):
+            return float(line.split()[-1])
+    return 0.0
+
+
+def test_a_retried_request_id_is_counted_and_its_label_joins_only_the_answer_sent_last(
+    server: Server, client: httpx.Client
+) -> None:
+    before = _reused_count(client)
+    first = _predict(client, 1, **{"X-Request-ID": "retry-me-1"})
+    retry = _predict(client, 1, **{"X-Request-ID": "retry-me-1"})
+    assert first["ids"] == retry["ids"] == ["retry-me-1"]
+    assert _reused_count(client) == before + 1
+    answer = client.post(
+        "/v1/endpoints/churn/feedback", json={"labels": [{"id": "retry-me-1", "label": True}]}
+    )
+    assert answer.status_code == 200 and answer.json()["matched"] == 1
+    with Workspace.open(server.root) as ws:
+        root = folder_for(ws.settings)
+    rows = read_labelled(root, "churn", columns="prediction_id, timestamp, label").to_pylist()
+    mine = sorted((r["timestamp"], r["label"]) for r in rows if r["prediction_id"] == "retry-me-1")
+    assert [label for _, label in mine] == [None, True]

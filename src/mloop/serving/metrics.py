@@ -133,6 +133,13 @@ class ServingMetrics:
             ["endpoint", "outcome"],
             registry=r,
         )
+        self.reused_ids = Counter(
+            "mloop_request_ids_reused",
+            "Requests whose X-Request-ID one of the endpoint's recent requests already had; "
+            "a label for that id counts once, against the newest answer.",
+            ["endpoint"],
+            registry=r,
+        )
         self.validation_warnings = Counter(
             "mloop_validation_warnings",
             "Rule violations scored anyway (on_invalid = warn), by column and rule.",

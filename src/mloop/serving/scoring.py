@@ -138,6 +138,8 @@ async def score_request(
     if deployment is None:
         state.metrics.requests.labels(served.name, "", "", "", "503").inc()
         raise not_ready(served)
+    if served.reuses(request_id):
+        _reused(state, served, request_id)
     role, scorer = deployment.pick(routing_key, state.rng)
     if role == "canary":
         answer = await _score_as(
@@ -151,6 +153,21 @@ async def score_request(
     )
     assert answer is not None  # only a canary gives way
     return answer
+
+
+def _reused(state: ServingState, served: Served, request_id: str) -> None:
+    """Count a request whose id an earlier one had, and say so once per endpoint: labels join
+    by id, so a client sending one id for every request labels only its newest prediction."""
+    state.metrics.reused_ids.labels(served.name).inc()
+    if not served.warned_reuse:
+        served.warned_reuse = True
+        log.warning(
+            "endpoint %s: request id %r was sent again; a label for a reused id counts once, "
+            "against its newest answer (mloop_request_ids_reused counts them). Send a new "
+            "X-Request-ID per request, and the same one only for a retry.",
+            served.name,
+            request_id,
+        )
 
 
 async def _score_as(

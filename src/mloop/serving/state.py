@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import random
+from collections import OrderedDict
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -31,6 +32,7 @@ if TYPE_CHECKING:
     from mloop.signature import Output, Signature
 
 
+RECENT_IDS = 10_000  # request ids remembered per endpoint to notice one sent again
 INLINE_ROWS = 64  # validated on the event loop up to this many rows, in a thread beyond
 
 
@@ -98,6 +100,21 @@ class Served:
     in_flight: int = 0
     shadow: ShadowGate = field(default_factory=lambda: ShadowGate(limit=64))
     agreement: list[int] = field(default_factory=lambda: [0, 0])  # [agreed, compared]
+    recent_ids: OrderedDict[str, None] = field(default_factory=OrderedDict)
+    warned_reuse: bool = False
+
+    def reuses(self, request_id: str) -> bool:
+        """Whether one of the endpoint's last ``RECENT_IDS`` requests here had this id.
+
+        Memory only, so a dict lookup per request: another worker's or an earlier run's
+        requests are not seen, which is enough to tell an operator that clients reuse ids.
+        """
+        if request_id in self.recent_ids:
+            return True
+        self.recent_ids[request_id] = None
+        if len(self.recent_ids) > RECENT_IDS:
+            self.recent_ids.popitem(last=False)
+        return False
 
     @property
     def ready(self) -> bool:
