@@ -6,11 +6,13 @@ import json
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+import pyarrow as pa
 import pytest
 
 from mloop.data import datasets
 from mloop.data.datasets import add_version
-from mloop.data.io import read_arrow
+from mloop.data.io import EmptyRows, read_arrow
 from mloop.workspace import Workspace
 from tests.data.test_streaming_add import numeric_csv
 from tests.data.test_streaming_add import stream_small_files as stream_small_files  # fixture
@@ -121,3 +123,71 @@ def test_a_streamed_add_leaves_empty_rows_out_as_the_whole_file_reader_does(
     assert result.version.row_count == 3000
     assert result.notes == (f"{path}: skipped 2 empty rows (no value between the separators)",)
     assert len(read_arrow(path)) == 3000  # the whole-file reader, and so training, agrees
+
+
+# Rows 1-2 are kept, 3-4 are empty, 5 breaks the allowed set, 6 has no plan: numbered as in
+# the file (1 is the first row after the header), the empty rows counted though left out.
+BROKEN = "age,plan,churned\r\n30,pro,no\r\n31,basic,yes\r\n,,\r\n,,\r\n32,gold,no\r\n33,,yes\r\n"
+
+
+def test_validate_numbers_rows_as_the_file_does_past_empty_rows(cli: Any, tmp_path: Path) -> None:
+    train, path = tmp_path / "export.csv", tmp_path / "broken.csv"
+    train.write_text(EXCEL, newline="")
+    path.write_text(BROKEN, newline="")
+    assert cli("data", "add", "export", train).exit_code == 0
+
+    checked = cli("data", "validate", "export", path, "--json")
+    assert checked.exit_code == 1, checked.stderr
+    report = json.loads(checked.stdout)
+    found = {v["rule"]: (v["examples"], v["values"]) for v in report["violations"]}
+    assert found == {"allowed": ([5], ["gold"]), "nullable": ([6], [None])}
+    assert (report["rows_checked"], report["empty_rows"]) == (4, 2)
+
+    refused = cli("data", "add", "export", path, "--validate", "--json")
+    assert refused.exit_code == 1
+    listed = json.loads(refused.stdout)["violations"]
+    assert {v["rule"]: v["examples"] for v in listed} == {"allowed": [5], "nullable": [6]}
+
+
+def test_predict_rejects_are_numbered_as_the_file_past_empty_rows(cli: Any, tmp_path: Path) -> None:
+    train = tmp_path / "train.csv"
+    train.write_text(EXCEL, newline="")
+    assert cli("data", "add", "t", train).exit_code == 0
+    assert cli("train", "--data", "t", "--target", "churned", "--register", "m").exit_code == 0
+    batch = tmp_path / "batch.csv"
+    batch.write_text(
+        "age,plan\r\n30,pro\r\n,\r\n,\r\n41,\r\n52,gold\r\n,\r\n60,basic\r\n", newline=""
+    )
+    out = tmp_path / "out.csv"
+    for chunk_rows in (1, 2, 100):  # the empty rows fall inside chunks and between them
+        scored = cli(
+            "predict", "m@1", "--input", batch, "--output", out, "--chunk-rows", chunk_rows
+        )
+        assert scored.exit_code == 1, scored.stderr
+        assert "scored=2 rejected=2" in scored.stdout
+        rejects = (tmp_path / "out.rejects.csv").read_text().splitlines()[1:]
+        assert [line.split(",")[:3] for line in rejects] == [
+            ["4", "plan", "nullable"],
+            ["5", "plan", "allowed"],
+        ]
+        assert "skipped 3 empty rows" in scored.stderr
+        assert "the output has no row for them" in scored.stderr
+        assert [line.split(",")[:2] for line in out.read_text().splitlines()[1:]] == [
+            ["30", "pro"],
+            ["60", "basic"],
+        ]
+
+
+@pytest.mark.parametrize("size", [1, 2, 3, 7])
+def test_empty_rows_map_kept_rows_back_to_the_rows_read(size: int) -> None:
+    """Runs of empty rows at the start, in the middle, across batches and at the end."""
+    empty = [True, True, False, True, False, False, True, True, True, False, True]
+    column = pa.array([None if e else i for i, e in enumerate(empty)], pa.int64())
+    rows = EmptyRows()
+    kept = []
+    for start in range(0, len(empty), size):
+        batch = pa.record_batch([column[start : start + size]], names=["n"])
+        kept.extend(rows.drop(batch).column(0).to_pylist())
+    assert rows.count == sum(empty)
+    numbers = np.arange(1, len(kept) + 1)
+    assert rows.in_file(numbers).tolist() == [n + 1 for n in kept]

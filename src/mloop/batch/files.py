@@ -330,8 +330,10 @@ class _Run:
         if result.rows is not None:
             self._output(result.rows.schema).write(result.rows)
         if result.rejects is not None:
-            shifted = pc.add(result.rejects.column("row"), pa.scalar(offset, pa.int64()))
-            self._rejects().write(result.rejects.set_column(0, "row", shifted))
+            # numbered as in the file: the rows before this chunk, and the empty rows left out
+            within = result.rejects.column("row").to_numpy()
+            in_file = pa.array(self.chunks.empty.in_file(within + offset), pa.int64())
+            self._rejects().write(result.rejects.set_column(0, "row", in_file))
             missing = pc.filter(result.rejects, pc.equal(result.rejects.column("rule"), "nullable"))
             self.nullable_rejects.update(missing.column("column").unique().to_pylist())
         self.read += result.read

@@ -134,7 +134,9 @@ def predict(
             progress=progress,
             start_executor=start_ray if settings.kind == "ray" else None,  # for a folder only
         )
-    for note in filter(None, [empty_rows_note(result.input, result.empty_rows), *result.notes]):
+    for note in filter(
+        None, [empty_rows_note(result.input, result.empty_rows, scored=True), *result.notes]
+    ):
         err_console().print(f"note: {note}", highlight=False, markup=False)
     if result.warnings:
         shown = ", ".join(f"{key} {count:,}" for key, count in result.warnings.items())

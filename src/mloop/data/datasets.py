@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import sqlalchemy as sa
 
@@ -45,7 +46,7 @@ from mloop.data.refs import (
 from mloop.data.schema import Schema
 from mloop.data.schema_changes import SchemaChanges, schema_changes
 from mloop.data.streaming import snapshot_csv
-from mloop.data.violations import ValidationReport
+from mloop.data.violations import ValidationReport, Violation
 from mloop.errors import InvalidInput, NotFound, ValidationFailed
 from mloop.hashing import hash_chunks, hash_file
 from mloop.ids import new_id
@@ -233,8 +234,25 @@ def validate_file(
     with outlier fences from the newest version's profile. ``sep`` as for ``io.read_arrow``."""
     empty = EmptyRows()
     table = read_arrow(Path(path).expanduser(), sep=sep, text_as_dictionary=True, empty=empty)
-    report = _validator(store, name, root).validate_table(table)
-    return dataclasses.replace(report, empty_rows=empty.count)
+    return _numbered_in_file(_validator(store, name, root).validate_table(table), empty)
+
+
+def _numbered_in_file(report: ValidationReport, empty: EmptyRows) -> ValidationReport:
+    """``report`` with its example rows numbered as in the file, the empty rows left out of the
+    table counted again, so "row 57" is the file's 57th row after the header."""
+
+    def renumbered(found: list[Violation]) -> list[Violation]:
+        return [
+            dataclasses.replace(v, examples=empty.in_file(np.array(v.examples)).tolist())
+            for v in found
+        ]
+
+    return dataclasses.replace(
+        report,
+        violations=renumbered(report.violations),
+        warnings=renumbered(report.warnings),
+        empty_rows=empty.count,
+    )
 
 
 @dataclass(frozen=True)
@@ -395,7 +413,7 @@ def add_version(
         warning = warning or _drift_from_schema(current_schema(store, name), schema, name, path)
     report = None
     if must_validate:
-        report = _validator(store, name, root).validate_table(table)
+        report = _numbered_in_file(_validator(store, name, root).validate_table(table), empty)
         if not report.ok:
             raise ValidationFailed(
                 f"{path} breaks {plural(len(report.violations), 'rule')} of {name}'s schema; no version was created "

@@ -293,26 +293,59 @@ class EmptyRows:
     Excel writes below a table whose last rows were cleared) or a missing-value spelling. Such a
     row holds no value to learn from, profile or score, yet it was read as a row of nulls: a
     4-row export read as 6 rows, each column a third missing, and ``mloop predict`` rejected
-    them as rows missing required values. A row with any value is kept as it is."""
+    them as rows missing required values. A row with any value is kept as it is.
+
+    Where they were is kept too, as runs (a block of ``,,,`` is one run however long), so a row
+    named in a message is numbered as in the user's file (``in_file``), not as the Nth row kept:
+    "row 57" is the 57th row after the header, as a spreadsheet shows the file (blank lines
+    aside: the CSV parser skips them before any row is counted)."""
 
     def __init__(self) -> None:
         self.count = 0
+        self._read = 0  # rows given to ``drop`` so far, empty ones included
+        self._starts: list[np.ndarray] = []  # 0-based row read where each run of empty rows starts
+        self._lengths: list[np.ndarray] = []
 
     def drop(self, rows: _Rows) -> _Rows:
-        """``rows`` without the empty ones, which are counted."""
+        """``rows`` (the next rows read, in order) without the empty ones, which are counted."""
+        first = self._read
+        self._read += rows.num_rows
         if not rows.num_rows or any(column.null_count == 0 for column in rows.columns):
             return rows  # a column without a gap: no row can be empty (the common case)
         some = functools.reduce(pc.or_, [pc.is_valid(column) for column in rows.columns])
         kept = rows.filter(some)
-        self.count += rows.num_rows - kept.num_rows
+        if kept.num_rows < rows.num_rows:
+            self.count += rows.num_rows - kept.num_rows
+            empty = pc.indices_nonzero(pc.invert(some)).to_numpy().astype(np.int64) + first
+            starts = np.flatnonzero(np.diff(empty, prepend=-2) != 1)
+            self._starts.append(empty[starts])
+            self._lengths.append(np.diff(starts, append=len(empty)))
         return kept
 
+    def in_file(self, numbers: np.ndarray) -> np.ndarray:
+        """Row numbers counted among the rows kept (1 is the first) as counted among the rows
+        read, empty ones included: what the user's file calls them."""
+        numbers = np.asarray(numbers, dtype=np.int64)
+        if not self._starts:
+            return numbers
+        if len(self._starts) > 1:  # once per batch of new runs, not once per call
+            self._starts = [np.concatenate(self._starts)]
+            self._lengths = [np.concatenate(self._lengths)]
+        starts, lengths = self._starts[0], self._lengths[0]
+        skipped = np.concatenate([[0], np.cumsum(lengths)])
+        kept_before = starts - skipped[:-1]  # rows kept before each run
+        in_file: np.ndarray = numbers + skipped[np.searchsorted(kept_before, numbers - 1, "right")]
+        return in_file
 
-def empty_rows_note(path: Path, count: int) -> str | None:
-    """What a command tells the user, once, of the empty rows it left out; ``None`` for none."""
+
+def empty_rows_note(path: Path, count: int, *, scored: bool = False) -> str | None:
+    """What a command tells the user, once, of the empty rows it left out; ``None`` for none.
+    ``scored``: said of a file scored into an output, which has no row for them."""
     if not count:
         return None
-    return f"{path}: skipped {plural(count, 'empty row')} (no value between the separators)"
+    return f"{path}: skipped {plural(count, 'empty row')} (no value between the separators)" + (
+        "; the output has no row for them" if scored else ""
+    )
 
 
 INDEX_COLUMN = "index"
