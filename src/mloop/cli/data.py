@@ -15,6 +15,7 @@ from mloop.cli.output import (
     err_console,
     fmt_number,
     fmt_time,
+    note,
     print_json,
     print_table,
 )
@@ -104,8 +105,8 @@ def add(
     version = result.version
     for warning in result.warnings:
         err_console().print(f"warning: {warning}", highlight=False, markup=False)
-    for note in result.notes:
-        err_console().print(f"note: {note}", highlight=False, markup=False)
+    for said in result.notes:
+        note(said)
     if as_json:
         print_json(
             {
@@ -327,8 +328,8 @@ def validate(
     with open_workspace(ctx) as ws, err_console().status(f"checking {path}"):
         report = validate_file(ws.store, name, path, root=ws.root, sep=separator)
     notes = [empty_rows_note(path, report.empty_rows), _new_columns_note(name, report.new_columns)]
-    for note in filter(None, notes):
-        err_console().print(f"note: {note}", highlight=False, markup=False)
+    for said in filter(None, notes):
+        note(said)
     if as_json:
         print_json(render.validation(report))
         if not report.ok:

@@ -15,7 +15,7 @@ from typing import Annotated
 import typer
 
 from mloop.cli.context import open_workspace
-from mloop.cli.output import JsonOption, err_console, print_json
+from mloop.cli.output import JsonOption, err_console, note, print_json
 
 DEFAULT_ID_COLUMNS = ("prediction_id", "id")
 
@@ -115,13 +115,11 @@ def feedback(
             + "."
         )
     if result.new_classes:
-        err_console().print(
-            f"note: {', '.join(repr(c) for c in result.new_classes)} "
+        note(
+            f"{', '.join(repr(c) for c in result.new_classes)} "
             f"{'is' if len(result.new_classes) == 1 else 'are'} none of the classes the "
             f"endpoint's models know; stored as new, counted as wrong predictions until a model "
             "learns them (retrain on the labelled rows).",
-            markup=False,
-            highlight=False,
         )
     if result.unmatched:
         shown = ", ".join(result.unmatched_ids)

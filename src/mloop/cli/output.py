@@ -103,6 +103,12 @@ def err_line(text: str) -> None:
     err_console().print(escape(text), highlight=False)
 
 
+def note(text: str) -> None:
+    """A ``note:`` line on stderr: something the command did that the user should know (rows
+    it left out, columns it did not use), said once and without alarm."""
+    err_line(f"note: {text}")
+
+
 def to_json(data: Any) -> str:
     """``data`` as indented JSON; the shapes (and NaN as null) are ``mloop.render``'s."""
     return orjson.dumps(render.plain(data), option=orjson.OPT_INDENT_2).decode()

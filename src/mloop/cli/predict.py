@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from mloop.cli.context import open_workspace
-from mloop.cli.output import JsonOption, chatter_to_stderr, err_console, print_json
+from mloop.cli.output import JsonOption, chatter_to_stderr, err_console, note, print_json
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -134,16 +134,14 @@ def predict(
             progress=progress,
             start_executor=start_ray if settings.kind == "ray" else None,  # for a folder only
         )
-    for note in filter(
+    for said in filter(
         None, [empty_rows_note(result.input, result.empty_rows, scored=True), *result.notes]
     ):
-        err_console().print(f"note: {note}", highlight=False, markup=False)
+        note(said)
     if result.warnings:
         shown = ", ".join(f"{key} {count:,}" for key, count in result.warnings.items())
-        err_console().print(
-            f"note: values flagged but scored ({shown}); `mloop jobs show {result.job_id}` keeps the counts.",
-            highlight=False,
-            markup=False,
+        note(
+            f"values flagged but scored ({shown}); `mloop jobs show {result.job_id}` keeps the counts."
         )
     if as_json:
         print_json(result.to_dict())

@@ -8,7 +8,7 @@ from typing import Annotated, Any
 import typer
 
 from mloop.cli.context import open_workspace, state
-from mloop.cli.output import JsonOption, chatter_to_stderr, err_console, print_json
+from mloop.cli.output import JsonOption, chatter_to_stderr, err_console, note, print_json
 from mloop.cli.params import parse_params
 from mloop.errors import InvalidInput, NotFound
 from mloop.plural import plural
@@ -167,44 +167,34 @@ def train(
                 ws.store, ws.artifacts, run_id=result.run_id, name=register, actor=ws.user
             )
     if result.flavor == "pyfunc":
-        err_console().print(
-            f"note: the {result.model} pipeline is stored as a pickle (pyfunc flavor): no safe format can "
-            "hold it, so it loads only from blobs this workspace wrote, checked against their hash.",
-            highlight=False,
-            markup=False,
+        note(
+            f"the {result.model} pipeline is stored as a pickle (pyfunc flavor): no safe format can "
+            "hold it, so it loads only from blobs this workspace wrote, checked against their hash."
         )
     unlabelled = result.dataset.row_count - result.train_rows - result.test_rows
     if unlabelled > 0:
-        err_console().print(
-            f"note: {plural(unlabelled, 'row')} of {result.dataset.ref} with no label in "
+        note(
+            f"{plural(unlabelled, 'row')} of {result.dataset.ref} with no label in "
             f"{target!r} (empty or ?) left out; a model learns from labelled rows, "
-            "`mloop predict` scores the others.",
-            highlight=False,
-            markup=False,
+            "`mloop predict` scores the others."
         )
     if result.features.dropped:
         from mloop.data.refs import shortlist
 
         shown = shortlist(list(result.features.dropped), limit=MAX_NAMES_SHOWN)
-        err_console().print(
-            f"note: not used as features: {shown} (dates, IDs, row numbers, free text, empty and "
-            "--drop columns are left out; derive numbers or categories from them to use them).",
-            highlight=False,
-            markup=False,
+        note(
+            f"not used as features: {shown} (dates, IDs, row numbers, free text, empty and "
+            "--drop columns are left out; derive numbers or categories from them to use them)."
         )
     for metric, why in result.unscored.items():
-        err_console().print(
-            f"note: metric.{metric} not computed: {why}", highlight=False, markup=False
-        )
+        note(f"metric.{metric} not computed: {why}")
     if not result.validation.ok:
         from mloop.training.train import validation_summary
 
-        err_console().print(
-            "note: the training rows break the dataset's rules ("
+        note(
+            "the training rows break the dataset's rules ("
             + validation_summary(result.validation, result.signature.schema_revision or 0)
-            + "); trained anyway, and recorded on the run. `mloop data validate` shows the rows.",
-            highlight=False,
-            markup=False,
+            + "); trained anyway, and recorded on the run. `mloop data validate` shows the rows."
         )
     if as_json:
         print_json(render.train_result(result, registered=registered))
@@ -276,10 +266,8 @@ def _sweep(
                 ws.store, ws.artifacts, run_id=result.best_run_id, name=register, actor=ws.user
             )
     for trial in result.failed:
-        err_console().print(
-            f"note: trial {trial.index + 1} failed ({(trial.error or '').splitlines()[0]}); "
-            f"`mloop runs show {trial.run_id}` has its error.",
-            highlight=False,
-            markup=False,
+        note(
+            f"trial {trial.index + 1} failed ({(trial.error or '').splitlines()[0]}); "
+            f"`mloop runs show {trial.run_id}` has its error."
         )
     render_sweep(result, registered=registered, as_json=as_json)
