@@ -539,9 +539,12 @@ _PLACEHOLDER_TYPES = (pa.int64(), pa.float64(), pa.timestamp("s"), pa.timestamp(
 _UTC_SUFFIXED = r"^\d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}(:\d{2}(\.\d+)?)? ?(UTC|GMT)$"
 _THOUSANDS = r"^[+-]?\d{1,3}(,\d{3})+(\.\d+)?$|^[+-]?\d+(\.\d+)?$"
 _DECIMAL_COMMA = r"^[+-]?\d{1,3}(\.\d{3})+(,\d+)?$|^[+-]?\d+(,\d+)?$"
-# A time may be on a 12-hour clock (``05/18/2024 01:48 AM``, as US spreadsheets export it), and a
-# month name may sit between dashes (``18-May-2024``, Oracle's and Excel's DD-MON-YYYY).
-_NUMERIC_DATE = r"^\d{1,4}[-/.]\d{1,2}[-/.]\d{1,4}([ T]\d{1,2}:\d{2}(:\d{2})?( ?[AaPp][Mm])?)?$"
+# A time may be on a 12-hour clock (``05/18/2024 01:48 AM``, as US spreadsheets export it, or
+# ``1:48 p.m.`` as style guides write it), and a month name may sit between dashes
+# (``18-May-2024``, Oracle's and Excel's DD-MON-YYYY).
+_NUMERIC_DATE = (
+    r"^\d{1,4}[-/.]\d{1,2}[-/.]\d{1,4}([ T]\d{1,2}:\d{2}(:\d{2})?( ?[AaPp]\.?[Mm]\.?)?)?$"
+)
 _NAMED_MONTH_DATE = (
     r"^([A-Za-z]{3,9}\.? \d{1,2},? \d{4}|\d{1,2} [A-Za-z]{3,9}\.? \d{4}"
     r"|\d{1,2}-[A-Za-z]{3,9}-\d{4})$"
@@ -562,7 +565,10 @@ _NAMED_MONTH = (
 )
 _TIMES = ("", " %H:%M", " %H:%M:%S", "T%H:%M", "T%H:%M:%S")
 _TIMES_AM_PM = (" %I:%M %p", " %I:%M:%S %p", " %I:%M%p", " %I:%M:%S%p")
-_AM_PM = r"[AaPp][Mm]$"
+_AM_PM = r"[AaPp]\.?[Mm]\.?$"
+_DOTTED_AM_PM = r"([AaPp])\.?([Mm])\.?$"
+# Excel, LibreOffice and Google Sheets read a two-digit year as 1930-2029 (Python's %y: 1969-2068).
+_LAST_TWO_DIGIT_YEAR = 2029
 
 
 def _refine_text_columns(table: pa.Table, delimiter: str) -> pa.Table:
@@ -707,6 +713,11 @@ def _local_number(text: pd.Series, delimiter: str) -> pd.Series | None:
 
 
 def _one_format_dates(text: pd.Series) -> pd.Series | None:
+    """The column as dates in the one format that reads every value, else None.
+
+    A two-digit year (``5/18/24``, Excel's US short date) is 1930-2029, as the spreadsheet the
+    file came from shows it when opened again, so a birth date ``3/14/52`` is 1952, not 2052.
+    """
     dates: tuple[str, ...]
     if text.str.fullmatch(_NUMERIC_DATE).all():
         dates = _YEAR_FIRST + _DAY_MONTH_YEAR + _MONTH_DAY_YEAR
@@ -719,6 +730,10 @@ def _one_format_dates(text: pd.Series) -> pd.Series | None:
     # One format per column: a 12-hour clock is on every value or on none, so the first value
     # says which clock to try (and a 24-hour file tries no more formats than before).
     times = _TIMES_AM_PM if re.search(_AM_PM, str(distinct.iloc[0])) else _TIMES
+    spelled = distinct
+    if times is _TIMES_AM_PM:  # %p reads am and AM, not a.m.
+        spelled = distinct.str.replace(_DOTTED_AM_PM, r"\1\2", regex=True)
+        sample = spelled.head(1000)
     candidates = [
         d + t
         for d in dates
@@ -727,7 +742,10 @@ def _one_format_dates(text: pd.Series) -> pd.Series | None:
     ]
     readings: list[pd.Series] = []
     for fmt in candidates:
-        parsed = pd.to_datetime(distinct, format=fmt, errors="coerce")
+        parsed = pd.to_datetime(spelled, format=fmt, errors="coerce")
+        if "%y" in fmt:
+            late = parsed.dt.year > _LAST_TWO_DIGIT_YEAR
+            parsed = parsed.mask(late, parsed - pd.DateOffset(years=100))
         if parsed.notna().all() and not any(parsed.equals(r) for r in readings):
             readings.append(parsed)
     if len(readings) != 1:
