@@ -165,3 +165,48 @@ def test_a_bad_config_edit_keeps_the_last_good_one(served: Workspace) -> None:
     agent.reload()
     assert agent.policies["churn"].cooldown == dt.timedelta(hours=2)
     assert "reloaded" in lines[-1]
+
+
+def test_a_policy_naming_no_endpoint_records_no_jobs_until_the_endpoint_is_deployed(
+    cli: Any, served: Workspace, tmp_path: Any
+) -> None:
+    """Its triggers would each make a job that fails the same way, every cron match: the agent
+    says why once and holds them, then takes them up again by itself once ghost is deployed."""
+    from mloop.demo_data import generate
+
+    triggers = (
+        '[{ kind = "manual" }, { kind = "schedule", cron = "* * * * *" }, '
+        '{ kind = "dataset", dataset = "churn" }]'
+    )
+    ghost = policy_toml(triggers=triggers, data='{ dataset = "nothing-here" }')
+    write_policy(served, ghost.replace("[policies.churn]", "[policies.ghost]"))
+    said = (
+        "config: [policies.ghost] in mloop.toml retrains endpoint 'ghost', which is not deployed "
+        "(endpoints are: churn); a policy is named after the endpoint it retrains, so rename the "
+        "table (e.g. [policies.churn]) or deploy it first (`mloop deploy ghost MODEL_REF`). "
+        "Until then the agent records no job for its triggers."
+    )
+    lines: list[str] = []
+    agent = Agent(served, log=lines.append)
+    start = dt.datetime(2026, 1, 5, 10, 30, tzinfo=dt.UTC)
+    for minute in range(30, 34):  # a cron match every minute
+        agent.tick(now=start.replace(minute=minute))
+    month2 = tmp_path / "month2.csv"
+    generate(300, seed=4, month=2).to_csv(month2, index=False, date_format="%Y-%m-%d")
+    assert cli("data", "add", "churn", month2).exit_code == 0
+    agent.tick(now=start.replace(minute=34))
+    assert jobs.list_jobs(served.store) == []
+    assert lines == [said]
+    refused = cli("retrain", "ghost")  # by hand it is still refused, in its sentence
+    assert refused.exit_code == 2 and "which is not deployed" in refused.stderr
+    assert jobs.list_jobs(served.store) == []
+
+    assert cli("deploy", "ghost", "churn@champion").exit_code == 0
+    agent.tick(now=start.replace(minute=35))
+    assert lines[1] == (
+        "config: endpoint 'ghost' is deployed now; [policies.ghost] records jobs for its "
+        "triggers again."
+    )
+    [job] = jobs.list_jobs(served.store)  # this minute's schedule; churn@2 came while held
+    assert job.trigger["kind"] == "schedule" and job.trigger["due"].endswith("10:35:00+00:00")
+    assert job.status == "failed" and "nothing-here" in (job.reason or ""), job.reason

@@ -79,7 +79,7 @@ def test_a_policy_naming_no_endpoint_never_moves_the_alias_real_endpoints_follow
     )
     lines: list[str] = []
     agent = Agent(served, log=lines.append)
-    assert lines == [f"config: {said}"]
+    assert lines == [f"config: {said} Until then the agent records no job for its triggers."]
     agent.run(once=True)
     job = jobs.get_job(served.store, queued.job.id)
     assert (job.status, job.reason, job.outputs.get("runs")) == ("failed", said, None)

@@ -550,6 +550,17 @@ def list_endpoints(store: Store) -> list[EndpointState]:
         return endpoint_states(conn, t.endpoints.c.deleted_at.is_(None))
 
 
+def endpoint_names(store: Store) -> list[str]:
+    """The names of the endpoints not deleted: one small query, cheap enough for every tick."""
+    with store.read() as conn:
+        rows = conn.execute(
+            sa.select(t.endpoints.c.name)
+            .where(t.endpoints.c.deleted_at.is_(None))
+            .order_by(t.endpoints.c.name)
+        )
+        return [str(row.name) for row in rows]
+
+
 def check_listed_endpoint(store: Store, name: str, policies: Collection[str] = ()) -> None:
     """``NotFound`` when ``name`` was never an endpoint of this store nor has a policy.
 

@@ -3,7 +3,8 @@
 A tick, in order:
 
 1. re-read mloop.toml when its modification time changed (a bad edit keeps the last good
-   policies, with one logged sentence);
+   policies, with one logged sentence), and hold the triggers of a policy whose endpoint is not
+   deployed (said once; taken up again when it is);
 2. run the declared monitors every ``[agent] monitor_every`` (so alerts appear without a cron job);
 3. scan for triggers in one transaction: due cron ticks (UTC), new alerts matching a policy,
    new versions of a watched dataset; each is recorded as a job (or coalesced into the active one)
@@ -57,6 +58,7 @@ class Agent:
         self.policies: dict[str, Policy] = {}
         self.settings = AgentSettings()
         self._mtime: float | None = None
+        self.held: set[str] = set()  # policies whose endpoint is not deployed: no jobs for them
         self.reload(first=True)
 
     # -- configuration ---------------------------------------------------------------------
@@ -88,16 +90,33 @@ class Agent:
         self.policies, self.settings = policies, agent
         if not first:
             self.log(f"config: reloaded {CONFIG_FILE} ({len(policies)} policies)")
-        self._note_unserved()
+        self.held = set()
+        self.check_served()
         self._note_unknown_datasets()
 
-    def _note_unserved(self) -> None:
-        """A policy naming no deployed endpoint is said at load; its jobs fail before training
-        (``work.check_served``), so it never moves an alias, but the user hears why at once."""
+    def check_served(self) -> None:
+        """Hold the triggers of a policy whose endpoint is not deployed, and take them up again
+        once it is; said once each way (and again when mloop.toml is re-read).
+
+        Every job of such a policy would fail the same way before training
+        (``work.check_served``), one per cron match, alert or dataset version, burying the
+        jobs that matter. Held triggers are still marked seen, so a deploy does not replay them:
+        the policy starts from its next trigger. One query of endpoint names per tick.
+        """
+        from mloop.endpoints.service import endpoint_names
+
+        names = endpoint_names(self.ws.store)
         for endpoint in self.policies:
-            problem = unserved_policy(self.ws, endpoint)
-            if problem is not None:
-                self.log(f"config: {problem}")
+            problem = unserved_policy(self.ws, endpoint, names)
+            if problem is not None and endpoint not in self.held:
+                self.held.add(endpoint)
+                self.log(f"config: {problem} Until then the agent records no job for its triggers.")
+            elif problem is None and endpoint in self.held:
+                self.held.discard(endpoint)
+                self.log(
+                    f"config: endpoint {endpoint!r} is deployed now; [policies.{endpoint}] "
+                    "records jobs for its triggers again."
+                )
 
     def _note_unknown_datasets(self) -> None:
         """A dataset trigger may name a dataset not added yet (it fires on its first version),
@@ -130,6 +149,8 @@ class Agent:
     def _record(
         self, conn: sa.Connection, policy: Policy, trigger: dict[str, Any], now: dt.datetime
     ) -> None:
+        if policy.endpoint in self.held:
+            return
         recorded = jobs.record_trigger_in(
             conn,
             endpoint=policy.endpoint,
@@ -230,7 +251,7 @@ class Agent:
             return
         from mloop.monitoring.monitor import evaluate
 
-        for endpoint in self.policies:
+        for endpoint in [name for name in self.policies if name not in self.held]:
             key = f"monitor:{endpoint}"
             with self.ws.store.read() as conn:
                 seen = state.get(conn, key)
@@ -311,6 +332,7 @@ class Agent:
 
     def tick(self, now: dt.datetime | None = None) -> None:
         self.reload()
+        self.check_served()
         now = now or jobs.now_utc()
         self.monitor(now)
         self.scan(now)

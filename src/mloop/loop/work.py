@@ -9,7 +9,7 @@ by another agent (after this one's lease lapsed) is not finished twice.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from typing import Literal
 
@@ -35,7 +35,9 @@ class Outcome:
     rollout_id: str | None = None
 
 
-def unserved_policy(ws: Workspace, endpoint: str) -> str | None:
+def unserved_policy(
+    ws: Workspace, endpoint: str, names: Collection[str] | None = None
+) -> str | None:
     """Why ``[policies.ENDPOINT]`` cannot run (one sentence: the name and the fix), or None.
 
     A policy is named after the endpoint it retrains: the endpoint's live revision says which
@@ -46,20 +48,20 @@ def unserved_policy(ws: Workspace, endpoint: str) -> str | None:
     import difflib
 
     from mloop.data.refs import shortlist
-    from mloop.endpoints.service import list_endpoints
+    from mloop.endpoints.service import endpoint_names
 
-    names = [state.name for state in list_endpoints(ws.store)]
-    if endpoint in names:
+    known = sorted(endpoint_names(ws.store) if names is None else names)
+    if endpoint in known:
         return None
     head = (
         f"[policies.{endpoint}] in mloop.toml retrains endpoint {endpoint!r}, which is not deployed"
     )
     deploy = f"deploy it first (`mloop deploy {endpoint} MODEL_REF`)"
-    if not names:
+    if not known:
         return f"{head} (this workspace has no endpoints yet); {deploy}."
-    example = (difflib.get_close_matches(endpoint, names, n=1, cutoff=0.6) or names)[0]
+    example = (difflib.get_close_matches(endpoint, known, n=1, cutoff=0.6) or known)[0]
     return (
-        f"{head} (endpoints are: {shortlist(names)}); a policy is named after the endpoint it "
+        f"{head} (endpoints are: {shortlist(known)}); a policy is named after the endpoint it "
         f"retrains, so rename the table (e.g. [policies.{example}]) or {deploy}."
     )
 
