@@ -62,7 +62,8 @@ FORBIDDEN: dict[str, tuple[str, ...]] = {
     # the loop composes data, training, registry, endpoints, monitoring and rollouts; edges call it
     "mloop.loop": ("mloop.cli", "mloop.serving"),
     # rollouts drive endpoints and the registry from monitoring's figures; the agent calls them
-    "mloop.rollouts": ("mloop.cli", "mloop.serving", "mloop.training"),
+    # (a verdict ends the job that owns the rollout through the jobs table, not mloop.loop)
+    "mloop.rollouts": ("mloop.cli", "mloop.serving", "mloop.training", "mloop.loop"),
 }
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import time
 from typing import Any
 
 from mloop.workspace import Workspace
@@ -244,3 +245,64 @@ def test_a_pipeline_without_a_data_parameter_is_refused_before_any_data_is_made(
     assert "passed to pipeline 'churn' as its 'data' parameter, and it has none" in job["reason"]
     datasets = json.loads(cli("data", "ls", "--json").stdout)
     assert [d["name"] for d in datasets] == ["churn"]  # no churn-log snapshot was made
+
+
+def _rolled_out_without_an_agent(cli: Any, served: Workspace) -> dict[str, Any]:
+    """A job watching its live rollout, whose 1s watch runs out with no traffic (so it is due,
+    and short of min_sample: rolled back)."""
+    write_policy(served, policy_toml(extra=ROLLOUT.replace('"1h"', '"1s"')))
+    started = json.loads(cli("retrain", "churn", "--no-wait", "--json").stdout)
+    assert started["status"] == "running" and started["rollout_id"], started
+    time.sleep(1.2)
+    return started
+
+
+def test_rollouts_check_ends_the_job_that_owns_the_rollout_at_once(
+    cli: Any, served: Workspace
+) -> None:
+    from mloop.loop.agent import Agent
+
+    started = _rolled_out_without_an_agent(cli, served)
+    checked = cli("rollouts", "check", started["rollout_id"])
+    assert checked.exit_code == 1, checked.stderr  # rolled back
+    rollout = json.loads(cli("rollouts", "show", started["rollout_id"], "--json").stdout)
+    job = json.loads(cli("jobs", "show", started["id"], "--json").stdout)
+    assert rollout["status"] == "rolled_back"
+    assert (job["status"], job["reason"]) == ("rejected", rollout["reason"])
+    assert job["ended_at"] and job["lease_owner"] is None
+    assert job["revisions"] == [rollout["started_revision"], rollout["decided_revision"]]
+    assert f"job {started['id']} rejected" in " ".join(checked.stdout.split())
+    lines: list[str] = []
+    Agent(served, log=lines.append).run(once=True)  # the next tick has nothing left to do
+    assert not [line for line in lines if started["id"] in line], lines
+    assert json.loads(cli("jobs", "show", started["id"], "--json").stdout) == job
+
+
+def test_rollouts_check_leaves_a_job_whose_lease_is_held_to_its_holder(
+    cli: Any, served: Workspace
+) -> None:
+    """An agent holds the lease from starting the rollout until it lets go to watch it: only it
+    may end the job meanwhile. Once it let go, the next check of the decided rollout ends it."""
+
+    from mloop.loop import jobs
+    from mloop.store import tables as t
+
+    started = _rolled_out_without_an_agent(cli, served)
+    holder, until = "agent@elsewhere:1:abcd", jobs.now_utc() + dt.timedelta(minutes=5)
+    with served.store.transaction() as conn:
+        conn.execute(
+            t.jobs.update()
+            .where(t.jobs.c.id == started["id"])
+            .values(lease_owner=holder, lease_expires_at=until)
+        )
+    checked = cli("rollouts", "check", started["rollout_id"])
+    assert checked.exit_code == 1
+    job = jobs.get_job(served.store, started["id"])
+    assert (job.status, job.lease_owner) == ("running", holder)
+    assert f"{holder} holds its lease" in " ".join(checked.stdout.split())
+    jobs.watch(served.store, started["id"], owner=holder, reason="watching")  # it lets go
+    again = cli("rollouts", "check", started["rollout_id"])
+    assert again.exit_code == 1 and f"job {job.id} rejected" in again.stdout
+    job = jobs.get_job(served.store, started["id"])
+    assert job.status == "rejected" and len(job.outputs["revisions"]) == 2
+    assert not jobs.finish(served.store, job.id, status="rejected", reason="x", owner=None)

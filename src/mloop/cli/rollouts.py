@@ -4,7 +4,8 @@
 rollout does the same after its gate); ``mloop agent`` or ``check`` then decides it.
 
 ROLLOUT is a rollout id or a unique prefix of one. ``check`` measures the guardrails now and
-applies the verdict if there is one; it exits 1 when the rollout ends rolled back.
+applies the verdict if there is one, ending the retraining job that owns the rollout in the same
+transaction (and says how it ended); it exits 1 when the rollout ends rolled back.
 """
 
 from __future__ import annotations
@@ -180,6 +181,21 @@ def show(ctx: typer.Context, rollout: RolloutArgument, as_json: JsonOption = Fal
     _show(found)
 
 
+def _job_line(ws: Any, rollout: Rollout) -> str | None:
+    """What became of the retraining job that owns a decided rollout (the verdict ends it)."""
+    if rollout.job_id is None or not rollout.decided:
+        return None
+    from mloop.loop.jobs import get_job
+
+    job = get_job(ws.store, rollout.job_id)
+    if job.status == "running" and job.lease_owner is not None:
+        return (
+            f"job {job.id} is still running: {job.lease_owner} holds its lease, and the first "
+            "check after it lets go ends it (the agent's next tick, or this command again)."
+        )
+    return f"job {job.id} {job.status} (`mloop jobs show {job.id}`)"
+
+
 @app.command("check")
 def check(ctx: typer.Context, rollout: RolloutArgument, as_json: JsonOption = False) -> None:
     """Measure the guardrails now and apply the verdict if there is one (exit 1: rolled back)."""
@@ -187,9 +203,12 @@ def check(ctx: typer.Context, rollout: RolloutArgument, as_json: JsonOption = Fa
 
     with open_workspace(ctx) as ws:
         found = check_rollout(ws, rollout)
+        owner = _job_line(ws, found)
     if as_json:
         print_json(found.to_dict())
     else:
         _show(found)
+        if owner:
+            console().print(escape(owner), highlight=False)
     if found.status == ROLLED_BACK:
         raise typer.Exit(1)

@@ -61,7 +61,8 @@ def run_claimed(
 
 
 def check_watched(ws: Workspace, job: jobs.RetrainJob) -> Outcome:
-    """Check a watched job's rollout once and end the job when the rollout is decided."""
+    """Check a watched job's rollout once; the verdict ends the job (``check_rollout``), and a
+    failure to check it, or a job the verdict could not end, is ended here (once: conditional)."""
     try:
         outcome = drive_rollout(ws, job)
     except MloopError as exc:

@@ -332,23 +332,21 @@ def run_job(
 def drive_rollout(
     ws: Workspace, job: jobs.RetrainJob, *, now: dt.datetime | None = None
 ) -> Outcome:
-    """Check a watched job's rollout once: ``watching`` until its guardrails decide."""
+    """Check a watched job's rollout once: ``watching`` until its guardrails decide.
+
+    The verdict's transaction ends the job (``mloop.rollouts.service``), so the outcome is the
+    job's own, whoever decided the rollout (this check, or a person's `mloop rollouts check`).
+    """
+    from mloop.rollouts.service import job_outcome
+
     rollout_id = job.outputs.get("rollout_id")
     if not rollout_id:
         return Outcome("failed", f"job {job.id} is running without a lease or a rollout to watch")
     rollout = check_rollout(ws, rollout_id, now=now)
     if rollout.status == "watching":
         return Outcome("watching", f"watching rollout {rollout_id}", rollout_id)
-    known = set(job.outputs.get("revisions", []))
-    new = [n for n in _revisions(ws, rollout_id) if n not in known]
-    if new:
-        jobs.record_outputs(ws.store, job.id, owner=None, add={"revisions": new})
-    if rollout.status == "promoted":
-        return Outcome(
-            "succeeded",
-            rollout.reason or f"rollout {rollout_id} promoted the candidate",
-            rollout_id,
-        )
-    return Outcome(
-        "rejected", rollout.reason or f"rollout {rollout_id} rolled the candidate back", rollout_id
-    )
+    ended = jobs.get_job(ws.store, job.id)
+    if ended.status in ("succeeded", "rejected", "failed"):
+        return Outcome(ended.status, ended.reason or "", rollout_id)
+    status, reason = job_outcome(rollout)  # not ended yet: check_watched ends it
+    return Outcome("succeeded" if status == "succeeded" else "rejected", reason, rollout_id)

@@ -11,6 +11,10 @@
   stored on the candidate (``gate_verdicts``, gate ``guardrails``, with the figures), the
   rollout row says what happened and why, and the audit log has an entry. Idempotent: a decided
   rollout is returned as it is, and two checkers racing decide it once (the endpoint row lock).
+- The retraining job that owns the rollout ends in the verdict's transaction (``_end_job``):
+  promoted → ``succeeded``, rolled back → ``rejected``, with the rollout's reason, whoever
+  checked (the agent, a waiting ``mloop retrain``, or a person), so ``mloop jobs show`` is right
+  at once and the agent's next tick finds nothing left to do.
 - A champion served pinned (``NAME@N``, no alias), or a candidate of another model, has no
   alias to move: a pass serves the candidate pinned.
 - If someone changes the endpoint by hand while a rollout is watched (the candidate no longer
@@ -227,6 +231,9 @@ def check_rollout(ws: Workspace, rollout_id: str, *, now: dt.datetime | None = N
     store = ws.store
     rollout = get_rollout(store, rollout_id)
     if rollout.decided:
+        if rollout.job_id is not None:  # decided while its job's lease was held: end it now
+            with store.transaction() as conn:
+                _end_job(conn, rollout)
         return rollout
     end = as_utc(now or dt.datetime.now(dt.UTC))
     with store.read() as conn:
@@ -257,6 +264,7 @@ def check_rollout(ws: Workspace, rollout_id: str, *, now: dt.datetime | None = N
         row = locked_endpoint(conn, rollout.endpoint, deleted_ok=True)
         (current,) = read_rollouts(conn, t.rollouts.c.id == rollout.id)
         if current.decided:
+            _end_job(conn, current)
             return current
         live = _live(conn, row) if row.deleted_at is None else None
         if judgement.outcome == "watching" and _serves_candidate(live, current):
@@ -268,7 +276,56 @@ def check_rollout(ws: Workspace, rollout_id: str, *, now: dt.datetime | None = N
         else:
             _decide(conn, store, row, live, current, judgement, figures, actor=ws.user)
         (result,) = read_rollouts(conn, t.rollouts.c.id == rollout.id)
+        _end_job(conn, result)
     return result
+
+
+def job_outcome(rollout: Rollout) -> tuple[str, str]:
+    """The status and reason a decided rollout gives the retraining job that owns it."""
+    if rollout.status == PROMOTED:
+        return "succeeded", rollout.reason or f"rollout {rollout.id} promoted the candidate"
+    return "rejected", rollout.reason or f"rollout {rollout.id} rolled the candidate back"
+
+
+def _end_job(conn: sa.Connection, rollout: Rollout) -> None:
+    """End the job that owns the decided ``rollout``, in the caller's transaction.
+
+    Only a job watching its rollout (running, no lease) is ended, by a conditional update, as
+    ``mloop.loop.jobs.finish`` does (the loop sits above rollouts, so the rule is kept here
+    too): while an agent or a foreground retrain holds the lease (from starting the rollout
+    until it lets go to watch it) the job is the holder's, and the first check after it let go
+    ends it. A job already ended is left alone, so no two checkers end it twice.
+    """
+    if rollout.job_id is None or not rollout.decided:
+        return
+    j = t.jobs
+    watched = (
+        j.c.id == rollout.job_id,
+        j.c.kind == "retrain",
+        j.c.status == "running",
+        j.c.lease_owner.is_(None),
+    )
+    row = conn.execute(sa.select(j.c.outputs).where(*watched).with_for_update()).first()
+    if row is None:
+        return
+    outputs = dict(row.outputs or {})
+    known = list(outputs.get("revisions", []))
+    made = (rollout.started_revision, rollout.decided_revision)
+    outputs["revisions"] = [*known, *(n for n in made if n and n not in known)]
+    status, reason = job_outcome(rollout)
+    now = dt.datetime.now(dt.UTC)
+    conn.execute(
+        j.update()
+        .where(*watched)
+        .values(
+            status=status,
+            reason=reason,
+            error=None,
+            outputs=outputs,
+            ended_at=now,
+            updated_at=now,
+        )
+    )
 
 
 def _slot_of(conn: sa.Connection, version_id: str) -> ModelSlot:
