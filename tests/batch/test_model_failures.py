@@ -77,3 +77,21 @@ def test_a_model_failing_on_most_rows_fails_the_job(
     assert not out.exists()
     job = json.loads(cli("jobs", "ls", "--json").stdout)[0]
     assert job["status"] == "failed" and "x must not be negative" in job["error"]
+
+
+def test_the_first_row_a_failing_model_raised_on_is_named_as_in_the_file(
+    cli: Any, workspace: Workspace, tmp_path: Path
+) -> None:
+    """Past the first chunk and three empty rows: the file's row, not the chunk's."""
+    _log_picky(workspace)
+    good = [f"{i},{1 + i / 100}" for i in range(250)]
+    bad = [f"{i},-1" for i in range(250, 400)]
+    source, out = tmp_path / "in.csv", tmp_path / "out.csv"
+    source.write_text("\n".join(["id,x", *good, ",", ",", ",", *bad]) + "\n")
+    result = cli("predict", "picky@1", "-i", source, "-o", out, "--chunk-rows", 200)
+    assert result.exit_code == 2, result.stderr
+    assert f"(first, row 254 of {source}: ValueError: x must not be negative)" in result.stderr
+
+    frame = pd.DataFrame({"x": [1.0] * 5 + [-1.0] * 150}, index=range(1000, 1155))
+    with pytest.raises(mloop.InvalidInput, match=r"first, row 6 of the frame, index 1005:"):
+        mloop.predict("picky@1", frame, workspace=workspace)

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -24,7 +25,14 @@ from mloop.artifacts import ArtifactStore
 from mloop.batch.folders import folder_hash, open_folder_chunks, parquet_files
 from mloop.batch.jobs import end_job, start_job
 from mloop.batch.outputs import InputColumns, default_rejects
-from mloop.batch.scorer import PREDICTION, REJECT_SCHEMA, Scorer, reject_table, scorer_for
+from mloop.batch.scorer import (
+    PREDICTION,
+    REJECT_SCHEMA,
+    ModelFailures,
+    Scorer,
+    reject_table,
+    scorer_for,
+)
 from mloop.batch.writers import TableWriter, check_destination
 from mloop.data.chunks import Chunks, open_chunks
 from mloop.errors import InvalidInput
@@ -311,18 +319,22 @@ class _Run:
     def all(self, results: Iterable[ChunkResult] | None = None) -> None:
         """Write every chunk's result in order: ``results`` scored elsewhere (Ray Data), else
         the chunks scored here one after the other."""
-        if results is None:
-            results = (
-                score_chunk(
+        if results is not None:
+            for result in results:
+                self._add(result)
+            return
+        for chunk in self.chunks:
+            try:
+                result = score_chunk(
                     self.scorer,
                     self.columns,
                     chunk,
                     text_input=self.text_input,
                     delimiter=self.chunks.delimiter,
                 )
-                for chunk in self.chunks
-            )
-        for result in results:
+            except ModelFailures as exc:  # named as in the file, as the rejects are
+                row = self.chunks.empty.in_file(np.array([exc.row + self.read]))[0]
+                raise exc.at(f"row {row} of {self.chunks.path}") from exc.cause
             self._add(result)
 
     def _add(self, result: ChunkResult) -> None:

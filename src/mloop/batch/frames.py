@@ -13,7 +13,7 @@ from typing import Any, Literal
 
 import pandas as pd
 
-from mloop.batch.scorer import Scorer
+from mloop.batch.scorer import ModelFailures, Scorer
 from mloop.data.validation import frame_to_table
 from mloop.data.violations import FieldError
 from mloop.errors import InvalidInput, ValidationFailed
@@ -40,7 +40,11 @@ def predict_frame(
     if not all(isinstance(c, str) for c in frame.columns):
         frame = frame.rename(columns=str)
     scorer.check_columns(list(frame.columns), where="The frame")
-    scored = scorer.score(frame_to_table(frame), frame=frame)
+    try:
+        scored = scorer.score(frame_to_table(frame), frame=frame)
+    except ModelFailures as exc:  # the frame is one chunk: say which of its rows
+        where = f"row {exc.row} of the frame, index {_plain(frame.index[exc.row - 1])!r}"
+        raise exc.at(where) from exc.cause
     if scored.rejects and on_invalid == "raise":
         raise _failure(scorer, frame, scored.rejects)
     out: pd.DataFrame = scored.predictions.to_pandas()

@@ -91,6 +91,24 @@ class _TooManyFailures(Exception):
     pass
 
 
+class ModelFailures(InvalidInput):
+    """The model raised on more than ``MAX_MODEL_FAILURES`` rows of one chunk. ``row`` is the
+    first (1-based within the chunk): only the caller knows where the chunk began in its file,
+    so it names the row as the user would find it (``at``)."""
+
+    def __init__(self, ref: str, row: int, cause: Exception, where: str | None = None) -> None:
+        self.ref, self.row, self.cause = ref, row, cause
+        super().__init__(
+            f"{ref} raised on more than {MAX_MODEL_FAILURES} rows of one chunk (first, "
+            f"{where or f'row {row} of the chunk'}: {type(cause).__name__}: {cause}); check "
+            "that the input matches the data the model was trained on."
+        )
+
+    def at(self, where: str) -> ModelFailures:
+        """The same failure, its first row named by ``where`` (``"row 5,123 of in.csv"``)."""
+        return ModelFailures(self.ref, self.row, self.cause, where)
+
+
 class Scorer:
     """A loaded model and its compiled rules, applied chunk after chunk."""
 
@@ -232,11 +250,7 @@ class Scorer:
             self._isolate(frame, np.arange(len(frame)), parts, failures)
         except _TooManyFailures:
             position, exc = failures[0]
-            raise InvalidInput(
-                f"{self.model.version.ref} raised on more than {MAX_MODEL_FAILURES} rows of one "
-                f"chunk (first, row {int(kept[position]) + 1} of the chunk: {type(exc).__name__}: "
-                f"{exc}); check that the file matches the data the model was trained on."
-            ) from exc
+            raise ModelFailures(self.model.version.ref, int(kept[position]) + 1, exc) from exc
         failed = [
             FieldError(
                 int(kept[position]) + 1,
