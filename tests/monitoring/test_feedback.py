@@ -235,9 +235,9 @@ def test_rows_need_exactly_one_of_id_and_key_and_the_endpoint_must_exist(tmp_pat
     root = tmp_path / "predictions"
     _log(root)
     both = pa.table({"id": ["req-1"], "key": ["customer-1"], "label": ["no"]})
-    with pytest.raises(InvalidInput, match="both"):
+    with pytest.raises(InvalidInput, match=r"^labels\[0\] has both an id and a key"):
         record_labels(root, "churn", both)
-    with pytest.raises(InvalidInput, match="no id"):
+    with pytest.raises(InvalidInput, match=r"^labels\[0\] has no id"):
         record_labels(
             root, "churn", pa.table({"id": pa.array([None], pa.string()), "label": ["no"]})
         )
@@ -386,6 +386,23 @@ def test_cli_bad_input_exits_2_and_stores_nothing(
     assert result.exit_code == 2, result.stdout + result.stderr
     assert words in result.stderr and "Traceback" not in result.stderr
     assert label_files(labels_folder(root, "churn")) == []
+
+
+def test_cli_names_a_label_without_an_id_by_its_row_in_the_file(
+    workspace: Workspace, cli: Cli
+) -> None:
+    """Row 1 is the first after the header; the empty rows left out are still counted."""
+    root = _logged(workspace)
+    path = workspace.root / "labels.csv"
+    path.write_text("prediction_id,churned\nreq-1,yes\n,\n,\nreq-2,no\n,yes\n")
+    result = cli("feedback", "churn", "--input", path, "--label-column", "churned")
+    assert result.exit_code == 2, result.stdout + result.stderr
+    assert f"Row 5 of {path} has no id; give each label a prediction id or a key." in result.stderr
+    assert label_files(labels_folder(root, "churn")) == []
+    path.write_text("prediction_id,churned\nreq-1,yes\n,\nreq-2,no\n")
+    stored = cli("feedback", "churn", "--input", path, "--label-column", "churned")
+    assert stored.exit_code == 0, stored.stderr
+    assert f"note: {path}: skipped 1 empty row" in stored.stderr
 
 
 def _register_tumour(ws: Workspace, classes: list[str]) -> None:

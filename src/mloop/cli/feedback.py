@@ -65,9 +65,10 @@ def feedback(
     as_json: JsonOption = False,
 ) -> None:
     """Record true labels for an endpoint's logged predictions (a label sent again replaces the old)."""
+    import numpy as np
     import pyarrow as pa
 
-    from mloop.data.io import read_arrow
+    from mloop.data.io import EmptyRows, empty_rows_note, read_arrow
     from mloop.errors import InvalidInput
     from mloop.monitoring.feedback import record_labels
     from mloop.monitoring.model_outputs import endpoint_output, registry_output_of, served_outputs
@@ -75,7 +76,8 @@ def feedback(
 
     if id_column is not None and key_column is not None:
         raise InvalidInput("Give --id-column or --key-column, not both.")
-    table = read_arrow(input_file)
+    empty = EmptyRows()
+    table = read_arrow(input_file, empty=empty)
     names = list(table.column_names)
     if table.num_rows == 0:
         raise InvalidInput(f"{input_file} has no rows; a labels file needs one row per label.")
@@ -99,7 +101,11 @@ def feedback(
             served=served_outputs(ws.store, endpoint),
             output_of=registry_output_of(ws.store),
             where=f"in column {label_column!r} ",
+            row_name=lambda index: f"Row {empty.in_file(np.array([index + 1]))[0]} of {input_file}",
         )
+    note = empty_rows_note(input_file, empty.count)
+    if note:
+        err_console().print(f"note: {note}", highlight=False, markup=False)
     if as_json:
         print_json(result.to_json())
     elif not result.matched:

@@ -286,6 +286,7 @@ def record_labels(
     served: Sequence[Output] = (),
     output_of: OutputOf | None = None,
     where: str = "",
+    row_name: Callable[[int], str] | None = None,
     now: dt.datetime | None = None,
 ) -> FeedbackResult:
     """Store ``labels`` (columns ``label`` and ``id`` and/or ``key``, one of them per row) for
@@ -297,7 +298,9 @@ def record_labels(
     version the log names for the labelled predictions; so during a rollout a class only the
     candidate knows is known. A label that is none of them is stored and listed in
     ``new_classes``; one that is a known class spelt otherwise is refused. ``where`` names the
-    labels' source in messages. Raises ``InvalidInput`` for a row with neither or both of id
+    labels' source in messages; ``row_name`` names the label at a 0-based position as its source
+    numbers it (a file's row), by default as an index into the body's list (``labels[3]``).
+    Raises ``InvalidInput`` for a row with neither or both of id
     and key, an empty label, one the model could not predict or a misspelt class, and
     ``NotFound`` when the endpoint never logged a prediction; then nothing is stored.
     """
@@ -307,15 +310,14 @@ def record_labels(
     keys = _text_column(labels, "key")
     has_id, has_key = pc.is_valid(ids), pc.is_valid(keys)
     neither = pc.invert(pc.or_(has_id, has_key))
+    name = row_name or (lambda index: f"labels[{index}]")
     if pc.any(neither).as_py():
-        row = pc.index(neither, True).as_py()
-        raise InvalidInput(
-            f"Label {row} {where}has no id; give each label a prediction id or a key."
-        )
+        row = name(pc.index(neither, True).as_py())
+        raise InvalidInput(f"{row} has no id; give each label a prediction id or a key.")
     both = pc.and_(has_id, has_key)
     if pc.any(both).as_py():
-        row = pc.index(both, True).as_py()
-        raise InvalidInput(f"Label {row} {where}has both an id and a key; give one of them.")
+        row = name(pc.index(both, True).as_py())
+        raise InvalidInput(f"{row} has both an id and a key; give one of them.")
     values = labels.column("label").combine_chunks()
     kind = label_kind(output if output is not None else next(iter(served), None))
     text = canonical_labels(values, kind, where=where)
