@@ -191,3 +191,26 @@ def test_empty_rows_map_kept_rows_back_to_the_rows_read(size: int) -> None:
     assert rows.count == sum(empty)
     numbers = np.arange(1, len(kept) + 1)
     assert rows.in_file(numbers).tolist() == [n + 1 for n in kept]
+
+
+def test_train_numbers_its_input_rows_as_the_file_added(cli: Any, tmp_path: Path) -> None:
+    """Rows 3-4 are empty and rows 2 and 6 have no label (left out of training): the new plan
+    on rows 5 and 7 is named so, not as the 2nd and 3rd rows trained on."""
+    first, second = tmp_path / "export.csv", tmp_path / "next.csv"
+    first.write_text(EXCEL, newline="")
+    tail = "".join(
+        f"{40 + i},{'pro' if i % 3 else 'basic'},{'yes' if i % 2 else 'no'}\n" for i in range(20)
+    )
+    second.write_text(
+        "age,plan,churned\n30,pro,no\n31,basic,\n,,\n,,\n32,gold,yes\n33,pro,?\n34,gold,no\n" + tail
+    )
+    assert cli("data", "add", "export", first).exit_code == 0
+    assert cli("data", "add", "export", second).exit_code == 0  # the rules stay the first's
+
+    trained = cli("train", "--data", "export@2", "--target", "churned", "--json")
+    assert trained.exit_code == 0, trained.stderr
+    report = json.loads(trained.stdout)["input_validation"]
+    assert {v["rule"]: (v["examples"], v["values"]) for v in report["violations"]} == {
+        "allowed": ([5, 7], ["gold", "gold"])
+    }
+    assert (report["rows_checked"], report["empty_rows"]) == (23, 2)

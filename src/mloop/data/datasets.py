@@ -15,7 +15,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pandas as pd
 import sqlalchemy as sa
 
@@ -46,7 +45,7 @@ from mloop.data.refs import (
 from mloop.data.schema import Schema
 from mloop.data.schema_changes import SchemaChanges, schema_changes
 from mloop.data.streaming import snapshot_csv
-from mloop.data.violations import ValidationReport, Violation
+from mloop.data.violations import ValidationReport
 from mloop.errors import InvalidInput, NotFound, ValidationFailed
 from mloop.hashing import hash_chunks, hash_file
 from mloop.ids import new_id
@@ -240,19 +239,7 @@ def validate_file(
 def _numbered_in_file(report: ValidationReport, empty: EmptyRows) -> ValidationReport:
     """``report`` with its example rows numbered as in the file, the empty rows left out of the
     table counted again, so "row 57" is the file's 57th row after the header."""
-
-    def renumbered(found: list[Violation]) -> list[Violation]:
-        return [
-            dataclasses.replace(v, examples=empty.in_file(np.array(v.examples)).tolist())
-            for v in found
-        ]
-
-    return dataclasses.replace(
-        report,
-        violations=renumbered(report.violations),
-        warnings=renumbered(report.warnings),
-        empty_rows=empty.count,
-    )
+    return dataclasses.replace(report.renumbered(empty.in_file), empty_rows=empty.count)
 
 
 @dataclass(frozen=True)
@@ -576,6 +563,15 @@ def list_versions(store: Store, name: str) -> list[DatasetVersion]:
     return [_to_version(r, name) for r in rows]
 
 
-def load_frame(store: Store, artifacts: ArtifactStore, version: DatasetVersion) -> pd.DataFrame:
-    """The stored snapshot (hash-verified), never the original path, which may have changed."""
-    return read_table(artifacts.local_path(version.content_hash), sep=separator_of(version.format))
+def load_frame(
+    store: Store,
+    artifacts: ArtifactStore,
+    version: DatasetVersion,
+    *,
+    empty: EmptyRows | None = None,
+) -> pd.DataFrame:
+    """The stored snapshot (hash-verified), never the original path, which may have changed.
+    The snapshot is the file's bytes as added, so ``empty`` maps the frame's rows back to the
+    file's (its empty rows are left out of the frame, as when it was added)."""
+    path = artifacts.local_path(version.content_hash)
+    return read_table(path, sep=separator_of(version.format), empty=empty)

@@ -914,10 +914,13 @@ def header_warning(path: Path, names: list[str]) -> str | None:
     )
 
 
-def read_table(path: Path, *, sep: str | None = None) -> pd.DataFrame:
-    """Read a CSV or Parquet file; raises ``InvalidInput`` with one sentence for anything else."""
+def read_table(
+    path: Path, *, sep: str | None = None, empty: EmptyRows | None = None
+) -> pd.DataFrame:
+    """Read a CSV or Parquet file; raises ``InvalidInput`` with one sentence for anything else.
+    A CSV's empty rows are left out, counted in ``empty`` when given (see ``read_arrow``)."""
     path = Path(path)
-    frame = to_pandas(read_arrow(path, sep=sep), consume=True)
+    frame = to_pandas(read_arrow(path, sep=sep, empty=empty), consume=True)
     _check_shape(path, frame.shape[1], len(frame))  # pandas metadata may make an index of a column
     return frame
 

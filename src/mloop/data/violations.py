@@ -11,8 +11,11 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal
+
+import numpy as np
 
 from mloop.plural import plural
 
@@ -78,6 +81,18 @@ class ValidationReport:
     @property
     def ok(self) -> bool:
         return not self.violations
+
+    def renumbered(self, rows: Callable[[np.ndarray], np.ndarray]) -> ValidationReport:
+        """The report with its example rows as ``rows`` numbers them: the table checked may
+        have left rows of the user's file out, and a row named must be the file's."""
+
+        def each(found: list[Violation]) -> list[Violation]:
+            return [
+                replace(v, examples=rows(np.array(v.examples, dtype=np.int64)).tolist())
+                for v in found
+            ]
+
+        return replace(self, violations=each(self.violations), warnings=each(self.warnings))
 
     def __repr__(self) -> str:
         found = "ok" if self.ok else plural(len(self.violations), "violation")

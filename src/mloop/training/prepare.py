@@ -23,6 +23,7 @@ from mloop.data.datasets import (
     get_version,
     load_frame,
 )
+from mloop.data.io import EmptyRows
 from mloop.data.refs import did_you_mean
 from mloop.data.schema import ColumnType, Schema
 from mloop.data.validation import ValidationReport, validate_frame
@@ -108,8 +109,10 @@ def prepare(
     kind = schema.column(target).type
     chosen = _check_task(task, kind, target)
     say(f"reading {version.ref}")
-    frame = load_frame(store, artifacts, version)
-    frame = frame[labelled(frame[target])].reset_index(drop=True)
+    empty = EmptyRows()
+    frame = load_frame(store, artifacts, version, empty=empty)
+    known = labelled(frame[target]).to_numpy(dtype=bool)
+    frame = frame[known].reset_index(drop=True)
     if len(frame) < 2:
         raise InvalidInput(
             f"{version.ref} has {plural(len(frame), 'row')} with a value in {target!r}; at least 2 are needed."
@@ -133,6 +136,9 @@ def prepare(
     prepared = Prepared(version, frame, target, kind, chosen, model, spec, y, rules, revision)
     say(f"checking {version.ref} against schema revision {revision}")
     report = validate_frame(prepared.signature().rules(), frame, root=root)
+    # rows named as in the file added: past the rows left out for no label, and the empty ones
+    in_file = empty.in_file(np.flatnonzero(known) + 1)
+    report = replace(report.renumbered(lambda rows: in_file[rows - 1]), empty_rows=empty.count)
     return replace(prepared, validation=report)
 
 
