@@ -103,9 +103,9 @@ def feedback(
             where=f"in column {label_column!r} ",
             row_name=lambda index: f"Row {empty.in_file(np.array([index + 1]))[0]} of {input_file}",
         )
-    note = empty_rows_note(input_file, empty.count)
-    if note:
-        err_console().print(f"note: {note}", highlight=False, markup=False)
+    skipped = empty_rows_note(input_file, empty.count)
+    if skipped:
+        note(skipped)
     if as_json:
         print_json(result.to_json())
     elif not result.matched:
