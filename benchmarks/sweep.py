@@ -63,6 +63,18 @@ def _load() -> float:
     return os.getloadavg()[0]
 
 
+def _steal() -> float:
+    """CPU seconds the hypervisor gave other guests while this VM wanted them (Linux's
+    /proc/stat), 0 elsewhere: a run that lost seconds to a busy host is told apart from a slow
+    one, since on a shared VM both look the same on the clock."""
+    try:
+        with open("/proc/stat") as stat:
+            fields = stat.readline().split()
+        return int(fields[8]) / os.sysconf("SC_CLK_TCK")
+    except (OSError, IndexError, ValueError):
+        return 0.0
+
+
 def _mloop(args: list[str], cwd: Path, env: dict[str, str]) -> tuple[float, str]:
     started = time.perf_counter()
     done = subprocess.run(
@@ -224,7 +236,10 @@ def _one_size(
             f"\n{trials} trials: random_forest ({trees} trees, one core each) on "
             f"{rows:,} rows, max_depth x min_samples_leaf"
         )
-        print(f"{'way':<12} {'command (s)':>11} {'sweep (s)':>10} {'trial mean (s)':>15}  load")
+        print(
+            f"{'way':<12} {'command (s)':>11} {'sweep (s)':>10} {'trial mean (s)':>15}  load"
+            "  steal (s)"
+        )
         runs: dict[str, list[tuple[float, Any]]] = {kind: [] for kind in kinds}
         for _ in range(repeat):
             for kind in kinds:
@@ -234,14 +249,15 @@ def _one_size(
                     "MLOOP_EXECUTOR": "ray" if kind.startswith("ray") else "local",
                 }
                 with _ray_cluster(env) if kind == "ray-joined" else _no_cluster() as joined:
-                    load = _load()
+                    load, stolen = _load(), _steal()
                     seconds, stdout = _mloop(command, root, {**run_env, **joined})
+                    stolen = _steal() - stolen
                 out = json.loads(stdout)
                 trial_mean = sum(t["seconds"] for t in out["trials"]) / len(out["trials"])
                 runs[kind].append((seconds, out))
                 print(
                     f"{kind:<12} {seconds:>11.2f} {out['seconds']:>10.2f} {trial_mean:>15.2f}  "
-                    f"{load:.1f}"
+                    f"{load:>4.1f}  {stolen:>9.1f}"
                 )
     command_s = {k: statistics.median(s for s, _ in found) for k, found in runs.items()}
     sweep_s = {k: statistics.median(o["seconds"] for _, o in found) for k, found in runs.items()}
