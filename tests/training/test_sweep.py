@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -178,14 +179,9 @@ RAY_ENV = {
 }
 
 
-def _ray_sweep(
-    tmp_path: Path, churn_csv: Path, workers: int, sweep: list[str]
-) -> tuple[Path, subprocess.CompletedProcess[str]]:
-    """``mloop train --sweep`` in a new workspace with MLOOP_EXECUTOR=ray, as a user runs it;
-    waits until the private Ray the command started is gone (a test fails if it stays)."""
+def _ray_workspace(tmp_path: Path, churn_csv: Path, workers: int) -> Path:
+    """A new workspace with the churn table, on Ray with ``workers`` CPUs (MLOOP_EXECUTOR)."""
     pytest.importorskip("ray", reason="the Ray tests need mloop[ray]")
-    from tests.executors.test_ray_executor import ray_processes_of
-
     ws_dir = tmp_path / "ws"
     ws_dir.mkdir()
     assert run_mloop("init", cwd=ws_dir, env=RAY_ENV).returncode == 0
@@ -193,20 +189,40 @@ def _ray_sweep(
         config.write(f"\n[executor]\nmax_workers = {workers}\n")
     added = run_mloop("data", "add", "churn", str(churn_csv), cwd=ws_dir, env=RAY_ENV)
     assert added.returncode == 0
-    args = ["train", "--data", "churn", "--target", "churned", *sweep]
-    with subprocess.Popen(
+    return ws_dir
+
+
+def _start_mloop(ws_dir: Path, args: list[str]) -> subprocess.Popen[str]:
+    return subprocess.Popen(
         [sys.executable, "-m", "mloop", *args],
         cwd=ws_dir,
         env={**{k: v for k, v in os.environ.items() if not k.startswith("MLOOP_")}, **RAY_ENV},
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
-    ) as command:
-        stdout, stderr = command.communicate(timeout=180)
+    )
+
+
+def _no_ray_left(driver_pid: int) -> None:
+    """Waits until the private Ray the command started is gone; fails if it stays."""
+    from tests.executors.test_ray_executor import ray_processes_of
+
     deadline = time.monotonic() + 10
-    while (left := ray_processes_of(command.pid)) and time.monotonic() < deadline:
+    while (left := ray_processes_of(driver_pid)) and time.monotonic() < deadline:
         time.sleep(0.2)
     assert left == [], left
+
+
+def _ray_sweep(
+    tmp_path: Path, churn_csv: Path, workers: int, sweep: list[str]
+) -> tuple[Path, subprocess.CompletedProcess[str]]:
+    """``mloop train --sweep`` in a new workspace with MLOOP_EXECUTOR=ray, as a user runs it;
+    waits until the private Ray the command started is gone (a test fails if it stays)."""
+    ws_dir = _ray_workspace(tmp_path, churn_csv, workers)
+    args = ["train", "--data", "churn", "--target", "churned", *sweep]
+    with _start_mloop(ws_dir, args) as command:
+        stdout, stderr = command.communicate(timeout=180)
+    _no_ray_left(command.pid)
     return ws_dir, subprocess.CompletedProcess(args, command.returncode, stdout, stderr)
 
 
@@ -231,3 +247,25 @@ def test_a_sweep_on_ray_refused_for_a_bad_parameter_records_nothing_and_stops_ra
     assert "no_such_param" in done.stderr and "Traceback" not in done.stderr
     with Workspace.open(ws_dir, environ=RAY_ENV) as ws:
         assert list_runs(ws.store) == []
+
+
+def test_a_sweep_on_ray_killed_mid_trial_ends_killed_quietly_and_leaves_no_ray_behind(
+    tmp_path: Path, churn_csv: Path
+) -> None:
+    """``kill`` of a sweep on Ray ends as on the process pool: the parent run KILLED, exit 143,
+    no stack dump (ray.init had put its own handler in, which exited 15 and ended it FAILED)."""
+    ws_dir = _ray_workspace(tmp_path, churn_csv, 1)
+    args = ["train", "--data", "churn", "--target", "churned", "--sweep", "C=0.001:10:60:log"]
+    with _start_mloop(ws_dir, args) as command:
+        deadline = time.monotonic() + 120
+        with Workspace.open(ws_dir, environ=RAY_ENV) as ws:
+            while not [r for r in list_runs(ws.store) if r.parent_run_id]:
+                assert command.poll() is None and time.monotonic() < deadline, "no trial started"
+                time.sleep(0.2)
+            command.send_signal(signal.SIGTERM)
+            _, stderr = command.communicate(timeout=60)
+            parent = next(r for r in list_runs(ws.store) if r.parent_run_id is None)
+    assert command.returncode == 128 + signal.SIGTERM, stderr
+    assert "SIGTERM received" not in stderr and "Traceback" not in stderr, stderr
+    assert parent.status == "KILLED"
+    _no_ray_left(command.pid)

@@ -27,7 +27,9 @@ from __future__ import annotations
 import importlib
 import logging
 import os
+import signal
 import sys
+import threading
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future
 from contextlib import contextmanager, nullcontext, suppress
@@ -98,6 +100,27 @@ class RayExecutor:
         self._warming = [
             self._task.remote(_import_all, list(modules)) for _ in range(self.parallelism)
         ]
+
+
+@contextmanager
+def _keeping_signal_handlers() -> Iterator[None]:
+    """The process's own SIGTERM and SIGHUP handlers, put back after ``ray.init``.
+
+    A driver's ``ray.init`` replaces them with ``sys.exit(signum)`` behind a C++ handler that
+    prints a stack dump: ``kill`` of a command on Ray then ended its run FAILED ("SystemExit:
+    15") with six lines of "*** SIGTERM received" on the user's terminal, where the same
+    command on the process pool ends the run KILLED, quietly, exit 143 (``mloop.cli.app``)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    stops = [getattr(signal, name) for name in ("SIGTERM", "SIGHUP") if hasattr(signal, name)]
+    saved = {signum: signal.getsignal(signum) for signum in stops}
+    try:
+        yield
+    finally:
+        for signum, handler in saved.items():
+            if handler is not None:
+                signal.signal(signum, handler)
 
 
 @contextmanager
@@ -221,17 +244,19 @@ def open_ray_executor(
         )
     owns = settings.ray_address is None
     try:
-        if owns:
-            _start_local(ray, settings.max_workers or os.cpu_count() or 1, preload)
-        else:
-            # a cluster on this machine's loopback: this driver must be on loopback too, or it
-            # waits for a node at the routable address that is not there
-            with _on_loopback() if _is_loopback(settings.ray_address or "") else nullcontext():
-                ray.init(
-                    address=settings.ray_address,
-                    log_to_driver=False,
-                    logging_level=logging.WARNING,
-                )
+        with _keeping_signal_handlers():
+            if owns:
+                _start_local(ray, settings.max_workers or os.cpu_count() or 1, preload)
+            else:
+                # a cluster on this machine's loopback: this driver must be on loopback too, or
+                # it waits for a node at the routable address that is not there
+                loopback = _is_loopback(settings.ray_address or "")
+                with _on_loopback() if loopback else nullcontext():
+                    ray.init(
+                        address=settings.ray_address,
+                        log_to_driver=False,
+                        logging_level=logging.WARNING,
+                    )
     except (ConnectionError, RuntimeError, ValueError) as exc:
         ray.shutdown()
         where = settings.ray_address or "a local Ray"
