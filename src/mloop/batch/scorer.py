@@ -191,7 +191,12 @@ class Scorer:
         the model then reads."""
         # Custom checks read every column; otherwise only the model's columns need their types.
         names = None if self.rules.checks else {*self.inputs, *self.reads}
-        typed = typed_columns(table, names, delimiter=delimiter) if infer_types else table
+        formats = self.rules.schema.date_formats()
+        typed = (
+            typed_columns(table, names, delimiter=delimiter, formats=formats)
+            if infer_types
+            else table
+        )
         found = self.rules.table_errors(typed, duplicates=False)
         rejects = [e for e in found.errors if e.row is not None]
         bad = np.unique(np.array([e.row for e in rejects], dtype=np.int64)) - 1
@@ -216,7 +221,11 @@ class Scorer:
             picked = typed.select(present)
             if len(rows) < picked.num_rows:
                 # valid rows only: a text column whose bad values were rejected reads as numbers
-                picked = typed_columns(picked.take(pa.array(rows)), delimiter=delimiter)
+                picked = typed_columns(
+                    picked.take(pa.array(rows)),
+                    delimiter=delimiter,
+                    formats=self.rules.schema.date_formats(),
+                )
             frame = _model_frame(picked)
         absent = [name for name in self.reads if name not in frame.columns]
         # an optional input the file lacks: all missing

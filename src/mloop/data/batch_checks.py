@@ -25,6 +25,7 @@ from mloop.data.compiled import (
     NUMBER_TEXT,
     CompiledColumn,
 )
+from mloop.data.dates import read_instants
 from mloop.data.io import to_pandas
 from mloop.data.schema import TRUTH_STRINGS, utc_instants
 from mloop.data.violations import (
@@ -110,8 +111,10 @@ def _numbers(column: CompiledColumn, data: Column) -> tuple[Column | None, Colum
     return None, pc.is_valid(data)
 
 
-def _instants(data: Column) -> tuple[Column | None, Column | None]:
-    """(UTC instants as int64 nanoseconds, or None; where a present value is not a date)."""
+def _instants(data: Column, fmt: str | None = None) -> tuple[Column | None, Column | None]:
+    """(UTC instants as int64 nanoseconds, or None; where a present value is not a date).
+
+    Text is read in ``fmt`` (the schema's, as the training file was read) when given."""
     kind = data.type
     if pa.types.is_null(kind):
         return None, None
@@ -120,7 +123,8 @@ def _instants(data: Column) -> tuple[Column | None, Column | None]:
         return stamps.cast(pa.int64()), None
     if pa.types.is_string(kind) or pa.types.is_large_string(kind):
         distinct = pc.unique(data).drop_null()
-        parsed = utc_instants(pd.Series(distinct.to_pylist(), dtype=object))
+        text = pd.Series(distinct.to_pylist(), dtype=object)
+        parsed = utc_instants(text) if fmt is None else read_instants(text, fmt)
         nanos = pa.array(
             parsed.to_numpy(dtype="datetime64[ns]").astype(np.int64), mask=parsed.isna().to_numpy()
         )
@@ -153,7 +157,7 @@ def _type_and_bounds(column: CompiledColumn, data: Column) -> list[tuple[str, Co
         elif not (pa.types.is_boolean(kind) or pa.types.is_null(kind)):
             out.append(("type", pc.is_valid(data)))
     elif column.type == "datetime":
-        nanos, bad = _instants(data)
+        nanos, bad = _instants(data, column.source.format)
         if bad is not None:
             out.append(("type", bad))
         if nanos is not None:

@@ -17,7 +17,7 @@ Parquet batches keep the file's own types.
 from __future__ import annotations
 
 import re
-from collections.abc import Collection, Iterator
+from collections.abc import Collection, Iterator, Mapping
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -301,12 +301,16 @@ def _csv_problem(path: Path, exc: pa.ArrowException) -> InvalidInput:
 
 
 def typed_columns(
-    table: pa.Table, names: Collection[str] | None = None, *, delimiter: str = ","
+    table: pa.Table,
+    names: Collection[str] | None = None,
+    *,
+    delimiter: str = ",",
+    formats: Mapping[str, str] | None = None,
 ) -> pa.Table:
     """Text columns (``names``, else all) as the types ``read_arrow`` would infer for them:
     integers, then floats, then truth values, then timestamps. A column stays text when any
     value is not of the type; the validator then names the rows that are not, as it does for
-    a whole file."""
+    a whole file. ``formats`` as for ``read_arrow``."""
     for index, field_ in enumerate(table.schema):
         if names is not None and field_.name not in names:
             continue
@@ -320,7 +324,8 @@ def typed_columns(
         typed = _inferred(column)
         # local numbers (7418,12) and dates (06.06.2021), as read_arrow reads them
         if typed is None:
-            refined = _refine_text_columns(table.select([index]), delimiter).column(0)
+            one = table.select([index])
+            refined = _refine_text_columns(one, delimiter, formats).column(0)
             typed = None if pa.types.is_string(refined.type) else refined
         if typed is not None:
             table = table.set_column(index, field_.name, typed)

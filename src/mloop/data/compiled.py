@@ -73,6 +73,8 @@ class CompiledColumn:
         if rule == "nullable":
             return "missing values in a column that must not have any"
         if rule == "type":
+            if column.format is not None:  # the fix: write them as the training file did
+                return f"values that are not {self.type} written as {column.format}"
             return f"values that are not {self.type}"
         if rule == "min":
             return f"values below the minimum {column.min}"

@@ -232,8 +232,15 @@ def validate_file(
     """Check a CSV or Parquet file against ``name``'s current schema, on Arrow (no pandas frame),
     with outlier fences from the newest version's profile. ``sep`` as for ``io.read_arrow``."""
     empty = EmptyRows()
-    table = read_arrow(Path(path).expanduser(), sep=sep, text_as_dictionary=True, empty=empty)
-    return _numbered_in_file(_validator(store, name, root).validate_table(table), empty)
+    validator = _validator(store, name, root)
+    table = read_arrow(
+        Path(path).expanduser(),
+        sep=sep,
+        text_as_dictionary=True,
+        empty=empty,
+        formats=validator.schema.date_formats(),
+    )
+    return _numbered_in_file(validator.validate_table(table), empty)
 
 
 def _numbered_in_file(report: ValidationReport, empty: EmptyRows) -> ValidationReport:

@@ -11,7 +11,7 @@ import functools
 import json
 import re
 import zipfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Literal, TypeVar
 
@@ -23,6 +23,15 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
 from mloop.data.compression import compression_of, decompressed
+from mloop.data.dates import (
+    DATE_FORMATS,
+    NAMED_MONTH_DATE,
+    NUMERIC_DATE,
+    field_format,
+    one_format_dates,
+    read_dates,
+    with_format,
+)
 from mloop.errors import InvalidInput
 from mloop.plural import plural
 
@@ -416,7 +425,12 @@ def _split_on_whitespace(data: bytes) -> bytes:
     return re.sub(rb"[ \t]+", b"\t", data)
 
 
-def _read_csv(path: Path, sep: str | None = None, empty: EmptyRows | None = None) -> pa.Table:
+def _read_csv(
+    path: Path,
+    sep: str | None = None,
+    empty: EmptyRows | None = None,
+    formats: Mapping[str, str] | None = None,
+) -> pa.Table:
     data = _decode(path, _file_bytes(path))
     if b"\n" not in data and b"\r" not in data:
         data += b"\n"  # a lone header line: Arrow reads it as an empty file otherwise
@@ -440,7 +454,7 @@ def _read_csv(path: Path, sep: str | None = None, empty: EmptyRows | None = None
     del data  # the file's bytes are not needed once parsed: a lower peak for big files
     # before refining: a "-" placeholder made missing there was still typed by someone
     table = (empty or EmptyRows()).drop(table)
-    return _refine_text_columns(table, delimiter)
+    return _refine_text_columns(table, delimiter, formats)
 
 
 def csv_error(path: Path, exc: pa.ArrowException) -> InvalidInput:
@@ -539,43 +553,24 @@ _PLACEHOLDER_TYPES = (pa.int64(), pa.float64(), pa.timestamp("s"), pa.timestamp(
 _UTC_SUFFIXED = r"^\d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}(:\d{2}(\.\d+)?)? ?(UTC|GMT)$"
 _THOUSANDS = r"^[+-]?\d{1,3}(,\d{3})+(\.\d+)?$|^[+-]?\d+(\.\d+)?$"
 _DECIMAL_COMMA = r"^[+-]?\d{1,3}(\.\d{3})+(,\d+)?$|^[+-]?\d+(,\d+)?$"
-# A time may be on a 12-hour clock (``05/18/2024 01:48 AM``, as US spreadsheets export it, or
-# ``1:48 p.m.`` as style guides write it), and a month name may sit between dashes
-# (``18-May-2024``, Oracle's and Excel's DD-MON-YYYY).
-_NUMERIC_DATE = (
-    r"^\d{1,4}[-/.]\d{1,2}[-/.]\d{1,4}([ T]\d{1,2}:\d{2}(:\d{2})?( ?[AaPp]\.?[Mm]\.?)?)?$"
-)
-_NAMED_MONTH_DATE = (
-    r"^([A-Za-z]{3,9}\.? \d{1,2},? \d{4}|\d{1,2} [A-Za-z]{3,9}\.? \d{4}"
-    r"|\d{1,2}-[A-Za-z]{3,9}-\d{4})$"
-)
 # The date patterns for Arrow's RE2, loosened to a superset of what pandas matches after a strip:
 # any Unicode digit for \d, any space or control character around the value.
 _AROUND = r"[\s\p{Z}\p{Cc}]*"
 _LIKE_DATES = tuple(
     f"^{_AROUND}(?:{p.strip('^$')}){_AROUND}$".replace(r"\d", r"\p{Nd}")
-    for p in (_NUMERIC_DATE, _NAMED_MONTH_DATE)
+    for p in (NUMERIC_DATE, NAMED_MONTH_DATE)
 )
-_DAY_MONTH_YEAR = ("%d/%m/%Y", "%d.%m.%Y", "%d-%m-%Y", "%d/%m/%y", "%d.%m.%y")
-_MONTH_DAY_YEAR = ("%m/%d/%Y", "%m-%d-%Y", "%m/%d/%y")
-_YEAR_FIRST = ("%Y-%m-%d", "%Y/%m/%d", "%Y.%m.%d")
-_NAMED_MONTH = (
-    *("%b %d %Y", "%b %d, %Y", "%B %d %Y", "%B %d, %Y", "%d %b %Y", "%d %B %Y"),
-    *("%d-%b-%Y", "%d-%B-%Y"),
-)
-_TIMES = ("", " %H:%M", " %H:%M:%S", "T%H:%M", "T%H:%M:%S")
-_TIMES_AM_PM = (" %I:%M %p", " %I:%M:%S %p", " %I:%M%p", " %I:%M:%S%p")
-_AM_PM = r"[AaPp]\.?[Mm]\.?$"
-_DOTTED_AM_PM = r"([AaPp])\.?([Mm])\.?$"
-# Excel, LibreOffice and Google Sheets read a two-digit year as 1930-2029 (Python's %y: 1969-2068).
-_LAST_TWO_DIGIT_YEAR = 2029
 
 
-def _refine_text_columns(table: pa.Table, delimiter: str) -> pa.Table:
+def _refine_text_columns(
+    table: pa.Table, delimiter: str, formats: Mapping[str, str] | None = None
+) -> pa.Table:
     """``refine_text_columns`` on the few text columns Arrow cannot rule out at once: only a
     column with a comma may be a local number, only one whose every value looks like a date may
     be a date, so a big file's ids and codes are never copied into Python strings. A column
-    with ``-``, ``?`` or ``None`` among its values is tried without them first."""
+    with ``-``, ``?`` or ``None`` among its values is tried without them first. A column named
+    in ``formats`` (a schema's, see data/dates.py) is read in its format or stays text; a
+    column read as dates records its format in its field's metadata."""
     for index, field in enumerate(table.schema):
         column = table.column(index)
         if not is_text(field.type) or column.null_count == len(column):
@@ -586,17 +581,47 @@ def _refine_text_columns(table: pa.Table, delimiter: str) -> pa.Table:
             table = table.set_column(index, field.name, column)
             if column.null_count == len(column):
                 continue
-        typed = None
-        masked = _without_placeholders(column)
-        if masked is not None:
-            typed = _cast(masked, _PLACEHOLDER_TYPES) or _refined(masked, delimiter)
-        if typed is None and trimmed is not None and not has_leading_zero(column):
-            typed = _cast(column, _PLACEHOLDER_TYPES)  # what Arrow infers for untrimmed values
-        if typed is None:
-            typed = _refined(column, delimiter)
+        read_as = (formats or {}).get(field.name)
+        if read_as is not None:
+            typed = _in_format(column, read_as)
+        else:
+            typed, read_as = _typed(column, delimiter, trimmed is not None)
         if typed is not None:
-            table = table.set_column(index, field.name, typed)
+            table = table.set_column(
+                index, with_format(pa.field(field.name, typed.type), read_as), typed
+            )
     return table
+
+
+def _typed(
+    column: pa.ChunkedArray, delimiter: str, trimmed: bool
+) -> tuple[pa.Array | pa.ChunkedArray | None, str | None]:
+    masked = _without_placeholders(column)
+    if masked is not None:
+        typed = _cast(masked, _PLACEHOLDER_TYPES)
+        if typed is not None:
+            return typed, None
+        refined = _refined(masked, delimiter)
+        if refined[0] is not None:
+            return refined
+    if trimmed and not has_leading_zero(column):
+        typed = _cast(column, _PLACEHOLDER_TYPES)  # what Arrow infers for untrimmed values
+        if typed is not None:
+            return typed, None
+    return _refined(column, delimiter)
+
+
+def _in_format(column: pa.ChunkedArray, fmt: str) -> pa.Array | None:
+    """The column's dates read in ``fmt`` when every value (placeholders aside) fits it, else
+    None: it stays text, and the validator names the values that do not fit."""
+    for candidate in (_without_placeholders(column), column):
+        if candidate is None:
+            continue
+        text = to_pandas(pa.table({"c": candidate}))["c"]
+        dates = read_dates(text, fmt)
+        if dates.notna().sum() == text.notna().sum():
+            return pa.Array.from_pandas(dates)
+    return None
 
 
 _NULLS = pa.array(NULL_VALUES)
@@ -619,20 +644,24 @@ def has_leading_zero(column: pa.ChunkedArray | pa.Array) -> bool:
     return bool(pc.any(pc.match_substring_regex(column, _LEADING_ZERO)).as_py())
 
 
-def _refined(column: pa.ChunkedArray, delimiter: str) -> pa.Array | pa.ChunkedArray | None:
-    """The text column as UTC stamps, local numbers or local dates, or None."""
+def _refined(
+    column: pa.ChunkedArray, delimiter: str
+) -> tuple[pa.Array | pa.ChunkedArray | None, str | None]:
+    """The text column as UTC stamps, local numbers or local dates (and their format), or None."""
     stamps = _utc_suffixed_stamps(column)
     if stamps is not None:
-        return stamps
+        return stamps, None
     commas = pc.any(pc.match_substring(column, ",")).as_py()
     if not commas and not any(
         pc.all(pc.match_substring_regex(column, p)).as_py() for p in _LIKE_DATES
     ):
-        return None
-    frame = refine_text_columns(to_pandas(pa.table({"c": column})), delimiter=delimiter)
-    if frame["c"].dtype == object:
-        return None
-    return pa.Array.from_pandas(frame["c"])
+        return None, None
+    text = to_pandas(pa.table({"c": column}))["c"]
+    refined = _refined_text(text, delimiter)
+    if refined is None:
+        return None, None
+    values, fmt = refined
+    return pa.Array.from_pandas(values), fmt
 
 
 def _without_placeholders(column: pa.ChunkedArray) -> pa.ChunkedArray | None:
@@ -681,21 +710,27 @@ def refine_text_columns(frame: pd.DataFrame, *, delimiter: str = ",") -> pd.Data
     validly both day-first and month-first with different results stays text rather than mixing.
     """
     for name in frame.columns:
-        column = frame[name]
-        if column.dtype != object:
-            continue
-        present = column.dropna()
-        if present.empty or not all(isinstance(v, str) for v in present.head(100)):
-            continue
-        text = present.astype(str).str.strip()
-        number = _local_number(text, delimiter)
-        if number is not None:
-            frame[name] = number.reindex(column.index)
-            continue
-        dates = _one_format_dates(text)
-        if dates is not None:
-            frame[name] = dates.reindex(column.index)
+        refined = _refined_text(frame[name], delimiter)
+        if refined is not None:
+            frame[name] = refined[0]
     return frame
+
+
+def _refined_text(column: pd.Series, delimiter: str) -> tuple[pd.Series, str | None] | None:
+    """A column of text as local numbers, or as dates and their format; None if neither."""
+    if column.dtype != object:
+        return None
+    present = column.dropna()
+    if present.empty or not all(isinstance(v, str) for v in present.head(100)):
+        return None
+    text = present.astype(str).str.strip()
+    number = _local_number(text, delimiter)
+    if number is not None:
+        return number.reindex(column.index), None
+    dates = one_format_dates(text)
+    if dates is None:
+        return None
+    return dates[0].reindex(column.index), dates[1]
 
 
 def _local_number(text: pd.Series, delimiter: str) -> pd.Series | None:
@@ -710,48 +745,6 @@ def _local_number(text: pd.Series, delimiter: str) -> pd.Series | None:
     else:
         return None
     return pd.to_numeric(cleaned, errors="coerce")
-
-
-def _one_format_dates(text: pd.Series) -> pd.Series | None:
-    """The column as dates in the one format that reads every value, else None.
-
-    A two-digit year (``5/18/24``, Excel's US short date) is 1930-2029, as the spreadsheet the
-    file came from shows it when opened again, so a birth date ``3/14/52`` is 1952, not 2052.
-    """
-    dates: tuple[str, ...]
-    if text.str.fullmatch(_NUMERIC_DATE).all():
-        dates = _YEAR_FIRST + _DAY_MONTH_YEAR + _MONTH_DAY_YEAR
-    elif text.str.fullmatch(_NAMED_MONTH_DATE).all():
-        dates = _NAMED_MONTH
-    else:
-        return None
-    distinct = pd.Series(text.unique())
-    sample = distinct.head(1000)
-    # One format per column: a 12-hour clock is on every value or on none, so the first value
-    # says which clock to try (and a 24-hour file tries no more formats than before).
-    times = _TIMES_AM_PM if re.search(_AM_PM, str(distinct.iloc[0])) else _TIMES
-    spelled = distinct
-    if times is _TIMES_AM_PM:  # %p reads am and AM, not a.m.
-        spelled = distinct.str.replace(_DOTTED_AM_PM, r"\1\2", regex=True)
-        sample = spelled.head(1000)
-    candidates = [
-        d + t
-        for d in dates
-        for t in times
-        if pd.to_datetime(sample, format=d + t, errors="coerce").notna().all()
-    ]
-    readings: list[pd.Series] = []
-    for fmt in candidates:
-        parsed = pd.to_datetime(spelled, format=fmt, errors="coerce")
-        if "%y" in fmt:
-            late = parsed.dt.year > _LAST_TWO_DIGIT_YEAR
-            parsed = parsed.mask(late, parsed - pd.DateOffset(years=100))
-        if parsed.notna().all() and not any(parsed.equals(r) for r in readings):
-            readings.append(parsed)
-    if len(readings) != 1:
-        return None  # no format reads every value, or two read them differently
-    lookup = dict(zip(distinct, readings[0], strict=True))
-    return pd.to_datetime(text.map(lookup))
 
 
 def is_text(kind: pa.DataType) -> bool:
@@ -858,6 +851,7 @@ def read_arrow(
     sep: str | None = None,
     text_as_dictionary: bool = False,
     empty: EmptyRows | None = None,
+    formats: Mapping[str, str] | None = None,
 ) -> pa.Table:
     """Read a CSV or Parquet file as the Arrow table that ``to_pandas`` makes mloop's frame of;
     raises ``InvalidInput`` with one sentence for anything that is not a table. ``sep``: the
@@ -867,13 +861,16 @@ def read_arrow(
     ``text_as_dictionary`` keeps Parquet's dictionary-encoded text as it is stored (codes and a
     small dictionary) instead of one string per row: faster to read, and the validator checks
     each distinct value once. Only for callers that handle dictionary columns.
+
+    ``formats`` (a schema's ``date_formats``) reads those columns' dates in the format their
+    dataset was read in, so a later file means the same dates as the training file.
     """
     path = Path(path)
     fmt = detect_format(path)
     if fmt == "parquet":
         table = _read_parquet(path, text_as_dictionary=text_as_dictionary)
     else:
-        table = _read_csv(path, sep, empty)
+        table = _read_csv(path, sep, empty, formats)
     _check_shape(path, table.num_columns, table.num_rows)
     return table
 
@@ -920,8 +917,13 @@ def read_table(
     """Read a CSV or Parquet file; raises ``InvalidInput`` with one sentence for anything else.
     A CSV's empty rows are left out, counted in ``empty`` when given (see ``read_arrow``)."""
     path = Path(path)
-    frame = to_pandas(read_arrow(path, sep=sep, empty=empty), consume=True)
+    table = read_arrow(path, sep=sep, empty=empty)
+    formats = {f.name: fmt for f in table.schema if (fmt := field_format(f)) is not None}
+    frame = to_pandas(table, consume=True)
+    del table
     _check_shape(path, frame.shape[1], len(frame))  # pandas metadata may make an index of a column
+    if formats:  # for infer_schema: the frame's dates no longer say how they were written
+        frame.attrs[DATE_FORMATS] = formats
     return frame
 
 

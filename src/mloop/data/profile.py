@@ -19,6 +19,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from mloop.data.dates import field_format
 from mloop.data.profile_columns import (
     BooleanProfile,
     CategoricalProfile,
@@ -224,7 +225,9 @@ class _Distinct:
 class ColumnScan:
     """One column's type, rules and profile, counted batch by batch."""
 
-    def __init__(self, name: str, kind: pa.DataType, *, sample_rate: float) -> None:
+    def __init__(
+        self, name: str, kind: pa.DataType, *, sample_rate: float, fmt: str | None = None
+    ) -> None:
         self.name = name
         self.arrow = kind
         self.rows = 0
@@ -235,7 +238,7 @@ class ColumnScan:
         if pa.types.is_boolean(kind):
             self.profile = BooleanProfile()
         elif pa.types.is_timestamp(kind) or pa.types.is_date(kind):
-            self.profile = DatetimeProfile(sample_rate=sample_rate)
+            self.profile = DatetimeProfile(sample_rate=sample_rate, format=fmt)
         elif pa.types.is_integer(kind) or pa.types.is_floating(kind):
             self.profile = NumericProfile(sample_rate=sample_rate)
             self.distinct = _Distinct()
@@ -301,6 +304,8 @@ class ColumnScan:
             nullable=profile.nulls > 0,
             max_null_rate=inferred_null_limit(profile.nulls, profile.rows),
         )
+        if isinstance(profile, DatetimeProfile):
+            column.format = profile.format
         if isinstance(profile, BooleanProfile):
             distinct = int(profile.true > 0) + int(profile.false > 0)
         elif isinstance(profile, NumericProfile) and not isinstance(profile, DatetimeProfile):
@@ -340,7 +345,9 @@ class TableScan:
 
     def __init__(self, schema: pa.Schema, *, sample_rate: float = 1.0) -> None:
         self.rows = 0
-        self.columns = [ColumnScan(f.name, f.type, sample_rate=sample_rate) for f in schema]
+        self.columns = [
+            ColumnScan(f.name, f.type, sample_rate=sample_rate, fmt=field_format(f)) for f in schema
+        ]
 
     def update(self, batch: pa.RecordBatch | pa.Table) -> None:
         self.rows += batch.num_rows

@@ -31,6 +31,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from datasketches import kll_doubles_sketch
 
+from mloop.data.dates import read_instants
 from mloop.data.schema import read_truth
 
 HISTOGRAM_BINS = 20
@@ -434,13 +435,20 @@ class NumericProfile(ColumnProfile):
         return float(value)
 
 
-def parse_stamps(text: pa.Array) -> pa.Array:
+def parse_stamps(text: pa.Array, fmt: str | None = None) -> pa.Array:
     """Date/time text as naive ``timestamp[ns]`` (offsets converted to UTC); unparsable → null.
 
-    Arrow's ISO 8601 cast first: it agrees with pandas wherever it parses and is ~25× faster on a
-    million logged dates. Anything else (``20240306``, ``2024/03/06``, offsets, junk) goes through
-    pandas' mixed-format parser; differing offsets are compared as UTC instants.
+    With ``fmt``, the format the column's dates were read in when it was profiled, every value
+    is read in it or in ISO 8601 (``3/14/52`` is 1952 as it was in the training file; a value
+    in another format is not a date). Else Arrow's ISO 8601 cast first: it agrees with pandas wherever it parses and
+    is ~25× faster on a million logged dates. Anything else (``20240306``, ``2024/03/06``,
+    offsets, junk) goes through pandas' mixed-format parser; differing offsets are compared as
+    UTC instants.
     """
+    if fmt is not None:
+        dates = read_instants(pd.Series(text.to_pandas(), dtype=object), fmt)
+        naive = dates.dt.tz_convert("UTC").dt.tz_localize(None)
+        return pa.array(naive.astype("datetime64[ns]"), pa.timestamp("ns"))
     try:
         return pc.cast(text, pa.timestamp("ns"))
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError):
@@ -462,6 +470,7 @@ class DatetimeProfile(NumericProfile):
     kind: ClassVar[str] = "datetime"
     type: str = "datetime"
     tz: str | None = None
+    format: str | None = None  # of the dates read from text (data/dates.py); its text's too
 
     def _numbers(self, values: Values) -> tuple[np.ndarray, int]:
         array = _one_array(values)
@@ -473,7 +482,7 @@ class DatetimeProfile(NumericProfile):
                 self.tz = kind.tz
             array = array.cast(pa.timestamp("ns", tz=kind.tz))
         else:
-            array = parse_stamps(array)
+            array = parse_stamps(array, self.format)
         nulls = array.null_count
         ints = array.cast(pa.int64()).fill_null(0).to_numpy(zero_copy_only=False)
         floats = ints.astype(np.float64)
@@ -484,11 +493,14 @@ class DatetimeProfile(NumericProfile):
     def like(self) -> Self:
         fresh = super().like()
         fresh.tz = self.tz
+        fresh.format = self.format
         return fresh
 
     def _merge_from(self, part: NumericProfile) -> None:
         if isinstance(part, DatetimeProfile) and self.tz is None:
             self.tz = part.tz
+        if isinstance(part, DatetimeProfile) and self.format is None:
+            self.format = part.format
         super()._merge_from(part)
 
     def _shown(self, value: float) -> Any:
@@ -513,6 +525,8 @@ class DatetimeProfile(NumericProfile):
     def to_json(self) -> dict[str, Any]:
         data = super().to_json()
         data["tz"] = self.tz
+        if self.format is not None:
+            data["format"] = self.format
         if self.finite:
             # A spread in nanoseconds reads as noise beside ISO dates (data show, data diff):
             # it is kept with the epoch values, where merging needs it.
@@ -534,6 +548,7 @@ class DatetimeProfile(NumericProfile):
             plain.update(epoch)
         profile = super().from_json(plain | {"type": "datetime"})
         profile.tz = data.get("tz")
+        profile.format = data.get("format")
         return profile
 
 

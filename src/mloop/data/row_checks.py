@@ -27,6 +27,7 @@ from mloop.data.compiled import (
     CompiledColumn,
     is_number_text,
 )
+from mloop.data.dates import read_instants
 from mloop.data.schema import (
     BOOLEAN_PAIRS,
     TRUTH_STRINGS,
@@ -71,8 +72,17 @@ def _parsed_instant(text: str) -> dt.datetime | None:
     return stamp.replace(tzinfo=dt.UTC) if stamp.tzinfo is None else stamp.astimezone(dt.UTC)
 
 
-def as_instant(value: Any) -> dt.datetime | None:
-    """The UTC instant a value stands for in a datetime column; None when it is not a date."""
+@lru_cache(maxsize=4096)
+def _instant_in_format(text: str, fmt: str) -> dt.datetime | None:
+    parsed = read_instants(pd.Series([text], dtype=object), fmt).iloc[0]
+    return None if pd.isna(parsed) else parsed.to_pydatetime()
+
+
+def as_instant(value: Any, fmt: str | None = None) -> dt.datetime | None:
+    """The UTC instant a value stands for in a datetime column; None when it is not a date.
+
+    Text is read in ``fmt``, the format of the column's training file, when the schema has one:
+    the same text is the same instant at training and at serving time."""
     if isinstance(value, dt.datetime):
         stamp = pd.Timestamp(value)
         return (
@@ -81,7 +91,7 @@ def as_instant(value: Any) -> dt.datetime | None:
     if isinstance(value, dt.date):
         return dt.datetime(value.year, value.month, value.day, tzinfo=dt.UTC)
     if isinstance(value, str):
-        return _parsed_instant(value)
+        return _parsed_instant(value) if fmt is None else _instant_in_format(value, fmt)
     return None
 
 
@@ -111,7 +121,7 @@ def value_rules(column: CompiledColumn, value: Any) -> tuple[list[str], bool]:
         elif not (isinstance(value, str) and value.strip().lower() in TRUTH_STRINGS):
             rules.append("type")
     elif column.type == "datetime":
-        instant = as_instant(value)
+        instant = as_instant(value, column.source.format)
         if instant is None:
             rules.append("type")
         else:

@@ -28,6 +28,7 @@ from pydantic import (
     model_validator,
 )
 
+from mloop.data.dates import DATE_FORMATS
 from mloop.data.refs import shortlist
 from mloop.errors import InvalidInput
 from mloop.plural import plural
@@ -88,6 +89,18 @@ class ColumnSchema(BaseModel):
     # Values far outside the reference profile's range (see data/outliers.py): reported as
     # warnings by default, failing validation with "error", not looked for with "ignore".
     outliers: Literal["warn", "error", "ignore"] = "warn"
+    # The format a datetime column's text was read with when inferred (``%m/%d/%y``): its later
+    # text (requests, files, the log) is read with it too, never guessed again (data/dates.py).
+    format: str | None = Field(default=None, min_length=2)
+
+    @model_validator(mode="after")
+    def _format_is_a_dates(self) -> ColumnSchema:
+        if self.format is not None and (self.type != "datetime" or "%" not in self.format):
+            raise ValueError(
+                "format is the way a datetime column's dates are written, like "
+                f'"%d/%m/%Y"; {self.format!r} on a {self.type} column is not one'
+            )
+        return self
 
     @model_validator(mode="after")
     def _bounds_fit_the_type(self) -> ColumnSchema:
@@ -160,11 +173,19 @@ class Schema(BaseModel):
     def names(self) -> list[str]:
         return [c.name for c in self.columns]
 
+    def date_formats(self) -> dict[str, str]:
+        """The format of each datetime column read from text, by column name (see data/dates.py)."""
+        return {c.name: c.format for c in self.columns if c.format is not None}
+
     def feature_columns(self, exclude: tuple[str, ...] | list[str] = ()) -> list[ColumnSchema]:
         return [c for c in self.columns if c.name not in exclude]
 
     def to_json(self) -> dict[str, Any]:
-        return self.model_dump(mode="json", exclude_none=False)
+        data = self.model_dump(mode="json", exclude_none=False)
+        for column in data["columns"]:
+            if column["format"] is None:
+                del column["format"]  # only datetime columns read from text have one
+        return data
 
     @classmethod
     def from_json(cls, data: Any, *, source: str = "the schema") -> Schema:
@@ -421,4 +442,9 @@ def infer_text_column(name: str, text: TextColumn) -> ColumnSchema:
 
 
 def infer_schema(frame: pd.DataFrame) -> Schema:
-    return Schema(columns=[infer_column(str(name), frame[name]) for name in frame.columns])
+    columns = [infer_column(str(name), frame[name]) for name in frame.columns]
+    formats = frame.attrs.get(DATE_FORMATS) or {}
+    for column in columns:
+        if column.type == "datetime":
+            column.format = formats.get(column.name)
+    return Schema(columns=columns)
