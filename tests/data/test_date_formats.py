@@ -18,6 +18,7 @@ from sklearn.pipeline import make_pipeline
 
 import mloop
 from mloop.data.datasets import add_version, current_schema, import_schema
+from mloop.data.io import read_table
 from mloop.data.profile import DatasetProfile
 from mloop.data.schema import Schema
 from mloop.errors import InvalidInput
@@ -140,6 +141,25 @@ def test_logged_dates_are_compared_with_the_training_dates_as_the_same_instants(
     current = profile_on(reference, logged).columns
     assert current["born"].to_json()["max"] == "1956-07-04T00:00:00"
     assert current["seen"].to_json()["min"] == "2024-02-01T00:00:00"
+
+
+@pytest.mark.parametrize(
+    ("text", "dates"),
+    [
+        ("3.10.12\n3.11.14\n3.9.18\n", None),
+        ("3.10.12\n3.12.1\n", None),
+        ("18.05.24\n04.07.56\n", ["2024-05-18", "1956-07-04"]),
+        ("18.05.2024\n4.7.2024\n", ["2024-05-18", "2024-07-04"]),
+    ],
+    ids=["python-versions", "short-versions", "german-short-date", "german-date"],
+)
+def test_version_numbers_are_not_dotted_dates(
+    tmp_path: Path, text: str, dates: list[str] | None
+) -> None:
+    path = tmp_path / "t.csv"
+    path.write_text("v\n" + text)
+    expected = text.splitlines() if dates is None else [pd.Timestamp(d) for d in dates]
+    assert list(read_table(path)["v"]) == expected
 
 
 def test_a_file_scored_in_batch_reads_its_dates_as_the_training_file_s(

@@ -35,6 +35,8 @@ _TIMES = ("", " %H:%M", " %H:%M:%S", "T%H:%M", "T%H:%M:%S")
 _TIMES_AM_PM = (" %I:%M %p", " %I:%M:%S %p", " %I:%M%p", " %I:%M:%S%p")
 _AM_PM = r"[AaPp]\.?[Mm]\.?$"
 _DOTTED_AM_PM = r"([AaPp])\.?([Mm])\.?$"
+# A German short date pads day and month (DIN 5008: 18.05.24); 3.10.12 is a version number.
+_PADDED_DOTTED = r"^\d{2}\.\d{2}\.\d{2}(\D|$)"
 _ISO_START = r"\s*\d{4}-\d{2}-\d{2}"
 # Excel, LibreOffice and Google Sheets read a two-digit year as 1930-2029 (Python's %y: 1969-2068).
 _LAST_TWO_DIGIT_YEAR = 2029
@@ -74,10 +76,16 @@ def read_instants(text: pd.Series, fmt: str) -> pd.Series:
 
 
 def one_format_dates(text: pd.Series) -> tuple[pd.Series, str] | None:
-    """The column as dates in the one format that reads every value, and that format; else None."""
+    """The column as dates in the one format that reads every value, and that format; else None.
+
+    A dotted date with a two-digit year must write day and month with two digits each, as German
+    dates are written (``18.05.24``), so a column of versions like ``3.10.12`` stays text.
+    """
     dates: tuple[str, ...]
     if text.str.fullmatch(NUMERIC_DATE).all():
         dates = _YEAR_FIRST + _DAY_MONTH_YEAR + _MONTH_DAY_YEAR
+        if not text.str.match(_PADDED_DOTTED).all():
+            dates = tuple(d for d in dates if d != "%d.%m.%y")
     elif text.str.fullmatch(NAMED_MONTH_DATE).all():
         dates = _NAMED_MONTH
     else:
