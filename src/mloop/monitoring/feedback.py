@@ -54,7 +54,7 @@ from mloop.ids import new_id
 from mloop.monitoring.labels import Kind, canonical_labels, label_kind, new_classes
 from mloop.predlog.compaction import try_lock
 from mloop.predlog.paths import endpoint_folder
-from mloop.predlog.reader import connect, log_folder
+from mloop.predlog.reader import connect, log_folder, retried
 from mloop.predlog.segments import MERGE_SUFFIX, fsync_dir, read_intent, write_intent
 from mloop.predlog.timespec import as_utc
 from mloop.signature import Output
@@ -246,20 +246,17 @@ def query_labelled(
 ) -> pa.Table:
     """Run ``build(columns of labelled)``'s SQL over the window's ``labelled`` view (see
     ``connect_labelled``), retried when a compaction moves files between listing and reading."""
-    for attempt in range(ATTEMPTS):
+
+    def query() -> pa.Table:
+        con = connect_labelled(log_root, endpoint, since=since, until=until)
         try:
-            con = connect_labelled(log_root, endpoint, since=since, until=until)
-            try:
-                columns = [str(r[0]) for r in con.execute("DESCRIBE labelled").fetchall()]
-                table: pa.Table = con.sql(build(columns)).to_arrow_table()
-                return table
-            finally:
-                con.close()
-        except (duckdb.IOException, FileNotFoundError):
-            if attempt == ATTEMPTS - 1:
-                raise
-            time.sleep(RETRY_PAUSE_S * (attempt + 1))
-    raise AssertionError("unreachable")
+            columns = [str(r[0]) for r in con.execute("DESCRIBE labelled").fetchall()]
+            table: pa.Table = con.sql(build(columns)).to_arrow_table()
+            return table
+        finally:
+            con.close()
+
+    return retried(query, attempts=ATTEMPTS, pause_s=RETRY_PAUSE_S)
 
 
 def read_labelled(
@@ -322,14 +319,9 @@ def record_labels(
     kind = label_kind(output if output is not None else next(iter(served), None))
     text = canonical_labels(values, kind, where=where)
     batch = pa.table({"id": ids, "key": keys, "label": text, "row": pa.array(range(len(text)))})
-    for attempt in range(ATTEMPTS):
-        try:
-            counted = _match(root, endpoint, batch)
-            break
-        except (duckdb.IOException, FileNotFoundError):
-            if attempt == ATTEMPTS - 1:
-                raise
-            time.sleep(RETRY_PAUSE_S * (attempt + 1))
+    counted = retried(
+        lambda: _match(root, endpoint, batch), attempts=ATTEMPTS, pause_s=RETRY_PAUSE_S
+    )
     matched_rows, unmatched_ids, replaced, matched, versions = counted
     outputs = [output, *served]
     if output_of is not None:
@@ -360,7 +352,8 @@ def record_labels(
 
 def _stored_labels(folder: Path) -> list[str]:
     """The distinct labels stored so far, oldest file first."""
-    for attempt in range(ATTEMPTS):
+
+    def distinct() -> list[str]:
         files = label_files(folder)
         if not files:
             return []
@@ -370,13 +363,10 @@ def _stored_labels(folder: Path) -> list[str]:
                 f"SELECT label FROM {_labels_source(files)} GROUP BY label ORDER BY min(seq)"
             ).fetchall()
             return [str(r[0]) for r in rows]
-        except (duckdb.IOException, FileNotFoundError):
-            if attempt == ATTEMPTS - 1:
-                raise
-            time.sleep(RETRY_PAUSE_S * (attempt + 1))
         finally:
             con.close()
-    raise AssertionError("unreachable")
+
+    return retried(distinct, attempts=ATTEMPTS, pause_s=RETRY_PAUSE_S)
 
 
 def _typed(text: str, kind: Kind | None) -> str | int | float:

@@ -9,43 +9,36 @@ candidate knows is a known class, not a new one.
 from __future__ import annotations
 
 import os
-import time
 from collections.abc import Callable
 from functools import cache
 from pathlib import Path
 
-import duckdb
-
 from mloop.endpoints.service import get_endpoint
 from mloop.errors import NotFound
-from mloop.predlog.reader import connect
+from mloop.monitoring.feedback import ATTEMPTS, RETRY_PAUSE_S
+from mloop.predlog.reader import connect, retried
 from mloop.registry.versions import resolve, version_by_id
 from mloop.signature import Output
 from mloop.store import Store
 
-ATTEMPTS = 4
-RETRY_PAUSE_S = 0.01  # a listing taken just before a compaction published: list again
 OutputOf = Callable[[str, int], Output | None]  # a logged model version's signature output
 
 
 def logged_model(log_root: str | os.PathLike[str], endpoint: str) -> tuple[str, int] | None:
     """The model and version that answered the endpoint's newest primary prediction."""
-    for attempt in range(ATTEMPTS):
+
+    def newest() -> tuple[str, int] | None:
+        con = connect(Path(log_root), endpoint)
         try:
-            con = connect(Path(log_root), endpoint)
-            try:
-                row = con.execute(
-                    "SELECT model, version FROM log WHERE role = 'primary' AND model IS NOT NULL "
-                    "ORDER BY timestamp DESC LIMIT 1"
-                ).fetchone()
-            finally:
-                con.close()
-            return None if row is None else (str(row[0]), int(row[1]))
-        except (duckdb.IOException, FileNotFoundError):
-            if attempt == ATTEMPTS - 1:
-                raise
-            time.sleep(RETRY_PAUSE_S * (attempt + 1))
-    raise AssertionError("unreachable")
+            row = con.execute(
+                "SELECT model, version FROM log WHERE role = 'primary' AND model IS NOT NULL "
+                "ORDER BY timestamp DESC LIMIT 1"
+            ).fetchone()
+        finally:
+            con.close()
+        return None if row is None else (str(row[0]), int(row[1]))
+
+    return retried(newest, attempts=ATTEMPTS, pause_s=RETRY_PAUSE_S)
 
 
 def endpoint_output(store: Store, log_root: str | os.PathLike[str], endpoint: str) -> Output | None:

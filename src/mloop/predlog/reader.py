@@ -16,8 +16,10 @@ import contextlib
 import datetime as dt
 import os
 import secrets
+import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import duckdb
 import pyarrow as pa
@@ -29,6 +31,7 @@ from mloop.predlog.segments import read_stream, visible_files
 from mloop.predlog.timespec import as_utc
 
 ATTEMPTS = 3
+T = TypeVar("T")
 EXPORT_FORMATS = {".parquet": "parquet", ".csv": "csv"}
 
 
@@ -142,6 +145,19 @@ def _with_fixed_columns(table: pa.Table) -> pa.Table:
     return table
 
 
+def retried(read: Callable[[], T], *, attempts: int = ATTEMPTS, pause_s: float = 0.0) -> T:
+    """``read()``, run again (after ``pause_s`` times the attempt) when a compaction moved the
+    log's files between listing and reading them; the last attempt's error is raised."""
+    for attempt in range(attempts):
+        try:
+            return read()
+        except (duckdb.IOException, FileNotFoundError):
+            if attempt == attempts - 1:
+                raise
+            time.sleep(pause_s * (attempt + 1))
+    raise AssertionError("unreachable")
+
+
 def _retrying(
     folder: str | os.PathLike[str],
     endpoint: str,
@@ -149,17 +165,14 @@ def _retrying(
     until: dt.datetime | None,
     run: Any,
 ) -> Any:
-    for attempt in range(ATTEMPTS):
+    def once() -> Any:
+        con = connect(folder, endpoint, since=since, until=until)
         try:
-            con = connect(folder, endpoint, since=since, until=until)
-            try:
-                return run(con)
-            finally:
-                con.close()
-        except (duckdb.IOException, FileNotFoundError):
-            if attempt == ATTEMPTS - 1:
-                raise
-    raise AssertionError("unreachable")
+            return run(con)
+        finally:
+            con.close()
+
+    return retried(once)
 
 
 def read_log(
