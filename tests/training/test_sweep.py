@@ -182,21 +182,30 @@ RAY_ENV = {
 def _ray_workspace(tmp_path: Path, churn_csv: Path, workers: int) -> Path:
     """A new workspace with the churn table, on Ray with ``workers`` CPUs (MLOOP_EXECUTOR)."""
     pytest.importorskip("ray", reason="the Ray tests need mloop[ray]")
+    return _workspace(tmp_path, churn_csv, workers, RAY_ENV)
+
+
+def _workspace(tmp_path: Path, churn_csv: Path, workers: int, env: dict[str, str]) -> Path:
     ws_dir = tmp_path / "ws"
     ws_dir.mkdir()
-    assert run_mloop("init", cwd=ws_dir, env=RAY_ENV).returncode == 0
+    assert run_mloop("init", cwd=ws_dir, env=env).returncode == 0
     with (ws_dir / "mloop.toml").open("a") as config:
         config.write(f"\n[executor]\nmax_workers = {workers}\n")
-    added = run_mloop("data", "add", "churn", str(churn_csv), cwd=ws_dir, env=RAY_ENV)
+    added = run_mloop("data", "add", "churn", str(churn_csv), cwd=ws_dir, env=env)
     assert added.returncode == 0
     return ws_dir
 
 
-def _start_mloop(ws_dir: Path, args: list[str]) -> subprocess.Popen[str]:
+def _start_mloop(
+    ws_dir: Path, args: list[str], env: dict[str, str] | None = None
+) -> subprocess.Popen[str]:
     return subprocess.Popen(
         [sys.executable, "-m", "mloop", *args],
         cwd=ws_dir,
-        env={**{k: v for k, v in os.environ.items() if not k.startswith("MLOOP_")}, **RAY_ENV},
+        env={
+            **{k: v for k, v in os.environ.items() if not k.startswith("MLOOP_")},
+            **(RAY_ENV if env is None else env),
+        },
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -249,23 +258,62 @@ def test_a_sweep_on_ray_refused_for_a_bad_parameter_records_nothing_and_stops_ra
         assert list_runs(ws.store) == []
 
 
-def test_a_sweep_on_ray_killed_mid_trial_ends_killed_quietly_and_leaves_no_ray_behind(
-    tmp_path: Path, churn_csv: Path
-) -> None:
-    """``kill`` of a sweep on Ray ends as on the process pool: the parent run KILLED, exit 143,
-    no stack dump (ray.init had put its own handler in, which exited 15 and ended it FAILED)."""
-    ws_dir = _ray_workspace(tmp_path, churn_csv, 1)
-    args = ["train", "--data", "churn", "--target", "churned", "--sweep", "C=0.001:10:60:log"]
-    with _start_mloop(ws_dir, args) as command:
+# trials of several seconds each, so a kill lands in the middle of one
+SLOW_SWEEP = [
+    "train", "--data", "churn", "--target", "churned", "--model", "random_forest",
+    "--param", "n_estimators=3000", "--sweep", "max_depth=4,5,6,7,8,9,10,11",
+]  # fmt: skip
+
+
+def _kill_mid_trial(ws_dir: Path, env: dict[str, str]) -> tuple[int, int, str, float, list[Any]]:
+    """SIGTERM to a slow sweep once a trial runs: (its pid, exit code, stderr, seconds from
+    the signal to the exit, the parent run and its children as recorded)."""
+    with _start_mloop(ws_dir, SLOW_SWEEP, env) as command:
         deadline = time.monotonic() + 120
-        with Workspace.open(ws_dir, environ=RAY_ENV) as ws:
+        with Workspace.open(ws_dir, environ=env) as ws:
             while not [r for r in list_runs(ws.store) if r.parent_run_id]:
                 assert command.poll() is None and time.monotonic() < deadline, "no trial started"
                 time.sleep(0.2)
+            time.sleep(0.5)  # into the trial's fitting
             command.send_signal(signal.SIGTERM)
+            signalled = time.monotonic()
             _, stderr = command.communicate(timeout=60)
-            parent = next(r for r in list_runs(ws.store) if r.parent_run_id is None)
-    assert command.returncode == 128 + signal.SIGTERM, stderr
+            seconds = time.monotonic() - signalled
+            recorded = list_runs(ws.store)
+    return command.pid, command.returncode, stderr, seconds, recorded
+
+
+def _assert_killed(code: int, stderr: str, seconds: float, recorded: list[Any]) -> None:
+    """Exit 143 without a stack dump, at once rather than after the running trial, and every
+    run KILLED or finished: none left RUNNING for ever."""
+    assert code == 128 + signal.SIGTERM, stderr
     assert "SIGTERM received" not in stderr and "Traceback" not in stderr, stderr
+    parent = next(r for r in recorded if r.parent_run_id is None)
     assert parent.status == "KILLED"
-    _no_ray_left(command.pid)
+    children = [r for r in recorded if r.parent_run_id == parent.id]
+    assert children and {c.status for c in children} <= {"KILLED", "FINISHED"}, children
+    assert "KILLED" in {c.status for c in children}, "the trial in flight was not cut short"
+    assert seconds < 10, f"the command took {seconds:.1f} s to stop"
+
+
+def test_a_sweep_on_ray_killed_mid_trial_ends_killed_quietly_and_leaves_no_ray_behind(
+    tmp_path: Path, churn_csv: Path
+) -> None:
+    """``kill`` of a sweep on Ray ends as on the process pool: the parent run and the trial in
+    flight KILLED, exit 143, no stack dump (ray.init had put its own handler in, which exited
+    15 and ended it FAILED), and the trial's Ray worker stopped with it."""
+    ws_dir = _ray_workspace(tmp_path, churn_csv, 1)
+    pid, code, stderr, seconds, recorded = _kill_mid_trial(ws_dir, RAY_ENV)
+    _assert_killed(code, stderr, seconds, recorded)
+    _no_ray_left(pid)
+
+
+def test_a_sweep_on_the_pool_killed_mid_trial_stops_its_trials_at_once(
+    tmp_path: Path, churn_csv: Path
+) -> None:
+    """The pool's workers are terminated with the command rather than awaited: a trial of an
+    hour held up ``kill`` for the hour, and finished after its parent run was KILLED."""
+    env = {k: v for k, v in RAY_ENV.items() if k != "MLOOP_EXECUTOR"}
+    ws_dir = _workspace(tmp_path, churn_csv, 2, env)
+    _, code, stderr, seconds, recorded = _kill_mid_trial(ws_dir, env)
+    _assert_killed(code, stderr, seconds, recorded)

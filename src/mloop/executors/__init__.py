@@ -44,6 +44,11 @@ class Executor(Protocol):
         work overlaps the start-up its first calls would otherwise pay."""
         ...
 
+    def stop(self) -> None:
+        """Cancel the calls not started and end the running ones now, for a command told to
+        stop (Ctrl-C, SIGTERM): a trial of many minutes must not hold up ``kill``."""
+        ...
+
 
 @dataclass(frozen=True)
 class ExecutorSettings:

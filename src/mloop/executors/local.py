@@ -58,6 +58,20 @@ class LocalExecutor:
         context.set_forkserver_preload(list(modules))
         forkserver.ensure_running()
 
+    def stop(self) -> None:
+        """Cancel what has not started and terminate the workers: SIGTERM, which a trial's
+        run (``mloop.tracking``) turns into ending itself KILLED."""
+        pool, self._pool = self._pool, None
+        if pool is None:
+            return
+        # Python 3.14 has ProcessPoolExecutor.terminate_workers; before it, the pool's own map
+        processes = list((getattr(pool, "_processes", None) or {}).values())
+        pool.shutdown(wait=False, cancel_futures=True)
+        for process in processes:
+            process.terminate()
+        for process in processes:
+            process.join(timeout=10)
+
     def shutdown(self) -> None:
         if self._pool is not None:
             self._pool.shutdown(wait=True, cancel_futures=True)

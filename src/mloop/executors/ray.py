@@ -81,6 +81,7 @@ class RayExecutor:
         # one CPU a call, as a pool process; not retried: a trial or step that failed, failed
         self._task = ray.remote(num_cpus=1, max_retries=0)(_invoke)
         self._warming: list[Any] = []
+        self._submitted: list[Any] = []
 
     @property
     def kind(self) -> Literal["ray"]:
@@ -91,7 +92,9 @@ class RayExecutor:
         return max(1, int(self._ray.cluster_resources().get("CPU", 1)))
 
     def submit(self, fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> Future[T]:
-        future: Future[T] = self._task.remote(fn, *args, **kwargs).future()
+        ref = self._task.remote(fn, *args, **kwargs)
+        self._submitted.append(ref)
+        future: Future[T] = ref.future()
         return future
 
     def warm(self, modules: Sequence[str]) -> None:
@@ -100,6 +103,17 @@ class RayExecutor:
         self._warming = [
             self._task.remote(_import_all, list(modules)) for _ in range(self.parallelism)
         ]
+
+    def stop(self) -> None:
+        """Cancel every call this executor submitted; a running one's worker is killed (on a
+        joined cluster too, where ``ray.shutdown`` would only disconnect this driver)."""
+        submitted, self._submitted = self._submitted, []
+        for ref in submitted:
+            with suppress(Exception):  # already finished, or its worker already gone
+                self._ray.cancel(ref, force=True)
+        if submitted:  # gone before the caller records what the calls left unfinished
+            with suppress(Exception):
+                self._ray.wait(submitted, num_returns=len(submitted), timeout=10)
 
 
 @contextmanager

@@ -548,7 +548,11 @@ def run_sweep(
     except BaseException as exc:
         from mloop.tracking.termination import ended_status
 
-        runs.finish_run(store, parent.id, ended_status(exc), error=f"{type(exc).__name__}: {exc}")
+        status = ended_status(exc)
+        if status == "KILLED":
+            executor.stop()
+            _end_running_trials(store, parent.id)
+        runs.finish_run(store, parent.id, status, error=f"{type(exc).__name__}: {exc}")
         raise
     runs.finish_run(store, parent.id, "FINISHED")
     return SweepResult(
@@ -565,6 +569,13 @@ def run_sweep(
         model=plan.model,
         fixed=fixed,
     )
+
+
+def _end_running_trials(store: Store, parent_run_id: str) -> None:
+    """The trials a stop cut short end KILLED with their parent, not RUNNING for ever (a
+    trial that finished meanwhile keeps its result)."""
+    for child in runs.list_runs(store, parent=parent_run_id, status="RUNNING", limit=MAX_TRIALS):
+        runs.finish_run(store, child.id, "KILLED", error="stopped with its sweep")
 
 
 class SweepFailed(MloopError):
