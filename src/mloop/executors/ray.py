@@ -30,10 +30,11 @@ import os
 import signal
 import sys
 import threading
+import time
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future
 from contextlib import contextmanager, nullcontext, suppress
-from typing import TYPE_CHECKING, Any, Literal, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, TypeVar, cast
 
 from mloop.errors import InvalidInput
 
@@ -160,7 +161,12 @@ def _start_local(ray: Any, num_cpus: int, preload: Sequence[str] = ()) -> None:
     """``ray.init`` of a private Ray on loopback (see the module docstring for why each flag).
     Its workers import ``preload`` as they start (Ray's ``preload_python_modules``), while the
     driver is still connecting, rather than once the first call is handed to them."""
-    with _on_loopback(), _without_extras(), _environ(PYTHONPATH=_driver_path()):
+    with (
+        _on_loopback(),
+        _without_extras(),
+        _prompt_node_wait(),
+        _environ(PYTHONPATH=_driver_path()),
+    ):
         ray.init(
             address="local",
             num_cpus=num_cpus,
@@ -212,6 +218,41 @@ def _without_extras() -> Iterator[None]:
     finally:
         RayParams.__init__ = init  # type: ignore[method-assign]
         Node.start_api_server = api_server  # type: ignore[method-assign]
+
+
+@contextmanager
+def _prompt_node_wait() -> Iterator[None]:
+    """``ray.init`` asks the GCS for its new raylet 0.1 s after starting it, and Ray's C++
+    lookup then waits a whole second before asking again (``GlobalStateAccessor::GetNode``);
+    the raylet registers after 0.5-0.7 s here, so every private Ray started 0.3-0.5 s later
+    than it could. The lookup is made once the node is listed, polled every 20 ms."""
+    try:
+        from ray._private import services, state
+    except ImportError:  # another Ray: its own wait, as before
+        yield
+        return
+    get_node = getattr(services, "get_node", None)
+    options = getattr(services, "_get_gcs_client_options", None)
+    if get_node is None or options is None:
+        yield
+        return
+
+    def once_listed(gcs_address: str, node_id: str) -> Any:
+        with suppress(Exception):  # Ray's own lookup says what went wrong, after its wait
+            listing = cast(Any, state).GlobalState()
+            listing._initialize_global_state(options(gcs_address))
+            deadline = time.monotonic() + 30
+            while time.monotonic() < deadline:
+                if any(node.get("NodeID") == node_id for node in listing.node_table()):
+                    break
+                time.sleep(0.02)
+        return get_node(gcs_address, node_id)
+
+    services.get_node = once_listed
+    try:
+        yield
+    finally:
+        services.get_node = get_node
 
 
 @contextmanager
