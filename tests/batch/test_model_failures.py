@@ -95,3 +95,32 @@ def test_the_first_row_a_failing_model_raised_on_is_named_as_in_the_file(
     frame = pd.DataFrame({"x": [1.0] * 5 + [-1.0] * 150}, index=range(1000, 1155))
     with pytest.raises(mloop.InvalidInput, match=r"first, row 6 of the frame, index 1005:"):
         mloop.predict("picky@1", frame, workspace=workspace)
+
+
+def test_ray_data_names_the_first_failing_row_of_a_folder_as_the_local_path_does(
+    cli: Any,
+    workspace: Workspace,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    store_url: str,
+) -> None:
+    """A Ray worker knows only its batch ("row 1 of the chunk"); the command, reading the
+    batches in order, names the folder's row, as the local path does."""
+    pytest.importorskip("ray", reason="the Ray tests need mloop[ray]")
+    if not store_url.startswith("sqlite"):
+        pytest.skip("one Ray start is enough: the store is not what this test is about")
+    _log_picky(workspace)
+    folder = tmp_path / "parts"
+    folder.mkdir()
+    pd.DataFrame({"x": np.linspace(0.5, 5, 400)}).to_parquet(folder / "part-0.parquet")
+    pd.DataFrame({"x": -np.arange(1.0, 401.0)}).to_parquet(folder / "part-1.parquet")
+    said = []
+    for executor in ("local", "ray"):
+        monkeypatch.setenv("MLOOP_EXECUTOR", executor)
+        out = tmp_path / f"{executor}.parquet"
+        result = cli("predict", "picky@1", "-i", folder, "-o", out, "--chunk-rows", 200)
+        assert result.exit_code == 2 and not out.exists(), result.stderr
+        assert "Traceback" not in result.stderr, result.stderr
+        said.append(result.stderr)
+    assert f"(first, row 401 of {folder}: ValueError: x must not be negative)" in said[0]
+    assert said[1] == said[0]

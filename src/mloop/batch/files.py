@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -319,23 +319,26 @@ class _Run:
     def all(self, results: Iterable[ChunkResult] | None = None) -> None:
         """Write every chunk's result in order: ``results`` scored elsewhere (Ray Data), else
         the chunks scored here one after the other."""
-        if results is not None:
-            for result in results:
-                self._add(result)
-            return
-        for chunk in self.chunks:
+        scored = iter(self._scored_here() if results is None else results)
+        while True:
             try:
-                result = score_chunk(
-                    self.scorer,
-                    self.columns,
-                    chunk,
-                    text_input=self.text_input,
-                    delimiter=self.chunks.delimiter,
-                )
+                result = next(scored)
+            except StopIteration:
+                return
             except ModelFailures as exc:  # named as in the file, as the rejects are
                 row = self.chunks.empty.in_file(np.array([exc.row + self.read]))[0]
                 raise exc.at(f"row {row} of {self.chunks.path}") from exc.cause
             self._add(result)
+
+    def _scored_here(self) -> Iterator[ChunkResult]:
+        for chunk in self.chunks:
+            yield score_chunk(
+                self.scorer,
+                self.columns,
+                chunk,
+                text_input=self.text_input,
+                delimiter=self.chunks.delimiter,
+            )
 
     def _add(self, result: ChunkResult) -> None:
         offset = self.read

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 import pyarrow as pa
 
 from mloop.batch.files import ChunkResult, score_chunk
+from mloop.batch.scorer import ModelFailures
 from mloop.data.io import _flat_columns
 
 if TYPE_CHECKING:
@@ -49,7 +50,14 @@ def _score_batch(
     """On a Ray worker: the batch as the local reader gives it (its columns, flattened types),
     scored, and packed into one row."""
     chunk = _flat_columns(Path(where), batch.select(schema.names)).cast(schema)
-    result = score_chunk(scorer, columns, chunk, text_input=False)
+    failure: str | None = None
+    try:
+        result = score_chunk(scorer, columns, chunk, text_input=False)
+    except ModelFailures as exc:
+        # handed back in its place rather than raised: only the command, reading the batches
+        # in order, knows which row of the folder the batch's row is
+        failure = json.dumps({"ref": exc.ref, "row": exc.row, "cause": exc.described})
+        result = ChunkResult(None, None, 0, 0, Counter())
     return pa.table(
         {
             "read": pa.array([result.read], pa.int64()),
@@ -57,11 +65,15 @@ def _score_batch(
             "rows": pa.array([_ipc(result.rows)], pa.binary()),
             "rejects": pa.array([_ipc(result.rejects)], pa.binary()),
             "warnings": pa.array([json.dumps(sorted(result.warnings.items()))], pa.string()),
+            "failure": pa.array([failure], pa.string()),
         }
     )
 
 
 def _unpack(row: dict[str, Any]) -> ChunkResult:
+    if row["failure"] is not None:
+        failure = json.loads(row["failure"])
+        raise ModelFailures(failure["ref"], failure["row"], failure["cause"])
     warnings: Counter[tuple[str, str]] = Counter(
         {(column, rule): count for (column, rule), count in json.loads(row["warnings"])}
     )

@@ -94,19 +94,24 @@ class _TooManyFailures(Exception):
 class ModelFailures(InvalidInput):
     """The model raised on more than ``MAX_MODEL_FAILURES`` rows of one chunk. ``row`` is the
     first (1-based within the chunk): only the caller knows where the chunk began in its file,
-    so it names the row as the user would find it (``at``)."""
+    so it names the row as the user would find it (``at``). ``cause`` may be its text alone,
+    as a Ray worker hands it back."""
 
-    def __init__(self, ref: str, row: int, cause: Exception, where: str | None = None) -> None:
-        self.ref, self.row, self.cause = ref, row, cause
+    def __init__(
+        self, ref: str, row: int, cause: Exception | str, where: str | None = None
+    ) -> None:
+        self.ref, self.row = ref, row
+        self.cause = cause if isinstance(cause, Exception) else None
+        self.described = cause if isinstance(cause, str) else f"{type(cause).__name__}: {cause}"
         super().__init__(
             f"{ref} raised on more than {MAX_MODEL_FAILURES} rows of one chunk (first, "
-            f"{where or f'row {row} of the chunk'}: {type(cause).__name__}: {cause}); check "
+            f"{where or f'row {row} of the chunk'}: {self.described}); check "
             "that the input matches the data the model was trained on."
         )
 
     def at(self, where: str) -> ModelFailures:
         """The same failure, its first row named by ``where`` (``"row 5,123 of in.csv"``)."""
-        return ModelFailures(self.ref, self.row, self.cause, where)
+        return ModelFailures(self.ref, self.row, self.cause or self.described, where)
 
 
 class Scorer:
