@@ -237,10 +237,15 @@ def test_rows_need_exactly_one_of_id_and_key_and_the_endpoint_must_exist(tmp_pat
     both = pa.table({"id": ["req-1"], "key": ["customer-1"], "label": ["no"]})
     with pytest.raises(InvalidInput, match=r"^labels\[0\] has both an id and a key"):
         record_labels(root, "churn", both)
-    with pytest.raises(InvalidInput, match=r"^labels\[0\] has no id"):
+    with pytest.raises(InvalidInput, match=r"^labels\[0\] has no prediction id;"):
         record_labels(
             root, "churn", pa.table({"id": pa.array([None], pa.string()), "label": ["no"]})
         )
+    with pytest.raises(InvalidInput, match=r"^labels\[1\] has no routing key;"):
+        record_labels(root, "churn", pa.table({"key": ["customer-1", ""], "label": ["no", "no"]}))
+    neither = pa.table({"id": ["req-1", None], "key": [None, None], "label": ["no", "no"]})
+    with pytest.raises(InvalidInput, match=r"^labels\[1\] has neither a prediction id nor a"):
+        record_labels(root, "churn", neither)
     with pytest.raises(NotFound):
         record_labels(root, "other", _labels(["req-1"], ["no"]))
 
@@ -397,12 +402,22 @@ def test_cli_names_a_label_without_an_id_by_its_row_in_the_file(
     path.write_text("prediction_id,churned\nreq-1,yes\n,\n,\nreq-2,no\n,yes\n")
     result = cli("feedback", "churn", "--input", path, "--label-column", "churned")
     assert result.exit_code == 2, result.stdout + result.stderr
-    assert f"Row 5 of {path} has no id; give each label a prediction id or a key." in result.stderr
+    said = (
+        f"Row 5 of {path} has no prediction id in column 'prediction_id'; give every label its "
+        "prediction id, or leave the row out."
+    )
+    assert said in " ".join(result.stderr.split()), result.stderr
     assert label_files(labels_folder(root, "churn")) == []
     path.write_text("prediction_id,churned\nreq-1,yes\n,\nreq-2,no\n")
     stored = cli("feedback", "churn", "--input", path, "--label-column", "churned")
     assert stored.exit_code == 0, stored.stderr
     assert f"note: {path}: skipped 1 empty row" in stored.stderr
+    path.write_text("customer,churned\ncustomer-1,yes\n,no\n")
+    by_key = ["--key-column", "customer", "--label-column", "churned"]
+    keyless = cli("feedback", "churn", "--input", path, *by_key)
+    assert keyless.exit_code == 2, keyless.stdout + keyless.stderr
+    assert "Row 2 of" in keyless.stderr
+    assert "has no routing key in column 'customer'" in " ".join(keyless.stderr.split())
 
 
 def _register_tumour(ws: Workspace, classes: list[str]) -> None:

@@ -102,6 +102,7 @@ def feedback(
             output_of=registry_output_of(ws.store),
             where=f"in column {label_column!r} ",
             row_name=lambda index: f"Row {empty.in_file(np.array([index + 1]))[0]} of {input_file}",
+            source_names={kind: column},
         )
     skipped = empty_rows_note(input_file, empty.count)
     if skipped:

@@ -39,7 +39,7 @@ import datetime as dt
 import os
 import secrets
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -284,6 +284,7 @@ def record_labels(
     output_of: OutputOf | None = None,
     where: str = "",
     row_name: Callable[[int], str] | None = None,
+    source_names: Mapping[str, str] | None = None,
     now: dt.datetime | None = None,
 ) -> FeedbackResult:
     """Store ``labels`` (columns ``label`` and ``id`` and/or ``key``, one of them per row) for
@@ -296,7 +297,8 @@ def record_labels(
     candidate knows is known. A label that is none of them is stored and listed in
     ``new_classes``; one that is a known class spelt otherwise is refused. ``where`` names the
     labels' source in messages; ``row_name`` names the label at a 0-based position as its source
-    numbers it (a file's row), by default as an index into the body's list (``labels[3]``).
+    numbers it (a file's row), by default as an index into the body's list (``labels[3]``);
+    ``source_names`` what the source calls ``id`` and ``key`` (a file's column).
     Raises ``InvalidInput`` for a row with neither or both of id
     and key, an empty label, one the model could not predict or a misspelt class, and
     ``NotFound`` when the endpoint never logged a prediction; then nothing is stored.
@@ -310,7 +312,7 @@ def record_labels(
     name = row_name or (lambda index: f"labels[{index}]")
     if pc.any(neither).as_py():
         row = name(pc.index(neither, True).as_py())
-        raise InvalidInput(f"{row} has no id; give each label a prediction id or a key.")
+        raise InvalidInput(_no_id(row, labels.column_names, source_names or {}))
     both = pc.and_(has_id, has_key)
     if pc.any(both).as_py():
         row = name(pc.index(both, True).as_py())
@@ -376,6 +378,17 @@ def _typed(text: str, kind: Kind | None) -> str | int | float:
     if kind == "float":
         return float(text)
     return text
+
+
+def _no_id(row: str, columns: list[str], source_names: Mapping[str, str]) -> str:
+    """A label with nothing to match it by, said in the terms of what its source gave."""
+    given = [kind for kind in ("id", "key") if kind in columns]
+    if len(given) != 1:
+        return f"{row} has neither a prediction id nor a key; give each label one of them."
+    kind = given[0]
+    what = "prediction id" if kind == "id" else "routing key"
+    column = f" in column {source_names[kind]!r}" if kind in source_names else ""
+    return f"{row} has no {what}{column}; give every label its {what}, or leave the row out."
 
 
 def _text_column(labels: pa.Table, name: str) -> pa.Array:
