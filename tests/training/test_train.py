@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+import mloop
 from mloop.tracking.runs import get_run
 from mloop.workspace import Workspace
 
@@ -294,6 +295,43 @@ def test_unique_integer_ids_are_not_features(cli: Any, tmp_path: Path) -> None:
     features = json.loads(result.stdout)["features"]
     assert features["dropped"] == ["customer_id", "orderId"], "a unique income stays a feature"
     assert features["numeric"] == ["income", "age"]
+
+
+def test_text_of_many_repeated_values_is_a_category_and_free_text_is_not(
+    cli: Any, workspace: Workspace, tmp_path: Path
+) -> None:
+    """A city of 300 values, each in ~13 rows, decides most of the answer: left out as "free
+    text" it was, and the model scored roc_auc 0.54. A comment unique to its row stays out."""
+    rng = np.random.default_rng(0)
+    rows = 4000
+    pick = rng.integers(0, 300, rows)
+    effect = rng.normal(0, 1.5, 300)[pick]
+    frame = pd.DataFrame(
+        {
+            "city": np.array([f"city-{i:03d}" for i in range(300)])[pick],
+            "comment": [f"call {i} went {rng.choice(['well', 'badly'])}" for i in range(rows)],
+            "x": rng.normal(size=rows),
+            "bought": rng.random(rows) < 1 / (1 + np.exp(-effect)),
+        }
+    )
+    path = tmp_path / "visits.csv"
+    frame.to_csv(path, index=False)
+    assert cli("data", "add", "visits", path).exit_code == 0
+    train = ["train", "--data", "visits", "--target", "bought", "--json"]
+    result = cli(*train, "--register", "visits")
+    assert result.exit_code == 0, result.stderr
+    out = json.loads(result.stdout)
+    assert out["features"]["categorical"] == ["city"] and out["features"]["dropped"] == ["comment"]
+    without = json.loads(cli(*train, "--drop", "city").stdout)
+    assert out["metrics"]["roc_auc"] > 0.7 > without["metrics"]["roc_auc"] + 0.1
+
+    onnx = tmp_path / "visits.onnx"
+    exported = cli("models", "export", "visits@1", "--onnx", onnx)  # checked against the model
+    assert exported.exit_code == 0, exported.stderr
+    asked = pd.DataFrame({"city": ["city-001", "atlantis"], "x": [0.5, 0.5]})
+    model = mloop.load_model("visits@1", workspace=workspace)
+    proba = model.predict_proba(asked)
+    assert proba is not None and proba.shape == (2, 2)  # a city never seen scores too
 
 
 def test_a_rare_class_with_no_held_out_row_says_why_roc_auc_is_missing(

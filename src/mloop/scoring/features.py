@@ -6,7 +6,9 @@ dtypes: numbers as float64 with NaN for missing (and for ±inf), categories as P
 ``MISSING`` for missing (a category of its own: missingness is often informative, and ONNX string
 tensors have no NaN).
 The spec is stored in the model's signature, so serving coerces requests with the same function.
-Datetimes and high-cardinality strings (ids, free text) are left out: they memorise, not generalise.
+Datetimes and text whose values rarely repeat (ids, names, free text) are left out: they memorise,
+not generalise. Text of many values that do repeat (a city, a postcode, a product code) is a
+category too, encoded by its most frequent values (``frequent``).
 """
 
 from __future__ import annotations
@@ -27,6 +29,8 @@ NUMERIC_TYPES = {"integer", "float"}
 CATEGORICAL_TYPES = {"categorical", "boolean"}
 MISSING = "__missing__"
 ROW_NUMBERS_MIN_ROWS = 20
+# text repeating each value five times on average is a category, however many values it has
+MAX_DISTINCT_SHARE = 0.2
 _ID_NAME = re.compile(r"(?i:(^|[\W_])(id|uuid|guid|key))$|[a-z0-9](Id|ID|Key)$")
 
 
@@ -38,13 +42,19 @@ class FeatureSpec:
     # Categorical columns the schema calls boolean: "yes", "Y", "true", 1 and True are one category,
     # so a request spelling a value differently from the training file is not an unseen category.
     boolean: tuple[str, ...] = ()
+    # Categorical columns of more values than the schema lists (a "string" column whose values
+    # repeat): the model encodes their most frequent values and one "other".
+    frequent: tuple[str, ...] = ()
 
     @property
     def columns(self) -> tuple[str, ...]:
         return self.numeric + self.categorical
 
     def to_dict(self) -> dict[str, Any]:
-        return {k: list(v) for k, v in asdict(self).items()}
+        found = {k: list(v) for k, v in asdict(self).items()}
+        if not self.frequent:  # as signatures were before it existed
+            del found["frequent"]
+        return found
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Sequence[str]]) -> FeatureSpec:
@@ -53,6 +63,7 @@ class FeatureSpec:
             categorical=tuple(data.get("categorical", ())),
             dropped=tuple(data.get("dropped", ())),
             boolean=tuple(data.get("boolean", ())),
+            frequent=tuple(data.get("frequent", ())),
         )
 
 
@@ -82,6 +93,16 @@ def named_id(name: str, profile: Mapping[str, Any]) -> bool:
     return _ID_NAME.search(name) is not None
 
 
+def repeated_text(name: str, profile: Mapping[str, Any]) -> bool:
+    """A text column whose values repeat (a city, a postcode, a product code): a category of
+    more values than a schema lists. Ids, names and free text, nearly all distinct, are not."""
+    stats = profile.get(name) or {}
+    count, distinct = stats.get("count"), stats.get("distinct")
+    if not count or count < ROW_NUMBERS_MIN_ROWS or not distinct:
+        return False
+    return bool(distinct <= MAX_DISTINCT_SHARE * count)
+
+
 def feature_spec(
     schema: Schema,
     *,
@@ -104,6 +125,7 @@ def feature_spec(
     categorical: list[str] = []
     dropped: list[str] = []
     boolean: list[str] = []
+    frequent: list[str] = []
     for column in schema.columns:
         if column.name == target:
             continue
@@ -118,6 +140,9 @@ def feature_spec(
             categorical.append(column.name)
             if column.type == "boolean":
                 boolean.append(column.name)
+        elif column.type == "string" and repeated_text(column.name, profile or {}):
+            categorical.append(column.name)
+            frequent.append(column.name)
         else:
             dropped.append(column.name)
     if not numeric and not categorical:
@@ -125,7 +150,9 @@ def feature_spec(
             f"No usable feature columns besides target {target!r} (left out: {', '.join(dropped) or 'none'}); "
             "add numeric or categorical columns to the data."
         )
-    return FeatureSpec(tuple(numeric), tuple(categorical), tuple(dropped), tuple(boolean))
+    return FeatureSpec(
+        tuple(numeric), tuple(categorical), tuple(dropped), tuple(boolean), tuple(frequent)
+    )
 
 
 def _as_category_strings(series: pd.Series) -> np.ndarray:

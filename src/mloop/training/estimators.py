@@ -1,8 +1,9 @@
 """The model zoo behind ``mloop train --model``: built-in names or ``MODULE:CALLABLE``.
 
 Every model sits behind the same preprocessing (median imputation + scaling for numbers, one-hot
-for categories with "missing" as a category and unseen categories ignored), so the artifact is one scikit-learn
-``Pipeline`` that carries its own feature code.
+for categories with "missing" as a category and unseen categories ignored; for text of many
+repeated values, one-hot of its most frequent values), so the artifact is one
+scikit-learn ``Pipeline`` that carries its own feature code.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
 from sklearn.compose import ColumnTransformer
 from sklearn.ensemble import (
     GradientBoostingClassifier,
@@ -31,6 +33,10 @@ from mloop.scoring.features import FeatureSpec
 from mloop.scoring.targets import Task
 from mloop.training.defaults import defaults_for
 
+# a value of a many-valued category gets its own column when seen this often in training, for at
+# most this many columns
+MIN_VALUE_ROWS = 5
+MAX_ENCODED_VALUES = 256
 BUILTIN: dict[str, dict[Task, type[Any]]] = {
     "logistic": {Task.CLASSIFICATION: LogisticRegression},
     "ridge": {Task.REGRESSION: Ridge},
@@ -117,15 +123,39 @@ def _check_params(model: str, estimator: Any) -> None:
         ) from exc
 
 
-def build_pipeline(spec: FeatureSpec, estimator: Any) -> Pipeline:
+def frequent_values(values: pd.Series) -> list[Any]:
+    """The values seen at least ``MIN_VALUE_ROWS`` times, the ``MAX_ENCODED_VALUES`` most
+    frequent of them, sorted."""
+    counts = values.value_counts(sort=True)
+    kept = counts[counts >= MIN_VALUE_ROWS].head(MAX_ENCODED_VALUES)
+    return sorted(kept.index.tolist())
+
+
+def build_pipeline(spec: FeatureSpec, estimator: Any, rows: pd.DataFrame | None = None) -> Pipeline:
+    """The features, then the model. ``rows`` (the coerced training rows) name the values of
+    the many-valued categories (``spec.frequent``)."""
     transformers: list[tuple[str, Any, list[str]]] = []
     if spec.numeric:
         numeric = Pipeline(
             [("impute", SimpleImputer(strategy="median")), ("scale", StandardScaler())]
         )
         transformers.append(("numeric", numeric, list(spec.numeric)))
-    if spec.categorical:
+    listed = [name for name in spec.categorical if name not in spec.frequent]
+    if listed:
         onehot = OneHotEncoder(handle_unknown="ignore", sparse_output=False)
-        transformers.append(("categorical", onehot, list(spec.categorical)))
+        transformers.append(("categorical", onehot, listed))
+    if spec.frequent:
+        if rows is None:
+            raise ValueError("a spec with many-valued categories needs the training rows")
+        # each value seen often enough, up to a cap: a postcode's thousands of values would be
+        # thousands of dense columns. The rest, and values never seen, are all zeros, which a
+        # model reads as "none of these" (and ONNX exports, unlike scikit-learn's own
+        # "infrequent" category)
+        top = OneHotEncoder(
+            categories=[frequent_values(rows[name]) for name in spec.frequent],
+            handle_unknown="ignore",
+            sparse_output=False,
+        )
+        transformers.append(("frequent", top, list(spec.frequent)))
     features = ColumnTransformer(transformers, remainder="drop")
     return Pipeline([("features", features), ("model", estimator)])

@@ -101,7 +101,7 @@ def fit(prepared: Prepared, data: Split, estimator: Any) -> Fitted:
     label_codes = None
     if prepared.task == Task.CLASSIFICATION and _wants_integer_labels(estimator):
         label_codes, y_train, y_test = _encode_labels(y_train, y_test)
-    pipeline = build_pipeline(prepared.spec, estimator)
+    pipeline = build_pipeline(prepared.spec, estimator, data.x_train)
     try:
         pipeline.fit(data.x_train, y_train)
     except _user_errors(prepared.model) as exc:
