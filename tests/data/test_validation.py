@@ -302,3 +302,22 @@ def test_validate_notes_a_column_the_file_adds_once_without_failing(
     clean = cli("data", "validate", "plans", first)
     assert "schema" not in clean.stderr
     assert json.loads(cli("data", "validate", "plans", first, "--json").stdout)["new_columns"] == []
+
+
+def test_adding_a_version_with_a_new_column_says_no_rule_checks_it(
+    cli: Any, tmp_path: Path
+) -> None:
+    """``data add`` took the column silently, with or without --validate."""
+    first = tmp_path / "m1.csv"
+    first.write_text("plan,price\nbasic,10\npro,20\n")
+    added = cli("data", "add", "plans", first)
+    assert added.exit_code == 0 and "schema" not in added.stderr  # a new dataset: all new
+    for month, args in ((2, []), (3, ["--validate"])):
+        later = tmp_path / f"m{month}.csv"
+        later.write_text(f"plan,price,discount\nbasic,10,0.{month}\npro,20,0.7\n")
+        result = cli("data", "add", "plans", later, *args)
+        assert result.exit_code == 0, result.stderr
+        said = " ".join(result.stderr.split())
+        assert "1 column not in plans's schema, so no rule checked it: 'discount'" in said
+    same = cli("data", "add", "plans", first)
+    assert same.exit_code == 0 and "schema" not in same.stderr

@@ -320,14 +320,14 @@ def validate(
 ) -> None:
     """Check a file against a dataset's schema: exit 0 clean, 1 with every violation, 2 unreadable."""
     from mloop import render
-    from mloop.data.datasets import validate_file
+    from mloop.data.datasets import new_columns_note, validate_file
     from mloop.data.io import empty_rows_note, parse_separator
 
     _refuse_swapped("validate", name, path)
     separator = None if sep is None else parse_separator(sep)
     with open_workspace(ctx) as ws, err_console().status(f"checking {path}"):
         report = validate_file(ws.store, name, path, root=ws.root, sep=separator)
-    notes = [empty_rows_note(path, report.empty_rows), _new_columns_note(name, report.new_columns)]
+    notes = [empty_rows_note(path, report.empty_rows), new_columns_note(name, report.new_columns)]
     for said in filter(None, notes):
         note(said)
     if as_json:
@@ -352,21 +352,6 @@ def validate(
         )
     if not report.ok:
         raise typer.Exit(1)
-
-
-def _new_columns_note(name: str, columns: list[str]) -> str | None:
-    """A column the file adds is not a violation (``data add`` takes it as it is, without a
-    warning), but no rule looked at it: said once, so "no violations" is not read as "checked"."""
-    from mloop.data.refs import shortlist
-
-    if not columns:
-        return None
-    it = "it" if len(columns) == 1 else "them"
-    return (
-        f"{plural(len(columns), 'column')} not in {name}'s schema, so no rule checked "
-        f"{it}: {shortlist([repr(c) for c in columns])} (a new column is not a violation; to give "
-        f"{it} rules, add {it} to `mloop data schema {name} --export FILE` and --import FILE)."
-    )
 
 
 def _rule_value(value: Any) -> str:

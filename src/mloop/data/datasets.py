@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -403,8 +404,9 @@ def add_version(
         schema, profile = infer_and_profile(table)
         shape = table.shape
     warning = warning or header_warning(path, [column.name for column in schema.columns])
-    if has_dataset and not must_validate:
-        warning = warning or _drift_from_schema(current_schema(store, name), schema, name, path)
+    current = current_schema(store, name) if has_dataset else None
+    if current is not None and not must_validate:
+        warning = warning or _drift_from_schema(current, schema, name, path)
     report = None
     if must_validate:
         report = _numbered_in_file(_validator(store, name, root).validate_table(table), empty)
@@ -414,6 +416,10 @@ def add_version(
                 f"(`mloop data validate {name} {path}` lists them).",
                 details=report,
             )
+    added = None
+    if current is not None:
+        known = {c.name for c in current.columns}
+        added = new_columns_note(name, [c.name for c in schema.columns if c.name not in known])
     if snapshot is None:
         blob = artifacts.put_file(path)
     if blob.hash != digest:
@@ -425,7 +431,20 @@ def add_version(
         True,
         report,
         () if warning is None else (warning,),
-        tuple(filter(None, [empty_rows_note(path, empty_rows)])),
+        tuple(filter(None, [empty_rows_note(path, empty_rows), added])),
+    )
+
+
+def new_columns_note(name: str, columns: Sequence[str]) -> str | None:
+    """A column the file adds is not a violation (``data add`` takes it as it is, without a
+    warning), but no rule looked at it: said once, so "no violations" is not read as "checked"."""
+    if not columns:
+        return None
+    it = "it" if len(columns) == 1 else "them"
+    return (
+        f"{plural(len(columns), 'column')} not in {name}'s schema, so no rule checked "
+        f"{it}: {shortlist([repr(c) for c in columns])} (a new column is not a violation; to give "
+        f"{it} rules, add {it} to `mloop data schema {name} --export FILE` and --import FILE)."
     )
 
 
