@@ -258,6 +258,15 @@ def test_error_text_is_printed_verbatim(cli: Any, tmp_path: Path) -> None:
                 ]
             },
         ),
+        (
+            'price,rate,loss\n"$1,234.50",96%,-$5\n$80.00,100%,$-7.5\n',
+            {"price": [1234.5, 80.0], "rate": [96, 100], "loss": [-5.0, -7.5]},
+        ),
+        ("p;q\n12,50 €;£3\n1.024,00 €;£ 4\n", {"p": [12.5, 1024.0], "q": [3, 4]}),
+        (
+            "p,q,r\n$5,96%,5%\n€5,96,A5%\n",
+            {"p": ["$5", "€5"], "q": ["96%", "96"], "r": ["5%", "A5%"]},
+        ),
     ],
     ids=[
         "decimal-comma",
@@ -269,6 +278,9 @@ def test_error_text_is_printed_verbatim(cli: Any, tmp_path: Path) -> None:
         "12-hour-clock",
         "12-hour-clock-ambiguous",
         "day-month-name-year",
+        "currency-and-percent",
+        "currency-after-in-a-semicolon-file",
+        "mixed-signs-stay-text",
     ],
 )
 def test_local_numbers_and_dates_read_one_way_per_column(

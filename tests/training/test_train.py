@@ -334,6 +334,35 @@ def test_text_of_many_repeated_values_is_a_category_and_free_text_is_not(
     assert proba is not None and proba.shape == (2, 2)  # a city never seen scores too
 
 
+def test_prices_and_rates_written_with_their_signs_are_numbers_to_train_and_score(
+    cli: Any, tmp_path: Path
+) -> None:
+    """Inside Airbnb writes "$1,234.00" and "96%": both were text, the price left out as
+    free text and the rate a category."""
+    rng = np.random.default_rng(1)
+    price = rng.uniform(30, 900, 300)
+    frame = pd.DataFrame(
+        {
+            "price": [f"${p:,.2f}" for p in price],
+            "response_rate": [f"{r}%" for r in rng.integers(50, 101, 300)],
+            "booked": price < 300,
+        }
+    )
+    path = tmp_path / "listings.csv"
+    frame.to_csv(path, index=False)
+    assert cli("data", "add", "listings", path).exit_code == 0
+    result = cli("train", "--data", "listings", "--target", "booked", "--register", "l", "--json")
+    assert result.exit_code == 0, result.stderr
+    out = json.loads(result.stdout)
+    assert out["features"]["numeric"] == ["price", "response_rate"]
+    assert out["metrics"]["roc_auc"] > 0.95
+    asked = tmp_path / "next.csv"
+    frame.drop(columns=["booked"]).head(50).to_csv(asked, index=False)
+    scored = cli("predict", "l@1", "-i", asked, "-o", tmp_path / "scored.csv")
+    assert scored.exit_code == 0, scored.stderr
+    assert len(pd.read_csv(tmp_path / "scored.csv")) == 50
+
+
 def test_a_rare_class_with_no_held_out_row_says_why_roc_auc_is_missing(
     cli: Any, tmp_path: Path
 ) -> None:

@@ -551,6 +551,13 @@ _BLANK = r"^\s+$"
 _LEADING_ZERO = r"^[+-]?0[0-9]"
 _PLACEHOLDER_TYPES = (pa.int64(), pa.float64(), pa.timestamp("s"), pa.timestamp("ns"))
 _UTC_SUFFIXED = r"^\d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}(:\d{2}(\.\d+)?)? ?(UTC|GMT)$"
+_CURRENCY = "$€£¥₹"
+_UNITS_AFTER = _CURRENCY + "%"
+_UNIT_BEFORE = (
+    rf"^(?P<sign>[+-]?)\s*(?P<unit>[{_CURRENCY}])\s*(?P<inner>[+-]?)(?P<number>\d[\d.,]*)$"
+)
+_UNIT_AFTER = rf"^(?P<sign>[+-]?)(?P<number>\d[\d.,]*)\s*(?P<unit>[{_UNITS_AFTER}])$"
+_LIKE_UNITS = rf"^[+-]?\s*[{_CURRENCY}]\s*[+-]?\d[\d.,]*$|^[+-]?\d[\d.,]*\s*[{_UNITS_AFTER}]$"
 _THOUSANDS = r"^[+-]?\d{1,3}(,\d{3})+(\.\d+)?$|^[+-]?\d+(\.\d+)?$"
 _DECIMAL_COMMA = r"^[+-]?\d{1,3}(\.\d{3})+(,\d+)?$|^[+-]?\d+(,\d+)?$"
 # The date patterns for Arrow's RE2, loosened to a superset of what pandas matches after a strip:
@@ -566,8 +573,8 @@ def _refine_text_columns(
     table: pa.Table, delimiter: str, formats: Mapping[str, str] | None = None
 ) -> pa.Table:
     """``refine_text_columns`` on the few text columns Arrow cannot rule out at once: only a
-    column with a comma may be a local number, only one whose every value looks like a date may
-    be a date, so a big file's ids and codes are never copied into Python strings. A column
+    column with a comma, or whose every value has a currency or percent sign, may be a local
+    number, only one whose every value looks like a date may be a date, so a big file's ids and codes are never copied into Python strings. A column
     with ``-``, ``?`` or ``None`` among its values is tried without them first. A column named
     in ``formats`` (a schema's, see data/dates.py) is read in its format or stays text; a
     column read as dates records its format in its field's metadata."""
@@ -652,8 +659,12 @@ def _refined(
     if stamps is not None:
         return stamps, None
     commas = pc.any(pc.match_substring(column, ",")).as_py()
-    if not commas and not any(
+    commas_or_dates = commas or any(
         pc.all(pc.match_substring_regex(column, p)).as_py() for p in _LIKE_DATES
+    )
+    units = not commas_or_dates and _first_has_unit(column)
+    if not commas_or_dates and not (
+        units and pc.all(pc.match_substring_regex(column, _LIKE_UNITS)).as_py()
     ):
         return None, None
     text = to_pandas(pa.table({"c": column}))["c"]
@@ -662,6 +673,14 @@ def _refined(
         return None, None
     values, fmt = refined
     return pa.Array.from_pandas(values), fmt
+
+
+def _first_has_unit(column: pa.ChunkedArray) -> bool:
+    """The first value starts or ends with a currency or percent sign: only then is the whole
+    column matched against ``_LIKE_UNITS`` (a big file's ids and free text are not)."""
+    first = next((c.drop_null()[0].as_py() for c in column.chunks if c.null_count < len(c)), "")
+    text = first.strip().lstrip("+-")
+    return text[:1] in _CURRENCY or text[-1:] in _UNITS_AFTER
 
 
 def _without_placeholders(column: pa.ChunkedArray) -> pa.ChunkedArray | None:
@@ -734,7 +753,10 @@ def _refined_text(column: pd.Series, delimiter: str) -> tuple[pd.Series, str | N
 
 
 def _local_number(text: pd.Series, delimiter: str) -> pd.Series | None:
-    if not text.str.contains(",", regex=False).any():
+    bare = _without_unit(text)
+    if bare is not None:
+        text = bare
+    elif not text.str.contains(",", regex=False).any():
         return None
     thousands = bool(text.str.fullmatch(_THOUSANDS).all())
     decimal_comma = bool(text.str.fullmatch(_DECIMAL_COMMA).all())
@@ -745,6 +767,23 @@ def _local_number(text: pd.Series, delimiter: str) -> pd.Series | None:
     else:
         return None
     return pd.to_numeric(cleaned, errors="coerce")
+
+
+def _without_unit(text: pd.Series) -> pd.Series | None:
+    """The numbers of a column writing every value with one currency symbol, before or after
+    it (``$1,234.50``, ``-$5``, ``12,50 €``), or a percent sign after it (``96%``), as Inside
+    Airbnb's listings and most spreadsheet exports do; the sign removed (``96%`` is 96, as
+    written). None when the values do not all carry the same one: ``$5`` beside ``€5`` is text."""
+    first = text.iloc[0]
+    if not first or (first.lstrip("+-")[:1] not in _CURRENCY and first[-1:] not in _UNITS_AFTER):
+        return None
+    for pattern in (_UNIT_BEFORE, _UNIT_AFTER):
+        parts = text.str.extract(pattern)
+        units = parts["unit"]
+        if units.notna().all() and units.nunique() == 1:
+            inner = parts["inner"].fillna("") if "inner" in parts else ""
+            return parts["sign"].fillna("") + inner + parts["number"]
+    return None
 
 
 def is_text(kind: pa.DataType) -> bool:
