@@ -18,7 +18,7 @@ from sklearn.pipeline import make_pipeline
 
 import mloop
 from mloop.data.datasets import add_version, current_schema, import_schema
-from mloop.data.io import read_table
+from mloop.data.io import read_arrow, read_table, to_pandas
 from mloop.data.profile import DatasetProfile
 from mloop.data.schema import Schema
 from mloop.errors import InvalidInput
@@ -178,3 +178,30 @@ def test_a_file_scored_in_batch_reads_its_dates_as_the_training_file_s(
     assert pd.read_csv(out)["x"].tolist() == [1]  # 1 February 2024 is after the min
     rejected = pd.read_csv(tmp_path / "bad.csv")
     assert rejected[["row", "column", "rule"]].values.tolist() == [[2, "visit", "type"]]
+
+
+def test_a_later_version_of_only_ambiguous_dates_reads_them_as_the_first_did(
+    dated: Workspace, tmp_path: Path
+) -> None:
+    """Alone, 01/02/24 and 03/04/24 fit day-first and month-first, so a file of them stays text;
+    as a version of a dataset whose `seen` is day-first they are its dates. A version in a new,
+    unambiguous format of its own still reads in that format."""
+    later = tmp_path / "m2.csv"
+    visits = "05/18/2024 01:48 p.m."
+    later.write_text(
+        f"born,seen,visit,x,y\n3/14/52,01/02/24,{visits},1,0\n7/4/56,03/04/24,{visits},2,1\n"
+    )
+    added = add_version(dated.store, dated.artifacts, name="t", path=later, actor="t")
+    seen = added.version.schema.column("seen")
+    assert seen.type == "datetime" and seen.format == "%d/%m/%y"
+    assert added.warnings == ()  # nothing differs from the dataset's schema
+    formats = current_schema(dated.store, "t").date_formats()
+    frame = to_pandas(read_arrow(later, formats=formats))
+    assert frame["seen"].tolist() == [pd.Timestamp("2024-02-01"), pd.Timestamp("2024-04-03")]
+    iso = tmp_path / "m3.csv"
+    iso.write_text(
+        f"born,seen,visit,x,y\n1952-03-14,2024-02-01,{visits},1,0\n"
+        f"1956-07-04,2024-04-03,{visits},2,1\n"
+    )
+    again = add_version(dated.store, dated.artifacts, name="t", path=iso, actor="t")
+    assert again.version.schema.column("seen").type == "datetime"

@@ -28,6 +28,7 @@ from mloop.data.io import (
     EmptyRows,
     empty_rows_note,
     header_warning,
+    in_known_formats,
     one_column_warning,
     read_arrow,
     read_table,
@@ -399,6 +400,8 @@ def add_version(
         digest = digest or hash_chunks(path)
         empty = EmptyRows()
         table = read_arrow(path, sep=separator, empty=empty)
+        if has_dataset:
+            table = in_known_formats(table, current_schema(store, name).date_formats())
         empty_rows = empty.count
         warning = one_column_warning(path, table)
         schema, profile = infer_and_profile(table)

@@ -618,6 +618,24 @@ def _typed(
     return _refined(column, delimiter)
 
 
+def in_known_formats(table: pa.Table, formats: Mapping[str, str]) -> pa.Table:
+    """``table`` with each column it left as text read in the date format ``formats`` knows
+    for it, when every value fits: a later version of a dataset of only ambiguous dates
+    (``01/02/24``) reads them as the dataset's first version did, instead of staying text. A
+    column the table read otherwise (its own unambiguous format) is left as it is."""
+    for name, fmt in formats.items():
+        if name not in table.column_names:
+            continue
+        index = table.column_names.index(name)
+        column = table.column(index)
+        if not is_text(column.type) or column.null_count == len(column):
+            continue
+        typed = _in_format(column, fmt)
+        if typed is not None:
+            table = table.set_column(index, with_format(pa.field(name, typed.type), fmt), typed)
+    return table
+
+
 def _in_format(column: pa.ChunkedArray, fmt: str) -> pa.Array | None:
     """The column's dates read in ``fmt`` when every value (placeholders aside) fits it, else
     None: it stays text, and the validator names the values that do not fit."""
