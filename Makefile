@@ -10,7 +10,7 @@ DEMO_DIR ?= $(CURDIR)/.demo
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev,postgres,onnx,lightgbm,xgboost,ray]'
+	$(BIN)/python -m pip install --quiet -e '.[dev,postgres,onnx,lightgbm,xgboost,ray,s3]'
 	@rm -f $(VENV)/.installed-*
 	@touch $(STAMP)
 

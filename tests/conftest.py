@@ -39,6 +39,48 @@ def user_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("user-cache")
 
 
+@dataclass(frozen=True)
+class S3Server:
+    """A real S3-compatible HTTP server on loopback (moto's), and the environment boto3 reads."""
+
+    endpoint: str
+
+    @property
+    def environ(self) -> dict[str, str]:
+        return {
+            "AWS_ENDPOINT_URL": self.endpoint,
+            "AWS_ACCESS_KEY_ID": "mloop-test",
+            "AWS_SECRET_ACCESS_KEY": "mloop-test",
+            "AWS_REGION": "us-east-1",
+        }
+
+    def new_bucket(self) -> str:
+        import boto3
+
+        name = f"mloop-{new_id()}"
+        client = boto3.client(
+            "s3",
+            endpoint_url=self.endpoint,
+            aws_access_key_id="mloop-test",
+            aws_secret_access_key="mloop-test",
+            region_name="us-east-1",
+        )
+        client.create_bucket(Bucket=name)
+        return name
+
+
+@pytest.fixture(scope="session")
+def s3_server() -> Iterator[S3Server]:
+    """Started once per test process, for the tests that ask for it. Elsewhere, point the S3
+    tests at MinIO or a bucket's endpoint by changing nothing but this fixture's endpoint."""
+    server_module = pytest.importorskip("moto.server", reason="the S3 tests need moto[server]")
+    server = server_module.ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    yield S3Server(f"http://{host}:{port}")
+    server.stop()
+
+
 @pytest.fixture(autouse=True)
 def clean_environ(monkeypatch: pytest.MonkeyPatch, user_cache: Path) -> None:
     monkeypatch.setenv("XDG_CACHE_HOME", str(user_cache))

@@ -4,14 +4,16 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from mloop.artifacts import LocalArtifactStore, MemoryArtifactStore
 from mloop.artifacts.registry import open_artifact_store
 from mloop.config import load_settings
+from mloop.demo_data import generate
 from mloop.errors import InvalidInput
 from mloop.workspace import Workspace
-from tests.conftest import run_mloop
+from tests.conftest import S3Server, run_mloop
 
 
 @pytest.mark.parametrize(
@@ -43,7 +45,7 @@ def test_memory_urls_name_one_store_per_process(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("url", "message"),
     [
-        ("s3://bucket/prefix", r"S3 artifact stores come in a later release; use a local folder"),
+        ("s3://", r"names no bucket; write s3://BUCKET or s3://BUCKET/PREFIX"),
         ("ftp://host/x", r"scheme mloop does not know \(ftp://\); use a folder path or one of"),
         ("file://otherhost/x", r"names another host \(otherhost\)"),
     ],
@@ -82,14 +84,57 @@ def test_a_workspace_opens_the_store_its_url_names(tmp_path: Path) -> None:
         assert again.artifacts.get_bytes(ref.hash) == b"blob"
 
 
-def test_init_shows_the_artifact_url_and_refuses_s3_cleanly(tmp_path: Path) -> None:
+def test_init_shows_the_artifact_url(tmp_path: Path) -> None:
     shown = run_mloop("init", "ws", cwd=tmp_path, env={"MLOOP_ARTIFACTS": "memory://cli"})
     assert shown.returncode == 0, shown.stderr
     assert "artifacts=memory://cli" in shown.stdout
     local = run_mloop("init", "plain", cwd=tmp_path)
     assert f"artifacts={(tmp_path / 'plain' / '.mloop' / 'artifacts').resolve()}" in local.stdout
-    refused = run_mloop("init", "s3ws", cwd=tmp_path, env={"MLOOP_ARTIFACTS": "s3://bucket/x"})
-    assert refused.returncode == 2
-    assert "S3 artifact stores come in a later release" in refused.stderr
-    assert "Traceback" not in refused.stderr
-    assert not (tmp_path / "s3ws").exists()
+
+
+def test_a_workspace_on_an_s3_bucket_trains_registers_and_scores(
+    tmp_path: Path, s3_server: S3Server
+) -> None:
+    """Every blob in the bucket, nothing under .mloop/artifacts; a bucket that does not exist
+    and an endpoint that does not answer are one sentence each, exit 2."""
+    churn_csv = tmp_path / "churn.csv"
+    generate(800, seed=1).to_csv(churn_csv, index=False)
+    bucket = s3_server.new_bucket()
+    env = {**s3_server.environ, "MLOOP_ARTIFACTS": f"s3://{bucket}/ml", "MLOOP_USER": "tester"}
+    assert run_mloop("init", "ws", cwd=tmp_path, env=env).returncode == 0
+    ws = tmp_path / "ws"
+    for args in (
+        ("data", "add", "churn", str(churn_csv)),
+        ("train", "--data", "churn", "--target", "churned", "--register", "churn"),
+        ("predict", "churn@1", "-i", str(churn_csv), "-o", str(tmp_path / "scored.csv")),
+    ):
+        done = run_mloop(*args, cwd=ws, env=env)
+        assert done.returncode == 0, done.stderr
+    assert len(pd.read_csv(tmp_path / "scored.csv")) == len(pd.read_csv(churn_csv))
+    assert not (ws / ".mloop" / "artifacts").exists()
+    import boto3
+
+    client = boto3.client("s3", endpoint_url=s3_server.endpoint, **_credentials(s3_server))
+    keys = [o["Key"] for o in client.list_objects_v2(Bucket=bucket)["Contents"]]
+    assert keys and all(k.startswith("ml/blobs/") for k in keys)
+    verified = run_mloop("artifacts", "verify", cwd=ws, env=env)
+    assert verified.returncode == 0, verified.stdout + verified.stderr
+
+    missing = {**env, "MLOOP_ARTIFACTS": "s3://no-such-bucket-here/ml"}
+    refused = run_mloop("data", "add", "other", str(churn_csv), cwd=ws, env=missing)
+    assert refused.returncode == 2 and "Traceback" not in refused.stderr
+    assert "Bucket 'no-such-bucket-here' does not exist" in refused.stderr
+    away = {**env, "AWS_ENDPOINT_URL": "http://127.0.0.1:9", "AWS_MAX_ATTEMPTS": "1"}
+    unreachable = run_mloop("data", "add", "other", str(churn_csv), cwd=ws, env=away)
+    assert (
+        unreachable.returncode == 2 and "Could not reach the artifact store" in unreachable.stderr
+    )
+
+
+def _credentials(server: S3Server) -> dict[str, str]:
+    environ = server.environ
+    return {
+        "aws_access_key_id": environ["AWS_ACCESS_KEY_ID"],
+        "aws_secret_access_key": environ["AWS_SECRET_ACCESS_KEY"],
+        "region_name": environ["AWS_REGION"],
+    }

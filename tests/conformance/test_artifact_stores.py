@@ -1,4 +1,5 @@
-"""Every artifact store implementation through the same cases (the S3 back end joins ``BACKENDS``).
+"""Every artifact store implementation through the same cases: a folder, memory, and an S3 bucket
+on a real S3-compatible server on loopback (moto's).
 
 Each back end is opened by URL through ``mloop.artifacts.registry``, as a workspace opens it; the
 only per-back-end code here is how to damage a stored blob, which no interface method may allow.
@@ -23,8 +24,10 @@ import pytest
 from mloop.artifacts import ArtifactStore, LocalArtifactStore, MemoryArtifactStore
 from mloop.artifacts.base import CHUNK
 from mloop.artifacts.registry import open_artifact_store
+from mloop.artifacts.s3 import S3ArtifactStore
 from mloop.errors import IntegrityError, NotFound
 from mloop.ids import new_id
+from tests.conftest import S3Server
 
 # Several chunks and a ragged tail, so chunking and the held-back last chunk are both exercised.
 BIG = os.urandom(3 * CHUNK + 12345)
@@ -69,9 +72,29 @@ def _memory(tmp_path: Path) -> Backend:
     return Backend("memory", url, tmp_path, store, damage, shared_across_processes=False)
 
 
-@pytest.fixture(params=[_local, _memory], ids=["local", "memory"])
-def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Backend:
-    make: Callable[[Path], Backend] = request.param
+def _s3(tmp_path: Path, server: S3Server) -> Backend:
+    url = f"s3://{server.new_bucket()}/team/artifacts"
+    store = open_artifact_store(url, root=tmp_path)
+    assert isinstance(store, S3ArtifactStore)
+
+    def damage(digest: str, how: str) -> None:
+        key = f"team/artifacts/blobs/{digest[:2]}/{digest[2:]}"
+        stored = store.client.get_object(Bucket=store.bucket, Key=key)["Body"].read()
+        store.client.put_object(Bucket=store.bucket, Key=key, Body=_damaged(stored, how))
+
+    return Backend("s3", url, tmp_path, store, damage, shared_across_processes=True)
+
+
+@pytest.fixture(params=["local", "memory", "s3"])
+def backend(
+    request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Backend:
+    if request.param == "s3":
+        server: S3Server = request.getfixturevalue("s3_server")
+        for key, value in server.environ.items():  # read by boto3 here and in writer processes
+            monkeypatch.setenv(key, value)
+        return _s3(tmp_path, server)
+    make: Callable[[Path], Backend] = {"local": _local, "memory": _memory}[request.param]
     return make(tmp_path)
 
 
@@ -171,6 +194,7 @@ _PUT_FROM = """
 import sys
 from pathlib import Path
 from mloop.artifacts.registry import open_artifact_store
+from mloop.artifacts.s3 import S3ArtifactStore
 
 store = open_artifact_store(sys.argv[1], root=Path(sys.argv[2]))
 with open(sys.argv[3], "rb") as source:

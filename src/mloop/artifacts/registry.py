@@ -1,6 +1,7 @@
-"""The artifact store named by a URL: a folder path or ``file://`` → local, ``memory://`` → memory.
+"""The artifact store named by a URL: a folder path or ``file://`` → local, ``memory://`` → memory,
+``s3://BUCKET/PREFIX`` → a bucket (``mloop[s3]``; any S3-compatible store via ``AWS_ENDPOINT_URL``).
 
-Adding a back end (S3) is one module implementing ``ArtifactStore`` and one line in ``BACKENDS``.
+Adding a back end is one module implementing ``ArtifactStore`` and one line in ``BACKENDS``.
 """
 
 from __future__ import annotations
@@ -29,15 +30,21 @@ def _memory(url: str, root: Path) -> ArtifactStore:
         return _named_memory.setdefault(name, MemoryArtifactStore())
 
 
+def _s3(url: str, root: Path) -> ArtifactStore:
+    from mloop.artifacts.s3 import S3ArtifactStore, parse_s3_url
+
+    bucket, prefix = parse_s3_url(url)
+    return S3ArtifactStore(bucket, prefix, cache=Path(root) / ".mloop" / "blob-cache")
+
+
 BACKENDS: dict[str, Callable[[str, Path], ArtifactStore]] = {
     "file": _local,
     "memory": _memory,
+    "s3": _s3,
 }
 
 # Schemes users will reach for that are planned, with what to do meanwhile.
-_LATER = {
-    "s3": "S3 artifact stores come in a later release; use a local folder for now",
-}
+_LATER: dict[str, str] = {}
 
 
 def open_artifact_store(url: str, *, root: Path) -> ArtifactStore:
