@@ -81,7 +81,15 @@ class Workspace:
             folder = artifacts_folder(settings.artifacts_url, settings.root)
             if folder is not None:
                 folder.mkdir(parents=True, exist_ok=True)
-            return cls.from_settings(settings), created
+            workspace = cls.from_settings(settings)
+            try:
+                check = getattr(workspace.artifacts, "check", None)
+                if check is not None:  # a bucket: missing or refused is said now, not later
+                    check()
+            except BaseException:
+                workspace.close()
+                raise
+            return workspace, created
         except BaseException:
             # A failed init leaves nothing half-made that the next command would find as a workspace.
             if created:

@@ -121,6 +121,10 @@ def test_a_workspace_on_an_s3_bucket_trains_registers_and_scores(
     assert verified.returncode == 0, verified.stdout + verified.stderr
 
     missing = {**env, "MLOOP_ARTIFACTS": "s3://no-such-bucket-here/ml"}
+    not_made = run_mloop("init", "elsewhere", cwd=tmp_path, env=missing)
+    assert not_made.returncode == 2 and "Traceback" not in not_made.stderr
+    assert "Bucket 'no-such-bucket-here' does not exist" in not_made.stderr
+    assert not (tmp_path / "elsewhere").exists()
     refused = run_mloop("data", "add", "other", str(churn_csv), cwd=ws, env=missing)
     assert refused.returncode == 2 and "Traceback" not in refused.stderr
     assert "Bucket 'no-such-bucket-here' does not exist" in refused.stderr

@@ -113,10 +113,7 @@ class S3ArtifactStore:
         """One sentence for what a user can fix: the bucket, the credentials, the endpoint."""
         code = _code(exc)
         if code == "NoSuchBucket":
-            return InvalidInput(
-                f"Bucket {self.bucket!r} does not exist ({self.url}); create it, or fix "
-                "[artifacts] url in mloop.toml or MLOOP_ARTIFACTS."
-            )
+            return self._no_bucket()
         if code in {"AccessDenied", "InvalidAccessKeyId", "SignatureDoesNotMatch", "403"}:
             return InvalidInput(
                 f"The artifact store {self.url} refused these credentials ({code}); check "
@@ -129,6 +126,12 @@ class S3ArtifactStore:
             )
         return exc
 
+    def _no_bucket(self) -> InvalidInput:
+        return InvalidInput(
+            f"Bucket {self.bucket!r} does not exist ({self.url}); create it, or fix "
+            "[artifacts] url in mloop.toml or MLOOP_ARTIFACTS."
+        )
+
     @contextmanager
     def _translated(self) -> Iterator[None]:
         try:
@@ -138,6 +141,17 @@ class S3ArtifactStore:
             if mapped is exc:
                 raise
             raise mapped from exc
+
+    def check(self) -> None:
+        """The bucket is there and these credentials may use it: ``mloop init`` says so at
+        once rather than at the first command that stores something."""
+        try:
+            with self._translated():
+                self.client.head_bucket(Bucket=self.bucket)
+        except Exception as exc:
+            if _absent(exc):
+                raise self._no_bucket() from None
+            raise
 
     def _renew(self, key: str) -> bool:
         """Mark existing bytes as just written (see the module docstring); False when absent."""
