@@ -387,6 +387,7 @@ def add_version(
         return AddResult(found, created=False)
 
     must_validate = validate and has_dataset
+    current = current_schema(store, name) if has_dataset else None
     separator = separator_of(fmt)
     snapshot = (
         None if must_validate or fmt == "parquet" else snapshot_csv(path, artifacts, sep=separator)
@@ -400,14 +401,13 @@ def add_version(
         digest = digest or hash_chunks(path)
         empty = EmptyRows()
         table = read_arrow(path, sep=separator, empty=empty)
-        if has_dataset:
-            table = in_known_formats(table, current_schema(store, name).date_formats())
+        if current is not None:
+            table = in_known_formats(table, current.date_formats())
         empty_rows = empty.count
         warning = one_column_warning(path, table)
         schema, profile = infer_and_profile(table)
         shape = table.shape
     warning = warning or header_warning(path, [column.name for column in schema.columns])
-    current = current_schema(store, name) if has_dataset else None
     if current is not None and not must_validate:
         warning = warning or _drift_from_schema(current, schema, name, path)
     report = None
