@@ -17,7 +17,8 @@ from typing import TYPE_CHECKING, BinaryIO, Protocol, runtime_checkable
 
 import blake3
 
-from mloop.errors import IntegrityError
+from mloop.errors import IntegrityError, InvalidInput, NotFound
+from mloop.hashing import strip
 
 if TYPE_CHECKING:
     from _typeshed import WriteableBuffer
@@ -100,6 +101,34 @@ class ArtifactStore(Protocol):
         row that names it (or that deduplicated onto it: storing existing bytes renews the age).
         """
         ...
+
+
+_HEX = set("0123456789abcdef")
+
+
+def checked_digest(digest: str) -> str:
+    """``digest`` without its ``blake3:`` prefix; ``InvalidInput`` unless 64 hex characters
+    (a digest becomes a path or a key, so nothing else may reach one)."""
+    digest = strip(digest)
+    if len(digest) != 64 or not set(digest) <= _HEX:
+        raise InvalidInput(f"{digest!r} is not a BLAKE3 hash (64 hex characters).")
+    return digest
+
+
+def missing_blob(digest: str, where: str, named_by: str) -> NotFound:
+    """A blob not in a persistent store at ``where``, which ``named_by`` (path, URL) names."""
+    return NotFound(
+        f"Blob blake3:{strip(digest)} is not in the artifact store at {where}; it was deleted "
+        f"or the store {named_by} is wrong (check MLOOP_ARTIFACTS)."
+    )
+
+
+def tampered_blob(digest: str, actual: str) -> IntegrityError:
+    """A persistent store's blob whose bytes no longer hash to its name."""
+    return IntegrityError(
+        f"Blob blake3:{strip(digest)} is corrupt (its bytes hash to blake3:{actual[:16]}…); "
+        "it will not be used: restore it from a backup or re-create it."
+    )
 
 
 # What a back end hands ``verifying_reader``: an unbuffered file (``open(p, 'rb', buffering=0)``),

@@ -22,20 +22,14 @@ from mloop.artifacts.base import (
     BlobProblem,
     BlobRef,
     Readable,
+    checked_digest,
     iter_verified,
+    missing_blob,
+    tampered_blob,
     verifying_reader,
 )
-from mloop.errors import IntegrityError, InvalidInput, NotFound
+from mloop.errors import IntegrityError, NotFound
 from mloop.hashing import hash_bytes, hash_file, strip
-
-_HEX = set("0123456789abcdef")
-
-
-def _checked(digest: str) -> str:
-    digest = strip(digest)
-    if len(digest) != 64 or not set(digest) <= _HEX:
-        raise InvalidInput(f"{digest!r} is not a BLAKE3 hash (64 hex characters).")
-    return digest
 
 
 def _fsync_dir(path: Path) -> None:
@@ -88,7 +82,7 @@ class LocalArtifactStore:
         self.tmp.mkdir(parents=True, exist_ok=True)
 
     def _path(self, digest: str) -> Path:
-        digest = _checked(digest)
+        digest = checked_digest(digest)
         return self.blobs / digest[:2] / digest[2:]
 
     def _publish(self, tmp_path: Path, digest: str) -> BlobRef:
@@ -178,16 +172,10 @@ class LocalArtifactStore:
         return self._path(digest).exists()
 
     def _missing(self, digest: str) -> NotFound:
-        return NotFound(
-            f"Blob blake3:{strip(digest)} is not in the artifact store at {self.root}; "
-            "it was deleted or the store path is wrong (check MLOOP_ARTIFACTS)."
-        )
+        return missing_blob(digest, str(self.root), "path")
 
     def _tampered(self, digest: str, actual: str) -> IntegrityError:
-        return IntegrityError(
-            f"Blob blake3:{strip(digest)} is corrupt (its bytes hash to blake3:{actual[:16]}…); "
-            "it will not be used: restore it from a backup or re-create it."
-        )
+        return tampered_blob(digest, actual)
 
     def open_blob(self, digest: str) -> BinaryIO:
         path = self._path(digest)

@@ -35,10 +35,13 @@ from mloop.artifacts.base import (
     BlobProblem,
     BlobRef,
     Readable,
+    checked_digest,
     iter_verified,
+    missing_blob,
+    tampered_blob,
     verifying_reader,
 )
-from mloop.artifacts.local import _checked, rehash
+from mloop.artifacts.local import rehash
 from mloop.errors import IntegrityError, InvalidInput, NotFound
 from mloop.hashing import hash_bytes, strip
 
@@ -106,7 +109,7 @@ class S3ArtifactStore:
         return f"s3://{self.bucket}/{self.prefix}" if self.prefix else f"s3://{self.bucket}"
 
     def _key(self, digest: str) -> str:
-        digest = _checked(digest)
+        digest = checked_digest(digest)
         return f"{self._base}{digest[:2]}/{digest[2:]}"
 
     def _errors(self, exc: Exception) -> Exception:
@@ -216,16 +219,10 @@ class S3ArtifactStore:
         return head
 
     def _missing(self, digest: str) -> NotFound:
-        return NotFound(
-            f"Blob blake3:{strip(digest)} is not in the artifact store at {self.url}; it was "
-            "deleted or the store URL is wrong (check MLOOP_ARTIFACTS)."
-        )
+        return missing_blob(digest, self.url, "URL")
 
     def _tampered(self, digest: str, actual: str) -> IntegrityError:
-        return IntegrityError(
-            f"Blob blake3:{strip(digest)} is corrupt (its bytes hash to blake3:{actual[:16]}…); "
-            "it will not be used: restore it from a backup or re-create it."
-        )
+        return tampered_blob(digest, actual)
 
     def _body(self, digest: str) -> Any:
         try:
@@ -257,7 +254,7 @@ class S3ArtifactStore:
 
     def local_path(self, digest: str) -> Path:
         """A verified copy in the cache folder, downloaded once and re-hashed on every call."""
-        digest = _checked(digest)
+        digest = checked_digest(digest)
         path = self.cache / digest[:2] / digest[2:]
         if path.exists() and rehash(path) == digest:
             return path
