@@ -574,8 +574,9 @@ def _refine_text_columns(
 ) -> pa.Table:
     """``refine_text_columns`` on the few text columns Arrow cannot rule out at once: only a
     column with a comma, or whose every value has a currency or percent sign, may be a local
-    number, only one whose every value looks like a date may be a date, so a big file's ids and codes are never copied into Python strings. A column
-    with ``-``, ``?`` or ``None`` among its values is tried without them first. A column named
+    number, only one whose every value looks like a date may be a date, so a big file's ids and
+    codes are never copied into Python strings. A column with ``-``, ``?`` or ``None`` among
+    its values is tried without them first. A column named
     in ``formats`` (a schema's, see data/dates.py) is read in its format or stays text; a
     column read as dates records its format in its field's metadata."""
     for index, field in enumerate(table.schema):
@@ -696,9 +697,15 @@ def _refined(
 def _first_has_unit(column: pa.ChunkedArray) -> bool:
     """The first value starts or ends with a currency or percent sign: only then is the whole
     column matched against ``_LIKE_UNITS`` (a big file's ids and free text are not)."""
-    first = next((c.drop_null()[0].as_py() for c in column.chunks if c.null_count < len(c)), "")
-    text = first.strip().lstrip("+-")
-    return text[:1] in _CURRENCY or text[-1:] in _UNITS_AFTER
+    return _has_unit(
+        next((c.drop_null()[0].as_py() for c in column.chunks if c.null_count < len(c)), "")
+    )
+
+
+def _has_unit(value: str) -> bool:
+    """``value`` starts (after its sign) with a currency sign or ends with one or ``%``."""
+    text = value.strip().lstrip("+-")
+    return bool(text) and (text[0] in _CURRENCY or text[-1] in _UNITS_AFTER)
 
 
 def _without_placeholders(column: pa.ChunkedArray) -> pa.ChunkedArray | None:
@@ -792,8 +799,7 @@ def _without_unit(text: pd.Series) -> pd.Series | None:
     it (``$1,234.50``, ``-$5``, ``12,50 €``), or a percent sign after it (``96%``), as Inside
     Airbnb's listings and most spreadsheet exports do; the sign removed (``96%`` is 96, as
     written). None when the values do not all carry the same one: ``$5`` beside ``€5`` is text."""
-    first = text.iloc[0]
-    if not first or (first.lstrip("+-")[:1] not in _CURRENCY and first[-1:] not in _UNITS_AFTER):
+    if not _has_unit(text.iloc[0]):
         return None
     for pattern in (_UNIT_BEFORE, _UNIT_AFTER):
         parts = text.str.extract(pattern)
