@@ -319,16 +319,12 @@ class _Run:
     def all(self, results: Iterable[ChunkResult] | None = None) -> None:
         """Write every chunk's result in order: ``results`` scored elsewhere (Ray Data), else
         the chunks scored here one after the other."""
-        scored = iter(self._scored_here() if results is None else results)
-        while True:
-            try:
-                result = next(scored)
-            except StopIteration:
-                return
-            except ModelFailures as exc:  # named as in the file, as the rejects are
-                row = self.chunks.empty.in_file(np.array([exc.row + self.read]))[0]
-                raise exc.at(f"row {row} of {self.chunks.path}") from exc.cause
-            self._add(result)
+        try:
+            for result in self._scored_here() if results is None else results:
+                self._add(result)
+        except ModelFailures as exc:  # named as in the file, as the rejects are
+            row = self.chunks.empty.in_file(np.array([exc.row + self.read]))[0]
+            raise exc.at(f"row {row} of {self.chunks.path}") from exc.cause
 
     def _scored_here(self) -> Iterator[ChunkResult]:
         for chunk in self.chunks:
